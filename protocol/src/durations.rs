@@ -1,0 +1,229 @@
+//! Duration reports: the carrier tells Teams how long each call lasted (PROTOCOL.md 3.4).
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::{self, BodyError};
+use crate::problem::{FieldError, Problem};
+use crate::validate::{Findings, Path, Validate};
+
+/// The most records one report carries.
+pub const MAX_RECORDS_PER_REPORT: usize = 1000;
+
+/// How far `durationMs` may stray from `endDateTime − connectDateTime`.
+pub const DURATION_SLACK_MS: i64 = 1;
+
+/// `POST /oc/v1/call-durations`: 1 to 1000 records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationReportBatch {
+    /// The durations.
+    pub records: Vec<DurationReport>,
+}
+
+/// The carrier's duration of one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationReport {
+    /// The call, as in Teams' CDR (or the certification leg).
+    pub call_id: String,
+    /// The carrier's number that was used.
+    pub telephone_number: String,
+    /// When the carrier's switch saw the call answered.
+    pub connect_date_time: String,
+    /// When the carrier's switch saw the call end.
+    pub end_date_time: String,
+    /// `endDateTime − connectDateTime`, within 1 ms.
+    pub duration_ms: i64,
+}
+
+/// The answer to a duration report: what was accepted, and each rejected record with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationReportResponse {
+    /// How many records were accepted.
+    pub accepted: u32,
+    /// The records that were not, in request order.
+    pub rejected: Vec<RejectedRecord>,
+}
+
+/// One rejected record of a duration report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedRecord {
+    /// Its index in `records`.
+    pub index: u32,
+    /// Its `callId`, when it had a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// Every error found in it, with pointers from the request body's root.
+    pub errors: Vec<FieldError>,
+}
+
+impl Validate for DurationReportBatch {
+    fn validate_at(&self, at: Path<'_>, out: &mut Findings) {
+        let records = at.key("records");
+        out.count(records, self.records.len(), 1, MAX_RECORDS_PER_REPORT);
+        for (i, record) in self.records.iter().enumerate() {
+            record.validate_at(records.index(i), out);
+        }
+    }
+}
+
+impl Validate for DurationReport {
+    fn validate_at(&self, at: Path<'_>, out: &mut Findings) {
+        out.call_id(at.key("callId"), &self.call_id);
+        out.e164(at.key("telephoneNumber"), &self.telephone_number);
+        let connect = out.timestamp(at.key("connectDateTime"), &self.connect_date_time);
+        let end = out.timestamp(at.key("endDateTime"), &self.end_date_time);
+        if self.duration_ms < 0 {
+            out.push(at.key("durationMs"), "must be >= 0");
+        }
+        if let (Some(c), Some(e)) = (connect, end) {
+            if e < c {
+                out.push(at.key("endDateTime"), "must not be before connectDateTime");
+            } else if self.duration_ms >= 0
+                && (self.duration_ms - (e - c)).abs() > DURATION_SLACK_MS
+            {
+                out.push(
+                    at.key("durationMs"),
+                    format!(
+                        "must equal endDateTime - connectDateTime ({} ms) within {DURATION_SLACK_MS} ms",
+                        e - c
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A duration report read record by record, as the Teams side must [DUR-SCHEMA]: one bad record
+/// is rejected alone and the others are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedDurationReport {
+    /// Each record in request order: valid, or its errors (pointers from the body's root).
+    pub records: Vec<Result<DurationReport, RejectedRecord>>,
+}
+
+/// Reads a `POST /oc/v1/call-durations` body.
+///
+/// A body that is not a JSON object with a `records` array of 1 to 1000 items is refused whole
+/// (the `Err` is the 400 problem to answer). Otherwise every record is read and validated on its
+/// own.
+pub fn parse_duration_report(bytes: &[u8]) -> Result<ParsedDurationReport, Problem> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        records: Vec<serde_json::Value>,
+    }
+    let envelope: Envelope = body::from_slice(bytes).map_err(Problem::malformed)?;
+    let mut findings = Findings::default();
+    let root = Path::ROOT;
+    findings.count(
+        root.key("records"),
+        envelope.records.len(),
+        1,
+        MAX_RECORDS_PER_REPORT,
+    );
+    if !findings.is_empty() {
+        return Err(Problem::validation(findings.into_errors()));
+    }
+    let records = envelope
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| read_record(index, value))
+        .collect();
+    Ok(ParsedDurationReport { records })
+}
+
+fn read_record(index: usize, value: serde_json::Value) -> Result<DurationReport, RejectedRecord> {
+    let call_id = value
+        .get("callId")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let rejected = |errors| RejectedRecord {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        call_id: call_id.clone(),
+        errors,
+    };
+    let root = Path::ROOT;
+    let records = root.key("records");
+    let here = records.index(index);
+    let record: DurationReport = body::from_value(value)
+        .map_err(|err: BodyError| rejected(vec![err.under(&here.pointer()).field_error()]))?;
+    let mut findings = Findings::default();
+    record.validate_at(here, &mut findings);
+    if findings.is_empty() {
+        Ok(record)
+    } else {
+        Err(rejected(findings.into_errors()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(duration_ms: i64) -> serde_json::Value {
+        serde_json::json!({
+            "callId": "call-1",
+            "telephoneNumber": "+14255550100",
+            "connectDateTime": "2026-11-26T09:15:01.000Z",
+            "endDateTime": "2026-11-26T09:16:02.000Z",
+            "durationMs": duration_ms,
+        })
+    }
+
+    #[test]
+    fn one_bad_record_is_rejected_alone() {
+        let mut wrong_type = record(61_000);
+        wrong_type["durationMs"] = serde_json::json!("61000");
+        let body = serde_json::json!({"records": [record(61_000), record(-5), wrong_type, record(61_001)]});
+        let parsed = parse_duration_report(body.to_string().as_bytes()).unwrap();
+        assert!(parsed.records[0].is_ok());
+        let negative = parsed.records[1].as_ref().unwrap_err();
+        assert_eq!(negative.index, 1);
+        assert_eq!(negative.call_id.as_deref(), Some("call-1"));
+        assert_eq!(
+            negative.errors,
+            [FieldError::at_pointer(
+                "/records/1/durationMs",
+                "must be >= 0"
+            )]
+        );
+        let typed = parsed.records[2].as_ref().unwrap_err();
+        assert_eq!(
+            typed.errors[0].pointer.as_deref(),
+            Some("/records/2/durationMs")
+        );
+        assert!(parsed.records[3].is_ok(), "1 ms of slack is allowed");
+    }
+
+    #[test]
+    fn duration_must_agree_with_the_timestamps() {
+        let body = serde_json::json!({"records": [record(61_002)]});
+        let parsed = parse_duration_report(body.to_string().as_bytes()).unwrap();
+        let err = parsed.records[0].as_ref().unwrap_err();
+        assert_eq!(
+            err.errors[0].message,
+            "must equal endDateTime - connectDateTime (61000 ms) within 1 ms"
+        );
+    }
+
+    #[test]
+    fn the_envelope_is_refused_whole() {
+        let empty = parse_duration_report(br#"{"records": []}"#).unwrap_err();
+        assert_eq!(empty.status, 400);
+        assert_eq!(empty.errors[0].pointer.as_deref(), Some("/records"));
+        let too_many: Vec<_> = (0..1001).map(|_| record(61_000)).collect();
+        let body = serde_json::json!({ "records": too_many });
+        let err = parse_duration_report(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(
+            err.errors[0].message,
+            "must hold 1 to 1000 items, holds 1001"
+        );
+        let not_json = parse_duration_report(b"records").unwrap_err();
+        assert_eq!(not_json.kind, crate::ProblemKind::MalformedBody.type_uri());
+        let no_records = parse_duration_report(b"{}").unwrap_err();
+        assert!(no_records.to_string().contains("missing field `records`"));
+    }
+}

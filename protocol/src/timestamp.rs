@@ -1,0 +1,244 @@
+//! Protocol timestamps: RFC 3339 in UTC with a `Z` suffix and millisecond precision, held in
+//! code as Unix milliseconds.
+//!
+//! Parsing and formatting are hand-written rather than delegated to a date library: the servers
+//! format several timestamps per served record, and the fixed 24-byte form makes a direct
+//! implementation both simple and fast. The tests compare it with the `time` crate as an oracle.
+
+use std::fmt::Write as _;
+
+/// Milliseconds since 1970-01-01T00:00:00.000Z.
+pub type UnixMillis = i64;
+
+/// The earliest timestamp the wire form can carry: `0000-01-01T00:00:00.000Z`.
+pub const MIN_UNIX_MILLIS: UnixMillis = -62_167_219_200_000;
+/// The latest timestamp the wire form can carry: `9999-12-31T23:59:59.999Z`.
+pub const MAX_UNIX_MILLIS: UnixMillis = 253_402_300_799_999;
+
+/// One second, one minute, one hour and one day in milliseconds.
+pub const SECOND_MS: i64 = 1_000;
+/// One minute in milliseconds.
+pub const MINUTE_MS: i64 = 60 * SECOND_MS;
+/// One hour in milliseconds.
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Why a string is not a protocol timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// The text does not have the shape `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    #[error(
+        "must be an RFC 3339 UTC timestamp with millisecond precision and a `Z` suffix, \
+         like 2026-11-26T09:15:02.125Z"
+    )]
+    Form,
+    /// The shape is right but a field is out of its range (month 13, February 30, hour 24…).
+    #[error("has the right form but is not a real date and time: {0} out of range")]
+    Range(&'static str),
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS.sssZ` into Unix milliseconds.
+pub fn parse_timestamp(text: &str) -> Result<UnixMillis, TimestampError> {
+    let b = text.as_bytes();
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return Err(TimestampError::Form);
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    let millis = digits(&b[20..23])?;
+    if !(1..=12).contains(&month) {
+        return Err(TimestampError::Range("month"));
+    }
+    if day < 1 || day > days_in_month(year, month) {
+        return Err(TimestampError::Range("day"));
+    }
+    if hour > 23 {
+        return Err(TimestampError::Range("hour"));
+    }
+    if minute > 59 {
+        return Err(TimestampError::Range("minute"));
+    }
+    // Leap seconds (`:60`) are valid RFC 3339 but have no Unix-time representation.
+    if second > 59 {
+        return Err(TimestampError::Range("second"));
+    }
+    let days = days_from_civil(year, month, day);
+    Ok(days * DAY_MS + hour * HOUR_MS + minute * MINUTE_MS + second * SECOND_MS + millis)
+}
+
+/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.sssZ`.
+///
+/// Values outside [`MIN_UNIX_MILLIS`]..=[`MAX_UNIX_MILLIS`] are clamped to that range, since the
+/// wire form has four year digits.
+pub fn format_timestamp(ms: UnixMillis) -> String {
+    let mut out = String::with_capacity(24);
+    write_timestamp(&mut out, ms);
+    out
+}
+
+/// Appends the wire form of `ms` to `out` (see [`format_timestamp`]).
+pub fn write_timestamp(out: &mut String, ms: UnixMillis) {
+    let ms = ms.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
+    let days = ms.div_euclid(DAY_MS);
+    let in_day = ms.rem_euclid(DAY_MS);
+    let (year, month, day) = civil_from_days(days);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / HOUR_MS,
+        in_day % HOUR_MS / MINUTE_MS,
+        in_day % MINUTE_MS / SECOND_MS,
+        in_day % SECOND_MS
+    );
+}
+
+fn digits(b: &[u8]) -> Result<i64, TimestampError> {
+    b.iter().try_fold(0i64, |acc, &c| {
+        if c.is_ascii_digit() {
+            Ok(acc * 10 + i64::from(c - b'0'))
+        } else {
+            Err(TimestampError::Form)
+        }
+    })
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_protocol_example() {
+        let ms = parse_timestamp("2026-11-26T09:15:02.125Z").unwrap();
+        assert_eq!(ms, 1_795_684_502_125);
+        assert_eq!(format_timestamp(ms), "2026-11-26T09:15:02.125Z");
+    }
+
+    #[test]
+    fn epoch_and_the_ends_of_the_range() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00.000Z"), Ok(0));
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            parse_timestamp("0000-01-01T00:00:00.000Z"),
+            Ok(MIN_UNIX_MILLIS)
+        );
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59.999Z"),
+            Ok(MAX_UNIX_MILLIS)
+        );
+        assert_eq!(format_timestamp(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_timestamp(i64::MIN), "0000-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rejects_other_rfc3339_forms() {
+        for text in [
+            "2026-11-26T09:15:02Z",          // no milliseconds
+            "2026-11-26T09:15:02.12Z",       // two fraction digits
+            "2026-11-26T09:15:02.1250Z",     // four fraction digits
+            "2026-11-26T09:15:02.125+00:00", // offset instead of Z
+            "2026-11-26t09:15:02.125Z",      // lower-case t
+            "2026-11-26T09:15:02.125z",      // lower-case z
+            "2026-11-26 09:15:02.125Z",      // space separator
+            "+2026-11-26T09:15:02.125",      // sign
+            "2026-11-2aT09:15:02.125Z",      // letter in a digit
+            "",
+        ] {
+            assert_eq!(parse_timestamp(text), Err(TimestampError::Form), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_impossible_dates_and_times() {
+        for (text, field) in [
+            ("2026-13-01T00:00:00.000Z", "month"),
+            ("2026-00-01T00:00:00.000Z", "month"),
+            ("2026-02-29T00:00:00.000Z", "day"),
+            ("2100-02-29T00:00:00.000Z", "day"),
+            ("2026-04-31T00:00:00.000Z", "day"),
+            ("2026-04-00T00:00:00.000Z", "day"),
+            ("2026-04-01T24:00:00.000Z", "hour"),
+            ("2026-04-01T23:60:00.000Z", "minute"),
+            ("2026-06-30T23:59:60.000Z", "second"),
+        ] {
+            assert_eq!(
+                parse_timestamp(text),
+                Err(TimestampError::Range(field)),
+                "{text}"
+            );
+        }
+        assert!(parse_timestamp("2024-02-29T00:00:00.000Z").is_ok());
+        assert!(parse_timestamp("2000-02-29T00:00:00.000Z").is_ok());
+    }
+
+    fn oracle(ms: i64) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap()
+            .format(format)
+            .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_time_crate(ms in MIN_UNIX_MILLIS..=MAX_UNIX_MILLIS) {
+            let text = format_timestamp(ms);
+            prop_assert_eq!(&text, &oracle(ms));
+            prop_assert_eq!(parse_timestamp(&text), Ok(ms));
+        }
+    }
+}

@@ -46,6 +46,7 @@ macro_rules! wire_enum {
 pub mod body;
 pub mod cdr;
 pub mod durations;
+pub mod ids;
 pub mod legs;
 pub mod numbers;
 pub mod paging;

@@ -25,7 +25,7 @@ wire_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconciliationSummary {
-    /// Start of the window (call end time), inclusive.
+    /// Start of the window of call start times (`startDateTime`), inclusive.
     pub from: String,
     /// End of the window, exclusive.
     pub to: String,

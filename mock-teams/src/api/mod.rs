@@ -1,0 +1,435 @@
+//! The Teams API over HTTP (actix-web): authentication, fault injection, problem+json errors,
+//! bounded bodies, and an exchange recorded for every request, whatever its fate.
+
+mod handlers;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use oc_protocol::problem::{PROBLEM_CONTENT_TYPE, ProblemKind};
+use oc_protocol::{FieldError, MAX_BODY_BYTES, Problem, paths};
+
+use crate::cursor::CursorCodec;
+use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, Recorder};
+use crate::faults::{Faults, RequestFault};
+use crate::store::Store;
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) cursors: CursorCodec,
+    pub(crate) faults: Arc<Faults>,
+    pub(crate) recorder: Recorder,
+    /// The base URL that links start with; when `None`, taken from each request's host.
+    pub(crate) public_url: Option<String>,
+}
+
+impl AppState {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave a half-applied change: every store
+        // operation checks before it changes anything. So a poisoned lock is still usable.
+        match self.store.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The base of the links this server issues, e.g. `http://127.0.0.1:8080`.
+    pub(crate) fn base_url(&self, req: &HttpRequest) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let info = req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            }
+        }
+    }
+}
+
+/// A successful answer: status, JSON body and what it was about.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
+    pub(crate) detail: Option<ExchangeDetail>,
+}
+
+impl Reply {
+    pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Self {
+        Self {
+            status,
+            body: serde_json::to_vec(value).unwrap_or_default(),
+            detail: None,
+        }
+    }
+
+    pub(crate) fn with_detail(mut self, detail: ExchangeDetail) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// A refusal, boxed: it travels through every handler's `Err`.
+pub(crate) type Refusal = Box<Rejection>;
+
+/// A refusal: the problem, and what it was about.
+pub(crate) struct Rejection {
+    pub(crate) problem: Problem,
+    pub(crate) retry_after_secs: Option<u64>,
+    pub(crate) detail: Option<ExchangeDetail>,
+}
+
+impl From<Problem> for Box<Rejection> {
+    fn from(problem: Problem) -> Self {
+        Box::new(Rejection {
+            problem,
+            retry_after_secs: None,
+            detail: None,
+        })
+    }
+}
+
+pub(crate) fn problem(kind: ProblemKind, detail: impl Into<String>) -> Refusal {
+    Problem::new(kind, detail).into()
+}
+
+pub(crate) fn bad_parameter(name: &str, message: impl Into<String>) -> Refusal {
+    Problem::validation(vec![FieldError::at_parameter(name, message)]).into()
+}
+
+/// The request as a handler sees it: who called, and the body.
+pub(crate) struct Call<'a> {
+    pub(crate) carrier: u16,
+    pub(crate) req: &'a HttpRequest,
+    pub(crate) body: &'a [u8],
+}
+
+/// Which endpoint, for throttling windows and logs.
+pub(crate) type Endpoint = &'static str;
+
+/// Runs one request through authentication, faults and the handler, and records it.
+pub(crate) async fn serve(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    endpoint: Endpoint,
+    handler: fn(&AppState, &Call<'_>) -> Result<Reply, Refusal>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let wall_time_ms = wall_ms();
+    let body = read_body(&req, payload).await;
+    let request_body = body.as_ref().ok().and_then(|b| state.recorder.capture(b));
+    let mut fault = None;
+    let mut carrier_name = None;
+    let outcome = match body {
+        Err(refusal) => Err(refusal),
+        Ok(body) => match authenticate(&state, &req) {
+            Err(refusal) => Err(refusal),
+            Ok(carrier) => {
+                carrier_name = Some(state.store().carriers[usize::from(carrier)].spec.id.clone());
+                match state.faults.on_request(carrier, endpoint, started) {
+                    RequestFault::None => {
+                        let latency = state.faults.settings().latency_ms;
+                        if latency > 0 {
+                            fault = Some(InjectedFault::Latency { ms: latency });
+                            tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+                        }
+                        handler(
+                            &state,
+                            &Call {
+                                carrier,
+                                req: &req,
+                                body: &body,
+                            },
+                        )
+                    }
+                    RequestFault::Throttle { retry_after_secs } => {
+                        fault = Some(InjectedFault::Throttled { retry_after_secs });
+                        Err(Box::new(Rejection {
+                            retry_after_secs: Some(retry_after_secs),
+                            ..*problem(
+                                ProblemKind::TooManyRequests,
+                                format!("throttled: retry after {retry_after_secs} s"),
+                            )
+                        }))
+                    }
+                    RequestFault::Error => {
+                        fault = Some(InjectedFault::ServerError { status: 503 });
+                        Err(problem(
+                            ProblemKind::Unavailable,
+                            "injected fault: nothing was done; retry later",
+                        ))
+                    }
+                    RequestFault::TooEarly { early_by } => {
+                        let left = early_by.as_secs() + u64::from(early_by.subsec_nanos() > 0);
+                        Err(Box::new(Rejection {
+                            retry_after_secs: Some(left),
+                            detail: Some(ExchangeDetail::EarlyAfterThrottle {
+                                early_by_ms: u64::try_from(early_by.as_millis())
+                                    .unwrap_or(u64::MAX),
+                            }),
+                            ..*problem(
+                                ProblemKind::TooManyRequests,
+                                format!(
+                                    "sent before the Retry-After delay passed; wait {left} s more"
+                                ),
+                            )
+                        }))
+                    }
+                }
+            }
+        },
+    };
+    let (response, status, response_body, detail) = match outcome {
+        Ok(reply) => {
+            let response = HttpResponse::build(reply.status)
+                .content_type("application/json")
+                .body(reply.body.clone());
+            (response, reply.status, reply.body, reply.detail)
+        }
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.problem.status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = serde_json::to_vec(&refusal.problem).unwrap_or_default();
+            let mut builder = HttpResponse::build(status);
+            builder.content_type(PROBLEM_CONTENT_TYPE);
+            if let Some(secs) = refusal.retry_after_secs {
+                builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            (builder.body(body.clone()), status, body, refusal.detail)
+        }
+    };
+    record(
+        &state,
+        &req,
+        carrier_name,
+        started,
+        wall_time_ms,
+        Recorded {
+            status,
+            request_body,
+            response_body: &response_body,
+            fault,
+            detail,
+        },
+    );
+    response
+}
+
+struct Recorded<'a> {
+    status: StatusCode,
+    request_body: Option<String>,
+    response_body: &'a [u8],
+    fault: Option<InjectedFault>,
+    detail: Option<ExchangeDetail>,
+}
+
+fn record(
+    state: &AppState,
+    req: &HttpRequest,
+    carrier: Option<String>,
+    started: Instant,
+    wall_time_ms: i64,
+    r: Recorded<'_>,
+) {
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
+    let url = match req.uri().query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_owned(),
+    };
+    let sim_time = state.store().now();
+    state.recorder.record(Exchange {
+        seq: 0,
+        direction: ExchangeDirection::CarrierToTeams,
+        carrier,
+        method: req.method().to_string(),
+        url,
+        status: Some(r.status.as_u16()),
+        error: None,
+        sim_time,
+        wall_time_ms,
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        request_headers: crate::exchange::masked_headers(headers),
+        request_body: r.request_body,
+        response_body: state.recorder.capture(r.response_body),
+        fault: r.fault,
+        detail: r.detail,
+    });
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The carrier of the bearer token [SEC-ISOLATION]: 401 when missing or unknown.
+fn authenticate(state: &AppState, req: &HttpRequest) -> Result<u16, Refusal> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(problem(
+            ProblemKind::Unauthorized,
+            "the Authorization header is missing; send Authorization: Bearer <token>",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(problem(
+            ProblemKind::Unauthorized,
+            "the Authorization header must be Bearer <token>",
+        ));
+    };
+    state
+        .store()
+        .authenticate(token)
+        .ok_or_else(|| problem(ProblemKind::Unauthorized, "the bearer token is not known"))
+}
+
+/// Reads the body up to 1 MiB [413], requiring JSON when there is one [415].
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Refusal> {
+    let too_large = || {
+        problem(
+            ProblemKind::PayloadTooLarge,
+            format!("the body is over {MAX_BODY_BYTES} bytes; send smaller batches"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            problem(
+                ProblemKind::MalformedBody,
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !body.is_empty() {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(problem(
+                ProblemKind::UnsupportedMediaType,
+                format!("the body must be application/json, not {content_type:?}"),
+            ));
+        }
+    }
+    Ok(body)
+}
+
+/// 404 for any path the API does not have.
+async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    refuse_unrouted(
+        &state,
+        &req,
+        Problem::new(
+            ProblemKind::NotFound,
+            format!(
+                "no such path: {}; the Teams API lives under /oc/v1",
+                req.path()
+            ),
+        ),
+    )
+}
+
+/// 405 for a path the API has, with a method it does not take there.
+async fn method_not_allowed(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let allowed = if req.path() == paths::CALL_DURATIONS {
+        "POST"
+    } else {
+        "GET"
+    };
+    let mut response = refuse_unrouted(
+        &state,
+        &req,
+        Problem::new(
+            ProblemKind::MethodNotAllowed,
+            format!(
+                "{} is not allowed on {}; use {allowed}",
+                req.method(),
+                req.path()
+            ),
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
+fn refuse_unrouted(state: &AppState, req: &HttpRequest, problem: Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::NOT_FOUND);
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    record(
+        state,
+        req,
+        None,
+        Instant::now(),
+        wall_ms(),
+        Recorded {
+            status,
+            request_body: None,
+            response_body: &body,
+            fault: None,
+            detail: None,
+        },
+    );
+    HttpResponse::build(status)
+        .content_type(PROBLEM_CONTENT_TYPE)
+        .body(body)
+}
+
+/// The routes of the Teams API.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    use handlers::*;
+    let get = |path: &'static str,
+               endpoint: Endpoint,
+               h: fn(&AppState, &Call<'_>) -> Result<Reply, Refusal>| {
+        web::resource(path)
+            .route(web::get().to(move |s, r, p| serve(s, r, p, endpoint, h)))
+            .default_service(web::to(method_not_allowed))
+    };
+    cfg.service(get(paths::NUMBERS, "numbers", numbers))
+        .service(get(paths::CDRS_DELTA, "cdrs/delta", cdrs_delta))
+        .service(get(paths::CDRS, "cdrs", cdrs_window))
+        .service(get(paths::QUALITY_DELTA, "quality/delta", quality_delta))
+        .service(get(paths::RECONCILIATION, "reconciliation", reconciliation))
+        .service(get(
+            paths::RECONCILIATION_ITEMS,
+            "reconciliation/items",
+            reconciliation_items,
+        ))
+        .service(
+            web::resource(paths::CALL_DURATIONS)
+                .route(web::post().to(|s, r, p| serve(s, r, p, "call-durations", call_durations)))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .default_service(web::to(not_found));
+}

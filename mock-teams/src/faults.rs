@@ -1,0 +1,226 @@
+//! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx, and
+//! webhook duplication and reordering. Every decision comes from a seeded generator, and every
+//! injected fault is recorded with its exchange.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::exchange::InjectedFault;
+
+/// How often and how the Teams side misbehaves. All shares are 0 to 1; the default is none.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultSettings {
+    /// Delay added to every answer of the Teams API, ms (real time).
+    pub latency_ms: u64,
+    /// Share of Teams API requests answered `429 Too Many Requests`.
+    pub throttle_share: f64,
+    /// The `Retry-After` of those answers, s.
+    pub retry_after_secs: u64,
+    /// Share of Teams API requests answered `503` without doing anything.
+    pub error_share: f64,
+    /// Share of notifications delivered twice.
+    pub webhook_duplicate_share: f64,
+    /// Share of notifications held back so that later ones overtake them.
+    pub webhook_reorder_share: f64,
+    /// How long a reordered notification is held, ms (real time).
+    pub webhook_reorder_delay_ms: u64,
+}
+
+impl Default for FaultSettings {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            throttle_share: 0.0,
+            retry_after_secs: 1,
+            error_share: 0.0,
+            webhook_duplicate_share: 0.0,
+            webhook_reorder_share: 0.0,
+            webhook_reorder_delay_ms: 500,
+        }
+    }
+}
+
+impl FaultSettings {
+    /// Checks the shares; returns what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, share) in [
+            ("throttle_share", self.throttle_share),
+            ("error_share", self.error_share),
+            ("webhook_duplicate_share", self.webhook_duplicate_share),
+            ("webhook_reorder_share", self.webhook_reorder_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!("{name} must be from 0 to 1, is {share}"));
+            }
+        }
+        if self.throttle_share + self.error_share > 1.0 {
+            return Err("throttle_share + error_share must be at most 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What to do with one Teams API request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFault {
+    /// Answer normally (after `latency_ms`, if any).
+    None,
+    /// Answer 429 with `Retry-After`.
+    Throttle { retry_after_secs: u64 },
+    /// Answer 503.
+    Error,
+    /// A request before an earlier `Retry-After` passed: answer 429 with the time left.
+    TooEarly { early_by: Duration },
+}
+
+/// Draws fault decisions and remembers each carrier's throttling windows.
+pub(crate) struct Faults {
+    settings: FaultSettings,
+    rng: Mutex<ChaCha8Rng>,
+    /// Until when each (carrier, endpoint) is throttled.
+    throttled_until: Mutex<BTreeMap<(u16, &'static str), Instant>>,
+}
+
+impl Faults {
+    pub(crate) fn new(settings: FaultSettings, seed: u64) -> Self {
+        Self {
+            settings,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473)),
+            throttled_until: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &FaultSettings {
+        &self.settings
+    }
+
+    fn draw(&self) -> f64 {
+        match self.rng.lock() {
+            Ok(mut rng) => rng.random(),
+            Err(poisoned) => poisoned.into_inner().random(),
+        }
+    }
+
+    /// Decides the fate of a request from `carrier` to `endpoint` arriving at `now`.
+    pub(crate) fn on_request(
+        &self,
+        carrier: u16,
+        endpoint: &'static str,
+        now: Instant,
+    ) -> RequestFault {
+        let mut windows = match self.throttled_until.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(&until) = windows.get(&(carrier, endpoint))
+            && now < until
+        {
+            return RequestFault::TooEarly {
+                early_by: until - now,
+            };
+        }
+        let s = &self.settings;
+        if s.throttle_share == 0.0 && s.error_share == 0.0 {
+            return RequestFault::None;
+        }
+        let draw = self.draw();
+        if draw < s.throttle_share {
+            windows.insert(
+                (carrier, endpoint),
+                now + Duration::from_secs(s.retry_after_secs),
+            );
+            RequestFault::Throttle {
+                retry_after_secs: s.retry_after_secs,
+            }
+        } else if draw < s.throttle_share + s.error_share {
+            RequestFault::Error
+        } else {
+            RequestFault::None
+        }
+    }
+
+    /// Whether to deliver a notification twice, and whether to hold it back.
+    pub(crate) fn on_notification(&self) -> (bool, Option<InjectedFault>) {
+        let s = &self.settings;
+        let duplicate = s.webhook_duplicate_share > 0.0 && self.draw() < s.webhook_duplicate_share;
+        let reorder = (s.webhook_reorder_share > 0.0 && self.draw() < s.webhook_reorder_share)
+            .then_some(InjectedFault::WebhookReordered {
+                delay_ms: s.webhook_reorder_delay_ms,
+            });
+        (duplicate, reorder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_opens_a_window_that_early_requests_hit() {
+        let faults = Faults::new(
+            FaultSettings {
+                throttle_share: 1.0,
+                retry_after_secs: 2,
+                ..FaultSettings::default()
+            },
+            1,
+        );
+        let t0 = Instant::now();
+        assert_eq!(
+            faults.on_request(0, "cdrs", t0),
+            RequestFault::Throttle {
+                retry_after_secs: 2
+            }
+        );
+        assert_eq!(
+            faults.on_request(0, "cdrs", t0 + Duration::from_millis(500)),
+            RequestFault::TooEarly {
+                early_by: Duration::from_millis(1500)
+            }
+        );
+        // Another carrier and another endpoint are not held back by it.
+        assert!(matches!(
+            faults.on_request(1, "cdrs", t0),
+            RequestFault::Throttle { .. }
+        ));
+        assert!(matches!(
+            faults.on_request(0, "quality", t0),
+            RequestFault::Throttle { .. }
+        ));
+    }
+
+    #[test]
+    fn shares_are_drawn_from_the_seed() {
+        let settings = FaultSettings {
+            error_share: 0.3,
+            ..FaultSettings::default()
+        };
+        let run = |seed| {
+            let faults = Faults::new(settings.clone(), seed);
+            (0..1000)
+                .map(|_| faults.on_request(0, "x", Instant::now()) == RequestFault::Error)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(5), run(5));
+        let errors = run(5).iter().filter(|e| **e).count();
+        assert!(
+            (250..350).contains(&errors),
+            "{errors} errors of 1000 at 0.3"
+        );
+    }
+
+    #[test]
+    fn bad_shares_are_refused() {
+        let bad = FaultSettings {
+            throttle_share: 1.5,
+            ..FaultSettings::default()
+        };
+        assert!(bad.check().unwrap_err().contains("throttle_share"));
+    }
+}

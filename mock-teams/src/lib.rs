@@ -1,0 +1,296 @@
+//! The Teams side of the Operator Connect data exchange (PROTOCOL.md section 3 and the webhook
+//! of 2.1), as a real HTTP server on actix-web with an in-memory store that the harness drives.
+//!
+//! [`MockTeams::start`] binds the Teams API and starts the webhook sender; the harness then
+//! registers carriers, numbers and calls, advances the simulated clock, and reads the
+//! reconciliation and every exchange (through the [`ExchangeSink`] it passed in).
+
+mod api;
+pub mod config;
+mod cursor;
+pub mod exchange;
+pub mod faults;
+pub mod store;
+pub mod traffic;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use oc_protocol::{NumberEvent, ReconClass, ReconciliationItem, ReconciliationSummary, UnixMillis};
+
+pub use exchange::{Exchange, ExchangeDetail, ExchangeDirection, ExchangeSink, InjectedFault};
+pub use faults::FaultSettings;
+pub use store::{
+    Assignment, CarrierSpec, NewCall, Store, StoreError, StoreSettings, StreamQuality,
+    WebhookTarget,
+};
+pub use webhook::{WebhookSender, WebhookSettings};
+
+/// How to start the Teams side.
+#[derive(Clone)]
+pub struct TeamsOptions {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The base URL of issued links, when the server is reached through another name
+    /// (a proxy, TLS termination); by default each request's own host.
+    pub public_url: Option<String>,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// The store's settings.
+    pub store: StoreSettings,
+    /// The simulated time the clock starts at.
+    pub start_time: UnixMillis,
+    /// Injected faults.
+    pub faults: FaultSettings,
+    /// Webhook delivery timing.
+    pub webhooks: WebhookSettings,
+    /// Where exchanges go.
+    pub sink: ExchangeSink,
+    /// Bodies kept in exchanges are cut at this many bytes.
+    pub body_capture_limit: usize,
+}
+
+impl TeamsOptions {
+    /// Options for a server on a free loopback port, starting at `start_time`, with no faults.
+    pub fn loopback(start_time: UnixMillis) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            workers: 2,
+            store: StoreSettings::default(),
+            start_time,
+            faults: FaultSettings::default(),
+            webhooks: WebhookSettings::default(),
+            sink: exchange::log_sink(),
+            body_capture_limit: 8 * 1024,
+        }
+    }
+}
+
+/// Why the Teams side could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("failed to listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting is out of range.
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    /// The HTTP client for webhooks could not be built.
+    #[error("failed to build the webhook client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// A change of a number's assignment, for [`MockTeams::apply_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberChange {
+    /// Assign an unassigned number.
+    Assign {
+        /// The number.
+        telephone_number: String,
+        /// Its SIP URI, usage and assignee.
+        assignment: Assignment,
+    },
+    /// Change an assigned number's SIP URI, usage or assignee.
+    Update {
+        /// The number.
+        telephone_number: String,
+        /// The new assignment.
+        assignment: Assignment,
+    },
+    /// Remove an assignment.
+    Unassign {
+        /// The number.
+        telephone_number: String,
+    },
+}
+
+/// The running Teams side.
+pub struct MockTeams {
+    state: web::Data<api::AppState>,
+    sender: WebhookSender,
+    server: actix_web::dev::ServerHandle,
+    addr: SocketAddr,
+}
+
+impl MockTeams {
+    /// Binds the Teams API and starts the webhook sender on the current tokio runtime.
+    pub async fn start(options: TeamsOptions) -> Result<Self, StartError> {
+        options.faults.check().map_err(StartError::Settings)?;
+        let seed = options.store.seed;
+        let store = Arc::new(Mutex::new(Store::new(
+            options.store.clone(),
+            options.start_time,
+        )));
+        let faults = Arc::new(faults::Faults::new(options.faults.clone(), seed));
+        let recorder = exchange::Recorder::new(options.sink.clone(), options.body_capture_limit);
+        let state = web::Data::new(api::AppState {
+            store,
+            cursors: cursor::CursorCodec::new(seed),
+            faults: faults.clone(),
+            recorder: recorder.clone(),
+            public_url: options.public_url.clone(),
+        });
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(StartError::Client)?;
+        let transport = Arc::new(webhook::HttpTransport(client));
+        let sender =
+            WebhookSender::spawn(transport, options.webhooks.clone(), recorder, faults, seed);
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(api::configure)
+        })
+        .workers(options.workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(2)
+        .bind(options.listen)
+        .map_err(|source| StartError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        let addr = server.addrs().first().copied().unwrap_or(options.listen);
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            state,
+            sender,
+            server: handle,
+            addr,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`: the Teams base URL a carrier calls.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` with the store locked. Keep it short: requests wait meanwhile.
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.state.store())
+    }
+
+    /// Registers a carrier.
+    pub fn add_carrier(&self, spec: CarrierSpec) -> Result<(), StoreError> {
+        self.with_store(|s| s.add_carrier(spec))
+    }
+
+    /// Applies assignment changes at the current simulated time and queues their events, one
+    /// batch per carrier (notifications of at most 100 events). Each change succeeds or fails
+    /// on its own; the results are in the order given.
+    pub fn apply_changes(
+        &self,
+        changes: Vec<NumberChange>,
+    ) -> Vec<Result<NumberEvent, StoreError>> {
+        let mut store = self.state.store();
+        let now = store.now();
+        let mut outgoing: Vec<(String, Vec<NumberEvent>)> = Vec::new();
+        let results = changes
+            .into_iter()
+            .map(|change| {
+                let (carrier, event) = match change {
+                    NumberChange::Assign {
+                        telephone_number,
+                        assignment,
+                    } => store.assign(&telephone_number, assignment),
+                    NumberChange::Update {
+                        telephone_number,
+                        assignment,
+                    } => store.update(&telephone_number, assignment),
+                    NumberChange::Unassign { telephone_number } => {
+                        store.unassign(&telephone_number)
+                    }
+                }?;
+                match outgoing.iter_mut().find(|(c, _)| *c == carrier) {
+                    Some((_, events)) => events.push(event.clone()),
+                    None => outgoing.push((carrier, vec![event.clone()])),
+                }
+                Ok(event)
+            })
+            .collect();
+        for (carrier, events) in outgoing {
+            let target = store
+                .carriers()
+                .find(|c| c.id == carrier)
+                .and_then(|c| c.webhook.clone());
+            if let Some(target) = target {
+                self.sender.send(carrier, target, events, now);
+            }
+        }
+        results
+    }
+
+    /// Adds a call (see [`Store::add_call`]).
+    pub fn add_call(&self, call: NewCall) -> Result<(), StoreError> {
+        self.with_store(|s| s.add_call(call))
+    }
+
+    /// Moves the simulated clock forward, publishing what became available.
+    pub fn advance_to(&self, to: UnixMillis) -> Result<(), StoreError> {
+        self.with_store(|s| s.advance_to(to))
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> UnixMillis {
+        self.with_store(|s| s.now())
+    }
+
+    /// A carrier's reconciliation over calls started in `[from, to)`.
+    pub fn reconciliation(
+        &self,
+        carrier_id: &str,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<ReconciliationSummary, StoreError> {
+        self.with_store(|s| s.reconcile(carrier_id, from, to))
+    }
+
+    /// Every reconciled call of a class, in call order.
+    pub fn reconciliation_items(
+        &self,
+        carrier_id: &str,
+        class: ReconClass,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<ReconciliationItem>, StoreError> {
+        self.with_store(|s| {
+            let c = s.carrier_id_index(carrier_id)?;
+            let (items, _) = s.reconciliation_items(
+                c,
+                class,
+                (from, to),
+                store::recon::ItemsPosition::Calls(0),
+                usize::MAX,
+            );
+            Ok(items)
+        })
+    }
+
+    /// The webhook sender, to wait for deliveries to settle.
+    pub fn webhooks(&self) -> &WebhookSender {
+        &self.sender
+    }
+
+    /// Stops accepting requests and finishes the ones in flight.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}

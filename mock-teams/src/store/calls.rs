@@ -1,0 +1,374 @@
+//! Calls as Teams recorded them, in compact rows: interned ids, times as integers, quality as
+//! integers. Rendering to the wire types happens only when a record is served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+use oc_protocol::ids::uuid_from_bits;
+use oc_protocol::timestamp::format_timestamp;
+use oc_protocol::{
+    AudioCodec, CallDurationSource, CallRecord, Direction, QualityRecord, StreamDirection,
+    UnixMillis, is_poor_stream,
+};
+
+/// A call to add to the store: what the traffic generator decided happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCall {
+    /// 1 to 128 characters, unique per carrier.
+    pub call_id: String,
+    /// The carrier's number that was used; it must be assigned when the call starts.
+    pub telephone_number: String,
+    /// From the Teams user's point of view.
+    pub direction: Direction,
+    /// The other party, E.164.
+    pub other_number: String,
+    /// Call set-up began.
+    pub start: UnixMillis,
+    /// Answered, or `None`.
+    pub connect: Option<UnixMillis>,
+    /// The call ended.
+    pub end: UnixMillis,
+    /// The final SIP code: 200 when answered, 300 to 699 otherwise.
+    pub final_sip_code: u16,
+    /// How long after `end` the record enters the feeds.
+    pub availability_delay_ms: u32,
+    /// Media quality of both directions, for answered calls.
+    pub quality: Option<[StreamQuality; 2]>,
+}
+
+/// The quality of one media direction, in integers (rates in parts per million, degradation in
+/// thousandths) so that it is compact and renders to exact decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamQuality {
+    /// Which way the media flowed.
+    pub direction: StreamDirection,
+    /// The codec.
+    pub codec: AudioCodec,
+    /// Packets sent.
+    pub packets: u32,
+    /// Average jitter, ms.
+    pub avg_jitter_ms: u16,
+    /// Maximum jitter, ms.
+    pub max_jitter_ms: u16,
+    /// Average round trip, ms.
+    pub avg_rtt_ms: u16,
+    /// Maximum round trip, ms.
+    pub max_rtt_ms: u16,
+    /// Average packet loss rate, parts per million.
+    pub avg_loss_ppm: u32,
+    /// Maximum packet loss rate, parts per million.
+    pub max_loss_ppm: u32,
+    /// Average network MOS degradation, thousandths (0 to 5000).
+    pub degradation_milli: u16,
+    /// Average ratio of concealed samples, parts per million.
+    pub concealed_ppm: u32,
+}
+
+impl StreamQuality {
+    /// The CQD classification of this stream.
+    pub fn is_poor(&self) -> bool {
+        is_poor_stream(
+            u64::from(self.packets),
+            u64::from(self.avg_rtt_ms),
+            ppm(self.avg_loss_ppm),
+            u64::from(self.avg_jitter_ms),
+        )
+    }
+}
+
+fn ppm(value: u32) -> f64 {
+    f64::from(value) / 1_000_000.0
+}
+
+/// Marks an unanswered call in [`CallRow::connect_offset`].
+const NOT_ANSWERED: u32 = u32::MAX;
+
+/// One call, compactly. Times are offsets from `start` in ms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallRow {
+    pub(crate) start: i64,
+    /// The other party's E.164 digits as an integer (the first digit is never 0).
+    pub(crate) other: u64,
+    pub(crate) tenant: u32,
+    pub(crate) number: u32,
+    pub(crate) connect_offset: u32,
+    pub(crate) end_offset: u32,
+    pub(crate) availability_delay: u32,
+    pub(crate) carrier: u16,
+    pub(crate) final_sip_code: u16,
+    pub(crate) version: u16,
+    pub(crate) direction: Direction,
+}
+
+impl CallRow {
+    pub(crate) fn connect(&self) -> Option<i64> {
+        (self.connect_offset != NOT_ANSWERED).then(|| self.start + i64::from(self.connect_offset))
+    }
+
+    pub(crate) fn end(&self) -> i64 {
+        self.start + i64::from(self.end_offset)
+    }
+
+    pub(crate) fn is_answered(&self) -> bool {
+        self.connect_offset != NOT_ANSWERED
+    }
+
+    /// Teams' duration: `end − connect`, 0 when not answered.
+    pub(crate) fn duration_ms(&self) -> i64 {
+        self.connect().map_or(0, |c| self.end() - c)
+    }
+
+    pub(crate) fn available_at(&self) -> i64 {
+        self.end() + i64::from(self.availability_delay)
+    }
+
+    pub(crate) fn set_times(&mut self, connect: Option<i64>, end: i64) -> Result<(), &'static str> {
+        let connect_offset = match connect {
+            Some(c) => offset(self.start, c).ok_or("connect must be within 49 days after start")?,
+            None => NOT_ANSWERED,
+        };
+        let end_offset = offset(self.start, end).ok_or("end must be within 49 days after start")?;
+        if connect_offset != NOT_ANSWERED && end_offset < connect_offset {
+            return Err("end must not be before connect");
+        }
+        self.connect_offset = connect_offset;
+        self.end_offset = end_offset;
+        Ok(())
+    }
+}
+
+fn offset(start: i64, at: i64) -> Option<u32> {
+    u32::try_from(at.checked_sub(start)?)
+        .ok()
+        .filter(|&o| o != NOT_ANSWERED)
+}
+
+/// Call ids in one arena, found by a 64-bit hash; the rare collision goes to an overflow map.
+#[derive(Debug, Default)]
+pub(crate) struct CallIds {
+    arena: String,
+    starts: Vec<u64>,
+    by_hash: HashMap<u64, u32>,
+    overflow: BTreeMap<String, u32>,
+}
+
+/// The fixed hash of a call id (SipHash-1-3 with zero keys: the same in every run).
+pub(crate) fn call_id_hash(call_id: &str) -> u64 {
+    #[expect(
+        deprecated,
+        reason = "SipHasher with fixed keys gives a run-independent hash"
+    )]
+    let mut hasher = std::hash::SipHasher::new();
+    call_id.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl CallIds {
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub(crate) fn get(&self, index: u32) -> &str {
+        let i = index as usize;
+        let start = self.starts[i] as usize;
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.arena.len(), |&s| s as usize);
+        &self.arena[start..end]
+    }
+
+    pub(crate) fn find(&self, call_id: &str) -> Option<u32> {
+        match self.by_hash.get(&call_id_hash(call_id)) {
+            Some(&i) if self.get(i) == call_id => Some(i),
+            _ => self.overflow.get(call_id).copied(),
+        }
+    }
+
+    /// Adds a call id that [`CallIds::find`] does not know; returns its index.
+    pub(crate) fn push(&mut self, call_id: &str) -> u32 {
+        let index = u32::try_from(self.starts.len()).unwrap_or(u32::MAX);
+        self.starts.push(self.arena.len() as u64);
+        self.arena.push_str(call_id);
+        let hash = call_id_hash(call_id);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(call_id.to_owned(), index);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
+        }
+        index
+    }
+
+    /// Heap bytes held, for the memory figures.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.starts.capacity() * 8
+            + self.by_hash.capacity() * (8 + 4 + 1)
+            + self.overflow.len() * 64
+    }
+}
+
+/// Parses E.164 digits into an integer (see [`CallRow::other`]).
+pub(crate) fn e164_to_int(number: &str) -> Option<u64> {
+    number.strip_prefix('+')?.parse().ok()
+}
+
+/// Everything needed to render a call's records besides its row.
+pub(crate) struct RenderContext<'a> {
+    pub(crate) call_id: &'a str,
+    pub(crate) tenant_id: &'a str,
+    pub(crate) telephone_number: &'a str,
+    pub(crate) record_id_seed: u64,
+    pub(crate) call_index: u32,
+    pub(crate) operator_source: bool,
+}
+
+/// The record id of a call: stable for the call across versions, derived from the store's seed.
+pub(crate) fn record_id(seed: u64, call_index: u32) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (seed, call_index).hash(&mut hasher);
+    let high = hasher.finish();
+    (high, call_index).hash(&mut hasher);
+    uuid_from_bits((u128::from(high) << 64) | u128::from(hasher.finish()))
+}
+
+/// Renders a call record at `version`, whose times are `row`'s (the caller passes the row as it
+/// was at that version).
+pub(crate) fn render_call_record(
+    row: &CallRow,
+    ctx: &RenderContext<'_>,
+    available: UnixMillis,
+) -> CallRecord {
+    let other = format!("+{}", row.other);
+    let (caller, callee) = match row.direction {
+        Direction::Outbound => (ctx.telephone_number.to_owned(), other),
+        Direction::Inbound => (other, ctx.telephone_number.to_owned()),
+    };
+    CallRecord {
+        id: record_id(ctx.record_id_seed, ctx.call_index),
+        version: u32::from(row.version),
+        call_id: ctx.call_id.to_owned(),
+        tenant_id: ctx.tenant_id.to_owned(),
+        telephone_number: ctx.telephone_number.to_owned(),
+        direction: row.direction,
+        caller_number: caller,
+        callee_number: callee,
+        start_date_time: format_timestamp(row.start),
+        connect_date_time: row.connect().map(format_timestamp),
+        end_date_time: format_timestamp(row.end()),
+        duration_ms: row.duration_ms(),
+        final_sip_code: row.final_sip_code,
+        call_duration_source: if ctx.operator_source {
+            CallDurationSource::Operator
+        } else {
+            CallDurationSource::Microsoft
+        },
+        available_date_time: format_timestamp(available),
+    }
+}
+
+/// Renders one quality record; `poor` is computed from the very fields served [QUA-CLASS].
+pub(crate) fn render_quality_record(
+    quality: &StreamQuality,
+    call_id: &str,
+    available: UnixMillis,
+) -> QualityRecord {
+    let mut record = QualityRecord {
+        call_id: call_id.to_owned(),
+        stream_direction: quality.direction,
+        audio_codec: quality.codec,
+        packet_utilization: u64::from(quality.packets),
+        average_jitter_ms: u64::from(quality.avg_jitter_ms),
+        max_jitter_ms: u64::from(quality.max_jitter_ms),
+        average_packet_loss_rate: ppm(quality.avg_loss_ppm),
+        max_packet_loss_rate: ppm(quality.max_loss_ppm),
+        average_round_trip_time_ms: u64::from(quality.avg_rtt_ms),
+        max_round_trip_time_ms: u64::from(quality.max_rtt_ms),
+        average_audio_degradation: f64::from(quality.degradation_milli) / 1000.0,
+        average_ratio_of_concealed_samples: ppm(quality.concealed_ppm),
+        poor: false,
+        available_date_time: format_timestamp(available),
+    };
+    record.poor = record.classify();
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_ids_round_trip_and_survive_collisions() {
+        let mut ids = CallIds::default();
+        let a = ids.push("call-a");
+        let b = ids.push("call-é");
+        assert_eq!(ids.get(a), "call-a");
+        assert_eq!(ids.get(b), "call-é");
+        assert_eq!(ids.find("call-é"), Some(b));
+        assert_eq!(ids.find("call-c"), None);
+        // Force a collision: the same hash slot taken by another id goes to the overflow map.
+        let hash = call_id_hash("call-x");
+        ids.by_hash.insert(hash, a);
+        let x = ids.push("call-x");
+        assert_eq!(ids.find("call-x"), Some(x));
+        assert_eq!(ids.find("call-a"), Some(a));
+    }
+
+    #[test]
+    fn rows_keep_times_as_offsets() {
+        let mut row = CallRow {
+            start: 1_000,
+            other: 14_255_550_199,
+            tenant: 0,
+            number: 0,
+            connect_offset: NOT_ANSWERED,
+            end_offset: 0,
+            availability_delay: 0,
+            carrier: 0,
+            final_sip_code: 200,
+            version: 1,
+            direction: Direction::Outbound,
+        };
+        row.set_times(Some(3_000), 64_000).unwrap();
+        assert_eq!(row.connect(), Some(3_000));
+        assert_eq!(row.duration_ms(), 61_000);
+        assert!(row.set_times(Some(3_000), 2_000).is_err());
+        assert!(row.set_times(Some(500), 2_000).is_err());
+        row.set_times(None, 20_000).unwrap();
+        assert_eq!(row.duration_ms(), 0);
+        assert!(!row.is_answered());
+    }
+
+    #[test]
+    fn rates_render_as_exact_decimals_and_poor_follows_the_fields() {
+        let q = StreamQuality {
+            direction: StreamDirection::CallerToCallee,
+            codec: AudioCodec::Opus,
+            packets: 3_000,
+            avg_jitter_ms: 12,
+            max_jitter_ms: 40,
+            avg_rtt_ms: 80,
+            max_rtt_ms: 200,
+            avg_loss_ppm: 100_000,
+            max_loss_ppm: 250_000,
+            degradation_milli: 350,
+            concealed_ppm: 20_000,
+        };
+        let r = render_quality_record(&q, "c", 0);
+        assert_eq!(r.average_packet_loss_rate, 0.1);
+        assert!(!r.poor, "0.1 is not over 0.1");
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["averageAudioDegradation"],
+            0.35
+        );
+        let worse = StreamQuality {
+            avg_loss_ppm: 100_001,
+            ..q
+        };
+        assert!(render_quality_record(&worse, "c", 0).poor);
+        assert!(worse.is_poor());
+    }
+}

@@ -1,0 +1,194 @@
+//! The number inventory and its assignments: each change gets the number's next sequence and
+//! becomes a [`NumberEvent`] for the webhook sender; each number keeps its history, so that a
+//! call can be checked against the assignment in force when it was placed.
+
+use oc_protocol::timestamp::format_timestamp;
+use oc_protocol::{
+    Assignee, AssignmentState, NumberEvent, NumberEventType, NumberUsage, TeamsNumber, UnixMillis,
+};
+
+/// What a number is assigned to: its SIP URI, usage and assignee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// `sip:<E.164>@<host>;user=phone`, naming the number.
+    pub sip_uri: String,
+    /// What the number is used for.
+    pub usage: NumberUsage,
+    /// Who it is assigned to (its type must go with `usage`).
+    pub assignee: Assignee,
+}
+
+/// One number of a carrier's inventory.
+#[derive(Debug, Clone)]
+pub(crate) struct NumberRow {
+    pub(crate) telephone_number: String,
+    pub(crate) carrier: u16,
+    pub(crate) tenant: u32,
+    pub(crate) assignment: Option<Assignment>,
+    pub(crate) sequence: u64,
+    pub(crate) last_changed: UnixMillis,
+    /// `(effective time, assigned)` for every change, in order.
+    pub(crate) history: Vec<(UnixMillis, bool)>,
+}
+
+impl NumberRow {
+    pub(crate) fn new(telephone_number: String, carrier: u16, tenant: u32, at: UnixMillis) -> Self {
+        Self {
+            telephone_number,
+            carrier,
+            tenant,
+            assignment: None,
+            sequence: 0,
+            last_changed: at,
+            history: Vec::new(),
+        }
+    }
+
+    /// Whether the number was assigned at `at` (changes take effect at their effective time).
+    pub(crate) fn assigned_at(&self, at: UnixMillis) -> bool {
+        let changes_before = self.history.partition_point(|&(t, _)| t <= at);
+        changes_before > 0 && self.history[changes_before - 1].1
+    }
+
+    /// Checks a change and returns its event (without ids: the caller adds the event id);
+    /// nothing changes until [`NumberRow::commit`].
+    pub(crate) fn plan(
+        &self,
+        kind: NumberEventType,
+        assignment: Option<Assignment>,
+        at: UnixMillis,
+    ) -> Result<PendingEvent, String> {
+        match (kind, &self.assignment) {
+            (NumberEventType::Assigned, Some(_)) => {
+                return Err(format!("{} is already assigned", self.telephone_number));
+            }
+            (NumberEventType::Updated | NumberEventType::Unassigned, None) => {
+                return Err(format!("{} is not assigned", self.telephone_number));
+            }
+            _ => {}
+        }
+        if at < self.last_changed {
+            return Err(format!(
+                "changes of {} must come in time order: {} is before its last change at {}",
+                self.telephone_number,
+                format_timestamp(at),
+                format_timestamp(self.last_changed)
+            ));
+        }
+        Ok(PendingEvent {
+            sequence: self.sequence + 1,
+            kind,
+            telephone_number: self.telephone_number.clone(),
+            assignment,
+            effective: at,
+        })
+    }
+
+    /// Applies a planned change.
+    pub(crate) fn commit(&mut self, change: &PendingEvent) {
+        self.sequence = change.sequence;
+        self.last_changed = change.effective;
+        self.assignment = change.assignment.clone();
+        self.history
+            .push((change.effective, change.assignment.is_some()));
+    }
+
+    pub(crate) fn to_wire(&self, tenant_id: &str) -> TeamsNumber {
+        let a = self.assignment.as_ref();
+        TeamsNumber {
+            telephone_number: self.telephone_number.clone(),
+            tenant_id: tenant_id.to_owned(),
+            state: if a.is_some() {
+                AssignmentState::Assigned
+            } else {
+                AssignmentState::Unassigned
+            },
+            sip_uri: a.map(|a| a.sip_uri.clone()),
+            usage: a.map(|a| a.usage),
+            assignee: a.map(|a| a.assignee.clone()),
+            sequence: self.sequence,
+            last_changed_date_time: format_timestamp(self.last_changed),
+        }
+    }
+}
+
+/// A change, before it gets its event id and tenant.
+pub(crate) struct PendingEvent {
+    pub(crate) sequence: u64,
+    pub(crate) kind: NumberEventType,
+    pub(crate) telephone_number: String,
+    pub(crate) assignment: Option<Assignment>,
+    pub(crate) effective: UnixMillis,
+}
+
+impl PendingEvent {
+    pub(crate) fn to_event(&self, event_id: String, tenant_id: String) -> NumberEvent {
+        let a = self.assignment.as_ref();
+        NumberEvent {
+            event_id,
+            sequence: self.sequence,
+            kind: self.kind,
+            tenant_id,
+            telephone_number: self.telephone_number.clone(),
+            sip_uri: a.map(|a| a.sip_uri.clone()),
+            usage: a.map(|a| a.usage),
+            assignee: a.map(|a| a.assignee.clone()),
+            effective_date_time: format_timestamp(self.effective),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oc_protocol::AssigneeType;
+
+    fn assignment() -> Assignment {
+        Assignment {
+            sip_uri: "sip:+14255550100@sbc.example;user=phone".into(),
+            usage: NumberUsage::CallingUserAssignment,
+            assignee: Assignee {
+                id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
+                kind: AssigneeType::User,
+            },
+        }
+    }
+
+    fn apply(
+        row: &mut NumberRow,
+        kind: NumberEventType,
+        assignment: Option<Assignment>,
+        at: UnixMillis,
+    ) -> Result<PendingEvent, String> {
+        let change = row.plan(kind, assignment, at)?;
+        row.commit(&change);
+        Ok(change)
+    }
+
+    #[test]
+    fn sequence_and_history_follow_each_change() {
+        let mut row = NumberRow::new("+14255550100".into(), 0, 0, 0);
+        assert!(!row.assigned_at(0));
+        let e = apply(&mut row, NumberEventType::Assigned, Some(assignment()), 100).unwrap();
+        assert_eq!(e.sequence, 1);
+        apply(&mut row, NumberEventType::Updated, Some(assignment()), 200).unwrap();
+        let e = apply(&mut row, NumberEventType::Unassigned, None, 300).unwrap();
+        assert_eq!(e.sequence, 3);
+        assert!(!row.assigned_at(99));
+        assert!(row.assigned_at(100));
+        assert!(row.assigned_at(299));
+        assert!(!row.assigned_at(300));
+    }
+
+    #[test]
+    fn impossible_changes_are_refused_and_change_nothing() {
+        let mut row = NumberRow::new("+14255550100".into(), 0, 0, 0);
+        assert!(apply(&mut row, NumberEventType::Unassigned, None, 1).is_err());
+        assert!(apply(&mut row, NumberEventType::Updated, Some(assignment()), 1).is_err());
+        apply(&mut row, NumberEventType::Assigned, Some(assignment()), 10).unwrap();
+        assert!(apply(&mut row, NumberEventType::Assigned, Some(assignment()), 11).is_err());
+        assert!(apply(&mut row, NumberEventType::Unassigned, None, 5).is_err());
+        assert_eq!(row.sequence, 1);
+        assert_eq!(row.history.len(), 1);
+    }
+}

@@ -1,0 +1,193 @@
+//! Reading the store for the Teams API: pages of the change feeds, of the CDR window and of the
+//! number inventory, rendered to wire types.
+
+use oc_protocol::{CallRecord, QualityRecord, TeamsNumber, UnixMillis};
+
+use super::Store;
+use super::calls::{CallRow, RenderContext, render_call_record, render_quality_record};
+use super::feed::FeedEntry;
+
+/// One page read from a change feed.
+#[derive(Debug)]
+pub(crate) struct FeedPage<T> {
+    pub(crate) records: Vec<T>,
+    /// The position of the first record served.
+    pub(crate) first_position: u64,
+    /// The position after the last record served.
+    pub(crate) next_position: u64,
+    /// True when records are available beyond this page now.
+    pub(crate) more: bool,
+}
+
+/// Which feed to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FeedKind {
+    Cdr,
+    Quality,
+}
+
+impl Store {
+    /// The first position of a feed within retention.
+    pub(crate) fn feed_start(&self, carrier: u16, kind: FeedKind) -> u64 {
+        let since = self.now.saturating_sub(self.settings.retention_ms);
+        let c = &self.carriers[usize::from(carrier)];
+        match kind {
+            FeedKind::Cdr => c.cdr_feed.position_at(since),
+            FeedKind::Quality => c.quality_feed.position_at(since),
+        }
+    }
+
+    /// How many records a feed holds: a position beyond it was never issued.
+    pub(crate) fn feed_len(&self, carrier: u16, kind: FeedKind) -> u64 {
+        let c = &self.carriers[usize::from(carrier)];
+        match kind {
+            FeedKind::Cdr => c.cdr_feed.len(),
+            FeedKind::Quality => c.quality_feed.len(),
+        }
+    }
+
+    fn row_at_version(&self, entry: &FeedEntry) -> CallRow {
+        let current = self.rows[entry.item as usize];
+        if entry.version == current.version {
+            return current;
+        }
+        self.old_versions
+            .get(&entry.item)
+            .and_then(|old| old.get(usize::from(entry.version).saturating_sub(1)))
+            .copied()
+            .unwrap_or(current)
+    }
+
+    fn render_cdr(&self, call: u32, row: &CallRow, available: UnixMillis) -> CallRecord {
+        let number = &self.numbers[row.number as usize];
+        let slot = self.slots[call as usize];
+        let reconciled = slot
+            .carrier_ms()
+            .is_some_and(|c| (c - row.duration_ms()).abs() <= self.settings.tolerance_ms);
+        let ctx = RenderContext {
+            call_id: self.call_ids.get(call),
+            tenant_id: &self.tenants[row.tenant as usize],
+            telephone_number: &number.telephone_number,
+            record_id_seed: self.settings.seed,
+            call_index: call,
+            operator_source: reconciled && row.is_answered(),
+        };
+        render_call_record(row, &ctx, available)
+    }
+
+    /// Up to `limit` CDRs of the carrier's feed from `position`.
+    pub(crate) fn cdr_page(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+    ) -> FeedPage<CallRecord> {
+        let feed = &self.carriers[usize::from(carrier)].cdr_feed;
+        let entries = feed.page(position, limit);
+        let records = entries
+            .iter()
+            .map(|e| self.render_cdr(e.item, &self.row_at_version(e), e.available))
+            .collect();
+        let next_position = position
+            .saturating_add(entries.len() as u64)
+            .min(feed.len());
+        FeedPage {
+            records,
+            first_position: position,
+            next_position,
+            more: next_position < feed.len(),
+        }
+    }
+
+    /// Up to `limit` quality records of the carrier's feed from `position`.
+    pub(crate) fn quality_page(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+    ) -> FeedPage<QualityRecord> {
+        let feed = &self.carriers[usize::from(carrier)].quality_feed;
+        let entries = feed.page(position, limit);
+        let records = entries
+            .iter()
+            .map(|e| {
+                let (call, quality) = &self.quality[e.item as usize];
+                render_quality_record(quality, self.call_ids.get(*call), e.available)
+            })
+            .collect();
+        let next_position = position
+            .saturating_add(entries.len() as u64)
+            .min(feed.len());
+        FeedPage {
+            records,
+            first_position: position,
+            next_position,
+            more: next_position < feed.len(),
+        }
+    }
+
+    /// CDRs whose start is in `[from, to)`, each once at its latest version, scanning the feed
+    /// from `position`; returns the records and where to go on from, if anywhere.
+    pub(crate) fn cdr_window_page(
+        &self,
+        carrier: u16,
+        window: (UnixMillis, UnixMillis),
+        position: u64,
+        limit: usize,
+    ) -> (Vec<CallRecord>, Option<u64>) {
+        let (from, to) = window;
+        let feed = self.carriers[usize::from(carrier)].cdr_feed.entries();
+        // A record becomes available after its call started, so nothing before `from` matters.
+        let start = usize::try_from(position)
+            .unwrap_or(usize::MAX)
+            .max(feed.partition_point(|e| e.available < from))
+            .min(feed.len());
+        let mut records = Vec::new();
+        for (offset, entry) in feed[start..].iter().enumerate() {
+            let row = &self.rows[entry.item as usize];
+            // Serve each call once, at its latest published version.
+            let latest = entry.version == row.version;
+            if latest && row.start >= from && row.start < to {
+                if records.len() == limit {
+                    return (records, Some((start + offset) as u64));
+                }
+                records.push(self.render_cdr(entry.item, row, entry.available));
+            }
+        }
+        (records, None)
+    }
+
+    /// Up to `limit` of the carrier's numbers after `after` (in number order), filtered.
+    pub(crate) fn numbers_page(
+        &self,
+        carrier: u16,
+        tenant: Option<&str>,
+        assigned_only: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<TeamsNumber>, Option<String>) {
+        use std::ops::Bound;
+        let numbers = &self.carriers[usize::from(carrier)].numbers;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Vec::new();
+        for &index in numbers
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|(_, i)| i)
+        {
+            let row = &self.numbers[index as usize];
+            let tenant_id = &self.tenants[row.tenant as usize];
+            if tenant.is_some_and(|t| t != tenant_id) || (assigned_only && row.assignment.is_none())
+            {
+                continue;
+            }
+            if page.len() == limit {
+                let last = page
+                    .last()
+                    .map(|n: &TeamsNumber| n.telephone_number.clone());
+                return (page, last);
+            }
+            page.push(row.to_wire(tenant_id));
+        }
+        (page, None)
+    }
+}

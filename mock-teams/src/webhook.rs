@@ -1,0 +1,483 @@
+//! The webhook sender: batches number events into notifications of at most 100, signs each,
+//! and delivers it at least once — retrying after 1, 2, 4, 8 and 16 s when the carrier does not
+//! acknowledge within 5 s — recording every attempt as an exchange.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oc_protocol::ids::uuid_from_bits;
+use oc_protocol::numbers::MAX_EVENTS_PER_NOTIFICATION;
+use oc_protocol::signing::{SIGNATURE_HEADER, sign};
+use oc_protocol::{NumberAssignmentNotification, NumberEvent, format_timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, Recorder};
+use crate::faults::Faults;
+use crate::store::WebhookTarget;
+
+/// Delivery timing: the protocol's by default; tests shorten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// How long the carrier has to acknowledge (5 s).
+    pub ack_timeout: Duration,
+    /// The waits before each retry (1, 2, 4, 8, 16 s).
+    pub retry_delays: Vec<Duration>,
+    /// Notifications in flight at once, over all carriers.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            ack_timeout: Duration::from_secs(5),
+            retry_delays: [1, 2, 4, 8, 16].map(Duration::from_secs).to_vec(),
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// What one delivery attempt came to: a status and body, or why there was none.
+pub type AttemptResult = Result<(u16, Vec<u8>), String>;
+
+/// Sends one signed notification; the real one is HTTP (reqwest), tests may script it.
+pub trait Transport: Send + Sync + 'static {
+    /// POSTs `body` to `url` with the `OC-Signature` header, giving up after `timeout`.
+    fn post(
+        &self,
+        url: &str,
+        signature: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> futures_util::future::BoxFuture<'static, AttemptResult>;
+}
+
+/// The HTTP transport.
+pub(crate) struct HttpTransport(pub(crate) reqwest::Client);
+
+impl Transport for HttpTransport {
+    fn post(
+        &self,
+        url: &str,
+        signature: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
+        let request = self
+            .0
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .timeout(timeout)
+            .body(body);
+        Box::pin(async move {
+            let started = tokio::time::Instant::now();
+            let response = request.send().await.map_err(|e| describe(&e))?;
+            let status = response.status().as_u16();
+            // The acknowledgement's body is only evidence: read it within what is left of the
+            // deadline, and do without it otherwise.
+            let left = timeout.saturating_sub(started.elapsed());
+            let body = tokio::time::timeout(left, response.bytes())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            Ok((status, body))
+        })
+    }
+}
+
+/// Events to deliver to one carrier.
+struct Batch {
+    carrier: String,
+    target: WebhookTarget,
+    events: Vec<NumberEvent>,
+    sim_time: i64,
+}
+
+/// Counts what is queued or in flight, so that callers can wait for deliveries to settle.
+#[derive(Default)]
+struct Outstanding {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Outstanding {
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// Hands events to the delivery task; cheap to clone.
+#[derive(Clone)]
+pub struct WebhookSender {
+    queue: mpsc::UnboundedSender<Batch>,
+    outstanding: Arc<Outstanding>,
+}
+
+impl WebhookSender {
+    /// Starts the delivery task on the current tokio runtime.
+    pub(crate) fn spawn(
+        transport: Arc<dyn Transport>,
+        settings: WebhookSettings,
+        recorder: Recorder,
+        faults: Arc<Faults>,
+        seed: u64,
+    ) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let outstanding = Arc::new(Outstanding::default());
+        let delivery = Delivery {
+            transport,
+            settings: Arc::new(settings),
+            recorder,
+            faults,
+            outstanding: outstanding.clone(),
+            ids: ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_7469_6669),
+        };
+        tokio::spawn(delivery.run(rx));
+        Self { queue, outstanding }
+    }
+
+    /// Queues events for a carrier's webhook; they go out in notifications of at most 100.
+    pub(crate) fn send(
+        &self,
+        carrier: String,
+        target: WebhookTarget,
+        events: Vec<NumberEvent>,
+        sim_time: i64,
+    ) {
+        if events.is_empty() {
+            return;
+        }
+        self.outstanding.add(1);
+        let batch = Batch {
+            carrier,
+            target,
+            events,
+            sim_time,
+        };
+        if self.queue.send(batch).is_err() {
+            // The delivery task is gone (the server stopped): nothing will be delivered.
+            self.outstanding.done();
+        }
+    }
+
+    /// Waits until every queued notification was acknowledged or gave up, at most `limit`.
+    /// Returns false on time-out.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let idle = self.outstanding.idle.notified();
+                if self.outstanding.count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+
+    /// How many batches are queued or in flight.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.count.load(Ordering::SeqCst)
+    }
+}
+
+struct Delivery {
+    transport: Arc<dyn Transport>,
+    settings: Arc<WebhookSettings>,
+    recorder: Recorder,
+    faults: Arc<Faults>,
+    outstanding: Arc<Outstanding>,
+    ids: ChaCha8Rng,
+}
+
+/// One notification on its way, with everything its attempts need.
+struct Flight {
+    transport: Arc<dyn Transport>,
+    settings: Arc<WebhookSettings>,
+    recorder: Recorder,
+    carrier: String,
+    target: WebhookTarget,
+    notification: NumberAssignmentNotification,
+    body: Arc<Vec<u8>>,
+    sim_time: i64,
+    hold_back: Option<InjectedFault>,
+    duplicate: bool,
+}
+
+impl Delivery {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Batch>) {
+        let permits = Arc::new(Semaphore::new(self.settings.max_in_flight.max(1)));
+        while let Some(batch) = rx.recv().await {
+            let chunks: Vec<Vec<NumberEvent>> = batch
+                .events
+                .chunks(MAX_EVENTS_PER_NOTIFICATION)
+                .map(<[NumberEvent]>::to_vec)
+                .collect();
+            // One batch may become several notifications; each is outstanding on its own.
+            self.outstanding.add(chunks.len());
+            self.outstanding.done();
+            for events in chunks {
+                let notification = NumberAssignmentNotification {
+                    notification_id: uuid_from_bits(self.ids.random()),
+                    sent_date_time: format_timestamp(batch.sim_time),
+                    events,
+                };
+                let body = Arc::new(serde_json::to_vec(&notification).unwrap_or_default());
+                let (duplicate, hold_back) = self.faults.on_notification();
+                let flight = Flight {
+                    transport: self.transport.clone(),
+                    settings: self.settings.clone(),
+                    recorder: self.recorder.clone(),
+                    carrier: batch.carrier.clone(),
+                    target: batch.target.clone(),
+                    notification,
+                    body,
+                    sim_time: batch.sim_time,
+                    hold_back,
+                    duplicate,
+                };
+                let permits = permits.clone();
+                let outstanding = self.outstanding.clone();
+                tokio::spawn(async move {
+                    // The semaphore is never closed, so acquiring only waits.
+                    let _permit = permits.acquire_owned().await;
+                    flight.deliver().await;
+                    outstanding.done();
+                });
+            }
+        }
+    }
+}
+
+impl Flight {
+    async fn deliver(self) {
+        if let Some(InjectedFault::WebhookReordered { delay_ms }) = self.hold_back {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        }
+        let first = self.deliver_with_retries(self.hold_back).await;
+        if self.duplicate && first {
+            self.attempt(0, Some(InjectedFault::WebhookDuplicated))
+                .await;
+        }
+    }
+
+    /// Attempts until acknowledged or out of retries; true when acknowledged.
+    async fn deliver_with_retries(&self, fault: Option<InjectedFault>) -> bool {
+        let retries = self.settings.retry_delays.len();
+        for attempt in 0..=retries {
+            if attempt > 0 {
+                tokio::time::sleep(self.settings.retry_delays[attempt - 1]).await;
+            }
+            let fault = if attempt == 0 { fault } else { None };
+            if self.attempt(attempt as u32, fault).await {
+                return true;
+            }
+        }
+        tracing::warn!(
+            carrier = %self.carrier,
+            notification = %self.notification.notification_id,
+            "notification not acknowledged after {retries} retries; giving up"
+        );
+        false
+    }
+
+    /// One POST; true when acknowledged with 200, 202 or 204 in time.
+    async fn attempt(&self, attempt: u32, fault: Option<InjectedFault>) -> bool {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let signature = sign(
+            self.target.secret.as_bytes(),
+            i64::try_from(wall.as_secs()).unwrap_or(i64::MAX),
+            &self.body,
+        );
+        let started = tokio::time::Instant::now();
+        let result = self
+            .transport
+            .post(
+                &self.target.url,
+                &signature,
+                self.body.as_ref().clone(),
+                self.settings.ack_timeout,
+            )
+            .await;
+        let (status, error, response_body) = match result {
+            Ok((status, body)) => (Some(status), None, Some(body)),
+            Err(error) => (None, Some(error), None),
+        };
+        let latency = started.elapsed();
+        let acknowledged =
+            matches!(status, Some(200 | 202 | 204)) && latency <= self.settings.ack_timeout;
+        let headers = [
+            ("content-type", "application/json"),
+            ("oc-signature", signature.as_str()),
+        ];
+        self.recorder.record(Exchange {
+            seq: 0,
+            direction: ExchangeDirection::TeamsToCarrier,
+            carrier: Some(self.carrier.clone()),
+            method: "POST".into(),
+            url: self.target.url.clone(),
+            status,
+            error,
+            sim_time: self.sim_time,
+            wall_time_ms: i64::try_from(wall.as_millis()).unwrap_or(i64::MAX),
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            request_headers: crate::exchange::masked_headers(headers.into_iter()),
+            request_body: self.recorder.capture(&self.body),
+            response_body: response_body.and_then(|b| self.recorder.capture(&b)),
+            fault,
+            detail: Some(ExchangeDetail::Webhook {
+                notification_id: self.notification.notification_id.clone(),
+                attempt,
+                event_ids: self
+                    .notification
+                    .events
+                    .iter()
+                    .map(|e| e.event_id.clone())
+                    .collect(),
+            }),
+        });
+        acknowledged
+    }
+}
+
+/// A transport error in a few words: time-out, refused, reset.
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "no acknowledgement within the deadline".into()
+    } else if err.is_connect() {
+        format!("could not connect: {err}")
+    } else {
+        format!("transport error: {err}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::exchange::log_sink;
+    use crate::faults::FaultSettings;
+
+    /// Fails the first `failures` attempts, recording when each came (on tokio's clock).
+    struct Scripted {
+        failures: usize,
+        attempts: Mutex<Vec<tokio::time::Instant>>,
+    }
+
+    impl Transport for Arc<Scripted> {
+        fn post(
+            &self,
+            _url: &str,
+            _signature: &str,
+            _body: Vec<u8>,
+            _timeout: Duration,
+        ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
+            let mut attempts = self.attempts.lock().unwrap();
+            attempts.push(tokio::time::Instant::now());
+            let fail = attempts.len() <= self.failures;
+            Box::pin(async move {
+                if fail {
+                    Ok((500, Vec::new()))
+                } else {
+                    Ok((204, Vec::new()))
+                }
+            })
+        }
+    }
+
+    fn event(i: u32) -> NumberEvent {
+        NumberEvent {
+            event_id: uuid_from_bits(u128::from(i)),
+            sequence: 1,
+            kind: oc_protocol::NumberEventType::Unassigned,
+            tenant_id: uuid_from_bits(7),
+            telephone_number: format!("+1425555{i:04}"),
+            sip_uri: None,
+            usage: None,
+            assignee: None,
+            effective_date_time: format_timestamp(0),
+        }
+    }
+
+    fn sender(transport: Arc<Scripted>) -> WebhookSender {
+        let recorder = Recorder::new(log_sink(), 1024);
+        let faults = Arc::new(Faults::new(FaultSettings::default(), 1));
+        WebhookSender::spawn(
+            Arc::new(transport),
+            WebhookSettings::default(),
+            recorder,
+            faults,
+            1,
+        )
+    }
+
+    fn target() -> WebhookTarget {
+        WebhookTarget {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "s".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_follow_1_2_4_8_16_seconds_then_give_up() {
+        let transport = Arc::new(Scripted {
+            failures: usize::MAX,
+            attempts: Mutex::new(Vec::new()),
+        });
+        let sender = sender(transport.clone());
+        let t0 = tokio::time::Instant::now();
+        sender.send("c".into(), target(), vec![event(1)], 0);
+        assert!(sender.wait_idle(Duration::from_secs(120)).await);
+        let offsets: Vec<u64> = transport
+            .attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| (*t - t0).as_secs())
+            .collect();
+        assert_eq!(offsets, [0, 1, 3, 7, 15, 31], "first try, then 5 retries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_acknowledged_retry_ends_delivery() {
+        let transport = Arc::new(Scripted {
+            failures: 2,
+            attempts: Mutex::new(Vec::new()),
+        });
+        let sender = sender(transport.clone());
+        sender.send("c".into(), target(), vec![event(1)], 0);
+        assert!(sender.wait_idle(Duration::from_secs(120)).await);
+        assert_eq!(transport.attempts.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_go_out_in_notifications_of_at_most_100() {
+        let transport = Arc::new(Scripted {
+            failures: 0,
+            attempts: Mutex::new(Vec::new()),
+        });
+        let sender = sender(transport.clone());
+        sender.send("c".into(), target(), (0..250).map(event).collect(), 0);
+        assert!(sender.wait_idle(Duration::from_secs(10)).await);
+        assert_eq!(
+            transport.attempts.lock().unwrap().len(),
+            3,
+            "100 + 100 + 50"
+        );
+        assert_eq!(sender.outstanding(), 0);
+    }
+}

@@ -1,0 +1,154 @@
+//! Following a paged collection or change feed from its first URL or kept deltaLink, through
+//! every nextLink, to its end [CDR-PAGING].
+
+use reqwest::Url;
+use serde_json::Value;
+
+use super::Client;
+use super::retry::RetryCounts;
+use super::transport::{Incoming, Outgoing};
+use crate::errors::ClientError;
+use crate::profile::Profile;
+
+/// What one chain of links gave.
+#[derive(Debug, Default)]
+pub(crate) struct Chain {
+    pub(crate) pages: u32,
+    pub(crate) records: u64,
+    /// The last page's deltaLink (change feeds), or `None` (collections).
+    pub(crate) delta_link: Option<String>,
+}
+
+/// Which feed a chain reads; only the CDR feed is subject to the `CDR-PAGING` profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FeedKind {
+    Cdrs,
+    Quality,
+    Numbers,
+}
+
+impl Client {
+    /// Reads the chain starting at `start` and hands each page's items to `on_page` with the
+    /// page's index in the chain. `followed_link`: `start` is a link Teams issued.
+    pub(crate) async fn read_chain(
+        &self,
+        kind: FeedKind,
+        start: Url,
+        mut followed_link: bool,
+        counts: &mut RetryCounts,
+        on_page: &mut (dyn FnMut(u32, Vec<Value>) + Send),
+    ) -> Result<Chain, ClientError> {
+        let first = start.to_string();
+        let mut url = start;
+        let mut chain = Chain::default();
+        loop {
+            if chain.pages >= self.config.client.max_pages_per_chain {
+                return Err(ClientError::EndlessFeed {
+                    url: first,
+                    pages: chain.pages,
+                });
+            }
+            let answer = if followed_link
+                && kind == FeedKind::Cdrs
+                && self.profile() == Profile::CdrPaging
+            {
+                self.get_with_own_paging(&url, counts).await?
+            } else {
+                self.exchange(&Outgoing::get(url.clone()), counts).await?
+            };
+            let page = read_page(&url, &answer)?;
+            chain.records += page.value.len() as u64;
+            on_page(chain.pages, page.value);
+            chain.pages += 1;
+            match (nonempty(page.next_link), nonempty(page.delta_link)) {
+                (Some(next), _) => {
+                    url = self.resolve_link(&next)?;
+                    followed_link = true;
+                }
+                (None, Some(delta)) => {
+                    self.resolve_link(&delta)?;
+                    chain.delta_link = Some(delta);
+                    return Ok(chain);
+                }
+                (None, None) if kind == FeedKind::Numbers => return Ok(chain),
+                (None, None) => {
+                    return Err(ClientError::NoDeltaLink {
+                        url: url.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Breaks CDR-PAGING on purpose: asks for the link with a `pageSize` of its own first, and
+    /// falls back to the link as given when Teams refuses that, so no record is lost.
+    async fn get_with_own_paging(
+        &self,
+        link: &Url,
+        counts: &mut RetryCounts,
+    ) -> Result<Incoming, ClientError> {
+        let mut own = link.clone();
+        let kept: Vec<(String, String)> = link
+            .query_pairs()
+            .filter(|(k, _)| k != "pageSize")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        own.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("pageSize", "1000");
+        let answer = self.exchange(&Outgoing::get(own), counts).await?;
+        if (400..500).contains(&answer.status) {
+            return self.exchange(&Outgoing::get(link.clone()), counts).await;
+        }
+        Ok(answer)
+    }
+
+    /// A link as an absolute URL: taken as given when absolute, else resolved against the base
+    /// URL; either way it must be on the base URL's origin.
+    pub(crate) fn resolve_link(&self, link: &str) -> Result<Url, ClientError> {
+        let foreign = || ClientError::ForeignLink {
+            link: link.to_owned(),
+        };
+        let url = match Url::parse(link) {
+            Ok(url) => url,
+            Err(_) => self.base.join(link).map_err(|_| foreign())?,
+        };
+        if url.origin() != self.base.origin() {
+            return Err(foreign());
+        }
+        Ok(url)
+    }
+}
+
+/// A page of raw items; each item is read on its own so one bad record does not stop the feed.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPage {
+    value: Vec<Value>,
+    #[serde(default)]
+    next_link: Option<String>,
+    #[serde(default)]
+    delta_link: Option<String>,
+}
+
+fn read_page(url: &Url, answer: &Incoming) -> Result<RawPage, ClientError> {
+    if answer.status != 200 {
+        return Err(ClientError::Status {
+            url: url.to_string(),
+            status: answer.status,
+            problem: oc_protocol::body::from_slice(&answer.body)
+                .ok()
+                .map(Box::new),
+        });
+    }
+    oc_protocol::body::from_slice::<RawPage>(&answer.body).map_err(|err| ClientError::Body {
+        url: url.to_string(),
+        message: format!("{} at {:?}", err.message, err.pointer),
+    })
+}
+
+/// An empty link is no link (the protocol forbids it; following it would re-read the base URL).
+fn nonempty(link: Option<String>) -> Option<String> {
+    link.filter(|l| !l.is_empty())
+}

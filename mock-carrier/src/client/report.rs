@@ -1,0 +1,167 @@
+//! Reporting durations: batches of up to 1000 records, each sent under its own
+//! Idempotency-Key and retried with the same key and body until Teams acknowledges it
+//! [DUR-IDEMPOTENT].
+
+use actix_web::web::Bytes;
+use oc_protocol::{DurationReport, DurationReportBatch, DurationReportResponse, UnixMillis, paths};
+use reqwest::Method;
+
+use super::retry::RetryCounts;
+use super::transport::Outgoing;
+use super::{Client, ClientState};
+use crate::errors::ClientError;
+use crate::profile::Profile;
+
+/// A batch waiting for Teams' acknowledgement; its key and body never change.
+#[derive(Debug, Clone)]
+pub(crate) struct Batch {
+    pub(crate) key: String,
+    pub(crate) body: Bytes,
+    pub(crate) records: Vec<(String, DurationReport)>,
+    /// The `DUR-IDEMPOTENT` profile has already tried it under another batch's key.
+    pub(crate) reused: bool,
+}
+
+/// What the reports of one cycle did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Reported {
+    pub(crate) batches: u32,
+    pub(crate) accepted: u64,
+    pub(crate) rejected: u64,
+}
+
+impl Client {
+    /// Forms batches of `due` (in order) and appends them to the outbox.
+    pub(crate) fn enqueue(&self, state: &mut ClientState, due: Vec<(String, DurationReport)>) {
+        let size = self.config.client.batch_size.max(1);
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            let records: Vec<(String, DurationReport)> = due.by_ref().take(size).collect();
+            let batch = DurationReportBatch {
+                records: records.iter().map(|(_, r)| r.clone()).collect(),
+            };
+            // Serialising plain strings and integers cannot fail.
+            let body = Bytes::from(serde_json::to_vec(&batch).unwrap_or_default());
+            state.next_key += 1;
+            let key = format!("{}-{}", self.key_prefix, state.next_key);
+            state.outbox.push_back(Batch {
+                key,
+                body,
+                records,
+                reused: false,
+            });
+        }
+    }
+
+    /// Sends the outbox in order until it is empty or a batch cannot be delivered now (it
+    /// stays first in the outbox for the next cycle, with the same key and body).
+    pub(crate) async fn send_outbox(
+        &self,
+        state: &mut ClientState,
+        now: UnixMillis,
+        counts: &mut RetryCounts,
+    ) -> Result<Reported, ClientError> {
+        let mut reported = Reported::default();
+        let url = self
+            .base
+            .join(paths::CALL_DURATIONS)
+            .map_err(|_| ClientError::ForeignLink {
+                link: paths::CALL_DURATIONS.to_owned(),
+            })?;
+        while let Some(batch) = state.outbox.front_mut() {
+            let out = Outgoing {
+                method: Method::POST,
+                url: url.clone(),
+                idempotency_key: Some(batch.key.clone()),
+                body: Some(batch.body.clone()),
+            };
+            if self.profile() == Profile::DurIdempotent
+                && !batch.reused
+                && let Some(previous) = &state.last_key
+            {
+                // Breaks DUR-IDEMPOTENT on purpose: the previous batch's key with this body.
+                batch.reused = true;
+                let reused = Outgoing {
+                    idempotency_key: Some(previous.clone()),
+                    ..out.clone()
+                };
+                let answer = self.exchange(&reused, counts).await?;
+                if answer.status == 200 {
+                    self.settle(batch, &answer.body, now, &url, &mut reported)?;
+                    reported.batches += 1;
+                    state.last_key = Some(batch.key.clone());
+                    state.outbox.pop_front();
+                    continue;
+                }
+            }
+            let answer = self.exchange(&out, counts).await?;
+            match answer.status {
+                200 => self.settle(batch, &answer.body, now, &url, &mut reported)?,
+                400 | 422 => {
+                    // The batch itself is wrong; sending it again would fail again.
+                    let why = format!(
+                        "Teams refused the whole batch {} with {}: {}",
+                        batch.key,
+                        answer.status,
+                        String::from_utf8_lossy(&answer.body)
+                    );
+                    tracing::error!("{why}");
+                    let mut ledger = self.shared.lock_ledger();
+                    for (call_id, _) in &batch.records {
+                        ledger.refused(call_id, why.clone());
+                    }
+                    reported.rejected += batch.records.len() as u64;
+                }
+                status => {
+                    return Err(ClientError::Status {
+                        url: url.to_string(),
+                        status,
+                        problem: oc_protocol::body::from_slice(&answer.body)
+                            .ok()
+                            .map(Box::new),
+                    });
+                }
+            }
+            reported.batches += 1;
+            state.last_key = Some(batch.key.clone());
+            state.outbox.pop_front();
+        }
+        Ok(reported)
+    }
+
+    /// Records Teams' 200 answer to `batch` in the ledger.
+    fn settle(
+        &self,
+        batch: &Batch,
+        body: &[u8],
+        now: UnixMillis,
+        url: &reqwest::Url,
+        reported: &mut Reported,
+    ) -> Result<(), ClientError> {
+        let response: DurationReportResponse =
+            oc_protocol::body::from_slice(body).map_err(|err| ClientError::Body {
+                url: url.to_string(),
+                message: format!("{} at {:?}", err.message, err.pointer),
+            })?;
+        let mut rejected = std::collections::BTreeMap::new();
+        for r in &response.rejected {
+            let why: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+            rejected.insert(r.index as usize, why.join("; "));
+        }
+        let mut ledger = self.shared.lock_ledger();
+        for (index, (call_id, record)) in batch.records.iter().enumerate() {
+            match rejected.remove(&index) {
+                Some(why) => {
+                    tracing::warn!(%call_id, %why, "Teams rejected a duration record");
+                    ledger.refused(call_id, why);
+                    reported.rejected += 1;
+                }
+                None => {
+                    ledger.accepted(call_id, record.clone(), now, &batch.key);
+                    reported.accepted += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}

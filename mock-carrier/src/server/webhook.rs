@@ -1,0 +1,151 @@
+//! `POST /oc/v1/notifications/number-assignments`: the signed webhook (PROTOCOL.md 2.1).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::web::{Data, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use oc_protocol::signing::{self, SIGNATURE_HEADER, SignatureError};
+use oc_protocol::{NumberAssignmentNotification, Problem, ProblemKind, Validate, body};
+use serde::Serialize;
+
+use super::problem::{read_json_body, respond};
+use crate::numbers::EventOutcome;
+use crate::profile::Profile;
+use crate::shared::Shared;
+
+/// What became of the events of one notification (the 200 answer's body).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Applied {
+    applied: u32,
+    redelivered: u32,
+    stale: u32,
+}
+
+pub(crate) async fn number_assignments(
+    req: HttpRequest,
+    payload: Payload,
+    shared: Data<Shared>,
+) -> HttpResponse {
+    let body = match read_json_body(&req, payload).await {
+        Ok(body) => body,
+        Err(problem) => return respond(&problem),
+    };
+    // A header that is not visible ASCII cannot be a signature; verify() calls it malformed.
+    let header = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let profile = shared.config.misbehaviour.profile;
+    if let Err(err) = check_signature(
+        profile,
+        header,
+        shared.config.teams.webhook_secret.as_bytes(),
+        &body,
+    ) {
+        tracing::warn!(error = %err, "refused a notification [SEC-SIGNATURE]");
+        return respond(&Problem::new(ProblemKind::Unauthorized, err.to_string()));
+    }
+    let notification: NumberAssignmentNotification = match body::from_slice(&body) {
+        Ok(n) => n,
+        Err(err) => return respond(&Problem::malformed(err)),
+    };
+    if let Err(errors) = notification.validate() {
+        // Nothing of an invalid notification is applied: a partial apply could not be told
+        // apart from a complete one when Teams redelivers it.
+        return respond(&Problem::validation(errors.0));
+    }
+    let mut outcome = Applied::default();
+    {
+        let mut numbers = shared.lock_numbers();
+        for event in &notification.events {
+            match numbers.apply(event, profile) {
+                EventOutcome::Applied => outcome.applied += 1,
+                EventOutcome::Redelivered => outcome.redelivered += 1,
+                EventOutcome::Stale => outcome.stale += 1,
+            }
+        }
+    }
+    tracing::debug!(
+        notification = %notification.notification_id,
+        applied = outcome.applied,
+        redelivered = outcome.redelivered,
+        stale = outcome.stale,
+        "notification"
+    );
+    if profile == Profile::NumAck {
+        // Breaks NUM-ACK on purpose: the events are applied, the answer comes too late.
+        tokio::time::sleep(Duration::from_millis(
+            shared.config.misbehaviour.ack_delay_ms,
+        ))
+        .await;
+    }
+    HttpResponse::Ok().json(outcome)
+}
+
+/// Checks the signature as `profile` does. `SEC-SIGNATURE` lets a missing signature through and
+/// checks a present one against its own `t`, so stale and future timestamps pass; a present
+/// signature that does not match the body is still refused.
+fn check_signature(
+    profile: Profile,
+    header: Option<&str>,
+    secret: &[u8],
+    body: &[u8],
+) -> Result<(), SignatureError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if profile != Profile::SecSignature {
+        return signing::verify(header, secret, body, now);
+    }
+    let Some(header) = header else {
+        return Ok(());
+    };
+    let t = header
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("t="))
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(now);
+    signing::verify(Some(header), secret, body, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"whsec_test";
+
+    fn now() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap()
+    }
+
+    #[test]
+    fn correct_refuses_missing_stale_and_wrong_signatures() {
+        let body = b"{}";
+        let stale = signing::sign(SECRET, now() - 301, body);
+        let wrong = signing::sign(b"other", now(), body);
+        let good = signing::sign(SECRET, now(), body);
+        let check = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, body);
+        assert_eq!(check(None), Err(SignatureError::Missing));
+        assert!(matches!(
+            check(Some(&stale)),
+            Err(SignatureError::OutsideTolerance { .. })
+        ));
+        assert_eq!(check(Some(&wrong)), Err(SignatureError::Mismatch));
+        assert_eq!(check(Some(&good)), Ok(()));
+    }
+
+    #[test]
+    fn sec_signature_accepts_missing_and_stale_but_not_wrong() {
+        let body = b"{}";
+        let stale = signing::sign(SECRET, now() - 3600, body);
+        let wrong = signing::sign(b"other", now(), body);
+        let check = |h: Option<&str>| check_signature(Profile::SecSignature, h, SECRET, body);
+        assert_eq!(check(None), Ok(()));
+        assert_eq!(check(Some(&stale)), Ok(()));
+        assert_eq!(check(Some(&wrong)), Err(SignatureError::Mismatch));
+    }
+}

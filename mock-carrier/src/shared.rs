@@ -1,0 +1,77 @@
+//! The state the carrier API's handlers and the client loop share: the number book and the
+//! call ledger, each behind its own lock (always taken ledger first, then numbers).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use oc_protocol::{CallLeg, UnixMillis};
+
+use crate::config::CarrierConfig;
+use crate::ledger::{DriftSettings, Ledger};
+use crate::numbers::NumberBook;
+use crate::truth::{GroundTruth, TruthSettings, ground_truth};
+
+/// The carrier's state.
+pub(crate) struct Shared {
+    pub(crate) config: CarrierConfig,
+    numbers: Mutex<NumberBook>,
+    ledger: Mutex<Ledger>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: CarrierConfig) -> Self {
+        Self {
+            config,
+            numbers: Mutex::new(NumberBook::default()),
+            ledger: Mutex::new(Ledger::default()),
+        }
+    }
+
+    /// The number book. A panic while it was held cannot leave it half-updated in a way that
+    /// matters more than stopping would, so a poisoned lock is taken over.
+    pub(crate) fn lock_numbers(&self) -> MutexGuard<'_, NumberBook> {
+        self.numbers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The call ledger (take it before the number book when both are needed).
+    pub(crate) fn lock_ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn drift_settings(&self) -> DriftSettings<'_> {
+        DriftSettings {
+            models: &self.config.drift,
+            seed: self.config.seed,
+            deadline_ms: self.config.deadline_ms,
+            calls_from: self.config.calls_from,
+        }
+    }
+
+    /// Whether `number` was assigned at `at` in the carrier's view.
+    pub(crate) fn assigned_at(&self, number: &str, at: UnixMillis) -> bool {
+        self.lock_numbers().assigned_at(number, at)
+    }
+
+    /// Takes validated legs from the certification hook.
+    pub(crate) fn ingest_legs(&self, legs: &[CallLeg]) {
+        let drift = self.drift_settings();
+        let mut ledger = self.lock_ledger();
+        let assigned = |n: &str, at: UnixMillis| self.assigned_at(n, at);
+        for leg in legs {
+            ledger.ingest_leg(leg, &drift, &assigned);
+        }
+    }
+
+    pub(crate) fn ground_truth(&self) -> GroundTruth {
+        let ledger = self.lock_ledger();
+        ground_truth(
+            &ledger,
+            &TruthSettings {
+                seed: self.config.seed,
+                profile: self.config.misbehaviour.profile,
+                tolerance_ms: self.config.tolerance_ms,
+                deadline_ms: self.config.deadline_ms,
+                drift: &self.config.drift,
+            },
+        )
+    }
+}

@@ -1,0 +1,243 @@
+//! The ground truth: per call, what Teams recorded, what the carrier reported, what was done to
+//! it and the reconciliation class and flags Teams must give it (PROTOCOL.md 3.5).
+
+use oc_protocol::{ReconClass, ReconCounts, ReconFlagCounts, RuleId, UnixMillis, format_timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::drift::DriftModel;
+use crate::ledger::{CallEntry, Ledger, Origin};
+use crate::profile::Profile;
+
+/// What the carrier did, and what Teams must conclude from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundTruth {
+    /// The run seed.
+    pub seed: u64,
+    /// The misbehaviour profile.
+    pub profile: Profile,
+    /// The rule the profile breaks, if any.
+    pub broken_rule: Option<RuleId>,
+    /// The tolerance the classes below were computed with.
+    pub tolerance_ms: i64,
+    /// The reporting deadline the `late` flags were computed with.
+    pub deadline_ms: i64,
+    /// The drift models, in the order applied.
+    pub drift: Vec<DriftModel>,
+    /// How many calls must end in each class.
+    pub counts: ReconCounts,
+    /// How many calls must carry each flag.
+    pub flags: ReconFlagCounts,
+    /// Every call, in callId order.
+    pub calls: Vec<CallTruth>,
+}
+
+/// One call of the ground truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallTruth {
+    /// The call.
+    pub call_id: String,
+    /// The carrier's number it was on.
+    pub telephone_number: String,
+    /// `cdr` (from Teams' feed), `leg` (from the certification hook) or `fabricated`.
+    pub origin: String,
+    /// The latest version of Teams' record the carrier read, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_version: Option<u32>,
+    /// Teams' duration from that version; absent when unanswered or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_duration_ms: Option<i64>,
+    /// The posted leg's duration, for a leg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leg_duration_ms: Option<i64>,
+    /// The duration the carrier's switch view gives; absent when dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_duration_ms: Option<i64>,
+    /// Every report Teams accepted, in order.
+    pub reported: Vec<ReportedDuration>,
+    /// What was done to it: drift model names, `skipped_page`, `not_assigned_at_connect`,
+    /// `rejected`.
+    pub tags: Vec<String>,
+    /// The class Teams must give it; absent when it is in no class (not answered and not
+    /// reported, or a leg whose Teams record the carrier has not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_class: Option<ReconClass>,
+    /// First reported after the deadline.
+    pub late: bool,
+    /// Reported again identically.
+    pub duplicate: bool,
+    /// Reported again differently.
+    pub corrected: bool,
+}
+
+/// One accepted report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedDuration {
+    /// The reported duration.
+    pub duration_ms: i64,
+    /// The simulated time of the poll cycle that sent it.
+    pub reported_at: String,
+    /// The request's Idempotency-Key.
+    pub idempotency_key: String,
+}
+
+/// The settings the ground truth is computed with.
+pub(crate) struct TruthSettings<'a> {
+    pub(crate) seed: u64,
+    pub(crate) profile: Profile,
+    pub(crate) tolerance_ms: i64,
+    pub(crate) deadline_ms: i64,
+    pub(crate) drift: &'a [DriftModel],
+}
+
+/// The ground truth of everything in `ledger`.
+pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> GroundTruth {
+    let mut counts = ReconCounts::default();
+    let mut flags = ReconFlagCounts::default();
+    let mut calls = Vec::new();
+    for (call_id, entry) in &ledger.calls {
+        let Some(call) = call_truth(call_id, entry, settings) else {
+            continue;
+        };
+        match call.expected_class {
+            Some(ReconClass::Matched) => counts.matched += 1,
+            Some(ReconClass::Drift) => counts.drift += 1,
+            Some(ReconClass::Missing) => counts.missing += 1,
+            Some(ReconClass::Unexpected) => counts.unexpected += 1,
+            None => {}
+        }
+        flags.late += u64::from(call.late);
+        flags.duplicate += u64::from(call.duplicate);
+        flags.corrected += u64::from(call.corrected);
+        calls.push(call);
+    }
+    GroundTruth {
+        seed: settings.seed,
+        profile: settings.profile,
+        broken_rule: settings.profile.rule(),
+        tolerance_ms: settings.tolerance_ms,
+        deadline_ms: settings.deadline_ms,
+        drift: settings.drift.to_vec(),
+        counts,
+        flags,
+        calls,
+    }
+}
+
+fn call_truth(call_id: &str, entry: &CallEntry, settings: &TruthSettings<'_>) -> Option<CallTruth> {
+    let teams_times = entry.teams.and_then(|t| t.times);
+    let teams_duration = teams_times.map(|t| t.duration());
+    let carrier = entry.accepted.last().map(|a| a.record.duration_ms);
+    if teams_duration.is_none() && entry.accepted.is_empty() && entry.origin == Origin::Cdr {
+        // An unanswered call nobody reported: outside reconciliation.
+        return None;
+    }
+    let teams_known = entry.teams.is_some() || entry.origin == Origin::Fabricated;
+    let expected_class =
+        expected_class(teams_duration, teams_known, carrier, settings.tolerance_ms);
+    let reference_end = teams_times
+        .or(entry.leg)
+        .or_else(|| entry.view.as_ref().and_then(|v| v.times))
+        .map(|t| t.end);
+    let late = match (entry.accepted.first(), reference_end) {
+        (Some(first), Some(end)) => is_late(first.at, end, settings.deadline_ms),
+        _ => false,
+    };
+    let pairs = || entry.accepted.windows(2);
+    let duplicate = pairs().any(|w| w[0].record == w[1].record);
+    let corrected = pairs().any(|w| w[0].record != w[1].record);
+    let mut tags: Vec<String> = entry
+        .view
+        .as_ref()
+        .map(|v| v.tags.iter().map(|t| (*t).to_owned()).collect())
+        .unwrap_or_default();
+    if entry.skipped {
+        tags.push("skipped_page".to_owned());
+    }
+    if entry.not_assigned && entry.accepted.is_empty() {
+        tags.push("not_assigned_at_connect".to_owned());
+    }
+    if !entry.rejections.is_empty() {
+        tags.push("rejected".to_owned());
+    }
+    Some(CallTruth {
+        call_id: call_id.to_owned(),
+        telephone_number: entry.telephone_number.clone(),
+        origin: match entry.origin {
+            Origin::Cdr => "cdr",
+            Origin::Leg => "leg",
+            Origin::Fabricated => "fabricated",
+        }
+        .to_owned(),
+        teams_version: entry.teams.map(|t| t.version),
+        teams_duration_ms: teams_duration,
+        leg_duration_ms: entry.leg.map(|t| t.duration()),
+        switch_duration_ms: entry
+            .view
+            .as_ref()
+            .and_then(|v| v.times)
+            .map(|t| t.duration()),
+        reported: entry
+            .accepted
+            .iter()
+            .map(|a| ReportedDuration {
+                duration_ms: a.record.duration_ms,
+                reported_at: format_timestamp(a.at),
+                idempotency_key: a.key.clone(),
+            })
+            .collect(),
+        tags,
+        expected_class,
+        late,
+        duplicate,
+        corrected,
+    })
+}
+
+/// The class of PROTOCOL.md 3.5 for a call with Teams' answered duration `teams` and the
+/// carrier's latest reported duration `carrier`. `teams_known`: the carrier read Teams' record
+/// of the call (or knows there is none, for a fabricated call).
+pub(crate) fn expected_class(
+    teams: Option<i64>,
+    teams_known: bool,
+    carrier: Option<i64>,
+    tolerance_ms: i64,
+) -> Option<ReconClass> {
+    match (teams, carrier) {
+        (Some(t), Some(c)) if (c - t).abs() <= tolerance_ms => Some(ReconClass::Matched),
+        (Some(_), Some(_)) => Some(ReconClass::Drift),
+        (Some(_), None) => Some(ReconClass::Missing),
+        (None, Some(_)) if teams_known => Some(ReconClass::Unexpected),
+        (None, _) => None,
+    }
+}
+
+/// Whether a first report at `at` is after the deadline for a call that ended at `end`.
+pub(crate) fn is_late(at: UnixMillis, end: UnixMillis, deadline_ms: i64) -> bool {
+    at > end + deadline_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_tolerance_inclusively() {
+        let class = |t, c| expected_class(t, true, c, 1000);
+        assert_eq!(class(Some(60_000), Some(61_000)), Some(ReconClass::Matched));
+        assert_eq!(class(Some(60_000), Some(58_999)), Some(ReconClass::Drift));
+        assert_eq!(class(Some(60_000), Some(59_000)), Some(ReconClass::Matched));
+        assert_eq!(class(Some(60_000), None), Some(ReconClass::Missing));
+        assert_eq!(class(None, Some(1)), Some(ReconClass::Unexpected));
+        assert_eq!(class(None, None), None);
+        assert_eq!(expected_class(None, false, Some(1), 1000), None);
+    }
+
+    #[test]
+    fn lateness_is_strictly_after_the_deadline() {
+        assert!(!is_late(1_000 + 86_400_000, 1_000, 86_400_000));
+        assert!(is_late(1_001 + 86_400_000, 1_000, 86_400_000));
+    }
+}

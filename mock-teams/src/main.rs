@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,actix_server=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Serve { config, listen } => serve(config, listen),

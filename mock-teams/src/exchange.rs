@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use oc_protocol::UnixMillis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who sent the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExchangeDirection {
     /// The carrier called the Teams API.
@@ -19,7 +19,7 @@ pub enum ExchangeDirection {
 }
 
 /// A fault the harness caused on purpose, so that the checker does not blame the carrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum InjectedFault {
     /// The answer was held back this long.
@@ -47,13 +47,13 @@ pub enum InjectedFault {
 }
 
 /// What an exchange was about, beyond its HTTP shape, for the checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ExchangeDetail {
     /// A page of a change feed (`cdr` or `quality`).
     FeedPage {
         /// `cdr` or `quality`.
-        feed: &'static str,
+        feed: String,
         /// The request carried no link: the start of a chain.
         chain_start: bool,
         /// Feed position of the first record served.
@@ -99,7 +99,7 @@ pub enum ExchangeDetail {
 }
 
 /// One request and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Exchange {
     /// Order in which the Teams side observed exchanges (starts at 1).
@@ -171,8 +171,13 @@ impl Recorder {
         }
     }
 
+    /// The `seq` the next exchange will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn record(&self, mut exchange: Exchange) {
-        exchange.seq = self.next.fetch_add(1, Ordering::Relaxed);
+        exchange.seq = self.next.fetch_add(1, Ordering::SeqCst);
         (self.sink)(exchange);
     }
 

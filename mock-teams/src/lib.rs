@@ -284,6 +284,23 @@ impl MockTeams {
         })
     }
 
+    /// The `seq` the next exchange will get: exchanges recorded from now on have this one or
+    /// higher (the harness marks poll cycles with it).
+    pub fn next_exchange_seq(&self) -> u64 {
+        self.state.recorder.next_seq()
+    }
+
+    /// Every quality record of a carrier's feed as it would be served now, in feed order.
+    pub fn quality_records(
+        &self,
+        carrier_id: &str,
+    ) -> Result<Vec<oc_protocol::QualityRecord>, StoreError> {
+        self.with_store(|s| {
+            let c = s.carrier_id_index(carrier_id)?;
+            Ok(s.quality_page(c, 0, usize::MAX).records)
+        })
+    }
+
     /// The webhook sender, to wait for deliveries to settle.
     pub fn webhooks(&self) -> &WebhookSender {
         &self.sender

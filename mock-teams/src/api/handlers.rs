@@ -249,7 +249,8 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
         feed: match kind {
             FeedKind::Cdr => "cdr",
             FeedKind::Quality => "quality",
-        },
+        }
+        .to_owned(),
         chain_start,
         from_position,
         to_position: next_position,

@@ -135,12 +135,12 @@ async fn cdr_feed_never_skips_or_repeats_while_records_arrive() {
         .iter()
         .filter_map(|e| match &e.detail {
             Some(ExchangeDetail::FeedPage {
-                feed: "cdr",
+                feed,
                 chain_start,
                 from_position,
                 to_position,
                 ..
-            }) => Some((*chain_start, *from_position, *to_position)),
+            }) if feed == "cdr" => Some((*chain_start, *from_position, *to_position)),
             _ => None,
         })
         .collect();

@@ -1,0 +1,86 @@
+//! The messages between the actors of a run, each named for what happened or what is asked.
+
+use actix::Message;
+use mock_teams::{Exchange, NewCall, NumberChange};
+use oc_protocol::{NumberEvent, UnixMillis};
+
+use crate::checker::CheckResult;
+use crate::checker::history::{CallFact, History, PollCycle};
+
+/// The next slice of simulated time, `(from, to]`, or `None` when the run's length is over.
+#[derive(Message)]
+#[rtype(result = "Option<Tick>")]
+pub struct NextTick;
+
+/// A slice of simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Start (exclusive for changes, inclusive for calls).
+    pub from: UnixMillis,
+    /// End.
+    pub to: UnixMillis,
+}
+
+/// Asks the admins which numbers are assigned when the run starts.
+#[derive(Message)]
+#[rtype(result = "Vec<NumberChange>")]
+pub struct InitialAssignments;
+
+/// Asks the admins for their changes during a tick, each with its time, in time order.
+#[derive(Message)]
+#[rtype(result = "Vec<(UnixMillis, NumberChange)>")]
+pub struct ChangesDuring(pub Tick);
+
+/// A number became assigned or unassigned at a time (Teams applied the change).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct AssignmentChanged {
+    /// The number.
+    pub telephone_number: String,
+    /// When.
+    pub at: UnixMillis,
+    /// Assigned from then on, or not.
+    pub assigned: bool,
+}
+
+/// Asks the traffic for the calls that start during a tick.
+#[derive(Message)]
+#[rtype(result = "PlacedCalls")]
+pub struct CallsDuring(pub Tick);
+
+/// A later version of a call's record: `(callId, connect, end, available)`.
+pub type Correction = (String, Option<UnixMillis>, UnixMillis, UnixMillis);
+
+/// Calls placed during a tick, and the corrections Teams will make to some of them.
+#[derive(Debug, Default)]
+pub struct PlacedCalls {
+    /// The calls, in start order.
+    pub calls: Vec<NewCall>,
+    /// The corrections, one per corrected call.
+    pub corrections: Vec<Correction>,
+}
+
+/// An exchange the Teams side observed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExchangeObserved(pub Exchange);
+
+/// Number events Teams generated.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EventsGenerated(pub Vec<NumberEvent>);
+
+/// Calls Teams recorded (ground truth of the Teams side).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallsRecorded(pub Vec<CallFact>);
+
+/// A poll cycle of the carrier ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CycleEnded(pub PollCycle);
+
+/// The run is over: the rest of the history, to judge it all.
+#[derive(Message)]
+#[rtype(result = "(History, CheckResult)")]
+pub struct Judge(pub Box<History>);

@@ -1,0 +1,236 @@
+//! The traffic: calls on assigned numbers, arriving with the scenario's daily shape, answered
+//! or not, with log-normal talk times, records that become available after an exponential
+//! delay, media quality, and the corrections Teams will make to some records.
+
+use std::collections::BTreeMap;
+
+use actix::{Actor, Context, Handler};
+use mock_teams::{NewCall, StreamQuality};
+use oc_protocol::{AudioCodec, Direction, StreamDirection, UnixMillis};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, LogNormal, Poisson};
+
+use super::actor_rng;
+use super::messages::{AssignmentChanged, CallsDuring, Correction, PlacedCalls};
+use crate::scenario::{CallSpec, QualitySpec};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Places the calls of a run.
+pub struct TrafficActor {
+    calls: CallSpec,
+    quality: QualitySpec,
+    /// Each number's assignment history: `(time, assigned)` in time order.
+    history: BTreeMap<String, Vec<(UnixMillis, bool)>>,
+    rng: ChaCha8Rng,
+    next_call: u64,
+    peak: f64,
+}
+
+impl TrafficActor {
+    /// Traffic with its own generator from the run's seed.
+    pub fn new(calls: CallSpec, quality: QualitySpec, seed: u64) -> Self {
+        let peak = calls.daily_shape.iter().copied().fold(0.0, f64::max);
+        Self {
+            calls,
+            quality,
+            history: BTreeMap::new(),
+            rng: actor_rng(seed, "traffic"),
+            next_call: 0,
+            peak,
+        }
+    }
+
+    fn assigned_at(&self, number: &str, at: UnixMillis) -> bool {
+        self.history.get(number).is_some_and(|h| {
+            let before = h.partition_point(|&(t, _)| t <= at);
+            before > 0 && h[before - 1].1
+        })
+    }
+
+    /// The hourly rate per assigned number at `at`.
+    fn rate_per_hour(&self, at: UnixMillis) -> f64 {
+        if self.peak <= 0.0 {
+            return 0.0;
+        }
+        let hour = usize::try_from(at.rem_euclid(24 * HOUR_MS) / HOUR_MS).unwrap_or(0);
+        self.calls.busy_hour_per_number * self.calls.daily_shape[hour] / self.peak
+    }
+
+    fn call(&mut self, number: String, start: UnixMillis) -> (NewCall, Option<Correction>) {
+        self.next_call += 1;
+        let c = &self.calls;
+        let call_id = format!("call-{:09}", self.next_call);
+        let answered = self.rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
+        let ring = self.rng.random_range(2_000..15_000);
+        let talk = LogNormal::new(
+            (c.duration.median_ms.max(1) as f64).ln(),
+            c.duration.sigma.max(0.0),
+        )
+        .map_or(c.duration.median_ms, |d| d.sample(&mut self.rng) as i64)
+        .clamp(0, c.duration.max_ms);
+        let connect = answered.then_some(start + ring);
+        let end = connect.map_or(start + ring, |t| t + talk);
+        let delay = if c.availability_delay.mean_ms > 0 {
+            Exp::new(1.0 / c.availability_delay.mean_ms as f64)
+                .map_or(0, |d| d.sample(&mut self.rng) as i64)
+                .min(c.availability_delay.max_ms)
+        } else {
+            0
+        };
+        let impaired = self
+            .rng
+            .random_bool(self.quality.impaired_share.clamp(0.0, 1.0));
+        let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
+        let quality = answered.then(|| {
+            [
+                stream(
+                    &mut self.rng,
+                    StreamDirection::CallerToCallee,
+                    packets,
+                    impaired,
+                ),
+                stream(
+                    &mut self.rng,
+                    StreamDirection::CalleeToCaller,
+                    packets,
+                    impaired,
+                ),
+            ]
+        });
+        let direction = if self.rng.random_bool(c.outbound_share.clamp(0.0, 1.0)) {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        let other = format!(
+            "+44{}",
+            self.rng.random_range(1_000_000_000u64..9_999_999_999)
+        );
+        let final_sip_code = if answered {
+            200
+        } else {
+            *[486u16, 487, 480, 603]
+                .choose(&mut self.rng)
+                .unwrap_or(&487)
+        };
+        // A correction moves the end by up to ±3 s and comes out up to an hour after the record.
+        let correction = (answered && self.rng.random_bool(c.correction_rate.clamp(0.0, 1.0)))
+            .then(|| {
+                let shift = self.rng.random_range(-3_000i64..=3_000);
+                let new_end = (end + shift).max(connect.unwrap_or(start));
+                let available = end + delay + self.rng.random_range(60_000..=HOUR_MS);
+                (call_id.clone(), connect, new_end, available)
+            });
+        let call = NewCall {
+            call_id,
+            telephone_number: number,
+            direction,
+            other_number: other,
+            start,
+            connect,
+            end,
+            final_sip_code,
+            availability_delay_ms: u32::try_from(delay).unwrap_or(u32::MAX),
+            quality,
+        };
+        (call, correction)
+    }
+}
+
+fn stream(
+    rng: &mut ChaCha8Rng,
+    direction: StreamDirection,
+    packets: u32,
+    impaired: bool,
+) -> StreamQuality {
+    let codec = *AudioCodec::ALL.choose(rng).unwrap_or(&AudioCodec::Opus);
+    let (jitter, loss_ppm, rtt) = if impaired {
+        (
+            rng.random_range(31..90),
+            rng.random_range(100_001..250_000),
+            rng.random_range(501..900),
+        )
+    } else {
+        (
+            rng.random_range(1..20),
+            rng.random_range(0..20_000),
+            rng.random_range(20..200),
+        )
+    };
+    StreamQuality {
+        direction,
+        codec,
+        packets,
+        avg_jitter_ms: jitter,
+        max_jitter_ms: jitter + rng.random_range(0..40),
+        avg_rtt_ms: rtt,
+        max_rtt_ms: rtt + rng.random_range(0..200),
+        avg_loss_ppm: loss_ppm,
+        max_loss_ppm: (loss_ppm + rng.random_range(0..100_000)).min(1_000_000),
+        degradation_milli: rng.random_range(0..if impaired { 2_500 } else { 400 }),
+        concealed_ppm: rng.random_range(0..if impaired { 100_000 } else { 10_000 }),
+    }
+}
+
+impl Actor for TrafficActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<AssignmentChanged> for TrafficActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AssignmentChanged, _: &mut Context<Self>) {
+        self.history
+            .entry(msg.telephone_number)
+            .or_default()
+            .push((msg.at, msg.assigned));
+    }
+}
+
+impl Handler<CallsDuring> for TrafficActor {
+    type Result = actix::MessageResult<CallsDuring>;
+
+    /// Hour by hour within the tick: a Poisson number of calls for the numbers assigned at the
+    /// hour's start, each at a uniform time, kept when its number is assigned at that time.
+    fn handle(&mut self, msg: CallsDuring, _: &mut Context<Self>) -> Self::Result {
+        let tick = msg.0;
+        let mut placed = PlacedCalls::default();
+        let mut from = tick.from;
+        while from < tick.to {
+            let to = ((from / HOUR_MS + 1) * HOUR_MS).min(tick.to);
+            let assigned: Vec<String> = self
+                .history
+                .keys()
+                .filter(|n| self.assigned_at(n, from))
+                .cloned()
+                .collect();
+            let mean = self.rate_per_hour(from) * assigned.len() as f64 * (to - from) as f64
+                / HOUR_MS as f64;
+            let count = if mean > 0.0 {
+                Poisson::new(mean).map_or(0, |p| p.sample(&mut self.rng) as u64)
+            } else {
+                0
+            };
+            let mut starts: Vec<(UnixMillis, String)> = (0..count)
+                .filter_map(|_| {
+                    let number = assigned.choose(&mut self.rng)?.clone();
+                    Some((self.rng.random_range(from..to), number))
+                })
+                .collect();
+            starts.sort();
+            for (start, number) in starts {
+                if !self.assigned_at(&number, start) {
+                    continue;
+                }
+                let (call, correction) = self.call(number, start);
+                placed.calls.push(call);
+                placed.corrections.extend(correction);
+            }
+            from = to;
+        }
+        actix::MessageResult(placed)
+    }
+}

@@ -1,0 +1,134 @@
+//! The history of a run: everything the checker judges, recorded by the run and nothing else.
+//! Rules are pure functions of it, so that a history kept as a data file reproduces a verdict.
+
+use mock_carrier::GroundTruth;
+use mock_teams::Exchange;
+use oc_protocol::{
+    CarrierNumberView, NumberEvent, QualityRecord, ReconciliationItem, TeamsNumber, UnixMillis,
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything a run recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// The settings the rules judge with.
+    pub settings: CheckSettings,
+    /// Every exchange the Teams side observed (carrier → Teams requests and Teams → carrier
+    /// webhook attempts), sorted by `seq`.
+    pub exchanges: Vec<Exchange>,
+    /// Every number event Teams generated, in the order generated.
+    pub events: Vec<NumberEvent>,
+    /// Teams' final state of every number of the carrier, by number.
+    pub teams_numbers: Vec<TeamsNumber>,
+    /// The carrier's state probe of every number, after deliveries settled, by number.
+    pub probes: Vec<Probe>,
+    /// The carrier's poll cycles, in order: which exchanges each one made.
+    pub cycles: Vec<PollCycle>,
+    /// Every call Teams generated, in callId order.
+    pub calls: Vec<CallFact>,
+    /// Teams' reconciliation of the run's window at its end: every item of every class.
+    pub reconciliation: Vec<ReconciliationItem>,
+    /// Every quality record Teams served the carrier, read back at the end.
+    pub quality_served: Vec<QualityRecord>,
+    /// Probes of the carrier's signature checking (forged or replayed notifications).
+    pub signature_probes: Vec<SignatureProbe>,
+    /// Probes of Teams' isolation between carriers.
+    pub isolation_probes: Vec<IsolationProbe>,
+    /// The mock carrier's ground truth, when the carrier is the mock.
+    pub truth: Option<GroundTruth>,
+}
+
+/// The settings the rules judge with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSettings {
+    /// The largest difference still `matched`, ms.
+    pub tolerance_ms: i64,
+    /// The reporting deadline after a call's end, simulated ms.
+    pub deadline_ms: i64,
+    /// How long a carrier has to acknowledge a webhook, real ms (5000).
+    pub ack_deadline_ms: u64,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        Self {
+            tolerance_ms: 1_000,
+            deadline_ms: 86_400_000,
+            ack_deadline_ms: 5_000,
+        }
+    }
+}
+
+/// The carrier's answer to `GET /oc/v1/numbers/{telephoneNumber}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// The number probed.
+    pub telephone_number: String,
+    /// The HTTP status, or none when the carrier did not answer.
+    pub status: Option<u16>,
+    /// The view, when the answer was a valid `CarrierNumberView`.
+    pub view: Option<CarrierNumberView>,
+    /// Why there is no view (transport error, invalid body).
+    pub error: Option<String>,
+}
+
+/// One poll cycle the harness asked the carrier for (the mock), or one interval between two
+/// clock steps (an external carrier): the exchanges it made are those with `seq` in
+/// `first_seq..=last_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollCycle {
+    /// Simulated time of the cycle.
+    pub sim_time: UnixMillis,
+    /// The first exchange seq that belongs to it.
+    pub first_seq: u64,
+    /// The last exchange seq that belongs to it (inclusive); below `first_seq` when empty.
+    pub last_seq: u64,
+}
+
+/// A call Teams generated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallFact {
+    /// The call.
+    pub call_id: String,
+    /// The carrier's number.
+    pub telephone_number: String,
+    /// Whether it was answered.
+    pub answered: bool,
+    /// Teams' final duration, ms (0 when unanswered).
+    pub duration_ms: i64,
+    /// When it ended, simulated.
+    pub end: UnixMillis,
+    /// Whether Teams corrected its record.
+    pub corrected: bool,
+}
+
+/// A forged or replayed notification sent to the carrier, and what came of it [SEC-SIGNATURE].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureProbe {
+    /// `missing`, `wrong` or `stale`.
+    pub kind: String,
+    /// The number the forged event was about (one Teams never gave the carrier).
+    pub telephone_number: String,
+    /// The carrier's status for the forged notification, or none when it did not answer.
+    pub status: Option<u16>,
+    /// The carrier's state probe of that number afterwards (404 when not applied).
+    pub probe_status: Option<u16>,
+}
+
+/// A request made with one carrier's token on another carrier's data [SEC-ISOLATION].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IsolationProbe {
+    /// What was tried.
+    pub what: String,
+    /// The status Teams answered.
+    pub status: u16,
+    /// The status the protocol requires (401 or 404).
+    pub expected: u16,
+}

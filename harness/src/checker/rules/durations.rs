@@ -1,0 +1,441 @@
+//! The duration rules (PROTOCOL.md 2.3, 3.4, 3.5): DUR-SCHEMA and DUR-IDEMPOTENT from the
+//! carrier's call-durations requests and Teams' answers; DUR-DUPLICATE, DUR-DEADLINE,
+//! DUR-COMPLETE and DUR-UNEXPECTED from Teams' reconciliation at the end of the run;
+//! DUR-FIDELITY from the mock carrier's ground truth of the certification legs.
+
+use std::collections::BTreeMap;
+
+use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
+use oc_protocol::problem::ProblemKind;
+use oc_protocol::{
+    DurationReportResponse, IDEMPOTENCY_KEY_HEADER, Problem, ReconClass, ReconciliationItem,
+    RuleId, format_timestamp, paths,
+};
+use oc_reports::RuleVerdict;
+
+use super::{Tally, count, harness_caused, header, mentioning, not_exercised, path_of};
+use crate::checker::History;
+
+/// The carrier's call-durations requests that Teams really answered.
+fn reports(history: &History) -> impl Iterator<Item = &Exchange> {
+    history.exchanges.iter().filter(|e| {
+        e.direction == ExchangeDirection::CarrierToTeams
+            && path_of(&e.url) == paths::CALL_DURATIONS
+            && !harness_caused(e)
+    })
+}
+
+fn is_report(e: &Exchange) -> bool {
+    matches!(e.detail, Some(ExchangeDetail::DurationReport { .. }))
+}
+
+fn is_cdr_page(e: &Exchange) -> bool {
+    matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, .. }) if feed == "cdr")
+        || (path_of(&e.url) == paths::CDRS && e.status == Some(200))
+}
+
+/// Teams' problem body, when it was kept whole.
+fn problem(e: &Exchange) -> Option<Problem> {
+    serde_json::from_str(e.response_body.as_deref()?).ok()
+}
+
+/// A 400 that refused the body itself: not JSON of the expected shape, or a record count out
+/// of range.
+fn malformed_body(e: &Exchange) -> Option<String> {
+    if e.status != Some(400) {
+        return None;
+    }
+    match problem(e) {
+        Some(p) => {
+            let body_errors: Vec<String> = p
+                .errors
+                .iter()
+                .filter(|f| f.pointer.is_some())
+                .map(ToString::to_string)
+                .collect();
+            if p.kind == ProblemKind::MalformedBody.type_uri() || !body_errors.is_empty() {
+                Some(if body_errors.is_empty() {
+                    p.detail.unwrap_or(p.title)
+                } else {
+                    body_errors.join("; ")
+                })
+            } else {
+                None
+            }
+        }
+        // Cut at the capture limit: recognise the kind by its URI.
+        None => e
+            .response_body
+            .as_deref()
+            .filter(|b| b.contains(ProblemKind::MalformedBody.type_uri()))
+            .map(|_| "the body is malformed".to_owned()),
+    }
+}
+
+/// A 400 that names the `Idempotency-Key` header.
+fn missing_key(e: &Exchange) -> Option<String> {
+    if e.status != Some(400) {
+        return None;
+    }
+    let named = |h: &Option<String>| {
+        h.as_deref()
+            .is_some_and(|h| h.eq_ignore_ascii_case(IDEMPOTENCY_KEY_HEADER))
+    };
+    match problem(e) {
+        Some(p) => p
+            .errors
+            .iter()
+            .find(|f| named(&f.header))
+            .map(ToString::to_string),
+        None => e
+            .response_body
+            .as_deref()
+            .filter(|b| b.contains(&format!("\"header\":\"{IDEMPOTENCY_KEY_HEADER}\"")))
+            .map(|_| format!("header {IDEMPOTENCY_KEY_HEADER} is invalid")),
+    }
+}
+
+/// DUR-SCHEMA: no report had records rejected, and no report body was refused as malformed.
+pub(super) fn dur_schema(history: &History) -> RuleVerdict {
+    let mut tally = Tally::new(RuleId::DurSchema);
+    let mut judged = 0u64;
+    for e in reports(history) {
+        judged += 1;
+        match &e.detail {
+            // A replay repeats the first answer; that one was counted already.
+            Some(ExchangeDetail::DurationReport {
+                key,
+                accepted,
+                rejected,
+                replayed: false,
+            }) if *rejected > 0 => tally.fail(|| {
+                let errors: Vec<String> = e
+                    .response_body
+                    .as_deref()
+                    .and_then(|b| serde_json::from_str::<DurationReportResponse>(b).ok())
+                    .map(|r| {
+                        r.rejected
+                            .iter()
+                            .flat_map(|rec| rec.errors.iter().map(ToString::to_string))
+                            .take(3)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let errors = if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", errors.join("; "))
+                };
+                (
+                    format!(
+                        "the report at seq {} (key {key}) had {} rejected and {accepted} \
+                         accepted{errors}",
+                        e.seq,
+                        count(*rejected, "record"),
+                    ),
+                    vec![e.seq],
+                )
+            }),
+            _ => {
+                if let Some(why) = malformed_body(e) {
+                    tally.fail(|| {
+                        (
+                            format!(
+                                "the report at seq {} was refused as malformed: {why}",
+                                e.seq
+                            ),
+                            vec![e.seq],
+                        )
+                    });
+                }
+            }
+        }
+    }
+    if judged == 0 {
+        return not_exercised(RuleId::DurSchema, "the carrier reported no duration");
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} checked; {failures} with malformed records",
+        count(judged, "call-durations request")
+    ))
+}
+
+/// DUR-IDEMPOTENT: no key was reused with another body (422), and no request went without a
+/// valid `Idempotency-Key` (400 naming the header).
+pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
+    let mut tally = Tally::new(RuleId::DurIdempotent);
+    let mut judged = 0u64;
+    // key → the first request Teams applied under it.
+    let mut first_use: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in reports(history) {
+        judged += 1;
+        let key = header(e, IDEMPOTENCY_KEY_HEADER);
+        if e.status == Some(422) {
+            tally.fail(|| {
+                let key = key.unwrap_or("?");
+                let first = first_use.get(key).copied();
+                let earlier = first.map_or_else(String::new, |seq| format!(" at seq {seq}"));
+                (
+                    format!(
+                        "the report at seq {} reused Idempotency-Key {key} with another body \
+                         than its first use{earlier}, and got 422",
+                        e.seq
+                    ),
+                    first.into_iter().chain([e.seq]).collect(),
+                )
+            });
+        } else if let Some(why) = missing_key(e) {
+            tally.fail(|| {
+                (
+                    format!("the report at seq {} was refused: {why}", e.seq),
+                    vec![e.seq],
+                )
+            });
+        }
+        if is_report(e)
+            && let Some(key) = key
+        {
+            first_use.entry(key).or_insert(e.seq);
+        }
+    }
+    if judged == 0 {
+        return not_exercised(RuleId::DurIdempotent, "the carrier reported no duration");
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} checked; {failures} misused the Idempotency-Key",
+        count(judged, "call-durations request")
+    ))
+}
+
+/// A rule judged on Teams' reconciliation items.
+struct Reconciled {
+    rule: RuleId,
+    /// The items that give the rule something to check.
+    exercised_by: fn(&ReconciliationItem) -> bool,
+    /// The items that break it.
+    fails: fn(&ReconciliationItem) -> bool,
+    /// What is wrong with one, for a person.
+    note: fn(&History, &ReconciliationItem) -> String,
+    /// The exchanges that show it: those of this kind that name the call.
+    evidence_from: fn(&Exchange) -> bool,
+    /// What the exercising items are, e.g. `reported call`.
+    what: &'static str,
+    /// What the failing ones did, e.g. `never reported`.
+    found: &'static str,
+}
+
+impl Reconciled {
+    fn judge(&self, history: &History) -> RuleVerdict {
+        let judged = history
+            .reconciliation
+            .iter()
+            .filter(|i| (self.exercised_by)(i))
+            .count() as u64;
+        let mut tally = Tally::new(self.rule);
+        for item in history.reconciliation.iter().filter(|i| (self.fails)(i)) {
+            tally.fail(|| {
+                (
+                    (self.note)(history, item),
+                    mentioning(history, &item.call_id, self.evidence_from),
+                )
+            });
+        }
+        let failures = tally.failures();
+        tally.finish_exercised(
+            judged > 0,
+            if judged == 0 {
+                format!("the reconciliation has no {}", self.what)
+            } else {
+                format!(
+                    "{} reconciled; {failures} {}",
+                    count(judged, self.what),
+                    self.found
+                )
+            },
+        )
+    }
+}
+
+fn reported(item: &ReconciliationItem) -> bool {
+    item.carrier_duration_ms.is_some() || item.class == ReconClass::Unexpected
+}
+
+fn answered(item: &ReconciliationItem) -> bool {
+    item.class != ReconClass::Unexpected
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or("none".to_owned(), |v| format!("{v} ms"))
+}
+
+/// When a call ended, from the history's calls.
+fn ended(history: &History, call_id: &str) -> Option<String> {
+    history
+        .calls
+        .binary_search_by(|c| c.call_id.as_str().cmp(call_id))
+        .ok()
+        .map(|i| format_timestamp(history.calls[i].end))
+}
+
+/// DUR-DUPLICATE (should): no call was reported again identically.
+pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
+    Reconciled {
+        rule: RuleId::DurDuplicate,
+        exercised_by: reported,
+        fails: |i| i.duplicate,
+        note: |_, i| {
+            format!(
+                "call {} on {} was reported more than once with the same record ({})",
+                i.call_id,
+                i.telephone_number,
+                ms(i.carrier_duration_ms)
+            )
+        },
+        evidence_from: is_report,
+        what: "reported call",
+        found: "reported again identically",
+    }
+    .judge(history)
+}
+
+/// DUR-DEADLINE: no call was first reported after the reporting deadline.
+pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
+    Reconciled {
+        rule: RuleId::DurDeadline,
+        exercised_by: reported,
+        fails: |i| i.late,
+        note: |h, i| {
+            let end = ended(h, &i.call_id)
+                .map_or_else(String::new, |end| format!(", which ended at {end},"));
+            format!(
+                "call {} on {}{end} was first reported more than {} ms after its end",
+                i.call_id, i.telephone_number, h.settings.deadline_ms
+            )
+        },
+        evidence_from: is_report,
+        what: "reported call",
+        found: "first reported after the deadline",
+    }
+    .judge(history)
+}
+
+/// DUR-COMPLETE: no answered call ends the run `missing`.
+pub(super) fn dur_complete(history: &History) -> RuleVerdict {
+    Reconciled {
+        rule: RuleId::DurComplete,
+        exercised_by: answered,
+        fails: |i| i.class == ReconClass::Missing,
+        note: |h, i| {
+            let end =
+                ended(h, &i.call_id).map_or_else(String::new, |end| format!(", ended at {end}"));
+            format!(
+                "answered call {} on {} (Teams: {}{end}) was never reported",
+                i.call_id,
+                i.telephone_number,
+                ms(i.teams_duration_ms)
+            )
+        },
+        evidence_from: is_cdr_page,
+        what: "answered call",
+        found: "never reported",
+    }
+    .judge(history)
+}
+
+/// DUR-UNEXPECTED: nothing reported ends the run `unexpected`.
+pub(super) fn dur_unexpected(history: &History) -> RuleVerdict {
+    Reconciled {
+        rule: RuleId::DurUnexpected,
+        exercised_by: reported,
+        fails: |i| i.class == ReconClass::Unexpected,
+        note: |_, i| {
+            format!(
+                "call {} on {} was reported ({}), but Teams has no such answered call of this \
+                 carrier, or the number was not the carrier's then",
+                i.call_id,
+                i.telephone_number,
+                ms(i.carrier_duration_ms)
+            )
+        },
+        evidence_from: is_report,
+        what: "reported call",
+        found: "unexpected",
+    }
+    .judge(history)
+}
+
+/// DUR-FIDELITY: every duration reported for a certification leg equals the leg's.
+pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
+    let Some(truth) = &history.truth else {
+        return not_exercised(
+            RuleId::DurFidelity,
+            "no ground truth of certification legs (the carrier is not the mock)",
+        );
+    };
+    let legs: Vec<_> = truth.calls.iter().filter(|c| c.origin == "leg").collect();
+    let mut tally = Tally::new(RuleId::DurFidelity);
+    let mut judged = 0u64;
+    for leg in &legs {
+        let Some(want) = leg.leg_duration_ms else {
+            continue;
+        };
+        if leg.reported.is_empty() {
+            continue;
+        }
+        judged += leg.reported.len() as u64;
+        let wrong: Vec<i64> = leg
+            .reported
+            .iter()
+            .map(|r| r.duration_ms)
+            .filter(|&d| d != want)
+            .collect();
+        if wrong.is_empty() {
+            continue;
+        }
+        tally.fail(|| {
+            let keys: Vec<&str> = leg
+                .reported
+                .iter()
+                .map(|r| r.idempotency_key.as_str())
+                .collect();
+            let seqs = history
+                .exchanges
+                .iter()
+                .filter(|e| {
+                    matches!(&e.detail, Some(ExchangeDetail::DurationReport { key, .. })
+                        if keys.contains(&key.as_str()))
+                })
+                .map(|e| e.seq)
+                .collect();
+            let wrong: Vec<String> = wrong.iter().map(|d| format!("{d} ms")).collect();
+            (
+                format!(
+                    "leg {} on {} lasted {want} ms, but the carrier reported {}",
+                    leg.call_id,
+                    leg.telephone_number,
+                    wrong.join(", ")
+                ),
+                seqs,
+            )
+        });
+    }
+    if judged == 0 {
+        return not_exercised(
+            RuleId::DurFidelity,
+            if legs.is_empty() {
+                "no certification leg was posted"
+            } else {
+                "no duration was reported for a certification leg"
+            },
+        );
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} for {} checked; {} reported with another duration",
+        count(judged, "report"),
+        count(legs.len() as u64, "leg"),
+        count(failures, "leg")
+    ))
+}

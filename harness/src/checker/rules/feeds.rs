@@ -1,0 +1,252 @@
+//! The paging and feed rules (PROTOCOL.md 0, 3, 3.2): CDR-PAGING (links followed as given),
+//! CDR-FEED (Teams' chains neither skip nor repeat) and CDR-THROTTLE (`Retry-After` honoured),
+//! judged from the requests the carrier made and the links Teams issued.
+
+use std::collections::BTreeMap;
+
+use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
+use oc_protocol::{RuleId, paths};
+use oc_reports::RuleVerdict;
+
+use super::{Tally, count, harness_caused, not_exercised, path_and_query, path_of, query_pairs};
+use crate::checker::History;
+
+/// The paged endpoints of the Teams API, with the parameters a first call may carry.
+const PAGED: [(&str, &[&str]); 5] = [
+    (paths::NUMBERS, &["tenantId", "state", "pageSize"]),
+    (paths::CDRS_DELTA, &["pageSize"]),
+    (paths::CDRS, &["from", "to", "pageSize"]),
+    (paths::QUALITY_DELTA, &["pageSize"]),
+    (
+        paths::RECONCILIATION_ITEMS,
+        &["class", "from", "to", "pageSize"],
+    ),
+];
+
+/// The link an exchange issued (a `nextLink` or `deltaLink`), as path and query.
+fn issued(exchange: &Exchange) -> Option<&str> {
+    match &exchange.detail {
+        Some(ExchangeDetail::FeedPage { link, .. }) => Some(path_and_query(link)),
+        Some(ExchangeDetail::CollectionPage {
+            next_link: Some(link),
+        }) => Some(path_and_query(link)),
+        _ => None,
+    }
+}
+
+/// CDR-PAGING: every request to a paged endpoint that carries a `token` is exactly a link Teams
+/// issued earlier to the same carrier, with nothing added.
+pub(super) fn cdr_paging(history: &History) -> RuleVerdict {
+    let mut tally = Tally::new(RuleId::CdrPaging);
+    // (carrier, path and query) → the seq that issued it first.
+    let mut links: BTreeMap<(Option<&str>, &str), u64> = BTreeMap::new();
+    let mut followed = 0u64;
+    for e in &history.exchanges {
+        if e.direction == ExchangeDirection::CarrierToTeams
+            && !harness_caused(e)
+            && PAGED.iter().any(|(p, _)| *p == path_of(&e.url))
+        {
+            let carrier = e.carrier.as_deref();
+            let pairs = query_pairs(&e.url);
+            let tokens: Vec<&str> = pairs
+                .iter()
+                .filter(|(name, _)| *name == "token")
+                .map(|(_, value)| *value)
+                .collect();
+            if !tokens.is_empty() {
+                followed += 1;
+                let url = path_and_query(&e.url);
+                let extra: Vec<String> = pairs
+                    .iter()
+                    .filter(|(name, _)| *name != "token")
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
+                if !extra.is_empty() || tokens.len() > 1 {
+                    tally.fail(|| {
+                        // The link it started from, when only parameters were added to it.
+                        let original = tokens
+                            .iter()
+                            .map(|t| format!("{}?token={t}", path_of(&e.url)))
+                            .find_map(|link| links.get(&(carrier, link.as_str())).copied());
+                        let added = if extra.is_empty() {
+                            "a second token".to_owned()
+                        } else {
+                            extra.join("&")
+                        };
+                        let from = original.map_or_else(
+                            || "a link".to_owned(),
+                            |seq| format!("the link issued at seq {seq}"),
+                        );
+                        (
+                            format!(
+                                "{} {url} (seq {}) adds {added} to {from}: links must be \
+                                 followed exactly as given",
+                                e.method, e.seq
+                            ),
+                            original.into_iter().chain([e.seq]).collect(),
+                        )
+                    });
+                } else if !links.contains_key(&(carrier, url)) {
+                    tally.fail(|| {
+                        (
+                            format!(
+                                "{} {url} (seq {}) carries a token Teams never issued to this \
+                                 carrier: links must be followed exactly as given",
+                                e.method, e.seq
+                            ),
+                            vec![e.seq],
+                        )
+                    });
+                }
+            }
+        }
+        if let Some(link) = issued(e) {
+            links.entry((e.carrier.as_deref(), link)).or_insert(e.seq);
+        }
+    }
+    if followed == 0 {
+        return not_exercised(RuleId::CdrPaging, "the carrier followed no link");
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} followed; {failures} not exactly as Teams issued them",
+        count(followed, "link")
+    ))
+}
+
+/// A feed page that issued a link: where it ended.
+struct Issuer<'a> {
+    seq: u64,
+    feed: &'a str,
+    to_position: u64,
+}
+
+/// CDR-FEED (Teams): within a chain, every page starts exactly where the page whose link it
+/// followed ended, and no page ends before it starts. Positions served twice within a chain
+/// are exactly pages that start before their issuer's end; skipped ones, after it.
+pub(super) fn cdr_feed(history: &History) -> RuleVerdict {
+    let mut tally = Tally::new(RuleId::CdrFeed);
+    let mut issuers: BTreeMap<(Option<&str>, &str), Issuer<'_>> = BTreeMap::new();
+    let mut linked = 0u64;
+    for e in &history.exchanges {
+        let Some(ExchangeDetail::FeedPage {
+            feed,
+            chain_start,
+            from_position,
+            to_position,
+            link,
+            ..
+        }) = &e.detail
+        else {
+            continue;
+        };
+        let (from, to) = (*from_position, *to_position);
+        if to < from {
+            tally.fail(|| {
+                (
+                    format!(
+                        "the {feed} page at seq {} ends at position {to}, before it starts \
+                         ({from})",
+                        e.seq
+                    ),
+                    vec![e.seq],
+                )
+            });
+        }
+        let carrier = e.carrier.as_deref();
+        if !chain_start
+            && let Some(issuer) = issuers.get(&(carrier, path_and_query(&e.url)))
+            && issuer.feed == feed
+        {
+            linked += 1;
+            let end = issuer.to_position;
+            if from != end {
+                let what = if from > end {
+                    format!("skipping positions {end}..{from}")
+                } else {
+                    format!("serving positions {from}..{end} again")
+                };
+                tally.fail(|| {
+                    (
+                        format!(
+                            "the {feed} page at seq {} starts at position {from}, but the page \
+                             whose link it followed (seq {}) ended at {end}: {what}",
+                            e.seq, issuer.seq
+                        ),
+                        vec![issuer.seq, e.seq],
+                    )
+                });
+            }
+        }
+        issuers
+            .entry((carrier, path_and_query(link)))
+            .or_insert(Issuer {
+                seq: e.seq,
+                feed,
+                to_position: to,
+            });
+    }
+    let failures = tally.failures();
+    tally.finish_exercised(
+        linked > 0,
+        if linked == 0 {
+            "no feed page followed a link Teams had issued".to_owned()
+        } else {
+            format!(
+                "{} that followed a link checked; {failures} not contiguous",
+                count(linked, "feed page")
+            )
+        },
+    )
+}
+
+/// CDR-THROTTLE: no request reached an endpoint before an earlier 429's `Retry-After` passed.
+pub(super) fn cdr_throttle(history: &History) -> RuleVerdict {
+    let mut tally = Tally::new(RuleId::CdrThrottle);
+    // path → the last injected 429 on it: (seq, Retry-After s).
+    let mut last_429: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut throttles = 0u64;
+    for e in &history.exchanges {
+        if let Some(InjectedFault::Throttled { retry_after_secs }) = e.fault {
+            throttles += 1;
+            last_429.insert(path_of(&e.url), (e.seq, retry_after_secs));
+        }
+        let Some(ExchangeDetail::EarlyAfterThrottle { early_by_ms }) = &e.detail else {
+            continue;
+        };
+        tally.fail(|| {
+            let path = path_of(&e.url);
+            match last_429.get(path) {
+                Some(&(seq, secs)) => (
+                    format!(
+                        "{} {path} at seq {} came {early_by_ms} ms before the Retry-After of \
+                         {secs} s of the 429 at seq {seq} had passed",
+                        e.method, e.seq
+                    ),
+                    vec![seq, e.seq],
+                ),
+                None => (
+                    format!(
+                        "{} {path} at seq {} came {early_by_ms} ms before an earlier 429's \
+                         Retry-After had passed",
+                        e.method, e.seq
+                    ),
+                    vec![e.seq],
+                ),
+            }
+        });
+    }
+    let failures = tally.failures();
+    tally.finish_exercised(
+        throttles > 0,
+        if throttles == 0 {
+            "Teams throttled no request".to_owned()
+        } else {
+            format!(
+                "{} injected; {} before the Retry-After passed",
+                count(throttles, "429"),
+                count(failures, "request sent")
+            )
+        },
+    )
+}

@@ -1,0 +1,258 @@
+//! The conformance rules, one pure function of a [`History`] each, and what they share: the
+//! tally of failures and evidence, and how an exchange's URL, fault and body are read.
+//!
+//! A rule answers `Passed`, `Failed` or `NotExercised` (the history gave it nothing to check),
+//! counts every failure, and keeps the first [`MAX_EVIDENCE`] as evidence citing exchange
+//! `seq`s. An exchange whose answer the harness replaced on purpose (an injected 429 or 5xx,
+//! see `harness_caused`) never counts against the carrier.
+
+mod durations;
+mod feeds;
+mod numbers;
+mod quality;
+mod security;
+
+use mock_teams::{Exchange, InjectedFault};
+use oc_protocol::RuleId;
+use oc_reports::{Evidence, MAX_EVIDENCE, Outcome, RuleVerdict};
+
+use super::History;
+
+/// A rule: a pure function from a run's history to its verdict.
+pub type RuleFn = fn(&History) -> RuleVerdict;
+
+/// Every rule, in catalogue order (`oc_protocol::rules::catalogue()`).
+pub const RULES: [(RuleId, RuleFn); 18] = [
+    (RuleId::SecSignature, security::sec_signature),
+    (RuleId::SecIsolation, security::sec_isolation),
+    (RuleId::NumAck, numbers::num_ack),
+    (RuleId::NumIdempotent, numbers::num_idempotent),
+    (RuleId::NumOrder, numbers::num_order),
+    (RuleId::NumState, numbers::num_state),
+    (RuleId::CdrPaging, feeds::cdr_paging),
+    (RuleId::CdrFeed, feeds::cdr_feed),
+    (RuleId::CdrThrottle, feeds::cdr_throttle),
+    (RuleId::QuaClass, quality::qua_class),
+    (RuleId::QuaFeed, quality::qua_feed),
+    (RuleId::DurSchema, durations::dur_schema),
+    (RuleId::DurIdempotent, durations::dur_idempotent),
+    (RuleId::DurDuplicate, durations::dur_duplicate),
+    (RuleId::DurDeadline, durations::dur_deadline),
+    (RuleId::DurComplete, durations::dur_complete),
+    (RuleId::DurUnexpected, durations::dur_unexpected),
+    (RuleId::DurFidelity, durations::dur_fidelity),
+];
+
+/// Judges one rule on a history.
+pub fn check(rule: RuleId, history: &History) -> RuleVerdict {
+    // RULES is in RuleId order, which a test checks.
+    (RULES[rule as usize].1)(history)
+}
+
+/// The most exchange `seq`s one evidence item cites.
+const MAX_SEQS_PER_EVIDENCE: usize = 20;
+
+/// The failures a rule found: all counted, the first [`MAX_EVIDENCE`] kept.
+pub(crate) struct Tally {
+    rule: RuleId,
+    failures: u64,
+    evidence: Vec<Evidence>,
+}
+
+impl Tally {
+    pub(crate) fn new(rule: RuleId) -> Self {
+        Self {
+            rule,
+            failures: 0,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Counts a failure; `evidence` (the note and the exchanges that show it) is only built
+    /// while evidence is still kept, so that finding it may take a search.
+    pub(crate) fn fail(&mut self, evidence: impl FnOnce() -> (String, Vec<u64>)) {
+        self.failures += 1;
+        if self.evidence.len() < MAX_EVIDENCE {
+            let (note, mut exchanges) = evidence();
+            exchanges.sort_unstable();
+            exchanges.dedup();
+            exchanges.truncate(MAX_SEQS_PER_EVIDENCE);
+            self.evidence.push(Evidence { note, exchanges });
+        }
+    }
+
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// The verdict: `Failed` when anything failed, else `Passed`. `summary` says what was
+    /// checked and what was found.
+    pub(crate) fn finish(self, summary: String) -> RuleVerdict {
+        let outcome = if self.failures > 0 {
+            Outcome::Failed
+        } else {
+            Outcome::Passed
+        };
+        verdict(self.rule, outcome, summary, self.failures, self.evidence)
+    }
+
+    /// `NotExercised` unless something failed anyway (a failure is proof enough that the rule
+    /// was exercised).
+    pub(crate) fn finish_exercised(self, exercised: bool, summary: String) -> RuleVerdict {
+        if exercised || self.failures > 0 {
+            self.finish(summary)
+        } else {
+            not_exercised(self.rule, summary)
+        }
+    }
+}
+
+/// The verdict of a rule the history gave nothing to check; `why` says what was missing.
+pub(crate) fn not_exercised(rule: RuleId, why: impl Into<String>) -> RuleVerdict {
+    verdict(rule, Outcome::NotExercised, why.into(), 0, Vec::new())
+}
+
+fn verdict(
+    rule: RuleId,
+    outcome: Outcome,
+    summary: String,
+    failures: u64,
+    evidence: Vec<Evidence>,
+) -> RuleVerdict {
+    let catalogued = oc_protocol::rules::rule(rule);
+    RuleVerdict {
+        rule,
+        severity: catalogued.severity,
+        party: catalogued.party,
+        outcome,
+        summary,
+        failures,
+        evidence,
+    }
+}
+
+/// Whether the harness replaced this exchange's answer on purpose (an injected 429 or 5xx:
+/// Teams did nothing with the request). Added latency and webhook duplication or reordering do
+/// not count: the answer, or the carrier's, was still real.
+pub(crate) fn harness_caused(exchange: &Exchange) -> bool {
+    matches!(
+        exchange.fault,
+        Some(InjectedFault::Throttled { .. } | InjectedFault::ServerError { .. })
+    )
+}
+
+/// A URL without its scheme and host: path and query, as the Teams side records requests.
+pub(crate) fn path_and_query(url: &str) -> &str {
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        }
+        None => url,
+    }
+}
+
+/// A URL's path alone.
+pub(crate) fn path_of(url: &str) -> &str {
+    let pq = path_and_query(url);
+    pq.split_once('?').map_or(pq, |(path, _)| path)
+}
+
+/// A URL's query parameters as (name, value), undecoded, in order.
+pub(crate) fn query_pairs(url: &str) -> Vec<(&str, &str)> {
+    path_and_query(url)
+        .split_once('?')
+        .map(|(_, query)| {
+            query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value of a recorded request header (names are recorded in lower case).
+pub(crate) fn header<'a>(exchange: &'a Exchange, name: &str) -> Option<&'a str> {
+    exchange
+        .request_headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `n thing` or `n things`.
+pub(crate) fn count(n: impl Into<u64>, thing: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The `seq`s of the exchanges whose request or response body names `call_id` (as a JSON
+/// string), for evidence. Bodies are cut at the capture limit, so this may miss some.
+pub(crate) fn mentioning(
+    history: &History,
+    call_id: &str,
+    want: fn(&Exchange) -> bool,
+) -> Vec<u64> {
+    let quoted = serde_json::to_string(call_id).unwrap_or_default();
+    history
+        .exchanges
+        .iter()
+        .filter(|e| want(e))
+        .filter(|e| {
+            [&e.request_body, &e.response_body]
+                .into_iter()
+                .flatten()
+                .any(|body| body.contains(&quoted))
+        })
+        .map(|e| e.seq)
+        .take(MAX_SEQS_PER_EVIDENCE)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_in_catalogue_order() {
+        let ids: Vec<RuleId> = RULES.iter().map(|(id, _)| *id).collect();
+        let catalogue: Vec<RuleId> = oc_protocol::rules::catalogue()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, catalogue);
+        assert_eq!(ids, RuleId::ALL);
+    }
+
+    #[test]
+    fn urls_are_read_without_scheme_and_host() {
+        let link = "http://127.0.0.1:8080/oc/v1/cdrs/delta?token=abc";
+        assert_eq!(path_and_query(link), "/oc/v1/cdrs/delta?token=abc");
+        assert_eq!(path_of(link), "/oc/v1/cdrs/delta");
+        assert_eq!(path_of("/oc/v1/cdrs/delta"), "/oc/v1/cdrs/delta");
+        assert_eq!(path_and_query("https://teams.example"), "/");
+        assert_eq!(
+            query_pairs("/oc/v1/cdrs/delta?token=a=&pageSize=1000&flag"),
+            [("token", "a="), ("pageSize", "1000"), ("flag", "")]
+        );
+        assert!(query_pairs("/oc/v1/cdrs/delta").is_empty());
+    }
+
+    #[test]
+    fn evidence_is_capped_but_every_failure_counted() {
+        let mut tally = Tally::new(RuleId::NumAck);
+        for i in 0..(MAX_EVIDENCE as u64 + 5) {
+            tally.fail(|| (format!("failure {i}"), vec![i + 1, i, i]));
+        }
+        let verdict = tally.finish("checked".into());
+        assert_eq!(verdict.outcome, Outcome::Failed);
+        assert_eq!(verdict.failures, MAX_EVIDENCE as u64 + 5);
+        assert_eq!(verdict.evidence.len(), MAX_EVIDENCE);
+        assert_eq!(verdict.evidence[0].exchanges, [0, 1]);
+    }
+}

@@ -1,0 +1,105 @@
+//! The security rules (PROTOCOL.md 1): SEC-SIGNATURE from the forged and replayed
+//! notifications the harness sent the carrier, SEC-ISOLATION (Teams) from the requests it made
+//! with one carrier's token on another's data. Neither probe is an exchange of the carrier under
+//! test, so their evidence cites none.
+
+use oc_protocol::RuleId;
+use oc_reports::RuleVerdict;
+
+use super::{Tally, count, not_exercised};
+use crate::checker::History;
+
+fn status(s: Option<u16>) -> String {
+    s.map_or("no answer".to_owned(), |s| s.to_string())
+}
+
+/// SEC-SIGNATURE: every forged or replayed notification got 401 and was not applied (the
+/// number it named probes 404).
+pub(super) fn sec_signature(history: &History) -> RuleVerdict {
+    if history.signature_probes.is_empty() {
+        return not_exercised(
+            RuleId::SecSignature,
+            "no forged or replayed notification was sent",
+        );
+    }
+    let mut tally = Tally::new(RuleId::SecSignature);
+    for probe in &history.signature_probes {
+        let answered_401 = probe.status == Some(401);
+        let not_applied = probe.probe_status == Some(404);
+        if answered_401 && not_applied {
+            continue;
+        }
+        tally.fail(|| {
+            let mut wrong = Vec::new();
+            if !answered_401 {
+                wrong.push(format!(
+                    "the carrier answered {} instead of 401",
+                    status(probe.status)
+                ));
+            }
+            if !not_applied {
+                wrong.push(format!(
+                    "the state probe of {} got {} instead of 404{}",
+                    probe.telephone_number,
+                    status(probe.probe_status),
+                    if probe.probe_status == Some(200) {
+                        " (the notification was applied)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            (
+                format!(
+                    "a notification for {} with a {} signature: {}",
+                    probe.telephone_number,
+                    probe.kind,
+                    wrong.join("; and ")
+                ),
+                Vec::new(),
+            )
+        });
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} sent; {failures} not rejected with 401 or applied anyway",
+        count(
+            history.signature_probes.len() as u64,
+            "forged or replayed notification"
+        )
+    ))
+}
+
+/// SEC-ISOLATION (Teams): every request with one carrier's token on another's data got the
+/// status the protocol requires.
+pub(super) fn sec_isolation(history: &History) -> RuleVerdict {
+    if history.isolation_probes.is_empty() {
+        return not_exercised(
+            RuleId::SecIsolation,
+            "isolation between carriers was not probed",
+        );
+    }
+    let mut tally = Tally::new(RuleId::SecIsolation);
+    for probe in &history.isolation_probes {
+        if probe.status == probe.expected {
+            continue;
+        }
+        tally.fail(|| {
+            (
+                format!(
+                    "{}: Teams answered {}, the protocol requires {}",
+                    probe.what, probe.status, probe.expected
+                ),
+                Vec::new(),
+            )
+        });
+    }
+    let failures = tally.failures();
+    tally.finish(format!(
+        "{} made; {failures} answered otherwise than the protocol requires",
+        count(
+            history.isolation_probes.len() as u64,
+            "cross-carrier request"
+        )
+    ))
+}

@@ -1,0 +1,486 @@
+//! `oc-harness run`: one scenario, both sides in-process over loopback HTTP. The clock hands
+//! out ticks; in each, the admins change assignments, the traffic places calls, Teams publishes
+//! what became available and delivers webhooks, and the carrier runs one poll cycle. After the
+//! last tick the run drains (records still to come, reports still held), probes the carrier's
+//! state and signature checking, and the checker judges the whole history.
+
+mod probes;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr};
+use mock_carrier::{CarrierConfig, MockCarrier};
+use mock_teams::{
+    CarrierSpec as TeamsCarrier, MockTeams, NumberChange, TeamsOptions, WebhookTarget,
+};
+use oc_protocol::{NumberEvent, UnixMillis, paths};
+
+use crate::actors::admin::AdminActor;
+use crate::actors::checker::CheckerActor;
+use crate::actors::clock::ClockActor;
+use crate::actors::messages::{
+    AssignmentChanged, CallsDuring, CallsRecorded, ChangesDuring, CycleEnded, EventsGenerated,
+    ExchangeObserved, InitialAssignments, Judge, NextTick,
+};
+use crate::actors::traffic::TrafficActor;
+use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
+use crate::scenario::{CarrierSpec, Clock, Scenario};
+
+pub use report::exit_code;
+
+/// The carrier's id in Teams.
+pub const CARRIER_ID: &str = "carrier";
+/// The second carrier that isolation is probed with.
+pub const OTHER_CARRIER_ID: &str = "isolation-probe";
+const CARRIER_TOKEN: &str = "carrier-token";
+const OTHER_TOKEN: &str = "isolation-probe-token";
+const WEBHOOK_SECRET: &str = "harness-webhook-secret";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How long the run waits for webhook deliveries to settle after each step.
+const SETTLE_LIMIT: Duration = Duration::from_secs(90);
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The seed, instead of the scenario's.
+    pub seed: Option<u64>,
+    /// Where the report goes.
+    pub out: PathBuf,
+    /// Shows a progress bar (on a terminal) or progress lines (elsewhere).
+    pub progress: bool,
+    /// Runs only this much simulated time instead of the scenario's length (tests).
+    pub length_ms: Option<i64>,
+}
+
+/// A finished run.
+pub struct RunOutcome {
+    /// The report, as written to `report.json`.
+    pub report: oc_reports::Report,
+    /// Everything the checker judged.
+    pub history: History,
+    /// Where `report.json` was written.
+    pub report_path: PathBuf,
+}
+
+/// Why a run could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A mock could not start (port, runtime).
+    #[error("failed to start {what}: {message}")]
+    Start {
+        /// Which side.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The scenario cannot run this way.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The Teams store refused the scenario's inventory or traffic.
+    #[error("the Teams side refused {what}: {message}")]
+    Store {
+        /// What.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The report could not be written.
+    #[error(transparent)]
+    Write(#[from] oc_reports::WriteError),
+    /// An actor stopped.
+    #[error("an actor of the run stopped: {0}")]
+    Actor(#[from] actix::MailboxError),
+}
+
+fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunError {
+    move |e| RunError::Store {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// The parts of a running simulation.
+struct Sides {
+    teams: MockTeams,
+    carrier: MockCarrier,
+    carrier_url: String,
+    checker: Addr<CheckerActor>,
+    last_link: Arc<Mutex<Option<String>>>,
+}
+
+/// Runs a scenario to its report. Must be called inside an actix `System`.
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
+    let started = Instant::now();
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let length_ms = options
+        .length_ms
+        .unwrap_or(scenario.length_ms)
+        .min(scenario.length_ms);
+    let sides = start_sides(scenario, seed).await?;
+    let numbers = inventory(scenario, &sides.teams)?;
+
+    let admin = AdminActor::new(scenario.assignments.clone(), numbers.clone(), seed).start();
+    let traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, seed).start();
+    let clock = ClockActor::new(scenario.start, length_ms, scenario.tick_ms).start();
+
+    let initial = admin.send(InitialAssignments).await?;
+    let initial: Vec<(UnixMillis, NumberChange)> =
+        initial.into_iter().map(|c| (scenario.start, c)).collect();
+    apply(&sides, &traffic, initial)?;
+    settle(&sides.teams).await;
+    if let Err(err) = sides.carrier.resync().await {
+        tracing::warn!(%err, "the carrier's resync failed");
+    }
+
+    let progress = report::Progress::new(options.progress, length_ms, scenario.tick_ms);
+    let mut last_record = scenario.start;
+    while let Some(tick) = clock.send(NextTick).await? {
+        let changes = admin.send(ChangesDuring(tick)).await?;
+        apply(&sides, &traffic, changes)?;
+        let placed = traffic.send(CallsDuring(tick)).await?;
+        last_record = last_record.max(record_calls(&sides, placed)?);
+        sides
+            .teams
+            .advance_to(tick.to)
+            .map_err(store_error("the clock"))?;
+        // Webhooks go on in the background, as Teams sends them: the run does not wait for
+        // acknowledgements between ticks, so notifications can overtake each other.
+        poll(&sides, tick.to).await;
+        progress.tick(tick.to - scenario.start);
+        if let Clock::Realtime { speed } = scenario.clock {
+            let wall = (tick.to - tick.from) as f64 / speed.max(f64::MIN_POSITIVE);
+            tokio::time::sleep(Duration::from_millis(wall as u64)).await;
+        }
+    }
+    progress.finish();
+    let end = scenario.start + length_ms;
+    drain(&sides, scenario, end.max(last_record)).await;
+    // Reconcile everything: calls start within the run, but a carrier may report calls of its
+    // own invention at any time, and those must be seen too.
+    let window = (scenario.start - DAY_MS, sides.teams.now() + DAY_MS);
+
+    let signature_probes = probes::signatures(&sides.carrier_url, WEBHOOK_SECRET, end).await;
+    let link = sides.last_link.lock().map(|l| l.clone()).unwrap_or(None);
+    let isolation_probes =
+        probes::isolation(&sides.teams.base_url(), link.as_deref(), OTHER_TOKEN).await;
+    let probes = probes::numbers(&sides.carrier_url, WEBHOOK_SECRET, &numbers).await;
+    let teams_numbers = sides
+        .teams
+        .with_store(|s| numbers.iter().filter_map(|n| s.number(n)).collect());
+    let reconciliation = oc_protocol::ReconClass::ALL
+        .iter()
+        .map(|class| {
+            sides
+                .teams
+                .reconciliation_items(CARRIER_ID, *class, window.0, window.1)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(store_error("reconciliation"))?
+        .into_iter()
+        .flatten()
+        .collect();
+    let summary = sides
+        .teams
+        .reconciliation(CARRIER_ID, window.0, window.1)
+        .map_err(store_error("reconciliation"))?;
+    let quality_served = sides
+        .teams
+        .quality_records(CARRIER_ID)
+        .map_err(store_error("quality"))?;
+    let rest = History {
+        settings: CheckSettings {
+            tolerance_ms: scenario.reconciliation.tolerance_ms,
+            deadline_ms: scenario.reconciliation.deadline_ms,
+            ack_deadline_ms: 5_000,
+        },
+        teams_numbers,
+        probes,
+        reconciliation,
+        quality_served,
+        signature_probes,
+        isolation_probes,
+        truth: Some(sides.carrier.ground_truth()),
+        ..History::default()
+    };
+    let Sides {
+        teams,
+        carrier,
+        checker,
+        ..
+    } = sides;
+    carrier.stop().await;
+    teams.stop().await;
+    let (history, result) = checker.send(Judge(Box::new(rest))).await?;
+    let report = report::build(report::Inputs {
+        scenario,
+        seed,
+        length_ms,
+        history: &history,
+        result,
+        summary,
+        wall: started.elapsed(),
+    });
+    let report_path = report.write_json(&options.out)?;
+    Ok(RunOutcome {
+        report,
+        history,
+        report_path,
+    })
+}
+
+async fn start_sides(scenario: &Scenario, seed: u64) -> Result<Sides, RunError> {
+    let CarrierSpec::Mock {
+        drift,
+        misbehaviour,
+        client,
+    } = &scenario.carrier
+    else {
+        return Err(RunError::Unsupported(
+            "`oc-harness run` plays the carrier with mock-carrier; a carrier of your own is \
+             certified with `oc-harness certify --carrier-url URL`"
+                .into(),
+        ));
+    };
+    let checker = CheckerActor::new(CARRIER_ID).start();
+    let last_link = Arc::new(Mutex::new(None));
+    let sink_checker = checker.clone();
+    let sink_link = last_link.clone();
+    let mut options = TeamsOptions::loopback(scenario.start);
+    options.store.seed = seed;
+    options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
+    options.store.reporting_deadline_ms = scenario.reconciliation.deadline_ms;
+    options.faults = scenario.teams_faults.clone();
+    options.sink = Arc::new(move |e: mock_teams::Exchange| {
+        if let Some(mock_teams::ExchangeDetail::FeedPage { link, .. }) = &e.detail
+            && e.carrier.as_deref() == Some(CARRIER_ID)
+            && let Ok(mut last) = sink_link.lock()
+        {
+            *last = Some(link.clone());
+        }
+        sink_checker.do_send(ExchangeObserved(e));
+    });
+    let teams = MockTeams::start(options)
+        .await
+        .map_err(|e| RunError::Start {
+            what: "the Teams side",
+            message: e.to_string(),
+        })?;
+    let mut config = CarrierConfig::new(&teams.base_url(), CARRIER_TOKEN, WEBHOOK_SECRET);
+    config.seed = seed;
+    config.tolerance_ms = scenario.reconciliation.tolerance_ms;
+    config.deadline_ms = scenario.reconciliation.deadline_ms;
+    config.drift = drift.clone();
+    config.misbehaviour = misbehaviour.clone();
+    config.client = client.clone();
+    let carrier = MockCarrier::start(config).map_err(|e| RunError::Start {
+        what: "mock-carrier",
+        message: e.to_string(),
+    })?;
+    let carrier_url = carrier.base_url();
+    teams
+        .add_carrier(TeamsCarrier {
+            id: CARRIER_ID.into(),
+            token: CARRIER_TOKEN.into(),
+            webhook: Some(WebhookTarget {
+                url: format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
+                secret: WEBHOOK_SECRET.into(),
+            }),
+        })
+        .map_err(store_error("the carrier"))?;
+    teams
+        .add_carrier(TeamsCarrier {
+            id: OTHER_CARRIER_ID.into(),
+            token: OTHER_TOKEN.into(),
+            webhook: None,
+        })
+        .map_err(store_error("the isolation probe's carrier"))?;
+    Ok(Sides {
+        teams,
+        carrier,
+        carrier_url,
+        checker,
+        last_link,
+    })
+}
+
+/// Puts every tenant's numbers into the carrier's inventory; returns them in order.
+fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<String>, RunError> {
+    let mut numbers = Vec::new();
+    for tenant in &scenario.tenants {
+        let first: u64 = tenant
+            .first_number
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| RunError::Store {
+                what: "a tenant's numbers",
+                message: format!("{} is not E.164", tenant.first_number),
+            })?;
+        for i in 0..u64::from(tenant.numbers) {
+            let number = format!("+{}", first + i);
+            teams
+                .with_store(|s| s.add_number(CARRIER_ID, &tenant.id, &number))
+                .map_err(store_error("a tenant's numbers"))?;
+            numbers.push(number);
+        }
+    }
+    Ok(numbers)
+}
+
+/// Applies admin changes at their times, telling the traffic and the checker.
+fn apply(
+    sides: &Sides,
+    traffic: &Addr<TrafficActor>,
+    changes: Vec<(UnixMillis, NumberChange)>,
+) -> Result<(), RunError> {
+    let mut events: Vec<NumberEvent> = Vec::new();
+    let mut batch: Vec<NumberChange> = Vec::new();
+    let mut batch_at = None;
+    let mut flush =
+        |at: Option<UnixMillis>, batch: &mut Vec<NumberChange>| -> Result<(), RunError> {
+            let Some(at) = at else { return Ok(()) };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            sides
+                .teams
+                .advance_to(at)
+                .map_err(store_error("the clock"))?;
+            let changes = std::mem::take(batch);
+            let kinds: Vec<Option<bool>> = changes
+                .iter()
+                .map(|change| match change {
+                    NumberChange::Assign { .. } => Some(true),
+                    NumberChange::Unassign { .. } => Some(false),
+                    NumberChange::Update { .. } => None,
+                })
+                .collect();
+            for (assigned, result) in kinds.into_iter().zip(sides.teams.apply_changes(changes)) {
+                // The admins only ask for possible changes, so a refusal is a harness bug worth
+                // seeing, not a reason to stop the run.
+                match result {
+                    Ok(event) => {
+                        if let Some(assigned) = assigned {
+                            traffic.do_send(AssignmentChanged {
+                                telephone_number: event.telephone_number.clone(),
+                                at,
+                                assigned,
+                            });
+                        }
+                        events.push(event);
+                    }
+                    Err(err) => tracing::error!(%err, "Teams refused an admin change"),
+                }
+            }
+            Ok(())
+        };
+    // Changes at the same instant go out together, as one notification per carrier.
+    for (at, change) in changes {
+        if batch_at != Some(at) {
+            flush(batch_at, &mut batch)?;
+            batch_at = Some(at);
+        }
+        batch.push(change);
+    }
+    flush(batch_at, &mut batch)?;
+    if !events.is_empty() {
+        sides.checker.do_send(EventsGenerated(events));
+    }
+    Ok(())
+}
+
+/// Adds a tick's calls and corrections to Teams; returns when their last record is available.
+fn record_calls(
+    sides: &Sides,
+    placed: crate::actors::messages::PlacedCalls,
+) -> Result<UnixMillis, RunError> {
+    let mut facts = Vec::with_capacity(placed.calls.len());
+    let mut last = i64::MIN;
+    let corrections: std::collections::BTreeMap<&str, (Option<i64>, i64, i64)> = placed
+        .corrections
+        .iter()
+        .map(|(id, c, e, a)| (id.as_str(), (*c, *e, *a)))
+        .collect();
+    for call in &placed.calls {
+        let corrected = corrections.get(call.call_id.as_str());
+        let (connect, end) = corrected.map_or((call.connect, call.end), |(c, e, _)| (*c, *e));
+        facts.push(CallFact {
+            call_id: call.call_id.clone(),
+            telephone_number: call.telephone_number.clone(),
+            answered: call.connect.is_some(),
+            duration_ms: connect.map_or(0, |c| end - c),
+            end,
+            corrected: corrected.is_some(),
+        });
+        last = last.max(call.end + i64::from(call.availability_delay_ms));
+    }
+    sides.teams.with_store(|s| -> Result<(), RunError> {
+        for call in placed.calls {
+            s.add_call(call).map_err(store_error("a call"))?;
+        }
+        for (call_id, connect, end, available) in &placed.corrections {
+            s.correct_call(call_id, *connect, *end, *available)
+                .map_err(store_error("a correction"))?;
+            last = last.max(*available);
+        }
+        Ok(())
+    })?;
+    sides.checker.do_send(CallsRecorded(facts));
+    Ok(last)
+}
+
+/// Waits for webhook deliveries to settle: before the carrier's first resync and before the
+/// final probes. Bounded: a carrier that never answers costs the protocol's retry schedule,
+/// about a minute, per notification in flight.
+async fn settle(teams: &MockTeams) {
+    if !teams.webhooks().wait_idle(SETTLE_LIMIT).await {
+        tracing::warn!("webhook deliveries did not settle within {SETTLE_LIMIT:?}; going on");
+    }
+}
+
+/// One carrier poll cycle at simulated `now`, marked in the history.
+async fn poll(sides: &Sides, now: UnixMillis) -> Option<mock_carrier::CycleOutcome> {
+    let first_seq = sides.teams.next_exchange_seq();
+    let outcome = match sides.carrier.poll_cycle(now).await {
+        Ok(outcome) => Some(outcome),
+        Err(err) => {
+            tracing::warn!(%err, "a carrier poll cycle failed");
+            None
+        }
+    };
+    let last_seq = sides.teams.next_exchange_seq().saturating_sub(1);
+    sides.checker.do_send(CycleEnded(PollCycle {
+        sim_time: now,
+        first_seq,
+        last_seq,
+    }));
+    outcome
+}
+
+/// After the last tick: keeps the clock and the carrier going until every record is available
+/// and every held report went out (reports held past the deadline need the clock past it),
+/// then flushes the carrier.
+async fn drain(sides: &Sides, scenario: &Scenario, records_until: UnixMillis) {
+    let step = scenario.tick_ms.max(3_600_000);
+    let hard_end = records_until + scenario.reconciliation.deadline_ms + 2 * step;
+    let mut now = sides.teams.now();
+    loop {
+        now = (now + step).min(hard_end);
+        if sides.teams.advance_to(now).is_err() {
+            break;
+        }
+        let pending = poll(sides, now).await.map_or(0, |o| o.pending + o.outbox);
+        if now >= hard_end || (now >= records_until && pending == 0) {
+            break;
+        }
+    }
+    // The flush only reports what is held; it is not a poll cycle (it reads no quality feed).
+    if let Err(err) = sides.carrier.flush(now).await {
+        tracing::warn!(%err, "the carrier's final flush failed");
+    }
+    settle(&sides.teams).await;
+}

@@ -1,0 +1,22 @@
+//! Scenario files: the model, loading with precise errors, and checking.
+
+mod carrier;
+pub mod check;
+mod convert;
+pub mod defaults;
+pub mod duration;
+mod expect;
+#[cfg(test)]
+mod files_tests;
+pub mod load;
+pub mod model;
+mod raw;
+mod spans;
+mod tenants;
+mod traffic;
+
+pub use check::{check_report, summary};
+pub use duration::{format_duration, parse_duration};
+pub use load::{Problem, ScenarioError, load, parse};
+pub use model::*;
+pub use tenants::derived_tenant_id;

@@ -1,0 +1,133 @@
+//! NUM-ACK, NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE on fixture histories.
+
+use mock_teams::{ExchangeDetail, InjectedFault};
+use oc_harness::checker::rules;
+use oc_protocol::RuleId;
+use oc_reports::Outcome;
+
+use crate::support::{assert_note, assert_verdict, judge, load};
+
+#[test]
+fn num_ack_pass() {
+    let v = judge(RuleId::NumAck, "num-ack-pass");
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+}
+
+#[test]
+fn num_ack_fail() {
+    let v = judge(RuleId::NumAck, "num-ack-fail");
+    assert_verdict(&v, Outcome::Failed, 3, &[&[2], &[3], &[4]]);
+    assert_note(
+        &v,
+        0,
+        "answered 204 after 6010 ms, past the 5000 ms deadline",
+    );
+    assert_note(&v, 1, "answered 500");
+    assert_note(
+        &v,
+        2,
+        "not answered: no acknowledgement within the deadline",
+    );
+}
+
+#[test]
+fn num_ack_follows_the_settings_deadline() {
+    let mut history = load("num-ack-fail");
+    history.settings.ack_deadline_ms = 7_000;
+    let v = rules::check(RuleId::NumAck, &history);
+    assert_verdict(&v, Outcome::Failed, 2, &[&[3], &[4]]);
+}
+
+#[test]
+fn num_idempotent_pass() {
+    let v = judge(RuleId::NumIdempotent, "num-idempotent-pass");
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+}
+
+#[test]
+fn num_idempotent_fail() {
+    let v = judge(RuleId::NumIdempotent, "num-idempotent-fail");
+    assert_verdict(&v, Outcome::Failed, 1, &[&[1, 2, 3]]);
+    assert_note(
+        &v,
+        0,
+        "+14255550100: appliedEvents is 3, but Teams delivered only 2 distinct events",
+    );
+}
+
+#[test]
+fn num_order_pass() {
+    let v = judge(RuleId::NumOrder, "num-order-pass");
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+}
+
+#[test]
+fn num_order_fail() {
+    let v = judge(RuleId::NumOrder, "num-order-fail");
+    assert_verdict(&v, Outcome::Failed, 1, &[&[2, 3]]);
+    assert_note(
+        &v,
+        0,
+        "event ev-b (sequence 2, first sent at seq 3) arrived after event ev-c (sequence 3) was accepted at seq 2",
+    );
+    assert_note(
+        &v,
+        0,
+        "applies at most 2 of the 3 events delivered, but appliedEvents is 3",
+    );
+    assert_note(&v, 0, "its state is at sequence 2, older than sequence 3");
+}
+
+/// Two attempts in flight at once may reach the carrier in either order: no certain
+/// overtaking, nothing to judge.
+#[test]
+fn num_order_needs_a_certain_overtaking() {
+    let mut history = load("num-order-fail");
+    // ev-b's attempt now starts while ev-c's (2000 ms, 5 ms long) is still in flight.
+    history.exchanges[2].wall_time_ms = 2_003;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_eq!(v.outcome, Outcome::NotExercised, "{v:#?}");
+}
+
+/// A carrier that re-applies a redelivered event reaches the same count without applying the
+/// overtaken one: the count alone does not blame it.
+#[test]
+fn num_order_gives_redeliveries_the_benefit_of_the_doubt() {
+    let mut history = load("num-order-fail");
+    let mut again = history.exchanges[1].clone();
+    again.seq = 4;
+    again.wall_time_ms = 2_600;
+    again.fault = Some(InjectedFault::WebhookDuplicated);
+    assert!(matches!(again.detail, Some(ExchangeDetail::Webhook { .. })));
+    history.exchanges.push(again);
+    let probe = history.probes[0].view.as_mut().unwrap();
+    probe.sequence = 3;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+    // Its state going back is still proof.
+    history.probes[0].view.as_mut().unwrap().sequence = 2;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_verdict(&v, Outcome::Failed, 1, &[&[2, 3]]);
+}
+
+#[test]
+fn num_state_pass() {
+    let v = judge(RuleId::NumState, "num-state-pass");
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+}
+
+#[test]
+fn num_state_fail() {
+    let v = judge(RuleId::NumState, "num-state-fail");
+    assert_verdict(&v, Outcome::Failed, 2, &[&[2], &[1]]);
+    assert_note(
+        &v,
+        0,
+        "+14255550100: the carrier has sipUri sip:+14255550100@sbc1.carrier.example;user=phone (Teams: sip:+14255550100@sbc2.carrier.example;user=phone), usage CallingUserAssignment (Teams: ConferenceAssignment), sequence 1 (Teams: 2)",
+    );
+    assert_note(
+        &v,
+        1,
+        "+14255550102: Teams has it assigned at sequence 1, but the carrier has never heard of it (404)",
+    );
+}

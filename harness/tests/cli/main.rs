@@ -1,0 +1,90 @@
+//! The `oc-harness` binary: its commands, output and exit codes.
+
+use std::process::Command;
+
+fn harness(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_oc-harness"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("oc-harness runs")
+}
+
+#[test]
+fn rules_lists_every_rule_of_the_catalogue() {
+    let output = harness(&["rules"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for rule in oc_protocol::rules::catalogue() {
+        assert!(
+            text.contains(rule.id.as_str()),
+            "{} missing:\n{text}",
+            rule.id
+        );
+    }
+    let json = harness(&["rules", "--json"]);
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        parsed.as_array().unwrap().len(),
+        oc_protocol::rules::catalogue().len()
+    );
+}
+
+#[test]
+fn scenario_check_summarises_a_good_file_and_locates_every_error_of_a_bad_one() {
+    let good = harness(&["scenario", "check", "scenarios/smoke.toml"]);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("smoke"));
+
+    let dir = std::env::temp_dir().join(format!("oc-harness-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\ndescription = \"x\"\nseed = 1\nstart = \"2026-11-02T00:00:00.000Z\"\nlength = \"1d\"\n\
+         [[tenants]]\nnumbers = 5\nfirst_number = \"+14255550100\"\n[calls]\nanswer_rate = 1.5\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let output = harness(&["scenario", "check", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:"), "{stderr}");
+    assert!(stderr.contains("colour"), "{stderr}");
+
+    let run = harness(&["run", bad.to_str().unwrap()]);
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "a bad scenario is bad input for run too"
+    );
+}
+
+#[test]
+fn run_prints_a_summary_writes_the_report_and_exits_0_on_a_pass() {
+    let out = std::env::temp_dir().join(format!("oc-harness-cli-run-{}", std::process::id()));
+    let output = harness(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--length",
+        "2h",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("smoke — PASSED"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schemaVersion"], 1);
+    assert_eq!(report["scenario"]["seed"], 42);
+}

@@ -1,0 +1,156 @@
+//! Every bundled scenario, run in-process with its expected outcome asserted; determinism; and
+//! the rounding scenario's minutes checked against an independent computation.
+
+use std::path::{Path, PathBuf};
+
+use oc_harness::run::{RunOptions, RunOutcome, run};
+use oc_harness::scenario::{self, Scenario};
+use oc_protocol::ReconClass;
+use oc_reports::Verdict;
+
+fn scenario_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"))
+}
+
+fn load(name: &str) -> Scenario {
+    scenario::load(&scenario_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn out_dir(name: &str, tag: &str) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("oc-harness-tests-{}", std::process::id()))
+        .join(format!("{name}-{tag}"))
+}
+
+fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOutcome {
+    let options = RunOptions {
+        seed: None,
+        out: out_dir(&scenario.name, tag),
+        progress: false,
+        length_ms,
+    };
+    let system = actix_rt::System::new();
+    system
+        .block_on(run(scenario, &options))
+        .unwrap_or_else(|e| panic!("{}: could not run: {e}", scenario.name))
+}
+
+/// Asserts the run showed what its scenario expects, with a replay command on failure.
+fn assert_expected(outcome: &RunOutcome) {
+    let r = &outcome.report;
+    let failed: Vec<String> = r
+        .rules
+        .iter()
+        .filter(|v| v.outcome == oc_reports::Outcome::Failed)
+        .map(|v| format!("{} ({}): {}", v.rule, v.failures, v.summary))
+        .collect();
+    assert_eq!(
+        r.verdict,
+        Verdict::Passed,
+        "{}: expected failures {:?}, got {:?}\nfailed rules: {failed:#?}\naccuracy: {:?}\nconservation: {:?}\nreplay: {}",
+        r.scenario.name,
+        r.expectation.expected_failures,
+        r.expectation.actual_failures,
+        r.accuracy.as_ref().map(|a| &a.disagreements),
+        r.conservation,
+        r.scenario.replay
+    );
+    assert!(outcome.report_path.exists());
+}
+
+#[test]
+fn smoke_passes_with_the_checker_agreeing_with_ground_truth() {
+    let outcome = run_scenario(&load("smoke"), "a", None);
+    assert_expected(&outcome);
+    let r = &outcome.report;
+    assert!(r.counts.answered_calls > 50, "{:?}", r.counts);
+    let accuracy = r
+        .accuracy
+        .as_ref()
+        .expect("the mock carrier gives ground truth");
+    assert_eq!(accuracy.disagreement_count, 0);
+    assert!(r.conservation.holds);
+    let recon = r.reconciliation.as_ref().unwrap();
+    assert_eq!(
+        recon.counts.matched, r.counts.answered_calls,
+        "a correct carrier matches every call"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let scenario = load("smoke");
+    let day = Some(6 * 3_600_000);
+    let first = run_scenario(&scenario, "det-1", day)
+        .report
+        .without_timing();
+    let second = run_scenario(&scenario, "det-2", day)
+        .report
+        .without_timing();
+    assert_eq!(
+        serde_json::to_string_pretty(&first).unwrap(),
+        serde_json::to_string_pretty(&second).unwrap()
+    );
+}
+
+#[test]
+fn rounding_up_to_a_minute_drifts_by_what_rounding_predicts() {
+    let outcome = run_scenario(&load("drift-rounding"), "a", None);
+    assert_expected(&outcome);
+    let history = &outcome.history;
+    let recon = outcome.report.reconciliation.as_ref().unwrap();
+    // Independently: each answered call's duration rounded up to the next whole minute.
+    let answered: Vec<i64> = history
+        .calls
+        .iter()
+        .filter(|c| c.answered)
+        .map(|c| c.duration_ms)
+        .collect();
+    let teams_ms: i64 = answered.iter().sum();
+    let carrier_ms: i64 = answered
+        .iter()
+        .map(|d| (d + 59_999) / 60_000 * 60_000)
+        .sum();
+    assert!((recon.minutes.teams - teams_ms as f64 / 60_000.0).abs() < 1e-6);
+    assert!(
+        (recon.minutes.difference - (carrier_ms - teams_ms) as f64 / 60_000.0).abs() < 1e-6,
+        "minutes gap {} vs predicted {}",
+        recon.minutes.difference,
+        (carrier_ms - teams_ms) as f64 / 60_000.0
+    );
+    let beyond_tolerance = answered
+        .iter()
+        .filter(|d| (*d + 59_999) / 60_000 * 60_000 - **d > 1_000)
+        .count() as u64;
+    assert_eq!(recon.counts.drift, beyond_tolerance);
+    let drift_items = history
+        .reconciliation
+        .iter()
+        .filter(|i| i.class == ReconClass::Drift)
+        .count() as u64;
+    assert_eq!(drift_items, beyond_tolerance);
+}
+
+#[test]
+fn every_other_bundled_scenario_shows_what_it_expects() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .filter(|n| !["smoke", "drift-rounding"].contains(&n.as_str()))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let scenario = load(&name);
+        // The month-long scale scenario runs shortened here; its full run is a benchmark.
+        let length = (name == "scale").then_some(2 * 3_600_000);
+        let outcome = run_scenario(&scenario, "a", length);
+        assert_expected(&outcome);
+    }
+}

@@ -1,0 +1,283 @@
+//! The report of a run or a certification: one versioned model, built once by the harness and
+//! rendered many ways (`report.json` here; the other renderings build on the same model).
+
+use std::io::Write;
+use std::path::Path;
+
+use oc_protocol::{Party, ReconClass, ReconciliationSummary, RuleId, Severity};
+use serde::{Deserialize, Serialize};
+
+/// The version of `report.json`'s shape; bumped on every incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// [`SCHEMA_VERSION`] when written.
+    pub schema_version: u32,
+    /// The harness version that wrote it.
+    pub harness_version: String,
+    /// What was run.
+    pub scenario: ScenarioInfo,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Every rule of the catalogue, in catalogue order.
+    pub rules: Vec<RuleVerdict>,
+    /// Every threshold of the scenario.
+    pub thresholds: Vec<ThresholdResult>,
+    /// Whether the run showed what the scenario expects.
+    pub expectation: ExpectationResult,
+    /// Teams' reconciliation of the run's window at its end.
+    pub reconciliation: Option<ReconciliationSummary>,
+    /// The checker's accuracy against the mock carrier's ground truth.
+    pub accuracy: Option<Accuracy>,
+    /// Every generated call ends in exactly one class.
+    pub conservation: Conservation,
+    /// What the run did, in counts.
+    pub counts: RunCounts,
+    /// Latency of each kind of exchange (real time; differs between runs).
+    pub latency: Vec<LatencySummary>,
+    /// Wall-clock figures of the run (differ between runs).
+    pub timing: Timing,
+}
+
+/// What was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioInfo {
+    /// The scenario's name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The seed used (the file's, or the one given on the command line).
+    pub seed: u64,
+    /// `virtual` or `realtime`.
+    pub clock: String,
+    /// Simulated start.
+    pub start: String,
+    /// Simulated length, ms.
+    pub length_ms: i64,
+    /// The carrier: `mock (<profile>)` or the external URL.
+    pub carrier: String,
+    /// The command that replays this run.
+    pub replay: String,
+}
+
+/// The run's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// Every `must` rule and every threshold held, or the run showed exactly what it expects.
+    Passed,
+    /// A rule or threshold failed, or the run did not show what it expects.
+    Failed,
+    /// The checker disagreed with the mock carrier's ground truth: a harness bug.
+    HarnessError,
+}
+
+/// One rule's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleVerdict {
+    /// The rule.
+    pub rule: RuleId,
+    /// `must` or `should`.
+    pub severity: Severity,
+    /// Whose behaviour it judges.
+    pub party: Party,
+    /// Passed, failed or not exercised.
+    pub outcome: Outcome,
+    /// One line: what was checked and what was found.
+    pub summary: String,
+    /// How many failures were found.
+    pub failures: u64,
+    /// The evidence of the first failures (at most [`MAX_EVIDENCE`]).
+    pub evidence: Vec<Evidence>,
+}
+
+/// The most evidence items kept per rule.
+pub const MAX_EVIDENCE: usize = 20;
+
+/// A rule's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Checked and held.
+    Passed,
+    /// Checked and broken.
+    Failed,
+    /// The run gave it nothing to check.
+    NotExercised,
+}
+
+/// One failure and the exchanges that show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// What is wrong, for a person.
+    pub note: String,
+    /// The `seq` of each exchange that shows it (see `evidence.ndjson`).
+    pub exchanges: Vec<u64>,
+}
+
+/// One threshold of the scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdResult {
+    /// Its name, e.g. `min_match_rate`.
+    pub name: String,
+    /// The limit.
+    pub limit: f64,
+    /// What the run measured.
+    pub measured: Option<f64>,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// Whether the run showed what the scenario expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectationResult {
+    /// The `must` rules the scenario expects to fail.
+    pub expected_failures: Vec<RuleId>,
+    /// The `must` rules that failed.
+    pub actual_failures: Vec<RuleId>,
+    /// Whether they are the same.
+    pub met: bool,
+}
+
+/// The checker's classes against the mock carrier's ground truth, call by call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accuracy {
+    /// Every (Teams' class, ground truth's class) pair that occurred, with its count; `None`
+    /// is "no class" (absent on that side).
+    pub confusion: Vec<ConfusionCell>,
+    /// Calls off the diagonal (at most [`MAX_EVIDENCE`] listed).
+    pub disagreements: Vec<Disagreement>,
+    /// How many calls are off the diagonal in all.
+    pub disagreement_count: u64,
+}
+
+/// One cell of the confusion matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfusionCell {
+    /// The class Teams (the checker's side) gave.
+    pub teams: Option<ReconClass>,
+    /// The class the ground truth says.
+    pub truth: Option<ReconClass>,
+    /// How many calls.
+    pub count: u64,
+}
+
+/// One call on which Teams and the ground truth disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disagreement {
+    /// The call.
+    pub call_id: String,
+    /// Teams' class.
+    pub teams: Option<ReconClass>,
+    /// The ground truth's class.
+    pub truth: Option<ReconClass>,
+}
+
+/// Every generated call ends in exactly one class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conservation {
+    /// Answered calls Teams generated.
+    pub answered_calls: u64,
+    /// Answered calls in matched, drift or missing.
+    pub classified: u64,
+    /// Calls classified more than once, or never (at most [`MAX_EVIDENCE`] listed).
+    pub violations: Vec<String>,
+    /// Whether every answered call is in exactly one class.
+    pub holds: bool,
+}
+
+/// What the run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    /// Numbers in the inventory.
+    pub numbers: u64,
+    /// Number events Teams generated.
+    pub events: u64,
+    /// Calls Teams generated.
+    pub calls: u64,
+    /// Answered calls.
+    pub answered_calls: u64,
+    /// Exchanges observed.
+    pub exchanges: u64,
+    /// Carrier poll cycles.
+    pub cycles: u64,
+}
+
+/// Latency of one kind of exchange, from an HdrHistogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySummary {
+    /// e.g. `webhook`, `GET /oc/v1/cdrs/delta`, `POST /oc/v1/call-durations`.
+    pub exchange: String,
+    /// How many.
+    pub count: u64,
+    /// Median, µs.
+    pub p50_us: u64,
+    /// 90th percentile, µs.
+    pub p90_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+    /// Maximum, µs.
+    pub max_us: u64,
+}
+
+/// Wall-clock figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timing {
+    /// How long the run took, ms.
+    pub wall_ms: u64,
+    /// Calls generated per wall-clock second.
+    pub calls_per_second: f64,
+}
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to write {path}")]
+pub struct WriteError {
+    /// The file.
+    pub path: String,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Report {
+    /// The report without the figures that differ between runs of the same scenario and seed
+    /// (latency and wall-clock timing), for determinism checks.
+    pub fn without_timing(&self) -> Self {
+        Self {
+            latency: Vec::new(),
+            timing: Timing::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Writes `report.json` into `dir` (pretty-printed, with a final newline).
+    pub fn write_json(&self, dir: &Path) -> Result<std::path::PathBuf, WriteError> {
+        let path = dir.join("report.json");
+        let error = |source| WriteError {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(error)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(error)?);
+        serde_json::to_writer_pretty(&mut file, self).map_err(|e| error(e.into()))?;
+        file.write_all(b"\n").map_err(error)?;
+        file.flush().map_err(error)?;
+        Ok(path)
+    }
+}

@@ -2,6 +2,7 @@
 //! a forged or altered link is refused rather than served [CDR-PAGING].
 
 use hmac::{Hmac, Mac};
+use oc_protocol::signing::hex;
 use oc_protocol::{ReconClass, UnixMillis};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -122,16 +123,6 @@ impl CursorCodec {
             .map_err(|_| CursorError::Forged)?;
         serde_json::from_slice(payload).map_err(|_| CursorError::Malformed)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

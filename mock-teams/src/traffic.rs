@@ -240,13 +240,13 @@ impl TrafficGenerator {
         let quality = answered.then(|| {
             let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
             [
-                stream(
+                random_stream(
                     &mut self.rng,
                     StreamDirection::CallerToCallee,
                     packets,
                     impaired,
                 ),
-                stream(
+                random_stream(
                     &mut self.rng,
                     StreamDirection::CalleeToCaller,
                     packets,
@@ -321,7 +321,9 @@ fn exp_ms(rng: &mut ChaCha8Rng, mean_secs: f64) -> i64 {
         .min(4 * 3_600_000)
 }
 
-fn stream(
+/// The quality of one media stream: a good network's figures, or an impaired one's, whose
+/// averages are each beyond the CQD thresholds (so a stream of over 500 packets is poor).
+pub fn random_stream(
     rng: &mut ChaCha8Rng,
     direction: StreamDirection,
     packets: u32,
@@ -330,15 +332,15 @@ fn stream(
     let codec = *AudioCodec::ALL.choose(rng).unwrap_or(&AudioCodec::Opus);
     let (jitter, loss_ppm, rtt) = if impaired {
         (
-            rng.random_range(20..80),
-            rng.random_range(50_000..200_000),
-            rng.random_range(200..900),
+            rng.random_range(31..90),
+            rng.random_range(100_001..250_000),
+            rng.random_range(501..900),
         )
     } else {
         (
-            rng.random_range(1..15),
-            rng.random_range(0..10_000),
-            rng.random_range(20..150),
+            rng.random_range(1..20),
+            rng.random_range(0..20_000),
+            rng.random_range(20..200),
         )
     };
     StreamQuality {

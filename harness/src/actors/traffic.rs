@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use actix::{Actor, Context, Handler};
-use mock_teams::{NewCall, StreamQuality};
-use oc_protocol::{AudioCodec, Direction, StreamDirection, UnixMillis};
+use mock_teams::NewCall;
+use mock_teams::traffic::random_stream;
+use oc_protocol::{Direction, StreamDirection, UnixMillis};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -86,13 +87,13 @@ impl TrafficActor {
         let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
         let quality = answered.then(|| {
             [
-                stream(
+                random_stream(
                     &mut self.rng,
                     StreamDirection::CallerToCallee,
                     packets,
                     impaired,
                 ),
-                stream(
+                random_stream(
                     &mut self.rng,
                     StreamDirection::CalleeToCaller,
                     packets,
@@ -137,41 +138,6 @@ impl TrafficActor {
             quality,
         };
         (call, correction)
-    }
-}
-
-fn stream(
-    rng: &mut ChaCha8Rng,
-    direction: StreamDirection,
-    packets: u32,
-    impaired: bool,
-) -> StreamQuality {
-    let codec = *AudioCodec::ALL.choose(rng).unwrap_or(&AudioCodec::Opus);
-    let (jitter, loss_ppm, rtt) = if impaired {
-        (
-            rng.random_range(31..90),
-            rng.random_range(100_001..250_000),
-            rng.random_range(501..900),
-        )
-    } else {
-        (
-            rng.random_range(1..20),
-            rng.random_range(0..20_000),
-            rng.random_range(20..200),
-        )
-    };
-    StreamQuality {
-        direction,
-        codec,
-        packets,
-        avg_jitter_ms: jitter,
-        max_jitter_ms: jitter + rng.random_range(0..40),
-        avg_rtt_ms: rtt,
-        max_rtt_ms: rtt + rng.random_range(0..200),
-        avg_loss_ppm: loss_ppm,
-        max_loss_ppm: (loss_ppm + rng.random_range(0..100_000)).min(1_000_000),
-        degradation_milli: rng.random_range(0..if impaired { 2_500 } else { 400 }),
-        concealed_ppm: rng.random_range(0..if impaired { 100_000 } else { 10_000 }),
     }
 }
 

@@ -142,6 +142,10 @@ impl MockTeams {
         });
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // Drop idle connections well before a carrier's keep-alive (actix-web's is 5 s) can
+            // close them: reusing one just as the server closes it fails the attempt, and that
+            // would be blamed on the carrier [NUM-ACK].
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .map_err(StartError::Client)?;
         let transport = Arc::new(webhook::HttpTransport(client));

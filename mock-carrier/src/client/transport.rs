@@ -117,6 +117,9 @@ impl Transport {
             .connect_timeout(timeout)
             // Links are followed as given, and a redirect is not a link Teams issued.
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections go before a server's keep-alive (actix-web's is 5 s) closes
+            // them, so that a request never goes out on a connection being closed.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()?;
         Ok(Self {
             http,

@@ -136,15 +136,17 @@ pub(super) fn numbers(state: &AppState, call: &Call<'_>) -> Result<Reply, Refusa
         };
         link(state, call, paths::NUMBERS, &cursor)
     });
+    Ok(collection_page(value, next_link))
+}
+
+/// A page of a collection (not a change feed), recorded with the link it issued.
+fn collection_page<T: serde::Serialize>(value: Vec<T>, next_link: Option<String>) -> Reply {
     let page = Page {
         value,
         next_link: next_link.clone(),
         delta_link: None,
     };
-    Ok(
-        Reply::json(StatusCode::OK, &page)
-            .with_detail(ExchangeDetail::CollectionPage { next_link }),
-    )
+    Reply::json(StatusCode::OK, &page).with_detail(ExchangeDetail::CollectionPage { next_link })
 }
 
 fn wrong_link(path: &str) -> Refusal {
@@ -298,15 +300,7 @@ pub(super) fn cdrs_window(state: &AppState, call: &Call<'_>) -> Result<Reply, Re
         };
         link(state, call, paths::CDRS, &cursor)
     });
-    let page = Page {
-        value,
-        next_link: next_link.clone(),
-        delta_link: None,
-    };
-    Ok(
-        Reply::json(StatusCode::OK, &page)
-            .with_detail(ExchangeDetail::CollectionPage { next_link }),
-    )
+    Ok(collection_page(value, next_link))
 }
 
 /// `POST /oc/v1/call-durations` (3.4).
@@ -409,13 +403,5 @@ pub(super) fn reconciliation_items(state: &AppState, call: &Call<'_>) -> Result<
         };
         link(state, call, paths::RECONCILIATION_ITEMS, &cursor)
     });
-    let page = Page {
-        value,
-        next_link: next_link.clone(),
-        delta_link: None,
-    };
-    Ok(
-        Reply::json(StatusCode::OK, &page)
-            .with_detail(ExchangeDetail::CollectionPage { next_link }),
-    )
+    Ok(collection_page(value, next_link))
 }

@@ -1,14 +1,34 @@
 //! The report of a run or a certification: one versioned model, built once by the harness and
-//! rendered many ways (`report.json` here; the other renderings build on the same model).
+//! rendered many ways: `report.json` ([`Report::write_json`]), `junit.xml` ([`write_junit`]),
+//! `summary.md` ([`write_summary`]), `evidence.ndjson` ([`write_evidence`]) and `report.html`
+//! ([`write_html`]), all at once with [`Report::write_all`]. `report.schema.json` beside this crate's manifest is the
+//! JSON Schema of `report.json` ([`REPORT_SCHEMA`]).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+mod evidence;
+mod html;
+mod junit;
+mod summary;
+#[cfg(test)]
+mod testing;
+
+pub use evidence::{
+    BODY_LIMIT, EvidenceExchange, ExchangeDirection, cited_exchanges, cut_body, write_evidence,
+};
+pub use html::write_html;
+pub use junit::write_junit;
+pub use summary::write_summary;
 
 use oc_protocol::{Party, ReconClass, ReconciliationSummary, RuleId, Severity};
 use serde::{Deserialize, Serialize};
 
 /// The version of `report.json`'s shape; bumped on every incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema (draft 2020-12) of `report.json`, strict: an unknown or renamed field fails.
+pub const REPORT_SCHEMA: &str = include_str!("../report.schema.json");
 
 /// Everything a run found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,5 +299,173 @@ impl Report {
         file.write_all(b"\n").map_err(error)?;
         file.flush().map_err(error)?;
         Ok(path)
+    }
+
+    /// Writes every rendering into `dir`: `report.json`, `junit.xml`, `summary.md`,
+    /// `evidence.ndjson` (from `evidence`, the exchanges that [`cited_exchanges`] lists, as
+    /// the caller converted them) and `report.html`. Returns the paths written, in that order.
+    pub fn write_all(
+        &self,
+        dir: &Path,
+        evidence: &[EvidenceExchange],
+    ) -> Result<Vec<PathBuf>, WriteError> {
+        Ok(vec![
+            self.write_json(dir)?,
+            write_file(dir, "junit.xml", |w| write_junit(self, w))?,
+            write_file(dir, "summary.md", |w| write_summary(self, w))?,
+            write_file(dir, "evidence.ndjson", |w| write_evidence(evidence, w))?,
+            write_file(dir, "report.html", |w| write_html(self, w))?,
+        ])
+    }
+}
+
+/// Creates `dir/name` and lets `render` write it through a buffer.
+fn write_file(
+    dir: &Path,
+    name: &str,
+    render: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<PathBuf, WriteError> {
+    let path = dir.join(name);
+    let error = |source| WriteError {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(error)?);
+    render(&mut file).map_err(error)?;
+    file.flush().map_err(error)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> jsonschema::Validator {
+        let schema: serde_json::Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
+        jsonschema::meta::validate(&schema).expect("report.schema.json is a valid schema");
+        jsonschema::draft202012::new(&schema).unwrap()
+    }
+
+    fn errors(validator: &jsonschema::Validator, report: &serde_json::Value) -> Vec<String> {
+        validator
+            .iter_errors(report)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    }
+
+    #[test]
+    fn the_small_report_satisfies_the_schema() {
+        let report = serde_json::to_value(testing::small_report()).unwrap();
+        assert_eq!(errors(&schema(), &report), Vec::<String>::new());
+    }
+
+    /// Every report listed in `tests/fixtures/reports.txt` (one path a line, relative to it).
+    #[test]
+    fn every_fixture_report_satisfies_the_schema_and_reads_back() {
+        let validator = schema();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let list = std::fs::read_to_string(fixtures.join("reports.txt")).unwrap();
+        let files: Vec<&str> = list
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(!files.is_empty());
+        for file in files {
+            let text = std::fs::read_to_string(fixtures.join(file)).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(errors(&validator, &value), Vec::<String>::new(), "{file}");
+            let report: Report =
+                serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(serde_json::to_value(&report).unwrap(), value, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_renamed_or_missing_field_fails_the_schema() {
+        let validator = schema();
+        let good = serde_json::to_value(testing::small_report()).unwrap();
+        let mut renamed = good.clone();
+        let seed = renamed["scenario"]
+            .as_object_mut()
+            .unwrap()
+            .remove("seed")
+            .unwrap();
+        renamed["scenario"]["randomSeed"] = seed;
+        assert!(!validator.is_valid(&renamed));
+        let mut nested = good.clone();
+        let count = nested["reconciliation"]["driftMs"]
+            .as_object_mut()
+            .unwrap()
+            .remove("count")
+            .unwrap();
+        nested["reconciliation"]["driftMs"]["n"] = count;
+        assert!(!validator.is_valid(&nested));
+        let mut unknown_rule = good;
+        unknown_rule["rules"][0]["rule"] = "NUM-NOPE".into();
+        assert!(!validator.is_valid(&unknown_rule));
+    }
+
+    #[test]
+    fn the_schema_lists_every_rule_id() {
+        let schema: serde_json::Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
+        let listed: Vec<&str> = schema["$defs"]["ruleId"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = oc_protocol::RuleId::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        assert_eq!(listed, all);
+    }
+
+    #[test]
+    fn write_all_writes_every_rendering() {
+        let dir = std::env::temp_dir().join(format!("oc-reports-write-all-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = testing::small_report();
+        let paths = report.write_all(&dir, &testing::exchanges()).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.json",
+                "junit.xml",
+                "summary.md",
+                "evidence.ndjson",
+                "report.html"
+            ]
+        );
+        let json = std::fs::read_to_string(&paths[0]).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+        let evidence = std::fs::read_to_string(&paths[3]).unwrap();
+        assert_eq!(evidence.lines().count(), 2);
+        for path in &paths {
+            assert!(
+                std::fs::metadata(path).unwrap().len() > 0,
+                "{}",
+                path.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_all_names_the_file_it_could_not_write() {
+        let file =
+            std::env::temp_dir().join(format!("oc-reports-not-a-dir-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let error = testing::small_report()
+            .write_all(&file.join("sub"), &[])
+            .unwrap_err();
+        assert!(error.path.ends_with("report.json"), "{}", error.path);
+        std::fs::remove_file(&file).unwrap();
     }
 }

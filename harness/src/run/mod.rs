@@ -4,6 +4,7 @@
 //! last tick the run drains (records still to come, reports still held), probes the carrier's
 //! state and signature checking, and the checker judges the whole history.
 
+mod evidence;
 mod probes;
 mod report;
 
@@ -63,7 +64,8 @@ pub struct RunOutcome {
     pub report: oc_reports::Report,
     /// Everything the checker judged.
     pub history: History,
-    /// Where `report.json` was written.
+    /// Where `report.json` was written (beside it: `junit.xml`, `summary.md`,
+    /// `evidence.ndjson`).
     pub report_path: PathBuf,
 }
 
@@ -225,7 +227,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         summary,
         wall: started.elapsed(),
     });
-    let report_path = report.write_json(&options.out)?;
+    let evidence = evidence::cited(&report, &history);
+    let written = report.write_all(&options.out, &evidence)?;
+    let report_path = written
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| options.out.join("report.json"));
     Ok(RunOutcome {
         report,
         history,

@@ -57,7 +57,10 @@ fn assert_expected(outcome: &RunOutcome) {
         r.conservation,
         r.scenario.replay
     );
-    assert!(outcome.report_path.exists());
+    let dir = outcome.report_path.parent().unwrap();
+    for file in ["report.json", "junit.xml", "summary.md", "evidence.ndjson"] {
+        assert!(dir.join(file).exists(), "{}: no {file}", r.scenario.name);
+    }
 }
 
 #[test]
@@ -152,5 +155,20 @@ fn every_other_bundled_scenario_shows_what_it_expects() {
         let length = (name == "scale").then_some(2 * 3_600_000);
         let outcome = run_scenario(&scenario, "a", length);
         assert_expected(&outcome);
+        if name == "profile-dur-idempotent" {
+            // The 422s behind the failure are in the evidence a carrier hands over.
+            let dir = outcome.report_path.parent().unwrap();
+            let evidence = std::fs::read_to_string(dir.join("evidence.ndjson")).unwrap();
+            let lines: Vec<serde_json::Value> = evidence
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["status"] == 422 && l["rules"][0] == "DUR-IDEMPOTENT"),
+                "{evidence}"
+            );
+        }
     }
 }

@@ -1,0 +1,419 @@
+//! `junit.xml`: one test case per rule and per threshold, for CI systems that read JUnit.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::{Outcome, Report, RuleVerdict, ThresholdResult};
+
+/// Writes `junit.xml`: one `<testsuite name="oc-harness: <scenario>">` inside `<testsuites>`,
+/// with one `<testcase>` per rule (a `<failure>` when it failed, whatever its severity, with
+/// the first evidence note as the message; `<skipped/>` when not exercised) and one per
+/// threshold. Rules and thresholds have no time of their own: each case's `time` is 0, the
+/// suite's is the run's wall time.
+pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
+    let name = format!("oc-harness: {}", report.scenario.name);
+    let failures = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .count()
+        + report.thresholds.iter().filter(|t| !t.passed).count();
+    let skipped = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotExercised)
+        .count();
+    let tests = report.rules.len() + report.thresholds.len();
+    let time = seconds(report.timing.wall_ms);
+
+    let mut out = String::new();
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
+         skipped=\"{skipped}\" time=\"{time}\">",
+        escape(&name)
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
+         skipped=\"{skipped}\" time=\"{time}\" timestamp=\"{}\">",
+        escape(&name),
+        escape(&report.scenario.start)
+    );
+    out.push_str("    <properties>\n");
+    let properties = [
+        ("harnessVersion", report.harness_version.clone()),
+        ("schemaVersion", report.schema_version.to_string()),
+        ("seed", report.scenario.seed.to_string()),
+        ("carrier", report.scenario.carrier.clone()),
+        ("verdict", verdict_word(report).to_owned()),
+        ("replay", report.scenario.replay.clone()),
+    ];
+    for (key, value) in properties {
+        let _ = writeln!(
+            out,
+            "      <property name=\"{key}\" value=\"{}\"/>",
+            escape(&value)
+        );
+    }
+    out.push_str("    </properties>\n");
+    let classname = format!("oc-harness.{}", report.scenario.name);
+    for rule in &report.rules {
+        rule_case(&mut out, &classname, rule);
+    }
+    for threshold in &report.thresholds {
+        threshold_case(&mut out, &classname, threshold);
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    w.write_all(out.as_bytes())?;
+    w.flush()
+}
+
+fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}.rules\" time=\"0\"",
+        rule.rule,
+        escape(classname)
+    );
+    match rule.outcome {
+        Outcome::Passed => out.push_str("/>\n"),
+        Outcome::NotExercised => {
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                escape(&rule.summary)
+            );
+        }
+        Outcome::Failed => {
+            let message = rule
+                .evidence
+                .first()
+                .map_or(rule.summary.as_str(), |e| e.note.as_str());
+            let mut body = format!("{} (failures: {})\n", rule.summary, rule.failures);
+            for evidence in &rule.evidence {
+                let _ = write!(body, "- {}", evidence.note);
+                if !evidence.exchanges.is_empty() {
+                    let seqs: Vec<String> = evidence.exchanges.iter().map(u64::to_string).collect();
+                    let _ = write!(body, " (exchanges {})", seqs.join(", "));
+                }
+                body.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                escape(message),
+                rule.severity,
+                escape(&body)
+            );
+        }
+    }
+}
+
+fn threshold_case(out: &mut String, classname: &str, threshold: &ThresholdResult) {
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}.thresholds\" time=\"0\"",
+        escape(&threshold.name),
+        escape(classname)
+    );
+    if threshold.passed {
+        out.push_str("/>\n");
+        return;
+    }
+    let measured = threshold
+        .measured
+        .map_or_else(|| "nothing".to_owned(), |m| m.to_string());
+    let message = format!(
+        "{}: limit {}, measured {measured}",
+        threshold.name, threshold.limit
+    );
+    let _ = writeln!(
+        out,
+        ">\n      <failure message=\"{}\" type=\"threshold\"/>\n    </testcase>",
+        escape(&message)
+    );
+}
+
+fn verdict_word(report: &Report) -> &'static str {
+    match report.verdict {
+        crate::Verdict::Passed => "passed",
+        crate::Verdict::Failed => "failed",
+        crate::Verdict::HarnessError => "harnessError",
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// `text` fit for an attribute value or character data: markup characters as entities, line
+/// breaks and tabs as character references (kept inside attributes), and the characters XML
+/// 1.0 cannot hold at all replaced by U+FFFD.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+    out
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use quick_xml::Reader;
+    use quick_xml::events::{BytesStart, Event};
+
+    use super::*;
+    use crate::testing::small_report;
+
+    /// One element as a CI system sees it: its name, attributes (unescaped) and text.
+    #[derive(Debug, Default)]
+    struct Element {
+        name: String,
+        attributes: BTreeMap<String, String>,
+        text: String,
+        children: Vec<Element>,
+    }
+
+    impl Element {
+        fn attr(&self, key: &str) -> &str {
+            self.attributes
+                .get(key)
+                .unwrap_or_else(|| panic!("<{}> has no {key}", self.name))
+        }
+
+        fn children_named(&self, name: &str) -> Vec<&Element> {
+            self.children.iter().filter(|c| c.name == name).collect()
+        }
+    }
+
+    fn start(e: &BytesStart<'_>) -> Element {
+        Element {
+            name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+            attributes: e
+                .attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    let key = String::from_utf8(a.key.as_ref().to_vec()).unwrap();
+                    (key, a.unescape_value().unwrap().into_owned())
+                })
+                .collect(),
+            ..Element::default()
+        }
+    }
+
+    /// Parses `xml` with quick-xml, failing on anything malformed.
+    fn parse(xml: &str) -> Element {
+        let mut reader = Reader::from_str(xml);
+        reader.config_mut().check_end_names = true;
+        let mut stack = vec![Element::default()];
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(e) => stack.push(start(&e)),
+                Event::Empty(e) => {
+                    let element = start(&e);
+                    stack.last_mut().unwrap().children.push(element);
+                }
+                Event::End(_) => {
+                    let element = stack.pop().unwrap();
+                    stack.last_mut().unwrap().children.push(element);
+                }
+                Event::Text(t) => {
+                    let text = t.decode().unwrap();
+                    stack.last_mut().unwrap().text.push_str(&text);
+                }
+                Event::GeneralRef(r) => {
+                    let name = r.decode().unwrap();
+                    let text = if let Some(c) = r.resolve_char_ref().unwrap() {
+                        c.to_string()
+                    } else {
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap()
+                            .to_owned()
+                    };
+                    stack.last_mut().unwrap().text.push_str(&text);
+                }
+                Event::Eof => break,
+                Event::Decl(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(stack.len(), 1, "unclosed elements");
+        let mut root = stack.pop().unwrap();
+        assert_eq!(root.children.len(), 1, "one root element");
+        root.children.pop().unwrap()
+    }
+
+    fn render(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_junit(report, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ci_systems_read_one_suite_with_a_case_per_rule_and_threshold() {
+        let report = small_report();
+        let root = parse(&render(&report));
+        assert_eq!(root.name, "testsuites");
+        let suites = root.children_named("testsuite");
+        assert_eq!(suites.len(), 1);
+        let suite = suites[0];
+        assert_eq!(suite.attr("name"), "oc-harness: tiny");
+        // 5 rules + 2 thresholds; 3 failed rules + 1 missed threshold; 1 not exercised.
+        for element in [&root, suite] {
+            assert_eq!(element.attr("tests"), "7");
+            assert_eq!(element.attr("failures"), "4");
+            assert_eq!(element.attr("skipped"), "1");
+            assert_eq!(element.attr("errors"), "0");
+            assert_eq!(element.attr("time"), "1.250");
+        }
+        let cases = suite.children_named("testcase");
+        assert_eq!(cases.len(), 7);
+        let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+        assert_eq!(
+            names,
+            [
+                "SEC-SIGNATURE",
+                "NUM-ORDER",
+                "DUR-DUPLICATE",
+                "DUR-DEADLINE",
+                "DUR-COMPLETE",
+                "min_match_rate",
+                "max_drift_p99_ms"
+            ]
+        );
+        for case in &cases {
+            assert_eq!(case.attr("time"), "0");
+            assert!(case.attr("classname").starts_with("oc-harness.tiny."));
+        }
+        assert!(cases[0].children.is_empty());
+        assert_eq!(cases[1].children_named("skipped").len(), 1);
+        let failure = cases[3].children_named("failure")[0];
+        // The first evidence note, with its markup characters back as they were.
+        assert_eq!(
+            failure.attr("message"),
+            "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h"
+        );
+        assert_eq!(failure.attr("type"), "must");
+        assert!(
+            failure.text.contains("(exchanges 42, 17)"),
+            "{}",
+            failure.text
+        );
+        let complete = cases[4].children_named("failure")[0];
+        assert_eq!(
+            complete.attr("message"),
+            "call call-000000011 was never reported"
+        );
+        let threshold = cases[5].children_named("failure")[0];
+        assert_eq!(
+            threshold.attr("message"),
+            "min_match_rate: limit 0.9, measured 0.75"
+        );
+        assert!(cases[6].children.is_empty());
+        let properties = &suite.children_named("properties")[0].children;
+        assert!(
+            properties
+                .iter()
+                .any(|p| p.attr("name") == "seed" && p.attr("value") == "7")
+        );
+    }
+
+    #[test]
+    fn line_breaks_and_control_characters_survive_as_well_formed_xml() {
+        let mut report = small_report();
+        report.scenario.name = "a\"b<c>&d".into();
+        report.rules[3].evidence[0].note = "two\nlines\tand a \u{1} bell\u{7}".into();
+        let root = parse(&render(&report));
+        let suite = root.children_named("testsuite")[0];
+        assert_eq!(suite.attr("name"), "oc-harness: a\"b<c>&d");
+        let failure = suite.children_named("testcase")[3].children_named("failure")[0];
+        assert_eq!(
+            failure.attr("message"),
+            "two\nlines\tand a \u{FFFD} bell\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn a_failed_rule_without_evidence_has_its_summary_as_the_message() {
+        let mut report = small_report();
+        report.rules[4].evidence.clear();
+        let root = parse(&render(&report));
+        let suite = root.children_named("testsuite")[0];
+        let failure = suite.children_named("testcase")[4].children_named("failure")[0];
+        assert_eq!(
+            failure.attr("message"),
+            "11 answered calls reconciled; 1 never reported"
+        );
+    }
+
+    #[test]
+    fn a_passed_run_has_no_failures() {
+        let mut report = small_report();
+        report.rules.retain(|r| r.outcome == Outcome::Passed);
+        report.thresholds.retain(|t| t.passed);
+        let root = parse(&render(&report));
+        let suite = root.children_named("testsuite")[0];
+        assert_eq!(suite.attr("tests"), "2");
+        assert_eq!(suite.attr("failures"), "0");
+        assert_eq!(suite.attr("skipped"), "0");
+    }
+
+    #[test]
+    fn every_fixture_report_reads_back_with_its_counts() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let list = std::fs::read_to_string(fixtures.join("reports.txt")).unwrap();
+        for file in list
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let text = std::fs::read_to_string(fixtures.join(file)).unwrap();
+            let report: Report = serde_json::from_str(&text).unwrap();
+            let root = parse(&render(&report));
+            let suite = root.children_named("testsuite")[0];
+            let count = |o: Outcome| report.rules.iter().filter(|r| r.outcome == o).count();
+            let missed = report.thresholds.iter().filter(|t| !t.passed).count();
+            assert_eq!(
+                suite.attr("tests"),
+                (report.rules.len() + report.thresholds.len()).to_string()
+            );
+            assert_eq!(
+                suite.attr("failures"),
+                (count(Outcome::Failed) + missed).to_string()
+            );
+            assert_eq!(
+                suite.attr("skipped"),
+                count(Outcome::NotExercised).to_string()
+            );
+            let failing = suite
+                .children_named("testcase")
+                .iter()
+                .filter(|c| !c.children_named("failure").is_empty())
+                .count();
+            assert_eq!(failing, count(Outcome::Failed) + missed, "{file}");
+        }
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!("junit.xml", render(&small_report()));
+    }
+}

@@ -1,0 +1,220 @@
+//! A small fixed report and its evidence, shared by the renderings' tests (no wall-clock
+//! values: every figure is a constant, so snapshots are stable).
+
+use oc_protocol::{
+    DriftStats, MinutesTotals, Party, ReconCounts, ReconFlagCounts, ReconciliationSummary, RuleId,
+    Severity,
+};
+
+use crate::{
+    Accuracy, Conservation, Evidence, EvidenceExchange, ExchangeDirection, ExpectationResult,
+    LatencySummary, Outcome, Report, RuleVerdict, RunCounts, SCHEMA_VERSION, ScenarioInfo,
+    ThresholdResult, Timing, Verdict,
+};
+
+fn rule(rule: RuleId, severity: Severity, outcome: Outcome, summary: &str) -> RuleVerdict {
+    RuleVerdict {
+        rule,
+        severity,
+        party: Party::Carrier,
+        outcome,
+        summary: summary.to_owned(),
+        failures: 0,
+        evidence: Vec::new(),
+    }
+}
+
+/// A failed run: two `must` rules and one `should` rule broken, one threshold missed, and
+/// notes with characters that XML and Markdown must escape.
+pub(crate) fn small_report() -> Report {
+    let mut duplicate = rule(
+        RuleId::DurDuplicate,
+        Severity::Should,
+        Outcome::Failed,
+        "12 reported calls reconciled; 1 reported again identically",
+    );
+    duplicate.failures = 1;
+    duplicate.evidence = vec![Evidence {
+        note: "call call-000000007 was reported more than once with the same record".into(),
+        exchanges: vec![42],
+    }];
+    let mut deadline = rule(
+        RuleId::DurDeadline,
+        Severity::Must,
+        Outcome::Failed,
+        "12 reported calls reconciled; 2 first reported after the deadline",
+    );
+    deadline.failures = 2;
+    deadline.evidence = vec![
+        Evidence {
+            note: "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h".into(),
+            exchanges: vec![17],
+        },
+        Evidence {
+            note: "call call-000000009 was first reported after the deadline".into(),
+            exchanges: vec![42, 17],
+        },
+    ];
+    let mut complete = rule(
+        RuleId::DurComplete,
+        Severity::Must,
+        Outcome::Failed,
+        "11 answered calls reconciled; 1 never reported",
+    );
+    complete.failures = 1;
+    complete.evidence = vec![Evidence {
+        note: "call call-000000011 was never reported".into(),
+        exchanges: Vec::new(),
+    }];
+    Report {
+        schema_version: SCHEMA_VERSION,
+        harness_version: "0.1.0".into(),
+        scenario: ScenarioInfo {
+            name: "tiny".into(),
+            description: "A small fixed report for the renderings' tests.".into(),
+            seed: 7,
+            clock: "virtual".into(),
+            start: "2026-11-02T00:00:00.000Z".into(),
+            length_ms: 3_600_000,
+            carrier: "mock-carrier (late)".into(),
+            replay: "oc-harness run scenarios/tiny.toml --seed 7".into(),
+        },
+        verdict: Verdict::Failed,
+        rules: vec![
+            rule(
+                RuleId::SecSignature,
+                Severity::Must,
+                Outcome::Passed,
+                "3 forged notifications sent; 0 applied",
+            ),
+            rule(
+                RuleId::NumOrder,
+                Severity::Must,
+                Outcome::NotExercised,
+                "no event arrived after a newer one",
+            ),
+            duplicate,
+            deadline,
+            complete,
+        ],
+        thresholds: vec![
+            ThresholdResult {
+                name: "min_match_rate".into(),
+                limit: 0.9,
+                measured: Some(0.75),
+                passed: false,
+            },
+            ThresholdResult {
+                name: "max_drift_p99_ms".into(),
+                limit: 2000.0,
+                measured: Some(1500.0),
+                passed: true,
+            },
+        ],
+        expectation: ExpectationResult {
+            expected_failures: vec![RuleId::DurDeadline],
+            actual_failures: vec![RuleId::DurDeadline, RuleId::DurComplete],
+            met: false,
+        },
+        reconciliation: Some(ReconciliationSummary {
+            from: "2026-11-01T00:00:00.000Z".into(),
+            to: "2026-11-03T00:00:00.000Z".into(),
+            tolerance_ms: 1000,
+            counts: ReconCounts {
+                matched: 9,
+                drift: 2,
+                missing: 1,
+                unexpected: 0,
+            },
+            flags: ReconFlagCounts {
+                late: 2,
+                duplicate: 1,
+                corrected: 0,
+            },
+            match_rate: Some(0.75),
+            drift_ms: DriftStats {
+                count: 11,
+                min: Some(-20),
+                p50: Some(0),
+                p90: Some(1500),
+                p99: Some(1500),
+                max: Some(1800),
+            },
+            minutes: MinutesTotals {
+                teams: 30.5,
+                carrier: 31.25,
+                difference: 0.75,
+            },
+        }),
+        accuracy: Some(Accuracy {
+            confusion: Vec::new(),
+            disagreements: Vec::new(),
+            disagreement_count: 0,
+        }),
+        conservation: Conservation {
+            answered_calls: 12,
+            classified: 12,
+            violations: Vec::new(),
+            holds: true,
+        },
+        counts: RunCounts {
+            numbers: 4,
+            events: 4,
+            calls: 15,
+            answered_calls: 12,
+            exchanges: 60,
+            cycles: 12,
+        },
+        latency: vec![LatencySummary {
+            exchange: "POST /oc/v1/call-durations".into(),
+            count: 12,
+            p50_us: 30,
+            p90_us: 48,
+            p99_us: 99,
+            max_us: 136,
+        }],
+        timing: Timing {
+            wall_ms: 1250,
+            calls_per_second: 12.0,
+        },
+    }
+}
+
+/// The exchanges [`small_report`] cites, as the caller would convert them.
+pub(crate) fn exchanges() -> Vec<EvidenceExchange> {
+    vec![
+        EvidenceExchange {
+            seq: 17,
+            rules: vec![RuleId::DurDeadline],
+            direction: ExchangeDirection::CarrierToTeams,
+            method: "POST".into(),
+            url: "/oc/v1/call-durations".into(),
+            status: Some(202),
+            error: None,
+            sim_time: "2026-11-02T04:00:00.000Z".into(),
+            wall_time_ms: 1_700_000_000_000,
+            latency_us: 35,
+            request_headers: vec![
+                ("authorization".into(), "Bearer ****".into()),
+                ("idempotency-key".into(), "k-17".into()),
+            ],
+            request_body: Some(r#"{"records":[{"callId":"call-000000003"}]}"#.into()),
+            response_body: None,
+        },
+        EvidenceExchange {
+            seq: 42,
+            rules: vec![RuleId::DurDuplicate, RuleId::DurDeadline],
+            direction: ExchangeDirection::TeamsToCarrier,
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/webhook".into(),
+            status: None,
+            error: Some("timed out".into()),
+            sim_time: "2026-11-02T05:00:00.000Z".into(),
+            wall_time_ms: 1_700_000_000_500,
+            latency_us: 5_000_000,
+            request_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+        },
+    ]
+}

@@ -1,22 +1,27 @@
-//! `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched) with
-//! the verdict, charts of the reconciliation classes and the drift percentiles, and the tables.
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched),
+//! readable from a phone to a desktop: the verdict, the failing rules with their evidence, SVG
+//! charts (reconciliation classes, the signed drift distribution and percentiles, the poor-stream
+//! share over simulated time, the latency percentile curves) and the tables.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::{Outcome, Report, Verdict};
+use crate::{DriftBin, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, Verdict};
 
-/// Width of a chart's plotting area, px.
-const PLOT_WIDTH: f64 = 480.0;
-/// Width of a chart's label column, px.
-const LABEL_WIDTH: f64 = 110.0;
+/// Width of every chart's view box, px (the page scales it to its width).
+const CHART_WIDTH: f64 = 440.0;
+/// Width of a bar chart's label column, px.
+const LABEL_WIDTH: f64 = 150.0;
+/// Width of a bar chart's plotting area, px (the rest is for the value labels).
+const PLOT_WIDTH: f64 = 210.0;
 /// Height of one bar's row, px.
-const ROW: f64 = 26.0;
+const ROW: f64 = 24.0;
+/// How many colours the latency curves cycle through (`.s0` … in [`STYLE`]).
+const SERIES_COLOURS: usize = 8;
 
-/// Writes `report.html`: the verdict, failed rules with their evidence, an SVG bar chart of the
-/// reconciliation classes, an SVG chart of the drift percentiles (on a signed log scale, since
-/// the maximum is often orders of magnitude beyond the median), and the rule, latency and
-/// threshold tables.
+/// Writes `report.html`: the verdict, the failing rules with their evidence, the charts (each
+/// with at least one mark when it has data, and a "no data" line instead when not), and the
+/// rule, latency and threshold tables (which scroll sideways on a narrow screen).
 pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let s = &report.scenario;
     let (class, word) = match report.verdict {
@@ -28,8 +33,9 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>oc-harness: {name} — {word}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <h1 class=\"{class}\">{name} — {word}</h1>\n\
+         <main>\n<h1 class=\"{class}\">{name} — {word}</h1>\n\
          <p>Seed <b>{seed}</b>, oc-harness <b>{version}</b> (report schema {schema}); carrier \
          {carrier}; {clock} clock from {start} for {length} ms.</p>\n\
          <p class=\"description\">{description}</p>\n",
@@ -50,9 +56,92 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         c.numbers, c.events, c.calls, c.answered_calls, c.exchanges, c.cycles
     );
 
+    failing_rules(&mut out, &report.rules);
+
+    out.push_str("<h2>Reconciliation</h2>\n");
+    match &report.reconciliation {
+        None => out.push_str("<p class=\"nodata\">No data: the run has no reconciliation.</p>\n"),
+        Some(r) => {
+            let rate = r
+                .match_rate
+                .map_or_else(|| "–".to_owned(), |m| format!("{m:.4}"));
+            let _ = writeln!(
+                out,
+                "<p>Calls started from {} to {}; tolerance {} ms; match rate <b>{rate}</b>; \
+                 minutes Teams {:.1}, carrier {:.1}, difference {:+.1}.</p>",
+                escape(&r.from),
+                escape(&r.to),
+                r.tolerance_ms,
+                r.minutes.teams,
+                r.minutes.carrier,
+                r.minutes.difference
+            );
+            let counts = [
+                ("matched", r.counts.matched),
+                ("drift", r.counts.drift),
+                ("missing", r.counts.missing),
+                ("unexpected", r.counts.unexpected),
+            ]
+            .map(|(name, count)| Bar {
+                label: name.to_owned(),
+                class: name,
+                value: count,
+            });
+            bar_chart(&mut out, "Reconciliation classes (calls)", &counts);
+            let d = &r.drift_ms;
+            let percentiles: Vec<(&str, f64)> = [
+                ("min", d.min),
+                ("p50", d.p50),
+                ("p90", d.p90),
+                ("p99", d.p99),
+                ("max", d.max),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v as f64)))
+            .collect();
+            if percentiles.is_empty() {
+                out.push_str(
+                    "<p class=\"nodata\">No data: no call has both sides, so no drift \
+                     percentiles.</p>\n",
+                );
+            } else {
+                drift_chart(&mut out, &percentiles);
+            }
+        }
+    }
+    drift_distribution(&mut out, &report.drift_distribution);
+
+    out.push_str("<h2>Call quality</h2>\n");
+    quality_chart(&mut out, &report.quality_over_time);
+
+    out.push_str("<h2>Latency</h2>\n");
+    if report.latency.is_empty() {
+        out.push_str("<p class=\"nodata\">No data: no exchange was timed.</p>\n");
+    } else {
+        latency_chart(&mut out, &report.latency);
+        out.push_str(
+            "<div class=\"scroll\"><table>\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
+                      <th>p90 µs</th><th>p99 µs</th><th>max µs</th></tr>\n",
+        );
+        for l in &report.latency {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&l.exchange),
+                l.count,
+                l.p50_us,
+                l.p90_us,
+                l.p99_us,
+                l.max_us
+            );
+        }
+        out.push_str("</table></div>\n");
+    }
+
     out.push_str(
-        "<h2>Rules</h2>\n<table>\n<tr><th>rule</th><th>severity</th><th>party</th>\
-                  <th>outcome</th><th>failures</th><th>summary</th></tr>\n",
+        "<h2>Rules</h2>\n<div class=\"scroll\"><table>\n<tr><th>rule</th><th>severity</th>\
+         <th>party</th><th>outcome</th><th>failures</th><th>summary</th></tr>\n",
     );
     for r in &report.rules {
         let outcome = match r.outcome {
@@ -72,100 +161,15 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
             escape(&r.summary)
         );
     }
-    out.push_str("</table>\n");
-    for r in report.rules.iter().filter(|r| r.outcome == Outcome::Failed) {
-        let _ = writeln!(out, "<h3>{} ({})</h3>\n<ul>", r.rule, r.severity);
-        for e in &r.evidence {
-            let seqs: Vec<String> = e.exchanges.iter().map(u64::to_string).collect();
-            let _ = write!(out, "<li>{}", escape(&e.note));
-            if !seqs.is_empty() {
-                let _ = write!(
-                    out,
-                    " <span class=\"seq\">(exchanges {})</span>",
-                    seqs.join(", ")
-                );
-            }
-            out.push_str("</li>\n");
-        }
-        out.push_str("</ul>\n");
-    }
-
-    out.push_str("<h2>Reconciliation</h2>\n");
-    match &report.reconciliation {
-        None => out.push_str("<p>The run has no reconciliation.</p>\n"),
-        Some(r) => {
-            let rate = r
-                .match_rate
-                .map_or_else(|| "–".to_owned(), |m| format!("{m:.4}"));
-            let _ = writeln!(
-                out,
-                "<p>Calls started from {} to {}; tolerance {} ms; match rate <b>{rate}</b>; \
-                 minutes Teams {:.1}, carrier {:.1}, difference {:+.1}.</p>",
-                escape(&r.from),
-                escape(&r.to),
-                r.tolerance_ms,
-                r.minutes.teams,
-                r.minutes.carrier,
-                r.minutes.difference
-            );
-            let counts = [
-                ("matched", r.counts.matched as f64),
-                ("drift", r.counts.drift as f64),
-                ("missing", r.counts.missing as f64),
-                ("unexpected", r.counts.unexpected as f64),
-            ];
-            bar_chart(&mut out, "Reconciliation classes (calls)", &counts, |v| {
-                format!("{v}")
-            });
-            let d = &r.drift_ms;
-            let percentiles: Vec<(&str, f64)> = [
-                ("min", d.min),
-                ("p50", d.p50),
-                ("p90", d.p90),
-                ("p99", d.p99),
-                ("max", d.max),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v as f64)))
-            .collect();
-            if percentiles.is_empty() {
-                out.push_str("<p>No call has both sides: no drift to chart.</p>\n");
-            } else {
-                drift_chart(&mut out, &percentiles);
-            }
-        }
-    }
-
-    out.push_str("<h2>Latency</h2>\n");
-    if report.latency.is_empty() {
-        out.push_str("<p>No exchange was timed.</p>\n");
-    } else {
-        out.push_str(
-            "<table>\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
-                      <th>p90 µs</th><th>p99 µs</th><th>max µs</th></tr>\n",
-        );
-        for l in &report.latency {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                escape(&l.exchange),
-                l.count,
-                l.p50_us,
-                l.p90_us,
-                l.p99_us,
-                l.max_us
-            );
-        }
-        out.push_str("</table>\n");
-    }
+    out.push_str("</table></div>\n");
 
     out.push_str("<h2>Thresholds</h2>\n");
     if report.thresholds.is_empty() {
         out.push_str("<p>The scenario sets no threshold.</p>\n");
     } else {
         out.push_str(
-            "<table>\n<tr><th>threshold</th><th>limit</th><th>measured</th><th>result</th></tr>\n",
+            "<div class=\"scroll\"><table>\n<tr><th>threshold</th><th>limit</th>\
+             <th>measured</th><th>result</th></tr>\n",
         );
         for t in &report.thresholds {
             let measured = t.measured.map_or_else(|| "–".to_owned(), |m| m.to_string());
@@ -182,7 +186,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
                 t.limit
             );
         }
-        out.push_str("</table>\n");
+        out.push_str("</table></div>\n");
     }
 
     let e = &report.expectation;
@@ -200,7 +204,8 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let _ = write!(
         out,
         "<h2>Expectation</h2>\n<p>Expected <code>must</code> failures: {}; actual: {}. The run \
-         {} what the scenario expects.</p>\n<h2>Replay</h2>\n<pre>{}</pre>\n</body>\n</html>\n",
+         {} what the scenario expects.</p>\n<h2>Replay</h2>\n<pre>{}</pre>\n</main>\n</body>\n\
+         </html>\n",
         list(&e.expected_failures),
         list(&e.actual_failures),
         if e.met {
@@ -214,54 +219,172 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     w.flush()
 }
 
-/// A horizontal bar per `(label, value)`, scaled to the largest value.
-fn bar_chart(out: &mut String, title: &str, bars: &[(&str, f64)], label: impl Fn(f64) -> String) {
-    let largest = bars.iter().map(|b| b.1).fold(0.0, f64::max);
-    let height = ROW * bars.len() as f64 + 30.0;
-    let width = LABEL_WIDTH + PLOT_WIDTH + 80.0;
-    let _ = writeln!(
-        out,
-        "<figure>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         role=\"img\" aria-label=\"{title}\">\n<text x=\"0\" y=\"16\" class=\"title\">{title}</text>"
-    );
-    for (i, (name, value)) in bars.iter().enumerate() {
-        let y = 26.0 + ROW * i as f64;
-        let length = if largest > 0.0 {
-            value / largest * PLOT_WIDTH
-        } else {
-            0.0
-        };
+/// Every failed rule (`must` and `should`) with its summary and evidence notes (folded, so
+/// that the charts stay near the top).
+fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
+    out.push_str("<h2>Failing rules</h2>\n");
+    let failed: Vec<&RuleVerdict> = rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .collect();
+    if failed.is_empty() {
+        out.push_str("<p>No rule failed.</p>\n");
+    }
+    for r in failed {
         let _ = writeln!(
             out,
-            "<text x=\"0\" y=\"{:.1}\">{name}</text><rect class=\"bar {name}\" x=\"{LABEL_WIDTH}\" \
-             y=\"{y:.1}\" width=\"{length:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            y + 15.0,
+            "<section class=\"rule {severity}\">\n<h3>{rule} ({severity}): {failures} \
+             failure{s}</h3>\n<p>{summary}</p>\n<details>\n<summary>Evidence ({count} \
+             listed)</summary>\n<ul>",
+            count = r.evidence.len(),
+            rule = r.rule,
+            severity = r.severity,
+            failures = r.failures,
+            s = if r.failures == 1 { "" } else { "s" },
+            summary = escape(&r.summary)
+        );
+        for e in &r.evidence {
+            let seqs: Vec<String> = e.exchanges.iter().map(u64::to_string).collect();
+            let _ = write!(out, "<li>{}", escape(&e.note));
+            if !seqs.is_empty() {
+                let _ = write!(
+                    out,
+                    " <span class=\"seq\">(exchanges {})</span>",
+                    seqs.join(", ")
+                );
+            }
+            out.push_str("</li>\n");
+        }
+        if r.evidence.len() < usize::try_from(r.failures).unwrap_or(usize::MAX) {
+            let _ = writeln!(
+                out,
+                "<li class=\"more\">… the first {} of {} are listed.</li>",
+                r.evidence.len(),
+                r.failures
+            );
+        }
+        out.push_str("</ul>\n</details>\n</section>\n");
+    }
+}
+
+/// One bar of [`bar_chart`].
+struct Bar {
+    label: String,
+    /// Its CSS class besides `bar` (its colour).
+    class: &'static str,
+    value: u64,
+}
+
+/// Opens a chart: a `<figure>` with a responsive SVG of `height` and a title.
+fn open_chart(out: &mut String, title: &str, height: f64) {
+    let _ = writeln!(
+        out,
+        "<figure>\n<svg viewBox=\"0 0 {CHART_WIDTH} {height:.0}\" role=\"img\" \
+         aria-label=\"{title}\">\n<text x=\"0\" y=\"16\" class=\"title\">{title}</text>"
+    );
+}
+
+/// A horizontal bar per item, scaled to the largest value; a "no data" line when every value
+/// is zero.
+fn bar_chart(out: &mut String, title: &str, bars: &[Bar]) {
+    let largest = bars.iter().map(|b| b.value).max().unwrap_or(0);
+    if largest == 0 {
+        let _ = writeln!(out, "<p class=\"nodata\">{title}: no data.</p>");
+        return;
+    }
+    open_chart(out, title, ROW * bars.len() as f64 + 30.0);
+    for (i, bar) in bars.iter().enumerate() {
+        let y = 26.0 + ROW * i as f64;
+        let length = bar.value as f64 / largest as f64 * PLOT_WIDTH;
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"bar {}\" \
+             x=\"{LABEL_WIDTH}\" y=\"{y:.1}\" width=\"{length:.1}\" height=\"{:.1}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            LABEL_WIDTH - 6.0,
+            y + 14.0,
+            escape(&bar.label),
+            bar.class,
             ROW - 6.0,
             LABEL_WIDTH + length + 6.0,
-            y + 15.0,
-            label(*value)
+            y + 14.0,
+            bar.value
         );
     }
     out.push_str("</svg>\n</figure>\n");
 }
 
+/// The signed drift distribution: a bar per bin, negative bins (the carrier reported less
+/// than Teams) first.
+fn drift_distribution(out: &mut String, bins: &[DriftBin]) {
+    let title = "Drift distribution, carrier − Teams (calls per bin)";
+    if bins.iter().all(|b| b.count == 0) {
+        let _ = writeln!(
+            out,
+            "<p class=\"nodata\">{title}: no data (no call has both sides).</p>"
+        );
+        return;
+    }
+    let bars: Vec<Bar> = bins
+        .iter()
+        .map(|b| Bar {
+            label: bin_label(b),
+            class: match b.from_ms.signum() + b.to_ms.signum() {
+                0 => "zero",
+                n if n < 0 => "short",
+                _ => "long",
+            },
+            value: b.count,
+        })
+        .collect();
+    bar_chart(out, title, &bars);
+}
+
+/// `0 ms`, `-99 … -10 ms`, `1 … 9.999 s`: a bin's inclusive edges, in seconds from 1 s on.
+fn bin_label(bin: &DriftBin) -> String {
+    if bin.from_ms == bin.to_ms {
+        return milliseconds(bin.from_ms);
+    }
+    if bin.from_ms.unsigned_abs() < 1000 && bin.to_ms.unsigned_abs() < 1000 {
+        return format!("{} … {} ms", bin.from_ms, bin.to_ms);
+    }
+    format!("{} … {} s", seconds(bin.from_ms), seconds(bin.to_ms))
+}
+
+/// `ms` as `12 ms` under a second, `1.5 s` from there.
+fn milliseconds(ms: i64) -> String {
+    if ms.unsigned_abs() < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{} s", seconds(ms))
+    }
+}
+
+/// `ms` in seconds with no trailing zeros: `1`, `9.999`, `-0.1`.
+fn seconds(ms: i64) -> String {
+    let text = format!("{:.3}", ms as f64 / 1000.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// The drift percentiles as bars from a zero axis, on a signed log scale
-/// (`sign(v)·log10(1 + |v|)`), labelled with their values in ms.
+/// (`sign(v)·log10(1 + |v|)`), each with a dot at its value and labelled in ms.
 fn drift_chart(out: &mut String, percentiles: &[(&str, f64)]) {
     let scale = |v: f64| v.signum() * (1.0 + v.abs()).log10();
     let low = percentiles.iter().map(|p| scale(p.1)).fold(0.0, f64::min);
     let high = percentiles.iter().map(|p| scale(p.1)).fold(0.0, f64::max);
     let span = if high > low { high - low } else { 1.0 };
-    let x = |v: f64| LABEL_WIDTH + (scale(v) - low) / span * PLOT_WIDTH;
+    let plot = PLOT_WIDTH - 40.0;
+    let x = |v: f64| LABEL_WIDTH + (scale(v) - low) / span * plot;
     let zero = x(0.0);
     let height = ROW * percentiles.len() as f64 + 30.0;
-    let width = LABEL_WIDTH + PLOT_WIDTH + 110.0;
-    let title = "Drift, carrier − Teams (ms, signed log scale)";
+    open_chart(
+        out,
+        "Drift percentiles, carrier − Teams (ms, signed log scale)",
+        height,
+    );
     let _ = writeln!(
         out,
-        "<figure>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         role=\"img\" aria-label=\"{title}\">\n<text x=\"0\" y=\"16\" class=\"title\">{title}</text>\n\
-         <line class=\"axis\" x1=\"{zero:.1}\" y1=\"22\" x2=\"{zero:.1}\" y2=\"{height}\"/>"
+        "<line class=\"axis\" x1=\"{zero:.1}\" y1=\"22\" x2=\"{zero:.1}\" y2=\"{height}\"/>"
     );
     for (i, (name, value)) in percentiles.iter().enumerate() {
         let y = 26.0 + ROW * i as f64;
@@ -269,16 +392,228 @@ fn drift_chart(out: &mut String, percentiles: &[(&str, f64)]) {
         let (left, right) = if end < zero { (end, zero) } else { (zero, end) };
         let _ = writeln!(
             out,
-            "<text x=\"0\" y=\"{:.1}\">{name}</text><rect class=\"bar drift\" x=\"{left:.1}\" \
-             y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\">{value} ms</text>",
-            y + 15.0,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{name}</text><rect class=\"bar drift\" \
+             x=\"{left:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><circle class=\"dot\" \
+             cx=\"{end:.1}\" cy=\"{:.1}\" r=\"4\"/><text x=\"{:.1}\" y=\"{:.1}\">{value} ms</text>",
+            LABEL_WIDTH - 6.0,
+            y + 14.0,
             right - left,
             ROW - 6.0,
-            right + 6.0,
-            y + 15.0
+            y + (ROW - 6.0) / 2.0,
+            right + 8.0,
+            y + 14.0
         );
     }
     out.push_str("</svg>\n</figure>\n");
+}
+
+/// The share of poor streams per bucket of simulated time: a bar and a dot per bucket that
+/// has streams (none for an empty bucket), with the bucket's streams in its tooltip.
+fn quality_chart(out: &mut String, buckets: &[QualityBucket]) {
+    let streams: u64 = buckets.iter().map(|b| b.streams).sum();
+    if streams == 0 {
+        out.push_str(
+            "<p class=\"nodata\">Poor-stream share: no data (no quality record was served).</p>\n",
+        );
+        return;
+    }
+    let poor: u64 = buckets.iter().map(|b| b.poor).sum();
+    let _ = writeln!(
+        out,
+        "<p>{streams} streams served, {poor} poor ({:.1}%); by the records' \
+         <code>availableDateTime</code>.</p>",
+        poor as f64 * 100.0 / streams as f64
+    );
+    let share = |b: &QualityBucket| {
+        if b.streams == 0 {
+            0.0
+        } else {
+            b.poor as f64 / b.streams as f64
+        }
+    };
+    let largest = buckets.iter().map(share).fold(0.0, f64::max);
+    let top = [0.05, 0.1, 0.2, 0.25, 0.5, 1.0]
+        .into_iter()
+        .find(|&t| largest <= t)
+        .unwrap_or(1.0);
+    let bucket = match buckets {
+        [a, b, ..] => match (
+            oc_protocol::parse_timestamp(&a.start),
+            oc_protocol::parse_timestamp(&b.start),
+        ) {
+            (Ok(a), Ok(b)) => format!(", {} buckets", span(b - a)),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let (left, right, plot_top, plot_height) = (44.0, 6.0, 30.0, 160.0);
+    let height = plot_top + plot_height + 40.0;
+    let step = (CHART_WIDTH - left - right) / buckets.len() as f64;
+    let bottom = plot_top + plot_height;
+    open_chart(out, &format!("Poor-stream share{bucket}"), height);
+    for (value, text) in [
+        (0.0, "0%".to_owned()),
+        (top, format!("{:.0}%", top * 100.0)),
+    ] {
+        let y = bottom - value / top * plot_height;
+        let _ = writeln!(
+            out,
+            "<line class=\"grid\" x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{text}</text>",
+            CHART_WIDTH - right,
+            left - 6.0,
+            y + 5.0
+        );
+    }
+    for (i, b) in buckets.iter().enumerate() {
+        if b.streams == 0 {
+            continue;
+        }
+        let x = left + step * i as f64;
+        let h = share(b) / top * plot_height;
+        let _ = writeln!(
+            out,
+            "<rect class=\"bar poor\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\">\
+             <title>{}: {} of {} streams poor</title></rect><circle class=\"dot\" cx=\"{:.1}\" \
+             cy=\"{:.1}\" r=\"3\"/>",
+            x + step * 0.1,
+            bottom - h,
+            step * 0.8,
+            escape(&b.start),
+            b.poor,
+            b.streams,
+            x + step / 2.0,
+            bottom - h
+        );
+    }
+    let first = &buckets[0].start;
+    let last = &buckets[buckets.len() - 1].start;
+    let _ = writeln!(
+        out,
+        "<text x=\"{left}\" y=\"{:.1}\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" \
+         class=\"end\">{}</text>",
+        bottom + 20.0,
+        escape(short_time(first)),
+        CHART_WIDTH - right,
+        bottom + 20.0,
+        escape(short_time(last))
+    );
+    out.push_str("</svg>\n</figure>\n");
+}
+
+/// `2026-11-02 01:00` from `2026-11-02T01:00:00.000Z`.
+fn short_time(timestamp: &str) -> &str {
+    timestamp.get(..16).unwrap_or(timestamp)
+}
+
+/// `5 min`, `1 h`, `7 d`: a bucket size.
+fn span(ms: i64) -> String {
+    const MINUTE: i64 = 60_000;
+    match ms {
+        ms if ms % (24 * 60 * MINUTE) == 0 => format!("{} d", ms / (24 * 60 * MINUTE)),
+        ms if ms % (60 * MINUTE) == 0 => format!("{} h", ms / (60 * MINUTE)),
+        ms if ms % MINUTE == 0 => format!("{} min", ms / MINUTE),
+        ms => format!("{} s", seconds(ms)),
+    }
+}
+
+/// One polyline per kind of exchange through its percentile curve (quantiles evenly spaced,
+/// latency on a log scale), a dot per point, and a legend.
+fn latency_chart(out: &mut String, latency: &[LatencySummary]) {
+    let points: Vec<u64> = latency
+        .iter()
+        .flat_map(|l| l.curve.iter().map(|p| p.us.max(1)))
+        .collect();
+    let (Some(&low), Some(&high)) = (points.iter().min(), points.iter().max()) else {
+        out.push_str("<p class=\"nodata\">Latency percentile curves: no data.</p>\n");
+        return;
+    };
+    let low_decade = (low as f64).log10().floor();
+    let high_decade = ((high as f64).log10().ceil()).max(low_decade + 1.0);
+    let quantiles = latency.iter().map(|l| l.curve.len()).max().unwrap_or(0);
+    let (left, right, plot_top, plot_height) = (58.0, 16.0, 30.0, 200.0);
+    let bottom = plot_top + plot_height;
+    let height = bottom + 30.0;
+    let step = (CHART_WIDTH - left - right) / (quantiles.max(2) - 1) as f64;
+    let y = |us: u64| {
+        bottom
+            - ((us.max(1) as f64).log10() - low_decade) / (high_decade - low_decade) * plot_height
+    };
+    open_chart(out, "Latency percentile curves (µs, log scale)", height);
+    let mut decade = low_decade;
+    while decade <= high_decade {
+        let us = 10f64.powf(decade) as u64;
+        let at = y(us);
+        let _ = writeln!(
+            out,
+            "<line class=\"grid\" x1=\"{left}\" y1=\"{at:.1}\" x2=\"{:.1}\" y2=\"{at:.1}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"label\">{}</text>",
+            CHART_WIDTH - right,
+            left - 6.0,
+            at + 5.0,
+            microseconds(us)
+        );
+        decade += 1.0;
+    }
+    if let Some(longest) = latency.iter().max_by_key(|l| l.curve.len()) {
+        for (i, p) in longest.curve.iter().enumerate() {
+            let label = if p.quantile >= 1.0 {
+                "max".to_owned()
+            } else {
+                format!("p{}", p.quantile * 100.0)
+            };
+            let _ = write!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"middle\">{label}</text>",
+                left + step * i as f64,
+                bottom + 20.0
+            );
+        }
+        out.push('\n');
+    }
+    for (n, l) in latency.iter().enumerate() {
+        let colour = n % SERIES_COLOURS;
+        let coordinates: Vec<(f64, f64)> = l
+            .curve
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (left + step * i as f64, y(p.us)))
+            .collect();
+        let line: Vec<String> = coordinates
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = write!(
+            out,
+            "<g class=\"s{colour}\"><title>{}</title><polyline class=\"curve\" points=\"{}\"/>",
+            escape(&l.exchange),
+            line.join(" ")
+        );
+        for (x, y) in coordinates {
+            let _ = write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"/>");
+        }
+        out.push_str("</g>\n");
+    }
+    out.push_str("</svg>\n<figcaption><ul class=\"legend\">\n");
+    for (n, l) in latency.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<li><span class=\"swatch s{}\"></span>{} ({} exchanges)</li>",
+            n % SERIES_COLOURS,
+            escape(&l.exchange),
+            l.count
+        );
+    }
+    out.push_str("</ul></figcaption>\n</figure>\n");
+}
+
+/// `10 µs`, `1 ms`, `10 s`: a power of ten of microseconds.
+fn microseconds(us: u64) -> String {
+    match us {
+        us if us >= 1_000_000 => format!("{} s", us / 1_000_000),
+        us if us >= 1000 => format!("{} ms", us / 1000),
+        us => format!("{us} µs"),
+    }
 }
 
 /// `text` fit for HTML text and attribute values.
@@ -297,17 +632,43 @@ fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+const STYLE: &str = "* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0; color: #222; line-height: 1.4; }
+main { max-width: 960px; margin: 0 auto; padding: 1em; }
+h1 { font-size: 1.6em; overflow-wrap: anywhere; }
 h1.passed { color: #1a7f37; } h1.failed { color: #cf222e; } h1.error { color: #9a6700; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #d0d7de; padding: 0.2em 0.6em; text-align: left; }
+.scroll { overflow-x: auto; margin: 0.5em 0 1em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #d0d7de; padding: 0.2em 0.6em; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #ffebe9; } tr.not-exercised td { color: #6e7781; }
-.description { font-style: italic; } .seq { color: #6e7781; }
-svg text { font-size: 13px; } svg .title { font-weight: bold; }
+.description { font-style: italic; } .seq, .more { color: #6e7781; }
+section.rule { border-left: 4px solid #cf222e; padding-left: 0.8em; margin: 0.8em 0; }
+section.rule.should { border-left-color: #bf8700; }
+section.rule h3 { margin: 0.2em 0; } summary { cursor: pointer; color: #0969da; } li { overflow-wrap: anywhere; }
+pre { overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
+figure { margin: 1em 0; }
+svg { width: 100%; height: auto; max-width: 620px; display: block; }
+svg text { font-size: 14px; fill: #222; } svg .title { font-weight: bold; }
+svg .label { text-anchor: end; } svg .middle { text-anchor: middle; } svg .end { text-anchor: end; }
+.nodata { color: #6e7781; font-style: italic; }
 .bar { fill: #0969da; } .bar.matched { fill: #1a7f37; } .bar.drift { fill: #bf8700; }
 .bar.missing { fill: #cf222e; } .bar.unexpected { fill: #8250df; }
-.axis { stroke: #6e7781; }
+.bar.zero { fill: #1a7f37; } .bar.short { fill: #0969da; } .bar.long { fill: #bf8700; }
+.bar.poor { fill: #cf222e; fill-opacity: 0.7; } .dot { fill: #222; }
+.axis { stroke: #6e7781; } .grid { stroke: #d0d7de; }
+.curve { fill: none; stroke-width: 2; }
+.legend { list-style: none; padding: 0; margin: 0.3em 0; display: flex; flex-wrap: wrap; gap: 0.3em 1.2em; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; vertical-align: -0.1em; }
+.s0 { stroke: #0969da; fill: #0969da; background: #0969da; }
+.s1 { stroke: #cf222e; fill: #cf222e; background: #cf222e; }
+.s2 { stroke: #1a7f37; fill: #1a7f37; background: #1a7f37; }
+.s3 { stroke: #8250df; fill: #8250df; background: #8250df; }
+.s4 { stroke: #bf8700; fill: #bf8700; background: #bf8700; }
+.s5 { stroke: #1b7c83; fill: #1b7c83; background: #1b7c83; }
+.s6 { stroke: #bc4c00; fill: #bc4c00; background: #bc4c00; }
+.s7 { stroke: #57606a; fill: #57606a; background: #57606a; }
+.s0 .curve, .s1 .curve, .s2 .curve, .s3 .curve, .s4 .curve, .s5 .curve, .s6 .curve, .s7 .curve { fill: none; }
 ";
 
 #[cfg(test)]
@@ -327,8 +688,65 @@ mod tests {
         assert!(!html.contains("<script"));
         assert!(!html.contains("src="));
         assert!(!html.contains("href="));
-        assert_eq!(html.matches("<svg").count(), 2);
+        assert!(!html.contains("http"));
+        assert!(html.contains("<meta name=\"viewport\""));
+        assert_eq!(html.matches("<svg").count(), 5);
         assert!(html.contains("reported &lt;late&gt; &amp; &quot;after&quot;"));
+        assert!(!html.contains("no data"));
+    }
+
+    /// Each `<svg>…</svg>` of the page.
+    fn charts(html: &str) -> Vec<&str> {
+        html.split("<svg")
+            .skip(1)
+            .map(|c| &c[..c.find("</svg>").unwrap()])
+            .collect()
+    }
+
+    #[test]
+    fn every_chart_has_a_mark() {
+        let html = render(&small_report());
+        for chart in charts(&html) {
+            let marks = chart.matches("<circle").count()
+                + chart.matches("<polyline").count()
+                + chart
+                    .split("<rect")
+                    .skip(1)
+                    .filter(|r| !r.contains("width=\"0.0\"") && !r.contains("height=\"0.0\""))
+                    .count();
+            assert!(marks > 0, "{chart}");
+        }
+        assert_eq!(html.matches("<polyline").count(), 2);
+    }
+
+    #[test]
+    fn charts_without_data_say_so() {
+        let mut report = small_report();
+        report.latency.clear();
+        report.drift_distribution.clear();
+        report.quality_over_time.clear();
+        let recon = report.reconciliation.as_mut().unwrap();
+        recon.counts = Default::default();
+        recon.drift_ms = Default::default();
+        let html = render(&report);
+        assert_eq!(html.matches("<svg").count(), 0, "{html}");
+        assert_eq!(html.matches("no data").count(), 3, "{html}");
+        assert_eq!(html.matches("No data").count(), 2, "{html}");
+    }
+
+    #[test]
+    fn drift_bins_are_labelled_in_ms_then_seconds() {
+        let bin = |from_ms, to_ms| DriftBin {
+            from_ms,
+            to_ms,
+            count: 1,
+        };
+        assert_eq!(bin_label(&bin(0, 0)), "0 ms");
+        assert_eq!(bin_label(&bin(-99, -10)), "-99 … -10 ms");
+        assert_eq!(bin_label(&bin(1000, 9999)), "1 … 9.999 s");
+        assert_eq!(bin_label(&bin(-9999, -1000)), "-9.999 … -1 s");
+        assert_eq!(span(3_600_000), "1 h");
+        assert_eq!(span(300_000), "5 min");
     }
 
     #[test]

@@ -58,6 +58,17 @@ pub struct Report {
     pub counts: RunCounts,
     /// Latency of each kind of exchange (real time; differs between runs).
     pub latency: Vec<LatencySummary>,
+    /// The signed drift (carrier − Teams) of every `matched` and `drift` call, counted in
+    /// [`DriftBin`]s: `0`, then decades on each side (`1…9`, `10…99`, … `1000000…9999999`) and
+    /// one outer bin per side up to the extreme; only the bins from the lowest non-empty to the
+    /// highest non-empty one (and always `0`), in ascending order. Empty when no call has both
+    /// sides.
+    pub drift_distribution: Vec<DriftBin>,
+    /// Served quality records (streams) and how many of them are poor, per bucket of
+    /// `availableDateTime`, in time order, empty buckets included; at most 48 buckets, the
+    /// bucket size the smallest of 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h, 1 day, 7 days (or
+    /// a whole number of days) that fits. Empty when no record was served.
+    pub quality_over_time: Vec<QualityBucket>,
     /// Wall-clock figures of the run (differ between runs).
     pub timing: Timing,
 }
@@ -237,7 +248,7 @@ pub struct RunCounts {
 }
 
 /// Latency of one kind of exchange, from an HdrHistogram.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencySummary {
     /// e.g. `webhook`, `GET /oc/v1/cdrs/delta`, `POST /oc/v1/call-durations`.
@@ -252,6 +263,45 @@ pub struct LatencySummary {
     pub p99_us: u64,
     /// Maximum, µs.
     pub max_us: u64,
+    /// The percentile curve at [`LATENCY_QUANTILES`], in that order.
+    pub curve: Vec<LatencyPoint>,
+}
+
+/// The quantiles of [`LatencySummary::curve`].
+pub const LATENCY_QUANTILES: [f64; 7] = [0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0];
+
+/// One point of a latency percentile curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyPoint {
+    /// The quantile, 0 to 1 (1 is the maximum).
+    pub quantile: f64,
+    /// The latency at that quantile, µs.
+    pub us: u64,
+}
+
+/// One bin of the drift distribution: calls whose signed drift is in `from_ms..=to_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftBin {
+    /// The lowest drift in the bin, ms (inclusive).
+    pub from_ms: i64,
+    /// The highest drift in the bin, ms (inclusive).
+    pub to_ms: i64,
+    /// How many calls.
+    pub count: u64,
+}
+
+/// Served quality records in one bucket of simulated time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QualityBucket {
+    /// The bucket's start (`availableDateTime` at or after it, before the next bucket's).
+    pub start: String,
+    /// Records (one per stream) that became available in it.
+    pub streams: u64,
+    /// How many of them are poor.
+    pub poor: u64,
 }
 
 /// Wall-clock figures.
@@ -277,7 +327,7 @@ pub struct WriteError {
 
 impl Report {
     /// The report without the figures that differ between runs of the same scenario and seed
-    /// (latency and wall-clock timing), for determinism checks.
+    /// (latency, its curves included, and wall-clock timing), for determinism checks.
     pub fn without_timing(&self) -> Self {
         Self {
             latency: Vec::new(),

@@ -7,10 +7,34 @@ use oc_protocol::{
 };
 
 use crate::{
-    Accuracy, Conservation, Evidence, EvidenceExchange, ExchangeDirection, ExpectationResult,
-    LatencySummary, Outcome, Report, RuleVerdict, RunCounts, SCHEMA_VERSION, ScenarioInfo,
-    ThresholdResult, Timing, Verdict,
+    Accuracy, Conservation, DriftBin, Evidence, EvidenceExchange, ExchangeDirection,
+    ExpectationResult, LATENCY_QUANTILES, LatencyPoint, LatencySummary, Outcome, QualityBucket,
+    Report, RuleVerdict, RunCounts, SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
+
+fn curve(us: [u64; 7]) -> Vec<LatencyPoint> {
+    LATENCY_QUANTILES
+        .iter()
+        .zip(us)
+        .map(|(&quantile, us)| LatencyPoint { quantile, us })
+        .collect()
+}
+
+fn bin(from_ms: i64, to_ms: i64, count: u64) -> DriftBin {
+    DriftBin {
+        from_ms,
+        to_ms,
+        count,
+    }
+}
+
+fn bucket(start: &str, streams: u64, poor: u64) -> QualityBucket {
+    QualityBucket {
+        start: start.to_owned(),
+        streams,
+        poor,
+    }
+}
 
 fn rule(rule: RuleId, severity: Severity, outcome: Outcome, summary: &str) -> RuleVerdict {
     RuleVerdict {
@@ -165,14 +189,41 @@ pub(crate) fn small_report() -> Report {
             exchanges: 60,
             cycles: 12,
         },
-        latency: vec![LatencySummary {
-            exchange: "POST /oc/v1/call-durations".into(),
-            count: 12,
-            p50_us: 30,
-            p90_us: 48,
-            p99_us: 99,
-            max_us: 136,
-        }],
+        latency: vec![
+            LatencySummary {
+                exchange: "POST /oc/v1/call-durations".into(),
+                count: 12,
+                p50_us: 30,
+                p90_us: 48,
+                p99_us: 99,
+                max_us: 136,
+                curve: curve([30, 41, 48, 60, 99, 136, 136]),
+            },
+            LatencySummary {
+                exchange: "webhook".into(),
+                count: 4,
+                p50_us: 900,
+                p90_us: 2_000,
+                p99_us: 5_000_000,
+                max_us: 5_000_000,
+                curve: curve([900, 1_500, 2_000, 2_000, 5_000_000, 5_000_000, 5_000_000]),
+            },
+        ],
+        drift_distribution: vec![
+            bin(-99, -10, 1),
+            bin(-9, -1, 0),
+            bin(0, 0, 8),
+            bin(1, 9, 0),
+            bin(10, 99, 0),
+            bin(100, 999, 0),
+            bin(1000, 9999, 2),
+        ],
+        quality_over_time: vec![
+            bucket("2026-11-02T00:00:00.000Z", 8, 0),
+            bucket("2026-11-02T00:15:00.000Z", 6, 3),
+            bucket("2026-11-02T00:30:00.000Z", 0, 0),
+            bucket("2026-11-02T00:45:00.000Z", 10, 1),
+        ],
         timing: Timing {
             wall_ms: 1250,
             calls_per_second: 12.0,

@@ -6,10 +6,13 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use oc_protocol::{ReconciliationSummary, RuleId, Severity, format_timestamp};
+use oc_protocol::{
+    QualityRecord, ReconciliationItem, ReconciliationSummary, RuleId, Severity, format_timestamp,
+    parse_timestamp,
+};
 use oc_reports::{
-    ExpectationResult, LatencySummary, Outcome, Report, RunCounts, ScenarioInfo, ThresholdResult,
-    Timing, Verdict,
+    DriftBin, ExpectationResult, LATENCY_QUANTILES, LatencyPoint, LatencySummary, Outcome,
+    QualityBucket, Report, RunCounts, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 use crate::checker::{CheckResult, History};
@@ -123,6 +126,8 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
         conservation: result.conservation,
         counts,
         latency,
+        drift_distribution: drift_distribution(&history.reconciliation),
+        quality_over_time: quality_over_time(&history.quality_served),
         timing: Timing {
             wall_ms,
             calls_per_second: history.calls.len() as f64 / wall.as_secs_f64().max(1e-9),
@@ -194,8 +199,146 @@ fn latency(history: &History) -> Vec<LatencySummary> {
             p90_us: h.value_at_quantile(0.9),
             p99_us: h.value_at_quantile(0.99),
             max_us: h.max(),
+            curve: LATENCY_QUANTILES
+                .iter()
+                .map(|&quantile| LatencyPoint {
+                    quantile,
+                    us: h.value_at_quantile(quantile),
+                })
+                .collect(),
         })
         .collect()
+}
+
+/// The largest decade edge of the drift distribution: beyond it, one outer bin per side.
+const DRIFT_DECADES: u32 = 7;
+
+/// The signed drift of every `matched` and `drift` item in bins `0`, `±(1…9)`, `±(10…99)`, …
+/// `±(10⁶…10⁷−1)` and one outer bin per side up to the extreme (at most 17 bins): the bins from
+/// the lowest non-empty to the highest non-empty one, `0` always included; empty without data.
+fn drift_distribution(items: &[ReconciliationItem]) -> Vec<DriftBin> {
+    let differences: Vec<i64> = items.iter().filter_map(|i| i.difference_ms).collect();
+    let (Some(&low), Some(&high)) = (differences.iter().min(), differences.iter().max()) else {
+        return Vec::new();
+    };
+    // Positive bins by index: 0 is `0…0`, k in 1..=DRIFT_DECADES is `10^(k-1)…10^k − 1`, and
+    // DRIFT_DECADES + 1 is `10^DRIFT_DECADES…` the extreme.
+    let index = |magnitude: u64| -> usize {
+        if magnitude == 0 {
+            0
+        } else {
+            (magnitude.ilog10() + 1).min(DRIFT_DECADES + 1) as usize
+        }
+    };
+    let range = |k: usize, extreme: u64| -> (u64, u64) {
+        match k {
+            0 => (0, 0),
+            k if k as u32 > DRIFT_DECADES => (10u64.pow(DRIFT_DECADES), extreme),
+            k => (10u64.pow(k as u32 - 1), 10u64.pow(k as u32) - 1),
+        }
+    };
+    let sides = DRIFT_DECADES as usize + 2;
+    let (mut negative, mut positive) = (vec![0u64; sides], vec![0u64; sides]);
+    for &d in &differences {
+        if d < 0 {
+            negative[index(d.unsigned_abs())] += 1;
+        } else {
+            positive[index(d.unsigned_abs())] += 1;
+        }
+    }
+    let signed = |v: u64, negate: bool| -> i64 {
+        let v = i64::try_from(v).unwrap_or(i64::MAX);
+        if negate { -v } else { v }
+    };
+    let mut bins = Vec::new();
+    if low < 0 {
+        for k in (1..=index(low.unsigned_abs())).rev() {
+            let (from, to) = range(k, low.unsigned_abs());
+            bins.push(DriftBin {
+                from_ms: signed(to, true),
+                to_ms: signed(from, true),
+                count: negative[k],
+            });
+        }
+    }
+    let top = if high > 0 {
+        index(high.unsigned_abs())
+    } else {
+        0
+    };
+    for (k, &count) in positive.iter().enumerate().take(top + 1) {
+        let (from, to) = range(k, high.unsigned_abs());
+        bins.push(DriftBin {
+            from_ms: signed(from, false),
+            to_ms: signed(to, false),
+            count,
+        });
+    }
+    bins
+}
+
+/// The most buckets of [`quality_over_time`].
+const MAX_QUALITY_BUCKETS: i64 = 48;
+
+/// Served quality records and the poor ones per bucket of `availableDateTime` (buckets aligned
+/// on multiples of their size since the Unix epoch, empty ones included), the bucket the
+/// smallest of 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h, 1 day, 7 days, or a whole number of
+/// days, that gives at most [`MAX_QUALITY_BUCKETS`]. Records with an unreadable timestamp are
+/// left out.
+fn quality_over_time(records: &[QualityRecord]) -> Vec<QualityBucket> {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let times: Vec<(i64, bool)> = records
+        .iter()
+        .filter_map(|r| {
+            parse_timestamp(&r.available_date_time)
+                .ok()
+                .map(|t| (t, r.poor))
+        })
+        .collect();
+    let (Some(first), Some(last)) = (
+        times.iter().map(|t| t.0).min(),
+        times.iter().map(|t| t.0).max(),
+    ) else {
+        return Vec::new();
+    };
+    let count = |size: i64| last.div_euclid(size) - first.div_euclid(size) + 1;
+    let size = [
+        MINUTE,
+        5 * MINUTE,
+        15 * MINUTE,
+        HOUR,
+        3 * HOUR,
+        6 * HOUR,
+        12 * HOUR,
+        DAY,
+        7 * DAY,
+    ]
+    .into_iter()
+    .find(|&size| count(size) <= MAX_QUALITY_BUCKETS)
+    .unwrap_or_else(|| {
+        let days = ((last - first) / DAY / MAX_QUALITY_BUCKETS + 1).max(1);
+        let mut size = days * DAY;
+        while count(size) > MAX_QUALITY_BUCKETS {
+            size += DAY;
+        }
+        size
+    });
+    let base = first.div_euclid(size);
+    let mut buckets: Vec<QualityBucket> = (0..count(size))
+        .map(|i| QualityBucket {
+            start: format_timestamp((base + i) * size),
+            streams: 0,
+            poor: 0,
+        })
+        .collect();
+    for (t, poor) in times {
+        let bucket = &mut buckets[usize::try_from(t.div_euclid(size) - base).unwrap_or(0)];
+        bucket.streams += 1;
+        bucket.poor += u64::from(poor);
+    }
+    buckets
 }
 
 /// A progress bar on a terminal; a line per tenth of the run elsewhere; nothing when off.
@@ -245,5 +388,115 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oc_protocol::{AudioCodec, ReconClass, StreamDirection};
+
+    use super::*;
+
+    fn item(difference_ms: Option<i64>) -> ReconciliationItem {
+        ReconciliationItem {
+            call_id: "call-1".into(),
+            class: if difference_ms.is_some() {
+                ReconClass::Drift
+            } else {
+                ReconClass::Missing
+            },
+            telephone_number: "+15550100".into(),
+            teams_duration_ms: Some(60_000),
+            carrier_duration_ms: difference_ms.map(|d| 60_000 + d),
+            difference_ms,
+            late: false,
+            duplicate: false,
+            corrected: false,
+        }
+    }
+
+    fn record(available: &str, poor: bool) -> QualityRecord {
+        QualityRecord {
+            call_id: "call-1".into(),
+            stream_direction: StreamDirection::CallerToCallee,
+            audio_codec: AudioCodec::Pcma,
+            packet_utilization: 1000,
+            average_jitter_ms: 1,
+            max_jitter_ms: 2,
+            average_packet_loss_rate: 0.0,
+            max_packet_loss_rate: 0.0,
+            average_round_trip_time_ms: 10,
+            max_round_trip_time_ms: 20,
+            average_audio_degradation: 0.0,
+            average_ratio_of_concealed_samples: 0.0,
+            poor,
+            available_date_time: available.into(),
+        }
+    }
+
+    fn bins(bins: &[DriftBin]) -> Vec<(i64, i64, u64)> {
+        bins.iter().map(|b| (b.from_ms, b.to_ms, b.count)).collect()
+    }
+
+    #[test]
+    fn drift_bins_are_signed_decades_from_the_lowest_to_the_highest() {
+        assert!(drift_distribution(&[item(None)]).is_empty());
+        let items: Vec<_> = [
+            Some(-150),
+            Some(0),
+            Some(0),
+            Some(7),
+            Some(12_345_678),
+            None,
+        ]
+        .into_iter()
+        .map(item)
+        .collect();
+        assert_eq!(
+            bins(&drift_distribution(&items)),
+            [
+                (-999, -100, 1),
+                (-99, -10, 0),
+                (-9, -1, 0),
+                (0, 0, 2),
+                (1, 9, 1),
+                (10, 99, 0),
+                (100, 999, 0),
+                (1000, 9999, 0),
+                (10_000, 99_999, 0),
+                (100_000, 999_999, 0),
+                (1_000_000, 9_999_999, 0),
+                (10_000_000, 12_345_678, 1),
+            ]
+        );
+        assert_eq!(bins(&drift_distribution(&[item(Some(0))])), [(0, 0, 1)]);
+    }
+
+    #[test]
+    fn quality_buckets_cover_the_span_in_at_most_48_buckets() {
+        assert!(quality_over_time(&[]).is_empty());
+        let records = [
+            record("2026-11-02T00:10:00.000Z", false),
+            record("2026-11-02T00:59:59.999Z", true),
+            record("2026-11-02T02:30:00.000Z", false),
+        ];
+        let buckets = quality_over_time(&records);
+        // 2 h 20 min fits 48 buckets of 5 minutes.
+        assert_eq!(buckets.len(), 29);
+        assert_eq!(buckets[0].start, "2026-11-02T00:10:00.000Z");
+        assert_eq!((buckets[9].streams, buckets[9].poor), (1, 1));
+        assert_eq!(buckets.iter().map(|b| b.streams).sum::<u64>(), 3);
+        let month = [
+            record("2026-11-01T00:00:00.000Z", true),
+            record("2026-11-30T23:00:00.000Z", false),
+        ];
+        let buckets = quality_over_time(&month);
+        assert_eq!(buckets.len(), 30);
+        assert_eq!(buckets[29].start, "2026-11-30T00:00:00.000Z");
+        let years = [
+            record("2026-01-01T00:00:00.000Z", true),
+            record("2028-01-01T00:00:00.000Z", false),
+        ];
+        assert!(quality_over_time(&years).len() <= 48);
     }
 }

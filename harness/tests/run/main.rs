@@ -61,6 +61,50 @@ fn assert_expected(outcome: &RunOutcome) {
     for file in ["report.json", "junit.xml", "summary.md", "evidence.ndjson"] {
         assert!(dir.join(file).exists(), "{}: no {file}", r.scenario.name);
     }
+    assert_valid_report(&outcome.report_path);
+    assert_junit_reads_back(r, &dir.join("junit.xml"));
+}
+
+/// A JUnit reader (the junit-parser crate, as CI test views read it) finds one suite with a
+/// case per rule and per threshold, and a failure for every failed rule and threshold.
+fn assert_junit_reads_back(report: &oc_reports::Report, path: &Path) {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let junit = junit_parser::from_reader(file).expect("junit.xml is JUnit XML");
+    assert_eq!(junit.suites.len(), 1);
+    let suite = &junit.suites[0];
+    assert_eq!(
+        suite.cases.len(),
+        report.rules.len() + report.thresholds.len()
+    );
+    let failed = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == oc_reports::Outcome::Failed)
+        .count()
+        + report.thresholds.iter().filter(|t| !t.passed).count();
+    let failures = suite.cases.iter().filter(|c| c.status.is_failure()).count();
+    assert_eq!(failures, failed, "{}", path.display());
+    let skipped = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == oc_reports::Outcome::NotExercised)
+        .count();
+    assert_eq!(
+        suite.cases.iter().filter(|c| c.status.is_skipped()).count(),
+        skipped
+    );
+}
+
+/// Every report the harness writes validates against the committed schema of report.json.
+fn assert_valid_report(path: &Path) {
+    let schema: serde_json::Value = serde_json::from_str(oc_reports::REPORT_SCHEMA).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path().as_str()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
 }
 
 #[test]

@@ -391,6 +391,14 @@ fn write_file(
 mod tests {
     use super::*;
 
+    #[test]
+    fn report_json_snapshot() {
+        // The small report's figures are constants, never read from a clock.
+        let mut json = Vec::new();
+        serde_json::to_writer_pretty(&mut json, &crate::testing::small_report()).unwrap();
+        insta::assert_snapshot!("report.json", String::from_utf8(json).unwrap());
+    }
+
     fn schema() -> jsonschema::Validator {
         let schema: serde_json::Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
         jsonschema::meta::validate(&schema).expect("report.schema.json is a valid schema");

@@ -247,9 +247,18 @@ fn print_summary(report: &Report, path: &std::path::Path) {
         && a.disagreement_count > 0
     {
         println!(
-            "  the checker disagreed with ground truth on {} calls",
+            "  the checker disagreed with ground truth on {} calls:",
             a.disagreement_count
         );
+        let class = |c: Option<oc_protocol::ReconClass>| c.map_or("none", |c| c.as_str());
+        for d in &a.disagreements {
+            println!(
+                "    {}: Teams says {}, ground truth says {}",
+                d.call_id,
+                class(d.teams),
+                class(d.truth)
+            );
+        }
     }
     if !report.conservation.holds {
         println!(

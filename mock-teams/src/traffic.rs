@@ -239,20 +239,7 @@ impl TrafficGenerator {
         let impaired = self.rng.random_bool(self.settings.impaired_share);
         let quality = answered.then(|| {
             let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
-            [
-                random_stream(
-                    &mut self.rng,
-                    StreamDirection::CallerToCallee,
-                    packets,
-                    impaired,
-                ),
-                random_stream(
-                    &mut self.rng,
-                    StreamDirection::CalleeToCaller,
-                    packets,
-                    impaired,
-                ),
-            ]
+            random_streams(&mut self.rng, packets, impaired)
         });
         let delay = exp_ms(&mut self.rng, self.settings.mean_availability_delay_secs);
         NewCall {
@@ -321,9 +308,17 @@ fn exp_ms(rng: &mut ChaCha8Rng, mean_secs: f64) -> i64 {
         .min(4 * 3_600_000)
 }
 
+/// The quality of both media directions of one call, on the same network.
+pub fn random_streams(rng: &mut ChaCha8Rng, packets: u32, impaired: bool) -> [StreamQuality; 2] {
+    [
+        random_stream(rng, StreamDirection::CallerToCallee, packets, impaired),
+        random_stream(rng, StreamDirection::CalleeToCaller, packets, impaired),
+    ]
+}
+
 /// The quality of one media stream: a good network's figures, or an impaired one's, whose
 /// averages are each beyond the CQD thresholds (so a stream of over 500 packets is poor).
-pub fn random_stream(
+fn random_stream(
     rng: &mut ChaCha8Rng,
     direction: StreamDirection,
     packets: u32,

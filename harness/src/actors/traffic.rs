@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use actix::{Actor, Context, Handler};
 use mock_teams::NewCall;
-use mock_teams::traffic::random_stream;
-use oc_protocol::{Direction, StreamDirection, UnixMillis};
+use mock_teams::traffic::random_streams;
+use oc_protocol::{Direction, UnixMillis};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -85,22 +85,7 @@ impl TrafficActor {
             .rng
             .random_bool(self.quality.impaired_share.clamp(0.0, 1.0));
         let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
-        let quality = answered.then(|| {
-            [
-                random_stream(
-                    &mut self.rng,
-                    StreamDirection::CallerToCallee,
-                    packets,
-                    impaired,
-                ),
-                random_stream(
-                    &mut self.rng,
-                    StreamDirection::CalleeToCaller,
-                    packets,
-                    impaired,
-                ),
-            ]
-        });
+        let quality = answered.then(|| random_streams(&mut self.rng, packets, impaired));
         let direction = if self.rng.random_bool(c.outbound_share.clamp(0.0, 1.0)) {
             Direction::Outbound
         } else {

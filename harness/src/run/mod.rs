@@ -139,7 +139,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         tracing::warn!(%err, "the carrier's resync failed");
     }
 
-    let progress = report::Progress::new(options.progress, length_ms, scenario.tick_ms);
+    let progress = report::Progress::new(options.progress, length_ms);
     let mut last_record = scenario.start;
     while let Some(tick) = clock.send(NextTick).await? {
         let changes = admin.send(ChangesDuring(tick)).await?;

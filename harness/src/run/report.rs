@@ -350,7 +350,7 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    pub(super) fn new(enabled: bool, length_ms: i64, _tick_ms: i64) -> Self {
+    pub(super) fn new(enabled: bool, length_ms: i64) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (enabled && terminal).then(|| {
             let bar = indicatif::ProgressBar::new(u64::try_from(length_ms).unwrap_or(0) / 1000);

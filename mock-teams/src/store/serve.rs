@@ -5,7 +5,7 @@ use oc_protocol::{CallRecord, QualityRecord, TeamsNumber, UnixMillis};
 
 use super::Store;
 use super::calls::{CallRow, RenderContext, render_call_record, render_quality_record};
-use super::feed::FeedEntry;
+use super::feed::{Feed, FeedEntry};
 
 /// One page read from a change feed.
 #[derive(Debug)]
@@ -17,6 +17,25 @@ pub(crate) struct FeedPage<T> {
     pub(crate) next_position: u64,
     /// True when records are available beyond this page now.
     pub(crate) more: bool,
+}
+
+/// Up to `limit` entries of `feed` from `position`, each rendered, with where to go on from.
+fn read_page<T>(
+    feed: &Feed,
+    position: u64,
+    limit: usize,
+    render: impl Fn(&FeedEntry) -> T,
+) -> FeedPage<T> {
+    let entries = feed.page(position, limit);
+    let next_position = position
+        .saturating_add(entries.len() as u64)
+        .min(feed.len());
+    FeedPage {
+        records: entries.iter().map(render).collect(),
+        first_position: position,
+        next_position,
+        more: next_position < feed.len(),
+    }
 }
 
 /// Which feed to read.
@@ -83,20 +102,9 @@ impl Store {
         limit: usize,
     ) -> FeedPage<CallRecord> {
         let feed = &self.carriers[usize::from(carrier)].cdr_feed;
-        let entries = feed.page(position, limit);
-        let records = entries
-            .iter()
-            .map(|e| self.render_cdr(e.item, &self.row_at_version(e), e.available))
-            .collect();
-        let next_position = position
-            .saturating_add(entries.len() as u64)
-            .min(feed.len());
-        FeedPage {
-            records,
-            first_position: position,
-            next_position,
-            more: next_position < feed.len(),
-        }
+        read_page(feed, position, limit, |e| {
+            self.render_cdr(e.item, &self.row_at_version(e), e.available)
+        })
     }
 
     /// Up to `limit` quality records of the carrier's feed from `position`.
@@ -107,23 +115,10 @@ impl Store {
         limit: usize,
     ) -> FeedPage<QualityRecord> {
         let feed = &self.carriers[usize::from(carrier)].quality_feed;
-        let entries = feed.page(position, limit);
-        let records = entries
-            .iter()
-            .map(|e| {
-                let (call, quality) = &self.quality[e.item as usize];
-                render_quality_record(quality, self.call_ids.get(*call), e.available)
-            })
-            .collect();
-        let next_position = position
-            .saturating_add(entries.len() as u64)
-            .min(feed.len());
-        FeedPage {
-            records,
-            first_position: position,
-            next_position,
-            more: next_position < feed.len(),
-        }
+        read_page(feed, position, limit, |e| {
+            let (call, quality) = &self.quality[e.item as usize];
+            render_quality_record(quality, self.call_ids.get(*call), e.available)
+        })
     }
 
     /// CDRs whose start is in `[from, to)`, each once at its latest version, scanning the feed

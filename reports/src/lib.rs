@@ -71,6 +71,62 @@ pub struct Report {
     pub quality_over_time: Vec<QualityBucket>,
     /// Wall-clock figures of the run (differ between runs).
     pub timing: Timing,
+    /// The certification of a real carrier (`oc-harness certify`); absent for a simulation run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certification: Option<Certification>,
+}
+
+/// The certification of a carrier system over the wire: its cases, each tied to rules, and
+/// the verdict a carrier hands over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certification {
+    /// `certified` when every case passed.
+    pub verdict: CertificationVerdict,
+    /// The carrier API under test.
+    pub carrier_url: String,
+    /// The Teams API the harness served.
+    pub teams_url: String,
+    /// The reporting deadline after a call's end the carrier was held to, ms (short in
+    /// certification, where simulated time is wall-clock time).
+    pub reporting_deadline_ms: i64,
+    /// The reconciliation tolerance, ms.
+    pub tolerance_ms: i64,
+    /// The longest the certification could take, wall-clock ms: every wait is bounded.
+    pub time_limit_ms: u64,
+    /// Why the certification stopped short (the carrier never answered), when it did.
+    pub aborted: Option<String>,
+    /// Every case, in suite order.
+    pub cases: Vec<CaseResult>,
+}
+
+/// The verdict of a certification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CertificationVerdict {
+    /// Every case passed.
+    Certified,
+    /// At least one case failed or could not be exercised.
+    NotCertified,
+}
+
+/// One certification case: what the harness made happen, the rules that judge it, and how the
+/// carrier did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseResult {
+    /// A stable id, e.g. `provisioning-convergence`.
+    pub id: String,
+    /// What the case checks, in a sentence.
+    pub title: String,
+    /// The rules (PROTOCOL.md ids) that judge it.
+    pub rules: Vec<RuleId>,
+    /// `passed`, `failed`, or `notExercised` (the run gave it nothing to judge: not certified).
+    pub outcome: Outcome,
+    /// What was checked and found.
+    pub summary: String,
+    /// The evidence of its failed rules (notes citing exchange `seq`s).
+    pub evidence: Vec<Evidence>,
 }
 
 /// What was run.

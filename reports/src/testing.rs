@@ -228,6 +228,7 @@ pub(crate) fn small_report() -> Report {
             wall_ms: 1250,
             calls_per_second: 12.0,
         },
+        certification: None,
     }
 }
 

@@ -132,6 +132,7 @@ pub(super) fn build(inputs: Inputs<'_>) -> Report {
             wall_ms,
             calls_per_second: history.calls.len() as f64 / wall.as_secs_f64().max(1e-9),
         },
+        certification: None,
     }
 }
 

@@ -7,9 +7,10 @@ use oc_protocol::{
 };
 
 use crate::{
-    Accuracy, Conservation, DriftBin, Evidence, EvidenceExchange, ExchangeDirection,
-    ExpectationResult, LATENCY_QUANTILES, LatencyPoint, LatencySummary, Outcome, QualityBucket,
-    Report, RuleVerdict, RunCounts, SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
+    Accuracy, CaseResult, Certification, CertificationVerdict, Conservation, DriftBin, Evidence,
+    EvidenceExchange, ExchangeDirection, ExpectationResult, LATENCY_QUANTILES, LatencyPoint,
+    LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, RunCounts, SCHEMA_VERSION,
+    ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 fn curve(us: [u64; 7]) -> Vec<LatencyPoint> {
@@ -230,6 +231,85 @@ pub(crate) fn small_report() -> Report {
         },
         certification: None,
     }
+}
+
+fn case(id: &str, title: &str, rules: &[RuleId], outcome: Outcome, summary: &str) -> CaseResult {
+    CaseResult {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        rules: rules.to_vec(),
+        outcome,
+        summary: summary.to_owned(),
+        evidence: Vec::new(),
+    }
+}
+
+/// [`small_report`] as `oc-harness certify` would write it: not certified, with two cases
+/// passed, one failed (its evidence cites exchange 17 of [`exchanges`], and has a note with
+/// characters that XML and Markdown must escape) and one not exercised.
+pub(crate) fn certification_report() -> Report {
+    let mut report = small_report();
+    report.scenario = ScenarioInfo {
+        name: "certify".into(),
+        description: "Certification of a carrier's integration over the wire.".into(),
+        seed: 7,
+        clock: "realtime".into(),
+        start: "2026-11-02T00:00:00.000Z".into(),
+        length_ms: 120_000,
+        carrier: "https://carrier.example.net/oc".into(),
+        replay: "oc-harness certify --carrier https://carrier.example.net/oc --seed 7".into(),
+    };
+    let mut deadline = case(
+        "duration-deadline",
+        "every answered call's duration is reported, before the reporting deadline",
+        &[RuleId::DurDeadline, RuleId::DurComplete],
+        Outcome::Failed,
+        "12 answered calls; 1 reported after the deadline, 1 never reported",
+    );
+    deadline.evidence = vec![
+        Evidence {
+            note: "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h".into(),
+            exchanges: vec![17],
+        },
+        Evidence {
+            note: "call call-000000011 was never reported".into(),
+            exchanges: Vec::new(),
+        },
+    ];
+    report.certification = Some(Certification {
+        verdict: CertificationVerdict::NotCertified,
+        carrier_url: "https://carrier.example.net/oc".into(),
+        teams_url: "http://127.0.0.1:8081".into(),
+        reporting_deadline_ms: 5_000,
+        tolerance_ms: 1_000,
+        time_limit_ms: 120_000,
+        aborted: None,
+        cases: vec![
+            case(
+                "provisioning-convergence",
+                "assign, update and unassign converge: the state probe agrees with Teams",
+                &[RuleId::NumAck, RuleId::NumState],
+                Outcome::Passed,
+                "4 events acknowledged; the state probe agreed with Teams after each",
+            ),
+            case(
+                "webhook-signatures",
+                "forged notifications are refused",
+                &[RuleId::SecSignature],
+                Outcome::Passed,
+                "3 forged notifications sent; 0 applied",
+            ),
+            deadline,
+            case(
+                "cdr-throttle",
+                "Retry-After is honoured when the CDR feed throttles",
+                &[RuleId::CdrThrottle],
+                Outcome::NotExercised,
+                "the carrier never read the CDR feed, so it was never throttled",
+            ),
+        ],
+    });
+    report
 }
 
 /// The exchanges [`small_report`] cites, as the caller would convert them.

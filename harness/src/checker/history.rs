@@ -37,6 +37,27 @@ pub struct History {
     pub isolation_probes: Vec<IsolationProbe>,
     /// The mock carrier's ground truth, when the carrier is the mock.
     pub truth: Option<GroundTruth>,
+    /// The certification legs the harness posted to the carrier's call-legs hook, in the order
+    /// posted (empty in a simulation).
+    #[serde(default)]
+    pub legs: Vec<LegFact>,
+}
+
+/// A certification leg: what the carrier's switch would have recorded (PROTOCOL.md 2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegFact {
+    /// The call.
+    pub call_id: String,
+    /// The carrier's number.
+    pub telephone_number: String,
+    /// Answered, simulated.
+    pub connect: UnixMillis,
+    /// Ended, simulated.
+    pub end: UnixMillis,
+    /// Whether Teams had the number assigned at `connect` (when not, the carrier must not
+    /// report it [DUR-UNEXPECTED]).
+    pub assigned: bool,
 }
 
 /// The settings the rules judge with.

@@ -4,6 +4,7 @@
 use oc_protocol::timestamp::MAX_UNIX_MILLIS;
 
 use super::carrier::{carrier, teams_faults};
+use super::certification::certification;
 use super::defaults;
 use super::duration::{RawDuration, format_duration, parse_duration};
 use super::expect::{expectations, thresholds};
@@ -177,6 +178,7 @@ pub(crate) fn convert(raw: RawScenario) -> Result<Scenario, Vec<Finding>> {
         reconciliation: reconciliation(raw.reconciliation.unwrap_or_default(), &mut f),
         expect: expectations(raw.expect.unwrap_or_default(), &mut f),
         thresholds: thresholds(raw.thresholds.unwrap_or_default(), &mut f),
+        certification: certification(raw.certification.unwrap_or_default(), &mut f),
     };
     if f.items.is_empty() {
         Ok(scenario)

@@ -1,6 +1,7 @@
 //! Scenario files: the model, loading with precise errors, and checking.
 
 mod carrier;
+mod certification;
 pub mod check;
 mod convert;
 pub mod defaults;

@@ -7,6 +7,8 @@ use mock_carrier::config::{ClientConfig, MisbehaviourConfig};
 use mock_teams::FaultSettings;
 use oc_protocol::{RuleId, UnixMillis};
 
+pub use super::certification::CertificationSpec;
+
 /// A validated scenario. Durations are in ms, times in Unix ms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -42,6 +44,8 @@ pub struct Scenario {
     pub expect: Expectations,
     /// Limits that fail the run when crossed.
     pub thresholds: Thresholds,
+    /// How `oc-harness certify` drives and waits for a real carrier.
+    pub certification: CertificationSpec,
 }
 
 /// How simulated time runs.

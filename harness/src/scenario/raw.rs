@@ -31,6 +31,7 @@ pub(crate) struct RawScenario {
     pub(crate) reconciliation: Option<RawReconciliation>,
     pub(crate) expect: Option<RawExpect>,
     pub(crate) thresholds: Option<RawThresholds>,
+    pub(crate) certification: Option<super::certification::RawCertification>,
 }
 
 /// `clock`.

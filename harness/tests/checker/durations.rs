@@ -134,8 +134,7 @@ fn dur_fidelity_fail() {
     );
 }
 
-/// Without legs in the ground truth (a CDR-only run, or a real carrier) there is nothing to
-/// judge.
+/// Without certification legs (a simulation reports Teams' CDRs) there is nothing to judge.
 #[test]
 fn dur_fidelity_needs_legs() {
     let v = judge(RuleId::DurFidelity, "accuracy-disagreement");

@@ -1,11 +1,12 @@
 //! The duration rules (PROTOCOL.md 2.3, 3.4, 3.5): DUR-SCHEMA and DUR-IDEMPOTENT from the
 //! carrier's call-durations requests and Teams' answers; DUR-DUPLICATE, DUR-DEADLINE,
 //! DUR-COMPLETE and DUR-UNEXPECTED from Teams' reconciliation at the end of the run;
-//! DUR-FIDELITY from the mock carrier's ground truth of the certification legs.
+//! DUR-FIDELITY from the certification legs the harness posted and the reports Teams received.
 
 use std::collections::BTreeMap;
 
 use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
+use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::{
     DurationReportResponse, IDEMPOTENCY_KEY_HEADER, Problem, ReconClass, ReconciliationItem,
@@ -15,6 +16,7 @@ use oc_reports::RuleVerdict;
 
 use super::{Tally, count, harness_caused, header, mentioning, not_exercised, path_of};
 use crate::checker::History;
+use crate::checker::history::LegFact;
 
 /// The carrier's call-durations requests that Teams really answered.
 fn reports(history: &History) -> impl Iterator<Item = &Exchange> {
@@ -366,76 +368,91 @@ pub(super) fn dur_unexpected(history: &History) -> RuleVerdict {
     .judge(history)
 }
 
-/// DUR-FIDELITY: every duration reported for a certification leg equals the leg's.
+/// DUR-FIDELITY: every duration reported for a certification leg equals the leg's
+/// `endDateTime − connectDateTime`. The reports are read from the bodies Teams received (the
+/// certification keeps them whole); a body cut at the capture limit is counted, not judged.
 pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
-    let Some(truth) = &history.truth else {
+    if history.legs.is_empty() {
         return not_exercised(
             RuleId::DurFidelity,
-            "no ground truth of certification legs (the carrier is not the mock)",
+            "no certification leg was posted (a simulation reports Teams' CDRs)",
         );
-    };
-    let legs: Vec<_> = truth.calls.iter().filter(|c| c.origin == "leg").collect();
-    let mut tally = Tally::new(RuleId::DurFidelity);
-    let mut judged = 0u64;
-    for leg in &legs {
-        let Some(want) = leg.leg_duration_ms else {
-            continue;
-        };
-        if leg.reported.is_empty() {
+    }
+    let legs: BTreeMap<&str, &LegFact> = history
+        .legs
+        .iter()
+        .map(|leg| (leg.call_id.as_str(), leg))
+        .collect();
+    // Every accepted duration of a leg, in the order Teams received them, with its exchange.
+    let mut reported: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
+    let mut unreadable = 0u64;
+    for e in reports(history) {
+        if e.status != Some(200)
+            || matches!(e.detail, Some(ExchangeDetail::DurationReport { replayed: true, .. }))
+        {
             continue;
         }
-        judged += leg.reported.len() as u64;
-        let wrong: Vec<i64> = leg
-            .reported
-            .iter()
-            .map(|r| r.duration_ms)
-            .filter(|&d| d != want)
-            .collect();
+        let Some(parsed) = e
+            .request_body
+            .as_deref()
+            .and_then(|b| parse_duration_report(b.as_bytes()).ok())
+        else {
+            unreadable += 1;
+            continue;
+        };
+        for record in parsed.records.into_iter().flatten() {
+            if let Some((call_id, _)) = legs.get_key_value(record.call_id.as_str()) {
+                reported
+                    .entry(call_id)
+                    .or_default()
+                    .push((record.duration_ms, e.seq));
+            }
+        }
+    }
+    let mut tally = Tally::new(RuleId::DurFidelity);
+    let mut judged = 0u64;
+    for (call_id, durations) in &reported {
+        let leg = legs[call_id];
+        let want = leg.end - leg.connect;
+        judged += durations.len() as u64;
+        let wrong: Vec<&(i64, u64)> = durations.iter().filter(|(d, _)| *d != want).collect();
         if wrong.is_empty() {
             continue;
         }
         tally.fail(|| {
-            let keys: Vec<&str> = leg
-                .reported
-                .iter()
-                .map(|r| r.idempotency_key.as_str())
-                .collect();
-            let seqs = history
-                .exchanges
-                .iter()
-                .filter(|e| {
-                    matches!(&e.detail, Some(ExchangeDetail::DurationReport { key, .. })
-                        if keys.contains(&key.as_str()))
-                })
-                .map(|e| e.seq)
-                .collect();
-            let wrong: Vec<String> = wrong.iter().map(|d| format!("{d} ms")).collect();
+            let values: Vec<String> = wrong.iter().map(|(d, _)| format!("{d} ms")).collect();
             (
                 format!(
-                    "leg {} on {} lasted {want} ms, but the carrier reported {}",
-                    leg.call_id,
+                    "leg {call_id} on {} lasted {want} ms, but the carrier reported {}",
                     leg.telephone_number,
-                    wrong.join(", ")
+                    values.join(", ")
                 ),
-                seqs,
+                wrong.iter().map(|(_, seq)| *seq).collect(),
             )
         });
     }
+    let unreadable = if unreadable == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {} too large to keep whole not judged",
+            count(unreadable, "report body")
+        )
+    };
     if judged == 0 {
         return not_exercised(
             RuleId::DurFidelity,
-            if legs.is_empty() {
-                "no certification leg was posted"
-            } else {
-                "no duration was reported for a certification leg"
-            },
+            format!(
+                "no duration was reported for any of the {} posted{unreadable}",
+                count(history.legs.len() as u64, "certification leg")
+            ),
         );
     }
     let failures = tally.failures();
     tally.finish(format!(
-        "{} for {} checked; {} reported with another duration",
-        count(judged, "report"),
-        count(legs.len() as u64, "leg"),
+        "{} of {} judged; {} reported with another duration{unreadable}",
+        count(judged, "reported duration"),
+        count(history.legs.len() as u64, "leg"),
         count(failures, "leg")
     ))
 }

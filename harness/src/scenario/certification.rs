@@ -1,0 +1,91 @@
+//! `[certification]`: how `oc-harness certify` drives and waits for a real carrier — how long
+//! it waits for the carrier to answer, how the legs it posts differ from Teams' records, and
+//! how it tells the carrier's poll cycles apart. `oc-harness run` ignores the table.
+
+use serde::Deserialize;
+
+use super::convert::Findings;
+use super::duration::RawDuration;
+
+/// `[certification]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertification {
+    pub(crate) ready_timeout: Option<RawDuration>,
+    pub(crate) cycle_gap: Option<RawDuration>,
+    pub(crate) leg_drift_share: Option<f64>,
+    pub(crate) leg_drift: Option<RawDuration>,
+    pub(crate) unassigned_legs: Option<u32>,
+    pub(crate) catch_up: Option<RawDuration>,
+}
+
+/// How `oc-harness certify` drives and waits for the carrier. Times are real (wall-clock) ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CertificationSpec {
+    /// How long to wait for the carrier's API to answer at all before giving up.
+    pub ready_timeout_ms: i64,
+    /// The shortest quiet time between two of the carrier's poll cycles: requests closer
+    /// together than this belong to one cycle [QUA-FEED].
+    pub cycle_gap_ms: i64,
+    /// Share of legs whose switch recorded an end `leg_drift_ms` away from Teams' record
+    /// (beyond the tolerance, so that reconciliation shows `drift`), 0 to 1.
+    pub leg_drift_share: f64,
+    /// How far those legs' ends are from Teams' (positive: later).
+    pub leg_drift_ms: i64,
+    /// Legs posted on numbers not assigned at their connect time, which the carrier must not
+    /// report [DUR-UNEXPECTED].
+    pub unassigned_legs: u32,
+    /// After the traffic, the longest wait for the carrier to report every leg and read the
+    /// feeds to their end, beyond the reporting deadline.
+    pub catch_up_ms: i64,
+}
+
+impl Default for CertificationSpec {
+    fn default() -> Self {
+        Self {
+            ready_timeout_ms: 60_000,
+            cycle_gap_ms: 2_000,
+            leg_drift_share: 0.05,
+            leg_drift_ms: 3_000,
+            unassigned_legs: 5,
+            catch_up_ms: 15_000,
+        }
+    }
+}
+
+/// Converts `[certification]`, every problem into `f`.
+pub(crate) fn certification(raw: RawCertification, f: &mut Findings) -> CertificationSpec {
+    let d = CertificationSpec::default();
+    let ready_timeout_ms = f.positive_duration(
+        "certification.ready_timeout",
+        raw.ready_timeout.as_ref(),
+        d.ready_timeout_ms,
+    );
+    let cycle_gap_ms = f.positive_duration(
+        "certification.cycle_gap",
+        raw.cycle_gap.as_ref(),
+        d.cycle_gap_ms,
+    );
+    let leg_drift_ms = f.duration(
+        "certification.leg_drift",
+        raw.leg_drift.as_ref(),
+        d.leg_drift_ms,
+    );
+    let catch_up_ms = f.duration(
+        "certification.catch_up",
+        raw.catch_up.as_ref(),
+        d.catch_up_ms,
+    );
+    CertificationSpec {
+        ready_timeout_ms: ready_timeout_ms.unwrap_or(d.ready_timeout_ms),
+        cycle_gap_ms: cycle_gap_ms.unwrap_or(d.cycle_gap_ms),
+        leg_drift_share: f.share(
+            "certification.leg_drift_share",
+            raw.leg_drift_share,
+            d.leg_drift_share,
+        ),
+        leg_drift_ms: leg_drift_ms.unwrap_or(d.leg_drift_ms),
+        unassigned_legs: raw.unassigned_legs.unwrap_or(d.unassigned_legs),
+        catch_up_ms: catch_up_ms.unwrap_or(d.catch_up_ms),
+    }
+}

@@ -1,5 +1,7 @@
-//! `evidence.ndjson`: the exchanges that a failed rule's evidence cites, one JSON line each.
+//! `evidence.ndjson`: the exchanges that a failed rule's or a certification case's evidence
+//! cites, one JSON line each.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use oc_protocol::RuleId;
@@ -21,7 +23,8 @@ pub enum ExchangeDirection {
     TeamsToCarrier,
 }
 
-/// One exchange cited by the evidence of a failed rule, as written to `evidence.ndjson`.
+/// One exchange cited by the evidence of a failed rule or of a certification case, as written
+/// to `evidence.ndjson`.
 ///
 /// The report crate does not know the mock's exchange type: the caller converts each exchange,
 /// with its headers already masked. Bodies are kept as given and cut to [`BODY_LIMIT`] when
@@ -31,7 +34,7 @@ pub enum ExchangeDirection {
 pub struct EvidenceExchange {
     /// Order in which the Teams side observed exchanges (the `seq` that evidence cites).
     pub seq: u64,
-    /// The failed rules whose evidence cites it.
+    /// The failed rules whose evidence cites it (see [`cited_exchanges`]).
     pub rules: Vec<RuleId>,
     /// Who sent the request.
     pub direction: ExchangeDirection,
@@ -79,17 +82,54 @@ fn serialize_cut<S: Serializer>(body: &Option<String>, s: S) -> Result<S::Ok, S:
     }
 }
 
-/// The `seq`s cited by the evidence of the report's failed rules, each with those rules
-/// (sorted by `seq`; rules in catalogue order): what the caller converts into
-/// [`EvidenceExchange`]s.
+/// The `seq`s cited by the evidence of the report's failed rules and of its certification's
+/// cases, each with the failed rules whose evidence cites it (sorted by `seq`; rules in
+/// catalogue order): what the caller converts into [`EvidenceExchange`]s.
+///
+/// A case's evidence does not say which of the case's rules each note belongs to, so an
+/// exchange that only a case cites gets the case's rules that failed, or all the case's rules
+/// when none of them is among the report's failed rules. Every case counts, whatever its
+/// outcome: a passed case may still show a failed `should` rule, and every `seq` a rendering
+/// shows must be in `evidence.ndjson`.
 pub fn cited_exchanges(report: &Report) -> Vec<(u64, Vec<RuleId>)> {
-    let mut cited: std::collections::BTreeMap<u64, Vec<RuleId>> = Default::default();
+    let mut cited: BTreeMap<u64, Vec<RuleId>> = BTreeMap::new();
+    let failed: Vec<RuleId> = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .map(|r| r.rule)
+        .collect();
     for verdict in report.rules.iter().filter(|r| r.outcome == Outcome::Failed) {
         for seq in verdict.evidence.iter().flat_map(|e| &e.exchanges) {
             let rules = cited.entry(*seq).or_default();
             if !rules.contains(&verdict.rule) {
                 rules.push(verdict.rule);
             }
+        }
+    }
+    let by_rules: BTreeSet<u64> = cited.keys().copied().collect();
+    let cases = report.certification.iter().flat_map(|c| &c.cases);
+    for case in cases {
+        let mut rules: Vec<RuleId> = case
+            .rules
+            .iter()
+            .copied()
+            .filter(|r| failed.contains(r))
+            .collect();
+        if rules.is_empty() {
+            rules.clone_from(&case.rules);
+        }
+        for seq in case.evidence.iter().flat_map(|e| &e.exchanges) {
+            if by_rules.contains(seq) {
+                continue;
+            }
+            let cited_rules = cited.entry(*seq).or_default();
+            for rule in &rules {
+                if !cited_rules.contains(rule) {
+                    cited_rules.push(*rule);
+                }
+            }
+            cited_rules.sort();
         }
     }
     cited.into_iter().collect()
@@ -108,7 +148,8 @@ pub fn write_evidence<W: Write>(exchanges: &[EvidenceExchange], mut w: W) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{exchanges, small_report};
+    use crate::Evidence;
+    use crate::testing::{certification_report, exchanges, small_report};
 
     #[test]
     fn short_bodies_are_kept_and_long_ones_cut_on_a_char_boundary() {
@@ -149,12 +190,44 @@ mod tests {
         );
     }
 
-    /// The wall-clock and latency fields, which differ between runs, are redacted.
     #[test]
-    fn snapshot() {
+    fn exchanges_cited_by_cases_are_kept_with_rules_of_the_rules_evidence_first() {
+        // The failed case cites 17, which DUR-DEADLINE's evidence cites too: nothing changes.
+        let report = certification_report();
+        assert_eq!(cited_exchanges(&report), cited_exchanges(&small_report()));
+
+        let mut report = certification_report();
+        let cases = &mut report.certification.as_mut().unwrap().cases;
+        // Only cases cite 23 and 99; DUR-COMPLETE failed, DUR-DEADLINE failed, CDR-THROTTLE
+        // is not among the report's failed rules.
+        cases[2].evidence[1].exchanges = vec![23];
+        cases[3].evidence = vec![Evidence {
+            note: "the feed was never read".into(),
+            exchanges: vec![99, 23],
+        }];
+        assert_eq!(
+            cited_exchanges(&report),
+            vec![
+                (17, vec![RuleId::DurDeadline]),
+                (
+                    23,
+                    vec![
+                        RuleId::CdrThrottle,
+                        RuleId::DurDeadline,
+                        RuleId::DurComplete
+                    ]
+                ),
+                (42, vec![RuleId::DurDuplicate, RuleId::DurDeadline]),
+                (99, vec![RuleId::CdrThrottle]),
+            ]
+        );
+    }
+
+    /// Each line with the wall-clock and latency fields, which differ between runs, redacted.
+    fn redacted_lines(exchanges: &[EvidenceExchange]) -> Vec<String> {
         let mut out = Vec::new();
-        write_evidence(&exchanges(), &mut out).unwrap();
-        let redacted: Vec<String> = String::from_utf8(out)
+        write_evidence(exchanges, &mut out).unwrap();
+        String::from_utf8(out)
             .unwrap()
             .lines()
             .map(|line| {
@@ -163,7 +236,31 @@ mod tests {
                 value["latencyUs"] = "[latency]".into();
                 value.to_string()
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn snapshot() {
+        let redacted = redacted_lines(&exchanges());
         insta::assert_snapshot!("evidence.ndjson", redacted.join("\n"));
+    }
+
+    /// The exchanges a certification report cites, converted as the caller would.
+    #[test]
+    fn certification_snapshot() {
+        let all = exchanges();
+        let cited: Vec<EvidenceExchange> = cited_exchanges(&certification_report())
+            .into_iter()
+            .filter_map(|(seq, rules)| {
+                let exchange = all.iter().find(|e| e.seq == seq)?;
+                Some(EvidenceExchange {
+                    rules,
+                    ..exchange.clone()
+                })
+            })
+            .collect();
+        assert_eq!(cited.len(), 2);
+        let redacted = redacted_lines(&cited);
+        insta::assert_snapshot!("evidence-certification.ndjson", redacted.join("\n"));
     }
 }

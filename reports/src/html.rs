@@ -6,7 +6,11 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::{DriftBin, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, Verdict};
+use crate::{
+    DriftBin, Evidence, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, Verdict,
+};
+
+mod certification;
 
 /// Width of every chart's view box, px (the page scales it to its width).
 const CHART_WIDTH: f64 = 440.0;
@@ -21,7 +25,10 @@ const SERIES_COLOURS: usize = 8;
 
 /// Writes `report.html`: the verdict, the failing rules with their evidence, the charts (each
 /// with at least one mark when it has data, and a "no data" line instead when not), and the
-/// rule, latency and threshold tables (which scroll sideways on a narrow screen).
+/// rule, latency and threshold tables (which scroll sideways on a narrow screen). A
+/// certification report has the certification's section first (its verdict, the carrier, the
+/// deadline it was held to, its cases and the evidence of those not passed), and its verdict
+/// in the page's title.
 pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let s = &report.scenario;
     let (class, word) = match report.verdict {
@@ -29,13 +36,31 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         Verdict::Failed => ("failed", "FAILED"),
         Verdict::HarnessError => ("error", "HARNESS ERROR"),
     };
+    let (title, extra_style) = match &report.certification {
+        Some(c) => (
+            format!(
+                "{} — {} (oc-harness)",
+                certification::headline(c),
+                escape(&c.carrier_url)
+            ),
+            certification::STYLE,
+        ),
+        None => (format!("oc-harness: {} — {word}", escape(&s.name)), ""),
+    };
     let mut out = String::new();
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>oc-harness: {name} — {word}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
-         <main>\n<h1 class=\"{class}\">{name} — {word}</h1>\n\
+         <title>{title}</title>\n<style>\n{STYLE}{extra_style}</style>\n</head>\n<body>\n\
+         <main>\n"
+    );
+    if let Some(c) = &report.certification {
+        certification::section(&mut out, report, c);
+    }
+    let _ = write!(
+        out,
+        "<h1 class=\"{class}\">{name} — {word}</h1>\n\
          <p>Seed <b>{seed}</b>, oc-harness <b>{version}</b> (report schema {schema}); carrier \
          {carrier}; {clock} clock from {start} for {length} ms.</p>\n\
          <p class=\"description\">{description}</p>\n",
@@ -244,16 +269,7 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
             summary = escape(&r.summary)
         );
         for e in &r.evidence {
-            let seqs: Vec<String> = e.exchanges.iter().map(u64::to_string).collect();
-            let _ = write!(out, "<li>{}", escape(&e.note));
-            if !seqs.is_empty() {
-                let _ = write!(
-                    out,
-                    " <span class=\"seq\">(exchanges {})</span>",
-                    seqs.join(", ")
-                );
-            }
-            out.push_str("</li>\n");
+            evidence_item(out, e);
         }
         if r.evidence.len() < usize::try_from(r.failures).unwrap_or(usize::MAX) {
             let _ = writeln!(
@@ -265,6 +281,20 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
         }
         out.push_str("</ul>\n</details>\n</section>\n");
     }
+}
+
+/// One evidence note as a list item, with the `seq`s of the exchanges it cites.
+fn evidence_item(out: &mut String, e: &Evidence) {
+    let _ = write!(out, "<li>{}", escape(&e.note));
+    if !e.exchanges.is_empty() {
+        let seqs: Vec<String> = e.exchanges.iter().map(u64::to_string).collect();
+        let _ = write!(
+            out,
+            " <span class=\"seq\">(exchanges {})</span>",
+            seqs.join(", ")
+        );
+    }
+    out.push_str("</li>\n");
 }
 
 /// One bar of [`bar_chart`].
@@ -674,7 +704,7 @@ svg .label { text-anchor: end; } svg .middle { text-anchor: middle; } svg .end {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::small_report;
+    use crate::testing::{certification_report, small_report};
 
     fn render(report: &Report) -> String {
         let mut out = Vec::new();
@@ -762,5 +792,81 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!("report.html", render(&small_report()));
+    }
+
+    #[test]
+    fn a_certification_comes_first_and_the_page_stays_self_contained() {
+        let report = certification_report();
+        let html = render(&report);
+        for fetching in [
+            "<script", "src=", "href=", "<link", "@import", "url(", "<iframe",
+        ] {
+            assert!(!html.contains(fetching), "{fetching}");
+        }
+        assert!(html.contains(
+            "<title>Certification: NOT CERTIFIED — https://carrier.example.net/oc \
+             (oc-harness)</title>"
+        ));
+        let banner = html
+            .find(
+                "<div class=\"banner failed\">\n\
+                 <h1 class=\"failed\">Certification: NOT CERTIFIED</h1>",
+            )
+            .unwrap();
+        let run = html
+            .find("<h1 class=\"failed\">certify — FAILED</h1>")
+            .unwrap();
+        assert!(banner < run);
+        assert!(html.contains("within <b>5 s</b> of each call's end"));
+        assert!(html.contains("Carrier <code>https://carrier.example.net/oc</code>"));
+        assert!(html.contains("<tr class=\"not-exercised\"><td>cdr-throttle<br>"));
+        assert!(html.contains("<tr class=\"failed\"><td>duration-deadline<br>"));
+        assert!(html.contains(
+            "<section class=\"case failed\">\n\
+             <h3>FAILED duration-deadline (DUR-DEADLINE, DUR-COMPLETE)</h3>"
+        ));
+        assert!(html.contains("<section class=\"case not-exercised\">"));
+        assert!(!html.contains("<section class=\"case passed\">"));
+        assert!(html.contains(
+            "reported &lt;late&gt; &amp; &quot;after&quot; the &#39;deadline&#39; | 3 h \
+             <span class=\"seq\">(exchanges 17)</span>"
+        ));
+        assert!(!html.contains("stopped short"));
+        // After the section, the run's page as it is without a certification.
+        let mut alone = report.clone();
+        alone.certification = None;
+        let alone = render(&alone);
+        let from =
+            |html: &str| html[html.find("<h1 class=\"failed\">certify").unwrap()..].to_owned();
+        assert_eq!(from(&html), from(&alone));
+        assert_eq!(html.matches("<svg").count(), 5);
+    }
+
+    #[test]
+    fn a_certified_carrier_has_a_passed_banner_and_an_aborted_one_says_why() {
+        let mut report = certification_report();
+        let certification = report.certification.as_mut().unwrap();
+        certification.verdict = crate::CertificationVerdict::Certified;
+        certification.cases.truncate(2);
+        let html = render(&report);
+        assert!(html.contains(
+            "<div class=\"banner passed\">\n<h1 class=\"passed\">Certification: CERTIFIED</h1>"
+        ));
+        assert!(html.contains("<b>certified</b>: all 2 cases passed."));
+        assert!(!html.contains("<section class=\"case"));
+
+        let mut report = certification_report();
+        report.certification.as_mut().unwrap().aborted =
+            Some("the carrier <never> answered".into());
+        let html = render(&report);
+        assert!(html.contains(
+            "<p class=\"aborted\">The certification stopped short: the carrier \
+             &lt;never&gt; answered</p>"
+        ));
+    }
+
+    #[test]
+    fn certification_snapshot() {
+        insta::assert_snapshot!("report-certification.html", render(&certification_report()));
     }
 }

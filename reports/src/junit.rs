@@ -1,15 +1,24 @@
-//! `junit.xml`: one test case per rule and per threshold, for CI systems that read JUnit.
+//! `junit.xml`: one test case per rule and per threshold, and one per certification case, for
+//! CI systems that read JUnit.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::{Outcome, Report, RuleVerdict, ThresholdResult};
+use crate::{
+    CaseResult, Certification, CertificationVerdict, Evidence, Outcome, Report, RuleVerdict,
+    ThresholdResult,
+};
 
 /// Writes `junit.xml`: one `<testsuite name="oc-harness: <scenario>">` inside `<testsuites>`,
 /// with one `<testcase>` per rule (a `<failure>` when it failed, whatever its severity, with
 /// the first evidence note as the message; `<skipped/>` when not exercised) and one per
 /// threshold. Rules and thresholds have no time of their own: each case's `time` is 0, the
 /// suite's is the run's wall time.
+///
+/// A certification report has a `<testsuite name="certification">` before it, with one
+/// `<testcase>` per certification case: a `<failure>` when it failed, and when it was not
+/// exercised too (a case not exercised is not certified, so never `<skipped/>`); the
+/// `<testsuites>` counts are then the sums of both suites'.
 pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let name = format!("oc-harness: {}", report.scenario.name);
     let failures = report
@@ -25,15 +34,22 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         .count();
     let tests = report.rules.len() + report.thresholds.len();
     let time = seconds(report.timing.wall_ms);
+    let (all_tests, all_failures) = match &report.certification {
+        Some(c) => (tests + c.cases.len(), failures + not_passed(c)),
+        None => (tests, failures),
+    };
 
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
-         skipped=\"{skipped}\" time=\"{time}\">",
+        "<testsuites name=\"{}\" tests=\"{all_tests}\" failures=\"{all_failures}\" \
+         errors=\"0\" skipped=\"{skipped}\" time=\"{time}\">",
         escape(&name)
     );
+    if let Some(certification) = &report.certification {
+        certification_suite(&mut out, report, certification);
+    }
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
@@ -41,7 +57,6 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         escape(&name),
         escape(&report.scenario.start)
     );
-    out.push_str("    <properties>\n");
     let properties = [
         ("harnessVersion", report.harness_version.clone()),
         ("schemaVersion", report.schema_version.to_string()),
@@ -50,14 +65,7 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         ("verdict", verdict_word(report).to_owned()),
         ("replay", report.scenario.replay.clone()),
     ];
-    for (key, value) in properties {
-        let _ = writeln!(
-            out,
-            "      <property name=\"{key}\" value=\"{}\"/>",
-            escape(&value)
-        );
-    }
-    out.push_str("    </properties>\n");
+    write_properties(&mut out, &properties);
     let classname = format!("oc-harness.{}", report.scenario.name);
     for rule in &report.rules {
         rule_case(&mut out, &classname, rule);
@@ -68,6 +76,113 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     out.push_str("  </testsuite>\n</testsuites>\n");
     w.write_all(out.as_bytes())?;
     w.flush()
+}
+
+/// `<properties>` with one `<property>` per pair, in order.
+fn write_properties(out: &mut String, properties: &[(&str, String)]) {
+    out.push_str("    <properties>\n");
+    for (key, value) in properties {
+        let _ = writeln!(
+            out,
+            "      <property name=\"{key}\" value=\"{}\"/>",
+            escape(value)
+        );
+    }
+    out.push_str("    </properties>\n");
+}
+
+/// How many certification cases did not pass (failed or not exercised: not certified).
+fn not_passed(certification: &Certification) -> usize {
+    certification
+        .cases
+        .iter()
+        .filter(|c| c.outcome != Outcome::Passed)
+        .count()
+}
+
+/// `<testsuite name="certification">`: the certification's figures as properties, then one
+/// `<testcase>` per case.
+fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"certification\" tests=\"{}\" failures=\"{}\" errors=\"0\" \
+         skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+        c.cases.len(),
+        not_passed(c),
+        seconds(report.timing.wall_ms),
+        escape(&report.scenario.start)
+    );
+    let verdict = match c.verdict {
+        CertificationVerdict::Certified => "certified",
+        CertificationVerdict::NotCertified => "notCertified",
+    };
+    let mut properties = vec![
+        ("verdict", verdict.to_owned()),
+        ("carrierUrl", c.carrier_url.clone()),
+        ("teamsUrl", c.teams_url.clone()),
+        ("reportingDeadlineMs", c.reporting_deadline_ms.to_string()),
+        ("toleranceMs", c.tolerance_ms.to_string()),
+        ("timeLimitMs", c.time_limit_ms.to_string()),
+        ("harnessVersion", report.harness_version.clone()),
+        ("seed", report.scenario.seed.to_string()),
+    ];
+    if let Some(aborted) = &c.aborted {
+        properties.push(("aborted", aborted.clone()));
+    }
+    write_properties(out, &properties);
+    for case in &c.cases {
+        certification_case(out, case);
+    }
+    out.push_str("  </testsuite>\n");
+}
+
+/// A certification case: empty when it passed; a `<failure>` with its first evidence note (or
+/// its summary) when it failed, or `not exercised: <summary>` when it was not exercised.
+fn certification_case(out: &mut String, case: &CaseResult) {
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"certification\" time=\"0\"",
+        escape(&case.id)
+    );
+    let (message, kind) = match case.outcome {
+        Outcome::Passed => {
+            out.push_str("/>\n");
+            return;
+        }
+        Outcome::Failed => (
+            case.evidence
+                .first()
+                .map_or(case.summary.clone(), |e| e.note.clone()),
+            "failed",
+        ),
+        Outcome::NotExercised => (format!("not exercised: {}", case.summary), "notExercised"),
+    };
+    let rules: Vec<&str> = case.rules.iter().map(|r| r.as_str()).collect();
+    let mut body = format!(
+        "{}\nrules: {}\n{}\n",
+        case.title,
+        rules.join(", "),
+        case.summary
+    );
+    evidence_lines(&mut body, &case.evidence);
+    let _ = writeln!(
+        out,
+        ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
+        escape(&message),
+        escape(&body)
+    );
+}
+
+/// One `- note (exchanges …)` line per evidence item.
+fn evidence_lines(body: &mut String, evidence: &[Evidence]) {
+    for evidence in evidence {
+        let _ = write!(body, "- {}", evidence.note);
+        if !evidence.exchanges.is_empty() {
+            let seqs: Vec<String> = evidence.exchanges.iter().map(u64::to_string).collect();
+            let _ = write!(body, " (exchanges {})", seqs.join(", "));
+        }
+        body.push('\n');
+    }
 }
 
 fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
@@ -92,14 +207,7 @@ fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
                 .first()
                 .map_or(rule.summary.as_str(), |e| e.note.as_str());
             let mut body = format!("{} (failures: {})\n", rule.summary, rule.failures);
-            for evidence in &rule.evidence {
-                let _ = write!(body, "- {}", evidence.note);
-                if !evidence.exchanges.is_empty() {
-                    let seqs: Vec<String> = evidence.exchanges.iter().map(u64::to_string).collect();
-                    let _ = write!(body, " (exchanges {})", seqs.join(", "));
-                }
-                body.push('\n');
-            }
+            evidence_lines(&mut body, &rule.evidence);
             let _ = writeln!(
                 out,
                 ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
@@ -182,7 +290,7 @@ mod tests {
     use quick_xml::events::{BytesStart, Event};
 
     use super::*;
-    use crate::testing::small_report;
+    use crate::testing::{certification_report, small_report};
 
     /// One element as a CI system sees it: its name, attributes (unescaped) and text.
     #[derive(Debug, Default)]
@@ -415,5 +523,100 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!("junit.xml", render(&small_report()));
+    }
+
+    #[test]
+    fn a_certification_is_a_suite_of_its_own_where_not_exercised_fails() {
+        let report = certification_report();
+        let xml = render(&report);
+        let root = parse(&xml);
+        // 7 rule and threshold cases + 4 certification cases; 4 + 2 failures.
+        assert_eq!(root.attr("tests"), "11");
+        assert_eq!(root.attr("failures"), "6");
+        assert_eq!(root.attr("skipped"), "1");
+        let suites = root.children_named("testsuite");
+        assert_eq!(suites.len(), 2);
+        let suite = suites[0];
+        assert_eq!(suite.attr("name"), "certification");
+        assert_eq!(suite.attr("tests"), "4");
+        assert_eq!(suite.attr("failures"), "2");
+        assert_eq!(suite.attr("skipped"), "0");
+        let properties = &suite.children_named("properties")[0].children;
+        let property = |name: &str| {
+            properties
+                .iter()
+                .find(|p| p.attr("name") == name)
+                .map(|p| p.attr("value"))
+        };
+        assert_eq!(property("verdict"), Some("notCertified"));
+        assert_eq!(property("reportingDeadlineMs"), Some("5000"));
+        assert_eq!(
+            property("carrierUrl"),
+            Some("https://carrier.example.net/oc")
+        );
+        assert_eq!(property("aborted"), None);
+        let cases = suite.children_named("testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+        assert_eq!(
+            names,
+            [
+                "provisioning-convergence",
+                "webhook-signatures",
+                "duration-deadline",
+                "cdr-throttle"
+            ]
+        );
+        assert!(cases.iter().all(|c| c.attr("classname") == "certification"));
+        assert!(cases[0].children.is_empty() && cases[1].children.is_empty());
+        let failed = cases[2].children_named("failure")[0];
+        assert_eq!(
+            failed.attr("message"),
+            "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h"
+        );
+        assert_eq!(failed.attr("type"), "failed");
+        assert!(failed.text.contains("(exchanges 17)"), "{}", failed.text);
+        assert!(failed.text.contains("rules: DUR-DEADLINE, DUR-COMPLETE"));
+        assert!(cases[3].children_named("skipped").is_empty());
+        let not_exercised = cases[3].children_named("failure")[0];
+        assert_eq!(
+            not_exercised.attr("message"),
+            "not exercised: the carrier never read the CDR feed, so it was never throttled"
+        );
+        assert_eq!(not_exercised.attr("type"), "notExercised");
+
+        // The run's suite follows, as it is without a certification.
+        let mut run = report.clone();
+        run.certification = None;
+        let alone = render(&run);
+        let suite_of = |xml: &str| {
+            let start = xml.find("  <testsuite name=\"oc-harness: ").unwrap();
+            xml[start..].to_owned()
+        };
+        assert_eq!(suite_of(&xml), suite_of(&alone));
+    }
+
+    #[test]
+    fn an_aborted_certification_without_evidence_says_why() {
+        let mut report = certification_report();
+        let certification = report.certification.as_mut().unwrap();
+        certification.verdict = CertificationVerdict::NotCertified;
+        certification.aborted = Some("the carrier never answered".into());
+        certification.cases[2].evidence.clear();
+        let root = parse(&render(&report));
+        let suite = root.children_named("testsuite")[0];
+        let properties = &suite.children_named("properties")[0].children;
+        assert!(properties.iter().any(
+            |p| p.attr("name") == "aborted" && p.attr("value") == "the carrier never answered"
+        ));
+        let failure = suite.children_named("testcase")[2].children_named("failure")[0];
+        assert_eq!(
+            failure.attr("message"),
+            "12 answered calls; 1 reported after the deadline, 1 never reported"
+        );
+    }
+
+    #[test]
+    fn certification_snapshot() {
+        insta::assert_snapshot!("junit-certification.xml", render(&certification_report()));
     }
 }

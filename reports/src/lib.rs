@@ -455,6 +455,16 @@ mod tests {
         insta::assert_snapshot!("report.json", String::from_utf8(json).unwrap());
     }
 
+    #[test]
+    fn certification_report_json_snapshot() {
+        let mut json = Vec::new();
+        serde_json::to_writer_pretty(&mut json, &testing::certification_report()).unwrap();
+        insta::assert_snapshot!(
+            "report-certification.json",
+            String::from_utf8(json).unwrap()
+        );
+    }
+
     fn schema() -> jsonschema::Validator {
         let schema: serde_json::Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
         jsonschema::meta::validate(&schema).expect("report.schema.json is a valid schema");
@@ -472,6 +482,54 @@ mod tests {
     fn the_small_report_satisfies_the_schema() {
         let report = serde_json::to_value(testing::small_report()).unwrap();
         assert_eq!(errors(&schema(), &report), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_certification_report_satisfies_the_schema_and_reads_back() {
+        let report = testing::certification_report();
+        let value = serde_json::to_value(&report).unwrap();
+        assert_eq!(errors(&schema(), &value), Vec::<String>::new());
+        assert_eq!(serde_json::from_value::<Report>(value).unwrap(), report);
+        // Without a certification the field is left out, not written as null.
+        let value = serde_json::to_value(testing::small_report()).unwrap();
+        assert!(value.get("certification").is_none());
+    }
+
+    #[test]
+    fn a_renamed_or_unknown_field_of_a_certification_fails_the_schema() {
+        let validator = schema();
+        let good = serde_json::to_value(testing::certification_report()).unwrap();
+        assert!(validator.is_valid(&good));
+        let mut renamed = good.clone();
+        let case = renamed["certification"]["cases"][2]
+            .as_object_mut()
+            .unwrap();
+        let outcome = case.remove("outcome").unwrap();
+        case.insert("result".into(), outcome);
+        assert!(!validator.is_valid(&renamed));
+        let mut missing = good.clone();
+        missing["certification"]
+            .as_object_mut()
+            .unwrap()
+            .remove("reportingDeadlineMs");
+        assert!(!validator.is_valid(&missing));
+        let mut unknown = good.clone();
+        unknown["certification"]["cases"][0]["durationMs"] = 12.into();
+        assert!(!validator.is_valid(&unknown));
+        let mut bad_outcome = good.clone();
+        bad_outcome["certification"]["cases"][3]["outcome"] = "skipped".into();
+        assert!(!validator.is_valid(&bad_outcome));
+        let mut bad_rule = good.clone();
+        bad_rule["certification"]["cases"][0]["rules"][0] = "NUM-NOPE".into();
+        assert!(!validator.is_valid(&bad_rule));
+        let mut bad_verdict = good.clone();
+        bad_verdict["certification"]["verdict"] = "passed".into();
+        assert!(!validator.is_valid(&bad_verdict));
+        let mut aborted = good;
+        aborted["certification"]["aborted"] = "the carrier never answered".into();
+        assert!(validator.is_valid(&aborted));
+        aborted["certification"]["aborted"] = 3.into();
+        assert!(!validator.is_valid(&aborted));
     }
 
     /// Every report listed in `tests/fixtures/reports.txt` (one path a line, relative to it).

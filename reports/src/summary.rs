@@ -6,13 +6,18 @@ use std::io::{self, Write};
 
 use oc_protocol::{RuleId, Severity};
 
-use crate::{Outcome, Report, Verdict};
+use crate::{CaseResult, Certification, CertificationVerdict, Evidence, Outcome, Report, Verdict};
 
-/// Writes `summary.md`: the verdict (scenario, seed, harness version), the failed rules with
-/// their evidence notes, the reconciliation, latency, thresholds, the expectation and the
-/// command that replays the run.
+/// Writes `summary.md`: for a certification report first the certification (its verdict, the
+/// carrier, the deadline it was held to, its cases and the evidence of those not passed), then
+/// the verdict (scenario, seed, harness version), the failed rules with their evidence notes,
+/// the reconciliation, latency, thresholds, the expectation and the command that replays the
+/// run.
 pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let mut out = String::new();
+    if let Some(certification) = &report.certification {
+        certification_part(&mut out, report, certification);
+    }
     verdict(&mut out, report);
     failed_rules(&mut out, report);
     reconciliation(&mut out, report);
@@ -26,6 +31,159 @@ pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     );
     w.write_all(out.as_bytes())?;
     w.flush()
+}
+
+/// The certification, in the words a carrier hands over: the verdict, who was certified by
+/// what, the deadline and tolerance it was held to, the cases, and the evidence of every case
+/// not passed (or passed with evidence), then a rule before the run's own summary.
+fn certification_part(out: &mut String, report: &Report, c: &Certification) {
+    let count = |o: Outcome| c.cases.iter().filter(|k| k.outcome == o).count();
+    let (failed, not_exercised) = (count(Outcome::Failed), count(Outcome::NotExercised));
+    let verdict = match c.verdict {
+        CertificationVerdict::Certified => format!(
+            "# Certification: CERTIFIED\n\n\
+             ✅ The carrier's integration is **certified**: {} passed.\n\n",
+            if c.cases.len() == 1 {
+                "its 1 case".to_owned()
+            } else {
+                format!("all {} cases", c.cases.len())
+            }
+        ),
+        CertificationVerdict::NotCertified => format!(
+            "# Certification: NOT CERTIFIED\n\n\
+             ❌ The carrier's integration is **not certified**: of {}, {failed} failed and \
+             {not_exercised} could not be exercised (a case not exercised is not certified).\n\n",
+            plural(c.cases.len() as u64, "case")
+        ),
+    };
+    out.push_str(&verdict);
+    let _ = write!(
+        out,
+        "Carrier {}, certified by oc-harness **{}** with seed **{}** (report schema {}); the \
+         harness served the Teams API at {}.\n\n\
+         Durations had to be reported within **{} s** of each call's end (reporting deadline \
+         {} ms); a reported duration matches Teams' within a tolerance of {} ms. The \
+         certification was bounded to {} s of wall-clock time.\n\n",
+        inline(&c.carrier_url),
+        inline(&report.harness_version),
+        report.scenario.seed,
+        report.schema_version,
+        inline(&c.teams_url),
+        seconds(c.reporting_deadline_ms),
+        c.reporting_deadline_ms,
+        c.tolerance_ms,
+        seconds(i64::try_from(c.time_limit_ms).unwrap_or(i64::MAX)),
+    );
+    if let Some(aborted) = &c.aborted {
+        let _ = write!(
+            out,
+            "**The certification stopped short:** {}\n\n",
+            inline(aborted)
+        );
+    }
+    out.push_str("## Certification cases\n\n");
+    if c.cases.is_empty() {
+        out.push_str("The certification ran no case.\n\n");
+    } else {
+        out.push_str("| case | outcome | rules | summary |\n| --- | --- | --- | --- |\n");
+        for case in &c.cases {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&case.id),
+                case_outcome(case.outcome),
+                rule_list(&case.rules),
+                cell(&case.summary)
+            );
+        }
+        out.push('\n');
+    }
+    for case in c
+        .cases
+        .iter()
+        .filter(|k| k.outcome != Outcome::Passed || !k.evidence.is_empty())
+    {
+        case_evidence(out, case);
+    }
+    out.push_str("---\n\n");
+}
+
+/// A case's heading, title and summary, its evidence notes, and where the exchanges they cite
+/// are.
+fn case_evidence(out: &mut String, case: &CaseResult) {
+    let label = match case.outcome {
+        Outcome::Passed => "PASSED",
+        Outcome::Failed => "FAILED",
+        Outcome::NotExercised => "NOT EXERCISED",
+    };
+    let _ = write!(
+        out,
+        "### {label} {} ({})\n\n*{}*\n\n{}\n\n",
+        inline(&case.id),
+        rule_list(&case.rules),
+        inline(&case.title),
+        inline(&case.summary)
+    );
+    if case.evidence.is_empty() {
+        out.push_str("No evidence: no exchange is cited.\n\n");
+        return;
+    }
+    for evidence in &case.evidence {
+        evidence_item(out, evidence);
+    }
+    let seqs: std::collections::BTreeSet<u64> = case
+        .evidence
+        .iter()
+        .flat_map(|e| e.exchanges.iter().copied())
+        .collect();
+    if seqs.is_empty() {
+        out.push('\n');
+    } else {
+        let seqs: Vec<String> = seqs.iter().map(u64::to_string).collect();
+        let _ = write!(
+            out,
+            "\nThe exchanges cited ({}) are in `evidence.ndjson`, one JSON line each, by \
+             `seq`.\n\n",
+            seqs.join(", ")
+        );
+    }
+}
+
+fn case_outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "✅ passed",
+        Outcome::Failed => "❌ failed",
+        Outcome::NotExercised => "⚠️ not exercised",
+    }
+}
+
+/// One evidence note as a list item, with the `seq`s of the exchanges it cites.
+fn evidence_item(out: &mut String, evidence: &Evidence) {
+    let _ = write!(out, "- {}", inline(&evidence.note));
+    if !evidence.exchanges.is_empty() {
+        let seqs: Vec<String> = evidence.exchanges.iter().map(u64::to_string).collect();
+        let _ = write!(out, " (exchanges {})", seqs.join(", "));
+    }
+    out.push('\n');
+}
+
+/// `SEC-SIGNATURE, NUM-ORDER`, or `none`.
+fn rule_list(rules: &[RuleId]) -> String {
+    if rules.is_empty() {
+        "none".to_owned()
+    } else {
+        rules
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `ms` in seconds with no trailing zeros: `5`, `1.5`, `0.25`.
+fn seconds(ms: i64) -> String {
+    let text = format!("{:.3}", ms as f64 / 1000.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn verdict(out: &mut String, report: &Report) {
@@ -111,12 +269,7 @@ fn failed_rules(out: &mut String, report: &Report) {
             inline(&rule.summary)
         );
         for evidence in &rule.evidence {
-            let _ = write!(out, "- {}", inline(&evidence.note));
-            if !evidence.exchanges.is_empty() {
-                let seqs: Vec<String> = evidence.exchanges.iter().map(u64::to_string).collect();
-                let _ = write!(out, " (exchanges {})", seqs.join(", "));
-            }
-            out.push('\n');
+            evidence_item(out, evidence);
         }
         if (rule.evidence.len() as u64) < rule.failures {
             let _ = writeln!(
@@ -225,25 +378,14 @@ fn thresholds(out: &mut String, report: &Report) {
 
 fn expectation(out: &mut String, report: &Report) {
     let e = &report.expectation;
-    let list = |rules: &[RuleId]| {
-        if rules.is_empty() {
-            "none".to_owned()
-        } else {
-            rules
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
     let _ = write!(
         out,
         "## Expectation\n\n\
          | | `must` rules failed |\n| --- | --- |\n\
          | expected | {} |\n| actual | {} |\n\n\
          The run {} what the scenario expects.\n\n",
-        list(&e.expected_failures),
-        list(&e.actual_failures),
+        rule_list(&e.expected_failures),
+        rule_list(&e.actual_failures),
         if e.met { "showed" } else { "did **not** show" }
     );
 }
@@ -290,7 +432,7 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::small_report;
+    use crate::testing::{certification_report, small_report};
 
     fn render(report: &Report) -> String {
         let mut out = Vec::new();
@@ -346,5 +488,88 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!("summary.md", render(&small_report()));
+    }
+
+    #[test]
+    fn a_certification_comes_first_and_the_run_follows_unchanged() {
+        let report = certification_report();
+        let text = render(&report);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("# Certification: NOT CERTIFIED"));
+        assert!(text.contains("**not certified**: of 4 cases, 1 failed and 1 could not"));
+        assert!(text.contains(
+            "Carrier https://carrier.example.net/oc, certified by oc-harness **0.1.0** with seed \
+             **7**"
+        ));
+        assert!(text.contains("Durations had to be reported within **5 s** of each call's end"));
+        assert!(text.contains("tolerance of 1000 ms"));
+        assert!(!text.contains("stopped short"));
+        assert!(text.contains(
+            "| duration-deadline | ❌ failed | DUR-DEADLINE, DUR-COMPLETE | 12 answered calls;"
+        ));
+        assert!(text.contains("| cdr-throttle | ⚠️ not exercised | CDR-THROTTLE |"));
+        assert!(text.contains(
+            "- call call-000000003 was reported \\<late\\> \\& \"after\" the 'deadline' \\| 3 h \
+             (exchanges 17)\n- call call-000000011 was never reported\n\n\
+             The exchanges cited (17) are in `evidence.ndjson`"
+        ));
+        assert!(!text.contains("### PASSED"));
+        let order = [
+            "# Certification: NOT CERTIFIED",
+            "## Certification cases",
+            "### FAILED duration-deadline",
+            "### NOT EXERCISED cdr-throttle",
+            "\n---\n",
+            "# ❌ certify — FAILED",
+            "## Failed rules",
+        ];
+        let positions: Vec<usize> = order.iter().map(|h| text.find(h).unwrap()).collect();
+        assert!(positions.is_sorted(), "{positions:?}");
+        let mut run = report.clone();
+        run.certification = None;
+        assert!(text.ends_with(&render(&run)));
+        assert!(text.contains("\n\n---\n\n# ❌ certify — FAILED\n"));
+    }
+
+    #[test]
+    fn a_certified_carrier_reads_so_and_an_aborted_certification_says_why() {
+        let mut report = certification_report();
+        let certification = report.certification.as_mut().unwrap();
+        certification.verdict = CertificationVerdict::Certified;
+        certification.cases.truncate(2);
+        let text = render(&report);
+        assert!(text.starts_with(
+            "# Certification: CERTIFIED\n\n✅ The carrier's integration is **certified**: all 2 \
+             cases passed.\n"
+        ));
+        let (certification, _) = text.split_once("\n---\n").unwrap();
+        assert!(!certification.contains("###"), "{certification}");
+
+        let mut report = certification_report();
+        let certification = report.certification.as_mut().unwrap();
+        certification.aborted = Some("the carrier never answered `GET /oc/v1/numbers`".into());
+        let text = render(&report);
+        assert!(text.contains(
+            "**The certification stopped short:** the carrier never answered \\`GET \
+             /oc/v1/numbers\\`"
+        ));
+    }
+
+    #[test]
+    fn certification_notes_cannot_break_tables() {
+        let mut report = certification_report();
+        report.certification.as_mut().unwrap().cases[0].summary = "a | b\nc".into();
+        let text = render(&report);
+        for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
+            let pipes = |line: &str| line.replace("\\|", "").matches('|').count();
+            let mut lines = table.lines();
+            let header = pipes(lines.next().unwrap());
+            assert!(lines.all(|l| pipes(l) == header), "{table}");
+        }
+    }
+
+    #[test]
+    fn certification_snapshot() {
+        insta::assert_snapshot!("summary-certification.md", render(&certification_report()));
     }
 }

@@ -1,13 +1,15 @@
-//! The `mock-teams serve` configuration file (TOML): where to listen, the carriers with their
-//! tokens and webhooks, the store's settings, faults, and the sandbox's background traffic.
+//! The `mock-teams serve` configuration file (TOML): where to listen (and with which TLS
+//! certificate), the carriers with their tokens and webhooks, the store's settings, faults, the
+//! rate limit, and the sandbox's background traffic.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oc_protocol::{UnixMillis, parse_timestamp};
 use serde::Deserialize;
 
 use crate::faults::FaultSettings;
+use crate::ratelimit::RateLimit;
 use crate::traffic::TrafficSettings;
 
 /// The whole file.
@@ -28,6 +30,12 @@ pub struct ServeConfig {
     /// HTTP worker threads.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Serve HTTPS with this certificate; plain HTTP when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Answer 429 to a caller that sends faster than this; no limit when absent.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
     /// Reconciliation settings.
     #[serde(default)]
     pub reconciliation: ReconciliationConfig,
@@ -61,6 +69,26 @@ impl Default for ReconciliationConfig {
         Self {
             tolerance_ms: s.tolerance_ms,
             reporting_deadline_ms: s.reporting_deadline_ms,
+        }
+    }
+}
+
+/// `[tls]`: PEM files, relative to the working directory unless absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, RSA or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// The files as [`crate::TeamsOptions::tls`] takes them.
+    pub fn files(&self) -> crate::TlsFiles {
+        crate::TlsFiles {
+            cert_chain: self.cert.clone(),
+            private_key: self.key.clone(),
         }
     }
 }
@@ -157,6 +185,9 @@ impl ServeConfig {
             parse_timestamp(start).map_err(|e| format!("start_time {e}"))?;
         }
         self.faults.check()?;
+        if let Some(limit) = &self.rate_limit {
+            limit.check()?;
+        }
         if let Some(traffic) = &self.traffic {
             traffic.check()?;
         }
@@ -182,6 +213,42 @@ mod tests {
         let config = ServeConfig::load(&path).unwrap();
         assert_eq!(config.carriers.len(), 1);
         assert!(config.traffic.is_some());
+    }
+
+    #[test]
+    fn tls_and_the_rate_limit_are_read() {
+        let config = ServeConfig::parse(
+            "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+             [rate_limit]\nrequests_per_second = 50\nburst = 100\n\
+             [[carriers]]\nid = \"a\"\ntoken = \"t\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        let tls = config.tls.unwrap().files();
+        assert_eq!(tls.cert_chain, Path::new("c.pem"));
+        assert_eq!(tls.private_key, Path::new("k.pem"));
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit {
+                requests_per_second: 50,
+                burst: 100
+            })
+        );
+        let err = ServeConfig::parse(
+            "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"c.pem\"\n[[carriers]]\nid = \"a\"\ntoken = \"t\"\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("key"), "{err}");
+        let err = ServeConfig::parse(
+            "listen = \"127.0.0.1:0\"\n[rate_limit]\nrequests_per_second = 0\nburst = 1\n\
+             [[carriers]]\nid = \"a\"\ntoken = \"t\"\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("requests_per_second"), "{err}");
     }
 
     #[test]

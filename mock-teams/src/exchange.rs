@@ -32,6 +32,13 @@ pub enum InjectedFault {
         /// The delay asked for, s.
         retry_after_secs: u64,
     },
+    /// Answered 429 with this `Retry-After` because the caller's rate limit was used up
+    /// (`TeamsOptions::rate_limit`): the carrier sent too fast. Nothing was done with the
+    /// request; its body was not read.
+    RateLimited {
+        /// The delay asked for, s.
+        retry_after_secs: u64,
+    },
     /// Answered a 5xx without doing anything.
     ServerError {
         /// The status sent.

@@ -1,5 +1,6 @@
 //! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx, and
-//! webhook duplication and reordering. Every decision comes from a seeded generator, and every
+//! webhook duplication and reordering; and the throttling windows that every 429 opens, the
+//! rate limit's included. Every decision comes from a seeded generator, and every
 //! injected fault is recorded with its exchange.
 
 use std::collections::BTreeMap;
@@ -145,6 +146,28 @@ impl Faults {
         }
     }
 
+    /// After a `429` of the rate limit: `carrier` must not call `endpoint` again for `delay`
+    /// [CDR-THROTTLE], so later requests in that window are caught as `TooEarly` like after an
+    /// injected 429. Returns how early this request itself was, when an earlier window was
+    /// still open.
+    pub(crate) fn hold_off(
+        &self,
+        carrier: u16,
+        endpoint: &'static str,
+        now: Instant,
+        delay: Duration,
+    ) -> Option<Duration> {
+        let mut windows = match self.throttled_until.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let until = now + delay;
+        let window = windows.entry((carrier, endpoint)).or_insert(now);
+        let early_by = (now < *window).then(|| *window - now);
+        *window = (*window).max(until);
+        early_by
+    }
+
     /// Whether to deliver a notification twice, and whether to hold it back.
     pub(crate) fn on_notification(&self) -> (bool, Option<InjectedFault>) {
         let s = &self.settings;
@@ -193,6 +216,40 @@ mod tests {
             faults.on_request(0, "quality", t0),
             RequestFault::Throttle { .. }
         ));
+    }
+
+    #[test]
+    fn a_rate_limit_429_opens_a_window_too() {
+        let faults = Faults::new(FaultSettings::default(), 1);
+        let t0 = Instant::now();
+        assert_eq!(faults.hold_off(0, "cdrs", t0, Duration::from_secs(1)), None);
+        assert_eq!(
+            faults.on_request(0, "cdrs", t0 + Duration::from_millis(400)),
+            RequestFault::TooEarly {
+                early_by: Duration::from_millis(600)
+            }
+        );
+        // Limited again inside the window: that request was early, and the window grows.
+        assert_eq!(
+            faults.hold_off(
+                0,
+                "cdrs",
+                t0 + Duration::from_millis(500),
+                Duration::from_secs(1)
+            ),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            faults.on_request(0, "cdrs", t0 + Duration::from_millis(1200)),
+            RequestFault::TooEarly {
+                early_by: Duration::from_millis(300)
+            }
+        );
+        assert_eq!(
+            faults.on_request(0, "cdrs", t0 + Duration::from_millis(1500)),
+            RequestFault::None
+        );
+        assert_eq!(faults.on_request(0, "quality", t0), RequestFault::None);
     }
 
     #[test]

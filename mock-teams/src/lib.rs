@@ -10,11 +10,14 @@ pub mod config;
 mod cursor;
 pub mod exchange;
 pub mod faults;
+mod ratelimit;
 pub mod store;
+mod tls;
 pub mod traffic;
 pub mod webhook;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,10 +26,12 @@ use oc_protocol::{NumberEvent, ReconClass, ReconciliationItem, ReconciliationSum
 
 pub use exchange::{Exchange, ExchangeDetail, ExchangeDirection, ExchangeSink, InjectedFault};
 pub use faults::FaultSettings;
+pub use ratelimit::RateLimit;
 pub use store::{
     Assignment, CarrierSpec, NewCall, Store, StoreError, StoreSettings, StreamQuality,
     WebhookTarget,
 };
+pub use tls::TlsFiles;
 pub use webhook::{WebhookSender, WebhookSettings};
 
 /// How to start the Teams side.
@@ -51,6 +56,11 @@ pub struct TeamsOptions {
     pub sink: ExchangeSink,
     /// Bodies kept in exchanges are cut at this many bytes.
     pub body_capture_limit: usize,
+    /// Serve HTTPS with these files; plain HTTP when none (loopback only, PROTOCOL.md 0).
+    pub tls: Option<TlsFiles>,
+    /// Answer `429` with `Retry-After` to a caller that sends faster than this; no limit when
+    /// none.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl TeamsOptions {
@@ -66,6 +76,8 @@ impl TeamsOptions {
             webhooks: WebhookSettings::default(),
             sink: exchange::log_sink(),
             body_capture_limit: 8 * 1024,
+            tls: None,
+            rate_limit: None,
         }
     }
 }
@@ -88,6 +100,14 @@ pub enum StartError {
     /// The HTTP client for webhooks could not be built.
     #[error("failed to build the webhook client")]
     Client(#[source] reqwest::Error),
+    /// A TLS file could not be read or used; the message names the file and what is wrong.
+    #[error("{message}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, e.g. "no private key found in /etc/oc/key.pem (…)".
+        message: String,
+    },
 }
 
 /// A change of a number's assignment, for [`MockTeams::apply_changes`].
@@ -120,12 +140,22 @@ pub struct MockTeams {
     sender: WebhookSender,
     server: actix_web::dev::ServerHandle,
     addr: SocketAddr,
+    scheme: &'static str,
 }
 
 impl MockTeams {
     /// Binds the Teams API and starts the webhook sender on the current tokio runtime.
     pub async fn start(options: TeamsOptions) -> Result<Self, StartError> {
         options.faults.check().map_err(StartError::Settings)?;
+        if let Some(limit) = &options.rate_limit {
+            limit.check().map_err(StartError::Settings)?;
+        }
+        // Before anything is started, so that a bad file leaves nothing running.
+        let tls = options
+            .tls
+            .as_ref()
+            .map(TlsFiles::server_config)
+            .transpose()?;
         let seed = options.store.seed;
         let store = Arc::new(Mutex::new(Store::new(
             options.store.clone(),
@@ -138,6 +168,7 @@ impl MockTeams {
             cursors: cursor::CursorCodec::new(seed),
             faults: faults.clone(),
             recorder: recorder.clone(),
+            rate_limiter: options.rate_limit.map(ratelimit::RateLimiter::new),
             public_url: options.public_url.clone(),
         });
         let client = reqwest::Client::builder()
@@ -160,7 +191,20 @@ impl MockTeams {
         .workers(options.workers.max(1))
         .disable_signals()
         .shutdown_timeout(2)
-        .bind(options.listen)
+        // The client may be a real carrier system on the network, slow or hostile. Connections
+        // are served asynchronously, so a stalled one holds no worker, but it does hold a socket
+        // and a slot of `max_connections`: these bound how long. A request head must arrive
+        // within 5 s (else 408; bodies have their own deadline in `api`), an idle keep-alive
+        // connection is closed after 5 s, a TLS handshake must finish within 3 s, and a client
+        // that does not close after a connection-closing response is cut off after 1 s.
+        .client_request_timeout(Duration::from_secs(5))
+        .keep_alive(Duration::from_secs(5))
+        .tls_handshake_timeout(Duration::from_secs(3))
+        .client_disconnect_timeout(Duration::from_secs(1));
+        let server = match tls {
+            Some(config) => server.bind_rustls_0_23(options.listen, config),
+            None => server.bind(options.listen),
+        }
         .map_err(|source| StartError::Bind {
             addr: options.listen,
             source,
@@ -174,6 +218,11 @@ impl MockTeams {
             sender,
             server: handle,
             addr,
+            scheme: if options.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
         })
     }
 
@@ -182,9 +231,9 @@ impl MockTeams {
         self.addr
     }
 
-    /// `http://<addr>`: the Teams base URL a carrier calls.
+    /// `http://<addr>`, or `https://<addr>` with TLS: the Teams base URL a carrier calls.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Runs `f` with the store locked. Keep it short: requests wait meanwhile.

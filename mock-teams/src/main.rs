@@ -1,6 +1,7 @@
 //! `mock-teams`: the Teams side of Operator Connect as a sandbox a carrier can develop against.
 //!
-//! Exit codes: 0 stopped cleanly, 2 bad input (configuration, flags), 3 could not run (port).
+//! Exit codes: 0 stopped cleanly, 2 bad input (configuration, flags, TLS files), 3 could not run
+//! (port).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,9 +32,9 @@ struct Cli {
 enum Command {
     /// Serve the Teams API until Ctrl-C.
     ///
-    /// The configuration file (TOML) names the listen address, the carriers (bearer token,
-    /// webhook URL and secret), reconciliation settings, injected faults and optional seeded
-    /// background traffic. See mock-teams/teams.example.toml for every key.
+    /// The configuration file (TOML) names the listen address (and optional TLS certificate and
+    /// key), the carriers (bearer token, webhook URL and secret), reconciliation settings,
+    /// injected faults, an optional rate limit and optional seeded background traffic. See mock-teams/teams.example.toml for every key.
     Serve {
         /// The configuration file.
         #[arg(long, short)]
@@ -90,6 +91,8 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
     options.public_url = config.public_url.clone();
     options.workers = config.workers;
     options.faults = config.faults.clone();
+    options.tls = config.tls.as_ref().map(|tls| tls.files());
+    options.rate_limit = config.rate_limit;
     options.store = StoreSettings {
         seed: config.seed,
         tolerance_ms: config.reconciliation.tolerance_ms,
@@ -99,13 +102,16 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
     let teams = match MockTeams::start(options).await {
         Ok(teams) => Arc::new(teams),
         Err(err) => {
-            eprintln!(
-                "error: {err}: {}",
-                std::error::Error::source(&err)
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
-            return ExitCode::from(EXIT_COULD_NOT_RUN);
+            match std::error::Error::source(&err) {
+                Some(source) => eprintln!("error: {err}: {source}"),
+                None => eprintln!("error: {err}"),
+            }
+            // A TLS file that cannot be used is the configuration's fault, not the machine's.
+            return ExitCode::from(if matches!(err, mock_teams::StartError::Tls { .. }) {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_COULD_NOT_RUN
+            });
         }
     };
     for carrier in &config.carriers {

@@ -1,5 +1,6 @@
-//! The Teams API over HTTP (actix-web): authentication, fault injection, problem+json errors,
-//! bounded bodies, and an exchange recorded for every request, whatever its fate.
+//! The Teams API over HTTP (actix-web): rate limiting, authentication, fault injection,
+//! problem+json errors, bounded bodies, and an exchange recorded for every request, whatever its
+//! fate.
 
 mod handlers;
 
@@ -16,6 +17,7 @@ use oc_protocol::{FieldError, MAX_BODY_BYTES, Problem, paths};
 use crate::cursor::CursorCodec;
 use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, Recorder};
 use crate::faults::{Faults, RequestFault};
+use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -24,6 +26,8 @@ pub(crate) struct AppState {
     pub(crate) cursors: CursorCodec,
     pub(crate) faults: Arc<Faults>,
     pub(crate) recorder: Recorder,
+    /// Flood protection; none lets every request through.
+    pub(crate) rate_limiter: Option<RateLimiter>,
     /// The base URL that links start with; when `None`, taken from each request's host.
     pub(crate) public_url: Option<String>,
 }
@@ -110,7 +114,8 @@ pub(crate) struct Call<'a> {
 /// Which endpoint, for throttling windows and logs.
 pub(crate) type Endpoint = &'static str;
 
-/// Runs one request through authentication, faults and the handler, and records it.
+/// Runs one request through the rate limit, authentication, faults and the handler, and
+/// records it.
 pub(crate) async fn serve(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -120,13 +125,85 @@ pub(crate) async fn serve(
 ) -> HttpResponse {
     let started = Instant::now();
     let wall_time_ms = wall_ms();
-    let body = read_body(&req, payload).await;
+    let answer = match rate_limit(&state, &req, Some(endpoint), started) {
+        Some(limited) => limited,
+        None => answer(&state, &req, payload, endpoint, handler, started).await,
+    };
+    respond(&state, &req, started, wall_time_ms, answer)
+}
+
+/// What became of a request, before it is turned into a response and recorded.
+struct Answer {
+    outcome: Result<Reply, Refusal>,
+    carrier: Option<String>,
+    request_body: Option<String>,
+    fault: Option<InjectedFault>,
+}
+
+/// Flood protection, before any other work (the body is not even read): `429` when the
+/// caller's bucket is empty. `None` lets the request through.
+fn rate_limit(
+    state: &AppState,
+    req: &HttpRequest,
+    endpoint: Option<Endpoint>,
+    now: Instant,
+) -> Option<Answer> {
+    let limiter = state.rate_limiter.as_ref()?;
+    let caller = bearer_token(req).ok().and_then(|token| {
+        let store = state.store();
+        let carrier = store.authenticate(token)?;
+        Some((
+            carrier,
+            store.carriers[usize::from(carrier)].spec.id.clone(),
+        ))
+    });
+    let wait = limiter.take(caller.as_ref().map(|(c, _)| *c), now).err()?;
+    let retry_after_secs = crate::ratelimit::retry_after_secs(wait);
+    // To the client a 429 is a 429, whoever sent it: it MUST NOT call this endpoint again before
+    // the delay has passed [CDR-THROTTLE]. Requests without a valid token belong to no carrier,
+    // and unrouted paths to no endpoint: no window for those.
+    let early_by = match (&caller, endpoint) {
+        (Some((carrier, _)), Some(endpoint)) => state.faults.hold_off(
+            *carrier,
+            endpoint,
+            now,
+            std::time::Duration::from_secs(retry_after_secs),
+        ),
+        _ => None,
+    };
+    Some(Answer {
+        outcome: Err(Box::new(Rejection {
+            retry_after_secs: Some(retry_after_secs),
+            detail: early_by.map(|early_by| ExchangeDetail::EarlyAfterThrottle {
+                early_by_ms: u64::try_from(early_by.as_millis()).unwrap_or(u64::MAX),
+            }),
+            ..*problem(
+                ProblemKind::TooManyRequests,
+                format!("rate limit exceeded: retry after {retry_after_secs} s"),
+            )
+        })),
+        carrier: caller.map(|(_, name)| name),
+        request_body: None,
+        fault: Some(InjectedFault::RateLimited { retry_after_secs }),
+    })
+}
+
+/// The body, authentication, injected faults and the handler, in that order.
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    endpoint: Endpoint,
+    handler: fn(&AppState, &Call<'_>) -> Result<Reply, Refusal>,
+    started: Instant,
+) -> Answer {
+    let body = read_body(req, payload).await;
     let request_body = body.as_ref().ok().and_then(|b| state.recorder.capture(b));
     let mut fault = None;
     let mut carrier_name = None;
     let outcome = match body {
         Err(refusal) => Err(refusal),
-        Ok(body) => match authenticate(&state, &req) {
+        Ok(body) => match authenticate(state, req) {
             Err(refusal) => Err(refusal),
             Ok(carrier) => {
                 carrier_name = Some(state.store().carriers[usize::from(carrier)].spec.id.clone());
@@ -138,10 +215,10 @@ pub(crate) async fn serve(
                             tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
                         }
                         handler(
-                            &state,
+                            state,
                             &Call {
                                 carrier,
-                                req: &req,
+                                req,
                                 body: &body,
                             },
                         )
@@ -183,7 +260,23 @@ pub(crate) async fn serve(
             }
         },
     };
-    let (response, status, response_body, detail) = match outcome {
+    Answer {
+        outcome,
+        carrier: carrier_name,
+        request_body,
+        fault,
+    }
+}
+
+/// Turns an answer into the HTTP response, and records the exchange.
+fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    started: Instant,
+    wall_time_ms: i64,
+    answer: Answer,
+) -> HttpResponse {
+    let (response, status, response_body, detail) = match answer.outcome {
         Ok(reply) => {
             let response = HttpResponse::build(reply.status)
                 .content_type("application/json")
@@ -206,16 +299,16 @@ pub(crate) async fn serve(
         }
     };
     record(
-        &state,
-        &req,
-        carrier_name,
+        state,
+        req,
+        answer.carrier,
         started,
         wall_time_ms,
         Recorded {
             status,
-            request_body,
+            request_body: answer.request_body,
             response_body: &response_body,
-            fault,
+            fault: answer.fault,
             detail,
         },
     );
@@ -274,6 +367,15 @@ fn wall_ms() -> i64 {
 
 /// The carrier of the bearer token [SEC-ISOLATION]: 401 when missing or unknown.
 fn authenticate(state: &AppState, req: &HttpRequest) -> Result<u16, Refusal> {
+    let token = bearer_token(req)?;
+    state
+        .store()
+        .authenticate(token)
+        .ok_or_else(|| problem(ProblemKind::Unauthorized, "the bearer token is not known"))
+}
+
+/// The token of `Authorization: Bearer <token>`: 401 when missing or of another form.
+fn bearer_token(req: &HttpRequest) -> Result<&str, Refusal> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Err(problem(
             ProblemKind::Unauthorized,
@@ -286,19 +388,21 @@ fn authenticate(state: &AppState, req: &HttpRequest) -> Result<u16, Refusal> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return Err(problem(
+    token.ok_or_else(|| {
+        problem(
             ProblemKind::Unauthorized,
             "the Authorization header must be Bearer <token>",
-        ));
-    };
-    state
-        .store()
-        .authenticate(token)
-        .ok_or_else(|| problem(ProblemKind::Unauthorized, "the bearer token is not known"))
+        )
+    })
 }
 
-/// Reads the body up to 1 MiB [413], requiring JSON when there is one [415].
+/// How long a request body may take to arrive, real time. actix-web's `client_request_timeout`
+/// covers the request head only: without this, a client that sends a head and then trickles or
+/// stalls its body would hold its connection for ever. 1 MiB in this time is 35 KB/s.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the body up to 1 MiB [413] within [`BODY_DEADLINE`], requiring JSON when there is one
+/// [415].
 async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Refusal> {
     let too_large = || {
         problem(
@@ -314,19 +418,33 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                problem(
+                    ProblemKind::MalformedBody,
+                    format!("the body could not be read: {e}"),
+                )
+            })?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| {
             problem(
                 ProblemKind::MalformedBody,
-                format!("the body could not be read: {e}"),
+                format!(
+                    "the body did not arrive within {} s of the request head",
+                    BODY_DEADLINE.as_secs()
+                ),
             )
-        })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+        })??;
     if !body.is_empty() {
         let content_type = req
             .headers()
@@ -346,17 +464,14 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
 
 /// 404 for any path the API does not have.
 async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    refuse_unrouted(
-        &state,
-        &req,
-        Problem::new(
-            ProblemKind::NotFound,
-            format!(
-                "no such path: {}; the Teams API lives under /oc/v1",
-                req.path()
-            ),
+    let problem = Problem::new(
+        ProblemKind::NotFound,
+        format!(
+            "no such path: {}; the Teams API lives under /oc/v1",
+            req.path()
         ),
-    )
+    );
+    refuse_unrouted(&state, &req, problem, None)
 }
 
 /// 405 for a path the API has, with a method it does not take there.
@@ -366,44 +481,41 @@ async fn method_not_allowed(state: web::Data<AppState>, req: HttpRequest) -> Htt
     } else {
         "GET"
     };
-    let mut response = refuse_unrouted(
-        &state,
-        &req,
-        Problem::new(
-            ProblemKind::MethodNotAllowed,
-            format!(
-                "{} is not allowed on {}; use {allowed}",
-                req.method(),
-                req.path()
-            ),
+    let problem = Problem::new(
+        ProblemKind::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}; use {allowed}",
+            req.method(),
+            req.path()
         ),
     );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allowed));
-    response
+    refuse_unrouted(&state, &req, problem, Some(allowed))
 }
 
-fn refuse_unrouted(state: &AppState, req: &HttpRequest, problem: Problem) -> HttpResponse {
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::NOT_FOUND);
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    record(
-        state,
-        req,
-        None,
-        Instant::now(),
-        wall_ms(),
-        Recorded {
-            status,
-            request_body: None,
-            response_body: &body,
-            fault: None,
-            detail: None,
-        },
-    );
-    HttpResponse::build(status)
-        .content_type(PROBLEM_CONTENT_TYPE)
-        .body(body)
+/// Answers a request no endpoint takes (after the rate limit, which floods of these are subject
+/// to as well), with `Allow` when given.
+fn refuse_unrouted(
+    state: &AppState,
+    req: &HttpRequest,
+    problem: Problem,
+    allow: Option<&'static str>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let wall_time_ms = wall_ms();
+    let answer = rate_limit(state, req, None, started).unwrap_or(Answer {
+        outcome: Err(problem.into()),
+        carrier: None,
+        request_body: None,
+        fault: None,
+    });
+    let refused_as_asked = answer.fault.is_none();
+    let mut response = respond(state, req, started, wall_time_ms, answer);
+    if let Some(allow) = allow.filter(|_| refused_as_asked) {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    response
 }
 
 /// The routes of the Teams API.
@@ -432,4 +544,32 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .default_service(web::to(not_found));
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::FromRequest;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_arrives_is_given_up_on() {
+        let req = TestRequest::post()
+            .insert_header((header::CONTENT_LENGTH, "10"))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        let never =
+            futures_util::stream::pending::<Result<web::Bytes, actix_web::error::PayloadError>>();
+        let mut stalled = actix_web::dev::Payload::from(
+            Box::pin(never) as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>
+        );
+        let payload = web::Payload::from_request(&req, &mut stalled)
+            .await
+            .unwrap();
+        let refusal = read_body(&req, payload).await.err().unwrap();
+        assert_eq!(refusal.problem.status, 400);
+        let detail = refusal.problem.detail.unwrap();
+        assert!(detail.contains("did not arrive within 30 s"), "{detail}");
+    }
 }

@@ -1,9 +1,11 @@
 //! mock-teams over real HTTP on loopback: every endpoint, hostile input, webhooks against a
-//! mocked carrier, and injected faults.
+//! mocked carrier, injected faults, HTTPS, and floods and stalled clients.
 
 mod cli;
 mod common;
 mod endpoints;
 mod faults;
+mod flood;
 mod hostile;
+mod tls;
 mod webhooks;

@@ -101,7 +101,9 @@ impl Profile {
             Self::CdrPaging => "requests CDR links with its own pageSize before the link as given",
             Self::CdrThrottle => "retries a 429 after its own short backoff, not Retry-After",
             Self::DurComplete => {
-                "drops the records of one CDR page per chain (skip_page_index), never reporting them"
+                "drops the records of one CDR page per chain (skip_page_index), never reporting them; \
+                 with calls_from = \"legs\", loses the first leg of the skip_page_index-th \
+                 call-legs batch"
             }
             Self::DurIdempotent => {
                 "sends each new duration batch under the previous batch's Idempotency-Key first"

@@ -1,6 +1,7 @@
 //! The state the carrier API's handlers and the client loop share: the number book and the
 //! call ledger, each behind its own lock (always taken ledger first, then numbers).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use oc_protocol::{CallLeg, UnixMillis};
@@ -8,6 +9,7 @@ use oc_protocol::{CallLeg, UnixMillis};
 use crate::config::CarrierConfig;
 use crate::ledger::{DriftSettings, Ledger};
 use crate::numbers::NumberBook;
+use crate::profile::Profile;
 use crate::truth::{GroundTruth, TruthSettings, ground_truth};
 
 /// The carrier's state.
@@ -15,6 +17,8 @@ pub(crate) struct Shared {
     pub(crate) config: CarrierConfig,
     numbers: Mutex<NumberBook>,
     ledger: Mutex<Ledger>,
+    /// Calls of the certification hook so far (the `DUR-COMPLETE` profile counts them).
+    leg_batches: AtomicU32,
 }
 
 impl Shared {
@@ -23,6 +27,7 @@ impl Shared {
             config,
             numbers: Mutex::new(NumberBook::default()),
             ledger: Mutex::new(Ledger::default()),
+            leg_batches: AtomicU32::new(0),
         }
     }
 
@@ -51,12 +56,17 @@ impl Shared {
         self.lock_numbers().assigned_at(number, at)
     }
 
-    /// Takes validated legs from the certification hook.
+    /// Takes validated legs from the certification hook. The `DUR-COMPLETE` profile loses the
+    /// first leg of the `skip_page_index`-th batch (0 is the first), so that call is never
+    /// reported.
     pub(crate) fn ingest_legs(&self, legs: &[CallLeg]) {
+        let batch = self.leg_batches.fetch_add(1, Ordering::Relaxed);
+        let lose_first = self.config.misbehaviour.profile == Profile::DurComplete
+            && batch == self.config.misbehaviour.skip_page_index;
         let drift = self.drift_settings();
         let mut ledger = self.lock_ledger();
         let assigned = |n: &str, at: UnixMillis| self.assigned_at(n, at);
-        for leg in legs {
+        for leg in legs.iter().skip(usize::from(lose_first)) {
             ledger.ingest_leg(leg, &drift, &assigned);
         }
     }

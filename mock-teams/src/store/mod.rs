@@ -42,6 +42,10 @@ pub struct StoreSettings {
     pub reporting_deadline_ms: i64,
     /// Feeds start this long before now (default 90 days).
     pub retention_ms: i64,
+    /// Each number's sequence before its first change (default 0: the first event is 1). A
+    /// certification starts above every earlier run's sequences, so that a carrier that keeps
+    /// its state between runs rightly applies the new run's events [NUM-ORDER].
+    pub sequence_base: u64,
 }
 
 impl Default for StoreSettings {
@@ -51,6 +55,7 @@ impl Default for StoreSettings {
             tolerance_ms: oc_protocol::reconciliation::DEFAULT_TOLERANCE_MS,
             reporting_deadline_ms: 24 * oc_protocol::timestamp::HOUR_MS,
             retention_ms: oc_protocol::cdr::RETENTION_DAYS * oc_protocol::timestamp::DAY_MS,
+            sequence_base: 0,
         }
     }
 }
@@ -278,12 +283,9 @@ impl Store {
         }
         let tenant = self.tenant_index(tenant_id)?;
         let index = u32::try_from(self.numbers.len()).map_err(|_| invalid("number", "too many"))?;
-        self.numbers.push(NumberRow::new(
-            telephone_number.to_owned(),
-            carrier,
-            tenant,
-            self.now,
-        ));
+        let mut row = NumberRow::new(telephone_number.to_owned(), carrier, tenant, self.now);
+        row.sequence = self.settings.sequence_base;
+        self.numbers.push(row);
         self.by_number.insert(telephone_number.to_owned(), index);
         self.carriers[usize::from(carrier)]
             .numbers

@@ -215,24 +215,13 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     }
 
     let e = &report.expectation;
-    let list = |rules: &[oc_protocol::RuleId]| {
-        if rules.is_empty() {
-            "none".to_owned()
-        } else {
-            rules
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
     let _ = write!(
         out,
         "<h2>Expectation</h2>\n<p>Expected <code>must</code> failures: {}; actual: {}. The run \
          {} what the scenario expects.</p>\n<h2>Replay</h2>\n<pre>{}</pre>\n</main>\n</body>\n\
          </html>\n",
-        list(&e.expected_failures),
-        list(&e.actual_failures),
+        crate::rule_list(&e.expected_failures),
+        crate::rule_list(&e.actual_failures),
         if e.met {
             "showed"
         } else {

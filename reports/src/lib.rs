@@ -24,6 +24,19 @@ pub use summary::write_summary;
 use oc_protocol::{Party, ReconClass, ReconciliationSummary, RuleId, Severity};
 use serde::{Deserialize, Serialize};
 
+/// Rule ids as a reader sees them: `SEC-SIGNATURE, NUM-ORDER`, or `none`.
+pub fn rule_list(rules: &[RuleId]) -> String {
+    if rules.is_empty() {
+        "none".to_owned()
+    } else {
+        rules
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The version of `report.json`'s shape; bumped on every incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use oc_protocol::{RuleId, Severity};
+use oc_protocol::Severity;
 
 use crate::{CaseResult, Certification, CertificationVerdict, Evidence, Outcome, Report, Verdict};
 
@@ -92,7 +92,7 @@ fn certification_part(out: &mut String, report: &Report, c: &Certification) {
                 "| {} | {} | {} | {} |",
                 cell(&case.id),
                 case_outcome(case.outcome),
-                rule_list(&case.rules),
+                crate::rule_list(&case.rules),
                 cell(&case.summary)
             );
         }
@@ -120,7 +120,7 @@ fn case_evidence(out: &mut String, case: &CaseResult) {
         out,
         "### {label} {} ({})\n\n*{}*\n\n{}\n\n",
         inline(&case.id),
-        rule_list(&case.rules),
+        crate::rule_list(&case.rules),
         inline(&case.title),
         inline(&case.summary)
     );
@@ -165,19 +165,6 @@ fn evidence_item(out: &mut String, evidence: &Evidence) {
         let _ = write!(out, " (exchanges {})", seqs.join(", "));
     }
     out.push('\n');
-}
-
-/// `SEC-SIGNATURE, NUM-ORDER`, or `none`.
-fn rule_list(rules: &[RuleId]) -> String {
-    if rules.is_empty() {
-        "none".to_owned()
-    } else {
-        rules
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 /// `ms` in seconds with no trailing zeros: `5`, `1.5`, `0.25`.
@@ -384,8 +371,8 @@ fn expectation(out: &mut String, report: &Report) {
          | | `must` rules failed |\n| --- | --- |\n\
          | expected | {} |\n| actual | {} |\n\n\
          The run {} what the scenario expects.\n\n",
-        rule_list(&e.expected_failures),
-        rule_list(&e.actual_failures),
+        crate::rule_list(&e.expected_failures),
+        crate::rule_list(&e.actual_failures),
         if e.met { "showed" } else { "did **not** show" }
     );
 }
@@ -464,13 +451,7 @@ mod tests {
         assert!(text.contains(
             "- call call-000000003 was reported \\<late\\> \\& \"after\" the 'deadline' \\| 3 h"
         ));
-        // Every table row has as many unescaped pipes as its header.
-        for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
-            let pipes = |line: &str| line.replace("\\|", "").matches('|').count();
-            let mut lines = table.lines();
-            let header = pipes(lines.next().unwrap());
-            assert!(lines.all(|l| pipes(l) == header), "{table}");
-        }
+        assert_tables_intact(&text);
     }
 
     #[test]
@@ -555,17 +536,22 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn certification_notes_cannot_break_tables() {
-        let mut report = certification_report();
-        report.certification.as_mut().unwrap().cases[0].summary = "a | b\nc".into();
-        let text = render(&report);
+    /// Every table row has as many unescaped pipes as its header.
+    fn assert_tables_intact(text: &str) {
         for table in text.split("\n\n").filter(|b| b.starts_with('|')) {
             let pipes = |line: &str| line.replace("\\|", "").matches('|').count();
             let mut lines = table.lines();
             let header = pipes(lines.next().unwrap());
             assert!(lines.all(|l| pipes(l) == header), "{table}");
         }
+    }
+
+    #[test]
+    fn certification_notes_cannot_break_tables() {
+        let mut report = certification_report();
+        report.certification.as_mut().unwrap().cases[0].summary = "a | b\nc".into();
+        let text = render(&report);
+        assert_tables_intact(&text);
     }
 
     #[test]

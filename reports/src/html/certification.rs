@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-use oc_protocol::RuleId;
-
 use super::{escape, seconds};
 use crate::{CaseResult, Certification, CertificationVerdict, Outcome, Report};
 
@@ -101,7 +99,7 @@ pub(super) fn section(out: &mut String, report: &Report, c: &Certification) {
                  <td>{outcome}</td><td>{}</td><td>{}</td></tr>",
                 escape(&case.id),
                 escape(&case.title),
-                rule_list(&case.rules),
+                crate::rule_list(&case.rules),
                 escape(&case.summary)
             );
         }
@@ -126,7 +124,7 @@ fn case_evidence(out: &mut String, case: &CaseResult) {
         "<section class=\"case {class}\">\n<h3>{} {} ({})</h3>\n<p><i>{}</i></p>\n<p>{}</p>",
         outcome.to_uppercase(),
         escape(&case.id),
-        rule_list(&case.rules),
+        crate::rule_list(&case.rules),
         escape(&case.title),
         escape(&case.summary)
     );
@@ -162,18 +160,5 @@ fn outcome(outcome: Outcome) -> (&'static str, &'static str) {
         Outcome::Passed => ("passed", "passed"),
         Outcome::Failed => ("failed", "failed"),
         Outcome::NotExercised => ("not-exercised", "not exercised"),
-    }
-}
-
-/// `SEC-SIGNATURE, NUM-ORDER`, or `none`.
-fn rule_list(rules: &[RuleId]) -> String {
-    if rules.is_empty() {
-        "none".to_owned()
-    } else {
-        rules
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }

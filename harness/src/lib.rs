@@ -3,6 +3,7 @@
 //! of `oc-harness`.
 
 pub mod actors;
+pub mod certify;
 pub mod checker;
 pub mod run;
 pub mod scenario;

@@ -1,12 +1,15 @@
-//! `oc-harness`: run scenarios, list the conformance rules, check scenario files.
+//! `oc-harness`: run scenarios, certify a carrier, list the conformance rules, check scenario
+//! files.
 //!
-//! Exit codes: 0 passed, 1 a rule or threshold failed, 2 bad input, 3 could not run (or the
-//! checker disagreed with the mock carrier's ground truth: a harness bug).
+//! Exit codes: 0 passed (certified), 1 a rule or threshold failed (not certified), 2 bad input,
+//! 3 could not run (or the harness broke the protocol itself, or the checker disagreed with the
+//! mock carrier's ground truth: a harness bug).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use oc_harness::certify;
 use oc_harness::run::{RunOptions, exit_code, run};
 use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
@@ -45,6 +48,22 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Certify a carrier's Operator Connect integration over the wire.
+    ///
+    /// The harness serves the Teams API on --listen and prints what the carrier must configure:
+    /// the Teams base URL, its bearer token and the webhook secret. It waits (bounded) for the
+    /// carrier API at --carrier-url to answer, then runs the certification cases in real time:
+    /// number assignments sent as signed webhooks (redelivered, reordered, forged, replayed),
+    /// CDR and quality feeds to read (late records, corrections, 429s), and call legs posted to
+    /// the carrier's POST /oc/v1/test/call-legs whose durations it must report within the
+    /// suite's deadline. Writes the certification report (report.json, summary.md, junit.xml,
+    /// report.html, evidence.ndjson) to --out.
+    ///
+    /// The default suite takes about 5 minutes against a correct carrier (--quick: about 2);
+    /// every wait is bounded, and the report says the limit. Exit code 0 certified, 1 not
+    /// certified, 2 bad flags or scenario, 3 could not run (the address is taken, or the
+    /// harness broke the protocol itself).
+    Certify(CertifyArgs),
     /// Print the conformance rule catalogue.
     Rules {
         /// As JSON instead of a table.
@@ -90,7 +109,198 @@ fn main() -> ExitCode {
             length,
             quiet,
         } => run_command(&scenario, seed, out, length.as_deref(), quiet),
+        Command::Certify(args) => certify_command(args),
     }
+}
+
+/// The flags of `certify`.
+#[derive(clap::Args)]
+struct CertifyArgs {
+    /// The carrier API's base URL: notifications go to URL/oc/v1/notifications/number-
+    /// assignments, probes to URL/oc/v1/numbers/{number}, legs to URL/oc/v1/test/call-legs.
+    #[arg(long, value_name = "URL")]
+    carrier_url: String,
+    /// The certification suite [default: the bundled scenarios/certification.toml].
+    #[arg(long, value_name = "FILE", conflicts_with = "quick")]
+    scenario: Option<PathBuf>,
+    /// The quick suite (scenarios/certification-quick.toml, bundled): every case in about
+    /// 2 minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Where the Teams API listens (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The Teams base URL as the carrier reaches it (behind a proxy or a port forward), when
+    /// not the listen address.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Serve the Teams API over HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The carrier's bearer token, instead of a generated one (for a scripted test rig).
+    #[arg(long, env = "OC_CERTIFY_TOKEN", value_name = "TOKEN")]
+    token: Option<String>,
+    /// The webhook signing secret, instead of a generated one (for a scripted test rig).
+    #[arg(long, env = "OC_CERTIFY_WEBHOOK_SECRET", value_name = "SECRET")]
+    webhook_secret: Option<String>,
+    /// The seed of every random choice [default: a fresh one, printed in the report].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long to wait for the carrier API to answer, e.g. 2m [default: the suite's, 60s].
+    #[arg(long, value_name = "DURATION")]
+    ready_timeout: Option<String>,
+    /// Where to write the certification report.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "oc-harness-out/certification"
+    )]
+    out: PathBuf,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn certify_command(args: CertifyArgs) -> ExitCode {
+    let loaded = match &args.scenario {
+        Some(file) => scenario::load(file),
+        None if args.quick => {
+            scenario::parse(certify::QUICK_SUITE, "scenarios/certification-quick.toml")
+        }
+        None => scenario::parse(certify::DEFAULT_SUITE, "scenarios/certification.toml"),
+    };
+    let suite = match loaded {
+        Ok(suite) => suite,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if let Err(why) = certify::check_carrier_url(&args.carrier_url) {
+        eprintln!("error: --carrier-url: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let ready_timeout_ms = match args
+        .ready_timeout
+        .as_deref()
+        .map(scenario::parse_duration)
+        .transpose()
+    {
+        Ok(ms) => ms,
+        Err(err) => {
+            eprintln!("error: --ready-timeout: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
+        if let Some(path) = path
+            && let Err(err) = std::fs::metadata(path)
+        {
+            eprintln!("error: {flag}: cannot read {}: {err}", path.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert_chain, private_key)| mock_teams::TlsFiles {
+            cert_chain,
+            private_key,
+        });
+    for (flag, value) in [
+        ("--token", &args.token),
+        ("--webhook-secret", &args.webhook_secret),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            eprintln!("error: {flag} must not be empty");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let options = certify::CertifyOptions {
+        carrier_url: args.carrier_url,
+        listen: args.listen,
+        public_url: args.public_url,
+        tls,
+        token: args.token,
+        webhook_secret: args.webhook_secret,
+        seed: args.seed,
+        ready_timeout_ms,
+        out: args.out,
+        progress: !args.quiet,
+        scenario_args: match (&args.scenario, args.quick) {
+            (Some(file), _) => format!("--scenario {}", file.display()),
+            (None, true) => "--quick".to_owned(),
+            (None, false) => String::new(),
+        },
+    };
+    let system = actix_rt::System::new();
+    match system.block_on(certify::certify(&suite, &options, print_setup)) {
+        Ok(outcome) => {
+            print_certification(&outcome.report, &outcome.report_path);
+            ExitCode::from(exit_code(&outcome.report))
+        }
+        Err(err) => {
+            eprintln!("error: could not certify: {err}");
+            ExitCode::from(EXIT_COULD_NOT_RUN)
+        }
+    }
+}
+
+/// What the carrier must configure, on stdout so that a test rig can read it.
+fn print_setup(setup: &certify::Setup) {
+    println!("Configure the carrier system under test with:");
+    println!("  Teams API base URL    {}", setup.teams_url);
+    println!("  bearer token          {}", setup.token);
+    println!("  webhook secret        {}", setup.webhook_secret);
+    println!("The harness will call:");
+    println!("  notifications         POST {}", setup.webhook_url);
+    println!("  call legs             POST {}", setup.call_legs_url);
+    println!(
+        "Durations are due within {} s of each call's end. Seed {}; the certification takes at \
+         most {} s, and waits up to {} s for the carrier API to answer.",
+        setup.reporting_deadline_ms / 1000,
+        setup.seed,
+        setup.time_limit_ms / 1000,
+        setup.ready_timeout_ms / 1000
+    );
+    // A rig reading stdout through a pipe must see this before the harness starts waiting.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+fn print_certification(report: &Report, path: &std::path::Path) {
+    let Some(c) = &report.certification else {
+        print_summary(report, path);
+        return;
+    };
+    let verdict = match (c.verdict, report.verdict) {
+        (_, Verdict::HarnessError) => {
+            "NOT CERTIFIED (the harness broke the protocol itself: a harness bug)"
+        }
+        (oc_reports::CertificationVerdict::Certified, _) => "CERTIFIED",
+        (oc_reports::CertificationVerdict::NotCertified, _) => "NOT CERTIFIED",
+    };
+    println!("{} — {verdict}", c.carrier_url);
+    if let Some(why) = &c.aborted {
+        println!("  stopped short: {why}");
+    }
+    for case in &c.cases {
+        let mark = match case.outcome {
+            Outcome::Passed => "pass",
+            Outcome::Failed => "FAIL",
+            Outcome::NotExercised => "NOT EXERCISED",
+        };
+        println!("  {mark:<13} {}", case.id);
+        if case.outcome != Outcome::Passed
+            && let Some(first) = case.evidence.first()
+        {
+            println!("                {}", first.note);
+        }
+    }
+    println!("  report: {}", path.display());
+    println!("  replay: {}", report.scenario.replay);
 }
 
 fn rules(json: bool) -> ExitCode {
@@ -204,21 +414,10 @@ fn print_summary(report: &Report, path: &std::path::Path) {
     }
     let e = &report.expectation;
     if !e.met {
-        let list = |rules: &[oc_protocol::RuleId]| {
-            if rules.is_empty() {
-                "none".to_owned()
-            } else {
-                rules
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
         println!(
             "  expected failures: {}; actual: {}",
-            list(&e.expected_failures),
-            list(&e.actual_failures)
+            oc_reports::rule_list(&e.expected_failures),
+            oc_reports::rule_list(&e.actual_failures)
         );
     }
     if let Some(r) = &report.reconciliation {

@@ -12,7 +12,7 @@ use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
 use super::actor_rng;
-use super::messages::{ChangesDuring, InitialAssignments};
+use super::messages::{CallsRinging, ChangesDuring, InitialAssignments};
 use crate::scenario::AssignmentSpec;
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -22,6 +22,8 @@ pub struct AdminActor {
     spec: AssignmentSpec,
     /// Every number, with whether the admins have it assigned now.
     assigned: BTreeMap<String, bool>,
+    /// The latest connect time of an answered call on each number.
+    ringing_until: BTreeMap<String, UnixMillis>,
     rng: ChaCha8Rng,
 }
 
@@ -31,6 +33,7 @@ impl AdminActor {
         Self {
             spec,
             assigned: numbers.into_iter().map(|n| (n, false)).collect(),
+            ringing_until: BTreeMap::new(),
             rng: actor_rng(seed, "admin"),
         }
     }
@@ -76,6 +79,17 @@ impl Handler<InitialAssignments> for AdminActor {
             }
         }
         changes
+    }
+}
+
+impl Handler<CallsRinging> for AdminActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CallsRinging, _: &mut Context<Self>) {
+        for (number, connect) in msg.0 {
+            let until = self.ringing_until.entry(number).or_insert(connect);
+            *until = (*until).max(connect);
+        }
     }
 }
 
@@ -128,6 +142,10 @@ impl Handler<ChangesDuring> for AdminActor {
                 let at = self
                     .rng
                     .random_range(tick.from + 1..=tick.to.max(tick.from + 1));
+                let ringing = self.ringing_until.get(&number).is_some_and(|&c| c >= at);
+                if ringing && matches!(change, NumberChange::Unassign { .. }) {
+                    continue;
+                }
                 if !matches!(change, NumberChange::Update { .. }) {
                     self.assigned.insert(number, !assigned);
                 }

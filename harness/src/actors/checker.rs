@@ -80,6 +80,10 @@ impl Handler<Judge> for CheckerActor {
         history.signature_probes = rest.signature_probes;
         history.isolation_probes = rest.isolation_probes;
         history.truth = rest.truth;
+        history.legs = rest.legs;
+        if history.settings.cycles_on_the_wire {
+            history.cycles = crate::checker::history::cycles_from_cdr_feed(&history.exchanges);
+        }
         let result = checker::evaluate(&history);
         MessageResult((history, result))
     }

@@ -31,6 +31,13 @@ pub struct InitialAssignments;
 #[rtype(result = "Vec<(UnixMillis, NumberChange)>")]
 pub struct ChangesDuring(pub Tick);
 
+/// Answered calls placed on numbers, each with its connect time: the admins do not unassign a
+/// number while a call on it is still ringing, so that every answered call's number is the
+/// carrier's when it is answered (legs are judged at their connect time, PROTOCOL.md 2.3).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallsRinging(pub Vec<(String, UnixMillis)>);
+
 /// A number became assigned or unassigned at a time (Teams applied the change).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]

@@ -28,6 +28,10 @@ pub struct TrafficActor {
     rng: ChaCha8Rng,
     next_call: u64,
     peak: f64,
+    call_prefix: String,
+    /// A correction comes out between half of this (at most a minute) and this after the
+    /// record.
+    correction_window_ms: i64,
 }
 
 impl TrafficActor {
@@ -41,7 +45,23 @@ impl TrafficActor {
             rng: actor_rng(seed, "traffic"),
             next_call: 0,
             peak,
+            call_prefix: "call-".to_owned(),
+            correction_window_ms: HOUR_MS,
         }
+    }
+
+    /// Corrections come out within `window_ms` of their record instead of an hour (at least
+    /// 1 s): a certification waits for them in real time.
+    pub fn with_correction_window(mut self, window_ms: i64) -> Self {
+        self.correction_window_ms = window_ms.max(1_000);
+        self
+    }
+
+    /// Call ids start with `prefix` instead of `call-`: a certification's ids must differ from
+    /// every earlier run's, since the carrier under test may remember them.
+    pub fn with_call_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.call_prefix);
+        self
     }
 
     fn assigned_at(&self, number: &str, at: UnixMillis) -> bool {
@@ -63,7 +83,7 @@ impl TrafficActor {
     fn call(&mut self, number: String, start: UnixMillis) -> (NewCall, Option<Correction>) {
         self.next_call += 1;
         let c = &self.calls;
-        let call_id = format!("call-{:09}", self.next_call);
+        let call_id = format!("{}{:09}", self.call_prefix, self.next_call);
         let answered = self.rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
         let ring = self.rng.random_range(2_000..15_000);
         let talk = LogNormal::new(
@@ -102,12 +122,15 @@ impl TrafficActor {
                 .choose(&mut self.rng)
                 .unwrap_or(&487)
         };
-        // A correction moves the end by up to ±3 s and comes out up to an hour after the record.
+        // A correction moves the end by up to ±3 s and comes out up to an hour (the correction
+        // window) after the record.
         let correction = (answered && self.rng.random_bool(c.correction_rate.clamp(0.0, 1.0)))
             .then(|| {
                 let shift = self.rng.random_range(-3_000i64..=3_000);
                 let new_end = (end + shift).max(connect.unwrap_or(start));
-                let available = end + delay + self.rng.random_range(60_000..=HOUR_MS);
+                let window = self.correction_window_ms;
+                let available =
+                    end + delay + self.rng.random_range((window / 2).min(60_000)..=window);
                 (call_id.clone(), connect, new_end, available)
             });
         let call = NewCall {
@@ -177,6 +200,14 @@ impl Handler<CallsDuring> for TrafficActor {
                     continue;
                 }
                 let (call, correction) = self.call(number, start);
+                // An unassignment already known may fall while it rings: the number would not
+                // be the carrier's when answered.
+                if call
+                    .connect
+                    .is_some_and(|c| !self.assigned_at(&call.telephone_number, c))
+                {
+                    continue;
+                }
                 placed.calls.push(call);
                 placed.corrections.extend(correction);
             }

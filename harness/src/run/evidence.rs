@@ -8,7 +8,7 @@ use oc_reports::{EvidenceExchange, Report};
 use crate::checker::History;
 
 /// Every exchange that a failed rule's evidence cites, in `seq` order.
-pub(super) fn cited(report: &Report, history: &History) -> Vec<EvidenceExchange> {
+pub(crate) fn cited(report: &Report, history: &History) -> Vec<EvidenceExchange> {
     oc_reports::cited_exchanges(report)
         .into_iter()
         .filter_map(|(seq, rules)| {

@@ -4,9 +4,9 @@
 //! last tick the run drains (records still to come, reports still held), probes the carrier's
 //! state and signature checking, and the checker judges the whole history.
 
-mod evidence;
-mod probes;
-mod report;
+pub(crate) mod evidence;
+pub(crate) mod probes;
+pub(crate) mod report;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,8 +23,8 @@ use crate::actors::admin::AdminActor;
 use crate::actors::checker::CheckerActor;
 use crate::actors::clock::ClockActor;
 use crate::actors::messages::{
-    AssignmentChanged, CallsDuring, CallsRecorded, ChangesDuring, CycleEnded, EventsGenerated,
-    ExchangeObserved, InitialAssignments, Judge, NextTick,
+    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring, CycleEnded,
+    EventsGenerated, ExchangeObserved, InitialAssignments, Judge, NextTick,
 };
 use crate::actors::traffic::TrafficActor;
 use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
@@ -106,13 +106,21 @@ fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunErro
     }
 }
 
-/// The parts of a running simulation.
-struct Sides {
-    teams: MockTeams,
-    carrier: MockCarrier,
-    carrier_url: String,
-    checker: Addr<CheckerActor>,
-    last_link: Arc<Mutex<Option<String>>>,
+/// The Teams side of a run or a certification, and the checker that records what it saw.
+pub(crate) struct Sides {
+    pub(crate) teams: MockTeams,
+    pub(crate) carrier_url: String,
+    pub(crate) checker: Addr<CheckerActor>,
+    /// The carrier's last feed link, for the isolation probe.
+    pub(crate) last_link: Arc<Mutex<Option<String>>>,
+}
+
+/// The credentials the carrier under test holds.
+pub(crate) struct Credentials {
+    /// Its bearer token for the Teams API.
+    pub(crate) token: String,
+    /// The webhook signing secret.
+    pub(crate) webhook_secret: String,
 }
 
 /// Runs a scenario to its report. Must be called inside an actix `System`.
@@ -123,7 +131,41 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         .length_ms
         .unwrap_or(scenario.length_ms)
         .min(scenario.length_ms);
-    let sides = start_sides(scenario, seed).await?;
+    let CarrierSpec::Mock {
+        drift,
+        misbehaviour,
+        client,
+    } = &scenario.carrier
+    else {
+        return Err(RunError::Unsupported(
+            "`oc-harness run` plays the carrier with mock-carrier; a carrier of your own is \
+             certified with `oc-harness certify --carrier-url URL`"
+                .into(),
+        ));
+    };
+    let credentials = Credentials {
+        token: CARRIER_TOKEN.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+    };
+    let mut teams_options = TeamsOptions::loopback(scenario.start);
+    teams_options.faults = scenario.teams_faults.clone();
+    let teams = start_teams(scenario, seed, teams_options).await?;
+    let mut config = CarrierConfig::new(
+        &teams.teams.base_url(),
+        &credentials.token,
+        &credentials.webhook_secret,
+    );
+    config.seed = seed;
+    config.tolerance_ms = scenario.reconciliation.tolerance_ms;
+    config.deadline_ms = scenario.reconciliation.deadline_ms;
+    config.drift = drift.clone();
+    config.misbehaviour = misbehaviour.clone();
+    config.client = client.clone();
+    let carrier = MockCarrier::start(config).map_err(|e| RunError::Start {
+        what: "mock-carrier",
+        message: e.to_string(),
+    })?;
+    let sides = teams.with_carrier(carrier.base_url(), &credentials)?;
     let numbers = inventory(scenario, &sides.teams)?;
 
     let admin = AdminActor::new(scenario.assignments.clone(), numbers.clone(), seed).start();
@@ -135,7 +177,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         initial.into_iter().map(|c| (scenario.start, c)).collect();
     apply(&sides, &traffic, initial)?;
     settle(&sides.teams).await;
-    if let Err(err) = sides.carrier.resync().await {
+    if let Err(err) = carrier.resync().await {
         tracing::warn!(%err, "the carrier's resync failed");
     }
 
@@ -145,6 +187,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         let changes = admin.send(ChangesDuring(tick)).await?;
         apply(&sides, &traffic, changes)?;
         let placed = traffic.send(CallsDuring(tick)).await?;
+        admin.do_send(ringing(&placed));
         last_record = last_record.max(record_calls(&sides, placed)?);
         sides
             .teams
@@ -152,7 +195,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
             .map_err(store_error("the clock"))?;
         // Webhooks go on in the background, as Teams sends them: the run does not wait for
         // acknowledgements between ticks, so notifications can overtake each other.
-        poll(&sides, tick.to).await;
+        poll(&sides, &carrier, tick.to).await;
         progress.tick(tick.to - scenario.start);
         if let Clock::Realtime { speed } = scenario.clock {
             let wall = (tick.to - tick.from) as f64 / speed.max(f64::MIN_POSITIVE);
@@ -161,16 +204,143 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     }
     progress.finish();
     let end = scenario.start + length_ms;
-    drain(&sides, scenario, end.max(last_record)).await;
+    drain(&sides, &carrier, scenario, end.max(last_record)).await;
+    let (mut rest, summary) = final_state(&sides, scenario, &numbers, &credentials, end).await?;
+    rest.truth = Some(carrier.ground_truth());
+    carrier.stop().await;
+    let Sides { teams, checker, .. } = sides;
+    teams.stop().await;
+    let (history, result) = checker.send(Judge(Box::new(rest))).await?;
+    let report = report::build(report::Inputs {
+        scenario,
+        seed,
+        length_ms,
+        history: &history,
+        result,
+        summary,
+        wall: started.elapsed(),
+    });
+    let report_path = write_report(&report, &history, &options.out)?;
+    Ok(RunOutcome {
+        report,
+        history,
+        report_path,
+    })
+}
+
+/// Writes every rendering of `report` to `out`, with the exchanges its evidence cites;
+/// returns where `report.json` went.
+pub(crate) fn write_report(
+    report: &oc_reports::Report,
+    history: &History,
+    out: &std::path::Path,
+) -> Result<PathBuf, RunError> {
+    let evidence = evidence::cited(report, history);
+    let written = report.write_all(out, &evidence)?;
+    Ok(written
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| out.join("report.json")))
+}
+
+/// The Teams side started, the carrier not yet known.
+pub(crate) struct TeamsStarted {
+    pub(crate) teams: MockTeams,
+    checker: Addr<CheckerActor>,
+    last_link: Arc<Mutex<Option<String>>>,
+}
+
+/// Starts the Teams side with `options` (listen address, faults, TLS…), its store set up from
+/// the scenario, every exchange going to a new checker.
+pub(crate) async fn start_teams(
+    scenario: &Scenario,
+    seed: u64,
+    mut options: TeamsOptions,
+) -> Result<TeamsStarted, RunError> {
+    let checker = CheckerActor::new(CARRIER_ID).start();
+    let last_link = Arc::new(Mutex::new(None));
+    let sink_checker = checker.clone();
+    let sink_link = last_link.clone();
+    options.start_time = scenario.start;
+    options.store.seed = seed;
+    options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
+    options.store.reporting_deadline_ms = scenario.reconciliation.deadline_ms;
+    options.sink = Arc::new(move |e: mock_teams::Exchange| {
+        if let Some(mock_teams::ExchangeDetail::FeedPage { link, .. }) = &e.detail
+            && e.carrier.as_deref() == Some(CARRIER_ID)
+            && let Ok(mut last) = sink_link.lock()
+        {
+            *last = Some(link.clone());
+        }
+        sink_checker.do_send(ExchangeObserved(e));
+    });
+    let teams = MockTeams::start(options)
+        .await
+        .map_err(|e| RunError::Start {
+            what: "the Teams side",
+            message: format!("{e:#}"),
+        })?;
+    Ok(TeamsStarted {
+        teams,
+        checker,
+        last_link,
+    })
+}
+
+impl TeamsStarted {
+    /// Registers the carrier under test (webhooks to `carrier_url`) and the isolation probe's
+    /// second carrier.
+    pub(crate) fn with_carrier(
+        self,
+        carrier_url: String,
+        credentials: &Credentials,
+    ) -> Result<Sides, RunError> {
+        let teams = self.teams;
+        teams
+            .add_carrier(TeamsCarrier {
+                id: CARRIER_ID.into(),
+                token: credentials.token.clone(),
+                webhook: Some(WebhookTarget {
+                    url: format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
+                    secret: credentials.webhook_secret.clone(),
+                }),
+            })
+            .map_err(store_error("the carrier"))?;
+        teams
+            .add_carrier(TeamsCarrier {
+                id: OTHER_CARRIER_ID.into(),
+                token: OTHER_TOKEN.into(),
+                webhook: None,
+            })
+            .map_err(store_error("the isolation probe's carrier"))?;
+        Ok(Sides {
+            teams,
+            carrier_url,
+            checker: self.checker,
+            last_link: self.last_link,
+        })
+    }
+}
+
+/// What only the end knows: the carrier's signature checking and its view of every number
+/// (probed), Teams' isolation, Teams' final state and reconciliation. The rest of the history
+/// is the checker's.
+pub(crate) async fn final_state(
+    sides: &Sides,
+    scenario: &Scenario,
+    numbers: &[String],
+    credentials: &Credentials,
+    end: UnixMillis,
+) -> Result<(History, oc_protocol::ReconciliationSummary), RunError> {
     // Reconcile everything: calls start within the run, but a carrier may report calls of its
     // own invention at any time, and those must be seen too.
     let window = (scenario.start - DAY_MS, sides.teams.now() + DAY_MS);
-
-    let signature_probes = probes::signatures(&sides.carrier_url, WEBHOOK_SECRET, end).await;
+    let secret = &credentials.webhook_secret;
+    let signature_probes = probes::signatures(&sides.carrier_url, secret, end).await;
     let link = sides.last_link.lock().map(|l| l.clone()).unwrap_or(None);
     let isolation_probes =
         probes::isolation(&sides.teams.base_url(), link.as_deref(), OTHER_TOKEN).await;
-    let probes = probes::numbers(&sides.carrier_url, WEBHOOK_SECRET, &numbers).await;
+    let probes = probes::numbers(&sides.carrier_url, secret, numbers).await;
     let teams_numbers = sides
         .teams
         .with_store(|s| numbers.iter().filter_map(|n| s.number(n)).collect());
@@ -199,6 +369,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
             tolerance_ms: scenario.reconciliation.tolerance_ms,
             deadline_ms: scenario.reconciliation.deadline_ms,
             ack_deadline_ms: 5_000,
+            cycles_on_the_wire: false,
         },
         teams_numbers,
         probes,
@@ -206,117 +377,13 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         quality_served,
         signature_probes,
         isolation_probes,
-        truth: Some(sides.carrier.ground_truth()),
         ..History::default()
     };
-    let Sides {
-        teams,
-        carrier,
-        checker,
-        ..
-    } = sides;
-    carrier.stop().await;
-    teams.stop().await;
-    let (history, result) = checker.send(Judge(Box::new(rest))).await?;
-    let report = report::build(report::Inputs {
-        scenario,
-        seed,
-        length_ms,
-        history: &history,
-        result,
-        summary,
-        wall: started.elapsed(),
-    });
-    let evidence = evidence::cited(&report, &history);
-    let written = report.write_all(&options.out, &evidence)?;
-    let report_path = written
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| options.out.join("report.json"));
-    Ok(RunOutcome {
-        report,
-        history,
-        report_path,
-    })
-}
-
-async fn start_sides(scenario: &Scenario, seed: u64) -> Result<Sides, RunError> {
-    let CarrierSpec::Mock {
-        drift,
-        misbehaviour,
-        client,
-    } = &scenario.carrier
-    else {
-        return Err(RunError::Unsupported(
-            "`oc-harness run` plays the carrier with mock-carrier; a carrier of your own is \
-             certified with `oc-harness certify --carrier-url URL`"
-                .into(),
-        ));
-    };
-    let checker = CheckerActor::new(CARRIER_ID).start();
-    let last_link = Arc::new(Mutex::new(None));
-    let sink_checker = checker.clone();
-    let sink_link = last_link.clone();
-    let mut options = TeamsOptions::loopback(scenario.start);
-    options.store.seed = seed;
-    options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
-    options.store.reporting_deadline_ms = scenario.reconciliation.deadline_ms;
-    options.faults = scenario.teams_faults.clone();
-    options.sink = Arc::new(move |e: mock_teams::Exchange| {
-        if let Some(mock_teams::ExchangeDetail::FeedPage { link, .. }) = &e.detail
-            && e.carrier.as_deref() == Some(CARRIER_ID)
-            && let Ok(mut last) = sink_link.lock()
-        {
-            *last = Some(link.clone());
-        }
-        sink_checker.do_send(ExchangeObserved(e));
-    });
-    let teams = MockTeams::start(options)
-        .await
-        .map_err(|e| RunError::Start {
-            what: "the Teams side",
-            message: e.to_string(),
-        })?;
-    let mut config = CarrierConfig::new(&teams.base_url(), CARRIER_TOKEN, WEBHOOK_SECRET);
-    config.seed = seed;
-    config.tolerance_ms = scenario.reconciliation.tolerance_ms;
-    config.deadline_ms = scenario.reconciliation.deadline_ms;
-    config.drift = drift.clone();
-    config.misbehaviour = misbehaviour.clone();
-    config.client = client.clone();
-    let carrier = MockCarrier::start(config).map_err(|e| RunError::Start {
-        what: "mock-carrier",
-        message: e.to_string(),
-    })?;
-    let carrier_url = carrier.base_url();
-    teams
-        .add_carrier(TeamsCarrier {
-            id: CARRIER_ID.into(),
-            token: CARRIER_TOKEN.into(),
-            webhook: Some(WebhookTarget {
-                url: format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
-                secret: WEBHOOK_SECRET.into(),
-            }),
-        })
-        .map_err(store_error("the carrier"))?;
-    teams
-        .add_carrier(TeamsCarrier {
-            id: OTHER_CARRIER_ID.into(),
-            token: OTHER_TOKEN.into(),
-            webhook: None,
-        })
-        .map_err(store_error("the isolation probe's carrier"))?;
-    Ok(Sides {
-        teams,
-        carrier,
-        carrier_url,
-        checker,
-        last_link,
-    })
+    Ok((rest, summary))
 }
 
 /// Puts every tenant's numbers into the carrier's inventory; returns them in order.
-fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<String>, RunError> {
+pub(crate) fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<String>, RunError> {
     let mut numbers = Vec::new();
     for tenant in &scenario.tenants {
         let first: u64 = tenant
@@ -339,7 +406,7 @@ fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<String>, RunE
 }
 
 /// Applies admin changes at their times, telling the traffic and the checker.
-fn apply(
+pub(crate) fn apply(
     sides: &Sides,
     traffic: &Addr<TrafficActor>,
     changes: Vec<(UnixMillis, NumberChange)>,
@@ -400,8 +467,19 @@ fn apply(
     Ok(())
 }
 
+/// The connect time of every answered call placed, for the admins (see [`CallsRinging`]).
+pub(crate) fn ringing(placed: &crate::actors::messages::PlacedCalls) -> CallsRinging {
+    CallsRinging(
+        placed
+            .calls
+            .iter()
+            .filter_map(|c| c.connect.map(|at| (c.telephone_number.clone(), at)))
+            .collect(),
+    )
+}
+
 /// Adds a tick's calls and corrections to Teams; returns when their last record is available.
-fn record_calls(
+pub(crate) fn record_calls(
     sides: &Sides,
     placed: crate::actors::messages::PlacedCalls,
 ) -> Result<UnixMillis, RunError> {
@@ -443,16 +521,25 @@ fn record_calls(
 /// Waits for webhook deliveries to settle: before the carrier's first resync and before the
 /// final probes. Bounded: a carrier that never answers costs the protocol's retry schedule,
 /// about a minute, per notification in flight.
-async fn settle(teams: &MockTeams) {
-    if !teams.webhooks().wait_idle(SETTLE_LIMIT).await {
-        tracing::warn!("webhook deliveries did not settle within {SETTLE_LIMIT:?}; going on");
+pub(crate) async fn settle(teams: &MockTeams) {
+    settle_within(teams, SETTLE_LIMIT).await;
+}
+
+/// [`settle`] with another limit.
+pub(crate) async fn settle_within(teams: &MockTeams, limit: Duration) {
+    if !teams.webhooks().wait_idle(limit).await {
+        tracing::warn!("webhook deliveries did not settle within {limit:?}; going on");
     }
 }
 
 /// One carrier poll cycle at simulated `now`, marked in the history.
-async fn poll(sides: &Sides, now: UnixMillis) -> Option<mock_carrier::CycleOutcome> {
+async fn poll(
+    sides: &Sides,
+    carrier: &MockCarrier,
+    now: UnixMillis,
+) -> Option<mock_carrier::CycleOutcome> {
     let first_seq = sides.teams.next_exchange_seq();
-    let outcome = match sides.carrier.poll_cycle(now).await {
+    let outcome = match carrier.poll_cycle(now).await {
         Ok(outcome) => Some(outcome),
         Err(err) => {
             tracing::warn!(%err, "a carrier poll cycle failed");
@@ -471,22 +558,40 @@ async fn poll(sides: &Sides, now: UnixMillis) -> Option<mock_carrier::CycleOutco
 /// After the last tick: keeps the clock and the carrier going until every record is available
 /// and every held report went out (reports held past the deadline need the clock past it),
 /// then flushes the carrier.
-async fn drain(sides: &Sides, scenario: &Scenario, records_until: UnixMillis) {
-    let step = scenario.tick_ms.max(3_600_000);
+async fn drain(
+    sides: &Sides,
+    carrier: &MockCarrier,
+    scenario: &Scenario,
+    records_until: UnixMillis,
+) {
+    // Hour steps reach a day's deadline quickly; a short deadline needs steps well inside it,
+    // or the records that arrive after the last tick are reported late for nothing.
+    let step = scenario
+        .tick_ms
+        .max((scenario.reconciliation.deadline_ms / 10).min(3_600_000));
     let hard_end = records_until + scenario.reconciliation.deadline_ms + 2 * step;
     let mut now = sides.teams.now();
+    let mut pending = 0;
     loop {
-        now = (now + step).min(hard_end);
+        // With nothing held by the carrier, the clock jumps to Teams' next publication (a
+        // correction due in an hour), rather than polling an idle hour step by step.
+        let next_record = (pending == 0)
+            .then(|| sides.teams.with_store(|s| s.next_publication()))
+            .flatten()
+            .filter(|&at| at > now + step);
+        now = next_record.unwrap_or(now + step).min(hard_end);
         if sides.teams.advance_to(now).is_err() {
             break;
         }
-        let pending = poll(sides, now).await.map_or(0, |o| o.pending + o.outbox);
+        pending = poll(sides, carrier, now)
+            .await
+            .map_or(0, |o| o.pending + o.outbox);
         if now >= hard_end || (now >= records_until && pending == 0) {
             break;
         }
     }
     // The flush only reports what is held; it is not a poll cycle (it reads no quality feed).
-    if let Err(err) = sides.carrier.flush(now).await {
+    if let Err(err) = carrier.flush(now).await {
         tracing::warn!(%err, "the carrier's final flush failed");
     }
     settle(&sides.teams).await;

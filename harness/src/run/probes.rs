@@ -13,11 +13,20 @@ use oc_protocol::{
 
 use crate::checker::history::{IsolationProbe, Probe, SignatureProbe};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one probe may take, connection included: a carrier that hangs costs this much
+/// per probe, and the probes of numbers run [`CONCURRENT_PROBES`] at a time within
+/// [`NUMBER_PROBES_BUDGET`].
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+/// Probes of numbers in flight at once.
+pub(crate) const CONCURRENT_PROBES: usize = 8;
+/// The longest all probes of numbers may take together; those not answered by then are
+/// recorded as unanswered.
+pub(crate) const NUMBER_PROBES_BUDGET: Duration = Duration::from_secs(60);
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
         .build()
         .unwrap_or_default()
 }
@@ -28,47 +37,142 @@ fn wall_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// The carrier's state probe of every number, signed like a webhook over an empty body.
-pub(super) async fn numbers(carrier_url: &str, secret: &str, numbers: &[String]) -> Vec<Probe> {
+/// The carrier's state probe of every number, signed like a webhook over an empty body; in
+/// order, at most [`CONCURRENT_PROBES`] at a time and all within [`NUMBER_PROBES_BUDGET`].
+pub(crate) async fn numbers(carrier_url: &str, secret: &str, numbers: &[String]) -> Vec<Probe> {
+    use futures_util::StreamExt as _;
+
     let client = client();
-    let mut probes = Vec::with_capacity(numbers.len());
-    for number in numbers {
-        let url = format!("{carrier_url}{}{number}", paths::CARRIER_NUMBER_PREFIX);
-        let signature = sign(secret.as_bytes(), wall_secs(), b"");
-        let answer = client
-            .get(&url)
-            .header(SIGNATURE_HEADER, signature)
-            .send()
-            .await;
-        let probe = match answer {
-            Err(err) => Probe {
-                telephone_number: number.clone(),
-                status: None,
-                view: None,
-                error: Some(err.to_string()),
-            },
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.bytes().await.unwrap_or_default();
-                let (view, error) = if status == 200 {
-                    match serde_json::from_slice::<CarrierNumberView>(&body) {
-                        Ok(view) => (Some(view), None),
-                        Err(err) => (None, Some(format!("not a CarrierNumberView: {err}"))),
-                    }
-                } else {
-                    (None, None)
-                };
-                Probe {
-                    telephone_number: number.clone(),
-                    status: Some(status),
-                    view,
-                    error,
+    let deadline = tokio::time::Instant::now() + NUMBER_PROBES_BUDGET;
+    futures_util::stream::iter(numbers)
+        .map(|number| {
+            let client = &client;
+            async move {
+                let probe = probe_number(client, carrier_url, secret, number);
+                match tokio::time::timeout_at(deadline, probe).await {
+                    Ok(probe) => probe,
+                    Err(_) => Probe {
+                        telephone_number: number.clone(),
+                        status: None,
+                        view: None,
+                        error: Some(format!(
+                            "not answered: the probes of all numbers had {}s",
+                            NUMBER_PROBES_BUDGET.as_secs()
+                        )),
+                    },
                 }
             }
-        };
-        probes.push(probe);
+        })
+        .buffered(CONCURRENT_PROBES)
+        .collect()
+        .await
+}
+
+async fn probe_number(
+    client: &reqwest::Client,
+    carrier_url: &str,
+    secret: &str,
+    number: &str,
+) -> Probe {
+    let url = format!("{carrier_url}{}{number}", paths::CARRIER_NUMBER_PREFIX);
+    let signature = sign(secret.as_bytes(), wall_secs(), b"");
+    let answer = client
+        .get(&url)
+        .header(SIGNATURE_HEADER, signature)
+        .send()
+        .await;
+    match answer {
+        Err(err) => Probe {
+            telephone_number: number.to_owned(),
+            status: None,
+            view: None,
+            error: Some(transport_error(&err)),
+        },
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = match read_limited(response, PROBE_BODY_LIMIT).await {
+                Ok(body) => body,
+                Err(error) => {
+                    return Probe {
+                        telephone_number: number.to_owned(),
+                        status: Some(status),
+                        view: None,
+                        error: Some(error),
+                    };
+                }
+            };
+            let (view, error) = if status == 200 {
+                match serde_json::from_slice::<CarrierNumberView>(&body) {
+                    Ok(view) => (Some(view), None),
+                    Err(err) => (None, Some(format!("not a CarrierNumberView: {err}"))),
+                }
+            } else {
+                (None, None)
+            };
+            Probe {
+                telephone_number: number.to_owned(),
+                status: Some(status),
+                view,
+                error,
+            }
+        }
     }
-    probes
+}
+
+/// The most of a probe's answer read: a view is a few hundred bytes.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads at most `limit` bytes of a body: a carrier that streams without end is cut off.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("the answer is longer than {limit} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(err) => return Err(format!("the answer broke off: {}", transport_error(&err))),
+        }
+    }
+}
+
+/// A transport error with its causes, e.g. "error sending request: connection reset by peer".
+pub(crate) fn transport_error(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        format!("no answer within {}s", TIMEOUT.as_secs())
+    } else {
+        err.to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = cause_source(source);
+    }
+    text
+}
+
+fn cause_source<'a>(
+    error: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    error.and_then(std::error::Error::source)
+}
+
+/// The longest the probes of `numbers` numbers and the signature probes can take together.
+pub(crate) fn probes_limit(numbers: usize) -> Duration {
+    let rounds = u32::try_from(numbers.div_ceil(CONCURRENT_PROBES)).unwrap_or(u32::MAX);
+    let numbers = (TIMEOUT * rounds).min(NUMBER_PROBES_BUDGET);
+    // Each signature probe: the forged notification, then the state probe.
+    numbers + TIMEOUT * (2 * FORGED_NUMBERS.len() as u32)
 }
 
 /// Numbers no Teams inventory holds (the 555-01xx range reserved for fiction), one per probe.
@@ -77,7 +181,7 @@ const FORGED_NUMBERS: [&str; 3] = ["+12025550181", "+12025550182", "+12025550183
 /// Sends a notification with no signature, one signed with the wrong secret, and one signed
 /// 10 minutes ago, each assigning a number Teams never gave the carrier; then probes each
 /// number. A carrier that checks signatures answers 401 and has never heard of them (404).
-pub(super) async fn signatures(
+pub(crate) async fn signatures(
     carrier_url: &str,
     secret: &str,
     sim_now: UnixMillis,
@@ -145,7 +249,9 @@ pub(super) async fn signatures(
 }
 
 /// Another carrier's token on the carrier's last feed link must get 404, and no token 401.
-pub(super) async fn isolation(
+/// A 429 (an injected fault, or the rate limit) is waited out, up to three times: it says
+/// nothing about isolation.
+pub(crate) async fn isolation(
     teams_url: &str,
     carrier_link: Option<&str>,
     other_token: &str,
@@ -153,27 +259,43 @@ pub(super) async fn isolation(
     let client = client();
     let mut probes = Vec::new();
     if let Some(link) = carrier_link {
-        let status = client
-            .get(link)
-            .bearer_auth(other_token)
-            .send()
-            .await
-            .map_or(0, |r| r.status().as_u16());
+        let status = status_after_throttling(|| client.get(link).bearer_auth(other_token)).await;
         probes.push(IsolationProbe {
             what: "another carrier's token on the carrier's last feed link".into(),
             status,
             expected: 404,
         });
     }
-    let status = client
-        .get(format!("{teams_url}{}", paths::NUMBERS))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16());
+    let url = format!("{teams_url}{}", paths::NUMBERS);
+    let status = status_after_throttling(|| client.get(&url)).await;
     probes.push(IsolationProbe {
         what: "GET /oc/v1/numbers without a token".into(),
         status,
         expected: 401,
     });
     probes
+}
+
+/// The status of a request, sent again after each 429's `Retry-After` (at most 3 times, each
+/// wait at most 5 s); 0 when there was no answer.
+async fn status_after_throttling(request: impl Fn() -> reqwest::RequestBuilder) -> u16 {
+    let mut status = 0;
+    for _ in 0..4 {
+        let Ok(response) = request().send().await else {
+            return 0;
+        };
+        status = response.status().as_u16();
+        if status != 429 {
+            return status;
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 5);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+    status
 }

@@ -19,14 +19,14 @@ use crate::checker::{CheckResult, History};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
 
 /// What the report is built from.
-pub(super) struct Inputs<'a> {
-    pub(super) scenario: &'a Scenario,
-    pub(super) seed: u64,
-    pub(super) length_ms: i64,
-    pub(super) history: &'a History,
-    pub(super) result: CheckResult,
-    pub(super) summary: ReconciliationSummary,
-    pub(super) wall: Duration,
+pub(crate) struct Inputs<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) seed: u64,
+    pub(crate) length_ms: i64,
+    pub(crate) history: &'a History,
+    pub(crate) result: CheckResult,
+    pub(crate) summary: ReconciliationSummary,
+    pub(crate) wall: Duration,
 }
 
 /// The exit code of a report: 0 passed, 1 failed, 3 the checker disagreed with ground truth.
@@ -38,7 +38,7 @@ pub fn exit_code(report: &Report) -> u8 {
     }
 }
 
-pub(super) fn build(inputs: Inputs<'_>) -> Report {
+pub(crate) fn build(inputs: Inputs<'_>) -> Report {
     let Inputs {
         scenario,
         seed,
@@ -343,7 +343,7 @@ fn quality_over_time(records: &[QualityRecord]) -> Vec<QualityBucket> {
 }
 
 /// A progress bar on a terminal; a line per tenth of the run elsewhere; nothing when off.
-pub(super) struct Progress {
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     lines: bool,
     length_ms: i64,
@@ -351,7 +351,7 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    pub(super) fn new(enabled: bool, length_ms: i64) -> Self {
+    pub(crate) fn new(enabled: bool, length_ms: i64) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (enabled && terminal).then(|| {
             let bar = indicatif::ProgressBar::new(u64::try_from(length_ms).unwrap_or(0) / 1000);
@@ -373,7 +373,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn tick(&self, done_ms: i64) {
+    pub(crate) fn tick(&self, done_ms: i64) {
         if let Some(bar) = &self.bar {
             bar.set_position(u64::try_from(done_ms).unwrap_or(0) / 1000);
         } else if self.lines && self.length_ms > 0 {
@@ -385,7 +385,7 @@ impl Progress {
         }
     }
 
-    pub(super) fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

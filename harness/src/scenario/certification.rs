@@ -1,6 +1,6 @@
 //! `[certification]`: how `oc-harness certify` drives and waits for a real carrier — how long
-//! it waits for the carrier to answer, how the legs it posts differ from Teams' records, and
-//! how it tells the carrier's poll cycles apart. `oc-harness run` ignores the table.
+//! it waits for the carrier to answer and to catch up, and how the legs it posts differ from
+//! Teams' records. `oc-harness run` ignores the table.
 
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use super::duration::RawDuration;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCertification {
     pub(crate) ready_timeout: Option<RawDuration>,
-    pub(crate) cycle_gap: Option<RawDuration>,
+    pub(crate) quiet: Option<RawDuration>,
     pub(crate) leg_drift_share: Option<f64>,
     pub(crate) leg_drift: Option<RawDuration>,
     pub(crate) unassigned_legs: Option<u32>,
@@ -24,9 +24,9 @@ pub(crate) struct RawCertification {
 pub struct CertificationSpec {
     /// How long to wait for the carrier's API to answer at all before giving up.
     pub ready_timeout_ms: i64,
-    /// The shortest quiet time between two of the carrier's poll cycles: requests closer
-    /// together than this belong to one cycle [QUA-FEED].
-    pub cycle_gap_ms: i64,
+    /// After the traffic, how long the carrier must have sent nothing before the harness stops
+    /// waiting for it (once every leg is reported): its last poll cycle is then over.
+    pub quiet_ms: i64,
     /// Share of legs whose switch recorded an end `leg_drift_ms` away from Teams' record
     /// (beyond the tolerance, so that reconciliation shows `drift`), 0 to 1.
     pub leg_drift_share: f64,
@@ -44,7 +44,7 @@ impl Default for CertificationSpec {
     fn default() -> Self {
         Self {
             ready_timeout_ms: 60_000,
-            cycle_gap_ms: 2_000,
+            quiet_ms: 2_000,
             leg_drift_share: 0.05,
             leg_drift_ms: 3_000,
             unassigned_legs: 5,
@@ -61,11 +61,7 @@ pub(crate) fn certification(raw: RawCertification, f: &mut Findings) -> Certific
         raw.ready_timeout.as_ref(),
         d.ready_timeout_ms,
     );
-    let cycle_gap_ms = f.positive_duration(
-        "certification.cycle_gap",
-        raw.cycle_gap.as_ref(),
-        d.cycle_gap_ms,
-    );
+    let quiet_ms = f.positive_duration("certification.quiet", raw.quiet.as_ref(), d.quiet_ms);
     let leg_drift_ms = f.duration(
         "certification.leg_drift",
         raw.leg_drift.as_ref(),
@@ -78,7 +74,7 @@ pub(crate) fn certification(raw: RawCertification, f: &mut Findings) -> Certific
     );
     CertificationSpec {
         ready_timeout_ms: ready_timeout_ms.unwrap_or(d.ready_timeout_ms),
-        cycle_gap_ms: cycle_gap_ms.unwrap_or(d.cycle_gap_ms),
+        quiet_ms: quiet_ms.unwrap_or(d.quiet_ms),
         leg_drift_share: f.share(
             "certification.leg_drift_share",
             raw.leg_drift_share,

@@ -88,3 +88,83 @@ fn run_prints_a_summary_writes_the_report_and_exits_0_on_a_pass() {
     assert_eq!(report["schemaVersion"], 1);
     assert_eq!(report["scenario"]["seed"], 42);
 }
+
+#[test]
+fn certify_refuses_bad_flags_with_exit_2_and_a_taken_address_with_exit_3() {
+    let bad_url = harness(&["certify", "--carrier-url", "ftp://carrier.example"]);
+    assert_eq!(bad_url.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_url.stderr);
+    assert!(
+        stderr.contains("--carrier-url: must start with http://"),
+        "{stderr}"
+    );
+
+    let bad_wait = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--ready-timeout",
+        "soon",
+    ]);
+    assert_eq!(bad_wait.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_wait.stderr).contains("--ready-timeout"));
+
+    let half_tls = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--tls-cert",
+        "teams.pem",
+    ]);
+    assert_eq!(
+        half_tls.status.code(),
+        Some(2),
+        "--tls-cert needs --tls-key"
+    );
+
+    let missing_tls = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "no-such.pem",
+        "--tls-key",
+        "no-such-key.pem",
+    ]);
+    assert_eq!(missing_tls.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing_tls.stderr);
+    assert!(stderr.contains("no-such.pem"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let busy = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--listen",
+        &addr,
+    ]);
+    assert_eq!(busy.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(stderr.contains(&addr), "{stderr}");
+}
+
+#[test]
+fn certify_help_says_what_the_carrier_must_serve_and_how_long_it_takes() {
+    let help = harness(&["certify", "--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "--carrier-url",
+        "--quick",
+        "--token",
+        "--webhook-secret",
+        "--tls-cert",
+        "/oc/v1/test/call-legs",
+        "5 minutes",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}

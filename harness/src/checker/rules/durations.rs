@@ -388,7 +388,10 @@ pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
     let mut unreadable = 0u64;
     for e in reports(history) {
         if e.status != Some(200)
-            || matches!(e.detail, Some(ExchangeDetail::DurationReport { replayed: true, .. }))
+            || matches!(
+                e.detail,
+                Some(ExchangeDetail::DurationReport { replayed: true, .. })
+            )
         {
             continue;
         }

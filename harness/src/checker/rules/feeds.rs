@@ -207,7 +207,11 @@ pub(super) fn cdr_throttle(history: &History) -> RuleVerdict {
     let mut last_429: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut throttles = 0u64;
     for e in &history.exchanges {
-        if let Some(InjectedFault::Throttled { retry_after_secs }) = e.fault {
+        if let Some(
+            InjectedFault::Throttled { retry_after_secs }
+            | InjectedFault::RateLimited { retry_after_secs },
+        ) = e.fault
+        {
             throttles += 1;
             last_429.insert(path_of(&e.url), (e.seq, retry_after_secs));
         }

@@ -131,13 +131,18 @@ fn verdict(
     }
 }
 
-/// Whether the harness replaced this exchange's answer on purpose (an injected 429 or 5xx:
-/// Teams did nothing with the request). Added latency and webhook duplication or reordering do
-/// not count: the answer, or the carrier's, was still real.
+/// Whether Teams answered this exchange without doing anything with the request: an injected
+/// 429 or 5xx, or a 429 of the rate limit (the carrier sent too much, and CDR-THROTTLE judges
+/// what it did next). Added latency and webhook duplication or reordering do not count: the
+/// answer, or the carrier's, was still real.
 pub(crate) fn harness_caused(exchange: &Exchange) -> bool {
     matches!(
         exchange.fault,
-        Some(InjectedFault::Throttled { .. } | InjectedFault::ServerError { .. })
+        Some(
+            InjectedFault::Throttled { .. }
+                | InjectedFault::ServerError { .. }
+                | InjectedFault::RateLimited { .. }
+        )
     )
 }
 

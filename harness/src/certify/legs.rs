@@ -1,0 +1,226 @@
+//! The certification legs (PROTOCOL.md 2.3): what the carrier's switches would have recorded
+//! for each answered call, posted to its call-legs hook once the call has ended; and legs on
+//! numbers that were not assigned at their connect time, which the carrier must not report
+//! [DUR-UNEXPECTED].
+//!
+//! A leg differs from Teams' record as a real switch's would: every end moves by up to
+//! [`LEG_JITTER_MS`] either way (within any sensible tolerance), and a seeded share of them by
+//! the scenario's `leg_drift` (beyond it), so that reconciliation has both `matched` and
+//! `drift` to show while DUR-FIDELITY holds the carrier to the leg itself.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mock_teams::NewCall;
+use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
+use oc_protocol::signing::{SIGNATURE_HEADER, sign};
+use oc_protocol::{UnixMillis, format_timestamp, paths};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::actors::actor_rng;
+use crate::checker::history::LegFact;
+use crate::run::probes::{read_limited, transport_error};
+use crate::scenario::CertificationSpec;
+
+/// How long after its connect a leg on an unassigned number is posted, ms.
+pub(crate) const UNASSIGNED_LEG_DELAY_MS: i64 = 15_000;
+/// How far every leg's end may be from Teams' record, either way, ms.
+pub(crate) const LEG_JITTER_MS: i64 = 250;
+/// The longest one post to the hook may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of the hook's answer read.
+const ANSWER_LIMIT: usize = 64 * 1024;
+/// Posts that fail in a row before the harness stops posting: a hook that hangs would
+/// otherwise cost [`POST_TIMEOUT`] every tick and stretch the certification past its limit.
+const FAILURES_BEFORE_GIVING_UP: u32 = 3;
+/// The most time posts that fail can cost before the harness gives up on the hook.
+pub(crate) const GIVING_UP_LIMIT: Duration =
+    Duration::from_secs(5 * FAILURES_BEFORE_GIVING_UP as u64);
+
+/// The legs of a certification: made from Teams' calls, posted when they end.
+pub(crate) struct Legs {
+    rng: ChaCha8Rng,
+    spec: CertificationSpec,
+    url: String,
+    secret: String,
+    client: reqwest::Client,
+    /// Made and not yet posted, each with when it is posted.
+    pending: Vec<(UnixMillis, LegFact)>,
+    /// Posted, in order.
+    posted: Vec<LegFact>,
+    /// Why posts failed, one line each.
+    failures: Vec<String>,
+    failed_in_a_row: u32,
+    unassigned_made: u32,
+}
+
+impl Legs {
+    pub(crate) fn new(seed: u64, spec: CertificationSpec, carrier_url: &str, secret: &str) -> Self {
+        Self {
+            rng: actor_rng(seed, "legs"),
+            spec,
+            url: format!("{carrier_url}{}", paths::CALL_LEGS),
+            secret: secret.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(POST_TIMEOUT)
+                .connect_timeout(POST_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
+            pending: Vec::new(),
+            posted: Vec::new(),
+            failures: Vec::new(),
+            failed_in_a_row: 0,
+            unassigned_made: 0,
+        }
+    }
+
+    /// Makes the leg of every answered call, in order.
+    pub(crate) fn add_calls(&mut self, calls: &[NewCall]) {
+        for call in calls {
+            let Some(connect) = call.connect else {
+                continue;
+            };
+            let mut end = call.end + self.rng.random_range(-LEG_JITTER_MS..=LEG_JITTER_MS);
+            if self
+                .rng
+                .random_bool(self.spec.leg_drift_share.clamp(0.0, 1.0))
+            {
+                end += self.spec.leg_drift_ms;
+            }
+            let end = end.max(connect);
+            self.pending.push((
+                end,
+                LegFact {
+                    call_id: call.call_id.clone(),
+                    telephone_number: call.telephone_number.clone(),
+                    connect,
+                    end,
+                    assigned: true,
+                },
+            ));
+        }
+    }
+
+    /// How many legs on unassigned numbers are due by tick `index` of `ticks`: spread evenly.
+    pub(crate) fn unassigned_due(&self, index: u64, ticks: u64) -> u32 {
+        let total = u64::from(self.spec.unassigned_legs);
+        let due = (index + 1) * total / ticks.max(1);
+        u32::try_from(due)
+            .unwrap_or(u32::MAX)
+            .saturating_sub(self.unassigned_made)
+    }
+
+    /// Makes a leg on one of `candidates` (numbers Teams has had unassigned since before
+    /// `connect`), a short call ending by `latest_end`. It is posted
+    /// [`UNASSIGNED_LEG_DELAY_MS`] after its connect, so that the carrier has certainly been
+    /// told of the unassignment (a notification may be held back or retried for seconds), and
+    /// its view at the connect time is Teams'.
+    pub(crate) fn add_unassigned(
+        &mut self,
+        candidates: &[String],
+        call_prefix: &str,
+        connect: UnixMillis,
+        latest_end: UnixMillis,
+    ) {
+        if candidates.is_empty() || latest_end <= connect {
+            return;
+        }
+        let number = &candidates[self.rng.random_range(0..candidates.len())];
+        let length = self.rng.random_range(1..=(latest_end - connect));
+        self.unassigned_made += 1;
+        let end = connect + length;
+        self.pending.push((
+            end.max(connect + UNASSIGNED_LEG_DELAY_MS),
+            LegFact {
+                call_id: format!("{call_prefix}unassigned-{:04}", self.unassigned_made),
+                telephone_number: number.clone(),
+                connect,
+                end,
+                assigned: false,
+            },
+        ));
+    }
+
+    /// Legs made and not yet posted.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Posts every leg that ended by `now`, in batches of at most 1000, signed like a webhook.
+    /// A post that fails is recorded and not retried: the carrier was given its chance, and
+    /// the calls it never got show as missing. After [`FAILURES_BEFORE_GIVING_UP`] failures in
+    /// a row, legs are no longer posted.
+    pub(crate) async fn post_due(&mut self, now: UnixMillis) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(post_at, _)| *post_at <= now);
+        self.pending = later;
+        let due: Vec<LegFact> = due.into_iter().map(|(_, leg)| leg).collect();
+        for batch in due.chunks(MAX_LEGS_PER_REQUEST) {
+            if self.failed_in_a_row >= FAILURES_BEFORE_GIVING_UP {
+                self.failures.push(format!(
+                    "{} legs not posted: the hook failed {FAILURES_BEFORE_GIVING_UP} times in a \
+                     row",
+                    batch.len()
+                ));
+                continue;
+            }
+            let body = CallLegBatch {
+                legs: batch
+                    .iter()
+                    .map(|leg| CallLeg {
+                        call_id: leg.call_id.clone(),
+                        telephone_number: leg.telephone_number.clone(),
+                        connect_date_time: format_timestamp(leg.connect),
+                        end_date_time: format_timestamp(leg.end),
+                    })
+                    .collect(),
+            };
+            match self.post(&body).await {
+                Ok(()) => self.failed_in_a_row = 0,
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    self.failures.push(why);
+                    self.failed_in_a_row += 1;
+                }
+            }
+            self.posted.extend_from_slice(batch);
+        }
+    }
+
+    async fn post(&self, batch: &CallLegBatch) -> Result<(), String> {
+        let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
+        let what = format!("POST {} with {} legs", paths::CALL_LEGS, batch.legs.len());
+        let response = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.secret.as_bytes(), wall_secs(), &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{what}: {}", transport_error(&e)))?;
+        let status = response.status();
+        let answer = read_limited(response, ANSWER_LIMIT).await;
+        if status.is_success() {
+            return Ok(());
+        }
+        let answer = answer.map_or_else(|e| e, |b| String::from_utf8_lossy(&b).into_owned());
+        let answer: String = answer.chars().take(300).collect();
+        Err(format!("{what}: answered {status}: {answer}"))
+    }
+
+    /// Every leg posted (or attempted), and why posts failed.
+    pub(crate) fn finish(self) -> (Vec<LegFact>, Vec<String>) {
+        (self.posted, self.failures)
+    }
+}
+
+fn wall_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}

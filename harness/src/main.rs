@@ -116,8 +116,9 @@ fn main() -> ExitCode {
 /// The flags of `certify`.
 #[derive(clap::Args)]
 struct CertifyArgs {
-    /// The carrier API's base URL: notifications go to URL/oc/v1/notifications/number-
-    /// assignments, probes to URL/oc/v1/numbers/{number}, legs to URL/oc/v1/test/call-legs.
+    /// The carrier API's base URL: notifications go to
+    /// URL/oc/v1/notifications/number-assignments, probes to URL/oc/v1/numbers/{number},
+    /// legs to URL/oc/v1/test/call-legs.
     #[arg(long, value_name = "URL")]
     carrier_url: String,
     /// The certification suite [default: the bundled scenarios/certification.toml].

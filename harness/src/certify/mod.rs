@@ -415,9 +415,10 @@ fn unassigned_since(sides: &Sides, numbers: &[String], at: UnixMillis) -> Vec<St
 }
 
 /// After the traffic: keeps Teams' clock on the wall clock and posts the legs of calls still
-/// going, until every leg is posted, every record is available, nothing answered is missing a
-/// report and the carrier has been quiet for `quiet`; or until the deadline plus the
-/// catch-up time has passed since the last record.
+/// going, until every leg is posted, every record is available and nothing answered is missing
+/// a report, and then `quiet` longer (the carrier's poll cycle under way ends, and anything it
+/// would still report is seen); or until the deadline plus the catch-up time has passed since
+/// the last record.
 async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_until: UnixMillis) {
     let spec = scenario.certification;
     let longest_call = scenario.calls.duration.max_ms + 15_000;
@@ -425,19 +426,13 @@ async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_u
     let last_record = traffic_end + longest_call + 2 * scenario.calls.availability_delay.max_ms;
     let records_until = records_until.min(last_record);
     let limit = last_record + scenario.reconciliation.deadline_ms + spec.catch_up_ms;
-    let mut last_seq = sides.teams.next_exchange_seq();
-    let mut quiet_since = wall_ms();
+    let mut caught_up_since: Option<UnixMillis> = None;
     loop {
         let now = wall_ms();
         if sides.teams.advance_to(now).is_err() {
             break;
         }
         legs.post_due(now).await;
-        let seq = sides.teams.next_exchange_seq();
-        if seq != last_seq {
-            last_seq = seq;
-            quiet_since = now;
-        }
         let missing = sides
             .teams
             .reconciliation(
@@ -446,10 +441,13 @@ async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_u
                 now + oc_protocol::timestamp::DAY_MS,
             )
             .map_or(u64::MAX, |r| r.counts.missing);
-        let done = legs.pending() == 0
-            && now >= records_until
-            && missing == 0
-            && now - quiet_since >= spec.quiet_ms;
+        let caught_up = legs.pending() == 0 && now >= records_until && missing == 0;
+        caught_up_since = if caught_up {
+            caught_up_since.or(Some(now))
+        } else {
+            None
+        };
+        let done = caught_up_since.is_some_and(|since| now - since >= spec.quiet_ms);
         if done || now >= limit {
             break;
         }

@@ -24,8 +24,9 @@ pub(crate) struct RawCertification {
 pub struct CertificationSpec {
     /// How long to wait for the carrier's API to answer at all before giving up.
     pub ready_timeout_ms: i64,
-    /// After the traffic, how long the carrier must have sent nothing before the harness stops
-    /// waiting for it (once every leg is reported): its last poll cycle is then over.
+    /// After the traffic, how long the harness still listens once the carrier has caught up
+    /// (every leg reported): the poll cycle under way ends, and anything it would still report
+    /// is seen.
     pub quiet_ms: i64,
     /// Share of legs whose switch recorded an end `leg_drift_ms` away from Teams' record
     /// (beyond the tolerance, so that reconciliation shows `drift`), 0 to 1.

@@ -184,6 +184,10 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
         eprintln!("error: --carrier-url: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    if let Some(Err(why)) = args.public_url.as_deref().map(certify::check_carrier_url) {
+        eprintln!("error: --public-url: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let ready_timeout_ms = match args
         .ready_timeout
         .as_deref()

@@ -57,7 +57,8 @@ pub const DEFAULT_SUITE: &str = include_str!("../../../scenarios/certification.t
 /// The quick suite, `scenarios/certification-quick.toml`.
 pub const QUICK_SUITE: &str = include_str!("../../../scenarios/certification-quick.toml");
 
-/// Checks a carrier API base URL: `http` or `https`, a host, no query or fragment.
+/// Checks a base URL (the carrier API's, or Teams' as the carrier reaches it): `http` or
+/// `https`, a host, no query or fragment.
 pub fn check_carrier_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")

@@ -99,6 +99,16 @@ fn certify_refuses_bad_flags_with_exit_2_and_a_taken_address_with_exit_3() {
         "{stderr}"
     );
 
+    let bad_public = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--public-url",
+        "teams.example:8080",
+    ]);
+    assert_eq!(bad_public.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_public.stderr).contains("--public-url: must start"));
+
     let bad_wait = harness(&[
         "certify",
         "--carrier-url",

@@ -18,6 +18,8 @@ use super::messages::{AssignmentChanged, CallsDuring, Correction, PlacedCalls};
 use crate::scenario::{CallSpec, QualitySpec};
 
 const HOUR_MS: i64 = 3_600_000;
+/// The longest an answered call rings, ms (ring times are uniform from 2 s up to this).
+pub const MAX_RING_MS: i64 = 15_000;
 
 /// Places the calls of a run.
 pub struct TrafficActor {
@@ -85,7 +87,7 @@ impl TrafficActor {
         let c = &self.calls;
         let call_id = format!("{}{:09}", self.call_prefix, self.next_call);
         let answered = self.rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
-        let ring = self.rng.random_range(2_000..15_000);
+        let ring = self.rng.random_range(2_000..MAX_RING_MS);
         let talk = LogNormal::new(
             (c.duration.median_ms.max(1) as f64).ln(),
             c.duration.sigma.max(0.0),

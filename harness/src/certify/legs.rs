@@ -8,7 +8,7 @@
 //! the scenario's `leg_drift` (beyond it), so that reconciliation has both `matched` and
 //! `drift` to show while DUR-FIDELITY holds the carrier to the leg itself.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mock_teams::NewCall;
 use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::actors::actor_rng;
 use crate::checker::history::LegFact;
-use crate::run::probes::{read_limited, transport_error};
+use crate::run::probes::{read_limited, transport_error, wall_secs};
 use crate::scenario::CertificationSpec;
 
 /// How long after its connect a leg on an unassigned number is posted, ms.
@@ -217,10 +217,4 @@ impl Legs {
     pub(crate) fn finish(self) -> (Vec<LegFact>, Vec<String>) {
         (self.posted, self.failures)
     }
-}
-
-fn wall_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }

@@ -17,7 +17,7 @@ mod legs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::Actor;
 use mock_teams::TeamsOptions;
@@ -28,13 +28,14 @@ use oc_reports::{Certification, CertificationVerdict, Evidence, Outcome, Report,
 use crate::actors::admin::AdminActor;
 use crate::actors::clock::ClockActor;
 use crate::actors::messages::{CallsDuring, ChangesDuring, InitialAssignments, Judge, NextTick};
-use crate::actors::traffic::TrafficActor;
+use crate::actors::traffic::{MAX_RING_MS, TrafficActor};
 use crate::run::{
     CARRIER_ID, Credentials, RunError, Sides, apply, final_state, inventory, record_calls, report,
     settle_within, start_teams, write_report,
 };
 use crate::scenario::{Clock, Scenario};
 
+use crate::run::probes::{wall_ms, wall_secs};
 use legs::Legs;
 
 /// How long the certification keeps request bodies whole in its evidence: a full duration
@@ -302,15 +303,19 @@ fn settings(scenario: &Scenario) -> crate::checker::history::CheckSettings {
 /// hangs until the harness gives up on it), the longest call, the records' delays, the deadline
 /// and the catch-up, then the webhooks settling and the probes.
 fn time_limit_ms(scenario: &Scenario, ready_timeout_ms: i64, numbers: usize) -> u64 {
-    let longest_call = scenario.calls.duration.max_ms + 15_000;
     let ms = ready_timeout_ms
         + scenario.length_ms
-        + longest_call
-        + 2 * scenario.calls.availability_delay.max_ms
+        + records_trail_ms(scenario)
         + scenario.reconciliation.deadline_ms
         + scenario.certification.catch_up_ms;
     let end = SETTLE_LIMIT + legs::GIVING_UP_LIMIT + crate::run::probes::probes_limit(numbers);
     u64::try_from(ms).unwrap_or(0) + u64::try_from(end.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How long after the traffic the last record can become available: the longest call placed
+/// at its very end (ringing included), then its record's delay and a correction's.
+fn records_trail_ms(scenario: &Scenario) -> i64 {
+    scenario.calls.duration.max_ms + MAX_RING_MS + 2 * scenario.calls.availability_delay.max_ms
 }
 
 /// Waits until the carrier's API answers anything over HTTP (a 404 for a number it never
@@ -422,9 +427,7 @@ fn unassigned_since(sides: &Sides, numbers: &[String], at: UnixMillis) -> Vec<St
 /// the last record.
 async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_until: UnixMillis) {
     let spec = scenario.certification;
-    let longest_call = scenario.calls.duration.max_ms + 15_000;
-    let traffic_end = scenario.start + scenario.length_ms;
-    let last_record = traffic_end + longest_call + 2 * scenario.calls.availability_delay.max_ms;
+    let last_record = scenario.start + scenario.length_ms + records_trail_ms(scenario);
     let records_until = records_until.min(last_record);
     let limit = last_record + scenario.reconciliation.deadline_ms + spec.catch_up_ms;
     let mut caught_up_since: Option<UnixMillis> = None;
@@ -534,14 +537,4 @@ async fn sleep_until(at: UnixMillis) {
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
     }
-}
-
-fn wall_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn wall_secs() -> i64 {
-    wall_ms() / 1000
 }

@@ -31,10 +31,16 @@ fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-fn wall_secs() -> i64 {
+/// Wall-clock Unix ms: signatures' `t`, and simulated time in a certification.
+pub(crate) fn wall_ms() -> UnixMillis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Wall-clock Unix seconds, for an `OC-Signature`'s `t`.
+pub(crate) fn wall_secs() -> i64 {
+    wall_ms() / 1000
 }
 
 /// The carrier's state probe of every number, signed like a webhook over an empty body; in

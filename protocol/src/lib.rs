@@ -3,7 +3,7 @@
 //! catalogue. No I/O and no async: both mock servers and the harness build on this crate, so
 //! that they agree on every name and every rule.
 //!
-//! The protocol itself is `PROTOCOL.md` (kept in this crate's folder and in `../shared/`); the
+//! The protocol itself is `PROTOCOL.md` in this crate's folder (the project's copy leads); the
 //! OpenAPI document of both APIs is `openapi.yaml` beside this crate's `Cargo.toml`.
 
 /// Declares a wire enum: serde names, `as_str`, `Display` and the list of all values.

@@ -1,33 +1,11 @@
-//! Deriving seeded generators: one per (run seed, purpose, key), with a fixed hash.
-//!
-//! The hash is 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3) over the
-//! run seed's 8 little-endian bytes, then each part's bytes followed by a 0xff separator (a byte
-//! that UTF-8 text never contains, so that ("ab", "c") and ("a", "bc") differ). The result seeds
-//! a ChaCha8 generator through `SeedableRng::seed_from_u64`. FNV-1a is fixed forever, unlike
-//! std's `RandomState`, so the same seed gives the same draws on every machine and version.
+//! Deriving seeded generators: one per (run seed, purpose, key), through the project's one
+//! seed derivation (`oc_protocol::seed::derive`, FNV-1a), seeding ChaCha8 with
+//! `SeedableRng::seed_from_u64`.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a of the run seed and the parts, as described in the module documentation.
-pub(crate) fn derive(seed: u64, parts: &[&[u8]]) -> u64 {
-    let mut hash = FNV_OFFSET;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(FNV_PRIME);
-        }
-    };
-    eat(&seed.to_le_bytes());
-    for part in parts {
-        eat(part);
-        eat(&[0xff]);
-    }
-    hash
-}
+pub(crate) use oc_protocol::seed::derive;
 
 /// The generator for one purpose and key, e.g. (`"drift/2/jitter"`, callId).
 pub(crate) fn rng(seed: u64, parts: &[&[u8]]) -> ChaCha8Rng {
@@ -40,23 +18,7 @@ mod tests {
     use rand::Rng;
 
     #[test]
-    fn fnv1a_matches_the_reference_for_plain_bytes() {
-        // With no seed bytes and no separator this is plain FNV-1a; check the published
-        // vector for "a" (0xaf63dc4c8601ec8c) by rebuilding the same loop.
-        let mut hash = FNV_OFFSET;
-        for &b in b"a" {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(FNV_PRIME);
-        }
-        assert_eq!(hash, 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn derivation_is_fixed_and_separates_parts() {
-        // Pinned so that a change of the hash (which would change every run's drift) is noticed.
-        assert_eq!(derive(42, &[b"drift", b"call-1"]), 0x1a48_90a3_a3ac_7f36);
-        assert_ne!(derive(1, &[b"ab", b"c"]), derive(1, &[b"a", b"bc"]));
-        assert_ne!(derive(1, &[b"x"]), derive(2, &[b"x"]));
+    fn the_same_key_gives_the_same_generator() {
         let a: u64 = rng(7, &[b"k"]).random();
         let b: u64 = rng(7, &[b"k"]).random();
         assert_eq!(a, b);

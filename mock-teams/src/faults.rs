@@ -29,7 +29,8 @@ pub struct FaultSettings {
     pub webhook_duplicate_share: f64,
     /// Share of notifications held back so that later ones overtake them.
     pub webhook_reorder_share: f64,
-    /// How long a reordered notification is held, ms (real time).
+    /// The longest a reordered notification is held, ms (real time): it goes out as soon as a
+    /// newer event of one of its numbers has been acknowledged, or after this long.
     pub webhook_reorder_delay_ms: u64,
 }
 
@@ -80,9 +81,24 @@ pub(crate) enum RequestFault {
     TooEarly { early_by: Duration },
 }
 
+/// Which webhook faults a number's notifications may get. When both duplication and
+/// reordering are on, every number gets one of them only, chosen from the seed: so a carrier's
+/// state for a number has one explanation — redeliveries there can only be re-applied
+/// [NUM-IDEMPOTENT], overtaken events there can only be applied stale [NUM-ORDER].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum WebhookClass {
+    /// Held back, never duplicated.
+    Reordered,
+    /// Duplicated, never held back.
+    Duplicated,
+    /// Either (only one of the two faults is on, or neither).
+    Any,
+}
+
 /// Draws fault decisions and remembers each carrier's throttling windows.
 pub(crate) struct Faults {
     settings: FaultSettings,
+    seed: u64,
     rng: Mutex<ChaCha8Rng>,
     /// Until when each (carrier, endpoint) is throttled.
     throttled_until: Mutex<BTreeMap<(u16, &'static str), Instant>>,
@@ -92,6 +108,7 @@ impl Faults {
     pub(crate) fn new(settings: FaultSettings, seed: u64) -> Self {
         Self {
             settings,
+            seed,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473)),
             throttled_until: Mutex::new(BTreeMap::new()),
         }
@@ -168,14 +185,33 @@ impl Faults {
         early_by
     }
 
-    /// Whether to deliver a notification twice, and whether to hold it back.
-    pub(crate) fn on_notification(&self) -> (bool, Option<InjectedFault>) {
+    /// The webhook faults `telephone_number`'s notifications may get (see [`WebhookClass`]).
+    pub(crate) fn webhook_class(&self, telephone_number: &str) -> WebhookClass {
+        let s = &self.settings;
+        if s.webhook_duplicate_share == 0.0 || s.webhook_reorder_share == 0.0 {
+            return WebhookClass::Any;
+        }
+        let draw =
+            oc_protocol::seed::derive(self.seed, &[b"webhook-class", telephone_number.as_bytes()]);
+        if draw & 1 == 0 {
+            WebhookClass::Reordered
+        } else {
+            WebhookClass::Duplicated
+        }
+    }
+
+    /// Whether to deliver a notification of `class` twice, and whether to hold it back. Both
+    /// draws are made whatever the class, so that the class does not shift later draws.
+    pub(crate) fn on_notification(&self, class: WebhookClass) -> (bool, Option<InjectedFault>) {
         let s = &self.settings;
         let duplicate = s.webhook_duplicate_share > 0.0 && self.draw() < s.webhook_duplicate_share;
-        let reorder = (s.webhook_reorder_share > 0.0 && self.draw() < s.webhook_reorder_share)
-            .then_some(InjectedFault::WebhookReordered {
+        let reorder = s.webhook_reorder_share > 0.0 && self.draw() < s.webhook_reorder_share;
+        let duplicate = duplicate && class != WebhookClass::Reordered;
+        let reorder = (reorder && class != WebhookClass::Duplicated).then_some(
+            InjectedFault::WebhookReordered {
                 delay_ms: s.webhook_reorder_delay_ms,
-            });
+            },
+        );
         (duplicate, reorder)
     }
 }
@@ -270,6 +306,46 @@ mod tests {
             (250..350).contains(&errors),
             "{errors} errors of 1000 at 0.3"
         );
+    }
+
+    #[test]
+    fn with_both_webhook_faults_on_each_number_gets_one_of_them() {
+        let both = Faults::new(
+            FaultSettings {
+                webhook_duplicate_share: 1.0,
+                webhook_reorder_share: 1.0,
+                ..FaultSettings::default()
+            },
+            3,
+        );
+        let classes: Vec<WebhookClass> = (0..40)
+            .map(|i| both.webhook_class(&format!("+1425555{i:04}")))
+            .collect();
+        let reordered = classes
+            .iter()
+            .filter(|c| **c == WebhookClass::Reordered)
+            .count();
+        assert!((8..=32).contains(&reordered), "{classes:?}");
+        assert!(classes.iter().all(|c| *c != WebhookClass::Any));
+        assert_eq!(
+            both.webhook_class("+14255550001"),
+            both.webhook_class("+14255550001")
+        );
+        let (duplicate, hold) = both.on_notification(WebhookClass::Reordered);
+        assert!(!duplicate && hold.is_some());
+        let (duplicate, hold) = both.on_notification(WebhookClass::Duplicated);
+        assert!(duplicate && hold.is_none());
+        let (duplicate, hold) = both.on_notification(WebhookClass::Any);
+        assert!(duplicate && hold.is_some());
+
+        let one = Faults::new(
+            FaultSettings {
+                webhook_duplicate_share: 0.5,
+                ..FaultSettings::default()
+            },
+            3,
+        );
+        assert_eq!(one.webhook_class("+14255550001"), WebhookClass::Any);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! The webhook sender: batches number events into notifications of at most 100, signs each,
 //! and delivers it at least once — retrying after 1, 2, 4, 8 and 16 s when the carrier does not
 //! acknowledge within 5 s — recording every attempt as an exchange.
+//!
+//! Injected reordering is designed, not left to chance: a held-back notification goes out as
+//! soon as a newer event of one of its numbers has been accepted (answered 2xx), so that it is
+//! certainly overtaken [NUM-ORDER], or after the configured delay when no newer event comes.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oc_protocol::ids::uuid_from_bits;
@@ -15,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, Recorder};
-use crate::faults::Faults;
+use crate::faults::{Faults, WebhookClass};
 use crate::store::WebhookTarget;
 
 /// Delivery timing: the protocol's by default; tests shorten them.
@@ -142,6 +147,7 @@ impl WebhookSender {
             faults,
             outstanding: outstanding.clone(),
             ids: ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_7469_6669),
+            accepted: Arc::new(Accepted::default()),
         };
         tokio::spawn(delivery.run(rx));
         Self { queue, outstanding }
@@ -199,6 +205,57 @@ struct Delivery {
     faults: Arc<Faults>,
     outstanding: Arc<Outstanding>,
     ids: ChaCha8Rng,
+    accepted: Arc<Accepted>,
+}
+
+/// The highest sequence accepted (answered 2xx) per (carrier, telephone number), so that a
+/// held-back notification knows when it has been overtaken. Grows with numbers.
+#[derive(Default)]
+struct Accepted {
+    sequences: Mutex<BTreeMap<(String, String), u64>>,
+    changed: Notify,
+}
+
+/// How long a held-back notification waits after its overtaking one was accepted: the checker
+/// reads attempt times at millisecond resolution, and must see the order as certain.
+const OVERTAKE_MARGIN: Duration = Duration::from_millis(3);
+
+impl Accepted {
+    fn record(&self, carrier: &str, events: &[NumberEvent]) {
+        let mut sequences = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
+        for event in events {
+            let key = (carrier.to_owned(), event.telephone_number.clone());
+            let highest = sequences.entry(key).or_insert(0);
+            *highest = (*highest).max(event.sequence);
+        }
+        drop(sequences);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether a newer event of one of `events`' numbers was accepted.
+    fn overtakes(&self, carrier: &str, events: &[NumberEvent]) -> bool {
+        let sequences = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
+        events.iter().any(|e| {
+            sequences
+                .get(&(carrier.to_owned(), e.telephone_number.clone()))
+                .is_some_and(|&highest| highest > e.sequence)
+        })
+    }
+
+    /// Waits until `events` are overtaken, at most `limit`.
+    async fn wait_overtaken(&self, carrier: &str, events: &[NumberEvent], limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            if self.overtakes(carrier, events) {
+                tokio::time::sleep(OVERTAKE_MARGIN).await;
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// One notification on its way, with everything its attempts need.
@@ -213,28 +270,38 @@ struct Flight {
     sim_time: i64,
     hold_back: Option<InjectedFault>,
     duplicate: bool,
+    accepted: Arc<Accepted>,
 }
 
 impl Delivery {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Batch>) {
         let permits = Arc::new(Semaphore::new(self.settings.max_in_flight.max(1)));
         while let Some(batch) = rx.recv().await {
-            let chunks: Vec<Vec<NumberEvent>> = batch
-                .events
-                .chunks(MAX_EVENTS_PER_NOTIFICATION)
-                .map(<[NumberEvent]>::to_vec)
+            // Each fault class goes out in notifications of its own (see `WebhookClass`).
+            let mut by_class: BTreeMap<WebhookClass, Vec<NumberEvent>> = BTreeMap::new();
+            for event in batch.events {
+                let class = self.faults.webhook_class(&event.telephone_number);
+                by_class.entry(class).or_default().push(event);
+            }
+            let chunks: Vec<(WebhookClass, Vec<NumberEvent>)> = by_class
+                .iter()
+                .flat_map(|(class, events)| {
+                    events
+                        .chunks(MAX_EVENTS_PER_NOTIFICATION)
+                        .map(|chunk| (*class, chunk.to_vec()))
+                })
                 .collect();
             // One batch may become several notifications; each is outstanding on its own.
             self.outstanding.add(chunks.len());
             self.outstanding.done();
-            for events in chunks {
+            for (class, events) in chunks {
                 let notification = NumberAssignmentNotification {
                     notification_id: uuid_from_bits(self.ids.random()),
                     sent_date_time: format_timestamp(batch.sim_time),
                     events,
                 };
                 let body = Arc::new(serde_json::to_vec(&notification).unwrap_or_default());
-                let (duplicate, hold_back) = self.faults.on_notification();
+                let (duplicate, hold_back) = self.faults.on_notification(class);
                 let flight = Flight {
                     transport: self.transport.clone(),
                     settings: self.settings.clone(),
@@ -246,6 +313,7 @@ impl Delivery {
                     sim_time: batch.sim_time,
                     hold_back,
                     duplicate,
+                    accepted: self.accepted.clone(),
                 };
                 let permits = permits.clone();
                 let outstanding = self.outstanding.clone();
@@ -262,10 +330,21 @@ impl Delivery {
 
 impl Flight {
     async fn deliver(self) {
-        if let Some(InjectedFault::WebhookReordered { delay_ms }) = self.hold_back {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let mut hold_back = self.hold_back;
+        if let Some(InjectedFault::WebhookReordered { delay_ms }) = hold_back {
+            let held = tokio::time::Instant::now();
+            self.accepted
+                .wait_overtaken(
+                    &self.carrier,
+                    &self.notification.events,
+                    Duration::from_millis(delay_ms),
+                )
+                .await;
+            hold_back = Some(InjectedFault::WebhookReordered {
+                delay_ms: u64::try_from(held.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
         }
-        let first = self.deliver_with_retries(self.hold_back).await;
+        let first = self.deliver_with_retries(hold_back).await;
         if self.duplicate && first {
             self.attempt(0, Some(InjectedFault::WebhookDuplicated))
                 .await;
@@ -319,6 +398,10 @@ impl Flight {
         let latency = started.elapsed();
         let acknowledged =
             matches!(status, Some(200 | 202 | 204)) && latency <= self.settings.ack_timeout;
+        if matches!(status, Some(200 | 202 | 204)) {
+            self.accepted
+                .record(&self.carrier, &self.notification.events);
+        }
         let headers = [
             ("content-type", "application/json"),
             ("oc-signature", signature.as_str()),
@@ -450,6 +533,41 @@ mod tests {
             .map(|t| (*t - t0).as_secs())
             .collect();
         assert_eq!(offsets, [0, 1, 3, 7, 15, 31], "first try, then 5 retries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_notification_goes_out_once_a_newer_event_of_its_number_is_accepted() {
+        let accepted = Arc::new(Accepted::default());
+        let mut old = event(1);
+        old.sequence = 4;
+        let held = {
+            let accepted = accepted.clone();
+            let events = vec![old.clone()];
+            tokio::spawn(async move {
+                let t0 = tokio::time::Instant::now();
+                accepted
+                    .wait_overtaken("c", &events, Duration::from_secs(10))
+                    .await;
+                t0.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The same sequence, another carrier's number: not newer, not this carrier's.
+        accepted.record("c", &[old.clone()]);
+        let mut newer = old.clone();
+        newer.sequence = 5;
+        accepted.record("other", &[newer.clone()]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        accepted.record("c", &[newer]);
+        let waited = held.await.unwrap();
+        assert_eq!(waited, Duration::from_secs(3) + OVERTAKE_MARGIN);
+        // Never overtaken: it goes out after the limit.
+        let lonely = vec![event(2)];
+        let t0 = tokio::time::Instant::now();
+        accepted
+            .wait_overtaken("c", &lonely, Duration::from_secs(10))
+            .await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]

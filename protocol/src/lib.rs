@@ -54,6 +54,7 @@ pub mod problem;
 pub mod quality;
 pub mod reconciliation;
 pub mod rules;
+pub mod seed;
 pub mod signing;
 pub mod timestamp;
 pub mod validate;

@@ -138,6 +138,10 @@ pub struct CaseResult {
     pub outcome: Outcome,
     /// What was checked and found.
     pub summary: String,
+    /// What the run exercised for it, its rules' counts together: below a minimum the case is
+    /// `notExercised`, never `passed`.
+    #[serde(default)]
+    pub exercised: Vec<Exercised>,
     /// The evidence of its failed rules (notes citing exchange `seq`s).
     pub evidence: Vec<Evidence>,
 }
@@ -192,8 +196,51 @@ pub struct RuleVerdict {
     pub summary: String,
     /// How many failures were found.
     pub failures: u64,
+    /// What the run exercised for this rule, with counts: below any minimum the rule is
+    /// `notExercised` (unless it failed anyway), never `passed`.
+    #[serde(default)]
+    pub exercised: Vec<Exercised>,
     /// The evidence of the first failures (at most [`MAX_EVIDENCE`]).
     pub evidence: Vec<Evidence>,
+}
+
+/// One thing a rule needs the run to have exercised, and how much the run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exercised {
+    /// What was counted, in words that fit "N …", e.g. `overtaken events on numbers without
+    /// redeliveries`.
+    pub what: String,
+    /// How many the run had.
+    pub count: u64,
+    /// The least that makes a verdict worth having.
+    pub minimum: u64,
+}
+
+impl Exercised {
+    /// A count with its minimum.
+    pub fn new(what: impl Into<String>, count: u64, minimum: u64) -> Self {
+        Self {
+            what: what.into(),
+            count,
+            minimum,
+        }
+    }
+
+    /// Whether the run reached the minimum.
+    pub fn reached(&self) -> bool {
+        self.count >= self.minimum
+    }
+}
+
+impl std::fmt::Display for Exercised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.count, self.what)?;
+        if !self.reached() {
+            write!(f, " (at least {} needed)", self.minimum)?;
+        }
+        Ok(())
+    }
 }
 
 /// The most evidence items kept per rule.

@@ -45,6 +45,7 @@ fn rule(rule: RuleId, severity: Severity, outcome: Outcome, summary: &str) -> Ru
         outcome,
         summary: summary.to_owned(),
         failures: 0,
+        exercised: Vec::new(),
         evidence: Vec::new(),
     }
 }
@@ -240,6 +241,7 @@ fn case(id: &str, title: &str, rules: &[RuleId], outcome: Outcome, summary: &str
         rules: rules.to_vec(),
         outcome,
         summary: summary.to_owned(),
+        exercised: Vec::new(),
         evidence: Vec::new(),
     }
 }

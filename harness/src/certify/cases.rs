@@ -5,7 +5,7 @@
 //! is certified on what it showed, not on what it was never asked.
 
 use oc_protocol::{Party, RuleId, Severity};
-use oc_reports::{CaseResult, Evidence, Outcome, RuleVerdict, ThresholdResult};
+use oc_reports::{CaseResult, Evidence, Exercised, Outcome, RuleVerdict, ThresholdResult};
 
 /// One case of the suite.
 pub(crate) struct Case {
@@ -151,6 +151,10 @@ fn judge_case(case: &Case, rules: &[RuleVerdict]) -> CaseResult {
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let exercised = verdicts
+        .iter()
+        .flat_map(|v| v.exercised.iter().cloned())
+        .collect();
     let evidence: Vec<Evidence> = verdicts
         .iter()
         .filter(|v| v.outcome == Outcome::Failed)
@@ -167,6 +171,7 @@ fn judge_case(case: &Case, rules: &[RuleVerdict]) -> CaseResult {
         rules: case.rules.to_vec(),
         outcome,
         summary,
+        exercised,
         evidence,
     }
 }
@@ -202,6 +207,11 @@ fn reconciliation(thresholds: &[ThresholdResult]) -> CaseResult {
         rules: Vec::new(),
         outcome,
         summary,
+        exercised: vec![Exercised::new(
+            "thresholds judged",
+            thresholds.len() as u64,
+            1,
+        )],
         evidence: Vec::new(),
     }
 }
@@ -242,6 +252,7 @@ mod tests {
             outcome,
             summary: "checked".into(),
             failures: u64::from(outcome == Outcome::Failed),
+            exercised: Vec::new(),
             evidence: if outcome == Outcome::Failed {
                 vec![Evidence {
                     note: "it broke".into(),

@@ -1,9 +1,10 @@
 //! The conformance rules, one pure function of a [`History`] each, and what they share: the
 //! tally of failures and evidence, and how an exchange's URL, fault and body are read.
 //!
-//! A rule answers `Passed`, `Failed` or `NotExercised` (the history gave it nothing to check),
-//! counts every failure, and keeps the first [`MAX_EVIDENCE`] as evidence citing exchange
-//! `seq`s. An exchange whose answer the harness replaced on purpose (an injected 429 or 5xx,
+//! A rule answers `Passed`, `Failed` or `NotExercised` (the history gave it too little to
+//! check), counts every failure, and keeps the first [`MAX_EVIDENCE`] as evidence citing exchange
+//! `seq`s. It also says what the run exercised, as counts with minimums ([`Exercised`]): below a
+//! minimum it is `NotExercised`, never `Passed`. An exchange whose answer the harness replaced on purpose (an injected 429 or 5xx,
 //! see `harness_caused`) never counts against the carrier.
 
 mod durations;
@@ -14,7 +15,7 @@ mod security;
 
 use mock_teams::{Exchange, InjectedFault};
 use oc_protocol::RuleId;
-use oc_reports::{Evidence, MAX_EVIDENCE, Outcome, RuleVerdict};
+use oc_reports::{Evidence, Exercised, MAX_EVIDENCE, Outcome, RuleVerdict};
 
 use super::History;
 
@@ -57,6 +58,7 @@ pub(crate) struct Tally {
     rule: RuleId,
     failures: u64,
     evidence: Vec<Evidence>,
+    exercised: Vec<Exercised>,
 }
 
 impl Tally {
@@ -65,7 +67,13 @@ impl Tally {
             rule,
             failures: 0,
             evidence: Vec::new(),
+            exercised: Vec::new(),
         }
+    }
+
+    /// States what the run exercised: `count` of `what`, of which the rule needs `minimum`.
+    pub(crate) fn exercised(&mut self, what: impl Into<String>, count: u64, minimum: u64) {
+        self.exercised.push(Exercised::new(what, count, minimum));
     }
 
     /// Counts a failure; `evidence` (the note and the exchanges that show it) is only built
@@ -85,15 +93,21 @@ impl Tally {
         self.failures
     }
 
-    /// The verdict: `Failed` when anything failed, else `Passed`. `summary` says what was
+    /// The verdict: `Failed` when anything failed; else `NotExercised` when a count stated with
+    /// [`Tally::exercised`] is below its minimum; else `Passed`. `summary` says what was
     /// checked and what was found.
     pub(crate) fn finish(self, summary: String) -> RuleVerdict {
         let outcome = if self.failures > 0 {
             Outcome::Failed
+        } else if self.exercised.iter().any(|e| !e.reached()) {
+            Outcome::NotExercised
         } else {
             Outcome::Passed
         };
-        verdict(self.rule, outcome, summary, self.failures, self.evidence)
+        RuleVerdict {
+            exercised: self.exercised,
+            ..verdict(self.rule, outcome, summary, self.failures, self.evidence)
+        }
     }
 
     /// `NotExercised` unless something failed anyway (a failure is proof enough that the rule
@@ -127,6 +141,7 @@ fn verdict(
         outcome,
         summary,
         failures,
+        exercised: Vec::new(),
         evidence,
     }
 }

@@ -72,7 +72,9 @@ impl NumberBook {
             Profile::NumIdempotent => event.sequence < entry.sequence,
             _ => event.sequence <= entry.sequence,
         };
-        if stale {
+        // Breaks NUM-STATE on purpose: an unassignment is acknowledged and forgotten.
+        let ignored = profile == Profile::NumState && !assigned;
+        if stale || ignored {
             if checks_ids {
                 self.applied_event_ids.insert(event.event_id.clone());
             }

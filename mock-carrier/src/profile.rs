@@ -1,4 +1,5 @@
-//! Misbehaviour profiles: `correct`, or exactly one broken rule, named by that rule's id.
+//! Misbehaviour profiles: `correct`, or exactly one broken rule, named by that rule's id (a
+//! second way of breaking the same rule adds a suffix: `CDR-PAGING/next-link`).
 
 use std::fmt;
 
@@ -24,6 +25,10 @@ pub enum Profile {
     /// newer one. Redeliveries are still recognised by eventId.
     #[serde(rename = "NUM-ORDER")]
     NumOrder,
+    /// Acknowledges `unassigned` events but never applies them: the number stays assigned in
+    /// the carrier's view. Everything else is applied as a correct carrier does.
+    #[serde(rename = "NUM-STATE")]
+    NumState,
     /// Answers each notification only after `ack_delay_ms` (default 6 s, past the 5 s deadline).
     /// The events are applied before the wait, and redeliveries are recognised as usual.
     #[serde(rename = "NUM-ACK")]
@@ -33,6 +38,11 @@ pub enum Profile {
     /// as given, so that no record is lost.
     #[serde(rename = "CDR-PAGING")]
     CdrPaging,
+    /// Follows `deltaLink`s as given, but requests each CDR `nextLink` first with a `pageSize`
+    /// of its own (falling back to the link as given when Teams refuses it): only a chain of
+    /// several pages shows it.
+    #[serde(rename = "CDR-PAGING/next-link")]
+    CdrPagingNextLink,
     /// After a 429, retries after its own short backoff instead of the `Retry-After` delay.
     #[serde(rename = "CDR-THROTTLE")]
     CdrThrottle,
@@ -44,6 +54,10 @@ pub enum Profile {
     /// Teams' 422 it sends the batch again under its own key, so that nothing is lost.
     #[serde(rename = "DUR-IDEMPOTENT")]
     DurIdempotent,
+    /// When a duration report gets a 5xx (its answer lost), retries it under a new
+    /// Idempotency-Key: if Teams had applied it, every record is now reported twice.
+    #[serde(rename = "DUR-DUPLICATE")]
+    DurDuplicate,
     /// Reads the quality feed to its end in its first `quality_full_cycles` poll cycles
     /// (default 1), and not at all after that.
     #[serde(rename = "QUA-FEED")]
@@ -52,16 +66,19 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile, `correct` first, then in rule-catalogue order.
-    pub const ALL: [Profile; 10] = [
+    pub const ALL: [Profile; 13] = [
         Self::Correct,
         Self::SecSignature,
         Self::NumAck,
         Self::NumIdempotent,
         Self::NumOrder,
+        Self::NumState,
         Self::CdrPaging,
+        Self::CdrPagingNextLink,
         Self::CdrThrottle,
         Self::QuaFeed,
         Self::DurIdempotent,
+        Self::DurDuplicate,
         Self::DurComplete,
     ];
 
@@ -72,8 +89,10 @@ impl Profile {
             Self::SecSignature => Some(RuleId::SecSignature),
             Self::NumIdempotent => Some(RuleId::NumIdempotent),
             Self::NumOrder => Some(RuleId::NumOrder),
+            Self::NumState => Some(RuleId::NumState),
             Self::NumAck => Some(RuleId::NumAck),
-            Self::CdrPaging => Some(RuleId::CdrPaging),
+            Self::CdrPaging | Self::CdrPagingNextLink => Some(RuleId::CdrPaging),
+            Self::DurDuplicate => Some(RuleId::DurDuplicate),
             Self::CdrThrottle => Some(RuleId::CdrThrottle),
             Self::DurComplete => Some(RuleId::DurComplete),
             Self::DurIdempotent => Some(RuleId::DurIdempotent),
@@ -81,9 +100,17 @@ impl Profile {
         }
     }
 
-    /// The name in configuration files: `correct` or the rule id.
+    /// The name in configuration files: `correct`, the rule id, or the rule id and a suffix.
     pub fn name(self) -> &'static str {
-        self.rule().map_or("correct", RuleId::as_str)
+        match self {
+            Self::CdrPagingNextLink => "CDR-PAGING/next-link",
+            other => other.rule().map_or("correct", RuleId::as_str),
+        }
+    }
+
+    /// The name as a file-name part: `num-order`, `cdr-paging-next-link`.
+    pub fn slug(self) -> String {
+        self.name().to_lowercase().replace('/', "-")
     }
 
     /// What the profile does, in one sentence (for `mock-carrier profiles`).
@@ -97,6 +124,13 @@ impl Profile {
                 "applies a redelivered event again, so appliedEvents exceeds the distinct events"
             }
             Self::NumOrder => "applies an overtaken event (lower sequence) over a newer one",
+            Self::NumState => "acknowledges unassigned events but never applies them",
+            Self::CdrPagingNextLink => {
+                "follows deltaLinks as given, but requests CDR nextLinks with its own pageSize first"
+            }
+            Self::DurDuplicate => {
+                "retries a duration report whose answer was lost (5xx) under a new Idempotency-Key"
+            }
             Self::NumAck => "answers notifications after ack_delay_ms (default 6 s)",
             Self::CdrPaging => "requests CDR links with its own pageSize before the link as given",
             Self::CdrThrottle => "retries a 429 after its own short backoff, not Retry-After",
@@ -129,12 +163,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_profile_breaks_a_distinct_carrier_rule() {
-        let mut rules: Vec<RuleId> = Profile::ALL.iter().filter_map(|p| p.rule()).collect();
+    fn each_profile_breaks_one_carrier_rule_under_a_distinct_name() {
+        let rules: Vec<RuleId> = Profile::ALL.iter().filter_map(|p| p.rule()).collect();
         assert_eq!(rules.len(), Profile::ALL.len() - 1);
-        rules.sort();
-        rules.dedup();
-        assert_eq!(rules.len(), Profile::ALL.len() - 1);
+        let mut names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Profile::ALL.len());
         for rule in rules {
             assert_eq!(
                 oc_protocol::rules::rule(rule).party,

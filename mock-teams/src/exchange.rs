@@ -44,6 +44,12 @@ pub enum InjectedFault {
         /// The status sent.
         status: u16,
     },
+    /// The request was applied, and then answered with this 5xx as if its answer had been
+    /// lost: unlike [`InjectedFault::ServerError`], the request took effect.
+    AnswerLost {
+        /// The status sent.
+        status: u16,
+    },
     /// The notification was delivered one more time than needed.
     WebhookDuplicated,
     /// The notification was held back so that later ones overtake it.

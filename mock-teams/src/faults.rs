@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -32,6 +33,19 @@ pub struct FaultSettings {
     /// The longest a reordered notification is held, ms (real time): it goes out as soon as a
     /// newer event of one of its numbers has been acknowledged, or after this long.
     pub webhook_reorder_delay_ms: u64,
+    /// The most items Teams puts in one page of any collection, whatever `pageSize` asks
+    /// (PROTOCOL.md 3: a page may hold fewer); 0 caps nothing below 1000. A small cap makes
+    /// every chain of a change feed several pages long, so that `nextLink`s are followed
+    /// [CDR-PAGING].
+    pub page_cap: u32,
+    /// Records become available in bursts, every this many ms of simulated time since the
+    /// start; 0 publishes each as soon as it is due. With `page_cap`, a burst is several pages.
+    pub publish_every_ms: u64,
+    /// Every this many new duration reports, Teams applies one and then answers `503`, as if
+    /// the answer had been lost (the 3rd, 6th, 9th… for 3; 0 never): the carrier should retry
+    /// with the same key and body [DUR-IDEMPOTENT], and a retry under a new key shows as a
+    /// duplicate [DUR-DUPLICATE]. Counted, not drawn, so that every run loses some.
+    pub answer_loss_every: u64,
 }
 
 impl Default for FaultSettings {
@@ -44,6 +58,9 @@ impl Default for FaultSettings {
             webhook_duplicate_share: 0.0,
             webhook_reorder_share: 0.0,
             webhook_reorder_delay_ms: 500,
+            page_cap: 0,
+            publish_every_ms: 0,
+            answer_loss_every: 0,
         }
     }
 }
@@ -100,6 +117,8 @@ pub(crate) struct Faults {
     settings: FaultSettings,
     seed: u64,
     rng: Mutex<ChaCha8Rng>,
+    /// Duration reports applied so far, for `answer_loss_every`.
+    applied_reports: AtomicU64,
     /// Until when each (carrier, endpoint) is throttled.
     throttled_until: Mutex<BTreeMap<(u16, &'static str), Instant>>,
 }
@@ -109,6 +128,7 @@ impl Faults {
         Self {
             settings,
             seed,
+            applied_reports: AtomicU64::new(0),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473)),
             throttled_until: Mutex::new(BTreeMap::new()),
         }
@@ -183,6 +203,12 @@ impl Faults {
         let early_by = (now < *window).then(|| *window - now);
         *window = (*window).max(until);
         early_by
+    }
+
+    /// Whether to lose the answer to a duration report that was just applied.
+    pub(crate) fn lose_answer(&self) -> bool {
+        let every = self.settings.answer_loss_every;
+        every > 0 && (self.applied_reports.fetch_add(1, Ordering::Relaxed) + 1) % every == 0
     }
 
     /// The webhook faults `telephone_number`'s notifications may get (see [`WebhookClass`]).

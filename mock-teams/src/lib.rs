@@ -157,10 +157,11 @@ impl MockTeams {
             .map(TlsFiles::server_config)
             .transpose()?;
         let seed = options.store.seed;
-        let store = Arc::new(Mutex::new(Store::new(
-            options.store.clone(),
-            options.start_time,
-        )));
+        let store_settings = StoreSettings {
+            publish_every_ms: i64::try_from(options.faults.publish_every_ms).unwrap_or(i64::MAX),
+            ..options.store.clone()
+        };
+        let store = Arc::new(Mutex::new(Store::new(store_settings, options.start_time)));
         let faults = Arc::new(faults::Faults::new(options.faults.clone(), seed));
         let recorder = exchange::Recorder::new(options.sink.clone(), options.body_capture_limit);
         let state = web::Data::new(api::AppState {

@@ -110,7 +110,7 @@ async fn probe_number(
             let (view, error) = if status == 200 {
                 match serde_json::from_slice::<CarrierNumberView>(&body) {
                     Ok(view) => (Some(view), None),
-                    Err(err) => (None, Some(format!("not a CarrierNumberView: {err}"))),
+                    Err(err) => (None, Some(not_a_view(&err, &body))),
                 }
             } else {
                 (None, None)
@@ -123,6 +123,20 @@ async fn probe_number(
             }
         }
     }
+}
+
+/// Why a 200 answer is not a carrier view (PROTOCOL.md 2.2), with the body as received (cut),
+/// so that a malformed answer is not mistaken for a state that did not converge.
+fn not_a_view(err: &serde_json::Error, body: &[u8]) -> String {
+    const SHOWN: usize = 300;
+    let text = String::from_utf8_lossy(body);
+    let shown: String = text.chars().take(SHOWN).collect();
+    let cut = if text.chars().count() > SHOWN {
+        "…"
+    } else {
+        ""
+    };
+    format!("the answer is not a valid carrier view ({err}); it was: {shown}{cut}")
 }
 
 /// The most of a probe's answer read: a view is a few hundred bytes.

@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn an_unknown_profile_lists_the_known_ones() {
-        let text = with("[carrier]\nprofile = \"NUM-STATE\"\n");
+        let text = with("[carrier]\nprofile = \"CDR-FEED\"\n");
         let (where_, message) = problem(&text);
         assert_eq!(where_, at("carrier.profile", 11, 11));
         assert!(

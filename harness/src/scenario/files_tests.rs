@@ -54,8 +54,8 @@ fn every_file_in_the_scenarios_folder_loads_and_the_suite_is_there() {
     wanted.extend(
         Profile::ALL
             .iter()
-            .filter_map(|p| p.rule())
-            .map(|r| format!("profile-{}", r.as_str().to_lowercase())),
+            .filter(|p| p.rule().is_some())
+            .map(|p| format!("profile-{}", p.slug())),
     );
     for name in wanted {
         assert!(all.contains_key(&name), "scenarios/{name}.toml is missing");
@@ -81,13 +81,16 @@ fn each_profile_scenario_runs_its_profile_and_expects_its_rule() {
     let all = scenarios();
     for profile in Profile::ALL {
         let Some(rule) = profile.rule() else { continue };
-        let name = format!("profile-{}", rule.as_str().to_lowercase());
+        let name = format!("profile-{}", profile.slug());
         let s = &all[&name];
         let (drift, got, _) = mock(s);
         assert_eq!(got, profile, "{name}");
         assert!(drift.is_empty(), "{name}: drift would blur the verdict");
         let want = if rule == RuleId::NumOrder {
             vec![RuleId::NumOrder, RuleId::NumState]
+        } else if oc_protocol::rules::rule(rule).severity == oc_protocol::Severity::Should {
+            // A `should` rule warns; a run that breaks it still shows what it expects.
+            Vec::new()
         } else {
             vec![rule]
         };

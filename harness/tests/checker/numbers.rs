@@ -75,7 +75,23 @@ fn num_order_fail() {
         0,
         "applies at most 2 of the 3 events delivered, but appliedEvents is 3",
     );
-    assert_note(&v, 0, "its state is at sequence 2, older than sequence 3");
+    assert_eq!(
+        v.exercised[0].to_string(),
+        "1 overtaken events on numbers without redeliveries"
+    );
+}
+
+/// Accepted is not applied: a carrier that acknowledged the unassignment (ev-c) but never
+/// applied it was right to apply ev-b after it. Its state is NUM-STATE's failure, not this
+/// rule's, however far back it looks.
+#[test]
+fn num_order_does_not_blame_a_carrier_that_never_applied_the_newer_event() {
+    let mut history = load("num-order-fail");
+    let view = history.probes[0].view.as_mut().unwrap();
+    view.applied_events = 2;
+    view.sequence = 2;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
 }
 
 /// Two attempts in flight at once may reach the carrier in either order: no certain
@@ -103,11 +119,14 @@ fn num_order_gives_redeliveries_the_benefit_of_the_doubt() {
     let probe = history.probes[0].view.as_mut().unwrap();
     probe.sequence = 3;
     let v = rules::check(RuleId::NumOrder, &history);
-    assert_verdict(&v, Outcome::Passed, 0, &[]);
-    // Its state going back is still proof.
-    history.probes[0].view.as_mut().unwrap().sequence = 2;
-    let v = rules::check(RuleId::NumOrder, &history);
-    assert_verdict(&v, Outcome::Failed, 1, &[&[2, 3]]);
+    // Judged with slack, and not enough to exercise the rule: the judgement is not exact.
+    assert_verdict(&v, Outcome::NotExercised, 0, &[]);
+    assert!(
+        v.summary
+            .contains("1 overtaken event more on numbers with redeliveries"),
+        "{}",
+        v.summary
+    );
 }
 
 #[test]

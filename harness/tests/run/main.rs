@@ -199,6 +199,31 @@ fn every_other_bundled_scenario_shows_what_it_expects() {
         let length = (name == "scale").then_some(2 * 3_600_000);
         let outcome = run_scenario(&scenario, "a", length);
         assert_expected(&outcome);
+        if name == "profile-dur-duplicate" {
+            // A `should` rule: the run passes, and the rule's failure is there as a warning.
+            let duplicate = outcome
+                .report
+                .rules
+                .iter()
+                .find(|v| v.rule == oc_protocol::RuleId::DurDuplicate)
+                .expect("DUR-DUPLICATE judged");
+            assert_eq!(
+                duplicate.outcome,
+                oc_reports::Outcome::Failed,
+                "{duplicate:?}"
+            );
+            let idempotent = outcome
+                .report
+                .rules
+                .iter()
+                .find(|v| v.rule == oc_protocol::RuleId::DurIdempotent)
+                .expect("DUR-IDEMPOTENT judged");
+            assert_eq!(
+                idempotent.outcome,
+                oc_reports::Outcome::Passed,
+                "{idempotent:?}"
+            );
+        }
         if name == "profile-dur-idempotent" {
             // The 422s behind the failure are in the evidence a carrier hands over.
             let dir = outcome.report_path.parent().unwrap();

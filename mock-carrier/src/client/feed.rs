@@ -41,6 +41,8 @@ impl Client {
         let first = start.to_string();
         let mut url = start;
         let mut chain = Chain::default();
+        // The URL in hand came from a nextLink (not from the start or a kept deltaLink).
+        let mut followed_next = false;
         loop {
             if chain.pages >= self.config.client.max_pages_per_chain {
                 return Err(ClientError::EndlessFeed {
@@ -48,10 +50,12 @@ impl Client {
                     pages: chain.pages,
                 });
             }
-            let answer = if followed_link
-                && kind == FeedKind::Cdrs
-                && self.profile() == Profile::CdrPaging
-            {
+            let own_paging = match self.profile() {
+                Profile::CdrPaging => followed_link,
+                Profile::CdrPagingNextLink => followed_next,
+                _ => false,
+            };
+            let answer = if own_paging && kind == FeedKind::Cdrs {
                 self.get_with_own_paging(&url, counts).await?
             } else {
                 self.exchange(&Outgoing::get(url.clone()), counts).await?
@@ -64,6 +68,7 @@ impl Client {
                 (Some(next), _) => {
                     url = self.resolve_link(&next)?;
                     followed_link = true;
+                    followed_next = true;
                 }
                 (None, Some(delta)) => {
                     self.resolve_link(&delta)?;

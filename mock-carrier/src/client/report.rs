@@ -94,7 +94,15 @@ impl Client {
                     continue;
                 }
             }
-            let answer = self.exchange(&out, counts).await?;
+            let answer = if self.profile() == Profile::DurDuplicate {
+                self.exchange_with_new_key_on_loss(state, &out, counts)
+                    .await?
+            } else {
+                self.exchange(&out, counts).await?
+            };
+            let Some(batch) = state.outbox.front_mut() else {
+                break;
+            };
             match answer.status {
                 200 => self.settle(batch, &answer.body, now, &url, &mut reported)?,
                 400 | 422 => {
@@ -127,6 +135,33 @@ impl Client {
             state.outbox.pop_front();
         }
         Ok(reported)
+    }
+
+    /// Breaks DUR-DUPLICATE on purpose: sends the first batch of the outbox once, and when its
+    /// answer is a 5xx (lost), gives the batch a new key and sends it under that, with the
+    /// usual retries. The body is unchanged, so an applied batch is reported twice.
+    async fn exchange_with_new_key_on_loss(
+        &self,
+        state: &mut ClientState,
+        out: &Outgoing,
+        counts: &mut RetryCounts,
+    ) -> Result<super::transport::Incoming, ClientError> {
+        match self.transport.send(out).await {
+            Ok(answer) if answer.status < 500 && answer.status != 429 => return Ok(answer),
+            Ok(answer) if answer.status >= 500 => {}
+            // Throttled or not answered: the usual retries under the same key.
+            _ => return self.exchange(out, counts).await,
+        }
+        state.next_key += 1;
+        let key = format!("{}-{}", self.key_prefix, state.next_key);
+        if let Some(batch) = state.outbox.front_mut() {
+            batch.key.clone_from(&key);
+        }
+        let renamed = Outgoing {
+            idempotency_key: Some(key),
+            ..out.clone()
+        };
+        self.exchange(&renamed, counts).await
     }
 
     /// Records Teams' 200 answer to `batch` in the ledger.

@@ -71,6 +71,15 @@ fn page_size(q: &BTreeMap<String, String>) -> Result<u32, Refusal> {
         .map_err(|e| Problem::validation(vec![e]).into())
 }
 
+/// How many items a page holds at most: the client's `pageSize`, capped at Teams' own maximum
+/// (`FaultSettings::page_cap`; PROTOCOL.md 3: a page may hold fewer than `pageSize`).
+fn page_limit(state: &AppState, size: u32) -> usize {
+    match state.faults.settings().page_cap {
+        0 => size as usize,
+        cap => size.min(cap) as usize,
+    }
+}
+
 fn link(state: &AppState, call: &Call<'_>, path: &str, cursor: &Cursor) -> String {
     format!(
         "{}{path}?token={}",
@@ -124,7 +133,7 @@ pub(super) fn numbers(state: &AppState, call: &Call<'_>) -> Result<Reply, Refusa
         tenant.as_deref(),
         assigned,
         after.as_deref(),
-        size as usize,
+        page_limit(state, size),
     );
     let next_link = last.map(|after| {
         let cursor = Cursor::Numbers {
@@ -189,7 +198,7 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
         ));
     }
     let c = call.carrier;
-    let limit = size as usize;
+    let limit = page_limit(state, size);
     let (value, from_position, next_position, more) = match kind {
         FeedKind::Cdr => {
             let page = store.cdr_page(c, position, limit);
@@ -289,7 +298,7 @@ pub(super) fn cdrs_window(state: &AppState, call: &Call<'_>) -> Result<Reply, Re
     let (value, next) =
         state
             .store()
-            .cdr_window_page(call.carrier, (from, to), position, size as usize);
+            .cdr_window_page(call.carrier, (from, to), position, page_limit(state, size));
     let next_link = next.map(|pos| {
         let cursor = Cursor::CdrWindow {
             c: call.carrier,
@@ -385,7 +394,7 @@ pub(super) fn reconciliation_items(state: &AppState, call: &Call<'_>) -> Result<
         class,
         (from, to),
         position,
-        size as usize,
+        page_limit(state, size),
     );
     let next_link = next.map(|position| {
         let (index, after) = match position {

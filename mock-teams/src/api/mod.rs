@@ -214,14 +214,21 @@ async fn answer(
                             fault = Some(InjectedFault::Latency { ms: latency });
                             tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
                         }
-                        handler(
+                        let outcome = handler(
                             state,
                             &Call {
                                 carrier,
                                 req,
                                 body: &body,
                             },
-                        )
+                        );
+                        match outcome {
+                            Ok(reply) if applied_report(&reply) && state.faults.lose_answer() => {
+                                fault = Some(InjectedFault::AnswerLost { status: 503 });
+                                Err(lost_answer(reply))
+                            }
+                            other => other,
+                        }
                     }
                     RequestFault::Throttle { retry_after_secs } => {
                         fault = Some(InjectedFault::Throttled { retry_after_secs });
@@ -266,6 +273,33 @@ async fn answer(
         request_body,
         fault,
     }
+}
+
+/// Whether a reply is a duration report Teams has just applied (not a replay): the one
+/// answer Teams loses on purpose (`FaultSettings::answer_loss_every`).
+fn applied_report(reply: &Reply) -> bool {
+    matches!(
+        reply.detail,
+        Some(ExchangeDetail::DurationReport {
+            replayed: false,
+            ..
+        })
+    )
+}
+
+/// A `503` in place of an applied report's answer. The problem says only what a client may
+/// know after a lost answer: the outcome is unknown, so retry the same request. The exchange
+/// keeps the report's detail, so that the checker knows it was applied.
+fn lost_answer(reply: Reply) -> Refusal {
+    Box::new(Rejection {
+        retry_after_secs: Some(1),
+        detail: reply.detail,
+        ..*problem(
+            ProblemKind::Unavailable,
+            "the outcome of this request is unknown: retry it with the same Idempotency-Key \
+             and the same body",
+        )
+    })
 }
 
 /// Turns an answer into the HTTP response, and records the exchange.

@@ -46,6 +46,9 @@ pub struct StoreSettings {
     /// certification starts above every earlier run's sequences, so that a carrier that keeps
     /// its state between runs rightly applies the new run's events [NUM-ORDER].
     pub sequence_base: u64,
+    /// Records become available in bursts, every this many ms since the store's start; 0
+    /// publishes each as soon as it is due (`FaultSettings::publish_every_ms`).
+    pub publish_every_ms: i64,
 }
 
 impl Default for StoreSettings {
@@ -56,6 +59,7 @@ impl Default for StoreSettings {
             reporting_deadline_ms: 24 * oc_protocol::timestamp::HOUR_MS,
             retention_ms: oc_protocol::cdr::RETENTION_DAYS * oc_protocol::timestamp::DAY_MS,
             sequence_base: 0,
+            publish_every_ms: 0,
         }
     }
 }
@@ -154,6 +158,8 @@ struct PendingCorrection {
 pub struct Store {
     pub(crate) settings: StoreSettings,
     pub(crate) now: UnixMillis,
+    /// When the store started: bursts of publication are counted from here.
+    origin: UnixMillis,
     pub(crate) carriers: Vec<CarrierRow>,
     by_token: HashMap<String, u16>,
     pub(crate) tenants: Vec<String>,
@@ -179,6 +185,7 @@ impl Store {
         Self {
             settings,
             now,
+            origin: now,
             carriers: Vec::new(),
             by_token: HashMap::new(),
             tenants: Vec::new(),
@@ -481,6 +488,16 @@ impl Store {
     }
 
     fn schedule(&mut self, at: UnixMillis, what: Publication) {
+        let every = self.settings.publish_every_ms;
+        let at = if every > 0 {
+            // The next burst at or after `at`, counted from the start, so that bursts fall at
+            // the same times relative to the start whenever a run starts.
+            let since = at.saturating_sub(self.origin).max(0);
+            let bursts = since / every + i64::from(since % every != 0);
+            self.origin.saturating_add(bursts.saturating_mul(every))
+        } else {
+            at
+        };
         self.publish_order += 1;
         self.pending.push(Reverse((at, self.publish_order, what)));
     }

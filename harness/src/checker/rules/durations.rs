@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
+use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::{
@@ -163,6 +163,10 @@ pub(super) fn dur_schema(history: &History) -> RuleVerdict {
     ))
 }
 
+/// The least reports whose answer Teams lost that exercise DUR-IDEMPOTENT: without one, a
+/// carrier never has to retry, and how it would is unknown.
+const MIN_LOST: u64 = 1;
+
 /// DUR-IDEMPOTENT: no key was reused with another body (422), and no request went without a
 /// valid `Idempotency-Key` (400 naming the header).
 pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
@@ -201,13 +205,34 @@ pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
             first_use.entry(key).or_insert(e.seq);
         }
     }
-    if judged == 0 {
-        return not_exercised(RuleId::DurIdempotent, "the carrier reported no duration");
-    }
+    let lost = reports(history)
+        .filter(|e| matches!(e.fault, Some(InjectedFault::AnswerLost { .. })))
+        .count() as u64;
+    let replayed = reports(history)
+        .filter(|e| {
+            matches!(
+                e.detail,
+                Some(ExchangeDetail::DurationReport { replayed: true, .. })
+            )
+        })
+        .count() as u64;
+    tally.exercised(
+        "reports whose answer Teams lost after applying them",
+        lost,
+        MIN_LOST,
+    );
+    tally.exercised(
+        "retries answered from memory (same key and body)",
+        replayed,
+        0,
+    );
     let failures = tally.failures();
     tally.finish(format!(
-        "{} checked; {failures} misused the Idempotency-Key",
-        count(judged, "call-durations request")
+        "{} checked, {} of them answered 503 after being applied, {} retried with the same \
+         key and body; {failures} misused the Idempotency-Key",
+        count(judged, "call-durations request"),
+        lost,
+        replayed
     ))
 }
 

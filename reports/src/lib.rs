@@ -243,6 +243,21 @@ impl std::fmt::Display for Exercised {
     }
 }
 
+/// `12 overtaken events, 0 nextLinks followed (at least 3 needed)`: every count, those below
+/// their minimum saying so; empty when nothing was counted.
+pub(crate) fn exercised_list(exercised: &[Exercised]) -> String {
+    exercised
+        .iter()
+        .map(Exercised::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The counts below their minimum: why a rule or case was not exercised.
+pub(crate) fn shortfalls(exercised: &[Exercised]) -> Vec<&Exercised> {
+    exercised.iter().filter(|e| !e.reached()).collect()
+}
+
 /// The most evidence items kept per rule.
 pub const MAX_EVIDENCE: usize = 20;
 
@@ -442,6 +457,19 @@ pub struct WriteError {
 }
 
 impl Report {
+    /// The failed `should` rules among `case`'s: warnings, which do not fail the case but must
+    /// show wherever it does.
+    pub fn warnings(&self, case: &CaseResult) -> Vec<&RuleVerdict> {
+        self.rules
+            .iter()
+            .filter(|r| {
+                case.rules.contains(&r.rule)
+                    && r.severity == Severity::Should
+                    && r.outcome == Outcome::Failed
+            })
+            .collect()
+    }
+
     /// The report without the figures that differ between runs of the same scenario and seed
     /// (latency, its curves included, and wall-clock timing), for determinism checks.
     pub fn without_timing(&self) -> Self {

@@ -1,12 +1,14 @@
 //! The report of a run or a certification: one versioned model, built once by the harness and
 //! rendered many ways: `report.json` ([`Report::write_json`]), `junit.xml` ([`write_junit`]),
 //! `summary.md` ([`write_summary`]), `evidence.ndjson` ([`write_evidence`]) and `report.html`
-//! ([`write_html`]), all at once with [`Report::write_all`]. `report.schema.json` beside this crate's manifest is the
+//! ([`write_html`]), all at once with [`Report::write_all`], and what the command prints at the
+//! end ([`write_console`]). `report.schema.json` beside this crate's manifest is the
 //! JSON Schema of `report.json` ([`REPORT_SCHEMA`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod console;
 mod evidence;
 mod html;
 mod junit;
@@ -14,6 +16,7 @@ mod summary;
 #[cfg(test)]
 mod testing;
 
+pub use console::write_console;
 pub use evidence::{
     BODY_LIMIT, EvidenceExchange, ExchangeDirection, cited_exchanges, cut_body, write_evidence,
 };

@@ -13,7 +13,7 @@ use oc_harness::certify;
 use oc_harness::run::{RunOptions, exit_code, run};
 use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
-use oc_reports::{Outcome, Report, Verdict};
+use oc_reports::Report;
 
 /// The Operator Connect conformance harness: simulates Teams and a carrier, checks the
 /// protocol and how well call durations reconcile.
@@ -244,7 +244,7 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
     let system = actix_rt::System::new();
     match system.block_on(certify::certify(&suite, &options, print_setup)) {
         Ok(outcome) => {
-            print_certification(&outcome.report, &outcome.report_path);
+            print_report(&outcome.report, &outcome.report_path);
             ExitCode::from(exit_code(&outcome.report))
         }
         Err(err) => {
@@ -275,37 +275,13 @@ fn print_setup(setup: &certify::Setup) {
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 
-fn print_certification(report: &Report, path: &std::path::Path) {
-    let Some(c) = &report.certification else {
-        print_summary(report, path);
-        return;
-    };
-    let verdict = match (c.verdict, report.verdict) {
-        (_, Verdict::HarnessError) => {
-            "NOT CERTIFIED (the harness broke the protocol itself: a harness bug)"
-        }
-        (oc_reports::CertificationVerdict::Certified, _) => "CERTIFIED",
-        (oc_reports::CertificationVerdict::NotCertified, _) => "NOT CERTIFIED",
-    };
-    println!("{} — {verdict}", c.carrier_url);
-    if let Some(why) = &c.aborted {
-        println!("  stopped short: {why}");
+/// What `run` and `certify` print at the end ([`oc_reports::write_console`]), on stdout: the
+/// verdict, every rule (a run) or case (a certification) with what it exercised, in counts, a
+/// `WARN` line for each failed `should` rule, and where the report is.
+fn print_report(report: &Report, path: &std::path::Path) {
+    if let Err(err) = oc_reports::write_console(report, path, std::io::stdout().lock()) {
+        eprintln!("error: could not print the summary: {err}");
     }
-    for case in &c.cases {
-        let mark = match case.outcome {
-            Outcome::Passed => "pass",
-            Outcome::Failed => "FAIL",
-            Outcome::NotExercised => "NOT EXERCISED",
-        };
-        println!("  {mark:<13} {}", case.id);
-        if case.outcome != Outcome::Passed
-            && let Some(first) = case.evidence.first()
-        {
-            println!("                {}", first.note);
-        }
-    }
-    println!("  report: {}", path.display());
-    println!("  replay: {}", report.scenario.replay);
 }
 
 fn rules(json: bool) -> ExitCode {
@@ -380,98 +356,12 @@ fn run_command(
     let system = actix_rt::System::new();
     match system.block_on(run(&scenario, &options)) {
         Ok(outcome) => {
-            print_summary(&outcome.report, &outcome.report_path);
+            print_report(&outcome.report, &outcome.report_path);
             ExitCode::from(exit_code(&outcome.report))
         }
         Err(err) => {
             eprintln!("error: could not run {}: {err}", file.display());
             ExitCode::from(EXIT_COULD_NOT_RUN)
         }
-    }
-}
-
-fn print_summary(report: &Report, path: &std::path::Path) {
-    let verdict = match report.verdict {
-        Verdict::Passed => "PASSED",
-        Verdict::Failed => "FAILED",
-        Verdict::HarnessError => "HARNESS ERROR (the checker disagreed with ground truth)",
-    };
-    println!("{} — {verdict}", report.scenario.name);
-    let c = &report.counts;
-    println!(
-        "  {} numbers, {} events, {} calls ({} answered), {} exchanges, {} poll cycles",
-        c.numbers, c.events, c.calls, c.answered_calls, c.exchanges, c.cycles
-    );
-    for rule in &report.rules {
-        if rule.outcome == Outcome::Failed {
-            println!(
-                "  {} {} ({}): {}",
-                if rule.severity == oc_protocol::Severity::Must {
-                    "FAIL"
-                } else {
-                    "WARN"
-                },
-                rule.rule,
-                rule.failures,
-                rule.summary
-            );
-        }
-    }
-    let e = &report.expectation;
-    if !e.met {
-        println!(
-            "  expected failures: {}; actual: {}",
-            oc_reports::rule_list(&e.expected_failures),
-            oc_reports::rule_list(&e.actual_failures)
-        );
-    }
-    if let Some(r) = &report.reconciliation {
-        println!(
-            "  reconciliation: {} matched, {} drift, {} missing, {} unexpected; match rate {}; drift p50 {} ms, p99 {} ms; minutes Teams {:.1}, carrier {:.1}",
-            r.counts.matched,
-            r.counts.drift,
-            r.counts.missing,
-            r.counts.unexpected,
-            r.match_rate.map_or("n/a".into(), |m| format!("{:.4}", m)),
-            r.drift_ms.p50.map_or("n/a".into(), |v| v.to_string()),
-            r.drift_ms.p99.map_or("n/a".into(), |v| v.to_string()),
-            r.minutes.teams,
-            r.minutes.carrier
-        );
-    }
-    for t in &report.thresholds {
-        if !t.passed {
-            println!(
-                "  threshold {} failed: limit {}, measured {:?}",
-                t.name, t.limit, t.measured
-            );
-        }
-    }
-    if let Some(a) = &report.accuracy
-        && a.disagreement_count > 0
-    {
-        println!(
-            "  the checker disagreed with ground truth on {} calls:",
-            a.disagreement_count
-        );
-        let class = |c: Option<oc_protocol::ReconClass>| c.map_or("none", |c| c.as_str());
-        for d in &a.disagreements {
-            println!(
-                "    {}: Teams says {}, ground truth says {}",
-                d.call_id,
-                class(d.teams),
-                class(d.truth)
-            );
-        }
-    }
-    if !report.conservation.holds {
-        println!(
-            "  conservation broken: {:?}",
-            report.conservation.violations
-        );
-    }
-    println!("  report: {}", path.display());
-    if report.verdict != Verdict::Passed {
-        println!("  replay: {}", report.scenario.replay);
     }
 }

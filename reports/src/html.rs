@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::{
-    DriftBin, Evidence, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, Verdict,
+    DriftBin, Evidence, Exercised, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict,
+    Verdict,
 };
 
 mod certification;
@@ -25,10 +26,11 @@ const SERIES_COLOURS: usize = 8;
 
 /// Writes `report.html`: the verdict, the failing rules with their evidence, the charts (each
 /// with at least one mark when it has data, and a "no data" line instead when not), and the
-/// rule, latency and threshold tables (which scroll sideways on a narrow screen). A
-/// certification report has the certification's section first (its verdict, the carrier, the
-/// deadline it was held to, its cases and the evidence of those not passed), and its verdict
-/// in the page's title.
+/// rule (with what each exercised), latency and threshold tables (which scroll sideways on a
+/// narrow screen). A certification report has the certification's section first (its verdict,
+/// the carrier, the deadline it was held to, its cases with what each exercised, the evidence
+/// of those not passed and the warnings of those passed), and its verdict in the page's title.
+/// A count below its minimum is marked `shortfall` and says how many were needed.
 pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let s = &report.scenario;
     let (class, word) = match report.verdict {
@@ -166,7 +168,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
 
     out.push_str(
         "<h2>Rules</h2>\n<div class=\"scroll\"><table>\n<tr><th>rule</th><th>severity</th>\
-         <th>party</th><th>outcome</th><th>failures</th><th>summary</th></tr>\n",
+         <th>party</th><th>outcome</th><th>failures</th><th>exercised</th><th>summary</th></tr>\n",
     );
     for r in &report.rules {
         let outcome = match r.outcome {
@@ -177,12 +179,13 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         let _ = writeln!(
             out,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td>\
-             <td class=\"n\">{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             outcome.replace(' ', "-"),
             r.rule,
             r.severity,
             r.party,
             r.failures,
+            exercised_cell(&r.exercised),
             escape(&r.summary)
         );
     }
@@ -248,14 +251,15 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
         let _ = writeln!(
             out,
             "<section class=\"rule {severity}\">\n<h3>{rule} ({severity}): {failures} \
-             failure{s}</h3>\n<p>{summary}</p>\n<details>\n<summary>Evidence ({count} \
-             listed)</summary>\n<ul>",
+             failure{s}</h3>\n<p>{summary}</p>\n{exercised}<details>\n<summary>Evidence \
+             ({count} listed)</summary>\n<ul>",
             count = r.evidence.len(),
             rule = r.rule,
             severity = r.severity,
             failures = r.failures,
             s = if r.failures == 1 { "" } else { "s" },
-            summary = escape(&r.summary)
+            summary = escape(&r.summary),
+            exercised = exercised_paragraph(&r.exercised),
         );
         for e in &r.evidence {
             evidence_item(out, e);
@@ -269,6 +273,35 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
             );
         }
         out.push_str("</ul>\n</details>\n</section>\n");
+    }
+}
+
+/// Every count, one a line, those below their minimum marked `shortfall`; `–` when none.
+fn exercised_cell(exercised: &[Exercised]) -> String {
+    if exercised.is_empty() {
+        return "–".to_owned();
+    }
+    exercised.iter().map(count).collect::<Vec<_>>().join("<br>")
+}
+
+/// `<p class="exercised">Exercised: …</p>`, when anything was counted.
+fn exercised_paragraph(exercised: &[Exercised]) -> String {
+    if exercised.is_empty() {
+        return String::new();
+    }
+    let counts: Vec<String> = exercised.iter().map(count).collect();
+    format!(
+        "<p class=\"exercised\">Exercised: {}.</p>\n",
+        counts.join(", ")
+    )
+}
+
+/// One count, in `<b class="shortfall">` when below its minimum.
+fn count(e: &Exercised) -> String {
+    if e.reached() {
+        escape(&e.to_string())
+    } else {
+        format!("<b class=\"shortfall\">{}</b>", escape(&e.to_string()))
     }
 }
 
@@ -662,6 +695,7 @@ th, td { border: 1px solid #d0d7de; padding: 0.2em 0.6em; text-align: left; vert
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #ffebe9; } tr.not-exercised td { color: #6e7781; }
 .description { font-style: italic; } .seq, .more { color: #6e7781; }
+b.shortfall { color: #9a6700; }
 section.rule { border-left: 4px solid #cf222e; padding-left: 0.8em; margin: 0.8em 0; }
 section.rule.should { border-left-color: #bf8700; }
 section.rule h3 { margin: 0.2em 0; } summary { cursor: pointer; color: #0969da; } li { overflow-wrap: anywhere; }
@@ -816,6 +850,24 @@ mod tests {
         ));
         assert!(html.contains("<section class=\"case not-exercised\">"));
         assert!(!html.contains("<section class=\"case passed\">"));
+        // Every case says what it exercised; the count that fell short stands out.
+        assert!(html.contains(
+            "<td>not exercised</td><td><b class=\"shortfall\">0 429s answered (at least 1 \
+             needed)</b><br>0 retries seen</td>"
+        ));
+        assert!(html.contains(
+            "<p class=\"exercised\">Exercised: <b class=\"shortfall\">0 429s answered (at least \
+             1 needed)</b>, 0 retries seen.</p>"
+        ));
+        // A case passed with a failed `should` rule passes, with its warning shown.
+        assert!(html.contains("<td>passed<br><span class=\"warning\">with a warning</span></td>"));
+        assert!(html.contains(
+            "<section class=\"case warned\">\n<h3>PASSED WITH A WARNING duration-idempotency"
+        ));
+        assert!(html.contains(
+            "<p class=\"warning\">Warning: DUR-DUPLICATE (<code>should</code>) failed: 12 \
+             reported calls reconciled; 1 reported again identically</p>"
+        ));
         assert!(html.contains(
             "reported &lt;late&gt; &amp; &quot;after&quot; the &#39;deadline&#39; | 3 h \
              <span class=\"seq\">(exchanges 17)</span>"

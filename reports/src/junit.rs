@@ -5,20 +5,24 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::{
-    CaseResult, Certification, CertificationVerdict, Evidence, Outcome, Report, RuleVerdict,
-    ThresholdResult,
+    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, Outcome, Report,
+    RuleVerdict, ThresholdResult,
 };
 
 /// Writes `junit.xml`: one `<testsuite name="oc-harness: <scenario>">` inside `<testsuites>`,
 /// with one `<testcase>` per rule (a `<failure>` when it failed, whatever its severity, with
-/// the first evidence note as the message; `<skipped/>` when not exercised) and one per
-/// threshold. Rules and thresholds have no time of their own: each case's `time` is 0, the
-/// suite's is the run's wall time.
+/// the first evidence note as the message; `<skipped/>` when not exercised, its message naming
+/// the counts that fell short) and one per threshold. Rules and thresholds have no time of
+/// their own: each case's `time` is 0, the suite's is the run's wall time. What a rule
+/// exercised is its `<system-out>`: `exercised: 12 overtaken events, 0 nextLinks followed (at
+/// least 3 needed)`.
 ///
 /// A certification report has a `<testsuite name="certification">` before it, with one
 /// `<testcase>` per certification case: a `<failure>` when it failed, and when it was not
-/// exercised too (a case not exercised is not certified, so never `<skipped/>`); the
-/// `<testsuites>` counts are then the sums of both suites'.
+/// exercised too (a case not exercised is not certified, so never `<skipped/>`; the message
+/// names the counts that fell short); what it exercised as its `<system-out>`; and a
+/// `<system-err>` with a `WARN` line per failed `should` rule of the case, which does not fail
+/// it. The `<testsuites>` counts are then the sums of both suites'.
 pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let name = format!("oc-harness: {}", report.scenario.name);
     let failures = report
@@ -131,46 +135,104 @@ fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
     }
     write_properties(out, &properties);
     for case in &c.cases {
-        certification_case(out, case);
+        certification_case(out, report, case);
     }
     out.push_str("  </testsuite>\n");
 }
 
-/// A certification case: empty when it passed; a `<failure>` with its first evidence note (or
-/// its summary) when it failed, or `not exercised: <summary>` when it was not exercised.
-fn certification_case(out: &mut String, case: &CaseResult) {
+/// A certification case: a `<failure>` with its first evidence note (or its summary) when it
+/// failed, or `not exercised: <the counts that fell short, or the summary>` when it was not
+/// exercised; then its counts as `<system-out>` and its warnings as `<system-err>`; empty when
+/// it passed with neither.
+fn certification_case(out: &mut String, report: &Report, case: &CaseResult) {
     let _ = write!(
         out,
         "    <testcase name=\"{}\" classname=\"certification\" time=\"0\"",
         escape(&case.id)
     );
-    let (message, kind) = match case.outcome {
-        Outcome::Passed => {
-            out.push_str("/>\n");
-            return;
-        }
-        Outcome::Failed => (
+    let mut inner = String::new();
+    let failure = match case.outcome {
+        Outcome::Passed => None,
+        Outcome::Failed => Some((
             case.evidence
                 .first()
                 .map_or(case.summary.clone(), |e| e.note.clone()),
             "failed",
-        ),
-        Outcome::NotExercised => (format!("not exercised: {}", case.summary), "notExercised"),
+        )),
+        Outcome::NotExercised => Some((
+            not_exercised(&case.summary, &case.exercised),
+            "notExercised",
+        )),
     };
-    let rules: Vec<&str> = case.rules.iter().map(|r| r.as_str()).collect();
-    let mut body = format!(
-        "{}\nrules: {}\n{}\n",
-        case.title,
-        rules.join(", "),
-        case.summary
-    );
-    evidence_lines(&mut body, &case.evidence);
-    let _ = writeln!(
-        out,
-        ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
-        escape(&message),
-        escape(&body)
-    );
+    if let Some((message, kind)) = failure {
+        let rules: Vec<&str> = case.rules.iter().map(|r| r.as_str()).collect();
+        let mut body = format!(
+            "{}\nrules: {}\n{}\n",
+            case.title,
+            rules.join(", "),
+            case.summary
+        );
+        evidence_lines(&mut body, &case.evidence);
+        let _ = writeln!(
+            inner,
+            "      <failure message=\"{}\" type=\"{kind}\">{}</failure>",
+            escape(&message),
+            escape(&body)
+        );
+    }
+    system_out(&mut inner, &case.exercised);
+    let warnings = report.warnings(case);
+    if !warnings.is_empty() {
+        let mut text = String::new();
+        for warning in warnings {
+            let _ = writeln!(
+                text,
+                "WARN {} (should, {} failure{}): {}",
+                warning.rule,
+                warning.failures,
+                if warning.failures == 1 { "" } else { "s" },
+                warning.summary
+            );
+            evidence_lines(&mut text, &warning.evidence);
+        }
+        let _ = writeln!(inner, "      <system-err>{}</system-err>", escape(&text));
+    }
+    close_case(out, &inner);
+}
+
+/// Ends a `<testcase` opened without its `>`: empty when `inner` is, else with `inner` inside.
+fn close_case(out: &mut String, inner: &str) {
+    if inner.is_empty() {
+        out.push_str("/>\n");
+    } else {
+        let _ = write!(out, ">\n{inner}    </testcase>\n");
+    }
+}
+
+/// `<system-out>exercised: …</system-out>`, when anything was counted.
+fn system_out(out: &mut String, exercised: &[Exercised]) {
+    if !exercised.is_empty() {
+        let _ = writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            escape(&format!(
+                "exercised: {}\n",
+                crate::exercised_list(exercised)
+            ))
+        );
+    }
+}
+
+/// `not exercised: 0 nextLinks followed (at least 3 needed); <summary>`: the counts that fell
+/// short first, then the summary.
+fn not_exercised(summary: &str, exercised: &[Exercised]) -> String {
+    let short = crate::shortfalls(exercised);
+    if short.is_empty() {
+        format!("not exercised: {summary}")
+    } else {
+        let short: Vec<String> = short.iter().map(ToString::to_string).collect();
+        format!("not exercised: {}; {summary}", short.join(", "))
+    }
 }
 
 /// One `- note (exchanges …)` line per evidence item.
@@ -185,6 +247,8 @@ fn evidence_lines(body: &mut String, evidence: &[Evidence]) {
     }
 }
 
+/// A rule: a `<failure>` when it failed, `<skipped>` when not exercised (the message naming the
+/// counts that fell short), and its counts as `<system-out>`.
 fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
     let _ = write!(
         out,
@@ -192,13 +256,14 @@ fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
         rule.rule,
         escape(classname)
     );
+    let mut inner = String::new();
     match rule.outcome {
-        Outcome::Passed => out.push_str("/>\n"),
+        Outcome::Passed => {}
         Outcome::NotExercised => {
             let _ = writeln!(
-                out,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                escape(&rule.summary)
+                inner,
+                "      <skipped message=\"{}\"/>",
+                escape(&not_exercised(&rule.summary, &rule.exercised))
             );
         }
         Outcome::Failed => {
@@ -209,14 +274,16 @@ fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
             let mut body = format!("{} (failures: {})\n", rule.summary, rule.failures);
             evidence_lines(&mut body, &rule.evidence);
             let _ = writeln!(
-                out,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                inner,
+                "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                 escape(message),
                 rule.severity,
                 escape(&body)
             );
         }
     }
+    system_out(&mut inner, &rule.exercised);
+    close_case(out, &inner);
 }
 
 fn threshold_case(out: &mut String, classname: &str, threshold: &ThresholdResult) {
@@ -412,8 +479,24 @@ mod tests {
             assert_eq!(case.attr("time"), "0");
             assert!(case.attr("classname").starts_with("oc-harness.tiny."));
         }
-        assert!(cases[0].children.is_empty());
-        assert_eq!(cases[1].children_named("skipped").len(), 1);
+        // A passed rule says what it exercised, and nothing else.
+        let names: Vec<&str> = cases[0].children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["system-out"]);
+        assert_eq!(
+            cases[0].children[0].text,
+            "exercised: 3 forged signatures sent\n"
+        );
+        // A rule not exercised names the count that fell short.
+        let skipped = cases[1].children_named("skipped")[0];
+        assert_eq!(
+            skipped.attr("message"),
+            "not exercised: 0 stale deliveries made (at least 1 needed); no event arrived after \
+             a newer one"
+        );
+        assert_eq!(
+            cases[1].children_named("system-out")[0].text,
+            "exercised: 0 stale deliveries made (at least 1 needed), 5 redeliveries made\n"
+        );
         let failure = cases[3].children_named("failure")[0];
         // The first evidence note, with its markup characters back as they were.
         assert_eq!(
@@ -437,6 +520,12 @@ mod tests {
             "min_match_rate: limit 0.9, measured 0.75"
         );
         assert!(cases[6].children.is_empty());
+        // Nothing was counted: the case is empty.
+        let mut report = small_report();
+        report.rules[0].exercised.clear();
+        assert!(render(&report).contains(
+            "<testcase name=\"SEC-SIGNATURE\" classname=\"oc-harness.tiny.rules\" time=\"0\"/>"
+        ));
         let properties = &suite.children_named("properties")[0].children;
         assert!(
             properties
@@ -530,15 +619,15 @@ mod tests {
         let report = certification_report();
         let xml = render(&report);
         let root = parse(&xml);
-        // 7 rule and threshold cases + 4 certification cases; 4 + 2 failures.
-        assert_eq!(root.attr("tests"), "11");
+        // 7 rule and threshold cases + 5 certification cases; 4 + 2 failures.
+        assert_eq!(root.attr("tests"), "12");
         assert_eq!(root.attr("failures"), "6");
         assert_eq!(root.attr("skipped"), "1");
         let suites = root.children_named("testsuite");
         assert_eq!(suites.len(), 2);
         let suite = suites[0];
         assert_eq!(suite.attr("name"), "certification");
-        assert_eq!(suite.attr("tests"), "4");
+        assert_eq!(suite.attr("tests"), "5");
         assert_eq!(suite.attr("failures"), "2");
         assert_eq!(suite.attr("skipped"), "0");
         let properties = &suite.children_named("properties")[0].children;
@@ -563,11 +652,21 @@ mod tests {
                 "provisioning-convergence",
                 "webhook-signatures",
                 "duration-deadline",
-                "cdr-throttle"
+                "cdr-throttle",
+                "duration-idempotency"
             ]
         );
         assert!(cases.iter().all(|c| c.attr("classname") == "certification"));
-        assert!(cases[0].children.is_empty() && cases[1].children.is_empty());
+        // Every case says what it exercised.
+        let system_out = |case: &Element| case.children_named("system-out")[0].text.clone();
+        assert_eq!(
+            system_out(cases[0]),
+            "exercised: 4 events acknowledged, 4 numbers probed\n"
+        );
+        for passed in &cases[..2] {
+            let names: Vec<&str> = passed.children.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, ["system-out"]);
+        }
         let failed = cases[2].children_named("failure")[0];
         assert_eq!(
             failed.attr("message"),
@@ -580,9 +679,29 @@ mod tests {
         let not_exercised = cases[3].children_named("failure")[0];
         assert_eq!(
             not_exercised.attr("message"),
-            "not exercised: the carrier never read the CDR feed, so it was never throttled"
+            "not exercised: 0 429s answered (at least 1 needed); the carrier never read the CDR \
+             feed, so it was never throttled"
         );
         assert_eq!(not_exercised.attr("type"), "notExercised");
+        assert_eq!(
+            system_out(cases[3]),
+            "exercised: 0 429s answered (at least 1 needed), 0 retries seen\n"
+        );
+        // A case passed with a failed `should` rule is no failure, but carries the warning.
+        let warned = cases[4];
+        assert!(warned.children_named("failure").is_empty());
+        assert!(warned.children_named("skipped").is_empty());
+        assert_eq!(
+            warned.children_named("system-err")[0].text,
+            "WARN DUR-DUPLICATE (should, 1 failure): 12 reported calls reconciled; 1 reported \
+             again identically\n- call call-000000007 was reported more than once with the same \
+             record (exchanges 42)\n"
+        );
+        assert_eq!(
+            system_out(warned),
+            "exercised: 2 answers lost, 2 retries seen, 12 reported calls\n"
+        );
+        assert_eq!(xml.matches("<system-err>").count(), 1);
 
         // The run's suite follows, as it is without a certification.
         let mut run = report.clone();
@@ -593,6 +712,33 @@ mod tests {
             xml[start..].to_owned()
         };
         assert_eq!(suite_of(&xml), suite_of(&alone));
+    }
+
+    #[test]
+    fn a_case_not_exercised_names_every_count_that_fell_short() {
+        let mut report = certification_report();
+        let case = &mut report.certification.as_mut().unwrap().cases[3];
+        case.exercised
+            .push(Exercised::new("nextLinks followed", 1, 3));
+        case.summary = "CDR-THROTTLE: nothing throttled".into();
+        let root = parse(&render(&report));
+        let case = root.children_named("testsuite")[0].children_named("testcase")[3];
+        assert_eq!(
+            case.children_named("failure")[0].attr("message"),
+            "not exercised: 0 429s answered (at least 1 needed), 1 nextLinks followed (at least \
+             3 needed); CDR-THROTTLE: nothing throttled"
+        );
+        // Nothing counted: the summary alone says why.
+        report.certification.as_mut().unwrap().cases[3]
+            .exercised
+            .clear();
+        let root = parse(&render(&report));
+        let case = root.children_named("testsuite")[0].children_named("testcase")[3];
+        assert_eq!(
+            case.children_named("failure")[0].attr("message"),
+            "not exercised: CDR-THROTTLE: nothing throttled"
+        );
+        assert!(case.children_named("system-out").is_empty());
     }
 
     #[test]

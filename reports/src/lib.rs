@@ -1,12 +1,14 @@
 //! The report of a run or a certification: one versioned model, built once by the harness and
 //! rendered many ways: `report.json` ([`Report::write_json`]), `junit.xml` ([`write_junit`]),
 //! `summary.md` ([`write_summary`]), `evidence.ndjson` ([`write_evidence`]) and `report.html`
-//! ([`write_html`]), all at once with [`Report::write_all`]. `report.schema.json` beside this crate's manifest is the
+//! ([`write_html`]), all at once with [`Report::write_all`], and what the command prints at the
+//! end ([`write_console`]). `report.schema.json` beside this crate's manifest is the
 //! JSON Schema of `report.json` ([`REPORT_SCHEMA`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod console;
 mod evidence;
 mod html;
 mod junit;
@@ -14,6 +16,7 @@ mod summary;
 #[cfg(test)]
 mod testing;
 
+pub use console::write_console;
 pub use evidence::{
     BODY_LIMIT, EvidenceExchange, ExchangeDirection, cited_exchanges, cut_body, write_evidence,
 };
@@ -243,6 +246,21 @@ impl std::fmt::Display for Exercised {
     }
 }
 
+/// `12 overtaken events, 0 nextLinks followed (at least 3 needed)`: every count, those below
+/// their minimum saying so; empty when nothing was counted.
+pub(crate) fn exercised_list(exercised: &[Exercised]) -> String {
+    exercised
+        .iter()
+        .map(Exercised::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The counts below their minimum: why a rule or case was not exercised.
+pub(crate) fn shortfalls(exercised: &[Exercised]) -> Vec<&Exercised> {
+    exercised.iter().filter(|e| !e.reached()).collect()
+}
+
 /// The most evidence items kept per rule.
 pub const MAX_EVIDENCE: usize = 20;
 
@@ -442,6 +460,19 @@ pub struct WriteError {
 }
 
 impl Report {
+    /// The failed `should` rules among `case`'s: warnings, which do not fail the case but must
+    /// show wherever it does.
+    pub fn warnings(&self, case: &CaseResult) -> Vec<&RuleVerdict> {
+        self.rules
+            .iter()
+            .filter(|r| {
+                case.rules.contains(&r.rule)
+                    && r.severity == Severity::Should
+                    && r.outcome == Outcome::Failed
+            })
+            .collect()
+    }
+
     /// The report without the figures that differ between runs of the same scenario and seed
     /// (latency, its curves included, and wall-clock timing), for determinism checks.
     pub fn without_timing(&self) -> Self {

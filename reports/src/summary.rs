@@ -6,13 +6,17 @@ use std::io::{self, Write};
 
 use oc_protocol::Severity;
 
-use crate::{CaseResult, Certification, CertificationVerdict, Evidence, Outcome, Report, Verdict};
+use crate::{
+    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, Outcome, Report,
+    RuleVerdict, Verdict,
+};
 
 /// Writes `summary.md`: for a certification report first the certification (its verdict, the
-/// carrier, the deadline it was held to, its cases and the evidence of those not passed), then
-/// the verdict (scenario, seed, harness version), the failed rules with their evidence notes,
-/// the reconciliation, latency, thresholds, the expectation and the command that replays the
-/// run.
+/// carrier, the deadline it was held to, its cases with what each exercised, the evidence of
+/// those not passed and the warnings of those passed), then the verdict (scenario, seed,
+/// harness version), the failed rules with their evidence notes, what every rule exercised, the
+/// reconciliation, latency, thresholds, the expectation and the command that replays the run.
+/// A count below its minimum is in bold and says how many were needed.
 pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let mut out = String::new();
     if let Some(certification) = &report.certification {
@@ -20,6 +24,7 @@ pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     }
     verdict(&mut out, report);
     failed_rules(&mut out, report);
+    rules_exercised(&mut out, report);
     reconciliation(&mut out, report);
     latency(&mut out, report);
     thresholds(&mut out, report);
@@ -34,8 +39,9 @@ pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
 }
 
 /// The certification, in the words a carrier hands over: the verdict, who was certified by
-/// what, the deadline and tolerance it was held to, the cases, and the evidence of every case
-/// not passed (or passed with evidence), then a rule before the run's own summary.
+/// what, the deadline and tolerance it was held to, the cases with what each exercised, and the
+/// evidence of every case not passed (or passed with evidence, as a failed `should` rule
+/// leaves), then a rule before the run's own summary.
 fn certification_part(out: &mut String, report: &Report, c: &Certification) {
     let count = |o: Outcome| c.cases.iter().filter(|k| k.outcome == o).count();
     let (failed, not_exercised) = (count(Outcome::Failed), count(Outcome::NotExercised));
@@ -85,13 +91,21 @@ fn certification_part(out: &mut String, report: &Report, c: &Certification) {
     if c.cases.is_empty() {
         out.push_str("The certification ran no case.\n\n");
     } else {
-        out.push_str("| case | outcome | rules | summary |\n| --- | --- | --- | --- |\n");
+        out.push_str(
+            "| case | outcome | exercised | rules | summary |\n| --- | --- | --- | --- | --- |\n",
+        );
         for case in &c.cases {
+            let warned = if report.warnings(case).is_empty() {
+                ""
+            } else {
+                " (⚠️ warning)"
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} |",
+                "| {} | {}{warned} | {} | {} | {} |",
                 cell(&case.id),
                 case_outcome(case.outcome),
+                exercised_cell(&case.exercised),
                 crate::rule_list(&case.rules),
                 cell(&case.summary)
             );
@@ -103,15 +117,44 @@ fn certification_part(out: &mut String, report: &Report, c: &Certification) {
         .iter()
         .filter(|k| k.outcome != Outcome::Passed || !k.evidence.is_empty())
     {
-        case_evidence(out, case);
+        case_evidence(out, case, &report.warnings(case));
     }
     out.push_str("---\n\n");
 }
 
-/// A case's heading, title and summary, its evidence notes, and where the exchanges they cite
-/// are.
-fn case_evidence(out: &mut String, case: &CaseResult) {
+/// Every count on one line (fit for a table cell), those below their minimum in bold; `–` when
+/// none.
+fn exercised_cell(exercised: &[Exercised]) -> String {
+    if exercised.is_empty() {
+        return "–".to_owned();
+    }
+    exercised
+        .iter()
+        .map(|e| {
+            if e.reached() {
+                cell(&e.to_string())
+            } else {
+                format!("**{}**", cell(&e.to_string()))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Exercised: …`, the counts that fell short in bold, saying how many were needed; nothing
+/// when nothing was counted.
+fn exercised_line(out: &mut String, exercised: &[Exercised]) {
+    if !exercised.is_empty() {
+        let _ = write!(out, "Exercised: {}.\n\n", exercised_cell(exercised));
+    }
+}
+
+/// A case's heading, title and summary, what it exercised (for one not exercised, which count
+/// fell short), a warning per failed `should` rule, its evidence notes, and where the
+/// exchanges they cite are.
+fn case_evidence(out: &mut String, case: &CaseResult, warnings: &[&RuleVerdict]) {
     let label = match case.outcome {
+        Outcome::Passed if !warnings.is_empty() => "PASSED WITH A WARNING",
         Outcome::Passed => "PASSED",
         Outcome::Failed => "FAILED",
         Outcome::NotExercised => "NOT EXERCISED",
@@ -124,6 +167,15 @@ fn case_evidence(out: &mut String, case: &CaseResult) {
         inline(&case.title),
         inline(&case.summary)
     );
+    exercised_line(out, &case.exercised);
+    for warning in warnings {
+        let _ = write!(
+            out,
+            "⚠️ **Warning:** {} (`should`) failed: {}\n\n",
+            warning.rule,
+            inline(&warning.summary)
+        );
+    }
     if case.evidence.is_empty() {
         out.push_str("No evidence: no exchange is cited.\n\n");
         return;
@@ -255,6 +307,7 @@ fn failed_rules(out: &mut String, report: &Report) {
             plural(rule.failures, "failure"),
             inline(&rule.summary)
         );
+        exercised_line(out, &rule.exercised);
         for evidence in &rule.evidence {
             evidence_item(out, evidence);
         }
@@ -270,6 +323,30 @@ fn failed_rules(out: &mut String, report: &Report) {
             out.push('\n');
         }
     }
+}
+
+/// Every rule's outcome and what it exercised, so that a rule not exercised never reads as
+/// passed.
+fn rules_exercised(out: &mut String, report: &Report) {
+    out.push_str("## Rules exercised\n\n");
+    if report.rules.is_empty() {
+        out.push_str("The run judged no rule.\n\n");
+        return;
+    }
+    out.push_str("| rule | outcome | exercised |\n| --- | --- | --- |\n");
+    for rule in &report.rules {
+        let outcome = match (rule.outcome, rule.severity) {
+            (Outcome::Failed, Severity::Should) => "⚠️ failed (`should`)",
+            (outcome, _) => case_outcome(outcome),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {outcome} | {} |",
+            rule.rule,
+            exercised_cell(&rule.exercised)
+        );
+    }
+    out.push('\n');
 }
 
 fn reconciliation(out: &mut String, report: &Report) {
@@ -435,6 +512,7 @@ mod tests {
         assert!(text.contains("seed **7**, oc-harness **0.1.0**"));
         let order = [
             "## Failed rules",
+            "## Rules exercised",
             "## Reconciliation",
             "## Latency",
             "## Thresholds",
@@ -477,7 +555,7 @@ mod tests {
         let text = render(&report);
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("# Certification: NOT CERTIFIED"));
-        assert!(text.contains("**not certified**: of 4 cases, 1 failed and 1 could not"));
+        assert!(text.contains("**not certified**: of 5 cases, 1 failed and 1 could not"));
         assert!(text.contains(
             "Carrier https://carrier.example.net/oc, certified by oc-harness **0.1.0** with seed \
              **7**"
@@ -486,20 +564,25 @@ mod tests {
         assert!(text.contains("tolerance of 1000 ms"));
         assert!(!text.contains("stopped short"));
         assert!(text.contains(
-            "| duration-deadline | ❌ failed | DUR-DEADLINE, DUR-COMPLETE | 12 answered calls;"
+            "| duration-deadline | ❌ failed | 12 reported calls, 12 answered calls on assigned \
+             numbers | DUR-DEADLINE, DUR-COMPLETE | 12 answered calls;"
         ));
-        assert!(text.contains("| cdr-throttle | ⚠️ not exercised | CDR-THROTTLE |"));
+        assert!(text.contains(
+            "| cdr-throttle | ⚠️ not exercised | **0 429s answered (at least 1 needed)**, 0 \
+             retries seen | CDR-THROTTLE |"
+        ));
         assert!(text.contains(
             "- call call-000000003 was reported \\<late\\> \\& \"after\" the 'deadline' \\| 3 h \
              (exchanges 17)\n- call call-000000011 was never reported\n\n\
              The exchanges cited (17) are in `evidence.ndjson`"
         ));
-        assert!(!text.contains("### PASSED"));
+        assert!(!text.contains("### PASSED provisioning"));
         let order = [
             "# Certification: NOT CERTIFIED",
             "## Certification cases",
             "### FAILED duration-deadline",
             "### NOT EXERCISED cdr-throttle",
+            "### PASSED WITH A WARNING duration-idempotency",
             "\n---\n",
             "# ❌ certify — FAILED",
             "## Failed rules",
@@ -510,6 +593,36 @@ mod tests {
         run.certification = None;
         assert!(text.ends_with(&render(&run)));
         assert!(text.contains("\n\n---\n\n# ❌ certify — FAILED\n"));
+    }
+
+    #[test]
+    fn a_case_not_exercised_names_the_count_that_fell_short() {
+        let text = render(&certification_report());
+        assert!(text.contains(
+            "### NOT EXERCISED cdr-throttle (CDR-THROTTLE)\n\n*Retry-After is honoured when the \
+             CDR feed throttles*\n\nthe carrier never read the CDR feed, so it was never \
+             throttled\n\nExercised: **0 429s answered (at least 1 needed)**, 0 retries seen.\n\n"
+        ));
+        // The same for a rule of the run.
+        assert!(text.contains(
+            "| NUM-ORDER | ⚠️ not exercised | **0 stale deliveries made (at least 1 needed)**, 5 \
+             redeliveries made |"
+        ));
+        assert!(text.contains("| SEC-SIGNATURE | ✅ passed | 3 forged signatures sent |"));
+    }
+
+    #[test]
+    fn a_case_passed_with_a_failed_should_rule_warns() {
+        let text = render(&certification_report());
+        assert!(text.contains("| duration-idempotency | ✅ passed (⚠️ warning) | 2 answers lost,"));
+        assert!(text.contains(
+            "### PASSED WITH A WARNING duration-idempotency (DUR-IDEMPOTENT, DUR-DUPLICATE)"
+        ));
+        assert!(text.contains(
+            "⚠️ **Warning:** DUR-DUPLICATE (`should`) failed: 12 reported calls reconciled; 1 \
+             reported again identically\n\n- DUR-DUPLICATE: call call-000000007"
+        ));
+        assert!(text.contains("| DUR-DUPLICATE | ⚠️ failed (`should`) | 12 reported calls |"));
     }
 
     #[test]

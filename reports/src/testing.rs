@@ -8,9 +8,9 @@ use oc_protocol::{
 
 use crate::{
     Accuracy, CaseResult, Certification, CertificationVerdict, Conservation, DriftBin, Evidence,
-    EvidenceExchange, ExchangeDirection, ExpectationResult, LATENCY_QUANTILES, LatencyPoint,
-    LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, RunCounts, SCHEMA_VERSION,
-    ScenarioInfo, ThresholdResult, Timing, Verdict,
+    EvidenceExchange, ExchangeDirection, Exercised, ExpectationResult, LATENCY_QUANTILES,
+    LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, RunCounts,
+    SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 fn curve(us: [u64; 7]) -> Vec<LatencyPoint> {
@@ -50,9 +50,28 @@ fn rule(rule: RuleId, severity: Severity, outcome: Outcome, summary: &str) -> Ru
     }
 }
 
-/// A failed run: two `must` rules and one `should` rule broken, one threshold missed, and
-/// notes with characters that XML and Markdown must escape.
+/// A failed run: two `must` rules and one `should` rule broken, one rule not exercised (one of
+/// its counts below its minimum), one threshold missed, and notes with characters that XML and
+/// Markdown must escape.
 pub(crate) fn small_report() -> Report {
+    let reported = || vec![Exercised::new("reported calls", 12, 1)];
+    let mut signature = rule(
+        RuleId::SecSignature,
+        Severity::Must,
+        Outcome::Passed,
+        "3 forged notifications sent; 0 applied",
+    );
+    signature.exercised = vec![Exercised::new("forged signatures sent", 3, 3)];
+    let mut order = rule(
+        RuleId::NumOrder,
+        Severity::Must,
+        Outcome::NotExercised,
+        "no event arrived after a newer one",
+    );
+    order.exercised = vec![
+        Exercised::new("stale deliveries made", 0, 1),
+        Exercised::new("redeliveries made", 5, 0),
+    ];
     let mut duplicate = rule(
         RuleId::DurDuplicate,
         Severity::Should,
@@ -60,6 +79,7 @@ pub(crate) fn small_report() -> Report {
         "12 reported calls reconciled; 1 reported again identically",
     );
     duplicate.failures = 1;
+    duplicate.exercised = reported();
     duplicate.evidence = vec![Evidence {
         note: "call call-000000007 was reported more than once with the same record".into(),
         exchanges: vec![42],
@@ -71,6 +91,7 @@ pub(crate) fn small_report() -> Report {
         "12 reported calls reconciled; 2 first reported after the deadline",
     );
     deadline.failures = 2;
+    deadline.exercised = reported();
     deadline.evidence = vec![
         Evidence {
             note: "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h".into(),
@@ -88,6 +109,7 @@ pub(crate) fn small_report() -> Report {
         "11 answered calls reconciled; 1 never reported",
     );
     complete.failures = 1;
+    complete.exercised = vec![Exercised::new("answered calls on assigned numbers", 11, 1)];
     complete.evidence = vec![Evidence {
         note: "call call-000000011 was never reported".into(),
         exchanges: Vec::new(),
@@ -106,23 +128,7 @@ pub(crate) fn small_report() -> Report {
             replay: "oc-harness run scenarios/tiny.toml --seed 7".into(),
         },
         verdict: Verdict::Failed,
-        rules: vec![
-            rule(
-                RuleId::SecSignature,
-                Severity::Must,
-                Outcome::Passed,
-                "3 forged notifications sent; 0 applied",
-            ),
-            rule(
-                RuleId::NumOrder,
-                Severity::Must,
-                Outcome::NotExercised,
-                "no event arrived after a newer one",
-            ),
-            duplicate,
-            deadline,
-            complete,
-        ],
+        rules: vec![signature, order, duplicate, deadline, complete],
         thresholds: vec![
             ThresholdResult {
                 name: "min_match_rate".into(),
@@ -248,7 +254,9 @@ fn case(id: &str, title: &str, rules: &[RuleId], outcome: Outcome, summary: &str
 
 /// [`small_report`] as `oc-harness certify` would write it: not certified, with two cases
 /// passed, one failed (its evidence cites exchange 17 of [`exchanges`], and has a note with
-/// characters that XML and Markdown must escape) and one not exercised.
+/// characters that XML and Markdown must escape), one not exercised (a count below its
+/// minimum) and one passed with a warning (its `should` rule DUR-DUPLICATE failed). Every case
+/// states what it exercised.
 pub(crate) fn certification_report() -> Report {
     let mut report = small_report();
     report.scenario = ScenarioInfo {
@@ -261,6 +269,25 @@ pub(crate) fn certification_report() -> Report {
         carrier: "https://carrier.example.net/oc".into(),
         replay: "oc-harness certify --carrier https://carrier.example.net/oc --seed 7".into(),
     };
+    let mut convergence = case(
+        "provisioning-convergence",
+        "assign, update and unassign converge: the state probe agrees with Teams",
+        &[RuleId::NumAck, RuleId::NumState],
+        Outcome::Passed,
+        "4 events acknowledged; the state probe agreed with Teams after each",
+    );
+    convergence.exercised = vec![
+        Exercised::new("events acknowledged", 4, 1),
+        Exercised::new("numbers probed", 4, 1),
+    ];
+    let mut signatures = case(
+        "webhook-signatures",
+        "forged notifications are refused",
+        &[RuleId::SecSignature],
+        Outcome::Passed,
+        "3 forged notifications sent; 0 applied",
+    );
+    signatures.exercised = vec![Exercised::new("forged signatures sent", 3, 3)];
     let mut deadline = case(
         "duration-deadline",
         "every answered call's duration is reported, before the reporting deadline",
@@ -268,6 +295,10 @@ pub(crate) fn certification_report() -> Report {
         Outcome::Failed,
         "12 answered calls; 1 reported after the deadline, 1 never reported",
     );
+    deadline.exercised = vec![
+        Exercised::new("reported calls", 12, 1),
+        Exercised::new("answered calls on assigned numbers", 12, 1),
+    ];
     deadline.evidence = vec![
         Evidence {
             note: "call call-000000003 was reported <late> & \"after\" the 'deadline' | 3 h".into(),
@@ -278,6 +309,37 @@ pub(crate) fn certification_report() -> Report {
             exchanges: Vec::new(),
         },
     ];
+    let mut throttle = case(
+        "cdr-throttle",
+        "Retry-After is honoured when the CDR feed throttles",
+        &[RuleId::CdrThrottle],
+        Outcome::NotExercised,
+        "the carrier never read the CDR feed, so it was never throttled",
+    );
+    throttle.exercised = vec![
+        Exercised::new("429s answered", 0, 1),
+        Exercised::new("retries seen", 0, 0),
+    ];
+    let mut idempotency = case(
+        "duration-idempotency",
+        "a duration report's Idempotency-Key is reused only for a retry of the same body; each \
+         call is reported once",
+        &[RuleId::DurIdempotent, RuleId::DurDuplicate],
+        Outcome::Passed,
+        "DUR-IDEMPOTENT: 12 reports, 2 retried with their key; DUR-DUPLICATE: 12 reported calls \
+         reconciled; 1 reported again identically (a warning: should, not must)",
+    );
+    idempotency.exercised = vec![
+        Exercised::new("answers lost", 2, 1),
+        Exercised::new("retries seen", 2, 1),
+        Exercised::new("reported calls", 12, 1),
+    ];
+    idempotency.evidence = vec![Evidence {
+        note: "DUR-DUPLICATE: call call-000000007 was reported more than once with the same \
+               record"
+            .into(),
+        exchanges: vec![42],
+    }];
     report.certification = Some(Certification {
         verdict: CertificationVerdict::NotCertified,
         carrier_url: "https://carrier.example.net/oc".into(),
@@ -286,30 +348,7 @@ pub(crate) fn certification_report() -> Report {
         tolerance_ms: 1_000,
         time_limit_ms: 120_000,
         aborted: None,
-        cases: vec![
-            case(
-                "provisioning-convergence",
-                "assign, update and unassign converge: the state probe agrees with Teams",
-                &[RuleId::NumAck, RuleId::NumState],
-                Outcome::Passed,
-                "4 events acknowledged; the state probe agreed with Teams after each",
-            ),
-            case(
-                "webhook-signatures",
-                "forged notifications are refused",
-                &[RuleId::SecSignature],
-                Outcome::Passed,
-                "3 forged notifications sent; 0 applied",
-            ),
-            deadline,
-            case(
-                "cdr-throttle",
-                "Retry-After is honoured when the CDR feed throttles",
-                &[RuleId::CdrThrottle],
-                Outcome::NotExercised,
-                "the carrier never read the CDR feed, so it was never throttled",
-            ),
-        ],
+        cases: vec![convergence, signatures, deadline, throttle, idempotency],
     });
     report
 }

@@ -85,6 +85,21 @@ fn run_prints_a_summary_writes_the_report_and_exits_0_on_a_pass() {
     assert!(stdout.contains("smoke — PASSED"), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    // Every rule is listed with its outcome, so that one not exercised never reads as passed,
+    // and with what it exercised when anything was counted.
+    for rule in report["rules"].as_array().unwrap() {
+        let mark = match rule["outcome"].as_str().unwrap() {
+            "passed" => "pass",
+            "notExercised" => "NOT EXERCISED",
+            other => panic!("{other} in a passed run"),
+        };
+        let line = format!("  {mark:<13} {}\n", rule["rule"].as_str().unwrap());
+        assert!(stdout.contains(&line), "{line:?} missing:\n{stdout}");
+        for exercised in rule["exercised"].as_array().unwrap() {
+            let what = format!(" {}", exercised["what"].as_str().unwrap());
+            assert!(stdout.contains(&what), "{what:?} missing:\n{stdout}");
+        }
+    }
     assert_eq!(report["schemaVersion"], 1);
     assert_eq!(report["scenario"]["seed"], 42);
 }

@@ -1,10 +1,11 @@
 //! The certification section of `report.html`: the verdict banner a carrier hands over, the
-//! carrier and the deadline it was held to, the cases, and the evidence of those not passed.
+//! carrier and the deadline it was held to, the cases with what each exercised, the evidence of
+//! those not passed and the warnings of those passed.
 
 use std::fmt::Write as _;
 
-use super::{escape, seconds};
-use crate::{CaseResult, Certification, CertificationVerdict, Outcome, Report};
+use super::{escape, exercised_cell, exercised_paragraph, seconds};
+use crate::{CaseResult, Certification, CertificationVerdict, Outcome, Report, RuleVerdict};
 
 /// The styles of the section, added to the page's only when it has one (so that a page
 /// without a certification is unchanged).
@@ -16,7 +17,8 @@ table.cases tr.passed td:nth-child(2) { color: #1a7f37; }
 table.cases tr.not-exercised td { color: inherit; background: #fff8c5; }
 table.cases .title { color: #6e7781; }
 section.case { border-left: 4px solid #cf222e; padding-left: 0.8em; margin: 0.8em 0; }
-section.case.not-exercised { border-left-color: #bf8700; } section.case.passed { border-left-color: #1a7f37; }
+section.case.not-exercised, section.case.warned { border-left-color: #bf8700; } section.case.passed { border-left-color: #1a7f37; }
+.warning { color: #9a6700; }
 section.case h3 { margin: 0.2em 0; }
 hr { margin: 2em 0; border: 0; border-top: 1px solid #d0d7de; }
 ";
@@ -89,16 +91,22 @@ pub(super) fn section(out: &mut String, report: &Report, c: &Certification) {
     } else {
         out.push_str(
             "<div class=\"scroll\"><table class=\"cases\">\n<tr><th>case</th><th>outcome</th>\
-             <th>rules</th><th>summary</th></tr>\n",
+             <th>exercised</th><th>rules</th><th>summary</th></tr>\n",
         );
         for case in &c.cases {
             let (class, outcome) = outcome(case.outcome);
+            let warned = if report.warnings(case).is_empty() {
+                ""
+            } else {
+                "<br><span class=\"warning\">with a warning</span>"
+            };
             let _ = writeln!(
                 out,
                 "<tr class=\"{class}\"><td>{}<br><span class=\"title\">{}</span></td>\
-                 <td>{outcome}</td><td>{}</td><td>{}</td></tr>",
+                 <td>{outcome}{warned}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&case.id),
                 escape(&case.title),
+                exercised_cell(&case.exercised),
                 crate::rule_list(&case.rules),
                 escape(&case.summary)
             );
@@ -110,24 +118,37 @@ pub(super) fn section(out: &mut String, report: &Report, c: &Certification) {
         .iter()
         .filter(|k| k.outcome != Outcome::Passed || !k.evidence.is_empty())
     {
-        case_evidence(out, case);
+        case_evidence(out, case, &report.warnings(case));
     }
     out.push_str("</section>\n<hr>\n");
 }
 
-/// A case not passed (or passed with evidence): its title, summary and evidence notes, and
+/// A case not passed (or passed with evidence, as a failed `should` rule leaves): its title,
+/// summary, what it exercised, a warning per failed `should` rule, its evidence notes, and
 /// where the exchanges they cite are.
-fn case_evidence(out: &mut String, case: &CaseResult) {
-    let (class, outcome) = outcome(case.outcome);
-    let _ = writeln!(
+fn case_evidence(out: &mut String, case: &CaseResult, warnings: &[&RuleVerdict]) {
+    let (class, outcome) = match outcome(case.outcome) {
+        ("passed", _) if !warnings.is_empty() => ("warned", "passed with a warning"),
+        other => other,
+    };
+    let _ = write!(
         out,
-        "<section class=\"case {class}\">\n<h3>{} {} ({})</h3>\n<p><i>{}</i></p>\n<p>{}</p>",
+        "<section class=\"case {class}\">\n<h3>{} {} ({})</h3>\n<p><i>{}</i></p>\n<p>{}</p>\n{}",
         outcome.to_uppercase(),
         escape(&case.id),
         crate::rule_list(&case.rules),
         escape(&case.title),
-        escape(&case.summary)
+        escape(&case.summary),
+        exercised_paragraph(&case.exercised)
     );
+    for warning in warnings {
+        let _ = writeln!(
+            out,
+            "<p class=\"warning\">Warning: {} (<code>should</code>) failed: {}</p>",
+            warning.rule,
+            escape(&warning.summary)
+        );
+    }
     if case.evidence.is_empty() {
         out.push_str("<p class=\"nodata\">No evidence: no exchange is cited.</p>\n</section>\n");
         return;

@@ -1,0 +1,276 @@
+//! What `oc-harness run` and `oc-harness certify` print when they are done: the verdict, every
+//! rule (a run) or case (a certification) with what it exercised, in counts, a `WARN` line for
+//! every failed `should` rule, and where the report is.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::Path;
+
+use oc_protocol::Severity;
+
+use crate::{Certification, CertificationVerdict, Exercised, Outcome, Report, Verdict};
+
+/// Indent of the lines under a rule's or case's own: past its mark column.
+const DETAIL: &str = "                ";
+
+/// Writes the end-of-command summary: for a certification report its verdict and cases,
+/// otherwise the run's verdict, counts and rules, then the reconciliation and whatever went
+/// wrong. Each rule or case has a line `  MARK  id`, and under it why it failed or was not
+/// exercised, and `exercised: <counts>` (a count below its minimum says how many were needed).
+/// A case that passed with a failed `should` rule gets a `  WARN  case: RULE: summary` line.
+pub fn write_console<W: Write>(report: &Report, report_path: &Path, mut w: W) -> io::Result<()> {
+    let mut out = String::new();
+    match &report.certification {
+        Some(c) => certification(&mut out, report, c, report_path),
+        None => run(&mut out, report, report_path),
+    }
+    w.write_all(out.as_bytes())?;
+    w.flush()
+}
+
+fn certification(out: &mut String, report: &Report, c: &Certification, path: &Path) {
+    let verdict = match (c.verdict, report.verdict) {
+        (_, Verdict::HarnessError) => {
+            "NOT CERTIFIED (the harness broke the protocol itself: a harness bug)"
+        }
+        (CertificationVerdict::Certified, _) => "CERTIFIED",
+        (CertificationVerdict::NotCertified, _) => "NOT CERTIFIED",
+    };
+    let _ = writeln!(out, "{} — {verdict}", c.carrier_url);
+    if let Some(why) = &c.aborted {
+        let _ = writeln!(out, "  stopped short: {why}");
+    }
+    for case in &c.cases {
+        let mark = match case.outcome {
+            Outcome::Passed => "pass",
+            Outcome::Failed => "FAIL",
+            Outcome::NotExercised => "NOT EXERCISED",
+        };
+        let _ = writeln!(out, "  {mark:<13} {}", case.id);
+        if case.outcome != Outcome::Passed
+            && let Some(first) = case.evidence.first()
+        {
+            let _ = writeln!(out, "{DETAIL}{}", first.note);
+        } else {
+            not_exercised_why(out, case.outcome, &case.summary);
+        }
+        exercised(out, &case.exercised);
+        for warning in report.warnings(case) {
+            let _ = writeln!(
+                out,
+                "  {:<13} {}: {}: {}",
+                "WARN", case.id, warning.rule, warning.summary
+            );
+            if let Some(first) = warning.evidence.first() {
+                let _ = writeln!(out, "{DETAIL}{}", first.note);
+            }
+        }
+    }
+    let _ = writeln!(out, "  report: {}", path.display());
+    let _ = writeln!(out, "  replay: {}", report.scenario.replay);
+}
+
+fn run(out: &mut String, report: &Report, path: &Path) {
+    let verdict = match report.verdict {
+        Verdict::Passed => "PASSED",
+        Verdict::Failed => "FAILED",
+        Verdict::HarnessError => "HARNESS ERROR (the checker disagreed with ground truth)",
+    };
+    let _ = writeln!(out, "{} — {verdict}", report.scenario.name);
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "  {} numbers, {} events, {} calls ({} answered), {} exchanges, {} poll cycles",
+        c.numbers, c.events, c.calls, c.answered_calls, c.exchanges, c.cycles
+    );
+    for rule in &report.rules {
+        let mark = match (rule.outcome, rule.severity) {
+            (Outcome::Passed, _) => "pass",
+            (Outcome::Failed, Severity::Must) => "FAIL",
+            (Outcome::Failed, Severity::Should) => "WARN",
+            (Outcome::NotExercised, _) => "NOT EXERCISED",
+        };
+        if rule.outcome == Outcome::Failed {
+            let _ = writeln!(
+                out,
+                "  {mark:<13} {} ({}): {}",
+                rule.rule, rule.failures, rule.summary
+            );
+        } else {
+            let _ = writeln!(out, "  {mark:<13} {}", rule.rule);
+        }
+        not_exercised_why(out, rule.outcome, &rule.summary);
+        exercised(out, &rule.exercised);
+    }
+    let e = &report.expectation;
+    if !e.met {
+        let _ = writeln!(
+            out,
+            "  expected failures: {}; actual: {}",
+            crate::rule_list(&e.expected_failures),
+            crate::rule_list(&e.actual_failures)
+        );
+    }
+    if let Some(r) = &report.reconciliation {
+        let _ = writeln!(
+            out,
+            "  reconciliation: {} matched, {} drift, {} missing, {} unexpected; match rate {}; \
+             drift p50 {} ms, p99 {} ms; minutes Teams {:.1}, carrier {:.1}",
+            r.counts.matched,
+            r.counts.drift,
+            r.counts.missing,
+            r.counts.unexpected,
+            r.match_rate.map_or("n/a".into(), |m| format!("{m:.4}")),
+            r.drift_ms.p50.map_or("n/a".into(), |v| v.to_string()),
+            r.drift_ms.p99.map_or("n/a".into(), |v| v.to_string()),
+            r.minutes.teams,
+            r.minutes.carrier
+        );
+    }
+    for t in &report.thresholds {
+        if !t.passed {
+            let _ = writeln!(
+                out,
+                "  threshold {} failed: limit {}, measured {:?}",
+                t.name, t.limit, t.measured
+            );
+        }
+    }
+    if let Some(a) = &report.accuracy
+        && a.disagreement_count > 0
+    {
+        let _ = writeln!(
+            out,
+            "  the checker disagreed with ground truth on {} calls:",
+            a.disagreement_count
+        );
+        let class = |c: Option<oc_protocol::ReconClass>| c.map_or("none", |c| c.as_str());
+        for d in &a.disagreements {
+            let _ = writeln!(
+                out,
+                "    {}: Teams says {}, ground truth says {}",
+                d.call_id,
+                class(d.teams),
+                class(d.truth)
+            );
+        }
+    }
+    if !report.conservation.holds {
+        let _ = writeln!(
+            out,
+            "  conservation broken: {:?}",
+            report.conservation.violations
+        );
+    }
+    let _ = writeln!(out, "  report: {}", path.display());
+    if report.verdict != Verdict::Passed {
+        let _ = writeln!(out, "  replay: {}", report.scenario.replay);
+    }
+}
+
+/// Under a rule or case not exercised, its summary: why, in words (the counts line under it
+/// names the count that fell short).
+fn not_exercised_why(out: &mut String, outcome: Outcome, summary: &str) {
+    if outcome == Outcome::NotExercised {
+        let _ = writeln!(out, "{DETAIL}{summary}");
+    }
+}
+
+/// `exercised: 12 overtaken events, 0 nextLinks followed (at least 3 needed)`, when anything
+/// was counted.
+fn exercised(out: &mut String, exercised: &[Exercised]) {
+    if !exercised.is_empty() {
+        let _ = writeln!(
+            out,
+            "{DETAIL}exercised: {}",
+            crate::exercised_list(exercised)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{certification_report, small_report};
+
+    fn render(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_console(
+            report,
+            Path::new("oc-harness-out/tiny/report.json"),
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_run_lists_every_rule_with_what_it_exercised() {
+        let text = render(&small_report());
+        assert!(text.starts_with("tiny — FAILED\n"));
+        assert!(text.contains(
+            "  pass          SEC-SIGNATURE\n                exercised: 3 forged signatures sent\n"
+        ));
+        // Why, then the count that fell short, with its minimum.
+        assert!(text.contains(
+            "  NOT EXERCISED NUM-ORDER\n                no event arrived after a newer one\n\
+             \x20               exercised: 0 stale deliveries made (at least 1 needed), 5 \
+             redeliveries made\n  WARN          DUR-DUPLICATE (1): "
+        ));
+        assert!(text.contains("  FAIL          DUR-DEADLINE (2): 12 reported calls reconciled"));
+        assert!(text.contains("  replay: oc-harness run scenarios/tiny.toml --seed 7\n"));
+    }
+
+    #[test]
+    fn nothing_counted_prints_no_counts_line() {
+        let mut report = small_report();
+        report.rules[1].exercised.clear();
+        let text = render(&report);
+        assert!(text.contains(
+            "  NOT EXERCISED NUM-ORDER\n                no event arrived after a newer one\n  \
+             WARN"
+        ));
+    }
+
+    #[test]
+    fn a_certification_shows_each_case_its_counts_and_its_warnings() {
+        let text = render(&certification_report());
+        assert!(text.starts_with("https://carrier.example.net/oc — NOT CERTIFIED\n"));
+        assert!(text.contains(
+            "  NOT EXERCISED cdr-throttle\n                the carrier never read the CDR feed, \
+             so it was never throttled\n                exercised: 0 429s answered (at least 1 \
+             needed), 0 retries seen\n"
+        ));
+        // A case passed with a failed `should` rule passes, and warns.
+        assert!(text.contains(
+            "  pass          duration-idempotency\n                exercised: 2 answers lost, 2 \
+             retries seen, 12 reported calls\n  WARN          duration-idempotency: \
+             DUR-DUPLICATE: 12 reported calls reconciled; 1 reported again identically\n\
+             \x20               call call-000000007 was reported more than once with the same \
+             record\n"
+        ));
+        assert_eq!(text.matches("WARN").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_certified_run_with_a_should_rule_failed_still_warns() {
+        let mut report = certification_report();
+        let certification = report.certification.as_mut().unwrap();
+        certification.verdict = CertificationVerdict::Certified;
+        certification.cases.retain(|c| c.outcome == Outcome::Passed);
+        report.verdict = Verdict::Passed;
+        let text = render(&report);
+        assert!(text.starts_with("https://carrier.example.net/oc — CERTIFIED\n"));
+        assert!(text.contains("  WARN          duration-idempotency: DUR-DUPLICATE: "));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!("console.txt", render(&small_report()));
+    }
+
+    #[test]
+    fn certification_snapshot() {
+        insta::assert_snapshot!("console-certification.txt", render(&certification_report()));
+    }
+}

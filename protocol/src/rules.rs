@@ -149,9 +149,9 @@ static CATALOGUE: [Rule; 18] = [
     must(
         RuleId::NumOrder,
         Party::Carrier,
-        &["2.1"],
+        &["2.1", "2.2"],
         "The carrier ignores an event whose sequence is not greater than the last it applied for \
-         that number.",
+         that number, and does not count it in appliedEvents.",
         "the overtaken event, the newer one it overtook, and the state probe after both",
     ),
     must(
@@ -215,8 +215,8 @@ static CATALOGUE: [Rule; 18] = [
         RuleId::DurIdempotent,
         Party::Carrier,
         &["3.4"],
-        "The carrier sends every call-durations request with an Idempotency-Key, retries with the \
-         same key and body, and never reuses a key with another body.",
+        "The carrier sends every call-durations request with an Idempotency-Key and never reuses \
+         a key with another body.",
         "the two requests that share a key with different bodies, and the 422",
     ),
     Rule {
@@ -225,7 +225,8 @@ static CATALOGUE: [Rule; 18] = [
             RuleId::DurDuplicate,
             Party::Carrier,
             &["3.4"],
-            "The carrier reports each call once; a repeated identical report is a duplicate.",
+            "The carrier reports each call once: a report whose answer was lost is retried with \
+             its key and body, not under a new key; a repeated identical report is a duplicate.",
             "the calls reported more than once, with each report",
         )
     },

@@ -100,6 +100,23 @@ pub enum ExchangeDetail {
         /// The same key and body as before: answered from memory.
         replayed: bool,
     },
+    /// The harness posted certification legs to the carrier's call-legs hook (PROTOCOL.md 2.3).
+    CallLegs {
+        /// The calls whose legs it carried.
+        call_ids: Vec<String>,
+    },
+    /// The harness probed the carrier's view of a number (PROTOCOL.md 2.2).
+    StateProbe {
+        /// The number probed.
+        telephone_number: String,
+    },
+    /// The harness sent a forged or replayed notification [SEC-SIGNATURE].
+    ForgedNotification {
+        /// `missing`, `wrong` or `stale`: what is wrong with its signature.
+        signature: String,
+        /// The number it would assign.
+        telephone_number: String,
+    },
     /// One delivery attempt of a notification.
     Webhook {
         /// The notification.
@@ -165,6 +182,66 @@ pub fn log_sink() -> ExchangeSink {
             "exchange"
         );
     })
+}
+
+/// A request the harness made to the carrier on Teams' behalf (a call-legs post, a state or
+/// signature probe), to be recorded beside Teams' own exchanges.
+#[derive(Debug)]
+pub struct HarnessCall<'a> {
+    /// The carrier.
+    pub carrier: &'a str,
+    /// HTTP method.
+    pub method: &'a str,
+    /// The full URL.
+    pub url: &'a str,
+    /// The headers sent (credentials are masked when recorded).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body sent.
+    pub body: &'a [u8],
+    /// Simulated time when it was sent.
+    pub sim_time: UnixMillis,
+    /// Wall-clock time when it was sent, ms since the Unix epoch.
+    pub wall_time_ms: i64,
+    /// How long the answer took.
+    pub latency: std::time::Duration,
+    /// The status and body, or why there was none.
+    pub answer: Result<(u16, &'a [u8]), String>,
+    /// What it was about.
+    pub detail: ExchangeDetail,
+}
+
+/// Records the harness's own calls to the carrier as exchanges, numbered in the same sequence
+/// as Teams' exchanges, so that rules can cite them as evidence. Cheap to clone.
+#[derive(Clone)]
+pub struct HarnessCalls(pub(crate) Recorder);
+
+impl HarnessCalls {
+    /// Records one call; returns its `seq`.
+    pub fn record(&self, call: HarnessCall<'_>) -> u64 {
+        let (status, error, response_body) = match call.answer {
+            Ok((status, body)) => (Some(status), None, self.0.capture(body)),
+            Err(error) => (None, Some(error), None),
+        };
+        let seq = self.0.next.fetch_add(1, Ordering::SeqCst);
+        (self.0.sink)(Exchange {
+            seq,
+            direction: ExchangeDirection::TeamsToCarrier,
+            carrier: Some(call.carrier.to_owned()),
+            method: call.method.to_owned(),
+            url: call.url.to_owned(),
+            status,
+            error,
+            sim_time: call.sim_time,
+            wall_time_ms: call.wall_time_ms,
+            latency_us: u64::try_from(call.latency.as_micros()).unwrap_or(u64::MAX),
+            request_headers: masked_headers(call.headers.iter().copied()),
+            request_body: self.0.capture(call.body),
+            response_body,
+            fault: None,
+            detail: Some(call.detail),
+        });
+        seq
+    }
 }
 
 /// Numbers exchanges and hands them to the sink.

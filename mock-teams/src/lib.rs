@@ -24,7 +24,10 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, web};
 use oc_protocol::{NumberEvent, ReconClass, ReconciliationItem, ReconciliationSummary, UnixMillis};
 
-pub use exchange::{Exchange, ExchangeDetail, ExchangeDirection, ExchangeSink, InjectedFault};
+pub use exchange::{
+    Exchange, ExchangeDetail, ExchangeDirection, ExchangeSink, HarnessCall, HarnessCalls,
+    InjectedFault,
+};
 pub use faults::FaultSettings;
 pub use ratelimit::RateLimit;
 pub use store::{
@@ -336,6 +339,11 @@ impl MockTeams {
             );
             Ok(items)
         })
+    }
+
+    /// Where the harness records its own calls to the carrier, beside Teams' exchanges.
+    pub fn harness_calls(&self) -> HarnessCalls {
+        HarnessCalls(self.state.recorder.clone())
     }
 
     /// The `seq` the next exchange will get: exchanges recorded from now on have this one or

@@ -6,7 +6,7 @@
 //! soon as a newer event of one of its numbers has been accepted (answered 2xx), so that it is
 //! certainly overtaken [NUM-ORDER], or after the configured delay when no newer event comes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -214,6 +214,11 @@ struct Delivery {
 struct Accepted {
     sequences: Mutex<BTreeMap<(String, String), u64>>,
     changed: Notify,
+    /// The numbers that have a notification held back now. A number has at most one, so that
+    /// every overtaken event has a newer event of its own that overtook it: a carrier that
+    /// skipped that newer one may rightly apply the older, but only one for one, and NUM-ORDER's
+    /// count stays exact.
+    held: Mutex<BTreeSet<(String, String)>>,
 }
 
 /// How long a held-back notification waits after its overtaking one was accepted: the checker
@@ -240,6 +245,27 @@ impl Accepted {
                 .get(&(carrier.to_owned(), e.telephone_number.clone()))
                 .is_some_and(|&highest| highest > e.sequence)
         })
+    }
+
+    /// Marks `events`' numbers as held back; false (and nothing marked) when one already is.
+    fn hold(&self, carrier: &str, events: &[NumberEvent]) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let keys: BTreeSet<(String, String)> = events
+            .iter()
+            .map(|e| (carrier.to_owned(), e.telephone_number.clone()))
+            .collect();
+        if keys.iter().any(|k| held.contains(k)) {
+            return false;
+        }
+        held.extend(keys);
+        true
+    }
+
+    fn release(&self, carrier: &str, events: &[NumberEvent]) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for e in events {
+            held.remove(&(carrier.to_owned(), e.telephone_number.clone()));
+        }
     }
 
     /// Waits until `events` are overtaken, at most `limit`.
@@ -332,17 +358,19 @@ impl Flight {
     async fn deliver(self) {
         let mut hold_back = self.hold_back;
         if let Some(InjectedFault::WebhookReordered { delay_ms }) = hold_back {
-            let held = tokio::time::Instant::now();
-            self.accepted
-                .wait_overtaken(
-                    &self.carrier,
-                    &self.notification.events,
-                    Duration::from_millis(delay_ms),
-                )
-                .await;
-            hold_back = Some(InjectedFault::WebhookReordered {
-                delay_ms: u64::try_from(held.elapsed().as_millis()).unwrap_or(u64::MAX),
-            });
+            let events = &self.notification.events;
+            if self.accepted.hold(&self.carrier, events) {
+                let held = tokio::time::Instant::now();
+                self.accepted
+                    .wait_overtaken(&self.carrier, events, Duration::from_millis(delay_ms))
+                    .await;
+                self.accepted.release(&self.carrier, events);
+                hold_back = Some(InjectedFault::WebhookReordered {
+                    delay_ms: u64::try_from(held.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            } else {
+                hold_back = None;
+            }
         }
         let first = self.deliver_with_retries(hold_back).await;
         if self.duplicate && first {

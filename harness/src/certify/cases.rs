@@ -115,11 +115,82 @@ pub fn case_ids() -> Vec<&'static str> {
         .collect()
 }
 
-/// Judges every case from the rules' verdicts and the thresholds.
+/// Failures that cause others: when the first rule fails, the second's failure is probably
+/// its consequence (a carrier that applies overtaken events ends in an older state; records
+/// refused, lost to broken paging or to a reused key are never reported).
+const CONSEQUENCES: &[(RuleId, RuleId)] = &[
+    (RuleId::NumOrder, RuleId::NumState),
+    (RuleId::NumAck, RuleId::NumState),
+    (RuleId::CdrPaging, RuleId::DurComplete),
+    (RuleId::CdrThrottle, RuleId::DurComplete),
+    (RuleId::DurSchema, RuleId::DurComplete),
+    (RuleId::DurIdempotent, RuleId::DurComplete),
+    (RuleId::CdrThrottle, RuleId::DurDeadline),
+];
+
+/// Judges every case from the rules' verdicts and the thresholds. Failed cases come first,
+/// each cause before the cases that probably failed because of it (their summaries say so
+/// first); then the rest in suite order, the reconciliation case last.
 pub(crate) fn judge(rules: &[RuleVerdict], thresholds: &[ThresholdResult]) -> Vec<CaseResult> {
     let mut cases: Vec<CaseResult> = CASES.iter().map(|case| judge_case(case, rules)).collect();
-    cases.push(reconciliation(thresholds));
-    cases
+    let failed_rules: Vec<RuleId> = rules
+        .iter()
+        .filter(|v| v.outcome == Outcome::Failed && v.severity == Severity::Must)
+        .map(|v| v.rule)
+        .collect();
+    // Each failed case's causes: the failed cases whose rules cause its rules' failures.
+    let causes: Vec<Vec<usize>> = cases
+        .iter()
+        .map(|case| {
+            if case.outcome != Outcome::Failed {
+                return Vec::new();
+            }
+            let causing: Vec<RuleId> = CONSEQUENCES
+                .iter()
+                .filter(|(cause, effect)| {
+                    case.rules.contains(effect)
+                        && failed_rules.contains(effect)
+                        && failed_rules.contains(cause)
+                        && !case.rules.contains(cause)
+                })
+                .map(|(cause, _)| *cause)
+                .collect();
+            cases
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.rules.iter().any(|r| causing.contains(r)))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    for (i, of) in causes.iter().enumerate() {
+        if of.is_empty() {
+            continue;
+        }
+        let named: Vec<String> = of
+            .iter()
+            .map(|&c| {
+                let rules: Vec<&str> = cases[c].rules.iter().map(|r| r.as_str()).collect();
+                format!("{} ({})", cases[c].id, rules.join(", "))
+            })
+            .collect();
+        cases[i].summary = format!(
+            "probably a consequence of {}: {}",
+            named.join(" and "),
+            cases[i].summary
+        );
+    }
+    let rank = |i: usize| match cases[i].outcome {
+        Outcome::Failed if causes[i].is_empty() => 0,
+        Outcome::Failed => 1,
+        _ => 2,
+    };
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| (rank(i), i));
+    let mut slots: Vec<Option<CaseResult>> = cases.into_iter().map(Some).collect();
+    let mut ordered: Vec<CaseResult> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    ordered.push(reconciliation(thresholds));
+    ordered
 }
 
 fn judge_case(case: &Case, rules: &[RuleVerdict]) -> CaseResult {
@@ -297,6 +368,30 @@ mod tests {
             ],
         );
         assert_eq!(unexercised.outcome, Outcome::NotExercised);
+    }
+
+    #[test]
+    fn failed_cases_come_first_causes_before_their_consequences() {
+        let mut rules: Vec<RuleVerdict> = RuleId::ALL
+            .iter()
+            .map(|r| verdict(*r, Outcome::Passed))
+            .collect();
+        for rule in [RuleId::DurComplete, RuleId::CdrThrottle] {
+            rules[rule as usize] = verdict(rule, Outcome::Failed);
+        }
+        let cases = judge(&rules, &[]);
+        let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids[..2], ["throttling", "duration-completeness"]);
+        assert!(
+            cases[1]
+                .summary
+                .starts_with("probably a consequence of throttling (CDR-THROTTLE): "),
+            "{}",
+            cases[1].summary
+        );
+        assert!(!cases[0].summary.starts_with("probably"));
+        assert_eq!(ids.last(), Some(&RECONCILIATION_CASE));
+        assert_eq!(ids.len(), CASES.len() + 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use mock_teams::NewCall;
+use mock_teams::{ExchangeDetail, HarnessCalls, NewCall};
 use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
 use oc_protocol::{UnixMillis, format_timestamp, paths};
@@ -19,7 +19,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::actors::actor_rng;
 use crate::checker::history::LegFact;
-use crate::run::probes::{read_limited, transport_error, wall_secs};
+use crate::run::CARRIER_ID;
+use crate::run::probes::{Recording, send, wall_secs};
 use crate::scenario::CertificationSpec;
 
 /// How long after its connect a leg on an unassigned number is posted, ms.
@@ -44,6 +45,8 @@ pub(crate) struct Legs {
     url: String,
     secret: String,
     client: reqwest::Client,
+    /// Where each post is recorded as an exchange, so that rules can cite it.
+    calls: HarnessCalls,
     /// Made and not yet posted, each with when it is posted.
     pending: Vec<(UnixMillis, LegFact)>,
     /// Posted, in order.
@@ -55,8 +58,15 @@ pub(crate) struct Legs {
 }
 
 impl Legs {
-    pub(crate) fn new(seed: u64, spec: CertificationSpec, carrier_url: &str, secret: &str) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        spec: CertificationSpec,
+        carrier_url: &str,
+        secret: &str,
+        calls: HarnessCalls,
+    ) -> Self {
         Self {
+            calls,
             rng: actor_rng(seed, "legs"),
             spec,
             url: format!("{carrier_url}{}", paths::CALL_LEGS),
@@ -110,23 +120,29 @@ impl Legs {
             .saturating_sub(self.unassigned_made)
     }
 
-    /// Makes a leg on one of `candidates` (numbers Teams has had unassigned since before
-    /// `connect`), a short call ending by `latest_end`. It is posted
-    /// [`UNASSIGNED_LEG_DELAY_MS`] after its connect, so that the carrier has certainly been
-    /// told of the unassignment (a notification may be held back or retried for seconds), and
-    /// its view at the connect time is Teams'.
+    /// Makes a leg on one of `candidates` (numbers Teams has unassigned, with when they became
+    /// so), connected in the tick `from..to` after that, a short call ending by `to`. Connecting
+    /// inside the unassigned span, however short, means such a leg can always be made, so the
+    /// case is exercised on every run. It is posted [`UNASSIGNED_LEG_DELAY_MS`] after its
+    /// connect, so that the carrier has certainly been told of the unassignment (a
+    /// notification may be held back or retried for seconds), and its view at the connect time
+    /// is Teams'.
     pub(crate) fn add_unassigned(
         &mut self,
-        candidates: &[String],
+        candidates: &[(String, UnixMillis)],
         call_prefix: &str,
-        connect: UnixMillis,
-        latest_end: UnixMillis,
+        from: UnixMillis,
+        to: UnixMillis,
     ) {
-        if candidates.is_empty() || latest_end <= connect {
+        if candidates.is_empty() {
             return;
         }
-        let number = &candidates[self.rng.random_range(0..candidates.len())];
-        let length = self.rng.random_range(1..=(latest_end - connect));
+        let (number, since) = &candidates[self.rng.random_range(0..candidates.len())];
+        let connect = from.max(since.saturating_add(1));
+        if to <= connect {
+            return;
+        }
+        let length = self.rng.random_range(1..=(to - connect));
         self.unassigned_made += 1;
         let end = connect + length;
         self.pending.push((
@@ -176,7 +192,7 @@ impl Legs {
                     })
                     .collect(),
             };
-            match self.post(&body).await {
+            match self.post(&body, now).await {
                 Ok(()) => self.failed_in_a_row = 0,
                 Err(why) => {
                     tracing::warn!("{why}");
@@ -188,29 +204,43 @@ impl Legs {
         }
     }
 
-    async fn post(&self, batch: &CallLegBatch) -> Result<(), String> {
+    async fn post(&self, batch: &CallLegBatch, now: UnixMillis) -> Result<(), String> {
         let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
         let what = format!("POST {} with {} legs", paths::CALL_LEGS, batch.legs.len());
-        let response = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(
-                SIGNATURE_HEADER,
-                sign(self.secret.as_bytes(), wall_secs(), &body),
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("{what}: {}", transport_error(&e)))?;
-        let status = response.status();
-        let answer = read_limited(response, ANSWER_LIMIT).await;
-        if status.is_success() {
-            return Ok(());
+        let signature = sign(self.secret.as_bytes(), wall_secs(), &body);
+        let answer = send(
+            &self.client,
+            Recording {
+                calls: &self.calls,
+                carrier: CARRIER_ID,
+                sim_time: now,
+            },
+            reqwest::Method::POST,
+            &self.url,
+            &[
+                (
+                    reqwest::header::CONTENT_TYPE.as_str(),
+                    "application/json".to_owned(),
+                ),
+                (SIGNATURE_HEADER, signature),
+            ],
+            body,
+            ANSWER_LIMIT,
+            ExchangeDetail::CallLegs {
+                call_ids: batch.legs.iter().map(|l| l.call_id.clone()).collect(),
+            },
+        )
+        .await;
+        match (answer.status, answer.body) {
+            (Some(status), _) if (200..300).contains(&status) => Ok(()),
+            (None, Err(why)) => Err(format!("{what}: {why}")),
+            (Some(status), body) => {
+                let answer = body.map_or_else(|e| e, |b| String::from_utf8_lossy(&b).into_owned());
+                let answer: String = answer.chars().take(300).collect();
+                Err(format!("{what}: answered {status}: {answer}"))
+            }
+            (None, Ok(_)) => Err(format!("{what}: no answer")),
         }
-        let answer = answer.map_or_else(|e| e, |b| String::from_utf8_lossy(&b).into_owned());
-        let answer: String = answer.chars().take(300).collect();
-        Err(format!("{what}: answered {status}: {answer}"))
     }
 
     /// Every leg posted (or attempted), and why posts failed.

@@ -234,7 +234,13 @@ pub async fn certify(
                 "the carrier answered; running the cases for {} s of traffic",
                 scenario.length_ms / 1000
             ));
-            let mut legs = Legs::new(seed, spec, &carrier_url, &credentials.webhook_secret);
+            let mut legs = Legs::new(
+                seed,
+                spec,
+                &carrier_url,
+                &credentials.webhook_secret,
+                sides.teams.harness_calls(),
+            );
             let end = drive(&sides, &scenario, seed, &numbers, &mut legs, progress).await?;
             say("the traffic is over; waiting for the carrier to catch up");
             catch_up(&sides, &scenario, &mut legs, end).await;
@@ -394,7 +400,7 @@ async fn drive(
                 message: e.to_string(),
             })?;
         for _ in 0..legs.unassigned_due(index, ticks) {
-            let candidates = unassigned_since(sides, numbers, tick.from);
+            let candidates = unassigned_now(sides, numbers, tick.to);
             legs.add_unassigned(&candidates, &call_prefix, tick.from, tick.to);
         }
         legs.post_due(tick.to).await;
@@ -405,17 +411,18 @@ async fn drive(
     Ok(last_record)
 }
 
-/// The numbers Teams has had unassigned since before `at`, in inventory order.
-fn unassigned_since(sides: &Sides, numbers: &[String], at: UnixMillis) -> Vec<String> {
+/// The numbers Teams has unassigned at `now`, each with when it became so (the start for one
+/// never assigned), in inventory order.
+fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(String, UnixMillis)> {
     sides.teams.with_store(|s| {
         numbers
             .iter()
             .filter_map(|n| s.number(n))
-            .filter(|n| {
-                n.state == AssignmentState::Unassigned
-                    && parse_timestamp(&n.last_changed_date_time).is_ok_and(|t| t <= at)
+            .filter(|n| n.state == AssignmentState::Unassigned)
+            .filter_map(|n| {
+                let since = parse_timestamp(&n.last_changed_date_time).unwrap_or(i64::MIN);
+                (since < now).then_some((n.telephone_number, since))
             })
-            .map(|n| n.telephone_number)
             .collect()
     })
 }

@@ -93,6 +93,9 @@ impl Default for CheckSettings {
 pub struct Probe {
     /// The number probed.
     pub telephone_number: String,
+    /// The probe's exchange, when it was recorded.
+    #[serde(default)]
+    pub seq: Option<u64>,
     /// The HTTP status, or none when the carrier did not answer.
     pub status: Option<u16>,
     /// The view, when the answer was a valid `CarrierNumberView`.
@@ -168,6 +171,9 @@ pub struct SignatureProbe {
     pub status: Option<u16>,
     /// The carrier's state probe of that number afterwards (404 when not applied).
     pub probe_status: Option<u16>,
+    /// The exchanges of the forged notification and of the probe after it.
+    #[serde(default)]
+    pub seqs: Vec<u64>,
 }
 
 /// A request made with one carrier's token on another carrier's data [SEC-ISOLATION].

@@ -336,11 +336,17 @@ pub(crate) async fn final_state(
     // own invention at any time, and those must be seen too.
     let window = (scenario.start - DAY_MS, sides.teams.now() + DAY_MS);
     let secret = &credentials.webhook_secret;
-    let signature_probes = probes::signatures(&sides.carrier_url, secret, end).await;
+    let calls = sides.teams.harness_calls();
+    let rec = probes::Recording {
+        calls: &calls,
+        carrier: CARRIER_ID,
+        sim_time: end,
+    };
+    let signature_probes = probes::signatures(rec, &sides.carrier_url, secret, end).await;
     let link = sides.last_link.lock().map(|l| l.clone()).unwrap_or(None);
     let isolation_probes =
         probes::isolation(&sides.teams.base_url(), link.as_deref(), OTHER_TOKEN).await;
-    let probes = probes::numbers(&sides.carrier_url, secret, numbers).await;
+    let probes = probes::numbers(rec, &sides.carrier_url, secret, numbers).await;
     let teams_numbers = sides
         .teams
         .with_store(|s| numbers.iter().filter_map(|n| s.number(n)).collect());

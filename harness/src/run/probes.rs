@@ -11,7 +11,84 @@ use oc_protocol::{
     NumberEventType, NumberUsage, UnixMillis, format_timestamp, paths,
 };
 
+use mock_teams::{ExchangeDetail, HarnessCall, HarnessCalls};
+
 use crate::checker::history::{IsolationProbe, Probe, SignatureProbe};
+
+/// Where the harness's own calls to the carrier are recorded (beside Teams' exchanges, so that
+/// rules can cite them), and as which carrier.
+#[derive(Clone, Copy)]
+pub(crate) struct Recording<'a> {
+    pub(crate) calls: &'a HarnessCalls,
+    pub(crate) carrier: &'a str,
+    /// Simulated time now.
+    pub(crate) sim_time: UnixMillis,
+}
+
+/// What became of one recorded call: the status, the body (read up to a limit) or why there
+/// is none, and the exchange's `seq`.
+pub(crate) struct Answer {
+    pub(crate) status: Option<u16>,
+    pub(crate) body: Result<Vec<u8>, String>,
+    pub(crate) seq: u64,
+}
+
+/// One call to the carrier, recorded as an exchange with `detail`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's parts, each used once; a struct would only rename them"
+)]
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    rec: Recording<'_>,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    limit: usize,
+    detail: ExchangeDetail,
+) -> Answer {
+    let wall_time_ms = wall_ms();
+    let started = std::time::Instant::now();
+    let mut request = client.request(method.clone(), url);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    if !body.is_empty() {
+        request = request.body(body.clone());
+    }
+    let (status, answer) = match request.send().await {
+        Err(err) => (None, Err(transport_error(&err))),
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (Some(status), read_limited(response, limit).await)
+        }
+    };
+    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let recorded = match (status, &answer) {
+        (Some(status), Ok(b)) => Ok((status, b.as_slice())),
+        (Some(status), Err(_)) => Ok((status, &[][..])),
+        (None, Err(why)) => Err(why.clone()),
+        (None, Ok(_)) => Err("no answer".to_owned()),
+    };
+    let seq = rec.calls.record(HarnessCall {
+        carrier: rec.carrier,
+        method: method.as_str(),
+        url,
+        headers: &header_refs,
+        body: &body,
+        sim_time: rec.sim_time,
+        wall_time_ms,
+        latency: started.elapsed(),
+        answer: recorded,
+        detail,
+    });
+    Answer {
+        status,
+        body: answer,
+        seq,
+    }
+}
 
 /// The longest one probe may take, connection included: a carrier that hangs costs this much
 /// per probe, and the probes of numbers run [`CONCURRENT_PROBES`] at a time within
@@ -45,7 +122,12 @@ pub(crate) fn wall_secs() -> i64 {
 
 /// The carrier's state probe of every number, signed like a webhook over an empty body; in
 /// order, at most [`CONCURRENT_PROBES`] at a time and all within [`NUMBER_PROBES_BUDGET`].
-pub(crate) async fn numbers(carrier_url: &str, secret: &str, numbers: &[String]) -> Vec<Probe> {
+pub(crate) async fn numbers(
+    rec: Recording<'_>,
+    carrier_url: &str,
+    secret: &str,
+    numbers: &[String],
+) -> Vec<Probe> {
     use futures_util::StreamExt as _;
 
     let client = client();
@@ -54,11 +136,12 @@ pub(crate) async fn numbers(carrier_url: &str, secret: &str, numbers: &[String])
         .map(|number| {
             let client = &client;
             async move {
-                let probe = probe_number(client, carrier_url, secret, number);
+                let probe = probe_number(client, rec, carrier_url, secret, number);
                 match tokio::time::timeout_at(deadline, probe).await {
                     Ok(probe) => probe,
                     Err(_) => Probe {
                         telephone_number: number.clone(),
+                        seq: None,
                         status: None,
                         view: None,
                         error: Some(format!(
@@ -76,52 +159,40 @@ pub(crate) async fn numbers(carrier_url: &str, secret: &str, numbers: &[String])
 
 async fn probe_number(
     client: &reqwest::Client,
+    rec: Recording<'_>,
     carrier_url: &str,
     secret: &str,
     number: &str,
 ) -> Probe {
     let url = format!("{carrier_url}{}{number}", paths::CARRIER_NUMBER_PREFIX);
     let signature = sign(secret.as_bytes(), wall_secs(), b"");
-    let answer = client
-        .get(&url)
-        .header(SIGNATURE_HEADER, signature)
-        .send()
-        .await;
-    match answer {
-        Err(err) => Probe {
+    let answer = send(
+        client,
+        rec,
+        reqwest::Method::GET,
+        &url,
+        &[(SIGNATURE_HEADER, signature)],
+        Vec::new(),
+        PROBE_BODY_LIMIT,
+        ExchangeDetail::StateProbe {
             telephone_number: number.to_owned(),
-            status: None,
-            view: None,
-            error: Some(transport_error(&err)),
         },
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body = match read_limited(response, PROBE_BODY_LIMIT).await {
-                Ok(body) => body,
-                Err(error) => {
-                    return Probe {
-                        telephone_number: number.to_owned(),
-                        status: Some(status),
-                        view: None,
-                        error: Some(error),
-                    };
-                }
-            };
-            let (view, error) = if status == 200 {
-                match serde_json::from_slice::<CarrierNumberView>(&body) {
-                    Ok(view) => (Some(view), None),
-                    Err(err) => (None, Some(not_a_view(&err, &body))),
-                }
-            } else {
-                (None, None)
-            };
-            Probe {
-                telephone_number: number.to_owned(),
-                status: Some(status),
-                view,
-                error,
-            }
-        }
+    )
+    .await;
+    let (view, error) = match (answer.status, answer.body) {
+        (_, Err(error)) => (None, Some(error)),
+        (Some(200), Ok(body)) => match serde_json::from_slice::<CarrierNumberView>(&body) {
+            Ok(view) => (Some(view), None),
+            Err(err) => (None, Some(not_a_view(&err, &body))),
+        },
+        (_, Ok(_)) => (None, None),
+    };
+    Probe {
+        telephone_number: number.to_owned(),
+        seq: Some(answer.seq),
+        status: answer.status,
+        view,
+        error,
     }
 }
 
@@ -202,6 +273,7 @@ const FORGED_NUMBERS: [&str; 3] = ["+12025550181", "+12025550182", "+12025550183
 /// 10 minutes ago, each assigning a number Teams never gave the carrier; then probes each
 /// number. A carrier that checks signatures answers 401 and has never heard of them (404).
 pub(crate) async fn signatures(
+    rec: Recording<'_>,
     carrier_url: &str,
     secret: &str,
     sim_now: UnixMillis,
@@ -230,39 +302,56 @@ pub(crate) async fn signatures(
             }],
         };
         let body = serde_json::to_vec(&notification).unwrap_or_default();
-        let mut request = client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone());
+        let mut headers = vec![(
+            reqwest::header::CONTENT_TYPE.as_str(),
+            "application/json".to_owned(),
+        )];
         match kind {
-            "wrong" => {
-                request = request.header(
-                    SIGNATURE_HEADER,
-                    sign(b"not-the-secret", wall_secs(), &body),
-                )
-            }
-            "stale" => {
-                request = request.header(
-                    SIGNATURE_HEADER,
-                    sign(secret.as_bytes(), wall_secs() - 600, &body),
-                )
-            }
+            "wrong" => headers.push((
+                SIGNATURE_HEADER,
+                sign(b"not-the-secret", wall_secs(), &body),
+            )),
+            "stale" => headers.push((
+                SIGNATURE_HEADER,
+                sign(secret.as_bytes(), wall_secs() - 600, &body),
+            )),
             _ => {}
         }
-        let status = request.send().await.ok().map(|r| r.status().as_u16());
+        let forged = send(
+            &client,
+            rec,
+            reqwest::Method::POST,
+            &url,
+            &headers,
+            body,
+            PROBE_BODY_LIMIT,
+            ExchangeDetail::ForgedNotification {
+                signature: kind.to_owned(),
+                telephone_number: number.to_owned(),
+            },
+        )
+        .await;
         let probe_url = format!("{carrier_url}{}{number}", paths::CARRIER_NUMBER_PREFIX);
-        let probe_status = client
-            .get(&probe_url)
-            .header(SIGNATURE_HEADER, sign(secret.as_bytes(), wall_secs(), b""))
-            .send()
-            .await
-            .ok()
-            .map(|r| r.status().as_u16());
+        let probe = send(
+            &client,
+            rec,
+            reqwest::Method::GET,
+            &probe_url,
+            &[(SIGNATURE_HEADER, sign(secret.as_bytes(), wall_secs(), b""))],
+            Vec::new(),
+            PROBE_BODY_LIMIT,
+            ExchangeDetail::StateProbe {
+                telephone_number: number.to_owned(),
+            },
+        )
+        .await;
+        let (status, probe_status) = (forged.status, probe.status);
         probes.push(SignatureProbe {
             kind: kind.to_owned(),
             telephone_number: number.to_owned(),
             status,
             probe_status,
+            seqs: vec![forged.seq, probe.seq],
         });
     }
     probes

@@ -1,10 +1,11 @@
 //! DUR-SCHEMA, DUR-IDEMPOTENT, DUR-DUPLICATE, DUR-DEADLINE, DUR-COMPLETE, DUR-UNEXPECTED and
 //! DUR-FIDELITY on fixture histories.
 
+use oc_harness::checker::rules;
 use oc_protocol::{RuleId, Severity};
 use oc_reports::Outcome;
 
-use crate::support::{assert_note, assert_verdict, judge};
+use crate::support::{assert_note, assert_verdict, judge, load};
 
 #[test]
 fn dur_schema_pass() {
@@ -32,8 +33,29 @@ fn dur_schema_fail() {
 
 #[test]
 fn dur_idempotent_pass() {
+    // The answer to k1 was lost after Teams applied it; the carrier retried with the same key
+    // and body, and Teams answered from memory.
     let v = judge(RuleId::DurIdempotent, "dur-idempotent-pass");
     assert_verdict(&v, Outcome::Passed, 0, &[]);
+    assert!(
+        v.summary
+            .contains("1 of them answered 503 after being applied, 1 retried")
+    );
+}
+
+/// Without a lost answer a carrier never has to retry: how it would is unknown, and the rule
+/// says so rather than passing.
+#[test]
+fn dur_idempotent_needs_a_lost_answer() {
+    let mut history = load("dur-idempotent-pass");
+    history.exchanges[0].fault = None;
+    history.exchanges[0].status = Some(200);
+    let v = rules::check(RuleId::DurIdempotent, &history);
+    assert_eq!(v.outcome, Outcome::NotExercised, "{v:#?}");
+    assert_eq!(
+        v.exercised[0].to_string(),
+        "0 reports whose answer Teams lost after applying them (at least 1 needed)"
+    );
 }
 
 #[test]

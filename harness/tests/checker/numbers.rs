@@ -94,6 +94,38 @@ fn num_order_does_not_blame_a_carrier_that_never_applied_the_newer_event() {
     assert_verdict(&v, Outcome::Passed, 0, &[]);
 }
 
+/// Two events overtaken by the same newer one, which the carrier never applied: each is newer
+/// than the last it applied, so applying both is right. Only an overtaken event matched to a
+/// newer event of its own lowers the bound.
+#[test]
+fn num_order_matches_each_overtaken_event_to_its_own_newer_event() {
+    let mut history = load("num-order-fail");
+    // ev-a (1) first, ev-c (3) accepted at 2000 ms, then ev-b (2) and a new ev-b2 (2.5 → 3,
+    // with ev-c renumbered 4) both arrive after it.
+    let mut b2 = history.events[1].clone();
+    b2.event_id = "ev-b2".into();
+    b2.sequence = 3;
+    history.events.insert(2, b2);
+    history.events[3].sequence = 4;
+    let mut attempt = history.exchanges[2].clone();
+    attempt.seq = 4;
+    attempt.wall_time_ms += 100;
+    if let Some(ExchangeDetail::Webhook { event_ids, .. }) = &mut attempt.detail {
+        *event_ids = vec!["ev-b2".into()];
+    }
+    history.exchanges.push(attempt);
+    let view = history.probes[0].view.as_mut().unwrap();
+    // Never applied ev-c; applied ev-a, ev-b and ev-b2.
+    view.applied_events = 3;
+    view.sequence = 3;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+    // Applying ev-c as well shows a stale application: 4 of 4, above the bound of 3.
+    history.probes[0].view.as_mut().unwrap().applied_events = 4;
+    let v = rules::check(RuleId::NumOrder, &history);
+    assert_eq!(v.outcome, Outcome::Failed, "{v:#?}");
+}
+
 /// Two attempts in flight at once may reach the carrier in either order: no certain
 /// overtaking, nothing to judge.
 #[test]

@@ -31,6 +31,16 @@ fn is_report(e: &Exchange) -> bool {
     matches!(e.detail, Some(ExchangeDetail::DurationReport { .. }))
 }
 
+/// A post of certification legs to the carrier: what told it of a call.
+fn is_call_legs(e: &Exchange) -> bool {
+    matches!(e.detail, Some(ExchangeDetail::CallLegs { .. }))
+}
+
+/// Where the carrier learnt of a call: Teams' CDR pages, or (certification) the legs post.
+fn is_cdr_page_or_legs(e: &Exchange) -> bool {
+    is_cdr_page(e) || is_call_legs(e)
+}
+
 fn is_cdr_page(e: &Exchange) -> bool {
     matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, .. }) if feed == "cdr")
         || (path_of(&e.url) == paths::CDRS && e.status == Some(200))
@@ -153,9 +163,7 @@ pub(super) fn dur_schema(history: &History) -> RuleVerdict {
             }
         }
     }
-    if judged == 0 {
-        return not_exercised(RuleId::DurSchema, "the carrier reported no duration");
-    }
+    tally.exercised("call-durations requests", judged, 1);
     let failures = tally.failures();
     tally.finish(format!(
         "{} checked; {failures} with malformed records",
@@ -251,6 +259,34 @@ struct Reconciled {
     what: &'static str,
     /// What the failing ones did, e.g. `never reported`.
     found: &'static str,
+    /// Why the failing items probably failed, when the history shows a cause.
+    diagnose: fn(&History) -> Option<String>,
+    /// One more thing the run must have exercised, when it has one (a certification's legs on
+    /// unassigned numbers for DUR-UNEXPECTED): what, and how many.
+    also_exercised: fn(&History) -> Option<(&'static str, u64)>,
+}
+
+fn nothing_more(_: &History) -> Option<(&'static str, u64)> {
+    None
+}
+
+fn no_diagnosis(_: &History) -> Option<String> {
+    None
+}
+
+/// A carrier that stopped calling Teams after a 429 (its last request was answered 429).
+fn stopped_after_429(history: &History) -> Option<String> {
+    let last = history
+        .exchanges
+        .iter()
+        .rev()
+        .find(|e| e.direction == ExchangeDirection::CarrierToTeams)?;
+    (last.status == Some(429)).then(|| {
+        format!(
+            "the carrier made no request after the 429 at seq {} (see CDR-THROTTLE)",
+            last.seq
+        )
+    })
 }
 
 impl Reconciled {
@@ -270,18 +306,25 @@ impl Reconciled {
             });
         }
         let failures = tally.failures();
-        tally.finish_exercised(
-            judged > 0,
-            if judged == 0 {
-                format!("the reconciliation has no {}", self.what)
-            } else {
-                format!(
-                    "{} reconciled; {failures} {}",
-                    count(judged, self.what),
-                    self.found
-                )
-            },
-        )
+        tally.exercised(format!("{}s reconciled", self.what), judged, 1);
+        if let Some((what, n)) = (self.also_exercised)(history) {
+            tally.exercised(what, n, 1);
+        }
+        let diagnosis = (failures > 0)
+            .then(|| (self.diagnose)(history))
+            .flatten()
+            .map_or_else(String::new, |why| {
+                format!("{failures} {} — {why}; ", self.found)
+            });
+        tally.finish(if judged == 0 {
+            format!("the reconciliation has no {}", self.what)
+        } else {
+            format!(
+                "{diagnosis}{} reconciled; {failures} {}",
+                count(judged, self.what),
+                self.found
+            )
+        })
     }
 }
 
@@ -323,6 +366,8 @@ pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
         evidence_from: is_report,
         what: "reported call",
         found: "reported again identically",
+        also_exercised: nothing_more,
+        diagnose: no_diagnosis,
     }
     .judge(history)
 }
@@ -344,6 +389,8 @@ pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
         evidence_from: is_report,
         what: "reported call",
         found: "first reported after the deadline",
+        also_exercised: nothing_more,
+        diagnose: no_diagnosis,
     }
     .judge(history)
 }
@@ -364,9 +411,11 @@ pub(super) fn dur_complete(history: &History) -> RuleVerdict {
                 ms(i.teams_duration_ms)
             )
         },
-        evidence_from: is_cdr_page,
+        evidence_from: is_cdr_page_or_legs,
         what: "answered call",
         found: "never reported",
+        also_exercised: nothing_more,
+        diagnose: stopped_after_429,
     }
     .judge(history)
 }
@@ -389,8 +438,32 @@ pub(super) fn dur_unexpected(history: &History) -> RuleVerdict {
         evidence_from: is_report,
         what: "reported call",
         found: "unexpected",
+        // In a certification, the suite posts legs on numbers that were not assigned at their
+        // connect time: without them, a carrier that reports every leg would pass.
+        also_exercised: |h| {
+            (!h.legs.is_empty()).then(|| {
+                (
+                    "legs posted on numbers not assigned at connect",
+                    h.legs.iter().filter(|l| !l.assigned).count() as u64,
+                )
+            })
+        },
+        diagnose: no_diagnosis,
     }
     .judge(history)
+}
+
+/// The exchanges that posted `call_id`'s leg to the carrier.
+fn legs_posts(history: &History, call_id: &str) -> Vec<u64> {
+    history
+        .exchanges
+        .iter()
+        .filter(|e| match &e.detail {
+            Some(ExchangeDetail::CallLegs { call_ids }) => call_ids.iter().any(|c| c == call_id),
+            _ => false,
+        })
+        .map(|e| e.seq)
+        .collect()
 }
 
 /// DUR-FIDELITY: every duration reported for a certification leg equals the leg's
@@ -403,6 +476,10 @@ pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
             "no certification leg was posted (a simulation reports Teams' CDRs)",
         );
     }
+    // A report whose answer Teams lost on purpose was applied all the same.
+    let applied = |e: &Exchange| {
+        e.status == Some(200) || matches!(e.fault, Some(InjectedFault::AnswerLost { .. }))
+    };
     let legs: BTreeMap<&str, &LegFact> = history
         .legs
         .iter()
@@ -412,7 +489,7 @@ pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
     let mut reported: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
     let mut unreadable = 0u64;
     for e in reports(history) {
-        if e.status != Some(200)
+        if !applied(e)
             || matches!(
                 e.detail,
                 Some(ExchangeDetail::DurationReport { replayed: true, .. })
@@ -455,7 +532,11 @@ pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
                     leg.telephone_number,
                     values.join(", ")
                 ),
-                wrong.iter().map(|(_, seq)| *seq).collect(),
+                // The post that carried the leg, then the reports.
+                legs_posts(history, call_id)
+                    .into_iter()
+                    .chain(wrong.iter().map(|(_, seq)| *seq))
+                    .collect(),
             )
         });
     }
@@ -467,14 +548,12 @@ pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
             count(unreadable, "report body")
         )
     };
+    tally.exercised("reported durations of legs judged", judged, 1);
     if judged == 0 {
-        return not_exercised(
-            RuleId::DurFidelity,
-            format!(
-                "no duration was reported for any of the {} posted{unreadable}",
-                count(history.legs.len() as u64, "certification leg")
-            ),
-        );
+        return tally.finish(format!(
+            "no duration was reported for any of the {} posted{unreadable}",
+            count(history.legs.len() as u64, "certification leg")
+        ));
     }
     let failures = tally.failures();
     tally.finish(format!(

@@ -109,16 +109,6 @@ impl Tally {
             ..verdict(self.rule, outcome, summary, self.failures, self.evidence)
         }
     }
-
-    /// `NotExercised` unless something failed anyway (a failure is proof enough that the rule
-    /// was exercised).
-    pub(crate) fn finish_exercised(self, exercised: bool, summary: String) -> RuleVerdict {
-        if exercised || self.failures > 0 {
-            self.finish(summary)
-        } else {
-            not_exercised(self.rule, summary)
-        }
-    }
 }
 
 /// The verdict of a rule the history gave nothing to check; `why` says what was missing.

@@ -22,8 +22,12 @@
 //! this: a held-back notification waits until a newer event of its number was accepted
 //! (mock-teams' webhook sender).
 //!
-//! A carrier that ignores every overtaken event applies at most `delivered − overtaken` events
-//! of that number, and one that applies a stale event applies more: so a number fails when its
+//! Each overtaken event is matched to a newer event of its own that overtook it (Teams holds
+//! back at most one notification per number at a time, so each has one). A carrier that
+//! respects sequences, and skipped some events for reasons of its own, applies an overtaken
+//! event only where it skipped the event matched to it, one for one: so it applies at most
+//! `delivered − overtaken` events of that number, and one that applies a stale event applies
+//! more. A number fails when its
 //! `appliedEvents` exceeds `delivered − overtaken` (while not exceeding `delivered`: above that
 //! it is NUM-IDEMPOTENT's failure). Only `appliedEvents` is read, never the final state: a
 //! carrier that accepted `f` but never applied it (a NUM-STATE fault) was right to apply `e`
@@ -42,7 +46,7 @@ use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{NumberEvent, RuleId, TeamsNumber};
 use oc_reports::RuleVerdict;
 
-use super::{Tally, count, not_exercised};
+use super::{Tally, count};
 use crate::checker::History;
 use crate::checker::history::Probe;
 
@@ -184,9 +188,7 @@ pub(super) fn num_ack(history: &History) -> RuleVerdict {
             }),
         }
     }
-    if attempts == 0 {
-        return not_exercised(RuleId::NumAck, "no webhook was delivered");
-    }
+    tally.exercised("webhook attempts", attempts, 1);
     let failures = tally.failures();
     let summary = if failures == 0 {
         format!(
@@ -264,25 +266,34 @@ struct Overtaken<'a> {
     newer_accepted: &'a Exchange,
 }
 
-/// The overtaken events of one number's delivered events (see the module documentation).
+/// The overtaken events of one number's delivered events (see the module documentation), each
+/// matched to a newer event of its own that was accepted before it arrived: a carrier that
+/// never applied that newer event may rightly apply the older one, so only matched pairs
+/// lower the bound, one for one. The matching is greedy (overtaken events by arrival, each
+/// taking the lowest unused newer sequence); a smaller matching only makes the bound laxer.
 fn overtaken<'a>(deliveries: &Deliveries<'a>, delivered: &[&'a NumberEvent]) -> Vec<Overtaken<'a>> {
     // Times in µs since the epoch. `wall_time_ms` is truncated to the millisecond, so an
     // attempt started somewhere in [ms, ms + 1): its completion is certainly before
     // `ms + 1 + latency`, and its start certainly not before `ms`.
     let start_us = |a: &Exchange| i128::from(a.wall_time_ms) * 1_000;
     let done_us = |a: &Exchange| start_us(a) + 1_000 + i128::from(a.latency_us);
+    let mut arrivals: Vec<(&NumberEvent, &Exchange)> = delivered
+        .iter()
+        .filter_map(|&event| {
+            deliveries
+                .attempts_of(&event.event_id)
+                .min_by_key(|a| (start_us(a), a.seq))
+                .map(|first| (event, first))
+        })
+        .collect();
+    arrivals.sort_by_key(|(e, first)| (start_us(first), e.sequence));
+    let mut used: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
-    for &event in delivered {
-        let Some(first_attempt) = deliveries
-            .attempts_of(&event.event_id)
-            .min_by_key(|a| (start_us(a), a.seq))
-        else {
-            continue;
-        };
+    for (event, first_attempt) in arrivals {
         let arrived_from = start_us(first_attempt);
         let newer = delivered
             .iter()
-            .filter(|f| f.sequence > event.sequence)
+            .filter(|f| f.sequence > event.sequence && !used.contains(f.event_id.as_str()))
             .filter_map(|f| {
                 deliveries
                     .attempts_of(&f.event_id)
@@ -290,8 +301,9 @@ fn overtaken<'a>(deliveries: &Deliveries<'a>, delivered: &[&'a NumberEvent]) -> 
                     .min_by_key(|a| a.seq)
                     .map(|a| (*f, a))
             })
-            .min_by_key(|(f, a)| (a.seq, f.sequence));
+            .min_by_key(|(f, a)| (f.sequence, a.seq));
         if let Some((newer, newer_accepted)) = newer {
+            used.insert(newer.event_id.as_str());
             out.push(Overtaken {
                 event,
                 first_attempt,
@@ -492,9 +504,7 @@ pub(super) fn num_state(history: &History) -> RuleVerdict {
             });
         }
     }
-    if probed == 0 {
-        return not_exercised(RuleId::NumState, "no number Teams has was probed");
-    }
+    tally.exercised("numbers probed", probed, 1);
     let failures = tally.failures();
     tally.finish(format!(
         "{} probed; {failures} differ from Teams' state",

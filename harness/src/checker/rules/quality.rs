@@ -130,15 +130,13 @@ pub(super) fn qua_feed(history: &History) -> RuleVerdict {
         }
     }
     let failures = tally.failures();
-    tally.finish_exercised(
-        judged > 0,
-        if judged == 0 {
-            "no poll cycle in which the carrier made a request".to_owned()
-        } else {
-            format!(
-                "{} judged; {failures} did not read the quality feed to its end",
-                count(judged, "poll cycle")
-            )
-        },
-    )
+    tally.exercised("poll cycles judged", judged, 1);
+    tally.finish(if judged == 0 {
+        "no poll cycle in which the carrier made a request".to_owned()
+    } else {
+        format!(
+            "{} judged; {failures} did not read the quality feed to its end",
+            count(judged, "poll cycle")
+        )
+    })
 }

@@ -1,12 +1,12 @@
 //! The security rules (PROTOCOL.md 1): SEC-SIGNATURE from the forged and replayed
-//! notifications the harness sent the carrier, SEC-ISOLATION (Teams) from the requests it made
-//! with one carrier's token on another's data. Neither probe is an exchange of the carrier under
-//! test, so their evidence cites none.
+//! notifications the harness sent the carrier (recorded as exchanges, which its evidence cites
+//! with the carrier's answers), SEC-ISOLATION (Teams) from the requests it made with one
+//! carrier's token on another's data.
 
 use oc_protocol::RuleId;
 use oc_reports::RuleVerdict;
 
-use super::{Tally, count, not_exercised};
+use super::{Tally, count};
 use crate::checker::History;
 
 fn status(s: Option<u16>) -> String {
@@ -16,13 +16,13 @@ fn status(s: Option<u16>) -> String {
 /// SEC-SIGNATURE: every forged or replayed notification got 401 and was not applied (the
 /// number it named probes 404).
 pub(super) fn sec_signature(history: &History) -> RuleVerdict {
-    if history.signature_probes.is_empty() {
-        return not_exercised(
-            RuleId::SecSignature,
-            "no forged or replayed notification was sent",
-        );
-    }
     let mut tally = Tally::new(RuleId::SecSignature);
+    // One of each kind: no signature, a wrong one, a stale one.
+    tally.exercised(
+        "forged or replayed notifications sent",
+        history.signature_probes.len() as u64,
+        3,
+    );
     for probe in &history.signature_probes {
         let answered_401 = probe.status == Some(401);
         let not_applied = probe.probe_status == Some(404);
@@ -56,7 +56,7 @@ pub(super) fn sec_signature(history: &History) -> RuleVerdict {
                     probe.kind,
                     wrong.join("; and ")
                 ),
-                Vec::new(),
+                probe.seqs.clone(),
             )
         });
     }
@@ -73,13 +73,12 @@ pub(super) fn sec_signature(history: &History) -> RuleVerdict {
 /// SEC-ISOLATION (Teams): every request with one carrier's token on another's data got the
 /// status the protocol requires.
 pub(super) fn sec_isolation(history: &History) -> RuleVerdict {
-    if history.isolation_probes.is_empty() {
-        return not_exercised(
-            RuleId::SecIsolation,
-            "isolation between carriers was not probed",
-        );
-    }
     let mut tally = Tally::new(RuleId::SecIsolation);
+    tally.exercised(
+        "requests with one carrier's token on another's data",
+        history.isolation_probes.len() as u64,
+        1,
+    );
     for probe in &history.isolation_probes {
         if probe.status == probe.expected {
             continue;

@@ -1,12 +1,13 @@
-//! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx, and
-//! webhook duplication and reordering; and the throttling windows that every 429 opens, the
-//! rate limit's included. Every decision comes from a seeded generator, and every
-//! injected fault is recorded with its exchange.
+//! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx,
+//! webhook duplication and reordering, and quality records served with the wrong `poor` flag;
+//! and the throttling windows that every 429 opens, the rate limit's included. Every decision
+//! comes from a seeded generator, and every injected fault is recorded with its exchange.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use oc_protocol::StreamDirection;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -31,6 +32,9 @@ pub struct FaultSettings {
     pub webhook_reorder_share: f64,
     /// How long a reordered notification is held, ms (real time).
     pub webhook_reorder_delay_ms: u64,
+    /// Share of served quality records whose `poor` flag is flipped, so that Teams breaks
+    /// QUA-CLASS: the harness's check that the checker catches it.
+    pub quality_misclassify_share: f64,
 }
 
 impl Default for FaultSettings {
@@ -43,6 +47,7 @@ impl Default for FaultSettings {
             webhook_duplicate_share: 0.0,
             webhook_reorder_share: 0.0,
             webhook_reorder_delay_ms: 500,
+            quality_misclassify_share: 0.0,
         }
     }
 }
@@ -55,6 +60,7 @@ impl FaultSettings {
             ("error_share", self.error_share),
             ("webhook_duplicate_share", self.webhook_duplicate_share),
             ("webhook_reorder_share", self.webhook_reorder_share),
+            ("quality_misclassify_share", self.quality_misclassify_share),
         ] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!("{name} must be from 0 to 1, is {share}"));
@@ -83,6 +89,7 @@ pub(crate) enum RequestFault {
 /// Draws fault decisions and remembers each carrier's throttling windows.
 pub(crate) struct Faults {
     settings: FaultSettings,
+    seed: u64,
     rng: Mutex<ChaCha8Rng>,
     /// Until when each (carrier, endpoint) is throttled.
     throttled_until: Mutex<BTreeMap<(u16, &'static str), Instant>>,
@@ -92,6 +99,7 @@ impl Faults {
     pub(crate) fn new(settings: FaultSettings, seed: u64) -> Self {
         Self {
             settings,
+            seed,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473)),
             throttled_until: Mutex::new(BTreeMap::new()),
         }
@@ -177,6 +185,29 @@ impl Faults {
                 delay_ms: s.webhook_reorder_delay_ms,
             });
         (duplicate, reorder)
+    }
+
+    /// Whether the quality record of `call_id` in `direction` is served with its `poor` flag
+    /// flipped [QUA-CLASS]. Each record has a generator of its own, seeded from the seed and
+    /// the record, rather than a draw from the shared one: a record is misclassified every time
+    /// it is served or none, whatever order the carrier and the webhooks draw in.
+    pub(crate) fn misclassifies(&self, call_id: &str, direction: StreamDirection) -> bool {
+        let share = self.settings.quality_misclassify_share;
+        if share <= 0.0 {
+            return false;
+        }
+        // FNV-1a: the same on every machine and in every run.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let seed = self.seed.to_le_bytes();
+        let record = call_id
+            .as_bytes()
+            .iter()
+            .chain(direction.as_str().as_bytes());
+        for byte in seed.iter().chain(record) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        ChaCha8Rng::seed_from_u64(hash ^ 0x0071_7561_6c69_7479).random::<f64>() < share
     }
 }
 
@@ -270,6 +301,32 @@ mod tests {
             (250..350).contains(&errors),
             "{errors} errors of 1000 at 0.3"
         );
+    }
+
+    #[test]
+    fn a_record_is_misclassified_every_time_or_never() {
+        let faults = Faults::new(
+            FaultSettings {
+                quality_misclassify_share: 0.25,
+                ..FaultSettings::default()
+            },
+            7,
+        );
+        let flipped = |faults: &Faults| {
+            (0..1000)
+                .map(|i| {
+                    faults.misclassifies(&format!("call-{i}"), StreamDirection::CallerToCallee)
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = flipped(&faults);
+        // Draws from the shared generator in between change nothing.
+        let _ = faults.on_notification();
+        assert_eq!(flipped(&faults), first);
+        let count = first.iter().filter(|f| **f).count();
+        assert!((200..300).contains(&count), "{count} of 1000 at 0.25");
+        let none = Faults::new(FaultSettings::default(), 7);
+        assert!(!flipped(&none).contains(&true));
     }
 
     #[test]

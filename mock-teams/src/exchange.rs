@@ -77,6 +77,10 @@ pub enum ExchangeDetail {
         next: bool,
         /// The link issued.
         link: String,
+        /// Where in the page's `value` the records are whose `poor` flag Teams flipped on
+        /// purpose (`quality_misclassify_share`) [QUA-CLASS].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        misclassified: Vec<u32>,
     },
     /// A page of another collection, and the link issued, if any.
     CollectionPage {
@@ -271,7 +275,7 @@ impl Recorder {
         (self.sink)(exchange);
     }
 
-    /// A body as text, cut at the capture limit on a character boundary.
+    /// A body as text, cut at the capture limit on a character boundary (see [`was_cut`]).
     pub(crate) fn capture(&self, body: &[u8]) -> Option<String> {
         if body.is_empty() {
             return None;
@@ -284,8 +288,24 @@ impl Recorder {
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        Some(format!("{}…[{} bytes in all]", &text[..cut], body.len()))
+        Some(format!(
+            "{}{CUT_MARK}{} bytes in all]",
+            &text[..cut],
+            body.len()
+        ))
     }
+}
+
+/// What a captured body that was cut ends with, before `<n> bytes in all]`.
+const CUT_MARK: &str = "…[";
+
+/// Whether a captured body was cut at the capture limit: what is left is not the whole body,
+/// and reading it as JSON would be a guess.
+pub fn was_cut(captured: &str) -> bool {
+    captured
+        .strip_suffix(" bytes in all]")
+        .and_then(|rest| rest.rsplit_once(CUT_MARK))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Headers kept in an exchange, with credentials masked.
@@ -372,5 +392,8 @@ mod tests {
         assert_eq!(recorder.capture(b"abc").as_deref(), Some("abc"));
         let cut = recorder.capture("abcdé€".as_bytes()).unwrap();
         assert_eq!(cut, "abcd…[9 bytes in all]");
+        assert!(was_cut(&cut));
+        assert!(!was_cut("abc"));
+        assert!(!was_cut(r#"{"note":"…[x bytes in all]"}"#));
     }
 }

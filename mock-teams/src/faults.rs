@@ -1,13 +1,14 @@
-//! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx, and
-//! webhook duplication and reordering; and the throttling windows that every 429 opens, the
-//! rate limit's included. Every decision comes from a seeded generator, and every
-//! injected fault is recorded with its exchange.
+//! Faults the Teams side injects on purpose: added latency, 429 with `Retry-After`, 5xx,
+//! webhook duplication and reordering, and quality records served with the wrong `poor` flag;
+//! and the throttling windows that every 429 opens, the rate limit's included. Every decision
+//! comes from a seeded generator, and every injected fault is recorded with its exchange.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use oc_protocol::StreamDirection;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -46,6 +47,9 @@ pub struct FaultSettings {
     /// with the same key and body [DUR-IDEMPOTENT], and a retry under a new key shows as a
     /// duplicate [DUR-DUPLICATE]. Counted, not drawn, so that every run loses some.
     pub answer_loss_every: u64,
+    /// Share of served quality records whose `poor` flag is flipped, so that Teams breaks
+    /// QUA-CLASS: the harness's check that the checker catches it.
+    pub quality_misclassify_share: f64,
 }
 
 impl Default for FaultSettings {
@@ -61,6 +65,7 @@ impl Default for FaultSettings {
             page_cap: 0,
             publish_every_ms: 0,
             answer_loss_every: 0,
+            quality_misclassify_share: 0.0,
         }
     }
 }
@@ -73,6 +78,7 @@ impl FaultSettings {
             ("error_share", self.error_share),
             ("webhook_duplicate_share", self.webhook_duplicate_share),
             ("webhook_reorder_share", self.webhook_reorder_share),
+            ("quality_misclassify_share", self.quality_misclassify_share),
         ] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!("{name} must be from 0 to 1, is {share}"));
@@ -240,6 +246,29 @@ impl Faults {
         );
         (duplicate, reorder)
     }
+
+    /// Whether the quality record of `call_id` in `direction` is served with its `poor` flag
+    /// flipped [QUA-CLASS]. Each record has a generator of its own, seeded from the seed and
+    /// the record, rather than a draw from the shared one: a record is misclassified every time
+    /// it is served or none, whatever order the carrier and the webhooks draw in.
+    pub(crate) fn misclassifies(&self, call_id: &str, direction: StreamDirection) -> bool {
+        let share = self.settings.quality_misclassify_share;
+        if share <= 0.0 {
+            return false;
+        }
+        // FNV-1a: the same on every machine and in every run.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let seed = self.seed.to_le_bytes();
+        let record = call_id
+            .as_bytes()
+            .iter()
+            .chain(direction.as_str().as_bytes());
+        for byte in seed.iter().chain(record) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        ChaCha8Rng::seed_from_u64(hash ^ 0x0071_7561_6c69_7479).random::<f64>() < share
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +401,32 @@ mod tests {
             3,
         );
         assert_eq!(one.webhook_class("+14255550001"), WebhookClass::Any);
+    }
+
+    #[test]
+    fn a_record_is_misclassified_every_time_or_never() {
+        let faults = Faults::new(
+            FaultSettings {
+                quality_misclassify_share: 0.25,
+                ..FaultSettings::default()
+            },
+            7,
+        );
+        let flipped = |faults: &Faults| {
+            (0..1000)
+                .map(|i| {
+                    faults.misclassifies(&format!("call-{i}"), StreamDirection::CallerToCallee)
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = flipped(&faults);
+        // Draws from the shared generator in between change nothing.
+        let _ = faults.on_notification(WebhookClass::Any);
+        assert_eq!(flipped(&faults), first);
+        let count = first.iter().filter(|f| **f).count();
+        assert!((200..300).contains(&count), "{count} of 1000 at 0.25");
+        let none = Faults::new(FaultSettings::default(), 7);
+        assert!(!flipped(&none).contains(&true));
     }
 
     #[test]

@@ -352,7 +352,8 @@ impl MockTeams {
         self.state.recorder.next_seq()
     }
 
-    /// Every quality record of a carrier's feed as it would be served now, in feed order.
+    /// Every quality record of a carrier's feed as the store renders it now, in feed order
+    /// (without the misclassifications injected into served pages).
     pub fn quality_records(
         &self,
         carrier_id: &str,

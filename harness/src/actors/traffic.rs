@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Poisson};
 
 use super::actor_rng;
-use super::messages::{AssignmentChanged, CallsDuring, Correction, PlacedCalls};
+use super::messages::{AssignmentChanged, CallsDuring, Correction, PlacedCalls, Tick};
 use crate::scenario::{CallSpec, QualitySpec};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -73,13 +73,14 @@ impl TrafficActor {
         })
     }
 
-    /// The hourly rate per assigned number at `at`.
-    fn rate_per_hour(&self, at: UnixMillis) -> f64 {
+    /// The daily shape's weight at `at` over its peak: the share of the busy hour's calls that
+    /// happen then. The hour of day is the only absolute time the traffic reads.
+    fn share_of_peak(&self, at: UnixMillis) -> f64 {
         if self.peak <= 0.0 {
             return 0.0;
         }
         let hour = usize::try_from(at.rem_euclid(24 * HOUR_MS) / HOUR_MS).unwrap_or(0);
-        self.calls.busy_hour_per_number * self.calls.daily_shape[hour] / self.peak
+        self.calls.daily_shape[hour] / self.peak
     }
 
     fn call(&mut self, number: String, start: UnixMillis) -> (NewCall, Option<Correction>) {
@@ -169,52 +170,122 @@ impl Handler<AssignmentChanged> for TrafficActor {
 impl Handler<CallsDuring> for TrafficActor {
     type Result = actix::MessageResult<CallsDuring>;
 
-    /// Hour by hour within the tick: a Poisson number of calls for the numbers assigned at the
-    /// hour's start, each at a uniform time, kept when its number is assigned at that time.
+    /// Calls at the busy hour's rate over the whole tick, for the numbers assigned at its
+    /// start: a Poisson number of attempts, each at a uniform time and kept with the daily
+    /// shape's share of the peak at that time (thinning, which makes the rate follow the shape
+    /// hour by hour), then only when its number is assigned at that time. The tick is one draw
+    /// wherever hour boundaries fall in it, and every attempt draws its share, so a run replays
+    /// from its seed and the time since its start alone: splitting a tick at an hour, as this
+    /// once did, drew once more when a tick straddled one, and every later draw moved.
     fn handle(&mut self, msg: CallsDuring, _: &mut Context<Self>) -> Self::Result {
-        let tick = msg.0;
+        let Tick { from, to } = msg.0;
         let mut placed = PlacedCalls::default();
-        let mut from = tick.from;
-        while from < tick.to {
-            let to = ((from / HOUR_MS + 1) * HOUR_MS).min(tick.to);
-            let assigned: Vec<String> = self
-                .history
-                .keys()
-                .filter(|n| self.assigned_at(n, from))
-                .cloned()
-                .collect();
-            let mean = self.rate_per_hour(from) * assigned.len() as f64 * (to - from) as f64
-                / HOUR_MS as f64;
-            let count = if mean > 0.0 {
-                Poisson::new(mean).map_or(0, |p| p.sample(&mut self.rng) as u64)
-            } else {
-                0
+        let assigned: Vec<String> = self
+            .history
+            .keys()
+            .filter(|n| self.assigned_at(n, from))
+            .cloned()
+            .collect();
+        let mean = self.calls.busy_hour_per_number * assigned.len() as f64 * (to - from) as f64
+            / HOUR_MS as f64;
+        let count = if mean > 0.0 && self.peak > 0.0 {
+            Poisson::new(mean).map_or(0, |p| p.sample(&mut self.rng) as u64)
+        } else {
+            0
+        };
+        let mut starts: Vec<(UnixMillis, String)> = Vec::new();
+        for _ in 0..count {
+            let Some(number) = assigned.choose(&mut self.rng).cloned() else {
+                break;
             };
-            let mut starts: Vec<(UnixMillis, String)> = (0..count)
-                .filter_map(|_| {
-                    let number = assigned.choose(&mut self.rng)?.clone();
-                    Some((self.rng.random_range(from..to), number))
-                })
-                .collect();
-            starts.sort();
-            for (start, number) in starts {
-                if !self.assigned_at(&number, start) {
-                    continue;
-                }
-                let (call, correction) = self.call(number, start);
-                // An unassignment already known may fall while it rings: the number would not
-                // be the carrier's when answered.
-                if call
-                    .connect
-                    .is_some_and(|c| !self.assigned_at(&call.telephone_number, c))
-                {
-                    continue;
-                }
-                placed.calls.push(call);
-                placed.corrections.extend(correction);
+            let start = self.rng.random_range(from..to.max(from + 1));
+            let kept = self.rng.random::<f64>() < self.share_of_peak(start);
+            if kept {
+                starts.push((start, number));
             }
-            from = to;
+        }
+        starts.sort();
+        for (start, number) in starts {
+            if !self.assigned_at(&number, start) {
+                continue;
+            }
+            let (call, correction) = self.call(number, start);
+            // An unassignment already known may fall while it rings: the number would not be
+            // the carrier's when answered.
+            if call
+                .connect
+                .is_some_and(|c| !self.assigned_at(&call.telephone_number, c))
+            {
+                continue;
+            }
+            placed.calls.push(call);
+            placed.corrections.extend(correction);
         }
         actix::MessageResult(placed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix::Actor;
+
+    use super::*;
+    use crate::scenario::{ExponentialSpec, LogNormalSpec};
+
+    fn spec(daily_shape: [f64; 24]) -> CallSpec {
+        CallSpec {
+            busy_hour_per_number: 10.0,
+            daily_shape,
+            answer_rate: 0.8,
+            outbound_share: 0.5,
+            duration: LogNormalSpec {
+                median_ms: 60_000,
+                sigma: 0.5,
+                max_ms: 600_000,
+            },
+            availability_delay: ExponentialSpec {
+                mean_ms: 1_000,
+                max_ms: 10_000,
+            },
+            correction_rate: 0.0,
+        }
+    }
+
+    /// The calls of one tick of `hours` from midnight, on 50 numbers assigned all along,
+    /// counted by the hour they start in.
+    async fn calls_per_hour(daily_shape: [f64; 24], hours: i64) -> Vec<usize> {
+        let quality = QualitySpec {
+            impaired_share: 0.0,
+        };
+        let traffic = TrafficActor::new(spec(daily_shape), quality, 5).start();
+        for n in 0..50 {
+            traffic.do_send(AssignmentChanged {
+                telephone_number: format!("+1425555{n:04}"),
+                at: 0,
+                assigned: true,
+            });
+        }
+        let tick = Tick {
+            from: 0,
+            to: hours * HOUR_MS,
+        };
+        let placed = traffic.send(CallsDuring(tick)).await.unwrap();
+        let mut per_hour = vec![0; usize::try_from(hours).unwrap()];
+        for call in &placed.calls {
+            per_hour[usize::try_from(call.start / HOUR_MS).unwrap()] += 1;
+        }
+        per_hour
+    }
+
+    #[actix_rt::test]
+    async fn one_tick_across_hours_follows_the_daily_shape_hour_by_hour() {
+        let mut shape = [0.0; 24];
+        shape[1] = 2.0;
+        shape[2] = 1.0;
+        let per_hour = calls_per_hour(shape, 4).await;
+        // 50 numbers at 10 calls an hour in the busy hour, half that in the next.
+        assert_eq!((per_hour[0], per_hour[3]), (0, 0), "{per_hour:?}");
+        assert!((425..575).contains(&per_hour[1]), "{per_hour:?}");
+        assert!((200..300).contains(&per_hour[2]), "{per_hour:?}");
     }
 }

@@ -243,6 +243,13 @@ impl Legs {
         }
     }
 
+    /// Every leg made: those posted, in order, then those still to post.
+    #[cfg(test)]
+    pub(crate) fn made(&self) -> Vec<LegFact> {
+        let pending = self.pending.iter().map(|(_, leg)| leg);
+        self.posted.iter().chain(pending).cloned().collect()
+    }
+
     /// Every leg posted (or attempted), and why posts failed.
     pub(crate) fn finish(self) -> (Vec<LegFact>, Vec<String>) {
         (self.posted, self.failures)

@@ -14,24 +14,22 @@
 
 pub mod cases;
 mod legs;
+mod traffic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use actix::Actor;
 use mock_teams::TeamsOptions;
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
-use oc_protocol::{AssignmentState, UnixMillis, parse_timestamp, paths};
+use oc_protocol::{UnixMillis, paths};
 use oc_reports::{Certification, CertificationVerdict, Evidence, Outcome, Report, Verdict};
 
-use crate::actors::admin::AdminActor;
-use crate::actors::clock::ClockActor;
-use crate::actors::messages::{CallsDuring, ChangesDuring, InitialAssignments, Judge, NextTick};
-use crate::actors::traffic::{MAX_RING_MS, TrafficActor};
+use crate::actors::messages::Judge;
+use crate::actors::traffic::MAX_RING_MS;
 use crate::run::{
-    CARRIER_ID, Credentials, RunError, Sides, apply, final_state, inventory, record_calls, report,
-    settle_within, start_teams, write_report,
+    CARRIER_ID, Credentials, RunError, Sides, final_state, inventory, report, settle_within,
+    start_teams, write_report,
 };
 use crate::scenario::{Clock, Scenario};
 
@@ -241,7 +239,8 @@ pub async fn certify(
                 &credentials.webhook_secret,
                 sides.teams.harness_calls(),
             );
-            let end = drive(&sides, &scenario, seed, &numbers, &mut legs, progress).await?;
+            let end =
+                traffic::drive(&sides, &scenario, seed, &numbers, &mut legs, progress).await?;
             say("the traffic is over; waiting for the carrier to catch up");
             catch_up(&sides, &scenario, &mut legs, end).await;
             say("probing the carrier's numbers and signature checking");
@@ -358,75 +357,6 @@ async fn wait_ready(carrier_url: &str, secret: &str, timeout_ms: i64) -> Result<
     }
 }
 
-/// Runs the traffic in real time; returns when the last record becomes available.
-async fn drive(
-    sides: &Sides,
-    scenario: &Scenario,
-    seed: u64,
-    numbers: &[String],
-    legs: &mut Legs,
-    progress: bool,
-) -> Result<UnixMillis, RunError> {
-    let call_prefix = format!("cert-{seed:016x}-");
-    let admin = AdminActor::new(scenario.assignments.clone(), numbers.to_vec(), seed).start();
-    let traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, seed)
-        .with_call_prefix(&call_prefix)
-        .with_correction_window(scenario.calls.availability_delay.max_ms)
-        .start();
-    let clock = ClockActor::new(scenario.start, scenario.length_ms, scenario.tick_ms).start();
-    let initial = admin.send(InitialAssignments).await?;
-    let initial = initial.into_iter().map(|c| (scenario.start, c)).collect();
-    apply(sides, &traffic, initial)?;
-    let ticks =
-        u64::try_from((scenario.length_ms + scenario.tick_ms - 1) / scenario.tick_ms.max(1))
-            .unwrap_or(1);
-    let bar = report::Progress::new(progress, scenario.length_ms);
-    let mut last_record = scenario.start;
-    let mut index = 0u64;
-    while let Some(tick) = clock.send(NextTick).await? {
-        // The tick's changes and calls happen in the past, never ahead of the carrier's clock.
-        sleep_until(tick.to).await;
-        let changes = admin.send(ChangesDuring(tick)).await?;
-        apply(sides, &traffic, changes)?;
-        let placed = traffic.send(CallsDuring(tick)).await?;
-        admin.do_send(crate::run::ringing(&placed));
-        legs.add_calls(&placed.calls);
-        last_record = last_record.max(record_calls(sides, placed)?);
-        sides
-            .teams
-            .advance_to(tick.to)
-            .map_err(|e| RunError::Store {
-                what: "the clock",
-                message: e.to_string(),
-            })?;
-        for _ in 0..legs.unassigned_due(index, ticks) {
-            let candidates = unassigned_now(sides, numbers, tick.to);
-            legs.add_unassigned(&candidates, &call_prefix, tick.from, tick.to);
-        }
-        legs.post_due(tick.to).await;
-        bar.tick(tick.to - scenario.start);
-        index += 1;
-    }
-    bar.finish();
-    Ok(last_record)
-}
-
-/// The numbers Teams has unassigned at `now`, each with when it became so (the start for one
-/// never assigned), in inventory order.
-fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(String, UnixMillis)> {
-    sides.teams.with_store(|s| {
-        numbers
-            .iter()
-            .filter_map(|n| s.number(n))
-            .filter(|n| n.state == AssignmentState::Unassigned)
-            .filter_map(|n| {
-                let since = parse_timestamp(&n.last_changed_date_time).unwrap_or(i64::MIN);
-                (since < now).then_some((n.telephone_number, since))
-            })
-            .collect()
-    })
-}
-
 /// After the traffic: keeps Teams' clock on the wall clock and posts the legs of calls still
 /// going, until every leg is posted, every record is available and nothing answered is missing
 /// a report, and then `quiet` longer (the carrier's poll cycle under way ends, and anything it
@@ -537,11 +467,4 @@ fn certification_section(report: &mut Report, section: Section<'_>) {
 fn generated_secret(prefix: &str) -> String {
     let bytes: [u8; 24] = rand::random();
     format!("{prefix}_{}", oc_protocol::signing::hex(&bytes))
-}
-
-async fn sleep_until(at: UnixMillis) {
-    let wait = at - wall_ms();
-    if wait > 0 {
-        tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
-    }
 }

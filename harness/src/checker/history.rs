@@ -29,7 +29,8 @@ pub struct History {
     pub calls: Vec<CallFact>,
     /// Teams' reconciliation of the run's window at its end: every item of every class.
     pub reconciliation: Vec<ReconciliationItem>,
-    /// Every quality record Teams served the carrier, read back at the end.
+    /// Every quality record of the carrier's feed as Teams' store renders it at the end, for the
+    /// report's figures. QUA-CLASS does not read it: it judges the records on the wire.
     pub quality_served: Vec<QualityRecord>,
     /// Probes of the carrier's signature checking (forged or replayed notifications).
     pub signature_probes: Vec<SignatureProbe>,
@@ -227,6 +228,7 @@ mod tests {
             to_position: 1,
             next: false,
             link: String::new(),
+            misclassified: Vec::new(),
         });
         e
     }

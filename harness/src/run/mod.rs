@@ -5,6 +5,7 @@
 //! state and signature checking, and the checker judges the whole history.
 
 pub(crate) mod evidence;
+pub(crate) mod generate;
 pub(crate) mod probes;
 pub(crate) mod report;
 
@@ -14,20 +15,15 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use mock_carrier::{CarrierConfig, MockCarrier};
-use mock_teams::{
-    CarrierSpec as TeamsCarrier, MockTeams, NumberChange, TeamsOptions, WebhookTarget,
-};
-use oc_protocol::{NumberEvent, UnixMillis, paths};
+use mock_teams::{CarrierSpec as TeamsCarrier, MockTeams, TeamsOptions, WebhookTarget};
+use oc_protocol::{UnixMillis, paths};
 
 use crate::actors::admin::AdminActor;
 use crate::actors::checker::CheckerActor;
 use crate::actors::clock::ClockActor;
-use crate::actors::messages::{
-    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring, CycleEnded,
-    EventsGenerated, ExchangeObserved, InitialAssignments, Judge, NextTick,
-};
+use crate::actors::messages::{CycleEnded, ExchangeObserved, Judge, NextTick};
 use crate::actors::traffic::TrafficActor;
-use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
+use crate::checker::history::{CheckSettings, History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
 
 pub use report::exit_code;
@@ -172,10 +168,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, seed).start();
     let clock = ClockActor::new(scenario.start, length_ms, scenario.tick_ms).start();
 
-    let initial = admin.send(InitialAssignments).await?;
-    let initial: Vec<(UnixMillis, NumberChange)> =
-        initial.into_iter().map(|c| (scenario.start, c)).collect();
-    apply(&sides, &traffic, initial)?;
+    generate::play_start(&sides, &admin, &traffic, scenario.start, |_| {}).await?;
     settle(&sides.teams).await;
     if let Err(err) = carrier.resync().await {
         tracing::warn!(%err, "the carrier's resync failed");
@@ -184,15 +177,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let progress = report::Progress::new(options.progress, length_ms);
     let mut last_record = scenario.start;
     while let Some(tick) = clock.send(NextTick).await? {
-        let changes = admin.send(ChangesDuring(tick)).await?;
-        apply(&sides, &traffic, changes)?;
-        let placed = traffic.send(CallsDuring(tick)).await?;
-        admin.do_send(ringing(&placed));
-        last_record = last_record.max(record_calls(&sides, placed)?);
-        sides
-            .teams
-            .advance_to(tick.to)
-            .map_err(store_error("the clock"))?;
+        let tick_records = generate::play_tick(&sides, &admin, &traffic, tick, |_| {}).await?;
+        last_record = last_record.max(tick_records);
         // Webhooks go on in the background, as Teams sends them: the run does not wait for
         // acknowledgements between ticks, so notifications can overtake each other.
         poll(&sides, &carrier, tick.to).await;
@@ -322,6 +308,27 @@ impl TeamsStarted {
     }
 }
 
+#[cfg(test)]
+impl TeamsStarted {
+    /// Registers the carrier under test without a webhook: for tests of the traffic alone, which
+    /// have no carrier to deliver to.
+    pub(crate) fn without_webhook(self) -> Result<Sides, RunError> {
+        self.teams
+            .add_carrier(TeamsCarrier {
+                id: CARRIER_ID.into(),
+                token: CARRIER_TOKEN.into(),
+                webhook: None,
+            })
+            .map_err(store_error("the carrier"))?;
+        Ok(Sides {
+            teams: self.teams,
+            carrier_url: String::new(),
+            checker: self.checker,
+            last_link: self.last_link,
+        })
+    }
+}
+
 /// What only the end knows: the carrier's signature checking and its view of every number
 /// (probed), Teams' isolation, Teams' final state and reconciliation. The rest of the history
 /// is the checker's.
@@ -409,119 +416,6 @@ pub(crate) fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<St
         }
     }
     Ok(numbers)
-}
-
-/// Applies admin changes at their times, telling the traffic and the checker.
-pub(crate) fn apply(
-    sides: &Sides,
-    traffic: &Addr<TrafficActor>,
-    changes: Vec<(UnixMillis, NumberChange)>,
-) -> Result<(), RunError> {
-    let mut events: Vec<NumberEvent> = Vec::new();
-    let mut batch: Vec<NumberChange> = Vec::new();
-    let mut batch_at = None;
-    let mut flush =
-        |at: Option<UnixMillis>, batch: &mut Vec<NumberChange>| -> Result<(), RunError> {
-            let Some(at) = at else { return Ok(()) };
-            if batch.is_empty() {
-                return Ok(());
-            }
-            sides
-                .teams
-                .advance_to(at)
-                .map_err(store_error("the clock"))?;
-            let changes = std::mem::take(batch);
-            let kinds: Vec<Option<bool>> = changes
-                .iter()
-                .map(|change| match change {
-                    NumberChange::Assign { .. } => Some(true),
-                    NumberChange::Unassign { .. } => Some(false),
-                    NumberChange::Update { .. } => None,
-                })
-                .collect();
-            for (assigned, result) in kinds.into_iter().zip(sides.teams.apply_changes(changes)) {
-                // The admins only ask for possible changes, so a refusal is a harness bug worth
-                // seeing, not a reason to stop the run.
-                match result {
-                    Ok(event) => {
-                        if let Some(assigned) = assigned {
-                            traffic.do_send(AssignmentChanged {
-                                telephone_number: event.telephone_number.clone(),
-                                at,
-                                assigned,
-                            });
-                        }
-                        events.push(event);
-                    }
-                    Err(err) => tracing::error!(%err, "Teams refused an admin change"),
-                }
-            }
-            Ok(())
-        };
-    // Changes at the same instant go out together, as one notification per carrier.
-    for (at, change) in changes {
-        if batch_at != Some(at) {
-            flush(batch_at, &mut batch)?;
-            batch_at = Some(at);
-        }
-        batch.push(change);
-    }
-    flush(batch_at, &mut batch)?;
-    if !events.is_empty() {
-        sides.checker.do_send(EventsGenerated(events));
-    }
-    Ok(())
-}
-
-/// The connect time of every answered call placed, for the admins (see [`CallsRinging`]).
-pub(crate) fn ringing(placed: &crate::actors::messages::PlacedCalls) -> CallsRinging {
-    CallsRinging(
-        placed
-            .calls
-            .iter()
-            .filter_map(|c| c.connect.map(|at| (c.telephone_number.clone(), at)))
-            .collect(),
-    )
-}
-
-/// Adds a tick's calls and corrections to Teams; returns when their last record is available.
-pub(crate) fn record_calls(
-    sides: &Sides,
-    placed: crate::actors::messages::PlacedCalls,
-) -> Result<UnixMillis, RunError> {
-    let mut facts = Vec::with_capacity(placed.calls.len());
-    let mut last = i64::MIN;
-    let corrections: std::collections::BTreeMap<&str, (Option<i64>, i64, i64)> = placed
-        .corrections
-        .iter()
-        .map(|(id, c, e, a)| (id.as_str(), (*c, *e, *a)))
-        .collect();
-    for call in &placed.calls {
-        let corrected = corrections.get(call.call_id.as_str());
-        let (connect, end) = corrected.map_or((call.connect, call.end), |(c, e, _)| (*c, *e));
-        facts.push(CallFact {
-            call_id: call.call_id.clone(),
-            telephone_number: call.telephone_number.clone(),
-            answered: call.connect.is_some(),
-            duration_ms: connect.map_or(0, |c| end - c),
-            end,
-            corrected: corrected.is_some(),
-        });
-        last = last.max(call.end + i64::from(call.availability_delay_ms));
-    }
-    sides.teams.with_store(|s| -> Result<(), RunError> {
-        for call in placed.calls {
-            s.add_call(call).map_err(store_error("a call"))?;
-        }
-        for (call_id, connect, end, available) in &placed.corrections {
-            s.correct_call(call_id, *connect, *end, *available)
-                .map_err(store_error("a correction"))?;
-            last = last.max(*available);
-        }
-        Ok(())
-    })?;
-    sides.checker.do_send(CallsRecorded(facts));
-    Ok(last)
 }
 
 /// Waits for webhook deliveries to settle: before the carrier's first resync and before the

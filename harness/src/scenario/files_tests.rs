@@ -48,6 +48,7 @@ fn every_file_in_the_scenarios_folder_loads_and_the_suite_is_there() {
         "drift-mixed",
         "late-and-corrected",
         "scale",
+        "teams-qua-class",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -182,4 +183,9 @@ fn the_named_scenarios_say_what_their_names_promise() {
         (8.0..=12.0).contains(&per_number),
         "{per_number} calls per number a day"
     );
+
+    let misclassifying = &all["teams-qua-class"];
+    assert_eq!(mock(misclassifying).1, Profile::Correct);
+    assert!(misclassifying.teams_faults.quality_misclassify_share > 0.0);
+    assert_eq!(misclassifying.expect.failed_rules, [RuleId::QuaClass]);
 }

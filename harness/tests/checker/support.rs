@@ -4,8 +4,9 @@
 //! small and readable, the loader fills in what a fixture leaves out before deserialising:
 //! every top-level list defaults to empty and `settings` to the defaults; an exchange defaults to
 //! a carrier → Teams `GET` of carrier `carrier` taking 1 ms (a webhook attempt, recognised by its
-//! `detail.kind`, to a Teams → carrier `POST`); and the identifiers and timestamps no rule reads
-//! (tenant ids, `effectiveDateTime`, ...) get fixed values. Everything a rule reads is written
+//! `detail.kind`, to a Teams → carrier `POST`); a body may be written as JSON instead of a string
+//! of it; and the identifiers and timestamps no rule reads (tenant ids, `effectiveDateTime`,
+//! quality records' codecs and maxima, ...) get fixed values. Everything a rule reads is written
 //! out in the fixture.
 
 use std::path::PathBuf;
@@ -118,6 +119,24 @@ fn defaults(object: &mut Map<String, Value>, defaults: Value) {
 }
 
 fn exchange(e: &mut Map<String, Value>) {
+    // A body may be written as JSON rather than as a string of it; a quality page's records
+    // get the fields no rule reads.
+    let quality_page = e
+        .get("detail")
+        .is_some_and(|d| d["kind"] == "feedPage" && d["feed"] == "quality");
+    if let Some(body) = e.get_mut("responseBody").filter(|b| !b.is_string()) {
+        if quality_page && let Some(records) = body["value"].as_array_mut() {
+            for record in records {
+                quality(
+                    record
+                        .as_object_mut()
+                        .expect("a quality record is an object"),
+                );
+            }
+        }
+        let text = body.to_string();
+        e.insert("responseBody".into(), Value::String(text));
+    }
     let webhook = e
         .get("detail")
         .and_then(|d| d.get("kind"))

@@ -1,11 +1,13 @@
-//! Every bundled scenario, run in-process with its expected outcome asserted; determinism; and
-//! the rounding scenario's minutes checked against an independent computation.
+//! Every bundled scenario, run in-process with its expected outcome asserted; determinism;
+//! the rounding scenario's minutes checked against an independent computation; and Teams'
+//! injected misclassifications caught by QUA-CLASS.
 
 use std::path::{Path, PathBuf};
 
+use mock_teams::ExchangeDetail;
 use oc_harness::run::{RunOptions, RunOutcome, run};
 use oc_harness::scenario::{self, Scenario};
-use oc_protocol::ReconClass;
+use oc_protocol::{ReconClass, RuleId};
 use oc_reports::Verdict;
 
 fn scenario_path(name: &str) -> PathBuf {
@@ -181,6 +183,47 @@ fn rounding_up_to_a_minute_drifts_by_what_rounding_predicts() {
 }
 
 #[test]
+fn teams_misclassifying_quality_records_fails_qua_class_alone() {
+    let outcome = run_scenario(&load("teams-qua-class"), "a", None);
+    assert_expected(&outcome);
+    // Every record Teams flipped on purpose, as it recorded them with the pages it served, is
+    // one QUA-CLASS failure, and no other record is.
+    let flipped: usize = outcome
+        .history
+        .exchanges
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Some(ExchangeDetail::FeedPage {
+                feed,
+                misclassified,
+                ..
+            }) if feed == "quality" => Some(misclassified.len()),
+            _ => None,
+        })
+        .sum();
+    let verdict = outcome
+        .report
+        .rules
+        .iter()
+        .find(|v| v.rule == RuleId::QuaClass)
+        .unwrap();
+    assert!(flipped >= 5, "only {flipped} records flipped");
+    assert_eq!(verdict.failures, flipped as u64, "{verdict:#?}");
+    assert!(
+        verdict.summary.contains("0 records not judged (body cut"),
+        "{}",
+        verdict.summary
+    );
+    assert!(
+        verdict
+            .evidence
+            .iter()
+            .all(|e| e.note.contains("flipped on purpose")),
+        "{verdict:#?}"
+    );
+}
+
+#[test]
 fn every_other_bundled_scenario_shows_what_it_expects() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -189,7 +232,7 @@ fn every_other_bundled_scenario_shows_what_it_expects() {
             let path = e.ok()?.path();
             (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(str::to_owned))?
         })
-        .filter(|n| !["smoke", "drift-rounding"].contains(&n.as_str()))
+        .filter(|n| !["smoke", "drift-rounding", "teams-qua-class"].contains(&n.as_str()))
         .collect();
     names.sort();
     assert!(names.len() >= 10, "{names:?}");

@@ -199,6 +199,7 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
     }
     let c = call.carrier;
     let limit = page_limit(state, size);
+    let mut misclassified = Vec::new();
     let (value, from_position, next_position, more) = match kind {
         FeedKind::Cdr => {
             let page = store.cdr_page(c, position, limit);
@@ -210,7 +211,8 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
             )
         }
         FeedKind::Quality => {
-            let page = store.quality_page(c, position, limit);
+            let mut page = store.quality_page(c, position, limit);
+            misclassified = misclassify(state, &mut page.records);
             (
                 FeedValue::Quality(page.records),
                 page.first_position,
@@ -267,8 +269,25 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
         to_position: next_position,
         next: more,
         link: url,
+        misclassified,
     };
     Ok(reply.with_detail(detail))
+}
+
+/// Flips the `poor` flag of the records the injected fault picks (`quality_misclassify_share`);
+/// returns where they are in the page.
+fn misclassify(state: &AppState, records: &mut [oc_protocol::QualityRecord]) -> Vec<u32> {
+    let mut flipped = Vec::new();
+    for (index, record) in records.iter_mut().enumerate() {
+        if state
+            .faults
+            .misclassifies(&record.call_id, record.stream_direction)
+        {
+            record.poor = !record.poor;
+            flipped.push(u32::try_from(index).unwrap_or(u32::MAX));
+        }
+    }
+    flipped
 }
 
 enum FeedValue {

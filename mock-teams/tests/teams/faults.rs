@@ -1,5 +1,5 @@
 //! Injected faults: 429 with Retry-After (and a request sent too early), 503, added latency;
-//! each recorded with its exchange.
+//! quality records served misclassified; each recorded with its exchange.
 
 use mock_teams::{ExchangeDetail, FaultSettings, InjectedFault, TeamsOptions};
 
@@ -70,4 +70,48 @@ async fn server_errors_and_latency_are_injected_and_recorded() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
     let recorded = slow.exchanges.lock().unwrap().last().unwrap().fault;
     assert_eq!(recorded, Some(InjectedFault::Latency { ms: 50 }));
+}
+
+#[tokio::test]
+async fn misclassified_quality_records_are_served_flipped_and_recorded() {
+    let mut options = TeamsOptions::loopback(T0);
+    options.faults = FaultSettings {
+        quality_misclassify_share: 1.0,
+        ..FaultSettings::default()
+    };
+    let env = start_with(options).await;
+    let mut impaired = call("m-1", &alpha_number(1), 0, Some(60_000));
+    impaired.quality = Some(quality(3_000, 150_000)); // 15 % loss: poor
+    env.teams.add_call(impaired).unwrap();
+    env.teams
+        .add_call(call("m-2", &alpha_number(2), 0, Some(60_000)))
+        .unwrap(); // 0.1 % loss: not poor
+    env.teams.advance_to(T0 + 3_600_000).unwrap();
+    let (records, _) = env.follow(ALPHA_TOKEN, "/oc/v1/quality/delta").await;
+    let served: Vec<(String, bool)> = records
+        .iter()
+        .map(|r| (r["callId"].as_str().unwrap().to_owned(), r["poor"] == true))
+        .collect();
+    assert_eq!(
+        served,
+        [
+            ("m-1".to_owned(), false),
+            ("m-1".to_owned(), false),
+            ("m-2".to_owned(), true),
+            ("m-2".to_owned(), true),
+        ]
+    );
+    let exchanges = env.exchanges.lock().unwrap();
+    let flipped: Vec<&[u32]> = exchanges
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Some(ExchangeDetail::FeedPage {
+                feed,
+                misclassified,
+                ..
+            }) if feed == "quality" => Some(misclassified.as_slice()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flipped, [[0, 1, 2, 3].as_slice()]);
 }

@@ -1,0 +1,185 @@
+//! The traffic of a run or a certification, tick by tick: the admins' changes applied to Teams
+//! at their times, then the calls placed on what is assigned, recorded in Teams and told to the
+//! checker. `run` and `certify` play the same ticks, so that a seed generates the same changes
+//! and calls, relative to the start, in both.
+
+use actix::Addr;
+use mock_teams::NumberChange;
+use oc_protocol::{NumberEvent, UnixMillis};
+
+use super::{RunError, Sides, store_error};
+use crate::actors::admin::AdminActor;
+use crate::actors::messages::{
+    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring, EventsGenerated,
+    InitialAssignments, PlacedCalls, Tick,
+};
+use crate::actors::traffic::TrafficActor;
+use crate::checker::history::CallFact;
+
+/// What a tick generated, shown before Teams has it.
+pub(crate) struct Generated<'a> {
+    /// The admins' changes, each with its time, in time order.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the tests that replay the traffic")
+    )]
+    pub(crate) changes: &'a [(UnixMillis, NumberChange)],
+    /// The calls and their corrections.
+    pub(crate) placed: &'a PlacedCalls,
+}
+
+/// Applies the admins' assignments at `start`, before the first tick; `observe` sees them.
+pub(crate) async fn play_start(
+    sides: &Sides,
+    admin: &Addr<AdminActor>,
+    traffic: &Addr<TrafficActor>,
+    start: UnixMillis,
+    observe: impl FnOnce(&[(UnixMillis, NumberChange)]),
+) -> Result<(), RunError> {
+    let initial: Vec<(UnixMillis, NumberChange)> = admin
+        .send(InitialAssignments)
+        .await?
+        .into_iter()
+        .map(|change| (start, change))
+        .collect();
+    observe(&initial);
+    apply(sides, traffic, &initial)
+}
+
+/// Plays one tick: the admins' changes, then the calls, into Teams, whose clock ends at the
+/// tick's end; `observe` sees what was generated. Returns when the tick's last record becomes
+/// available.
+pub(crate) async fn play_tick(
+    sides: &Sides,
+    admin: &Addr<AdminActor>,
+    traffic: &Addr<TrafficActor>,
+    tick: Tick,
+    observe: impl FnOnce(Generated<'_>),
+) -> Result<UnixMillis, RunError> {
+    let changes = admin.send(ChangesDuring(tick)).await?;
+    // The traffic hears of these changes before it is asked for the tick's calls: its mailbox
+    // keeps the order they were sent in.
+    apply(sides, traffic, &changes)?;
+    let placed = traffic.send(CallsDuring(tick)).await?;
+    admin.do_send(ringing(&placed));
+    observe(Generated {
+        changes: &changes,
+        placed: &placed,
+    });
+    let last_record = record_calls(sides, placed)?;
+    sides
+        .teams
+        .advance_to(tick.to)
+        .map_err(store_error("the clock"))?;
+    Ok(last_record)
+}
+
+/// Applies admin changes at their times, telling the traffic and the checker.
+fn apply(
+    sides: &Sides,
+    traffic: &Addr<TrafficActor>,
+    changes: &[(UnixMillis, NumberChange)],
+) -> Result<(), RunError> {
+    let mut events: Vec<NumberEvent> = Vec::new();
+    let mut batch: Vec<NumberChange> = Vec::new();
+    let mut batch_at = None;
+    let mut flush =
+        |at: Option<UnixMillis>, batch: &mut Vec<NumberChange>| -> Result<(), RunError> {
+            let Some(at) = at else { return Ok(()) };
+            if batch.is_empty() {
+                return Ok(());
+            }
+            sides
+                .teams
+                .advance_to(at)
+                .map_err(store_error("the clock"))?;
+            let changes = std::mem::take(batch);
+            let kinds: Vec<Option<bool>> = changes
+                .iter()
+                .map(|change| match change {
+                    NumberChange::Assign { .. } => Some(true),
+                    NumberChange::Unassign { .. } => Some(false),
+                    NumberChange::Update { .. } => None,
+                })
+                .collect();
+            for (assigned, result) in kinds.into_iter().zip(sides.teams.apply_changes(changes)) {
+                // The admins only ask for possible changes, so a refusal is a harness bug worth
+                // seeing, not a reason to stop the run.
+                match result {
+                    Ok(event) => {
+                        if let Some(assigned) = assigned {
+                            traffic.do_send(AssignmentChanged {
+                                telephone_number: event.telephone_number.clone(),
+                                at,
+                                assigned,
+                            });
+                        }
+                        events.push(event);
+                    }
+                    Err(err) => tracing::error!(%err, "Teams refused an admin change"),
+                }
+            }
+            Ok(())
+        };
+    // Changes at the same instant go out together, as one notification per carrier.
+    for (at, change) in changes {
+        if batch_at != Some(*at) {
+            flush(batch_at, &mut batch)?;
+            batch_at = Some(*at);
+        }
+        batch.push(change.clone());
+    }
+    flush(batch_at, &mut batch)?;
+    if !events.is_empty() {
+        sides.checker.do_send(EventsGenerated(events));
+    }
+    Ok(())
+}
+
+/// The connect time of every answered call placed, for the admins (see [`CallsRinging`]).
+fn ringing(placed: &PlacedCalls) -> CallsRinging {
+    CallsRinging(
+        placed
+            .calls
+            .iter()
+            .filter_map(|c| c.connect.map(|at| (c.telephone_number.clone(), at)))
+            .collect(),
+    )
+}
+
+/// Adds a tick's calls and corrections to Teams; returns when their last record is available.
+fn record_calls(sides: &Sides, placed: PlacedCalls) -> Result<UnixMillis, RunError> {
+    let mut facts = Vec::with_capacity(placed.calls.len());
+    let mut last = i64::MIN;
+    let corrections: std::collections::BTreeMap<&str, (Option<i64>, i64, i64)> = placed
+        .corrections
+        .iter()
+        .map(|(id, c, e, a)| (id.as_str(), (*c, *e, *a)))
+        .collect();
+    for call in &placed.calls {
+        let corrected = corrections.get(call.call_id.as_str());
+        let (connect, end) = corrected.map_or((call.connect, call.end), |(c, e, _)| (*c, *e));
+        facts.push(CallFact {
+            call_id: call.call_id.clone(),
+            telephone_number: call.telephone_number.clone(),
+            answered: call.connect.is_some(),
+            duration_ms: connect.map_or(0, |c| end - c),
+            end,
+            corrected: corrected.is_some(),
+        });
+        last = last.max(call.end + i64::from(call.availability_delay_ms));
+    }
+    sides.teams.with_store(|s| -> Result<(), RunError> {
+        for call in placed.calls {
+            s.add_call(call).map_err(store_error("a call"))?;
+        }
+        for (call_id, connect, end, available) in &placed.corrections {
+            s.correct_call(call_id, *connect, *end, *available)
+                .map_err(store_error("a correction"))?;
+            last = last.max(*available);
+        }
+        Ok(())
+    })?;
+    sides.checker.do_send(CallsRecorded(facts));
+    Ok(last)
+}

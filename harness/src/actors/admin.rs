@@ -12,7 +12,7 @@ use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
 use super::actor_rng;
-use super::messages::{CallsRinging, ChangesDuring, InitialAssignments};
+use super::messages::{CallsRinging, ChangesDuring, ClosingUnassignments, InitialAssignments};
 use crate::scenario::AssignmentSpec;
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -90,6 +90,42 @@ impl Handler<CallsRinging> for AdminActor {
             let until = self.ringing_until.entry(number).or_insert(connect);
             *until = (*until).max(connect);
         }
+    }
+}
+
+impl Handler<ClosingUnassignments> for AdminActor {
+    type Result = Vec<(UnixMillis, NumberChange)>;
+
+    /// Unassigns up to `count` assigned numbers with no call ringing at `at`, chosen from the
+    /// seed.
+    fn handle(&mut self, msg: ClosingUnassignments, _: &mut Context<Self>) -> Self::Result {
+        let candidates: Vec<String> = self
+            .assigned
+            .iter()
+            .filter(|(number, assigned)| {
+                **assigned && self.ringing_until.get(*number).is_none_or(|&c| c < msg.at)
+            })
+            .map(|(number, _)| number.clone())
+            .collect();
+        let count = usize::try_from(msg.count).unwrap_or(usize::MAX);
+        let chosen: Vec<String> = candidates
+            .choose_multiple(&mut self.rng, count)
+            .cloned()
+            .collect();
+        let mut chosen = chosen;
+        chosen.sort();
+        chosen
+            .into_iter()
+            .map(|number| {
+                self.assigned.insert(number.clone(), false);
+                (
+                    msg.at,
+                    NumberChange::Unassign {
+                        telephone_number: number,
+                    },
+                )
+            })
+            .collect()
     }
 }
 

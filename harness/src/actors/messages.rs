@@ -31,6 +31,17 @@ pub struct InitialAssignments;
 #[rtype(result = "Vec<(UnixMillis, NumberChange)>")]
 pub struct ChangesDuring(pub Tick);
 
+/// Asks the admins to unassign `count` of their assigned numbers at `at`, the end of the
+/// traffic (a certification's closing changes), each with its time.
+#[derive(Message)]
+#[rtype(result = "Vec<(UnixMillis, NumberChange)>")]
+pub struct ClosingUnassignments {
+    /// When: the end of the traffic.
+    pub at: UnixMillis,
+    /// How many numbers.
+    pub count: u32,
+}
+
 /// Answered calls placed on numbers, each with its connect time: the admins do not unassign a
 /// number while a call on it is still ringing, so that every answered call's number is the
 /// carrier's when it is answered (legs are judged at their connect time, PROTOCOL.md 2.3).

@@ -14,7 +14,7 @@ use crate::actors::admin::AdminActor;
 use crate::actors::clock::ClockActor;
 use crate::actors::messages::{NextTick, Tick};
 use crate::actors::traffic::TrafficActor;
-use crate::run::generate::{Generated, play_start, play_tick};
+use crate::run::generate::{Generated, play_closing, play_start, play_tick};
 use crate::run::probes::wall_ms;
 use crate::run::{RunError, Sides, report};
 use crate::scenario::Scenario;
@@ -61,6 +61,16 @@ impl Traffic {
         })
     }
 
+    /// The closing changes at `end`, after the last tick: `count` assigned numbers unassigned.
+    pub(super) async fn close(
+        &self,
+        sides: &Sides,
+        end: UnixMillis,
+        count: u32,
+    ) -> Result<(), RunError> {
+        play_closing(sides, &self.admin, &self.traffic, end, count).await
+    }
+
     /// The next tick, or none when the traffic is over.
     pub(super) async fn next_tick(&self) -> Result<Option<Tick>, RunError> {
         Ok(self.clock.send(NextTick).await?)
@@ -101,13 +111,18 @@ pub(super) async fn drive(
     let mut traffic = Traffic::start(sides, scenario, seed, numbers, |_| {}).await?;
     let bar = report::Progress::new(progress, scenario.length_ms);
     let mut last_record = scenario.start;
+    let mut end = scenario.start;
     while let Some(tick) = traffic.next_tick().await? {
         // The tick's changes and calls happen in the past, never ahead of the carrier's clock.
         sleep_until(tick.to).await;
         last_record = last_record.max(traffic.play(sides, legs, tick, |_| {}).await?);
         legs.post_due(tick.to).await;
         bar.tick(tick.to - scenario.start);
+        end = tick.to;
     }
+    traffic
+        .close(sides, end, scenario.certification.closing_unassignments)
+        .await?;
     bar.finish();
     Ok(last_record)
 }

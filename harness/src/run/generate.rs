@@ -10,8 +10,8 @@ use oc_protocol::{NumberEvent, UnixMillis};
 use super::{RunError, Sides, store_error};
 use crate::actors::admin::AdminActor;
 use crate::actors::messages::{
-    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring, EventsGenerated,
-    InitialAssignments, PlacedCalls, Tick,
+    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring,
+    ClosingUnassignments, EventsGenerated, InitialAssignments, PlacedCalls, Tick,
 };
 use crate::actors::traffic::TrafficActor;
 use crate::checker::history::CallFact;
@@ -72,6 +72,22 @@ pub(crate) async fn play_tick(
         .advance_to(tick.to)
         .map_err(store_error("the clock"))?;
     Ok(last_record)
+}
+
+/// Applies the admins' closing unassignments at `at`, after the last tick (a certification's
+/// closing changes, so that convergence after an unassignment is always probed).
+pub(crate) async fn play_closing(
+    sides: &Sides,
+    admin: &Addr<AdminActor>,
+    traffic: &Addr<TrafficActor>,
+    at: UnixMillis,
+    count: u32,
+) -> Result<(), RunError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let changes = admin.send(ClosingUnassignments { at, count }).await?;
+    apply(sides, traffic, &changes)
 }
 
 /// Applies admin changes at their times, telling the traffic and the checker.

@@ -16,6 +16,7 @@ pub(crate) struct RawCertification {
     pub(crate) leg_drift_share: Option<f64>,
     pub(crate) leg_drift: Option<RawDuration>,
     pub(crate) unassigned_legs: Option<u32>,
+    pub(crate) closing_unassignments: Option<u32>,
     pub(crate) catch_up: Option<RawDuration>,
 }
 
@@ -36,6 +37,9 @@ pub struct CertificationSpec {
     /// Legs posted on numbers not assigned at their connect time, which the carrier must not
     /// report [DUR-UNEXPECTED].
     pub unassigned_legs: u32,
+    /// Assigned numbers the admins unassign at the end of the traffic, so that convergence
+    /// after an unassignment is always probed [NUM-STATE].
+    pub closing_unassignments: u32,
     /// After the traffic, the longest wait for the carrier to report every leg and read the
     /// feeds to their end, beyond the reporting deadline.
     pub catch_up_ms: i64,
@@ -49,6 +53,7 @@ impl Default for CertificationSpec {
             leg_drift_share: 0.05,
             leg_drift_ms: 3_000,
             unassigned_legs: 5,
+            closing_unassignments: 2,
             catch_up_ms: 15_000,
         }
     }
@@ -83,6 +88,7 @@ pub(crate) fn certification(raw: RawCertification, f: &mut Findings) -> Certific
         ),
         leg_drift_ms: leg_drift_ms.unwrap_or(d.leg_drift_ms),
         unassigned_legs: raw.unassigned_legs.unwrap_or(d.unassigned_legs),
+        closing_unassignments: raw.closing_unassignments.unwrap_or(d.closing_unassignments),
         catch_up_ms: catch_up_ms.unwrap_or(d.catch_up_ms),
     }
 }

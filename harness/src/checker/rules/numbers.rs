@@ -424,6 +424,7 @@ pub(super) fn num_state(history: &History) -> RuleVerdict {
         .collect();
     let mut tally = Tally::new(RuleId::NumState);
     let mut probed = 0u64;
+    let mut unassigned_last = 0u64;
     for probe in &history.probes {
         let number = probe.telephone_number.as_str();
         let Some(want) = teams.get(number) else {
@@ -431,6 +432,9 @@ pub(super) fn num_state(history: &History) -> RuleVerdict {
         };
         probed += 1;
         let events = deliveries.by_number.get(number).map_or(0, Vec::len);
+        if want.state == oc_protocol::AssignmentState::Unassigned && events > 0 {
+            unassigned_last += 1;
+        }
         let has_events = events > 0 || want.sequence > 0;
         // The deliveries of the event that made Teams' final state.
         let last_seqs = || {
@@ -505,6 +509,11 @@ pub(super) fn num_state(history: &History) -> RuleVerdict {
         }
     }
     tally.exercised("numbers probed", probed, 1);
+    tally.exercised(
+        "probed numbers Teams unassigned after assigning them",
+        unassigned_last,
+        1,
+    );
     let failures = tally.failures();
     tally.finish(format!(
         "{} probed; {failures} differ from Teams' state",

@@ -147,10 +147,17 @@ impl Client {
         counts: &mut RetryCounts,
     ) -> Result<super::transport::Incoming, ClientError> {
         match self.transport.send(out).await {
-            Ok(answer) if answer.status < 500 && answer.status != 429 => return Ok(answer),
-            Ok(answer) if answer.status >= 500 => {}
-            // Throttled or not answered: the usual retries under the same key.
-            _ => return self.exchange(out, counts).await,
+            Ok(answer) if answer.status == 429 => {
+                // Throttled: nothing was applied; wait as asked, then the usual retries.
+                counts.throttled += 1;
+                let wait = self.throttle_wait(out.url.as_str(), answer.retry_after.as_deref())?;
+                tokio::time::sleep(wait).await;
+                return self.exchange(out, counts).await;
+            }
+            Ok(answer) if answer.status < 500 => return Ok(answer),
+            Ok(_) => {}
+            // Not answered: the usual retries under the same key.
+            Err(_) => return self.exchange(out, counts).await,
         }
         state.next_key += 1;
         let key = format!("{}-{}", self.key_prefix, state.next_key);

@@ -80,7 +80,11 @@ impl Client {
     }
 
     /// How long to wait after a 429: its `Retry-After`, unless the profile ignores it.
-    fn throttle_wait(&self, url: &str, retry_after: Option<&str>) -> Result<Duration, ClientError> {
+    pub(super) fn throttle_wait(
+        &self,
+        url: &str,
+        retry_after: Option<&str>,
+    ) -> Result<Duration, ClientError> {
         if self.config.misbehaviour.profile == Profile::CdrThrottle {
             // Breaks CDR-THROTTLE on purpose: its own short backoff, whatever Teams asked.
             return Ok(self.backoff(1));

@@ -115,3 +115,120 @@ async fn misclassified_quality_records_are_served_flipped_and_recorded() {
         .collect();
     assert_eq!(flipped, [[0, 1, 2, 3].as_slice()]);
 }
+
+/// Teams' own page cap holds whatever `pageSize` asks, and only the page without `nextLink`
+/// ends the chain [CDR-PAGING]; records published in bursts become available together, at
+/// burst times counted from the start.
+#[tokio::test]
+async fn pages_are_capped_and_records_published_in_bursts() {
+    let mut options = TeamsOptions::loopback(T0);
+    options.faults = FaultSettings {
+        page_cap: 3,
+        publish_every_ms: 600_000,
+        ..FaultSettings::default()
+    };
+    let env = start_with(options).await;
+    // Ten answered calls a minute apart; each record is due 30 s after its end.
+    for i in 0..10u32 {
+        env.teams
+            .add_call(call(
+                &format!("c-{i}"),
+                &alpha_number(i),
+                i64::from(i) * 60,
+                Some(10_000),
+            ))
+            .unwrap();
+    }
+    // The first is due at 45 s, so nothing is available before the first burst at 10 min.
+    env.teams.advance_to(T0 + 599_999).unwrap();
+    let (items, _) = env
+        .follow(ALPHA_TOKEN, "/oc/v1/cdrs/delta?pageSize=1000")
+        .await;
+    assert!(items.is_empty(), "{items:?}");
+    env.teams.advance_to(T0 + 600_000).unwrap();
+    let (status, _, first) = env
+        .get(ALPHA_TOKEN, "/oc/v1/cdrs/delta?pageSize=1000")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(first["value"].as_array().unwrap().len(), 3, "capped at 3");
+    assert!(first["nextLink"].is_string(), "more pages follow: {first}");
+    let (items, delta) = env
+        .follow(ALPHA_TOKEN, "/oc/v1/cdrs/delta?pageSize=1000")
+        .await;
+    assert_eq!(
+        items.len(),
+        10,
+        "every record of the burst, over four pages"
+    );
+    assert!(delta.is_some());
+    let available: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|r| r["availableDateTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        available.into_iter().collect::<Vec<_>>(),
+        [oc_protocol::format_timestamp(T0 + 600_000).as_str()]
+    );
+}
+
+/// Every third new report is applied and then answered 503, recorded as a lost answer with its
+/// report detail; a retry with the same key and body is answered from memory and changes
+/// nothing, a retry under a new key reports the call again (a duplicate).
+#[tokio::test]
+async fn an_applied_report_can_lose_its_answer() {
+    let mut options = TeamsOptions::loopback(T0);
+    options.faults = FaultSettings {
+        answer_loss_every: 3,
+        ..FaultSettings::default()
+    };
+    let env = start_with(options).await;
+    let number = alpha_number(1);
+    let bodies: Vec<serde_json::Value> = (0..3)
+        .map(|i| serde_json::json!({ "records": [report_record(&format!("x-{i}"), &number, T0, 1_000)] }))
+        .collect();
+    assert_eq!(env.report(ALPHA_TOKEN, Some("k0"), &bodies[0]).await.0, 200);
+    assert_eq!(env.report(ALPHA_TOKEN, Some("k1"), &bodies[1]).await.0, 200);
+    let (status, problem) = env.report(ALPHA_TOKEN, Some("k2"), &bodies[2]).await;
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("same Idempotency-Key"),
+        "{problem}"
+    );
+    let lost = env.exchanges.lock().unwrap().last().unwrap().clone();
+    assert_eq!(lost.fault, Some(InjectedFault::AnswerLost { status: 503 }));
+    assert!(matches!(
+        lost.detail,
+        Some(ExchangeDetail::DurationReport {
+            accepted: 1,
+            replayed: false,
+            ..
+        })
+    ));
+    // It was applied: the retry is answered from memory.
+    let (status, answer) = env.report(ALPHA_TOKEN, Some("k2"), &bodies[2]).await;
+    assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)));
+    let replay = env.exchanges.lock().unwrap().last().unwrap().clone();
+    assert!(matches!(
+        replay.detail,
+        Some(ExchangeDetail::DurationReport { replayed: true, .. })
+    ));
+    // Under a new key the same records are reported again: a duplicate.
+    assert_eq!(env.report(ALPHA_TOKEN, Some("k3"), &bodies[2]).await.0, 200);
+    let items = env
+        .teams
+        .reconciliation_items(
+            "alpha",
+            oc_protocol::ReconClass::Unexpected,
+            T0 - 86_400_000,
+            T0 + 86_400_000,
+        )
+        .unwrap();
+    let x2 = items
+        .iter()
+        .find(|i| i.call_id == "x-2")
+        .expect("x-2 reconciled");
+    assert!(x2.duplicate, "{x2:?}");
+}

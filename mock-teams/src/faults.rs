@@ -214,7 +214,8 @@ impl Faults {
     /// Whether to lose the answer to a duration report that was just applied.
     pub(crate) fn lose_answer(&self) -> bool {
         let every = self.settings.answer_loss_every;
-        every > 0 && (self.applied_reports.fetch_add(1, Ordering::Relaxed) + 1) % every == 0
+        every > 0
+            && (self.applied_reports.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every)
     }
 
     /// The webhook faults `telephone_number`'s notifications may get (see [`WebhookClass`]).

@@ -408,3 +408,23 @@ async fn status_after_throttling(request: impl Fn() -> reqwest::RequestBuilder) 
     }
     status
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_that_is_not_a_view_is_named_with_what_was_received() {
+        let body = br#"{"telephoneNumber":"+14255550100","tenantId":"c0ffee00-0000-4000-8000-000000000001","state":"assigned","sequence":2}"#;
+        let err = serde_json::from_slice::<CarrierNumberView>(body).unwrap_err();
+        let why = not_a_view(&err, body);
+        assert!(why.contains("missing field `appliedEvents`"), "{why}");
+        assert!(
+            why.ends_with(&format!("it was: {}", String::from_utf8_lossy(body))),
+            "{why}"
+        );
+        let long = vec![b'x'; 1000];
+        let err = serde_json::from_slice::<CarrierNumberView>(&long).unwrap_err();
+        assert!(not_a_view(&err, &long).ends_with("x…"));
+    }
+}

@@ -182,3 +182,27 @@ fn num_state_fail() {
         "+14255550102: Teams has it assigned at sequence 1, but the carrier has never heard of it (404)",
     );
 }
+
+/// A probe answer that is not a carrier view is reported as that, with what was received, not
+/// as a state that failed to converge.
+#[test]
+fn num_state_reports_an_answer_that_is_not_a_view_as_such() {
+    let mut history = load("num-state-pass");
+    let probe = &mut history.probes[0];
+    probe.view = None;
+    probe.status = Some(200);
+    probe.error = Some(
+        "the answer is not a valid carrier view (missing field `appliedEvents` at line 1 column \
+         40); it was: {\"state\":\"assigned\",\"sequence\":2}"
+            .into(),
+    );
+    let v = rules::check(RuleId::NumState, &history);
+    assert_eq!(v.outcome, Outcome::Failed);
+    assert_note(
+        &v,
+        0,
+        "the state probe answered 200, but the answer is not a valid carrier view (missing field \
+         `appliedEvents`",
+    );
+    assert_note(&v, 0, "it was: {\"state\":\"assigned\",\"sequence\":2}");
+}

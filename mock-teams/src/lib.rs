@@ -31,8 +31,8 @@ pub use exchange::{
 pub use faults::FaultSettings;
 pub use ratelimit::RateLimit;
 pub use store::{
-    Assignment, CarrierSpec, NewCall, Store, StoreError, StoreSettings, StreamQuality,
-    WebhookTarget,
+    Assignment, CarrierSpec, NewCall, ReportedCall, Store, StoreError, StoreSettings,
+    StreamQuality, WebhookTarget,
 };
 pub use tls::TlsFiles;
 pub use webhook::{WebhookSender, WebhookSettings};
@@ -318,6 +318,11 @@ impl MockTeams {
         to: UnixMillis,
     ) -> Result<ReconciliationSummary, StoreError> {
         self.with_store(|s| s.reconcile(carrier_id, from, to))
+    }
+
+    /// Every call the carrier reported, with what Teams received (facts, no verdict).
+    pub fn reported_calls(&self, carrier_id: &str) -> Result<Vec<ReportedCall>, StoreError> {
+        self.with_store(|s| Ok(s.reported_calls(s.carrier_id_index(carrier_id)?)))
     }
 
     /// Every reconciled call of a class, in call order.

@@ -76,6 +76,9 @@ impl Handler<Judge> for CheckerActor {
         history.teams_numbers = rest.teams_numbers;
         history.probes = rest.probes;
         history.reconciliation = rest.reconciliation;
+        history.reported = rest.reported;
+        history.reported.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        history.judged_at = rest.judged_at;
         history.quality_served = rest.quality_served;
         history.signature_probes = rest.signature_probes;
         history.isolation_probes = rest.isolation_probes;

@@ -2,7 +2,7 @@
 //! Rules are pure functions of it, so that a history kept as a data file reproduces a verdict.
 
 use mock_carrier::GroundTruth;
-use mock_teams::{Exchange, ExchangeDetail};
+use mock_teams::{Exchange, ExchangeDetail, ReportedCall};
 use oc_protocol::{
     CarrierNumberView, NumberEvent, QualityRecord, ReconciliationItem, TeamsNumber, UnixMillis,
 };
@@ -27,8 +27,17 @@ pub struct History {
     pub cycles: Vec<PollCycle>,
     /// Every call Teams generated, in callId order.
     pub calls: Vec<CallFact>,
-    /// Teams' reconciliation of the run's window at its end: every item of every class.
+    /// Teams' reconciliation of the run's window at its end: every item of every class (the
+    /// report's classes and the accuracy check read it; the duration rules do not).
     pub reconciliation: Vec<ReconciliationItem>,
+    /// What Teams received for every call the carrier reported, in callId order: the facts
+    /// the duration rules decide from.
+    #[serde(default)]
+    pub reported: Vec<ReportedCall>,
+    /// Simulated time when the run was judged: calls ending later are not yet due a report.
+    /// `None` judges every call.
+    #[serde(default)]
+    pub judged_at: Option<UnixMillis>,
     /// Every quality record of the carrier's feed as Teams' store renders it at the end, for the
     /// report's figures. QUA-CLASS does not read it: it judges the records on the wire.
     pub quality_served: Vec<QualityRecord>,

@@ -377,6 +377,10 @@ pub(crate) async fn final_state(
         .teams
         .quality_records(CARRIER_ID)
         .map_err(store_error("quality"))?;
+    let reported = sides
+        .teams
+        .reported_calls(CARRIER_ID)
+        .map_err(store_error("reported calls"))?;
     let rest = History {
         settings: CheckSettings {
             tolerance_ms: scenario.reconciliation.tolerance_ms,
@@ -387,6 +391,8 @@ pub(crate) async fn final_state(
         teams_numbers,
         probes,
         reconciliation,
+        reported,
+        judged_at: Some(sides.teams.now()),
         quality_served,
         signature_probes,
         isolation_probes,

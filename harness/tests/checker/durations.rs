@@ -105,8 +105,28 @@ fn dur_deadline_fail() {
     assert_note(
         &v,
         0,
-        "which ended at 2026-11-26T09:01:00.000Z, was first reported more than 86400000 ms after its end",
+        "which ended at 2026-11-26T09:01:00.000Z, was first reported at 2026-11-27T09:01:00.001Z, \
+         more than 86400000 ms after its end",
     );
+}
+
+/// The decision is the checker's, from when the report arrived: a report 1 ms inside the
+/// deadline is on time whatever any flag says.
+#[test]
+fn dur_deadline_is_decided_from_when_the_report_arrived() {
+    let mut history = load("dur-deadline-fail");
+    history.reported[0].first_reported -= 1;
+    let v = rules::check(RuleId::DurDeadline, &history);
+    assert_verdict(&v, Outcome::Passed, 0, &[]);
+}
+
+/// A call still going when the run was judged is not yet due a report.
+#[test]
+fn dur_complete_judges_only_calls_that_had_ended() {
+    let mut history = load("dur-complete-fail");
+    history.judged_at = Some(history.calls[1].end - 1);
+    let v = rules::check(RuleId::DurComplete, &history);
+    assert_eq!(v.failures, 0, "{v:#?}");
 }
 
 #[test]

@@ -100,6 +100,7 @@ fn complete(mut value: Value) -> Value {
         ("probes", probe),
         ("qualityServed", quality),
         ("reconciliation", item),
+        ("reported", reported),
         ("calls", call),
     ] {
         for entry in history[key].as_array_mut().unwrap() {
@@ -208,6 +209,16 @@ fn item(i: &mut Map<String, Value>) {
             "late": false,
             "duplicate": false,
             "corrected": false,
+        }),
+    );
+}
+
+fn reported(r: &mut Map<String, Value>) {
+    defaults(
+        r,
+        json!({
+            "telephoneNumber": "+14255550100",
+            "repeated": false,
         }),
     );
 }

@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use calls::{NewCall, StreamQuality};
 pub use numbers::Assignment;
-pub use reports::ReportOutcome;
+pub use reports::{ReportOutcome, ReportedCall};
 
 use calls::{CallIds, CallRow};
 use feed::{Feed, FeedEntry};

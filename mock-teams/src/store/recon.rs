@@ -189,6 +189,36 @@ impl Store {
             })
     }
 
+    /// Every call `carrier` reported, matched to Teams' calls or not, in call order then call id
+    /// order: what the checker judges the duration rules from.
+    pub(crate) fn reported_calls(&self, carrier: u16) -> Vec<super::reports::ReportedCall> {
+        let fact = |call_id: &str, telephone_number: &str, slot: ReconSlot| {
+            Some(super::reports::ReportedCall {
+                call_id: call_id.to_owned(),
+                telephone_number: telephone_number.to_owned(),
+                first_reported: slot.first_at()?,
+                duration_ms: slot.carrier_ms()?,
+                repeated: slot.duplicate(),
+            })
+        };
+        let known = (0..self.call_ids.len()).filter_map(|i| {
+            let row = &self.rows[i];
+            if row.carrier != carrier {
+                return None;
+            }
+            fact(
+                self.call_ids.get(i as u32),
+                &self.numbers[row.number as usize].telephone_number,
+                self.slots[i],
+            )
+        });
+        let unmatched = self.carriers[usize::from(carrier)]
+            .unmatched
+            .iter()
+            .filter_map(|(call_id, u)| fact(call_id, &u.telephone_number, u.slot));
+        known.chain(unmatched).collect()
+    }
+
     /// The reconciliation of one carrier's calls that started in `[from, to)`, as it stands.
     pub(crate) fn reconciliation(
         &self,

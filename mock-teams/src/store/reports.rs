@@ -15,11 +15,13 @@ const LATE: u8 = 2;
 const DUPLICATE: u8 = 4;
 const CORRECTED: u8 = 8;
 
-/// A call's reconciliation state: 16 bytes.
+/// A call's reconciliation state: 24 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ReconSlot {
     /// A hash of the latest report, to tell a duplicate from a correction.
     content: u64,
+    /// When the first report arrived, simulated: a fact the checker judges lateness from.
+    first_at: UnixMillis,
     /// The carrier's latest duration, ms.
     carrier_ms: u32,
     flags: u8,
@@ -42,6 +44,11 @@ impl ReconSlot {
         self.flags & CORRECTED != 0
     }
 
+    /// When the call was first reported, if it was.
+    pub(crate) fn first_at(&self) -> Option<UnixMillis> {
+        (self.flags & REPORTED != 0).then_some(self.first_at)
+    }
+
     /// Takes a report received at `at`, the call's deadline being `deadline`.
     fn record(&mut self, report: &DurationReport, at: UnixMillis, deadline: UnixMillis) {
         let content = content_hash(report);
@@ -49,6 +56,7 @@ impl ReconSlot {
         let ms = u32::try_from(report.duration_ms.max(0)).unwrap_or(u32::MAX);
         if self.flags & REPORTED == 0 {
             self.flags |= REPORTED;
+            self.first_at = at;
             if at > deadline {
                 self.flags |= LATE;
             }
@@ -73,6 +81,25 @@ fn content_hash(report: &DurationReport) -> u64 {
     report.end_date_time.hash(&mut hasher);
     report.duration_ms.hash(&mut hasher);
     hasher.finish()
+}
+
+/// What Teams received for one reported call: facts, no verdict. The checker decides the
+/// duration rules from them and from the calls Teams had (DUR-COMPLETE, DUR-UNEXPECTED,
+/// DUR-DEADLINE, DUR-DUPLICATE); Teams' own reconciliation (PROTOCOL.md 3.5) is a separate
+/// reading of the same facts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedCall {
+    /// The reported call id.
+    pub call_id: String,
+    /// The number: Teams' for a call it has, the reported one otherwise.
+    pub telephone_number: String,
+    /// When the first report of it arrived, simulated.
+    pub first_reported: UnixMillis,
+    /// The latest reported duration, ms.
+    pub duration_ms: i64,
+    /// Reported again with the very same record at least once.
+    pub repeated: bool,
 }
 
 /// A report whose call id matches no call of the reporting carrier (yet).
@@ -228,6 +255,7 @@ mod tests {
         let mut late = ReconSlot::default();
         late.record(&report(61_000), 101, 100);
         assert!(late.late());
-        assert_eq!(std::mem::size_of::<ReconSlot>(), 16);
+        assert_eq!(late.first_at(), Some(101));
+        assert_eq!(std::mem::size_of::<ReconSlot>(), 24);
     }
 }

@@ -1,6 +1,7 @@
 //! The duration rules (PROTOCOL.md 2.3, 3.4, 3.5): DUR-SCHEMA and DUR-IDEMPOTENT from the
 //! carrier's call-durations requests and Teams' answers; DUR-DUPLICATE, DUR-DEADLINE,
-//! DUR-COMPLETE and DUR-UNEXPECTED from Teams' reconciliation at the end of the run;
+//! DUR-COMPLETE and DUR-UNEXPECTED decided here from what Teams received for each reported
+//! call (when, what, whether again) and the calls Teams had, not from Teams' reconciliation;
 //! DUR-FIDELITY from the certification legs the harness posted and the reports Teams received.
 
 use std::collections::BTreeMap;
@@ -9,14 +10,14 @@ use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::{
-    DurationReportResponse, IDEMPOTENCY_KEY_HEADER, Problem, ReconClass, ReconciliationItem,
-    RuleId, format_timestamp, paths,
+    DurationReportResponse, IDEMPOTENCY_KEY_HEADER, Problem, RuleId, format_timestamp, paths,
 };
 use oc_reports::RuleVerdict;
 
 use super::{Tally, count, harness_caused, header, mentioning, not_exercised, path_of};
 use crate::checker::History;
-use crate::checker::history::LegFact;
+use crate::checker::history::{CallFact, LegFact};
+use mock_teams::ReportedCall;
 
 /// The carrier's call-durations requests that Teams really answered.
 fn reports(history: &History) -> impl Iterator<Item = &Exchange> {
@@ -244,26 +245,31 @@ pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
     ))
 }
 
-/// A rule judged on Teams' reconciliation items.
-struct Reconciled {
+/// The calls a duration rule judges, one kind of item each: Teams' answered calls, or what the
+/// carrier reported. The decision is the rule's own, from the facts Teams recorded (what
+/// arrived when, [`ReportedCall`]) and the calls Teams had ([`CallFact`]); Teams'
+/// reconciliation is a separate reading of the same facts, for the report.
+struct Judged<T> {
     rule: RuleId,
     /// The items that give the rule something to check.
-    exercised_by: fn(&ReconciliationItem) -> bool,
-    /// The items that break it.
-    fails: fn(&ReconciliationItem) -> bool,
+    items: Vec<T>,
+    /// Whether an item breaks the rule.
+    fails: fn(&History, &T) -> bool,
     /// What is wrong with one, for a person.
-    note: fn(&History, &ReconciliationItem) -> String,
-    /// The exchanges that show it: those of this kind that name the call.
+    note: fn(&History, &T) -> String,
+    /// The call an item is about.
+    call_id: fn(&T) -> &str,
+    /// The exchanges that show a failure: those of this kind that name the call.
     evidence_from: fn(&Exchange) -> bool,
-    /// What the exercising items are, e.g. `reported call`.
+    /// What the items are, e.g. `answered call`.
     what: &'static str,
     /// What the failing ones did, e.g. `never reported`.
     found: &'static str,
-    /// Why the failing items probably failed, when the history shows a cause.
-    diagnose: fn(&History) -> Option<String>,
     /// One more thing the run must have exercised, when it has one (a certification's legs on
     /// unassigned numbers for DUR-UNEXPECTED): what, and how many.
     also_exercised: fn(&History) -> Option<(&'static str, u64)>,
+    /// Why the failing items probably failed, when the history shows a cause.
+    diagnose: fn(&History) -> Option<String>,
 }
 
 fn nothing_more(_: &History) -> Option<(&'static str, u64)> {
@@ -289,24 +295,20 @@ fn stopped_after_429(history: &History) -> Option<String> {
     })
 }
 
-impl Reconciled {
-    fn judge(&self, history: &History) -> RuleVerdict {
-        let judged = history
-            .reconciliation
-            .iter()
-            .filter(|i| (self.exercised_by)(i))
-            .count() as u64;
+impl<T> Judged<T> {
+    fn judge(self, history: &History) -> RuleVerdict {
+        let judged = self.items.len() as u64;
         let mut tally = Tally::new(self.rule);
-        for item in history.reconciliation.iter().filter(|i| (self.fails)(i)) {
+        for item in self.items.iter().filter(|i| (self.fails)(history, i)) {
             tally.fail(|| {
                 (
                     (self.note)(history, item),
-                    mentioning(history, &item.call_id, self.evidence_from),
+                    mentioning(history, (self.call_id)(item), self.evidence_from),
                 )
             });
         }
         let failures = tally.failures();
-        tally.exercised(format!("{}s reconciled", self.what), judged, 1);
+        tally.exercised(format!("{}s judged", self.what), judged, 1);
         if let Some((what, n)) = (self.also_exercised)(history) {
             tally.exercised(what, n, 1);
         }
@@ -317,10 +319,10 @@ impl Reconciled {
                 format!("{failures} {} — {why}; ", self.found)
             });
         tally.finish(if judged == 0 {
-            format!("the reconciliation has no {}", self.what)
+            format!("the run has no {}", self.what)
         } else {
             format!(
-                "{diagnosis}{} reconciled; {failures} {}",
+                "{diagnosis}{} judged; {failures} {}",
                 count(judged, self.what),
                 self.found
             )
@@ -328,41 +330,50 @@ impl Reconciled {
     }
 }
 
-fn reported(item: &ReconciliationItem) -> bool {
-    item.carrier_duration_ms.is_some() || item.class == ReconClass::Unexpected
-}
-
-fn answered(item: &ReconciliationItem) -> bool {
-    item.class != ReconClass::Unexpected
-}
-
-fn ms(v: Option<i64>) -> String {
-    v.map_or("none".to_owned(), |v| format!("{v} ms"))
-}
-
-/// When a call ended, from the history's calls.
-fn ended(history: &History, call_id: &str) -> Option<String> {
+/// Teams' call of this id, if the history has it.
+fn call<'h>(history: &'h History, call_id: &str) -> Option<&'h CallFact> {
     history
         .calls
         .binary_search_by(|c| c.call_id.as_str().cmp(call_id))
         .ok()
-        .map(|i| format_timestamp(history.calls[i].end))
+        .map(|i| &history.calls[i])
+}
+
+/// What the carrier reported for this call id, if anything.
+fn report_of<'h>(history: &'h History, call_id: &str) -> Option<&'h ReportedCall> {
+    history
+        .reported
+        .binary_search_by(|r| r.call_id.as_str().cmp(call_id))
+        .ok()
+        .map(|i| &history.reported[i])
+}
+
+/// The answered calls Teams had that had ended when the run was judged.
+fn answered_calls(history: &History) -> Vec<&CallFact> {
+    history
+        .calls
+        .iter()
+        .filter(|c| c.answered && history.judged_at.is_none_or(|at| c.end <= at))
+        .collect()
+}
+
+fn reported_calls(history: &History) -> Vec<&ReportedCall> {
+    history.reported.iter().collect()
 }
 
 /// DUR-DUPLICATE (should): no call was reported again identically.
 pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
-    Reconciled {
+    Judged {
         rule: RuleId::DurDuplicate,
-        exercised_by: reported,
-        fails: |i| i.duplicate,
-        note: |_, i| {
+        items: reported_calls(history),
+        fails: |_, r| r.repeated,
+        note: |_, r| {
             format!(
-                "call {} on {} was reported more than once with the same record ({})",
-                i.call_id,
-                i.telephone_number,
-                ms(i.carrier_duration_ms)
+                "call {} on {} was reported more than once with the same record ({} ms)",
+                r.call_id, r.telephone_number, r.duration_ms
             )
         },
+        call_id: |r| &r.call_id,
         evidence_from: is_report,
         what: "reported call",
         found: "reported again identically",
@@ -372,20 +383,30 @@ pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
     .judge(history)
 }
 
-/// DUR-DEADLINE: no call was first reported after the reporting deadline.
+/// DUR-DEADLINE: no call Teams had was first reported later than the deadline after its end.
 pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
-    Reconciled {
+    Judged {
         rule: RuleId::DurDeadline,
-        exercised_by: reported,
-        fails: |i| i.late,
-        note: |h, i| {
-            let end = ended(h, &i.call_id)
-                .map_or_else(String::new, |end| format!(", which ended at {end},"));
+        items: reported_calls(history)
+            .into_iter()
+            .filter(|r| call(history, &r.call_id).is_some())
+            .collect(),
+        fails: |h, r| {
+            call(h, &r.call_id).is_some_and(|c| r.first_reported > c.end + h.settings.deadline_ms)
+        },
+        note: |h, r| {
+            let end = call(h, &r.call_id).map_or(0, |c| c.end);
             format!(
-                "call {} on {}{end} was first reported more than {} ms after its end",
-                i.call_id, i.telephone_number, h.settings.deadline_ms
+                "call {} on {}, which ended at {}, was first reported at {}, more than {} ms \
+                 after its end",
+                r.call_id,
+                r.telephone_number,
+                format_timestamp(end),
+                format_timestamp(r.first_reported),
+                h.settings.deadline_ms
             )
         },
+        call_id: |r| &r.call_id,
         evidence_from: is_report,
         what: "reported call",
         found: "first reported after the deadline",
@@ -395,22 +416,22 @@ pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
     .judge(history)
 }
 
-/// DUR-COMPLETE: no answered call ends the run `missing`.
+/// DUR-COMPLETE: every answered call Teams had, ended by the end of the run, was reported.
 pub(super) fn dur_complete(history: &History) -> RuleVerdict {
-    Reconciled {
+    Judged {
         rule: RuleId::DurComplete,
-        exercised_by: answered,
-        fails: |i| i.class == ReconClass::Missing,
-        note: |h, i| {
-            let end =
-                ended(h, &i.call_id).map_or_else(String::new, |end| format!(", ended at {end}"));
+        items: answered_calls(history),
+        fails: |h, c| report_of(h, &c.call_id).is_none(),
+        note: |_, c| {
             format!(
-                "answered call {} on {} (Teams: {}{end}) was never reported",
-                i.call_id,
-                i.telephone_number,
-                ms(i.teams_duration_ms)
+                "answered call {} on {} (Teams: {} ms, ended at {}) was never reported",
+                c.call_id,
+                c.telephone_number,
+                c.duration_ms,
+                format_timestamp(c.end)
             )
         },
+        call_id: |c| &c.call_id,
         evidence_from: is_cdr_page_or_legs,
         what: "answered call",
         found: "never reported",
@@ -420,21 +441,26 @@ pub(super) fn dur_complete(history: &History) -> RuleVerdict {
     .judge(history)
 }
 
-/// DUR-UNEXPECTED: nothing reported ends the run `unexpected`.
+/// DUR-UNEXPECTED: nothing was reported but the answered calls Teams had.
 pub(super) fn dur_unexpected(history: &History) -> RuleVerdict {
-    Reconciled {
+    Judged {
         rule: RuleId::DurUnexpected,
-        exercised_by: reported,
-        fails: |i| i.class == ReconClass::Unexpected,
-        note: |_, i| {
+        items: reported_calls(history),
+        fails: |h, r| !call(h, &r.call_id).is_some_and(|c| c.answered),
+        note: |h, r| {
+            let why = match call(h, &r.call_id) {
+                Some(_) => "Teams has that call, but it was not answered",
+                None => {
+                    "Teams has no such call of this carrier, or the number was not the \
+                     carrier's then"
+                }
+            };
             format!(
-                "call {} on {} was reported ({}), but Teams has no such answered call of this \
-                 carrier, or the number was not the carrier's then",
-                i.call_id,
-                i.telephone_number,
-                ms(i.carrier_duration_ms)
+                "call {} on {} was reported ({} ms): {why}",
+                r.call_id, r.telephone_number, r.duration_ms
             )
         },
+        call_id: |r| &r.call_id,
         evidence_from: is_report,
         what: "reported call",
         found: "unexpected",

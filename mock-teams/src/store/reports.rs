@@ -1,5 +1,9 @@
 //! The carriers' duration reports (PROTOCOL.md 3.4): idempotency keys, per-record acceptance,
 //! and each call's reconciliation slot (latest duration, late/duplicate/corrected flags).
+//!
+//! The flags are Teams' reconciliation as the API serves it (PROTOCOL.md 3.5). The conformance
+//! rules do not read them: the harness's checker decides DUR-DEADLINE, DUR-DUPLICATE,
+//! DUR-COMPLETE and DUR-UNEXPECTED itself from the facts kept here ([`ReportedCall`]).
 
 use std::hash::{Hash, Hasher};
 
@@ -107,7 +111,6 @@ pub struct ReportedCall {
 pub(crate) struct Unmatched {
     pub(crate) telephone_number: String,
     pub(crate) connect: UnixMillis,
-    pub(crate) first_at: UnixMillis,
     pub(crate) slot: ReconSlot,
 }
 
@@ -116,7 +119,7 @@ impl Unmatched {
     pub(crate) fn into_slot(self, deadline: UnixMillis) -> ReconSlot {
         let mut slot = self.slot;
         slot.flags &= !LATE;
-        if self.first_at > deadline {
+        if self.slot.first_at > deadline {
             slot.flags |= LATE;
         }
         slot
@@ -214,7 +217,6 @@ impl Store {
                     .or_insert_with(|| Unmatched {
                         telephone_number: report.telephone_number.clone(),
                         connect,
-                        first_at: now,
                         slot: ReconSlot::default(),
                     });
                 entry.telephone_number.clone_from(&report.telephone_number);

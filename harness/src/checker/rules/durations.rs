@@ -330,22 +330,22 @@ impl<T> Judged<T> {
     }
 }
 
+/// The item of `items` (sorted by call id) about `call_id`.
+fn by_call_id<'h, T>(items: &'h [T], call_id: &str, id: fn(&T) -> &str) -> Option<&'h T> {
+    items
+        .binary_search_by(|item| id(item).cmp(call_id))
+        .ok()
+        .map(|i| &items[i])
+}
+
 /// Teams' call of this id, if the history has it.
 fn call<'h>(history: &'h History, call_id: &str) -> Option<&'h CallFact> {
-    history
-        .calls
-        .binary_search_by(|c| c.call_id.as_str().cmp(call_id))
-        .ok()
-        .map(|i| &history.calls[i])
+    by_call_id(&history.calls, call_id, |c| &c.call_id)
 }
 
 /// What the carrier reported for this call id, if anything.
 fn report_of<'h>(history: &'h History, call_id: &str) -> Option<&'h ReportedCall> {
-    history
-        .reported
-        .binary_search_by(|r| r.call_id.as_str().cmp(call_id))
-        .ok()
-        .map(|i| &history.reported[i])
+    by_call_id(&history.reported, call_id, |r| &r.call_id)
 }
 
 /// The answered calls Teams had that had ended when the run was judged.

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use oc_harness::certify;
-use oc_harness::run::{RunOptions, exit_code, run};
+use oc_harness::run::{RunError, RunOptions, exit_code, run};
 use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
 use oc_reports::Report;
@@ -41,7 +41,8 @@ enum Command {
         /// Where to write the report [default: oc-harness-out/<scenario name>].
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Run only this much simulated time (e.g. 6h), to try a long scenario quickly.
+        /// Run only the first part of the scenario (e.g. 6h), to try a long scenario quickly; at
+        /// most the scenario's own length.
         #[arg(long)]
         length: Option<String>,
         /// No progress output.
@@ -243,9 +244,14 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
     };
     let system = actix_rt::System::new();
     match system.block_on(certify::certify(&suite, &options, print_setup)) {
-        Ok(outcome) => {
-            print_report(&outcome.report, &outcome.report_path);
-            ExitCode::from(exit_code(&outcome.report))
+        Ok(outcome) => finish(
+            &outcome.report,
+            &outcome.report_path,
+            outcome.write_error.as_ref(),
+        ),
+        Err(err @ RunError::Write(_)) => {
+            eprintln!("error: --out: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(err) => {
             eprintln!("error: could not certify: {err}");
@@ -273,6 +279,26 @@ fn print_setup(setup: &certify::Setup) {
     );
     // A rig reading stdout through a pipe must see this before the harness starts waiting.
     let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// Prints the verdict, then whether the report could be written: a report that could not be
+/// written is exit code 3 (the files a CI collects are missing), but the verdict is still shown.
+fn finish(
+    report: &Report,
+    path: &std::path::Path,
+    write_error: Option<&oc_reports::WriteError>,
+) -> ExitCode {
+    print_report(report, path);
+    match write_error {
+        None => ExitCode::from(exit_code(report)),
+        Some(err) => {
+            eprintln!(
+                "error: the verdict above stands, but the report could not be written: {}: {}",
+                err.path, err.source
+            );
+            ExitCode::from(EXIT_COULD_NOT_RUN)
+        }
+    }
 }
 
 /// What `run` and `certify` print at the end ([`oc_reports::write_console`]), on stdout: the
@@ -355,9 +381,18 @@ fn run_command(
     };
     let system = actix_rt::System::new();
     match system.block_on(run(&scenario, &options)) {
-        Ok(outcome) => {
-            print_report(&outcome.report, &outcome.report_path);
-            ExitCode::from(exit_code(&outcome.report))
+        Ok(outcome) => finish(
+            &outcome.report,
+            &outcome.report_path,
+            outcome.write_error.as_ref(),
+        ),
+        Err(err @ RunError::Write(_)) => {
+            eprintln!("error: --out: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(err @ RunError::LongerThanScenario { .. }) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(err) => {
             eprintln!("error: could not run {}: {err}", file.display());

@@ -516,6 +516,20 @@ impl Report {
     }
 }
 
+/// Makes sure a report can be written into `dir` before the work that produces it starts:
+/// creates the folder and writes (then removes) a probe file, so that an unwritable `--out` is
+/// found in a second rather than after the run, with its verdict.
+pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
+    let probe = dir.join(".oc-harness-write-check");
+    let error = |source| WriteError {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    std::fs::write(&probe, b"").map_err(error)?;
+    std::fs::remove_file(&probe).map_err(error)
+}
+
 /// Creates `dir/name` and lets `render` write it through a buffer.
 fn write_file(
     dir: &Path,
@@ -730,5 +744,24 @@ mod tests {
             .unwrap_err();
         assert!(error.path.ends_with("report.json"), "{}", error.path);
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn check_writable_refuses_a_folder_under_a_file_and_leaves_no_probe() {
+        let base = std::env::temp_dir().join(format!("oc-reports-writable-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let file = base.join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let error = check_writable(&file.join("out")).unwrap_err();
+        assert!(error.path.ends_with("a-file/out"), "{}", error.path);
+
+        let fine = base.join("fresh/out");
+        check_writable(&fine).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&fine).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -131,8 +131,10 @@ pub struct Setup {
 pub struct CertifyOutcome {
     /// The report, as written.
     pub report: Report,
-    /// Where `report.json` was written.
+    /// Where `report.json` was written, or would have been if `write_error` says it was not.
     pub report_path: PathBuf,
+    /// Why the report could not be written, when it could not: the verdict stands all the same.
+    pub write_error: Option<oc_reports::WriteError>,
 }
 
 /// Certifies the carrier at `options.carrier_url` with `scenario`. `announce` is called once,
@@ -144,6 +146,7 @@ pub async fn certify(
     announce: impl FnOnce(&Setup),
 ) -> Result<CertifyOutcome, RunError> {
     let started = Instant::now();
+    oc_reports::check_writable(&options.out)?;
     let seed = options.seed.unwrap_or_else(rand::random);
     let mut scenario = scenario.clone();
     scenario.start = wall_ms();
@@ -288,10 +291,11 @@ pub async fn certify(
         },
         options.scenario_args
     );
-    let report_path = write_report(&report, &history, &options.out)?;
+    let write_error = write_report(&report, &history, &options.out).err();
     Ok(CertifyOutcome {
         report,
-        report_path,
+        report_path: options.out.join("report.json"),
+        write_error,
     })
 }
 

@@ -61,8 +61,10 @@ pub struct RunOutcome {
     /// Everything the checker judged.
     pub history: History,
     /// Where `report.json` was written (beside it: `junit.xml`, `summary.md`,
-    /// `evidence.ndjson`).
+    /// `evidence.ndjson`), or would have been if `write_error` says it was not.
     pub report_path: PathBuf,
+    /// Why the report could not be written, when it could not: the verdict stands all the same.
+    pub write_error: Option<oc_reports::WriteError>,
 }
 
 /// Why a run could not happen.
@@ -87,9 +89,20 @@ pub enum RunError {
         /// Why.
         message: String,
     },
-    /// The report could not be written.
-    #[error(transparent)]
+    /// The report's folder cannot be written (found before the run starts).
+    #[error("cannot write the report into {}: {}", .0.path, .0.source)]
     Write(#[from] oc_reports::WriteError),
+    /// `--length` asks for more than the scenario holds.
+    #[error(
+        "--length {asked} is longer than the scenario ({scenario}); a run can be cut short, \
+         not stretched"
+    )]
+    LongerThanScenario {
+        /// The length asked for, as written.
+        asked: String,
+        /// The scenario's own length.
+        scenario: String,
+    },
     /// An actor stopped.
     #[error("an actor of the run stopped: {0}")]
     Actor(#[from] actix::MailboxError),
@@ -123,10 +136,8 @@ pub(crate) struct Credentials {
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let seed = options.seed.unwrap_or(scenario.seed);
-    let length_ms = options
-        .length_ms
-        .unwrap_or(scenario.length_ms)
-        .min(scenario.length_ms);
+    let length_ms = run_length(scenario, options.length_ms)?;
+    oc_reports::check_writable(&options.out)?;
     let CarrierSpec::Mock {
         drift,
         misbehaviour,
@@ -206,27 +217,36 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         summary,
         wall: started.elapsed(),
     });
-    let report_path = write_report(&report, &history, &options.out)?;
+    let write_error = write_report(&report, &history, &options.out).err();
     Ok(RunOutcome {
         report,
         history,
-        report_path,
+        report_path: options.out.join("report.json"),
+        write_error,
     })
 }
 
-/// Writes every rendering of `report` to `out`, with the exchanges its evidence cites;
-/// returns where `report.json` went.
+/// How much simulated time to run: the scenario's length, or less when `--length` asks.
+fn run_length(scenario: &Scenario, asked: Option<i64>) -> Result<i64, RunError> {
+    match asked {
+        Some(ms) if ms > scenario.length_ms => Err(RunError::LongerThanScenario {
+            asked: crate::scenario::format_duration(ms),
+            scenario: crate::scenario::format_duration(scenario.length_ms),
+        }),
+        Some(ms) => Ok(ms),
+        None => Ok(scenario.length_ms),
+    }
+}
+
+/// Writes every rendering of `report` to `out`, with the exchanges its evidence cites. A
+/// failure here does not lose the verdict: the caller still has the report to print.
 pub(crate) fn write_report(
     report: &oc_reports::Report,
     history: &History,
     out: &std::path::Path,
-) -> Result<PathBuf, RunError> {
+) -> Result<(), oc_reports::WriteError> {
     let evidence = evidence::cited(report, history);
-    let written = report.write_all(out, &evidence)?;
-    Ok(written
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| out.join("report.json")))
+    report.write_all(out, &evidence).map(drop)
 }
 
 /// The Teams side started, the carrier not yet known.

@@ -193,3 +193,75 @@ fn certify_help_says_what_the_carrier_must_serve_and_how_long_it_takes() {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
 }
+
+#[test]
+fn run_refuses_a_length_past_the_scenario_and_an_unwritable_out_before_running() {
+    let longer = harness(&["run", "scenarios/smoke.toml", "--length", "2d", "--quiet"]);
+    assert_eq!(longer.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&longer.stderr);
+    assert!(
+        stderr.contains("--length 2d is longer than the scenario (1d)"),
+        "{stderr}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("oc-harness-cli-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let out = file.join("report");
+    let started = std::time::Instant::now();
+    let unwritable = harness(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(unwritable.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unwritable.stderr);
+    assert!(
+        stderr.starts_with("error: --out: cannot write the report into"),
+        "{stderr}"
+    );
+    assert!(unwritable.stdout.is_empty(), "nothing ran");
+    // The whole smoke day takes longer than this on any machine; the refusal comes first.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    let certify = harness(&[
+        "certify",
+        "--carrier-url",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(certify.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&certify.stderr).contains("error: --out:"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_prints_its_verdict_even_when_the_report_cannot_be_written() {
+    let out = std::env::temp_dir().join(format!("oc-harness-cli-lost-{}", std::process::id()));
+    // A folder where report.json should go: the folder is writable, the file is not.
+    std::fs::create_dir_all(out.join("report.json")).unwrap();
+    let output = harness(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--length",
+        "1h",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("smoke — PASSED"), "{stdout}");
+    assert!(
+        stderr.contains("the verdict above stands, but the report could not be written"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}

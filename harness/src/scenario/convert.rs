@@ -364,7 +364,10 @@ mod tests {
         assert_eq!(s.clock, Clock::Realtime { speed: 60.0 });
         let ((key, _, _), message) = problem(&top("clock = \"fast\""));
         assert_eq!(key, "clock");
-        assert!(message.contains("`virtual` or `realtime`"), "{message}");
+        assert_eq!(
+            message,
+            "unknown value \"fast\" (one of \"virtual\", \"realtime\")"
+        );
     }
 
     #[test]

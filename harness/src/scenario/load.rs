@@ -8,8 +8,8 @@ use toml::de::DeTable;
 
 use super::convert::convert;
 use super::model::Scenario;
-use super::raw::RawScenario;
 use super::spans::{line_column, locate};
+use super::structure;
 
 /// One thing wrong with a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,27 +86,52 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(&text, &path.display().to_string())
 }
 
-/// Reads and checks scenario TOML `text`; `origin` names it in error messages.
+/// Reads and checks scenario TOML `text`; `origin` names it in error messages. Every problem
+/// is listed: every syntax error, or else every key of the wrong name or type and every value
+/// that breaks a rule.
 pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-    let invalid = |problems| ScenarioError::Invalid {
-        origin: origin.to_owned(),
-        problems,
+    let invalid = |mut problems: Vec<Problem>| {
+        // In file order, so that the list reads top to bottom; stable, so that the problems of
+        // one key keep the order of the checks.
+        problems.sort_by_key(|p| (p.line, p.column));
+        ScenarioError::Invalid {
+            origin: origin.to_owned(),
+            problems,
+        }
     };
-    let doc = DeTable::parse(text).map_err(|e| {
-        let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
-        invalid(vec![Problem {
-            line,
-            column,
-            key_path: String::new(),
-            message: e.message().trim().to_owned(),
-        }])
-    })?;
-    let raw: RawScenario = serde_path_to_error::deserialize(toml::Deserializer::from(doc.clone()))
-        .map_err(|e| invalid(vec![serde_problem(text, doc.get_ref(), &e)]))?;
-    convert(raw).map_err(|findings| {
-        let mut problems: Vec<Problem> = findings
-            .into_iter()
-            .map(|finding| {
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        // The parser recovers and goes on, but a second error on a line is almost always the
+        // first one seen again: one problem per line.
+        let mut lines = std::collections::BTreeSet::new();
+        return Err(invalid(
+            syntax
+                .iter()
+                .filter(|e| {
+                    let (line, _) = line_column(text, e.span().map_or(0, |s| s.start));
+                    lines.insert(line)
+                })
+                .map(|e| {
+                    let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+                    Problem {
+                        line,
+                        column,
+                        key_path: String::new(),
+                        message: e.message().trim().to_owned(),
+                    }
+                })
+                .collect(),
+        ));
+    }
+    let (raw, mut problems) = structure::read(text, &doc);
+    let Some(raw) = raw else {
+        return Err(invalid(problems));
+    };
+    match convert(raw) {
+        Ok(scenario) if problems.is_empty() => Ok(scenario),
+        Ok(_) => Err(invalid(problems)),
+        Err(findings) => {
+            problems.extend(findings.into_iter().map(|finding| {
                 let at = finding.at.as_deref().unwrap_or(&finding.key);
                 let (line, column) = line_column(text, locate(doc.get_ref(), at));
                 Problem {
@@ -115,52 +140,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                     key_path: finding.key,
                     message: finding.message,
                 }
-            })
-            .collect();
-        // In file order, so that the list reads top to bottom; stable, so that the problems of
-        // one key keep the order of the checks.
-        problems.sort_by_key(|p| (p.line, p.column));
-        invalid(problems)
-    })
-}
-
-/// A serde error as a problem: the key path from serde_path_to_error, completed with the key
-/// a "missing field" or "unknown field" message names, and the position from toml's span.
-fn serde_problem(
-    text: &str,
-    doc: &DeTable<'_>,
-    err: &serde_path_to_error::Error<toml::de::Error>,
-) -> Problem {
-    let message = err.inner().message().trim().to_owned();
-    let mut key_path = match err.path().to_string() {
-        root if root == "." => String::new(),
-        path => path,
-    };
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(key, _)| key);
-    if let Some(key) = named
-        && key_path.rsplit(['.', ']']).next() != Some(key)
-    {
-        if !key_path.is_empty() {
-            key_path.push('.');
+            }));
+            Err(invalid(problems))
         }
-        key_path.push_str(key);
-    }
-    // toml's span is the value (or, for an unknown key, the key) when it has one; errors from
-    // inside buffered values (the drift models' tagged enum) may only carry an outer span.
-    let offset = match err.inner().span() {
-        Some(span) if !span.is_empty() => span.start,
-        _ => locate(doc, &key_path),
-    };
-    let (line, column) = line_column(text, offset);
-    Problem {
-        line,
-        column,
-        key_path,
-        message,
     }
 }
 
@@ -258,7 +240,10 @@ first_number = "+14255550100"
         let text = MINIMAL.replace("numbers = 10", "numbers = \"ten\"");
         let (at, message) = problem(&text);
         assert_eq!(at, key("tenants[0].numbers", 8, 11));
-        assert!(message.contains("expected u32"), "{message}");
+        assert_eq!(
+            message,
+            "expected a whole number from 0 to 4294967295, got the text \"ten\""
+        );
 
         let text = format!("{MINIMAL}[calls]\nduration = {{ median = 120 }}\n");
         let (at, message) = problem(&text);
@@ -335,6 +320,74 @@ first_number = "+14255550100"
                 key("calls.answer_rate", 11, 15),
                 key("calls.outbound_share", 12, 18),
             ]
+        );
+    }
+
+    #[test]
+    fn every_syntax_error_is_listed_once_per_line() {
+        let text = MINIMAL
+            .replace("seed = 7", "seed = = 7")
+            .replace("length = \"1d\"", "length = \"1d");
+        let err = parse(&text, "t.toml").unwrap_err();
+        let lines: Vec<usize> = err.problems().iter().map(|p| p.line).collect();
+        assert_eq!(lines, [3, 5], "{err}");
+    }
+
+    #[test]
+    fn every_unknown_key_wrong_type_and_bad_value_is_listed_at_once() {
+        let text = format!(
+            "{MINIMAL}[calls]\nanswer_rat = 0.5\noutbound_share = 2.0\ncolour = \"red\"\n\
+             [reconciliation]\ntolerance = 5\n"
+        );
+        let err = parse(&text, "t.toml").unwrap_err();
+        let found: Vec<(&str, usize)> = err
+            .problems()
+            .iter()
+            .map(|p| (p.key_path.as_str(), p.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("calls.answer_rat", 11),
+                ("calls.outbound_share", 12),
+                ("calls.colour", 13),
+                ("reconciliation.tolerance", 15),
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("did you mean `answer_rate`?"), "{text}");
+        assert!(!text.contains("expected u"), "no Rust type names: {text}");
+    }
+
+    #[test]
+    fn a_drift_table_written_with_one_bracket_is_pointed_at_two() {
+        let text = format!(
+            "{MINIMAL}[carrier]\nkind = \"mock\"\n[carrier.drift]\nmodel = \"offset\"\nms = 5\n"
+        );
+        let (at, message) = problem(&text);
+        assert_eq!(at.0, "carrier.drift");
+        assert!(
+            message.contains("did you mean `[[carrier.drift]]`?"),
+            "{message}"
+        );
+
+        let text = format!("{MINIMAL}[carrier]\ndrift = \"offset\"\n");
+        let (_, message) = problem(&text);
+        assert!(
+            message.contains("did you mean `[[carrier.drift]]`?"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_required_key_of_the_wrong_type_is_one_problem_not_two() {
+        let text = MINIMAL.replace("seed = 7", "seed = \"seven\"");
+        let (at, message) = problem(&text);
+        assert_eq!(at, key("seed", 3, 8));
+        assert_eq!(
+            message,
+            "expected a whole number ≥ 0, got the text \"seven\""
         );
     }
 

@@ -12,7 +12,9 @@ mod files_tests;
 pub mod load;
 pub mod model;
 mod raw;
+mod reference;
 mod spans;
+mod structure;
 mod tenants;
 mod traffic;
 

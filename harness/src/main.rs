@@ -15,6 +15,15 @@ use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
 use oc_reports::Report;
 
+/// `println!` that does not panic when stdout is closed (`oc-harness rules | head`): what
+/// cannot be printed is dropped, and the exit code still says how the command went.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// The Operator Connect conformance harness: simulates Teams and a carrier, checks the
 /// protocol and how well call durations reconcile.
 #[derive(Parser)]
@@ -262,14 +271,14 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
 
 /// What the carrier must configure, on stdout so that a test rig can read it.
 fn print_setup(setup: &certify::Setup) {
-    println!("Configure the carrier system under test with:");
-    println!("  Teams API base URL    {}", setup.teams_url);
-    println!("  bearer token          {}", setup.token);
-    println!("  webhook secret        {}", setup.webhook_secret);
-    println!("The harness will call:");
-    println!("  notifications         POST {}", setup.webhook_url);
-    println!("  call legs             POST {}", setup.call_legs_url);
-    println!(
+    say!("Configure the carrier system under test with:");
+    say!("  Teams API base URL    {}", setup.teams_url);
+    say!("  bearer token          {}", setup.token);
+    say!("  webhook secret        {}", setup.webhook_secret);
+    say!("The harness will call:");
+    say!("  notifications         POST {}", setup.webhook_url);
+    say!("  call legs             POST {}", setup.call_legs_url);
+    say!(
         "Durations are due within {} s of each call's end. Seed {}; the certification takes at \
          most {} s, and waits up to {} s for the carrier API to answer.",
         setup.reporting_deadline_ms / 1000,
@@ -314,7 +323,7 @@ fn rules(json: bool) -> ExitCode {
     let catalogue = oc_protocol::rules::catalogue();
     if json {
         match serde_json::to_string_pretty(catalogue) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => say!("{text}"),
             Err(err) => {
                 eprintln!("error: {err}");
                 return ExitCode::from(EXIT_COULD_NOT_RUN);
@@ -322,12 +331,15 @@ fn rules(json: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    println!(
+    say!(
         "{:<15} {:<7} {:<8} {:<9} statement",
-        "rule", "level", "party", "section"
+        "rule",
+        "level",
+        "party",
+        "section"
     );
     for rule in catalogue {
-        println!(
+        say!(
             "{:<15} {:<7} {:<8} {:<9} {}",
             rule.id.as_str(),
             rule.severity.as_str(),
@@ -342,7 +354,7 @@ fn rules(json: bool) -> ExitCode {
 fn check(file: &std::path::Path) -> ExitCode {
     match scenario::load(file) {
         Ok(scenario) => {
-            println!("{}", scenario::summary(&scenario));
+            say!("{}", scenario::summary(&scenario));
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -390,7 +402,7 @@ fn run_command(
             eprintln!("error: --out: {err}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
-        Err(err @ RunError::LongerThanScenario { .. }) => {
+        Err(err @ RunError::Length(_)) => {
             eprintln!("error: {err}");
             ExitCode::from(EXIT_BAD_INPUT)
         }

@@ -92,17 +92,9 @@ pub enum RunError {
     /// The report's folder cannot be written (found before the run starts).
     #[error("cannot write the report into {}: {}", .0.path, .0.source)]
     Write(#[from] oc_reports::WriteError),
-    /// `--length` asks for more than the scenario holds.
-    #[error(
-        "--length {asked} is longer than the scenario ({scenario}); a run can be cut short, \
-         not stretched"
-    )]
-    LongerThanScenario {
-        /// The length asked for, as written.
-        asked: String,
-        /// The scenario's own length.
-        scenario: String,
-    },
+    /// `--length` asks for no time, or for more than the scenario holds.
+    #[error("--length {0}")]
+    Length(String),
     /// An actor stopped.
     #[error("an actor of the run stopped: {0}")]
     Actor(#[from] actix::MailboxError),
@@ -229,10 +221,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
 /// How much simulated time to run: the scenario's length, or less when `--length` asks.
 fn run_length(scenario: &Scenario, asked: Option<i64>) -> Result<i64, RunError> {
     match asked {
-        Some(ms) if ms > scenario.length_ms => Err(RunError::LongerThanScenario {
-            asked: crate::scenario::format_duration(ms),
-            scenario: crate::scenario::format_duration(scenario.length_ms),
-        }),
+        Some(ms) if ms <= 0 => Err(RunError::Length(format!(
+            "{} runs no time: it must be more than 0",
+            crate::scenario::format_duration(ms)
+        ))),
+        Some(ms) if ms > scenario.length_ms => Err(RunError::Length(format!(
+            "{} is longer than the scenario ({}); a run can be cut short, not stretched",
+            crate::scenario::format_duration(ms),
+            crate::scenario::format_duration(scenario.length_ms)
+        ))),
         Some(ms) => Ok(ms),
         None => Ok(scenario.length_ms),
     }

@@ -11,6 +11,29 @@ fn harness(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn output_into_a_closed_pipe_is_not_a_panic() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oc-harness"))
+        .args(["rules"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing and close the pipe, as `oc-harness rules | head -0` would.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?} {stderr}");
+}
+
+#[test]
 fn rules_lists_every_rule_of_the_catalogue() {
     let output = harness(&["rules"]);
     assert!(output.status.success());
@@ -53,7 +76,17 @@ fn scenario_check_summarises_a_good_file_and_locates_every_error_of_a_bad_one() 
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.toml:"), "{stderr}");
-    assert!(stderr.contains("colour"), "{stderr}");
+    // Both problems, the unknown key and the bad value, in file order.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].contains(":10:15: calls.answer_rate: must be from 0 to 1"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains(":11:1: calls.colour: unknown field `colour`"),
+        "{stderr}"
+    );
 
     let run = harness(&["run", bad.to_str().unwrap()]);
     assert_eq!(
@@ -196,6 +229,13 @@ fn certify_help_says_what_the_carrier_must_serve_and_how_long_it_takes() {
 
 #[test]
 fn run_refuses_a_length_past_the_scenario_and_an_unwritable_out_before_running() {
+    let none = harness(&["run", "scenarios/smoke.toml", "--length", "0s", "--quiet"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("--length 0s runs no time"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
     let longer = harness(&["run", "scenarios/smoke.toml", "--length", "2d", "--quiet"]);
     assert_eq!(longer.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&longer.stderr);
@@ -264,4 +304,116 @@ fn run_prints_its_verdict_even_when_the_report_cannot_be_written() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The `oc-harness …` commands quoted in `text`: after `oc-harness ` (or `cargo run … -p
+/// oc-harness -- `), up to the end of the code span, table cell, comment or parenthesis. In
+/// Markdown only code counts (fenced blocks and `spans`), so that prose about the tool is not
+/// taken for a command; in a scenario file every comment does.
+fn quoted_commands(text: &str, markdown: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut fenced = false;
+    // A shell line continued with `\` is one command.
+    let text = text.replace("\\\n", " ");
+    for line in text.lines() {
+        if markdown && line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        let line = line.replace("cargo run --release -p oc-harness --", "oc-harness");
+        let code: Vec<&str> = if !markdown || fenced {
+            vec![line.as_str()]
+        } else {
+            line.split('`').skip(1).step_by(2).collect()
+        };
+        for mut rest in code {
+            while let Some(at) = rest.find("oc-harness ") {
+                let after = &rest[at + "oc-harness ".len()..];
+                let end = after.find(['`', '|', '(', ')', '#']).unwrap_or(after.len());
+                let command = after[..end].trim();
+                let first = command.split_whitespace().next().unwrap_or("");
+                if !first.is_empty() && first.chars().all(|c| c.is_ascii_lowercase()) {
+                    found.push(command.to_owned());
+                }
+                rest = &after[end..];
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_command_quoted_in_the_readme_docs_and_scenarios_exists_with_its_flags() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let mut files = vec![root.join("README.md")];
+    for dir in ["docs", "scenarios"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let markdown = file.extension().is_some_and(|e| e == "md");
+        for command in quoted_commands(&text, markdown) {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let depth = if words[0] == "scenario" { 2 } else { 1 };
+            let sub = &words[..depth.min(words.len())];
+            let help = harness(&[sub, &["--help"]].concat());
+            assert!(
+                help.status.success(),
+                "{}: `oc-harness {command}`: `oc-harness {}` does not exist",
+                file.display(),
+                sub.join(" ")
+            );
+            let usage = String::from_utf8_lossy(&help.stdout);
+            for flag in words.iter().filter_map(|w| {
+                let w = w.trim_matches(['[', ']', '.', ',', ';']);
+                w.starts_with("--")
+                    .then(|| w.split('=').next().unwrap_or(w))
+            }) {
+                assert!(
+                    usage.contains(flag),
+                    "{}: `oc-harness {command}`: `oc-harness {}` has no {flag}",
+                    file.display(),
+                    sub.join(" ")
+                );
+            }
+            // A command without placeholders must parse as written.
+            if !command.contains(|c: char| c.is_ascii_uppercase() || c == '[' || c == '…') {
+                let parsed = harness(&[words.as_slice(), &["--help"]].concat());
+                assert!(
+                    parsed.status.success(),
+                    "{}: `oc-harness {command}` does not parse: {}",
+                    file.display(),
+                    String::from_utf8_lossy(&parsed.stderr)
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} commands found");
+}
+
+#[test]
+fn quoted_commands_are_code_cut_at_the_end_of_their_span() {
+    let markdown = "run it with `oc-harness run scenarios/scale.toml --length 1d` (or not)\n\
+                    oc-harness itself is prose, `oc-harness rules` is code\n\
+                    ```sh\n\
+                    cargo run --release -p oc-harness -- run scenarios/smoke.toml   # the main job\n\
+                    ```\n";
+    assert_eq!(
+        quoted_commands(markdown, true),
+        [
+            "run scenarios/scale.toml --length 1d",
+            "rules",
+            "run scenarios/smoke.toml",
+        ]
+    );
+    let toml = "# Certify:  oc-harness certify --quick --carrier-url https://c.example:8443\n\
+                name = \"x\"\n";
+    assert_eq!(
+        quoted_commands(toml, false),
+        ["certify --quick --carrier-url https://c.example:8443"]
+    );
 }

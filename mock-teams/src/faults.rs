@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use oc_protocol::StreamDirection;
+use oc_protocol::seed::derive;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -135,7 +136,7 @@ impl Faults {
             settings,
             seed,
             applied_reports: AtomicU64::new(0),
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_7473)),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(derive(seed, &[b"teams/faults"]))),
             throttled_until: Mutex::new(BTreeMap::new()),
         }
     }
@@ -224,8 +225,7 @@ impl Faults {
         if s.webhook_duplicate_share == 0.0 || s.webhook_reorder_share == 0.0 {
             return WebhookClass::Any;
         }
-        let draw =
-            oc_protocol::seed::derive(self.seed, &[b"webhook-class", telephone_number.as_bytes()]);
+        let draw = derive(self.seed, &[b"webhook-class", telephone_number.as_bytes()]);
         if draw & 1 == 0 {
             WebhookClass::Reordered
         } else {
@@ -257,18 +257,15 @@ impl Faults {
         if share <= 0.0 {
             return false;
         }
-        // FNV-1a: the same on every machine and in every run.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let seed = self.seed.to_le_bytes();
-        let record = call_id
-            .as_bytes()
-            .iter()
-            .chain(direction.as_str().as_bytes());
-        for byte in seed.iter().chain(record) {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        ChaCha8Rng::seed_from_u64(hash ^ 0x0071_7561_6c69_7479).random::<f64>() < share
+        let key = derive(
+            self.seed,
+            &[
+                b"teams/quality-misclassify",
+                call_id.as_bytes(),
+                direction.as_str().as_bytes(),
+            ],
+        );
+        ChaCha8Rng::seed_from_u64(key).random::<f64>() < share
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oc_protocol::ids::uuid_from_bits;
+use oc_protocol::seed::derive;
 use oc_protocol::{
     Assignee, AudioCodec, Direction, NumberUsage, StreamDirection, UnixMillis, format_timestamp,
 };
@@ -123,7 +124,7 @@ impl TrafficGenerator {
         settings: TrafficSettings,
         seed: u64,
     ) -> Result<Self, StoreError> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0074_7261_6666_6963);
+        let mut rng = ChaCha8Rng::seed_from_u64(derive(seed, &[b"teams/traffic"]));
         let mut numbers = Vec::new();
         for t in 0..settings.tenants {
             let tenant = uuid_from_bits(rng.random());

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oc_protocol::ids::uuid_from_bits;
 use oc_protocol::numbers::MAX_EVENTS_PER_NOTIFICATION;
+use oc_protocol::seed::derive;
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
 use oc_protocol::{NumberAssignmentNotification, NumberEvent, format_timestamp};
 use rand::{Rng, SeedableRng};
@@ -146,7 +147,7 @@ impl WebhookSender {
             recorder,
             faults,
             outstanding: outstanding.clone(),
-            ids: ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_7469_6669),
+            ids: ChaCha8Rng::seed_from_u64(derive(seed, &[b"teams/notification-ids"])),
             accepted: Arc::new(Accepted::default()),
         };
         tokio::spawn(delivery.run(rx));

@@ -6,6 +6,25 @@
 //! that UTF-8 text never contains, so that ("ab", "c") and ("a", "bc") differ). FNV-1a is fixed
 //! forever, unlike std's `RandomState` or `DefaultHasher`, so the same seed gives the same
 //! derivations on every machine and Rust release.
+//!
+//! Every random choice of a run comes from a generator (ChaCha8, `seed_from_u64`) or a value
+//! derived here; the purposes in use, each a distinct first part:
+//!
+//! | first part | further parts | what it seeds |
+//! | --- | --- | --- |
+//! | `admin`, `traffic`, `legs` | | the harness's actors (`actor_rng`) |
+//! | `tenant` | index (u64 LE) | a tenant id the scenario leaves out |
+//! | `teams/traffic` | | mock-teams' sandbox traffic |
+//! | `teams/ids` | | the Teams store's call ids |
+//! | `teams/notification-ids` | | notification ids of the webhook sender |
+//! | `teams/faults` | | Teams' fault draws |
+//! | `teams/quality-misclassify` | callId, direction | a quality record's flipped `poor` flag |
+//! | `webhook-class` | number | whether a number's webhooks are reordered or duplicated |
+//! | `teams/record-id/high`, `…/low` | call index (u32 LE) | a CDR's record id |
+//! | `drift/…`, `fabricated`, `home` | callId or number | mock-carrier's drift models |
+//!
+//! Changing a derivation changes every replay of every seed: the pinned values in the tests
+//! below (and the record ids pinned in mock-teams) say when that happens.
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;

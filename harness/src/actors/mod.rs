@@ -18,13 +18,9 @@ pub mod traffic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// The generator of the actor `name` in a run seeded with `seed`: ChaCha8 seeded from an
-/// FNV-1a hash of both, the same on every machine and in every run.
+/// The generator of the actor `name` in a run seeded with `seed`: ChaCha8 seeded through the
+/// project's one seed derivation ([`oc_protocol::seed::derive`]), the same on every machine and
+/// in every run.
 pub fn actor_rng(seed: u64, name: &str) -> ChaCha8Rng {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in seed.to_le_bytes().iter().chain(name.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    ChaCha8Rng::seed_from_u64(hash)
+    ChaCha8Rng::seed_from_u64(oc_protocol::seed::derive(seed, &[name.as_bytes()]))
 }

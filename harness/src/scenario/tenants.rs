@@ -10,17 +10,11 @@ use super::model::TenantSpec;
 use super::raw::RawTenant;
 
 /// The tenant id derived from the seed for the tenant at `index`: a version-4 UUID from 128 bits
-/// of ChaCha8, seeded with 64-bit FNV-1a over the seed's 8 little-endian bytes, then `tenant`,
-/// 0xff, the index's 8 little-endian bytes, 0xff (the scheme of mock-carrier's `seed.rs`).
+/// of ChaCha8, seeded through the project's one seed derivation ([`oc_protocol::seed::derive`])
+/// of (`tenant`, the index's 8 little-endian bytes).
 pub fn derived_tenant_id(seed: u64, index: usize) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let index = u64::try_from(index).unwrap_or(u64::MAX).to_le_bytes();
-    let parts: [&[u8]; 5] = [&seed.to_le_bytes(), b"tenant", &[0xff], &index, &[0xff]];
-    for byte in parts.into_iter().flatten() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(hash);
+    let mut rng = ChaCha8Rng::seed_from_u64(oc_protocol::seed::derive(seed, &[b"tenant", &index]));
     oc_protocol::ids::uuid_from_bits(rng.random::<u128>())
 }
 

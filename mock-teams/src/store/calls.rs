@@ -226,13 +226,14 @@ pub(crate) struct RenderContext<'a> {
     pub(crate) operator_source: bool,
 }
 
-/// The record id of a call: stable for the call across versions, derived from the store's seed.
+/// The record id of a call: stable for the call across versions, derived from the store's seed
+/// through the one seed derivation (FNV-1a, fixed forever), so that the same seed gives the same
+/// ids on every machine and Rust release (std's `DefaultHasher` promises neither).
 pub(crate) fn record_id(seed: u64, call_index: u32) -> String {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (seed, call_index).hash(&mut hasher);
-    let high = hasher.finish();
-    (high, call_index).hash(&mut hasher);
-    uuid_from_bits((u128::from(high) << 64) | u128::from(hasher.finish()))
+    let index = call_index.to_le_bytes();
+    let high = oc_protocol::seed::derive(seed, &[b"teams/record-id/high", &index]);
+    let low = oc_protocol::seed::derive(seed, &[b"teams/record-id/low", &index]);
+    uuid_from_bits((u128::from(high) << 64) | u128::from(low))
 }
 
 /// Renders a call record at `version`, whose times are `row`'s (the caller passes the row as it
@@ -370,5 +371,22 @@ mod tests {
         };
         assert!(render_quality_record(&worse, "c", 0).poor);
         assert!(worse.is_poor());
+    }
+}
+
+#[cfg(test)]
+mod record_id_tests {
+    use super::record_id;
+
+    /// Replaying a run must give the same record ids on every machine and Rust release: these
+    /// values are fixed, and a change of them is a change of every replay.
+    #[test]
+    fn record_ids_are_fixed_forever() {
+        assert_eq!(record_id(7, 0), "37fb7f08-2eb2-4b45-8e61-5cc2451e9be9");
+        assert_eq!(record_id(7, 1), "44ab4032-ac03-4ee2-9b0f-1decc26c1986");
+        assert_eq!(
+            record_id(2026, 123_456),
+            "1eb86d25-0b8b-462c-bd9d-920d758f7498"
+        );
     }
 }

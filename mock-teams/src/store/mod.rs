@@ -17,6 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use oc_protocol::ids::uuid_from_bits;
+use oc_protocol::seed::derive;
 use oc_protocol::validate::{is_call_id, is_e164, is_uuid};
 use oc_protocol::{NumberEvent, NumberEventType, UnixMillis, Validate};
 use rand::{Rng, SeedableRng};
@@ -181,7 +182,7 @@ pub struct Store {
 impl Store {
     /// An empty store whose clock reads `now`.
     pub fn new(settings: StoreSettings, now: UnixMillis) -> Self {
-        let ids = ChaCha8Rng::seed_from_u64(settings.seed ^ 0x7465_616d_735f_6964);
+        let ids = ChaCha8Rng::seed_from_u64(derive(settings.seed, &[b"teams/ids"]));
         Self {
             settings,
             now,

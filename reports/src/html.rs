@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::{
-    DriftBin, Evidence, Exercised, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict,
-    Verdict,
+    DriftBin, Evidence, Exercised, LatencySummary, Outcome, QualityBucket, Report, RuleStanding,
+    RuleVerdict, Verdict,
 };
 
 mod certification;
@@ -60,11 +60,14 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     if let Some(c) = &report.certification {
         certification::section(&mut out, report, c);
     }
+    let reasons = report.verdict_reasons().map_or_else(String::new, |r| {
+        format!(" <span class=\"reasons\">— {}</span>", escape(&r))
+    });
     let _ = write!(
         out,
-        "<h1 class=\"{class}\">{name} — {word}</h1>\n\
+        "<h1 class=\"{class}\">{name} — {word}{reasons}</h1>\n\
          <p>Seed <b>{seed}</b>, oc-harness <b>{version}</b> (report schema {schema}); carrier \
-         {carrier}; {clock} clock from {start} for {length} ms.</p>\n\
+         {carrier}; {clock} clock from {start} for {length}.</p>\n\
          <p class=\"description\">{description}</p>\n",
         name = escape(&s.name),
         seed = s.seed,
@@ -73,7 +76,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         carrier = escape(&s.carrier),
         clock = escape(&s.clock),
         start = escape(&s.start),
-        length = s.length_ms,
+        length = crate::format_duration(s.length_ms),
         description = escape(&s.description),
     );
     let c = &report.counts;
@@ -83,7 +86,8 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         c.numbers, c.events, c.calls, c.answered_calls, c.exchanges, c.cycles
     );
 
-    failing_rules(&mut out, &report.rules);
+    failing_rules(&mut out, report);
+    not_exercised(&mut out, &report.rules);
 
     out.push_str("<h2>Reconciliation</h2>\n");
     match &report.reconciliation {
@@ -171,16 +175,25 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
          <th>party</th><th>outcome</th><th>failures</th><th>exercised</th><th>summary</th></tr>\n",
     );
     for r in &report.rules {
-        let outcome = match r.outcome {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::NotExercised => "not exercised",
+        let (class, outcome) = match (report.standing(r), r.outcome) {
+            (RuleStanding::FailedAsExpected, _) => ("expected", "failed, as the scenario expects"),
+            (RuleStanding::DidNotFail, Outcome::Passed) => {
+                ("failed", "passed, but the scenario expects it to fail")
+            }
+            (RuleStanding::DidNotFail, _) => (
+                "failed",
+                "not exercised, but the scenario expects it to fail",
+            ),
+            (RuleStanding::Warned, _) => ("warned", "failed (should: a warning)"),
+            (_, Outcome::Passed) => ("passed", "passed"),
+            (_, Outcome::Failed) => ("failed", "failed"),
+            (_, Outcome::NotExercised) => ("not-exercised", "not exercised"),
         };
         let _ = writeln!(
             out,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td>\
              <td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-            outcome.replace(' ', "-"),
+            class,
             r.rule,
             r.severity,
             r.party,
@@ -200,7 +213,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
              <th>measured</th><th>result</th></tr>\n",
         );
         for t in &report.thresholds {
-            let measured = t.measured.map_or_else(|| "–".to_owned(), |m| m.to_string());
+            let measured = crate::measured(t.measured);
             let (class, result) = if t.passed {
                 ("passed", "held")
             } else {
@@ -237,10 +250,12 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
 }
 
 /// Every failed rule (`must` and `should`) with its summary and evidence notes (folded, so
-/// that the charts stay near the top).
-fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
+/// that the charts stay near the top); a failure the scenario expects is marked so, and not
+/// in red.
+fn failing_rules(out: &mut String, report: &Report) {
     out.push_str("<h2>Failing rules</h2>\n");
-    let failed: Vec<&RuleVerdict> = rules
+    let failed: Vec<&RuleVerdict> = report
+        .rules
         .iter()
         .filter(|r| r.outcome == Outcome::Failed)
         .collect();
@@ -248,14 +263,21 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
         out.push_str("<p>No rule failed.</p>\n");
     }
     for r in failed {
+        let expected = report.standing(r) == RuleStanding::FailedAsExpected;
         let _ = writeln!(
             out,
-            "<section class=\"rule {severity}\">\n<h3>{rule} ({severity}): {failures} \
-             failure{s}</h3>\n<p>{summary}</p>\n{exercised}<details>\n<summary>Evidence \
+            "<section class=\"rule {severity}{class}\">\n<h3>{rule} ({severity}): {failures} \
+             failure{s}{note}</h3>\n<p>{summary}</p>\n{exercised}<details>\n<summary>Evidence \
              ({count} listed)</summary>\n<ul>",
             count = r.evidence.len(),
             rule = r.rule,
             severity = r.severity,
+            class = if expected { " expected" } else { "" },
+            note = if expected {
+                " — failed, as the scenario expects"
+            } else {
+                ""
+            },
             failures = r.failures,
             s = if r.failures == 1 { "" } else { "s" },
             summary = escape(&r.summary),
@@ -274,6 +296,30 @@ fn failing_rules(out: &mut String, rules: &[RuleVerdict]) {
         }
         out.push_str("</ul>\n</details>\n</section>\n");
     }
+}
+
+/// Every rule the run did not exercise, with the counts that fell short and why: a quiet run
+/// must not read as a clean one.
+fn not_exercised(out: &mut String, rules: &[RuleVerdict]) {
+    out.push_str("<h2>Rules not exercised</h2>\n");
+    let quiet: Vec<&RuleVerdict> = rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotExercised)
+        .collect();
+    if quiet.is_empty() {
+        out.push_str("<p>Every rule was exercised.</p>\n");
+        return;
+    }
+    out.push_str("<ul class=\"not-exercised\">\n");
+    for r in quiet {
+        let _ = writeln!(
+            out,
+            "<li><b>{}</b> not exercised: {}</li>",
+            r.rule,
+            escape(&crate::not_exercised_why(r))
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 /// Every count, one a line, those below their minimum marked `shortfall`; `–` when none.
@@ -697,7 +743,8 @@ tr.failed td { background: #ffebe9; } tr.not-exercised td { color: #6e7781; }
 .description { font-style: italic; } .seq, .more { color: #6e7781; }
 b.shortfall { color: #9a6700; }
 section.rule { border-left: 4px solid #cf222e; padding-left: 0.8em; margin: 0.8em 0; }
-section.rule.should { border-left-color: #bf8700; }
+section.rule.should { border-left-color: #bf8700; } section.rule.expected { border-left-color: #57606a; }
+tr.expected td { background: #f6f8fa; } tr.warned td { background: #fff8c5; } h1 .reasons { font-size: 0.6em; font-weight: normal; color: #222; }
 section.rule h3 { margin: 0.2em 0; } summary { cursor: pointer; color: #0969da; } li { overflow-wrap: anywhere; }
 pre { overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
 figure { margin: 1em 0; }
@@ -813,6 +860,31 @@ mod tests {
     }
 
     #[test]
+    fn expected_failures_are_marked_and_rules_not_exercised_listed() {
+        let html = render(&crate::testing::passed_with_expected_failures());
+        assert!(html.contains(
+            "<h1 class=\"passed\">tiny — PASSED <span class=\"reasons\">— 2 rules failed, as \
+             the scenario expects; DUR-DUPLICATE warned (a should rule does not fail the run); 1 \
+             rule not exercised (NUM-ORDER)</span></h1>"
+        ));
+        assert!(html.contains(
+            "<section class=\"rule must expected\">\n<h3>DUR-DEADLINE (must): 2 failures — \
+             failed, as the scenario expects</h3>"
+        ));
+        assert!(html.contains(
+            "<tr class=\"expected\"><td>DUR-COMPLETE</td><td>must</td><td>carrier</td>\
+             <td>failed, as the scenario expects</td>"
+        ));
+        assert!(!html.contains("<tr class=\"failed\">"), "{html}");
+        assert!(html.contains(
+            "<h2>Rules not exercised</h2>\n<ul class=\"not-exercised\">\n<li><b>NUM-ORDER</b> \
+             not exercised: 0 stale deliveries made (at least 1 needed) — no event arrived after \
+             a newer one</li>\n</ul>\n"
+        ));
+        assert!(html.contains("virtual clock from 2026-11-02T00:00:00.000Z for 1h.</p>"));
+    }
+
+    #[test]
     fn snapshot() {
         insta::assert_snapshot!("report.html", render(&small_report()));
     }
@@ -837,7 +909,7 @@ mod tests {
             )
             .unwrap();
         let run = html
-            .find("<h1 class=\"failed\">certify — FAILED</h1>")
+            .find("<h1 class=\"failed\">certify — FAILED <span class=\"reasons\">")
             .unwrap();
         assert!(banner < run);
         assert!(html.contains("within <b>5 s</b> of each call's end"));

@@ -240,6 +240,52 @@ pub(crate) fn small_report() -> Report {
     }
 }
 
+/// [`small_report`] as a misbehaving carrier's run that showed what its scenario expects:
+/// DUR-DEADLINE and DUR-COMPLETE failed, as the scenario expects, every threshold held, and the
+/// run passed, with DUR-DUPLICATE's warning and NUM-ORDER not exercised.
+pub(crate) fn passed_with_expected_failures() -> Report {
+    let mut report = small_report();
+    report.expectation = ExpectationResult {
+        expected_failures: vec![RuleId::DurDeadline, RuleId::DurComplete],
+        actual_failures: vec![RuleId::DurDeadline, RuleId::DurComplete],
+        met: true,
+    };
+    report.thresholds[0].measured = Some(0.95);
+    report.thresholds[0].passed = true;
+    report.verdict = Verdict::Passed;
+    report
+}
+
+/// [`small_report`] with every figure that can be absent absent: no match rate, no drift
+/// percentiles, thresholds without a measurement; conservation broken and the checker at odds
+/// with the ground truth on a call one side has no class for.
+pub(crate) fn report_without_measurements() -> Report {
+    let mut report = small_report();
+    let recon = report
+        .reconciliation
+        .as_mut()
+        .expect("small_report reconciles");
+    recon.match_rate = None;
+    recon.drift_ms = DriftStats::default();
+    for t in &mut report.thresholds {
+        t.measured = None;
+        t.passed = false;
+    }
+    report.conservation.violations = vec!["call-000000004 classified twice".into()];
+    report.conservation.holds = false;
+    report.accuracy = Some(Accuracy {
+        confusion: Vec::new(),
+        disagreements: vec![crate::Disagreement {
+            call_id: "call-000000005".into(),
+            teams: None,
+            truth: Some(oc_protocol::ReconClass::Matched),
+        }],
+        disagreement_count: 1,
+    });
+    report.verdict = Verdict::HarnessError;
+    report
+}
+
 fn case(id: &str, title: &str, rules: &[RuleId], outcome: Outcome, summary: &str) -> CaseResult {
     CaseResult {
         id: id.to_owned(),

@@ -44,6 +44,8 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(90);
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The scenario file as it was given, for the command that replays the run.
+    pub scenario_file: PathBuf,
     /// The seed, instead of the scenario's.
     pub seed: Option<u64>,
     /// Where the report goes.
@@ -205,6 +207,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         result,
         summary,
         wall: started.elapsed(),
+        replay: crate::replay::run_command(
+            &options.scenario_file,
+            seed,
+            (length_ms != scenario.length_ms).then_some(length_ms),
+            &options.out,
+        ),
     });
     let report_path = write_report(&report, &history, &options.out)?;
     Ok(RunOutcome {

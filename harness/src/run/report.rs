@@ -27,6 +27,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) result: CheckResult,
     pub(crate) summary: ReconciliationSummary,
     pub(crate) wall: Duration,
+    /// The command that replays the run, as `crate::replay` writes it.
+    pub(crate) replay: String,
 }
 
 /// The exit code of a report: 0 passed, 1 failed, 3 the checker disagreed with ground truth.
@@ -47,6 +49,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         result,
         summary,
         wall,
+        replay,
     } = inputs;
     let actual_failures: Vec<RuleId> = result
         .rules
@@ -107,15 +110,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
                 }
                 CarrierSpec::External { url } => url.clone(),
             },
-            replay: format!(
-                "oc-harness run scenarios/{}.toml --seed {seed}{}",
-                scenario.name,
-                if length_ms == scenario.length_ms {
-                    String::new()
-                } else {
-                    format!(" --length {}ms", length_ms)
-                }
-            ),
+            replay,
         },
         verdict,
         rules: result.rules,

@@ -28,6 +28,7 @@ fn out_dir(name: &str, tag: &str) -> PathBuf {
 
 fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOutcome {
     let options = RunOptions {
+        scenario_file: scenario_path(&scenario.name),
         seed: None,
         out: out_dir(&scenario.name, tag),
         progress: false,

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::{
-    DriftBin, Evidence, Exercised, LatencySummary, Outcome, QualityBucket, Report, RuleStanding,
-    RuleVerdict, Verdict,
+    DriftBin, Evidence, Exercised, LatencyMeasure, LatencySummary, Outcome, QualityBucket, Report,
+    RuleStanding, RuleVerdict, Verdict,
 };
 
 mod certification;
@@ -148,26 +148,16 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     out.push_str("<h2>Latency</h2>\n");
     if report.latency.is_empty() {
         out.push_str("<p class=\"nodata\">No data: no exchange was timed.</p>\n");
-    } else {
-        latency_chart(&mut out, &report.latency);
-        out.push_str(
-            "<div class=\"scroll\"><table>\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
-                      <th>p90 µs</th><th>p99 µs</th><th>max µs</th></tr>\n",
-        );
-        for l in &report.latency {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                escape(&l.exchange),
-                l.count,
-                l.p50_us,
-                l.p90_us,
-                l.p99_us,
-                l.max_us
-            );
+    }
+    for measure in LatencyMeasure::ALL {
+        let timed: Vec<&LatencySummary> = report
+            .latency
+            .iter()
+            .filter(|l| l.measure == measure)
+            .collect();
+        if !timed.is_empty() {
+            latency_section(&mut out, measure, &timed);
         }
-        out.push_str("</table></div>\n");
     }
 
     out.push_str(
@@ -615,9 +605,36 @@ fn span(ms: i64) -> String {
     }
 }
 
+/// The exchanges timed one way: what the figures time, their percentile curves, and their
+/// table.
+fn latency_section(out: &mut String, measure: LatencyMeasure, timed: &[&LatencySummary]) {
+    let _ = writeln!(out, "<p class=\"measure\">{}</p>", measure.explanation());
+    let name = measure.name();
+    let title = format!("{}{} (µs, log scale)", name[..1].to_uppercase(), &name[1..]);
+    latency_chart(out, &title, timed);
+    out.push_str(
+        "<div class=\"scroll\"><table>\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
+         <th>p90 µs</th><th>p99 µs</th><th>max µs</th></tr>\n",
+    );
+    for l in timed {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&l.exchange),
+            l.count,
+            l.p50_us,
+            l.p90_us,
+            l.p99_us,
+            l.max_us
+        );
+    }
+    out.push_str("</table></div>\n");
+}
+
 /// One polyline per kind of exchange through its percentile curve (quantiles evenly spaced,
 /// latency on a log scale), a dot per point, and a legend.
-fn latency_chart(out: &mut String, latency: &[LatencySummary]) {
+fn latency_chart(out: &mut String, title: &str, latency: &[&LatencySummary]) {
     let points: Vec<u64> = latency
         .iter()
         .flat_map(|l| l.curve.iter().map(|p| p.us.max(1)))
@@ -637,7 +654,7 @@ fn latency_chart(out: &mut String, latency: &[LatencySummary]) {
         bottom
             - ((us.max(1) as f64).log10() - low_decade) / (high_decade - low_decade) * plot_height
     };
-    open_chart(out, "Latency percentile curves (µs, log scale)", height);
+    open_chart(out, &escape(title), height);
     let mut decade = low_decade;
     while decade <= high_decade {
         let us = 10f64.powf(decade) as u64;
@@ -744,7 +761,8 @@ tr.failed td { background: #ffebe9; } tr.not-exercised td { color: #6e7781; }
 b.shortfall { color: #9a6700; }
 section.rule { border-left: 4px solid #cf222e; padding-left: 0.8em; margin: 0.8em 0; }
 section.rule.should { border-left-color: #bf8700; } section.rule.expected { border-left-color: #57606a; }
-tr.expected td { background: #f6f8fa; } tr.warned td { background: #fff8c5; } h1 .reasons { font-size: 0.6em; font-weight: normal; color: #222; }
+tr.expected td { background: #f6f8fa; } tr.warned td { background: #fff8c5; }
+h1 .reasons { font-size: 0.6em; font-weight: normal; color: #222; }
 section.rule h3 { margin: 0.2em 0; } summary { cursor: pointer; color: #0969da; } li { overflow-wrap: anywhere; }
 pre { overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
 figure { margin: 1em 0; }
@@ -790,7 +808,8 @@ mod tests {
         assert!(!html.contains("href="));
         assert!(!html.contains("http"));
         assert!(html.contains("<meta name=\"viewport\""));
-        assert_eq!(html.matches("<svg").count(), 5);
+        // A latency chart for each measure: Teams' handler time and the round trips.
+        assert_eq!(html.matches("<svg").count(), 6);
         assert!(html.contains("reported &lt;late&gt; &amp; &quot;after&quot;"));
         assert!(!html.contains("no data"));
     }
@@ -885,6 +904,34 @@ mod tests {
     }
 
     #[test]
+    fn each_latency_chart_says_what_it_times() {
+        let html = render(&small_report());
+        let handler = html
+            .find("<p class=\"measure\">Teams handler time: each request the carrier made")
+            .unwrap();
+        let handler_chart = html
+            .find("class=\"title\">Teams handler time (µs, log scale)</text>")
+            .unwrap();
+        let round_trip = html
+            .find("<p class=\"measure\">Round trip to the carrier: each webhook delivery")
+            .unwrap();
+        let round_trip_chart = html
+            .find("class=\"title\">Round trip to the carrier (µs, log scale)</text>")
+            .unwrap();
+        assert!([handler, handler_chart, round_trip, round_trip_chart].is_sorted());
+        // Each chart holds its own exchanges only.
+        let charts = charts(&html);
+        let latency: Vec<&&str> = charts
+            .iter()
+            .filter(|c| c.contains("(µs, log scale)"))
+            .collect();
+        assert_eq!(latency.len(), 2);
+        assert!(latency[0].contains("<title>POST /oc/v1/call-durations</title>"));
+        assert!(!latency[0].contains("<title>webhook</title>"));
+        assert!(latency[1].contains("<title>webhook</title>"));
+    }
+
+    #[test]
     fn snapshot() {
         insta::assert_snapshot!("report.html", render(&small_report()));
     }
@@ -952,7 +999,8 @@ mod tests {
         let from =
             |html: &str| html[html.find("<h1 class=\"failed\">certify").unwrap()..].to_owned();
         assert_eq!(from(&html), from(&alone));
-        assert_eq!(html.matches("<svg").count(), 5);
+        // A latency chart for each measure: Teams' handler time and the round trips.
+        assert_eq!(html.matches("<svg").count(), 6);
     }
 
     #[test]

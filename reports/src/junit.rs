@@ -14,10 +14,11 @@ use crate::{
 /// the first evidence note as the message, unless the scenario expects it to fail: then it
 /// passes, its `<system-out>` saying `failed, as the scenario expects`; a `<failure
 /// type="expectation">` when the scenario expects it to fail and it did not; `<skipped/>` when
-/// not exercised, its message naming the counts that fell short) and one per threshold. Rules and thresholds have no time of
-/// their own: each case's `time` is 0, the suite's is the run's wall time. What a rule
-/// exercised is its `<system-out>`: `exercised: 12 overtaken events, 0 nextLinks followed (at
-/// least 3 needed)`.
+/// not exercised, its message naming the counts that fell short) and one per threshold. Every
+/// time is wall-clock time, never simulated: each rule and threshold is judged over the whole
+/// run, so each case's `time` is the run's wall time, as is the suite's, and the suite's
+/// `timestamp` is when the run started. What a rule exercised is its `<system-out>`:
+/// `exercised: 12 overtaken events, 0 nextLinks followed (at least 3 needed)`.
 ///
 /// A certification report has a `<testsuite name="certification">` before it, with one
 /// `<testcase>` per certification case: a `<failure>` when it failed, and when it was not
@@ -61,9 +62,9 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
-         skipped=\"{skipped}\" time=\"{time}\" timestamp=\"{}\">",
+         skipped=\"{skipped}\" time=\"{time}\"{}>",
         escape(&name),
-        escape(&report.scenario.start)
+        timestamp(report)
     );
     let properties = [
         ("harnessVersion", report.harness_version.clone()),
@@ -76,10 +77,10 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     write_properties(&mut out, &properties);
     let classname = format!("oc-harness.{}", report.scenario.name);
     for rule in &report.rules {
-        rule_case(&mut out, &classname, rule, report.standing(rule));
+        rule_case(&mut out, &classname, &time, rule, report.standing(rule));
     }
     for threshold in &report.thresholds {
-        threshold_case(&mut out, &classname, threshold);
+        threshold_case(&mut out, &classname, &time, threshold);
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     w.write_all(out.as_bytes())?;
@@ -114,11 +115,11 @@ fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
     let _ = writeln!(
         out,
         "  <testsuite name=\"certification\" tests=\"{}\" failures=\"{}\" errors=\"0\" \
-         skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+         skipped=\"0\" time=\"{}\"{}>",
         c.cases.len(),
         not_passed(c),
         seconds(report.timing.wall_ms),
-        escape(&report.scenario.start)
+        timestamp(report)
     );
     let verdict = match c.verdict {
         CertificationVerdict::Certified => "certified",
@@ -151,8 +152,9 @@ fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
 fn certification_case(out: &mut String, report: &Report, case: &CaseResult) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"certification\" time=\"0\"",
-        escape(&case.id)
+        "    <testcase name=\"{}\" classname=\"certification\" time=\"{}\"",
+        escape(&case.id),
+        seconds(report.timing.wall_ms)
     );
     let mut inner = String::new();
     let failure = match case.outcome {
@@ -260,10 +262,16 @@ fn evidence_lines(body: &mut String, evidence: &[Evidence]) {
 /// read as "not judged", and a `<failure>` would paint CI's test view red for a run that
 /// passed. Its `<system-out>` starts `failed, as the scenario expects:` with the summary and
 /// the evidence, so that a reader of the case still sees what was caught.
-fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict, standing: RuleStanding) {
+fn rule_case(
+    out: &mut String,
+    classname: &str,
+    time: &str,
+    rule: &RuleVerdict,
+    standing: RuleStanding,
+) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"{}.rules\" time=\"0\"",
+        "    <testcase name=\"{}\" classname=\"{}.rules\" time=\"{time}\"",
         rule.rule,
         escape(classname)
     );
@@ -334,10 +342,10 @@ fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict, standing: Ru
     close_case(out, &inner);
 }
 
-fn threshold_case(out: &mut String, classname: &str, threshold: &ThresholdResult) {
+fn threshold_case(out: &mut String, classname: &str, time: &str, threshold: &ThresholdResult) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"{}.thresholds\" time=\"0\"",
+        "    <testcase name=\"{}\" classname=\"{}.thresholds\" time=\"{time}\"",
         escape(&threshold.name),
         escape(classname)
     );
@@ -362,6 +370,16 @@ fn verdict_word(report: &Report) -> &'static str {
         crate::Verdict::Passed => "passed",
         crate::Verdict::Failed => "failed",
         crate::Verdict::HarnessError => "harnessError",
+    }
+}
+
+/// ` timestamp="…"`: when the run started, wall-clock; nothing when the report does not say
+/// (the simulated start is no time a CI could show).
+fn timestamp(report: &Report) -> String {
+    if report.timing.started_at.is_empty() {
+        String::new()
+    } else {
+        format!(" timestamp=\"{}\"", escape(&report.timing.started_at))
     }
 }
 
@@ -523,8 +541,10 @@ mod tests {
                 "max_drift_p99_ms"
             ]
         );
+        assert_eq!(suite.attr("timestamp"), "2026-12-01T09:30:00.000Z");
         for case in &cases {
-            assert_eq!(case.attr("time"), "0");
+            // Wall-clock time, the run's: every rule is judged over all of it.
+            assert_eq!(case.attr("time"), "1.250");
             assert!(case.attr("classname").starts_with("oc-harness.tiny."));
         }
         // A passed rule says what it exercised, and nothing else.
@@ -573,7 +593,7 @@ mod tests {
         report.expectation.expected_failures.clear();
         report.rules[0].exercised.clear();
         assert!(render(&report).contains(
-            "<testcase name=\"SEC-SIGNATURE\" classname=\"oc-harness.tiny.rules\" time=\"0\"/>"
+            "<testcase name=\"SEC-SIGNATURE\" classname=\"oc-harness.tiny.rules\" time=\"1.250\"/>"
         ));
         let properties = &suite.children_named("properties")[0].children;
         assert!(

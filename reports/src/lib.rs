@@ -462,6 +462,9 @@ pub struct RunCounts {
 pub struct LatencySummary {
     /// e.g. `webhook`, `GET /oc/v1/cdrs/delta`, `POST /oc/v1/call-durations`.
     pub exchange: String,
+    /// What was timed: Teams' handling of the carrier's request, or a round trip to the
+    /// carrier.
+    pub measure: LatencyMeasure,
     /// How many.
     pub count: u64,
     /// Median, µs.
@@ -474,6 +477,50 @@ pub struct LatencySummary {
     pub max_us: u64,
     /// The percentile curve at [`LATENCY_QUANTILES`], in that order.
     pub curve: Vec<LatencyPoint>,
+}
+
+/// What a latency figure times: the two sides time different spans, and a reader comparing a
+/// webhook's figure with a feed page's must know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LatencyMeasure {
+    /// A carrier's request to the Teams API, timed by Teams from the moment its handler took
+    /// the request to the moment the answer was ready: Teams' own work (the body read
+    /// included), without the network or the carrier's side.
+    TeamsHandler,
+    /// A request to the carrier (a webhook delivery attempt, or the harness's call-legs post
+    /// and probes), timed by its sender from sending it to the carrier's complete answer: the
+    /// network and the carrier's handling.
+    RoundTrip,
+}
+
+impl LatencyMeasure {
+    /// Every measure, in the order the renderings show them.
+    pub const ALL: [Self; 2] = [Self::TeamsHandler, Self::RoundTrip];
+
+    /// A short name, for a chart's title or a table cell.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TeamsHandler => "Teams handler time",
+            Self::RoundTrip => "round trip to the carrier",
+        }
+    }
+
+    /// What it times, in a sentence.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::TeamsHandler => {
+                "Teams handler time: each request the carrier made to the Teams API, timed by \
+                 Teams from its handler taking the request to the answer being ready (Teams' own \
+                 work; the network and the carrier's side are not in it)."
+            }
+            Self::RoundTrip => {
+                "Round trip to the carrier: each webhook delivery attempt, and the harness's \
+                 call-legs posts and probes, timed by the sender from sending the request to the \
+                 carrier's complete answer (the network and the carrier's handling)."
+            }
+        }
+    }
 }
 
 /// The quantiles of [`LatencySummary::curve`].
@@ -514,9 +561,11 @@ pub struct QualityBucket {
 }
 
 /// Wall-clock figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timing {
+    /// When the run started, wall-clock (a PROTOCOL.md timestamp): not the simulated start.
+    pub started_at: String,
     /// How long the run took, ms.
     pub wall_ms: u64,
     /// Calls generated per wall-clock second.
@@ -852,7 +901,7 @@ mod tests {
             write_html(report, &mut text).unwrap();
             write_junit(report, &mut text).unwrap();
             let text = String::from_utf8(text).unwrap();
-            for rust in ["Some(", "None", "n/a", "[\"", "\"]", "::"] {
+            for rust in ["Some(", "None", "n/a", "[\"", "\"]"] {
                 assert!(!text.contains(rust), "report {i} shows {rust:?}:\n{text}");
             }
         }

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use oc_protocol::Severity;
 
 use crate::{
-    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, Outcome, Report,
-    RuleStanding, RuleVerdict, Verdict,
+    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, LatencyMeasure, Outcome,
+    Report, RuleStanding, RuleVerdict, Verdict,
 };
 
 /// Writes `summary.md`: for a certification report first the certification (its verdict, the
@@ -438,29 +438,43 @@ fn reconciliation(out: &mut String, report: &Report) {
     );
 }
 
+/// A table per [`LatencyMeasure`], each after a sentence saying what it times.
 fn latency(out: &mut String, report: &Report) {
     out.push_str("## Latency\n\n");
     if report.latency.is_empty() {
         out.push_str("No exchange was timed.\n\n");
         return;
     }
-    out.push_str(
-        "| exchange | count | p50 µs | p90 µs | p99 µs | max µs |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
-    );
-    for l in &report.latency {
-        let _ = writeln!(
+    for measure in LatencyMeasure::ALL {
+        let timed: Vec<_> = report
+            .latency
+            .iter()
+            .filter(|l| l.measure == measure)
+            .collect();
+        if timed.is_empty() {
+            continue;
+        }
+        let _ = write!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
-            cell(&l.exchange),
-            l.count,
-            l.p50_us,
-            l.p90_us,
-            l.p99_us,
-            l.max_us
+            "{}\n\n\
+             | exchange | count | p50 µs | p90 µs | p99 µs | max µs |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: |\n",
+            measure.explanation()
         );
+        for l in timed {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(&l.exchange),
+                l.count,
+                l.p50_us,
+                l.p90_us,
+                l.p99_us,
+                l.max_us
+            );
+        }
+        out.push('\n');
     }
-    out.push('\n');
 }
 
 fn thresholds(out: &mut String, report: &Report) {
@@ -649,6 +663,22 @@ mod tests {
         assert!(render(&report).contains("for 90m."));
         report.scenario.length_ms = 86_400_000;
         assert!(render(&report).contains("for 1d."));
+    }
+
+    #[test]
+    fn each_latency_table_says_what_it_times() {
+        let text = render(&small_report());
+        assert!(text.contains(
+            "## Latency\n\nTeams handler time: each request the carrier made to the Teams API, \
+             timed by Teams from its handler taking the request to the answer being ready"
+        ));
+        let handler = text.find("Teams handler time: each").unwrap();
+        let durations = text.find("| POST /oc/v1/call-durations | 12 |").unwrap();
+        let round_trip = text
+            .find("Round trip to the carrier: each webhook")
+            .unwrap();
+        let webhook = text.find("| webhook | 4 |").unwrap();
+        assert!([handler, durations, round_trip, webhook].is_sorted());
     }
 
     #[test]

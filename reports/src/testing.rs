@@ -9,8 +9,8 @@ use oc_protocol::{
 use crate::{
     Accuracy, CaseResult, Certification, CertificationVerdict, Conservation, DriftBin, Evidence,
     EvidenceExchange, ExchangeDirection, Exercised, ExpectationResult, LATENCY_QUANTILES,
-    LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, RunCounts,
-    SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
+    LatencyMeasure, LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict,
+    RunCounts, SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 fn curve(us: [u64; 7]) -> Vec<LatencyPoint> {
@@ -200,6 +200,7 @@ pub(crate) fn small_report() -> Report {
         latency: vec![
             LatencySummary {
                 exchange: "POST /oc/v1/call-durations".into(),
+                measure: LatencyMeasure::TeamsHandler,
                 count: 12,
                 p50_us: 30,
                 p90_us: 48,
@@ -209,6 +210,7 @@ pub(crate) fn small_report() -> Report {
             },
             LatencySummary {
                 exchange: "webhook".into(),
+                measure: LatencyMeasure::RoundTrip,
                 count: 4,
                 p50_us: 900,
                 p90_us: 2_000,
@@ -233,6 +235,7 @@ pub(crate) fn small_report() -> Report {
             bucket("2026-11-02T00:45:00.000Z", 10, 1),
         ],
         timing: Timing {
+            started_at: "2026-12-01T09:30:00.000Z".into(),
             wall_ms: 1250,
             calls_per_second: 12.0,
         },

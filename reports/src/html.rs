@@ -61,7 +61,8 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         certification::section(&mut out, report, c);
     }
     let reasons = report.verdict_reasons().map_or_else(String::new, |r| {
-        format!(" <span class=\"reasons\">— {}</span>", escape(&r))
+        // On a line of its own under the verdict (see `h1 .reasons`), so no dash before it.
+        format!(" <span class=\"reasons\">{}</span>", escape(&r))
     });
     let _ = write!(
         out,
@@ -161,7 +162,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     }
 
     out.push_str(
-        "<h2>Rules</h2>\n<div class=\"scroll\"><table>\n<tr><th>rule</th><th>severity</th>\
+        "<h2>Rules</h2>\n<div class=\"scroll\"><table class=\"stack rules\">\n<tr><th>rule</th><th>severity</th>\
          <th>party</th><th>outcome</th><th>failures</th><th>exercised</th><th>summary</th></tr>\n",
     );
     for r in &report.rules {
@@ -199,7 +200,7 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         out.push_str("<p>The scenario sets no threshold.</p>\n");
     } else {
         out.push_str(
-            "<div class=\"scroll\"><table>\n<tr><th>threshold</th><th>limit</th>\
+            "<div class=\"scroll\"><table class=\"stack thresholds\">\n<tr><th>threshold</th><th>limit</th>\
              <th>measured</th><th>result</th></tr>\n",
         );
         for t in &report.thresholds {
@@ -613,7 +614,7 @@ fn latency_section(out: &mut String, measure: LatencyMeasure, timed: &[&LatencyS
     let title = format!("{}{} (µs, log scale)", name[..1].to_uppercase(), &name[1..]);
     latency_chart(out, &title, timed);
     out.push_str(
-        "<div class=\"scroll\"><table>\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
+        "<div class=\"scroll\"><table class=\"stack latency\">\n<tr><th>exchange</th><th>count</th><th>p50 µs</th>\
          <th>p90 µs</th><th>p99 µs</th><th>max µs</th></tr>\n",
     );
     for l in timed {
@@ -787,6 +788,30 @@ svg .label { text-anchor: end; } svg .middle { text-anchor: middle; } svg .end {
 .s6 { stroke: #bc4c00; fill: #bc4c00; background: #bc4c00; }
 .s7 { stroke: #57606a; fill: #57606a; background: #57606a; }
 .s0 .curve, .s1 .curve, .s2 .curve, .s3 .curve, .s4 .curve, .s5 .curve, .s6 .curve, .s7 .curve { fill: none; }
+h1 .reasons { display: block; margin-top: 0.3em; line-height: 1.3; }
+@media (max-width: 640px) {
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
+  table.stack tr:first-child { display: none; }
+  table.stack tr { border: 1px solid #d0d7de; border-radius: 4px; margin: 0 0 0.6em; }
+  table.stack td { border: 0; padding: 0.15em 0.6em; overflow-wrap: anywhere; }
+  table.stack td.n { text-align: left; }
+  table.stack td:first-child { font-weight: bold; }
+  table.stack td::before { font-weight: bold; color: #57606a; }
+  table.rules td:nth-child(2)::before { content: \"severity: \"; }
+  table.rules td:nth-child(3)::before { content: \"party: \"; }
+  table.rules td:nth-child(4)::before { content: \"outcome: \"; }
+  table.rules td:nth-child(5)::before { content: \"failures: \"; }
+  table.rules td:nth-child(6)::before { content: \"exercised: \"; }
+  table.rules td:nth-child(7)::before { content: \"summary: \"; }
+  table.latency td:nth-child(2)::before { content: \"count: \"; }
+  table.latency td:nth-child(3)::before { content: \"p50 µs: \"; }
+  table.latency td:nth-child(4)::before { content: \"p90 µs: \"; }
+  table.latency td:nth-child(5)::before { content: \"p99 µs: \"; }
+  table.latency td:nth-child(6)::before { content: \"max µs: \"; }
+  table.thresholds td:nth-child(2)::before { content: \"limit: \"; }
+  table.thresholds td:nth-child(3)::before { content: \"measured: \"; }
+  table.thresholds td:nth-child(4)::before { content: \"result: \"; }
+}
 ";
 
 #[cfg(test)]
@@ -882,8 +907,8 @@ mod tests {
     fn expected_failures_are_marked_and_rules_not_exercised_listed() {
         let html = render(&crate::testing::passed_with_expected_failures());
         assert!(html.contains(
-            "<h1 class=\"passed\">tiny — PASSED <span class=\"reasons\">— 2 rules failed, as \
-             the scenario expects; DUR-DUPLICATE warned (a should rule does not fail the run); 1 \
+            "<h1 class=\"passed\">tiny — PASSED <span class=\"reasons\">2 rules failed, as the \
+             scenario expects; DUR-DUPLICATE warned (a should rule does not fail the run); 1 \
              rule not exercised (NUM-ORDER)</span></h1>"
         ));
         assert!(html.contains(
@@ -929,6 +954,27 @@ mod tests {
         assert!(latency[0].contains("<title>POST /oc/v1/call-durations</title>"));
         assert!(!latency[0].contains("<title>webhook</title>"));
         assert!(latency[1].contains("<title>webhook</title>"));
+    }
+
+    /// At a phone's width a table of seven columns is cut (or hides behind a sideways scroll
+    /// nobody sees): every table stacks its rows into labelled cards there instead.
+    /// `scripts/check-report-html.sh` measures the result in Chromium at 390 px.
+    #[test]
+    fn every_table_stacks_into_cards_on_a_phone() {
+        let phone = STYLE.split("@media (max-width: 640px)").nth(1).unwrap();
+        assert!(phone.contains("table.stack tr:first-child { display: none; }"));
+        for (table, columns) in [("rules", 7), ("latency", 6), ("thresholds", 4)] {
+            for n in 2..=columns {
+                let label = format!("table.{table} td:nth-child({n})::before {{ content: \"");
+                assert!(phone.contains(&label), "{label}");
+            }
+        }
+        for report in [small_report(), certification_report()] {
+            let html = render(&report);
+            let tables = html.matches("<table").count();
+            assert!(tables >= 4, "{tables}");
+            assert_eq!(html.matches("<table class=\"stack ").count(), tables);
+        }
     }
 
     #[test]

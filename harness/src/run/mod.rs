@@ -442,7 +442,10 @@ pub(crate) async fn settle(teams: &MockTeams) {
 /// [`settle`] with another limit.
 pub(crate) async fn settle_within(teams: &MockTeams, limit: Duration) {
     if !teams.webhooks().wait_idle(limit).await {
-        tracing::warn!("webhook deliveries did not settle within {limit:?}; going on");
+        tracing::warn!(
+            "webhook deliveries did not settle within {} s; going on",
+            limit.as_secs()
+        );
     }
 }
 

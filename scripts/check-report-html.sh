@@ -4,7 +4,14 @@
 # is a failure; Chromium logs every console level as INFO:CONSOLE), and every <svg> chart of the
 # rendered DOM has at least one mark (a rect of non-zero width and height, a polyline of two
 # points or more, or a circle of non-zero radius). Takes screenshots at 1280 px and at 390 px
-# (a phone) to look at.
+# (a phone) to look at. At 390 px no table may reach past the right edge (a table in a box
+# that scrolls sideways is cut for a reader who does not know to swipe) and the page may not
+# scroll sideways.
+#
+# Headless Chromium lays a window out at least 500 px wide, whatever --window-size says (a
+# 390 px screenshot of the page itself is a 500 px layout, cropped), so the phone is a 390 px
+# iframe holding the page (srcdoc, so that the wrapper may measure it), in a wrapper page in
+# the temporary directory. The page itself has no script; the wrapper has one, to measure.
 #
 # Usage: scripts/check-report-html.sh REPORT.html [SCREENSHOT_DIR]
 # Exit codes: 0 fine, 1 the page failed a check, 2 bad usage or Chromium/python3 missing.
@@ -53,10 +60,41 @@ render() {
 
 render dom --dump-dom
 render wide --screenshot="$shots/report-1280.png" --window-size=1280,2000 --hide-scrollbars
+
+phone="$work/phone.html"
+python3 - "$report" "$phone" <<'PY'
+import html
+import sys
+
+page = open(sys.argv[1], encoding="utf-8").read()
+wrapper = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><style>html, body { margin: 0; } iframe { border: 0; width: 390px; height: 2400px; display: block; }</style>
+<script>
+function measure(frame) {
+  const doc = frame.contentDocument;
+  const width = doc.documentElement.clientWidth;
+  const cut = [...doc.querySelectorAll("table")]
+    .map((t) => [t, t.getBoundingClientRect()])
+    .filter(([, r]) => r.right > width + 0.5 || r.left < -0.5)
+    .map(([t, r]) => `table.${t.className.replace(/ /g, ".") || "(no class)"} spans ${Math.round(r.left)} to ${Math.round(r.right)} px`);
+  if (doc.documentElement.scrollWidth > width) cut.push(`the page is ${doc.documentElement.scrollWidth} px wide`);
+  document.body.setAttribute("data-viewport", String(width));
+  document.body.setAttribute("data-cut", cut.join("; "));
+}
+</script></head>
+<body><iframe onload="measure(this)" srcdoc="%s"></iframe></body></html>
+""" % html.escape(page, quote=True)
+open(sys.argv[2], "w", encoding="utf-8").write(wrapper)
+PY
+report_url=$url
+url="file://$phone"
+render phone-dom --dump-dom --window-size=390,2400 --hide-scrollbars
 render phone --screenshot="$shots/report-390.png" --window-size=390,2400 --hide-scrollbars
+url=$report_url
 
 status=0
-console=$(grep -hE 'CONSOLE|Uncaught' "$work"/dom.err "$work"/wide.err "$work"/phone.err || true)
+console=$(grep -hE 'CONSOLE|Uncaught' "$work"/dom.err "$work"/wide.err "$work"/phone-dom.err \
+    "$work"/phone.err || true)
 if [[ -n $console ]]; then
     echo "FAIL: the page logged to the console:" >&2
     echo "$console" | sed 's/^\[[^]]*\] //' | sort -u >&2
@@ -122,10 +160,32 @@ then
     status=1
 fi
 
+if ! python3 - "$work/phone-dom.out" <<'PY'
+import re
+import sys
+
+dom = open(sys.argv[1], encoding="utf-8").read()
+viewport = re.search(r'data-viewport="(\d+)"', dom)
+cut = re.search(r'data-cut="([^"]*)"', dom)
+if not viewport or cut is None:
+    print("FAIL: could not measure the page at 390 px", file=sys.stderr)
+    sys.exit(1)
+if viewport.group(1) != "390":
+    print(f"FAIL: the phone's viewport is {viewport.group(1)} px, not 390", file=sys.stderr)
+    sys.exit(1)
+if cut.group(1):
+    print(f"FAIL: at 390 px, content is cut: {cut.group(1)}", file=sys.stderr)
+    sys.exit(1)
+print("at 390 px, every table fits the width")
+PY
+then
+    status=1
+fi
+
 if [[ -n ${2:-} ]]; then
     echo "screenshots: $shots/report-1280.png, $shots/report-390.png"
 fi
 if [[ $status -eq 0 ]]; then
-    echo "ok: $report renders without console messages, every chart has marks"
+    echo "ok: $report renders without console messages, every chart has marks, no table is cut at 390 px"
 fi
 exit $status

@@ -246,9 +246,9 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
         out: args.out,
         progress: !args.quiet,
         scenario_args: match (&args.scenario, args.quick) {
-            (Some(file), _) => format!("--scenario {}", file.display()),
-            (None, true) => "--quick".to_owned(),
-            (None, false) => String::new(),
+            (Some(file), _) => vec!["--scenario".to_owned(), file.display().to_string()],
+            (None, true) => vec!["--quick".to_owned()],
+            (None, false) => Vec::new(),
         },
     };
     let system = actix_rt::System::new();
@@ -386,6 +386,7 @@ fn run_command(
         }
     };
     let options = RunOptions {
+        scenario_file: file.to_path_buf(),
         seed,
         out: out.unwrap_or_else(|| PathBuf::from("oc-harness-out").join(&scenario.name)),
         progress: !quiet,

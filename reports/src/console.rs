@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-use oc_protocol::Severity;
-
-use crate::{Certification, CertificationVerdict, Exercised, Outcome, Report, Verdict};
+use crate::{
+    Certification, CertificationVerdict, Exercised, Outcome, Report, RuleStanding, Verdict,
+};
 
 /// Indent of the lines under a rule's or case's own: past its mark column.
 const DETAIL: &str = "                ";
@@ -76,7 +76,11 @@ fn run(out: &mut String, report: &Report, path: &Path) {
         Verdict::Failed => "FAILED",
         Verdict::HarnessError => "HARNESS ERROR (the checker disagreed with ground truth)",
     };
-    let _ = writeln!(out, "{} — {verdict}", report.scenario.name);
+    let _ = write!(out, "{} — {verdict}", report.scenario.name);
+    if let Some(reasons) = report.verdict_reasons() {
+        let _ = write!(out, " — {reasons}");
+    }
+    out.push('\n');
     let c = &report.counts;
     let _ = writeln!(
         out,
@@ -84,11 +88,16 @@ fn run(out: &mut String, report: &Report, path: &Path) {
         c.numbers, c.events, c.calls, c.answered_calls, c.exchanges, c.cycles
     );
     for rule in &report.rules {
-        let mark = match (rule.outcome, rule.severity) {
-            (Outcome::Passed, _) => "pass",
-            (Outcome::Failed, Severity::Must) => "FAIL",
-            (Outcome::Failed, Severity::Should) => "WARN",
-            (Outcome::NotExercised, _) => "NOT EXERCISED",
+        let standing = report.standing(rule);
+        // "expected FAIL" keeps the mark column's width, and a failure the scenario asked for
+        // never reads as one that went wrong.
+        let mark = match (standing, rule.outcome) {
+            (RuleStanding::FailedAsExpected, _) => "expected FAIL",
+            (RuleStanding::Failed, _) => "FAIL",
+            (RuleStanding::Warned, _) => "WARN",
+            (_, Outcome::Passed) => "pass",
+            (_, Outcome::NotExercised) => "NOT EXERCISED",
+            (_, Outcome::Failed) => "FAIL",
         };
         if rule.outcome == Outcome::Failed {
             let _ = writeln!(
@@ -98,6 +107,12 @@ fn run(out: &mut String, report: &Report, path: &Path) {
             );
         } else {
             let _ = writeln!(out, "  {mark:<13} {}", rule.rule);
+        }
+        if standing == RuleStanding::DidNotFail {
+            let _ = writeln!(
+                out,
+                "{DETAIL}the scenario expects this rule to fail; it did not"
+            );
         }
         not_exercised_why(out, rule.outcome, &rule.summary);
         exercised(out, &rule.exercised);
@@ -114,15 +129,17 @@ fn run(out: &mut String, report: &Report, path: &Path) {
     if let Some(r) = &report.reconciliation {
         let _ = writeln!(
             out,
-            "  reconciliation: {} matched, {} drift, {} missing, {} unexpected; match rate {}; \
-             drift p50 {} ms, p99 {} ms; minutes Teams {:.1}, carrier {:.1}",
+            "  reconciliation: {} matched, {} drift, {} missing, {} unexpected; {}; {}; \
+             minutes Teams {:.1}, carrier {:.1}",
             r.counts.matched,
             r.counts.drift,
             r.counts.missing,
             r.counts.unexpected,
-            r.match_rate.map_or("n/a".into(), |m| format!("{m:.4}")),
-            r.drift_ms.p50.map_or("n/a".into(), |v| v.to_string()),
-            r.drift_ms.p99.map_or("n/a".into(), |v| v.to_string()),
+            r.match_rate.map_or_else(
+                || "no match rate (no answered call)".to_owned(),
+                |m| format!("match rate {m:.4}")
+            ),
+            crate::drift_percentiles(&r.drift_ms),
             r.minutes.teams,
             r.minutes.carrier
         );
@@ -131,8 +148,10 @@ fn run(out: &mut String, report: &Report, path: &Path) {
         if !t.passed {
             let _ = writeln!(
                 out,
-                "  threshold {} failed: limit {}, measured {:?}",
-                t.name, t.limit, t.measured
+                "  threshold {} missed: limit {}, measured {}",
+                t.name,
+                t.limit,
+                crate::measured(t.measured)
             );
         }
     }
@@ -158,8 +177,8 @@ fn run(out: &mut String, report: &Report, path: &Path) {
     if !report.conservation.holds {
         let _ = writeln!(
             out,
-            "  conservation broken: {:?}",
-            report.conservation.violations
+            "  conservation broken: {}",
+            report.conservation.violations.join("; ")
         );
     }
     let _ = writeln!(out, "  report: {}", path.display());
@@ -191,7 +210,8 @@ fn exercised(out: &mut String, exercised: &[Exercised]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{certification_report, small_report};
+    use crate::testing::{certification_report, passed_with_expected_failures, small_report};
+    use oc_protocol::RuleId;
 
     fn render(report: &Report) -> String {
         let mut out = Vec::new();
@@ -207,7 +227,7 @@ mod tests {
     #[test]
     fn a_run_lists_every_rule_with_what_it_exercised() {
         let text = render(&small_report());
-        assert!(text.starts_with("tiny — FAILED\n"));
+        assert!(text.starts_with("tiny — FAILED — DUR-COMPLETE failed, "));
         assert!(text.contains(
             "  pass          SEC-SIGNATURE\n                exercised: 3 forged signatures sent\n"
         ));
@@ -217,8 +237,84 @@ mod tests {
              \x20               exercised: 0 stale deliveries made (at least 1 needed), 5 \
              redeliveries made\n  WARN          DUR-DUPLICATE (1): "
         ));
-        assert!(text.contains("  FAIL          DUR-DEADLINE (2): 12 reported calls reconciled"));
+        assert!(text.contains("  expected FAIL DUR-DEADLINE (2): 12 reported calls reconciled"));
         assert!(text.contains("  replay: oc-harness run scenarios/tiny.toml --seed 7\n"));
+    }
+
+    #[test]
+    fn a_pass_with_expected_failures_says_so_and_marks_them_expected() {
+        let text = render(&passed_with_expected_failures());
+        assert!(
+            text.starts_with(
+                "tiny — PASSED — 2 rules failed, as the scenario expects; DUR-DUPLICATE warned (a \
+                 should rule does not fail the run); 1 rule not exercised (NUM-ORDER)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  expected FAIL DUR-DEADLINE (2): 12 reported calls reconciled"));
+        assert!(text.contains("  expected FAIL DUR-COMPLETE (1): "));
+        assert!(text.contains("  WARN          DUR-DUPLICATE (1): "));
+        assert!(!text.contains("  FAIL "), "{text}");
+    }
+
+    #[test]
+    fn a_failed_run_says_what_went_against_the_expectation() {
+        let text = render(&small_report());
+        assert!(
+            text.starts_with(
+                "tiny — FAILED — DUR-COMPLETE failed, which the scenario does not expect; \
+                 threshold min_match_rate missed; 1 rule failed, as the scenario expects; \
+                 DUR-DUPLICATE warned (a should rule does not fail the run); 1 rule not \
+                 exercised (NUM-ORDER)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  expected FAIL DUR-DEADLINE (2): "));
+        assert!(text.contains("  FAIL          DUR-COMPLETE (1): "));
+        // A rule the scenario expects to fail, which passed, says so under its line.
+        let mut report = small_report();
+        report
+            .expectation
+            .expected_failures
+            .push(RuleId::SecSignature);
+        let text = render(&report);
+        assert!(text.contains(
+            "  pass          SEC-SIGNATURE\n                the scenario expects this rule to \
+             fail; it did not\n"
+        ));
+        assert!(text.contains("SEC-SIGNATURE did not fail, which the scenario expects"));
+    }
+
+    #[test]
+    fn a_quiet_pass_names_the_rules_it_did_not_exercise() {
+        let mut report = small_report();
+        report.rules.retain(|r| r.outcome != Outcome::Failed);
+        report.thresholds.retain(|t| t.passed);
+        report.expectation.expected_failures.clear();
+        report.expectation.actual_failures.clear();
+        report.expectation.met = true;
+        report.verdict = Verdict::Passed;
+        let text = render(&report);
+        assert!(
+            text.starts_with("tiny — PASSED — no rule failed; 1 rule not exercised (NUM-ORDER)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn absent_figures_are_said_in_words() {
+        let text = render(&crate::testing::report_without_measurements());
+        assert!(text.contains(
+            "no match rate (no answered call); drift not measured (no call has a duration on \
+             both sides);"
+        ));
+        assert!(
+            text.contains(
+                "  threshold min_match_rate missed: limit 0.9, measured no measurement\n"
+            )
+        );
+        assert!(text.contains("  conservation broken: call-000000004 classified twice\n"));
+        assert!(text.contains("    call-000000005: Teams says none, ground truth says matched\n"));
     }
 
     #[test]

@@ -6,16 +6,19 @@ use std::io::{self, Write};
 
 use crate::{
     CaseResult, Certification, CertificationVerdict, Evidence, Exercised, Outcome, Report,
-    RuleVerdict, ThresholdResult,
+    RuleStanding, RuleVerdict, ThresholdResult,
 };
 
 /// Writes `junit.xml`: one `<testsuite name="oc-harness: <scenario>">` inside `<testsuites>`,
 /// with one `<testcase>` per rule (a `<failure>` when it failed, whatever its severity, with
-/// the first evidence note as the message; `<skipped/>` when not exercised, its message naming
-/// the counts that fell short) and one per threshold. Rules and thresholds have no time of
-/// their own: each case's `time` is 0, the suite's is the run's wall time. What a rule
-/// exercised is its `<system-out>`: `exercised: 12 overtaken events, 0 nextLinks followed (at
-/// least 3 needed)`.
+/// the first evidence note as the message, unless the scenario expects it to fail: then it
+/// passes, its `<system-out>` saying `failed, as the scenario expects`; a `<failure
+/// type="expectation">` when the scenario expects it to fail and it did not; `<skipped/>` when
+/// not exercised, its message naming the counts that fell short) and one per threshold. Every
+/// time is wall-clock time, never simulated: each rule and threshold is judged over the whole
+/// run, so each case's `time` is the run's wall time, as is the suite's, and the suite's
+/// `timestamp` is when the run started. What a rule exercised is its `<system-out>`:
+/// `exercised: 12 overtaken events, 0 nextLinks followed (at least 3 needed)`.
 ///
 /// A certification report has a `<testsuite name="certification">` before it, with one
 /// `<testcase>` per certification case: a `<failure>` when it failed, and when it was not
@@ -25,17 +28,19 @@ use crate::{
 /// it. The `<testsuites>` counts are then the sums of both suites'.
 pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let name = format!("oc-harness: {}", report.scenario.name);
-    let failures = report
-        .rules
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-        .count()
-        + report.thresholds.iter().filter(|t| !t.passed).count();
-    let skipped = report
-        .rules
-        .iter()
-        .filter(|r| r.outcome == Outcome::NotExercised)
-        .count();
+    let standing = |wanted: &[RuleStanding]| {
+        report
+            .rules
+            .iter()
+            .filter(|r| wanted.contains(&report.standing(r)))
+            .count()
+    };
+    let failures = standing(&[
+        RuleStanding::Failed,
+        RuleStanding::Warned,
+        RuleStanding::DidNotFail,
+    ]) + report.thresholds.iter().filter(|t| !t.passed).count();
+    let skipped = standing(&[RuleStanding::NotExercised]);
     let tests = report.rules.len() + report.thresholds.len();
     let time = seconds(report.timing.wall_ms);
     let (all_tests, all_failures) = match &report.certification {
@@ -57,9 +62,9 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" \
-         skipped=\"{skipped}\" time=\"{time}\" timestamp=\"{}\">",
+         skipped=\"{skipped}\" time=\"{time}\"{}>",
         escape(&name),
-        escape(&report.scenario.start)
+        timestamp(report)
     );
     let properties = [
         ("harnessVersion", report.harness_version.clone()),
@@ -72,10 +77,10 @@ pub fn write_junit<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     write_properties(&mut out, &properties);
     let classname = format!("oc-harness.{}", report.scenario.name);
     for rule in &report.rules {
-        rule_case(&mut out, &classname, rule);
+        rule_case(&mut out, &classname, &time, rule, report.standing(rule));
     }
     for threshold in &report.thresholds {
-        threshold_case(&mut out, &classname, threshold);
+        threshold_case(&mut out, &classname, &time, threshold);
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     w.write_all(out.as_bytes())?;
@@ -110,11 +115,11 @@ fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
     let _ = writeln!(
         out,
         "  <testsuite name=\"certification\" tests=\"{}\" failures=\"{}\" errors=\"0\" \
-         skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+         skipped=\"0\" time=\"{}\"{}>",
         c.cases.len(),
         not_passed(c),
         seconds(report.timing.wall_ms),
-        escape(&report.scenario.start)
+        timestamp(report)
     );
     let verdict = match c.verdict {
         CertificationVerdict::Certified => "certified",
@@ -147,8 +152,9 @@ fn certification_suite(out: &mut String, report: &Report, c: &Certification) {
 fn certification_case(out: &mut String, report: &Report, case: &CaseResult) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"certification\" time=\"0\"",
-        escape(&case.id)
+        "    <testcase name=\"{}\" classname=\"certification\" time=\"{}\"",
+        escape(&case.id),
+        seconds(report.timing.wall_ms)
     );
     let mut inner = String::new();
     let failure = match case.outcome {
@@ -247,26 +253,63 @@ fn evidence_lines(body: &mut String, evidence: &[Evidence]) {
     }
 }
 
-/// A rule: a `<failure>` when it failed, `<skipped>` when not exercised (the message naming the
-/// counts that fell short), and its counts as `<system-out>`.
-fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
+/// A rule: a `<failure>` when it failed and the scenario does not expect it to, or when the
+/// scenario expects it to fail and it did not; `<skipped>` when not exercised (the message
+/// naming the counts that fell short); and its counts as `<system-out>`.
+///
+/// A failure the scenario expects (a misbehaving carrier caught by its rule) is what the run is
+/// for, so it is a passing test case: JUnit has no "expected failure" status, `<skipped>` would
+/// read as "not judged", and a `<failure>` would paint CI's test view red for a run that
+/// passed. Its `<system-out>` starts `failed, as the scenario expects:` with the summary and
+/// the evidence, so that a reader of the case still sees what was caught.
+fn rule_case(
+    out: &mut String,
+    classname: &str,
+    time: &str,
+    rule: &RuleVerdict,
+    standing: RuleStanding,
+) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"{}.rules\" time=\"0\"",
+        "    <testcase name=\"{}\" classname=\"{}.rules\" time=\"{time}\"",
         rule.rule,
         escape(classname)
     );
     let mut inner = String::new();
-    match rule.outcome {
-        Outcome::Passed => {}
-        Outcome::NotExercised => {
+    let mut system_out_text = String::new();
+    match standing {
+        RuleStanding::Passed => {}
+        RuleStanding::NotExercised => {
             let _ = writeln!(
                 inner,
                 "      <skipped message=\"{}\"/>",
                 escape(&not_exercised(&rule.summary, &rule.exercised))
             );
         }
-        Outcome::Failed => {
+        RuleStanding::FailedAsExpected => {
+            let _ = writeln!(
+                system_out_text,
+                "failed, as the scenario expects: {} (failures: {})",
+                rule.summary, rule.failures
+            );
+            evidence_lines(&mut system_out_text, &rule.evidence);
+        }
+        RuleStanding::DidNotFail => {
+            let outcome = match rule.outcome {
+                Outcome::NotExercised => "it was not exercised",
+                _ => "it passed",
+            };
+            let _ = writeln!(
+                inner,
+                "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
+                escape(&format!(
+                    "the scenario expects {} to fail; {outcome}",
+                    rule.rule
+                )),
+                escape(&format!("{}\n", rule.summary))
+            );
+        }
+        RuleStanding::Failed | RuleStanding::Warned => {
             let message = rule
                 .evidence
                 .first()
@@ -282,14 +325,27 @@ fn rule_case(out: &mut String, classname: &str, rule: &RuleVerdict) {
             );
         }
     }
-    system_out(&mut inner, &rule.exercised);
+    if !rule.exercised.is_empty() {
+        let _ = writeln!(
+            system_out_text,
+            "exercised: {}",
+            crate::exercised_list(&rule.exercised)
+        );
+    }
+    if !system_out_text.is_empty() {
+        let _ = writeln!(
+            inner,
+            "      <system-out>{}</system-out>",
+            escape(&system_out_text)
+        );
+    }
     close_case(out, &inner);
 }
 
-fn threshold_case(out: &mut String, classname: &str, threshold: &ThresholdResult) {
+fn threshold_case(out: &mut String, classname: &str, time: &str, threshold: &ThresholdResult) {
     let _ = write!(
         out,
-        "    <testcase name=\"{}\" classname=\"{}.thresholds\" time=\"0\"",
+        "    <testcase name=\"{}\" classname=\"{}.thresholds\" time=\"{time}\"",
         escape(&threshold.name),
         escape(classname)
     );
@@ -297,9 +353,7 @@ fn threshold_case(out: &mut String, classname: &str, threshold: &ThresholdResult
         out.push_str("/>\n");
         return;
     }
-    let measured = threshold
-        .measured
-        .map_or_else(|| "nothing".to_owned(), |m| m.to_string());
+    let measured = crate::measured(threshold.measured);
     let message = format!(
         "{}: limit {}, measured {measured}",
         threshold.name, threshold.limit
@@ -316,6 +370,16 @@ fn verdict_word(report: &Report) -> &'static str {
         crate::Verdict::Passed => "passed",
         crate::Verdict::Failed => "failed",
         crate::Verdict::HarnessError => "harnessError",
+    }
+}
+
+/// ` timestamp="…"`: when the run started, wall-clock; nothing when the report does not say
+/// (the simulated start is no time a CI could show).
+fn timestamp(report: &Report) -> String {
+    if report.timing.started_at.is_empty() {
+        String::new()
+    } else {
+        format!(" timestamp=\"{}\"", escape(&report.timing.started_at))
     }
 }
 
@@ -445,7 +509,9 @@ mod tests {
 
     #[test]
     fn ci_systems_read_one_suite_with_a_case_per_rule_and_threshold() {
-        let report = small_report();
+        // No failure expected: every failed rule is a `<failure>`.
+        let mut report = small_report();
+        report.expectation.expected_failures.clear();
         let root = parse(&render(&report));
         assert_eq!(root.name, "testsuites");
         let suites = root.children_named("testsuite");
@@ -475,8 +541,10 @@ mod tests {
                 "max_drift_p99_ms"
             ]
         );
+        assert_eq!(suite.attr("timestamp"), "2026-12-01T09:30:00.000Z");
         for case in &cases {
-            assert_eq!(case.attr("time"), "0");
+            // Wall-clock time, the run's: every rule is judged over all of it.
+            assert_eq!(case.attr("time"), "1.250");
             assert!(case.attr("classname").starts_with("oc-harness.tiny."));
         }
         // A passed rule says what it exercised, and nothing else.
@@ -522,9 +590,10 @@ mod tests {
         assert!(cases[6].children.is_empty());
         // Nothing was counted: the case is empty.
         let mut report = small_report();
+        report.expectation.expected_failures.clear();
         report.rules[0].exercised.clear();
         assert!(render(&report).contains(
-            "<testcase name=\"SEC-SIGNATURE\" classname=\"oc-harness.tiny.rules\" time=\"0\"/>"
+            "<testcase name=\"SEC-SIGNATURE\" classname=\"oc-harness.tiny.rules\" time=\"1.250\"/>"
         ));
         let properties = &suite.children_named("properties")[0].children;
         assert!(
@@ -537,6 +606,7 @@ mod tests {
     #[test]
     fn line_breaks_and_control_characters_survive_as_well_formed_xml() {
         let mut report = small_report();
+        report.expectation.expected_failures.clear();
         report.scenario.name = "a\"b<c>&d".into();
         report.rules[3].evidence[0].note = "two\nlines\tand a \u{1} bell\u{7}".into();
         let root = parse(&render(&report));
@@ -586,27 +656,71 @@ mod tests {
             let report: Report = serde_json::from_str(&text).unwrap();
             let root = parse(&render(&report));
             let suite = root.children_named("testsuite")[0];
-            let count = |o: Outcome| report.rules.iter().filter(|r| r.outcome == o).count();
+            let count = |wanted: &[RuleStanding]| {
+                report
+                    .rules
+                    .iter()
+                    .filter(|r| wanted.contains(&report.standing(r)))
+                    .count()
+            };
             let missed = report.thresholds.iter().filter(|t| !t.passed).count();
+            let failed = count(&[
+                RuleStanding::Failed,
+                RuleStanding::Warned,
+                RuleStanding::DidNotFail,
+            ]) + missed;
             assert_eq!(
                 suite.attr("tests"),
                 (report.rules.len() + report.thresholds.len()).to_string()
             );
-            assert_eq!(
-                suite.attr("failures"),
-                (count(Outcome::Failed) + missed).to_string()
-            );
+            assert_eq!(suite.attr("failures"), failed.to_string());
             assert_eq!(
                 suite.attr("skipped"),
-                count(Outcome::NotExercised).to_string()
+                count(&[RuleStanding::NotExercised]).to_string()
             );
             let failing = suite
                 .children_named("testcase")
                 .iter()
                 .filter(|c| !c.children_named("failure").is_empty())
                 .count();
-            assert_eq!(failing, count(Outcome::Failed) + missed, "{file}");
+            assert_eq!(failing, failed, "{file}");
         }
+    }
+
+    #[test]
+    fn an_expected_failure_passes_and_says_so_and_a_missing_one_fails() {
+        let report = crate::testing::passed_with_expected_failures();
+        let root = parse(&render(&report));
+        let suite = root.children_named("testsuite")[0];
+        // Only DUR-DUPLICATE's warning is a failure; NUM-ORDER is skipped.
+        assert_eq!(suite.attr("failures"), "1");
+        assert_eq!(suite.attr("skipped"), "1");
+        let cases = suite.children_named("testcase");
+        let deadline = cases[3];
+        assert_eq!(deadline.attr("name"), "DUR-DEADLINE");
+        assert!(deadline.children_named("failure").is_empty());
+        assert!(deadline.children_named("skipped").is_empty());
+        assert_eq!(
+            deadline.children_named("system-out")[0].text,
+            "failed, as the scenario expects: 12 reported calls reconciled; 2 first reported \
+             after the deadline (failures: 2)\n- call call-000000003 was reported <late> & \
+             \"after\" the 'deadline' | 3 h (exchanges 17)\n- call call-000000009 was first \
+             reported after the deadline (exchanges 42, 17)\nexercised: 12 reported calls\n"
+        );
+
+        let mut report = small_report();
+        report
+            .expectation
+            .expected_failures
+            .push(oc_protocol::RuleId::SecSignature);
+        let root = parse(&render(&report));
+        let signature = root.children_named("testsuite")[0].children_named("testcase")[0];
+        let failure = signature.children_named("failure")[0];
+        assert_eq!(failure.attr("type"), "expectation");
+        assert_eq!(
+            failure.attr("message"),
+            "the scenario expects SEC-SIGNATURE to fail; it passed"
+        );
     }
 
     #[test]
@@ -619,9 +733,10 @@ mod tests {
         let report = certification_report();
         let xml = render(&report);
         let root = parse(&xml);
-        // 7 rule and threshold cases + 5 certification cases; 4 + 2 failures.
+        // 7 rule and threshold cases + 5 certification cases; 3 + 2 failures (DUR-DEADLINE
+        // failed, as the scenario expects).
         assert_eq!(root.attr("tests"), "12");
-        assert_eq!(root.attr("failures"), "6");
+        assert_eq!(root.attr("failures"), "5");
         assert_eq!(root.attr("skipped"), "1");
         let suites = root.children_named("testsuite");
         assert_eq!(suites.len(), 2);

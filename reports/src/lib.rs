@@ -256,6 +256,20 @@ pub(crate) fn exercised_list(exercised: &[Exercised]) -> String {
         .join(", ")
 }
 
+/// Why a rule was not exercised, in words: the counts that fell short, then its summary, e.g.
+/// `0 overtaken events (at least 1 needed) — no event arrived after a newer one`.
+pub(crate) fn not_exercised_why(rule: &RuleVerdict) -> String {
+    let short: Vec<String> = shortfalls(&rule.exercised)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if short.is_empty() {
+        rule.summary.clone()
+    } else {
+        format!("{} — {}", short.join(", "), rule.summary)
+    }
+}
+
 /// The counts below their minimum: why a rule or case was not exercised.
 pub(crate) fn shortfalls(exercised: &[Exercised]) -> Vec<&Exercised> {
     exercised.iter().filter(|e| !e.reached()).collect()
@@ -263,6 +277,67 @@ pub(crate) fn shortfalls(exercised: &[Exercised]) -> Vec<&Exercised> {
 
 /// The most evidence items kept per rule.
 pub const MAX_EVIDENCE: usize = 20;
+
+/// How a rule's outcome stands against what the scenario expects: a rule a scenario expects to
+/// fail (a misbehaving carrier's) is right to fail, and wrong to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleStanding {
+    /// Checked and held, as expected.
+    Passed,
+    /// The run gave it nothing (or too little) to check.
+    NotExercised,
+    /// Failed, and the scenario expects it to (`[expect] failed_rules`): not a fault of the run.
+    FailedAsExpected,
+    /// A `must` rule failed that the scenario does not expect to fail.
+    Failed,
+    /// A `should` rule failed: a warning, which does not fail the run.
+    Warned,
+    /// The scenario expects it to fail, and it did not (it passed or was not exercised).
+    DidNotFail,
+}
+
+/// `1 rule` or `3 rules`.
+pub(crate) fn rules_count(n: usize) -> String {
+    if n == 1 {
+        "1 rule".to_owned()
+    } else {
+        format!("{n} rules")
+    }
+}
+
+/// `drift p50 120 ms, p99 2500 ms`, or, when no call has a duration on both sides, that drift
+/// could not be measured (never `n/a`, which reads as if there were none).
+pub(crate) fn drift_percentiles(d: &oc_protocol::DriftStats) -> String {
+    match (d.p50, d.p99) {
+        (Some(p50), Some(p99)) => format!("drift p50 {p50} ms, p99 {p99} ms"),
+        _ => "drift not measured (no call has a duration on both sides)".to_owned(),
+    }
+}
+
+/// A threshold's measurement, or `no measurement` when the run gave it nothing to measure.
+pub(crate) fn measured(measured: Option<f64>) -> String {
+    measured.map_or_else(|| "no measurement".to_owned(), |m| m.to_string())
+}
+
+/// `ms` in the largest unit that divides it exactly, as scenario files and `--length` write
+/// durations: `86400000` is `1d`, `5400000` is `90m`, `1500` is `1500ms`.
+pub fn format_duration(ms: i64) -> String {
+    const UNITS: [(&str, i64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let (unit, unit_ms) = UNITS
+        .into_iter()
+        .find(|(_, unit_ms)| ms % unit_ms == 0)
+        .unwrap_or(("ms", 1));
+    format!("{}{unit}", ms / unit_ms)
+}
 
 /// A rule's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,6 +462,9 @@ pub struct RunCounts {
 pub struct LatencySummary {
     /// e.g. `webhook`, `GET /oc/v1/cdrs/delta`, `POST /oc/v1/call-durations`.
     pub exchange: String,
+    /// What was timed: Teams' handling of the carrier's request, or a round trip to the
+    /// carrier.
+    pub measure: LatencyMeasure,
     /// How many.
     pub count: u64,
     /// Median, µs.
@@ -399,6 +477,50 @@ pub struct LatencySummary {
     pub max_us: u64,
     /// The percentile curve at [`LATENCY_QUANTILES`], in that order.
     pub curve: Vec<LatencyPoint>,
+}
+
+/// What a latency figure times: the two sides time different spans, and a reader comparing a
+/// webhook's figure with a feed page's must know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LatencyMeasure {
+    /// A carrier's request to the Teams API, timed by Teams from the moment its handler took
+    /// the request to the moment the answer was ready: Teams' own work (the body read
+    /// included), without the network or the carrier's side.
+    TeamsHandler,
+    /// A request to the carrier (a webhook delivery attempt, or the harness's call-legs post
+    /// and probes), timed by its sender from sending it to the carrier's complete answer: the
+    /// network and the carrier's handling.
+    RoundTrip,
+}
+
+impl LatencyMeasure {
+    /// Every measure, in the order the renderings show them.
+    pub const ALL: [Self; 2] = [Self::TeamsHandler, Self::RoundTrip];
+
+    /// A short name, for a chart's title or a table cell.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TeamsHandler => "Teams handler time",
+            Self::RoundTrip => "round trip to the carrier",
+        }
+    }
+
+    /// What it times, in a sentence.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::TeamsHandler => {
+                "Teams handler time: each request the carrier made to the Teams API, timed by \
+                 Teams from its handler taking the request to the answer being ready (Teams' own \
+                 work; the network and the carrier's side are not in it)."
+            }
+            Self::RoundTrip => {
+                "Round trip to the carrier: each webhook delivery attempt, and the harness's \
+                 call-legs posts and probes, timed by the sender from sending the request to the \
+                 carrier's complete answer (the network and the carrier's handling)."
+            }
+        }
+    }
 }
 
 /// The quantiles of [`LatencySummary::curve`].
@@ -439,9 +561,11 @@ pub struct QualityBucket {
 }
 
 /// Wall-clock figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timing {
+    /// When the run started, wall-clock (a PROTOCOL.md timestamp): not the simulated start.
+    pub started_at: String,
     /// How long the run took, ms.
     pub wall_ms: u64,
     /// Calls generated per wall-clock second.
@@ -460,6 +584,80 @@ pub struct WriteError {
 }
 
 impl Report {
+    /// How `rule`'s outcome stands against the scenario's expected failures.
+    pub fn standing(&self, rule: &RuleVerdict) -> RuleStanding {
+        let expected = self.expectation.expected_failures.contains(&rule.rule);
+        match (rule.outcome, expected, rule.severity) {
+            (Outcome::Failed, true, _) => RuleStanding::FailedAsExpected,
+            (_, true, _) => RuleStanding::DidNotFail,
+            (Outcome::Passed, false, _) => RuleStanding::Passed,
+            (Outcome::NotExercised, false, _) => RuleStanding::NotExercised,
+            (Outcome::Failed, false, Severity::Must) => RuleStanding::Failed,
+            (Outcome::Failed, false, Severity::Should) => RuleStanding::Warned,
+        }
+    }
+
+    /// What the verdict of a run rests on, in words to put after it, e.g. `3 rules failed, as
+    /// the scenario expects; DUR-DUPLICATE warned (…); 2 rules not exercised (NUM-ORDER,
+    /// CDR-THROTTLE)`, so that `PASSED` never stands silently beside failed or unexercised
+    /// rules. `None` for a harness error, whose own words say more.
+    pub fn verdict_reasons(&self) -> Option<String> {
+        if self.verdict == Verdict::HarnessError {
+            return None;
+        }
+        let with = |standing: RuleStanding| -> Vec<RuleId> {
+            self.rules
+                .iter()
+                .filter(|r| self.standing(r) == standing)
+                .map(|r| r.rule)
+                .collect()
+        };
+        let mut reasons = Vec::new();
+        let unexpected = with(RuleStanding::Failed);
+        if !unexpected.is_empty() {
+            reasons.push(format!(
+                "{} failed, which the scenario does not expect",
+                rule_list(&unexpected)
+            ));
+        }
+        let missing = with(RuleStanding::DidNotFail);
+        if !missing.is_empty() {
+            reasons.push(format!(
+                "{} did not fail, which the scenario expects",
+                rule_list(&missing)
+            ));
+        }
+        for t in self.thresholds.iter().filter(|t| !t.passed) {
+            reasons.push(format!("threshold {} missed", t.name));
+        }
+        let expected = with(RuleStanding::FailedAsExpected);
+        if !expected.is_empty() {
+            reasons.push(format!(
+                "{} failed, as the scenario expects",
+                rules_count(expected.len())
+            ));
+        }
+        let warned = with(RuleStanding::Warned);
+        if unexpected.is_empty() && expected.is_empty() && warned.is_empty() {
+            reasons.push("no rule failed".to_owned());
+        }
+        if !warned.is_empty() {
+            reasons.push(format!(
+                "{} warned (a should rule does not fail the run)",
+                rule_list(&warned)
+            ));
+        }
+        let quiet = with(RuleStanding::NotExercised);
+        if !quiet.is_empty() {
+            reasons.push(format!(
+                "{} not exercised ({})",
+                rules_count(quiet.len()),
+                rule_list(&quiet)
+            ));
+        }
+        Some(reasons.join("; "))
+    }
+
     /// The failed `should` rules among `case`'s: warnings, which do not fail the case but must
     /// show wherever it does.
     pub fn warnings(&self, case: &CaseResult) -> Vec<&RuleVerdict> {
@@ -698,6 +896,39 @@ mod tests {
             .map(|r| r.as_str())
             .collect();
         assert_eq!(listed, all);
+    }
+
+    /// What a person reads holds no Rust syntax: no `Some(…)`, `None`, or Debug-formatted
+    /// lists, whatever figures are absent.
+    #[test]
+    fn no_rendering_shows_rust_syntax() {
+        let reports = [
+            testing::small_report(),
+            testing::certification_report(),
+            testing::passed_with_expected_failures(),
+            testing::report_without_measurements(),
+        ];
+        for (i, report) in reports.iter().enumerate() {
+            let mut text = Vec::new();
+            write_console(report, Path::new("out/report.json"), &mut text).unwrap();
+            write_summary(report, &mut text).unwrap();
+            write_html(report, &mut text).unwrap();
+            write_junit(report, &mut text).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            for rust in ["Some(", "None", "n/a", "[\"", "\"]"] {
+                assert!(!text.contains(rust), "report {i} shows {rust:?}:\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn durations_are_written_in_the_largest_exact_unit() {
+        assert_eq!(format_duration(86_400_000), "1d");
+        assert_eq!(format_duration(5_400_000), "90m");
+        assert_eq!(format_duration(3_600_000), "1h");
+        assert_eq!(format_duration(90_000), "90s");
+        assert_eq!(format_duration(1_500), "1500ms");
+        assert_eq!(format_duration(0), "0s");
     }
 
     #[test]

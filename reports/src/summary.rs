@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use oc_protocol::Severity;
 
 use crate::{
-    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, Outcome, Report,
-    RuleVerdict, Verdict,
+    CaseResult, Certification, CertificationVerdict, Evidence, Exercised, LatencyMeasure, Outcome,
+    Report, RuleStanding, RuleVerdict, Verdict,
 };
 
 /// Writes `summary.md`: for a certification report first the certification (its verdict, the
@@ -24,6 +24,7 @@ pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     }
     verdict(&mut out, report);
     failed_rules(&mut out, report);
+    not_exercised(&mut out, report);
     rules_exercised(&mut out, report);
     reconciliation(&mut out, report);
     latency(&mut out, report);
@@ -233,11 +234,14 @@ fn verdict(out: &mut String, report: &Report) {
     };
     let s = &report.scenario;
     let c = &report.counts;
+    let reasons = report
+        .verdict_reasons()
+        .map_or_else(String::new, |r| format!(" — {}", inline(&r)));
     let _ = write!(
         out,
-        "# {icon} {} — {word}\n\n\
+        "# {icon} {} — {word}{reasons}\n\n\
          Scenario **{}**, seed **{}**, oc-harness **{}** (report schema {}); carrier {}; \
-         {} clock from {} for {} ms.\n\n\
+         {} clock from {} for {}.\n\n\
          {}\n\n\
          {} numbers, {} events, {} calls ({} answered), {} exchanges, {} poll cycles; \
          {} ms of wall time.\n\n",
@@ -249,7 +253,7 @@ fn verdict(out: &mut String, report: &Report) {
         inline(&s.carrier),
         inline(&s.clock),
         inline(&s.start),
-        s.length_ms,
+        crate::format_duration(s.length_ms),
         quote(&s.description),
         c.numbers,
         c.events,
@@ -289,14 +293,12 @@ fn failed_rules(out: &mut String, report: &Report) {
         return;
     }
     for rule in failed {
-        let label = match rule.severity {
-            Severity::Must => "FAIL",
-            Severity::Should => "WARN",
-        };
-        let expected = if report.expectation.expected_failures.contains(&rule.rule) {
-            " — expected by the scenario"
-        } else {
-            ""
+        let (label, expected) = match (report.standing(rule), rule.severity) {
+            (RuleStanding::FailedAsExpected, _) => {
+                ("expected FAIL", " — failed, as the scenario expects")
+            }
+            (_, Severity::Must) => ("FAIL", ""),
+            (_, Severity::Should) => ("WARN", ""),
         };
         let _ = writeln!(
             out,
@@ -325,6 +327,42 @@ fn failed_rules(out: &mut String, report: &Report) {
     }
 }
 
+/// Every rule the run did not exercise, each with the counts that fell short and why: a quiet
+/// run must not read as a clean one.
+fn not_exercised(out: &mut String, report: &Report) {
+    out.push_str("## Rules not exercised\n\n");
+    let quiet: Vec<_> = report
+        .rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotExercised)
+        .collect();
+    if quiet.is_empty() {
+        out.push_str("Every rule was exercised.\n\n");
+        return;
+    }
+    let _ = write!(
+        out,
+        "{} not exercised: the run gave {} too little to judge, so {} neither passed nor \
+         failed.\n\n",
+        if quiet.len() == 1 {
+            "1 rule was".to_owned()
+        } else {
+            format!("{} rules were", quiet.len())
+        },
+        if quiet.len() == 1 { "it" } else { "them" },
+        if quiet.len() == 1 { "it" } else { "they" },
+    );
+    for rule in quiet {
+        let _ = writeln!(
+            out,
+            "- **{}** not exercised: {}",
+            rule.rule,
+            inline(&crate::not_exercised_why(rule))
+        );
+    }
+    out.push('\n');
+}
+
 /// Every rule's outcome and what it exercised, so that a rule not exercised never reads as
 /// passed.
 fn rules_exercised(out: &mut String, report: &Report) {
@@ -335,9 +373,14 @@ fn rules_exercised(out: &mut String, report: &Report) {
     }
     out.push_str("| rule | outcome | exercised |\n| --- | --- | --- |\n");
     for rule in &report.rules {
-        let outcome = match (rule.outcome, rule.severity) {
-            (Outcome::Failed, Severity::Should) => "⚠️ failed (`should`)",
-            (outcome, _) => case_outcome(outcome),
+        let outcome = match report.standing(rule) {
+            RuleStanding::Warned => "⚠️ failed (`should`)",
+            RuleStanding::FailedAsExpected => "☑️ failed, as the scenario expects",
+            RuleStanding::DidNotFail if rule.outcome == Outcome::Passed => {
+                "❌ passed, but the scenario expects it to fail"
+            }
+            RuleStanding::DidNotFail => "❌ not exercised, but the scenario expects it to fail",
+            _ => case_outcome(rule.outcome),
         };
         let _ = writeln!(
             out,
@@ -395,29 +438,43 @@ fn reconciliation(out: &mut String, report: &Report) {
     );
 }
 
+/// A table per [`LatencyMeasure`], each after a sentence saying what it times.
 fn latency(out: &mut String, report: &Report) {
     out.push_str("## Latency\n\n");
     if report.latency.is_empty() {
         out.push_str("No exchange was timed.\n\n");
         return;
     }
-    out.push_str(
-        "| exchange | count | p50 µs | p90 µs | p99 µs | max µs |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
-    );
-    for l in &report.latency {
-        let _ = writeln!(
+    for measure in LatencyMeasure::ALL {
+        let timed: Vec<_> = report
+            .latency
+            .iter()
+            .filter(|l| l.measure == measure)
+            .collect();
+        if timed.is_empty() {
+            continue;
+        }
+        let _ = write!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
-            cell(&l.exchange),
-            l.count,
-            l.p50_us,
-            l.p90_us,
-            l.p99_us,
-            l.max_us
+            "{}\n\n\
+             | exchange | count | p50 µs | p90 µs | p99 µs | max µs |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: |\n",
+            measure.explanation()
         );
+        for l in timed {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(&l.exchange),
+                l.count,
+                l.p50_us,
+                l.p90_us,
+                l.p99_us,
+                l.max_us
+            );
+        }
+        out.push('\n');
     }
-    out.push('\n');
 }
 
 fn thresholds(out: &mut String, report: &Report) {
@@ -428,7 +485,7 @@ fn thresholds(out: &mut String, report: &Report) {
     }
     out.push_str("| threshold | limit | measured | result |\n| --- | ---: | ---: | --- |\n");
     for t in &report.thresholds {
-        let measured = t.measured.map_or_else(|| "–".to_owned(), |m| m.to_string());
+        let measured = crate::measured(t.measured);
         let _ = writeln!(
             out,
             "| {} | {} | {measured} | {} |",
@@ -496,7 +553,8 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{certification_report, small_report};
+    use crate::testing::{certification_report, passed_with_expected_failures, small_report};
+    use oc_protocol::RuleId;
 
     fn render(report: &Report) -> String {
         let mut out = Vec::new();
@@ -508,10 +566,11 @@ mod tests {
     fn the_verdict_comes_first_with_scenario_seed_and_version() {
         let text = render(&small_report());
         let first = text.lines().next().unwrap();
-        assert_eq!(first, "# ❌ tiny — FAILED");
+        assert!(first.starts_with("# ❌ tiny — FAILED — DUR-COMPLETE failed, "));
         assert!(text.contains("seed **7**, oc-harness **0.1.0**"));
         let order = [
             "## Failed rules",
+            "## Rules not exercised",
             "## Rules exercised",
             "## Reconciliation",
             "## Latency",
@@ -542,6 +601,84 @@ mod tests {
         assert!(text.contains("No rule failed."));
         assert!(text.contains("The run has no reconciliation."));
         assert!(text.contains("The scenario sets no threshold."));
+    }
+
+    #[test]
+    fn a_pass_with_expected_failures_says_so_and_marks_them_expected() {
+        let text = render(&passed_with_expected_failures());
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "# ✅ tiny — PASSED — 2 rules failed, as the scenario expects; DUR-DUPLICATE warned \
+             (a should rule does not fail the run); 1 rule not exercised (NUM-ORDER)"
+        );
+        assert!(text.contains(
+            "### expected FAIL DUR-DEADLINE (`must`, carrier; 2 failures) — failed, as the \
+             scenario expects\n"
+        ));
+        assert!(text.contains(
+            "| DUR-COMPLETE | ☑️ failed, as the scenario expects | 11 answered calls on assigned \
+             numbers |"
+        ));
+        assert!(!text.contains("❌"), "{text}");
+        // A rule the scenario expects to fail, which passed, is the run's failure.
+        let mut report = small_report();
+        report
+            .expectation
+            .expected_failures
+            .push(RuleId::SecSignature);
+        assert!(render(&report).contains(
+            "| SEC-SIGNATURE | ❌ passed, but the scenario expects it to fail | 3 forged \
+             signatures sent |"
+        ));
+    }
+
+    #[test]
+    fn a_quiet_pass_lists_every_rule_not_exercised_with_why() {
+        let mut report = small_report();
+        report.rules.retain(|r| r.outcome != Outcome::Failed);
+        report.thresholds.retain(|t| t.passed);
+        report.expectation.expected_failures.clear();
+        report.expectation.actual_failures.clear();
+        report.expectation.met = true;
+        report.verdict = Verdict::Passed;
+        let text = render(&report);
+        assert!(text.starts_with(
+            "# ✅ tiny — PASSED — no rule failed; 1 rule not exercised (NUM-ORDER)\n"
+        ));
+        assert!(text.contains(
+            "## Failed rules\n\nNo rule failed.\n\n## Rules not exercised\n\n1 rule was not \
+             exercised: the run gave it too little to judge, so it neither passed nor failed.\n\n\
+             - **NUM-ORDER** not exercised: 0 stale deliveries made (at least 1 needed) — no \
+             event arrived after a newer one\n\n"
+        ));
+        report.rules.retain(|r| r.outcome != Outcome::NotExercised);
+        assert!(render(&report).contains("## Rules not exercised\n\nEvery rule was exercised.\n"));
+    }
+
+    #[test]
+    fn the_length_is_in_the_scenario_s_own_units() {
+        let mut report = small_report();
+        assert!(render(&report).contains("from 2026-11-02T00:00:00.000Z for 1h."));
+        report.scenario.length_ms = 5_400_000;
+        assert!(render(&report).contains("for 90m."));
+        report.scenario.length_ms = 86_400_000;
+        assert!(render(&report).contains("for 1d."));
+    }
+
+    #[test]
+    fn each_latency_table_says_what_it_times() {
+        let text = render(&small_report());
+        assert!(text.contains(
+            "## Latency\n\nTeams handler time: each request the carrier made to the Teams API, \
+             timed by Teams from its handler taking the request to the answer being ready"
+        ));
+        let handler = text.find("Teams handler time: each").unwrap();
+        let durations = text.find("| POST /oc/v1/call-durations | 12 |").unwrap();
+        let round_trip = text
+            .find("Round trip to the carrier: each webhook")
+            .unwrap();
+        let webhook = text.find("| webhook | 4 |").unwrap();
+        assert!([handler, durations, round_trip, webhook].is_sorted());
     }
 
     #[test]
@@ -584,7 +721,7 @@ mod tests {
             "### NOT EXERCISED cdr-throttle",
             "### PASSED WITH A WARNING duration-idempotency",
             "\n---\n",
-            "# ❌ certify — FAILED",
+            "# ❌ certify — FAILED — ",
             "## Failed rules",
         ];
         let positions: Vec<usize> = order.iter().map(|h| text.find(h).unwrap()).collect();
@@ -592,7 +729,7 @@ mod tests {
         let mut run = report.clone();
         run.certification = None;
         assert!(text.ends_with(&render(&run)));
-        assert!(text.contains("\n\n---\n\n# ❌ certify — FAILED\n"));
+        assert!(text.contains("\n\n---\n\n# ❌ certify — FAILED — DUR-COMPLETE failed, "));
     }
 
     #[test]

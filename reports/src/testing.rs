@@ -9,8 +9,8 @@ use oc_protocol::{
 use crate::{
     Accuracy, CaseResult, Certification, CertificationVerdict, Conservation, DriftBin, Evidence,
     EvidenceExchange, ExchangeDirection, Exercised, ExpectationResult, LATENCY_QUANTILES,
-    LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict, RunCounts,
-    SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
+    LatencyMeasure, LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict,
+    RunCounts, SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 fn curve(us: [u64; 7]) -> Vec<LatencyPoint> {
@@ -200,6 +200,7 @@ pub(crate) fn small_report() -> Report {
         latency: vec![
             LatencySummary {
                 exchange: "POST /oc/v1/call-durations".into(),
+                measure: LatencyMeasure::TeamsHandler,
                 count: 12,
                 p50_us: 30,
                 p90_us: 48,
@@ -209,6 +210,7 @@ pub(crate) fn small_report() -> Report {
             },
             LatencySummary {
                 exchange: "webhook".into(),
+                measure: LatencyMeasure::RoundTrip,
                 count: 4,
                 p50_us: 900,
                 p90_us: 2_000,
@@ -233,11 +235,58 @@ pub(crate) fn small_report() -> Report {
             bucket("2026-11-02T00:45:00.000Z", 10, 1),
         ],
         timing: Timing {
+            started_at: "2026-12-01T09:30:00.000Z".into(),
             wall_ms: 1250,
             calls_per_second: 12.0,
         },
         certification: None,
     }
+}
+
+/// [`small_report`] as a misbehaving carrier's run that showed what its scenario expects:
+/// DUR-DEADLINE and DUR-COMPLETE failed, as the scenario expects, every threshold held, and the
+/// run passed, with DUR-DUPLICATE's warning and NUM-ORDER not exercised.
+pub(crate) fn passed_with_expected_failures() -> Report {
+    let mut report = small_report();
+    report.expectation = ExpectationResult {
+        expected_failures: vec![RuleId::DurDeadline, RuleId::DurComplete],
+        actual_failures: vec![RuleId::DurDeadline, RuleId::DurComplete],
+        met: true,
+    };
+    report.thresholds[0].measured = Some(0.95);
+    report.thresholds[0].passed = true;
+    report.verdict = Verdict::Passed;
+    report
+}
+
+/// [`small_report`] with every figure that can be absent absent: no match rate, no drift
+/// percentiles, thresholds without a measurement; conservation broken and the checker at odds
+/// with the ground truth on a call one side has no class for.
+pub(crate) fn report_without_measurements() -> Report {
+    let mut report = small_report();
+    let recon = report
+        .reconciliation
+        .as_mut()
+        .expect("small_report reconciles");
+    recon.match_rate = None;
+    recon.drift_ms = DriftStats::default();
+    for t in &mut report.thresholds {
+        t.measured = None;
+        t.passed = false;
+    }
+    report.conservation.violations = vec!["call-000000004 classified twice".into()];
+    report.conservation.holds = false;
+    report.accuracy = Some(Accuracy {
+        confusion: Vec::new(),
+        disagreements: vec![crate::Disagreement {
+            call_id: "call-000000005".into(),
+            teams: None,
+            truth: Some(oc_protocol::ReconClass::Matched),
+        }],
+        disagreement_count: 1,
+    });
+    report.verdict = Verdict::HarnessError;
+    report
 }
 
 fn case(id: &str, title: &str, rules: &[RuleId], outcome: Outcome, summary: &str) -> CaseResult {

@@ -99,9 +99,9 @@ pub struct CertifyOptions {
     pub out: PathBuf,
     /// Shows progress on stderr.
     pub progress: bool,
-    /// How the scenario was chosen, as command-line arguments (for the replay command):
-    /// `--quick`, `--scenario FILE`, or empty for the default suite.
-    pub scenario_args: String,
+    /// How the scenario was chosen, as command-line arguments for the replay command, one
+    /// argument each: `--quick`, `--scenario` and the file, or none for the default suite.
+    pub scenario_args: Vec<String>,
 }
 
 /// What the carrier must configure, known once the Teams API listens.
@@ -268,6 +268,7 @@ pub async fn certify(
         result,
         summary,
         wall: started.elapsed(),
+        replay: crate::replay::certify_command(options, seed),
     });
     certification_section(
         &mut report,
@@ -282,15 +283,6 @@ pub async fn certify(
         },
     );
     report.scenario.carrier = carrier_url.clone();
-    report.scenario.replay = format!(
-        "oc-harness certify --carrier-url {carrier_url} --seed {seed}{}{}",
-        if options.scenario_args.is_empty() {
-            ""
-        } else {
-            " "
-        },
-        options.scenario_args
-    );
     let write_error = write_report(&report, &history, &options.out).err();
     Ok(CertifyOutcome {
         report,

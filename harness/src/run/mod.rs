@@ -44,6 +44,8 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(90);
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The scenario file as it was given, for the command that replays the run.
+    pub scenario_file: PathBuf,
     /// The seed, instead of the scenario's.
     pub seed: Option<u64>,
     /// Where the report goes.
@@ -208,6 +210,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         result,
         summary,
         wall: started.elapsed(),
+        replay: crate::replay::run_command(
+            &options.scenario_file,
+            seed,
+            (length_ms != scenario.length_ms).then_some(length_ms),
+            &options.out,
+        ),
     });
     let write_error = write_report(&report, &history, &options.out).err();
     Ok(RunOutcome {
@@ -451,7 +459,10 @@ pub(crate) async fn settle(teams: &MockTeams) {
 /// [`settle`] with another limit.
 pub(crate) async fn settle_within(teams: &MockTeams, limit: Duration) {
     if !teams.webhooks().wait_idle(limit).await {
-        tracing::warn!("webhook deliveries did not settle within {limit:?}; going on");
+        tracing::warn!(
+            "webhook deliveries did not settle within {} s; going on",
+            limit.as_secs()
+        );
     }
 }
 

@@ -11,8 +11,8 @@ use oc_protocol::{
     parse_timestamp,
 };
 use oc_reports::{
-    DriftBin, ExpectationResult, LATENCY_QUANTILES, LatencyPoint, LatencySummary, Outcome,
-    QualityBucket, Report, RunCounts, ScenarioInfo, ThresholdResult, Timing, Verdict,
+    DriftBin, ExpectationResult, LATENCY_QUANTILES, LatencyMeasure, LatencyPoint, LatencySummary,
+    Outcome, QualityBucket, Report, RunCounts, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 use crate::checker::{CheckResult, History};
@@ -27,6 +27,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) result: CheckResult,
     pub(crate) summary: ReconciliationSummary,
     pub(crate) wall: Duration,
+    /// The command that replays the run, as `crate::replay` writes it.
+    pub(crate) replay: String,
 }
 
 /// The exit code of a report: 0 passed, 1 failed, 3 the checker disagreed with ground truth.
@@ -47,6 +49,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         result,
         summary,
         wall,
+        replay,
     } = inputs;
     let actual_failures: Vec<RuleId> = result
         .rules
@@ -101,21 +104,8 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             },
             start: format_timestamp(scenario.start),
             length_ms,
-            carrier: match &scenario.carrier {
-                CarrierSpec::Mock { misbehaviour, .. } => {
-                    format!("mock-carrier ({})", misbehaviour.profile.name())
-                }
-                CarrierSpec::External { url } => url.clone(),
-            },
-            replay: format!(
-                "oc-harness run scenarios/{}.toml --seed {seed}{}",
-                scenario.name,
-                if length_ms == scenario.length_ms {
-                    String::new()
-                } else {
-                    format!(" --length {}ms", length_ms)
-                }
-            ),
+            carrier: carrier_label(&scenario.carrier),
+            replay,
         },
         verdict,
         rules: result.rules,
@@ -129,10 +119,40 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         drift_distribution: drift_distribution(&history.reconciliation),
         quality_over_time: quality_over_time(&history.quality_served),
         timing: Timing {
+            started_at: format_timestamp(
+                crate::run::probes::wall_ms() - i64::try_from(wall.as_millis()).unwrap_or(0),
+            ),
             wall_ms,
             calls_per_second: history.calls.len() as f64 / wall.as_secs_f64().max(1e-9),
         },
         certification: None,
+    }
+}
+
+/// The carrier as the report names it: `mock-carrier (correct)` only for the mock that reports
+/// what Teams recorded; with drift models, how many and which, since its durations are then
+/// wrong on purpose even when its protocol behaviour is right.
+fn carrier_label(carrier: &CarrierSpec) -> String {
+    match carrier {
+        CarrierSpec::Mock {
+            misbehaviour,
+            drift,
+            ..
+        } => {
+            let profile = misbehaviour.profile.name();
+            if drift.is_empty() {
+                format!("mock-carrier ({profile})")
+            } else {
+                let names: Vec<&str> = drift.iter().map(|d| d.name()).collect();
+                format!(
+                    "mock-carrier ({profile} protocol behaviour; {} drift model{}: {})",
+                    drift.len(),
+                    if drift.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                )
+            }
+        }
+        CarrierSpec::External { url } => url.clone(),
     }
 }
 
@@ -176,15 +196,44 @@ fn thresholds(
     out
 }
 
-/// Latency of each kind of exchange: `webhook`, or the method and path of a Teams API call.
+/// Latency of each kind of exchange, with what its figures time: the carrier's calls to the
+/// Teams API by method and path (Teams' handler time), and the requests to the carrier by what
+/// they were: `webhook` (one delivery attempt), the harness's call-legs posts, state probes and
+/// forged notifications (round trips). Only webhooks count as `webhook`, the figure
+/// `max_ack_p99_ms` holds to.
 fn latency(history: &History) -> Vec<LatencySummary> {
-    let mut by_kind: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    use mock_teams::ExchangeDetail;
+    let mut by_kind: BTreeMap<(LatencyMeasure, String), Histogram<u64>> = BTreeMap::new();
     for e in &history.exchanges {
-        let kind = match e.direction {
-            mock_teams::ExchangeDirection::TeamsToCarrier => "webhook".to_owned(),
-            mock_teams::ExchangeDirection::CarrierToTeams => {
-                format!("{} {}", e.method, e.url.split('?').next().unwrap_or(&e.url))
+        let path = || e.url.split('?').next().unwrap_or(&e.url).to_owned();
+        let kind = match (e.direction, &e.detail) {
+            (mock_teams::ExchangeDirection::CarrierToTeams, _) => (
+                LatencyMeasure::TeamsHandler,
+                format!("{} {}", e.method, path()),
+            ),
+            (_, Some(ExchangeDetail::Webhook { .. })) => {
+                (LatencyMeasure::RoundTrip, "webhook".to_owned())
             }
+            (_, Some(ExchangeDetail::CallLegs { .. })) => (
+                LatencyMeasure::RoundTrip,
+                format!("{} {}", e.method, oc_protocol::paths::CALL_LEGS),
+            ),
+            (_, Some(ExchangeDetail::StateProbe { .. })) => (
+                LatencyMeasure::RoundTrip,
+                format!(
+                    "{} {}{{telephoneNumber}} (state probe)",
+                    e.method,
+                    oc_protocol::paths::CARRIER_NUMBER_PREFIX
+                ),
+            ),
+            (_, Some(ExchangeDetail::ForgedNotification { .. })) => (
+                LatencyMeasure::RoundTrip,
+                "forged notification (signature probe)".to_owned(),
+            ),
+            _ => (
+                LatencyMeasure::RoundTrip,
+                format!("{} {} (harness)", e.method, path()),
+            ),
         };
         let histogram = by_kind
             .entry(kind)
@@ -193,8 +242,9 @@ fn latency(history: &History) -> Vec<LatencySummary> {
     }
     by_kind
         .into_iter()
-        .map(|(exchange, h)| LatencySummary {
+        .map(|((measure, exchange), h)| LatencySummary {
             exchange,
+            measure,
             count: h.len(),
             p50_us: h.value_at_quantile(0.5),
             p90_us: h.value_at_quantile(0.9),
@@ -437,6 +487,121 @@ mod tests {
 
     fn bins(bins: &[DriftBin]) -> Vec<(i64, i64, u64)> {
         bins.iter().map(|b| (b.from_ms, b.to_ms, b.count)).collect()
+    }
+
+    fn scenario(name: &str) -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(format!("{name}.toml"));
+        crate::scenario::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_carrier_with_drift_models_is_never_called_correct() {
+        assert_eq!(
+            carrier_label(&scenario("smoke").carrier),
+            "mock-carrier (correct)"
+        );
+        assert_eq!(
+            carrier_label(&scenario("drift-mixed").carrier),
+            "mock-carrier (correct protocol behaviour; 10 drift models: offset, round, jitter, \
+             late_answer, hung, clock_skew, drop, duplicate, after_deadline, unassigned_number)"
+        );
+        assert_eq!(
+            carrier_label(&scenario("drift-rounding").carrier),
+            "mock-carrier (correct protocol behaviour; 1 drift model: round)"
+        );
+    }
+
+    fn exchange(
+        direction: mock_teams::ExchangeDirection,
+        method: &str,
+        url: &str,
+        detail: Option<mock_teams::ExchangeDetail>,
+        latency_us: u64,
+    ) -> mock_teams::Exchange {
+        mock_teams::Exchange {
+            seq: 0,
+            direction,
+            carrier: None,
+            method: method.into(),
+            url: url.into(),
+            status: Some(200),
+            error: None,
+            sim_time: 0,
+            wall_time_ms: 0,
+            latency_us,
+            request_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+            fault: None,
+            detail,
+        }
+    }
+
+    #[test]
+    fn latency_says_what_each_figure_times_and_webhooks_are_only_webhooks() {
+        use mock_teams::ExchangeDetail;
+        use mock_teams::ExchangeDirection::{CarrierToTeams, TeamsToCarrier};
+        let history = History {
+            exchanges: vec![
+                exchange(
+                    CarrierToTeams,
+                    "GET",
+                    "/oc/v1/cdrs/delta?token=x",
+                    None,
+                    300,
+                ),
+                exchange(
+                    TeamsToCarrier,
+                    "POST",
+                    "http://127.0.0.1:9/oc/v1/notifications/number-assignments",
+                    Some(ExchangeDetail::Webhook {
+                        notification_id: "n".into(),
+                        attempt: 0,
+                        event_ids: Vec::new(),
+                    }),
+                    2_000,
+                ),
+                exchange(
+                    TeamsToCarrier,
+                    "GET",
+                    "http://127.0.0.1:9/oc/v1/numbers/+14255550100",
+                    Some(ExchangeDetail::StateProbe {
+                        telephone_number: "+14255550100".into(),
+                    }),
+                    9_000_000,
+                ),
+                exchange(
+                    TeamsToCarrier,
+                    "POST",
+                    "http://127.0.0.1:9/oc/v1/test/call-legs",
+                    Some(ExchangeDetail::CallLegs {
+                        call_ids: Vec::new(),
+                    }),
+                    50_000,
+                ),
+            ],
+            ..History::default()
+        };
+        let latency = latency(&history);
+        let kinds: Vec<(LatencyMeasure, &str, u64)> = latency
+            .iter()
+            .map(|l| (l.measure, l.exchange.as_str(), l.max_us))
+            .collect();
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert!(kinds.contains(&(LatencyMeasure::TeamsHandler, "GET /oc/v1/cdrs/delta", 300)));
+        // The slow probe is no webhook: max_ack_p99_ms holds webhooks only.
+        assert!(
+            kinds.contains(&(LatencyMeasure::RoundTrip, "webhook", 2_000)),
+            "{kinds:?}"
+        );
+        assert!(kinds.iter().any(|k| k.1 == "POST /oc/v1/test/call-legs"));
+        assert!(
+            kinds
+                .iter()
+                .any(|k| k.1 == "GET /oc/v1/numbers/{telephoneNumber} (state probe)")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `oc-harness` binary: its commands, output and exit codes.
 
+use std::path::Path;
 use std::process::Command;
 
 fn harness(args: &[&str]) -> std::process::Output {
@@ -416,4 +417,68 @@ fn quoted_commands_are_code_cut_at_the_end_of_their_span() {
         quoted_commands(toml, false),
         ["certify --quick --carrier-url https://c.example:8443"]
     );
+}
+
+/// The replay line names the scenario file as it was given (not a path built from the
+/// scenario's name) and every flag that changed the run, quoted for a shell; run as it is, it
+/// gives the same report.
+#[test]
+fn the_replay_line_is_the_command_that_reruns_the_run() {
+    let dir = std::env::temp_dir()
+        .join(format!("oc-harness-cli-replay-{}", std::process::id()))
+        .join("my dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("other-name.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/smoke.toml"),
+        &file,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (file, out) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let first = harness(&[
+        "run", file, "--seed", "7", "--length", "1h", "--quiet", "--out", out,
+    ]);
+    let code = first.status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(Path::new(out).join(name)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    let replay = report["scenario"]["replay"].as_str().unwrap().to_owned();
+    assert_eq!(
+        replay,
+        format!("oc-harness run '{file}' --seed 7 --length 1h --out '{out}'")
+    );
+    assert!(read("summary.md").contains(&format!("```sh\n{replay}\n```")));
+    assert!(read("junit.xml").contains("--seed 7 --length 1h --out &apos;"));
+    assert!(read("report.html").contains("--seed 7 --length 1h --out &#39;"));
+
+    let rest = replay.strip_prefix("oc-harness ").unwrap();
+    let again = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' {rest} --quiet",
+            env!("CARGO_BIN_EXE_oc-harness")
+        ))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        code,
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let without_timing = |mut report: serde_json::Value| {
+        let object = report.as_object_mut().unwrap();
+        object.remove("latency");
+        object.remove("timing");
+        report
+    };
+    let replayed: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    assert_eq!(without_timing(replayed), without_timing(report));
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }

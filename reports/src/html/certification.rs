@@ -21,6 +21,12 @@ section.case.not-exercised, section.case.warned { border-left-color: #bf8700; } 
 .warning { color: #9a6700; }
 section.case h3 { margin: 0.2em 0; }
 hr { margin: 2em 0; border: 0; border-top: 1px solid #d0d7de; }
+@media (max-width: 640px) {
+  table.cases td:nth-child(2)::before { content: \"outcome: \"; }
+  table.cases td:nth-child(3)::before { content: \"exercised: \"; }
+  table.cases td:nth-child(4)::before { content: \"rules: \"; }
+  table.cases td:nth-child(5)::before { content: \"summary: \"; }
+}
 ";
 
 /// `Certification: CERTIFIED` or `Certification: NOT CERTIFIED`.
@@ -90,7 +96,7 @@ pub(super) fn section(out: &mut String, report: &Report, c: &Certification) {
         out.push_str("<p>The certification ran no case.</p>\n");
     } else {
         out.push_str(
-            "<div class=\"scroll\"><table class=\"cases\">\n<tr><th>case</th><th>outcome</th>\
+            "<div class=\"scroll\"><table class=\"stack cases\">\n<tr><th>case</th><th>outcome</th>\
              <th>exercised</th><th>rules</th><th>summary</th></tr>\n",
         );
         for case in &c.cases {

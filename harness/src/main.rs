@@ -297,7 +297,7 @@ fn finish(
     path: &std::path::Path,
     write_error: Option<&oc_reports::WriteError>,
 ) -> ExitCode {
-    print_report(report, path);
+    print_report(report, write_error.is_none().then_some(path));
     match write_error {
         None => ExitCode::from(exit_code(report)),
         Some(err) => {
@@ -313,7 +313,7 @@ fn finish(
 /// What `run` and `certify` print at the end ([`oc_reports::write_console`]), on stdout: the
 /// verdict, every rule (a run) or case (a certification) with what it exercised, in counts, a
 /// `WARN` line for each failed `should` rule, and where the report is.
-fn print_report(report: &Report, path: &std::path::Path) {
+fn print_report(report: &Report, path: Option<&std::path::Path>) {
     if let Err(err) = oc_reports::write_console(report, path, std::io::stdout().lock()) {
         eprintln!("error: could not print the summary: {err}");
     }

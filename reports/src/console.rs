@@ -18,7 +18,12 @@ const DETAIL: &str = "                ";
 /// wrong. Each rule or case has a line `  MARK  id`, and under it why it failed or was not
 /// exercised, and `exercised: <counts>` (a count below its minimum says how many were needed).
 /// A case that passed with a failed `should` rule gets a `  WARN  case: RULE: summary` line.
-pub fn write_console<W: Write>(report: &Report, report_path: &Path, mut w: W) -> io::Result<()> {
+/// `report_path` is where the report was written; `None` says it could not be.
+pub fn write_console<W: Write>(
+    report: &Report,
+    report_path: Option<&Path>,
+    mut w: W,
+) -> io::Result<()> {
     let mut out = String::new();
     match &report.certification {
         Some(c) => certification(&mut out, report, c, report_path),
@@ -28,7 +33,7 @@ pub fn write_console<W: Write>(report: &Report, report_path: &Path, mut w: W) ->
     w.flush()
 }
 
-fn certification(out: &mut String, report: &Report, c: &Certification, path: &Path) {
+fn certification(out: &mut String, report: &Report, c: &Certification, path: Option<&Path>) {
     let verdict = match (c.verdict, report.verdict) {
         (_, Verdict::HarnessError) => {
             "NOT CERTIFIED (the harness broke the protocol itself: a harness bug)"
@@ -66,11 +71,23 @@ fn certification(out: &mut String, report: &Report, c: &Certification, path: &Pa
             }
         }
     }
-    let _ = writeln!(out, "  report: {}", path.display());
+    report_line(out, path);
     let _ = writeln!(out, "  replay: {}", report.scenario.replay);
 }
 
-fn run(out: &mut String, report: &Report, path: &Path) {
+/// Where the report is, or that it could not be written (the caller says why).
+fn report_line(out: &mut String, path: Option<&Path>) {
+    match path {
+        Some(path) => {
+            let _ = writeln!(out, "  report: {}", path.display());
+        }
+        None => {
+            let _ = writeln!(out, "  report: not written (the error follows)");
+        }
+    }
+}
+
+fn run(out: &mut String, report: &Report, path: Option<&Path>) {
     let verdict = match report.verdict {
         Verdict::Passed => "PASSED",
         Verdict::Failed => "FAILED",
@@ -181,7 +198,7 @@ fn run(out: &mut String, report: &Report, path: &Path) {
             report.conservation.violations.join("; ")
         );
     }
-    let _ = writeln!(out, "  report: {}", path.display());
+    report_line(out, path);
     if report.verdict != Verdict::Passed {
         let _ = writeln!(out, "  replay: {}", report.scenario.replay);
     }
@@ -217,7 +234,7 @@ mod tests {
         let mut out = Vec::new();
         write_console(
             report,
-            Path::new("oc-harness-out/tiny/report.json"),
+            Some(Path::new("oc-harness-out/tiny/report.json")),
             &mut out,
         )
         .unwrap();
@@ -368,5 +385,17 @@ mod tests {
     #[test]
     fn certification_snapshot() {
         insta::assert_snapshot!("console-certification.txt", render(&certification_report()));
+    }
+
+    #[test]
+    fn a_report_that_could_not_be_written_is_not_pointed_at() {
+        let mut out = Vec::new();
+        write_console(&small_report(), None, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("  report: not written (the error follows)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("report.json"), "{text}");
     }
 }

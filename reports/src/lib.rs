@@ -910,7 +910,7 @@ mod tests {
         ];
         for (i, report) in reports.iter().enumerate() {
             let mut text = Vec::new();
-            write_console(report, Path::new("out/report.json"), &mut text).unwrap();
+            write_console(report, Some(Path::new("out/report.json")), &mut text).unwrap();
             write_summary(report, &mut text).unwrap();
             write_html(report, &mut text).unwrap();
             write_junit(report, &mut text).unwrap();

@@ -301,6 +301,10 @@ fn run_prints_its_verdict_even_when_the_report_cannot_be_written() {
     assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(stdout.contains("smoke — PASSED"), "{stdout}");
     assert!(
+        stdout.contains("  report: not written (the error follows)"),
+        "{stdout}"
+    );
+    assert!(
         stderr.contains("the verdict above stands, but the report could not be written"),
         "{stderr}"
     );

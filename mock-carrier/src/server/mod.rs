@@ -1,7 +1,7 @@
 //! The carrier API as an actix-web server: routes, and starting it on a runtime of its own.
 
 mod hooks;
-mod limits;
+pub(crate) mod limits;
 mod problem;
 mod webhook;
 

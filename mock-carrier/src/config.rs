@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use oc_protocol::limits::ServerLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftModel;
@@ -31,9 +32,13 @@ pub struct CarrierConfig {
     /// The reporting deadline after a call's end, simulated ms (PROTOCOL.md 3.4).
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: i64,
-    /// Where `serve` writes the ground truth on exit.
-    #[serde(default)]
+    /// Where `serve` writes the ground truth on exit; by default
+    /// [`DEFAULT_GROUND_TRUTH_FILE`], under the harness's output folder.
+    #[serde(default = "default_ground_truth_file")]
     pub ground_truth_file: Option<PathBuf>,
+    /// Bounds on request bodies in flight and connections per client address.
+    #[serde(default = "default_limits")]
+    pub limits: ServerLimits,
     /// The Teams side: base URL and credentials.
     pub teams: TeamsConfig,
     /// The client loop's timing, retries and batching.
@@ -139,6 +144,25 @@ impl Default for MisbehaviourConfig {
     }
 }
 
+/// Where `serve` writes the ground truth by default: beside the harness's reports
+/// (`oc-harness-out/`, ignored by git), not in whatever directory it was started from.
+pub const DEFAULT_GROUND_TRUTH_FILE: &str = "oc-harness-out/sandbox/ground-truth.json";
+
+fn default_ground_truth_file() -> Option<PathBuf> {
+    Some(PathBuf::from(DEFAULT_GROUND_TRUTH_FILE))
+}
+
+/// The carrier's bounds: 2048 connections per address, because in certification the harness
+/// (one loopback address) sends up to 1024 webhooks at once besides its probes and leg posts;
+/// a body deadline of 10 s, because Teams waits 5 s for an acknowledgement [NUM-ACK], so a
+/// body still arriving after 10 s is no webhook Teams could still be waiting on.
+pub fn default_limits() -> ServerLimits {
+    ServerLimits {
+        body_deadline_ms: 10_000,
+        ..ServerLimits::with_connections_per_peer(2048)
+    }
+}
+
 fn default_listen() -> String {
     "127.0.0.1:0".to_owned()
 }
@@ -198,7 +222,8 @@ impl CarrierConfig {
             calls_from: CallSource::default(),
             tolerance_ms: default_tolerance_ms(),
             deadline_ms: default_deadline_ms(),
-            ground_truth_file: None,
+            ground_truth_file: default_ground_truth_file(),
+            limits: default_limits(),
             teams: TeamsConfig {
                 base_url: base_url.to_owned(),
                 token: token.to_owned(),
@@ -265,6 +290,9 @@ impl CarrierConfig {
                 "workers",
                 format!("must be from 1 to 64, is {}", self.workers),
             );
+        }
+        for (key, message) in self.limits.problems() {
+            push(&format!("limits.{key}"), message);
         }
         if self.tolerance_ms < 0 {
             push(

@@ -34,7 +34,13 @@ enum Command {
     /// Serves the webhook, the state probe, the call-legs hook and GET /admin/ground-truth;
     /// resynchronises numbers from Teams, then polls the CDR and quality feeds and reports
     /// durations every client.poll_interval_ms, with wall-clock time as simulated time. On
-    /// Ctrl-C it stops gracefully and writes the ground truth to ground_truth_file.
+    /// Ctrl-C it stops gracefully and writes the ground truth to ground_truth_file (default
+    /// oc-harness-out/sandbox/ground-truth.json).
+    ///
+    /// [limits] bounds what clients can make it hold: body_budget_bytes of request bodies in
+    /// flight over all requests (default 64 MiB), connections_per_peer open connections per
+    /// client address (default 2048) and body_deadline_ms for a body to arrive (default
+    /// 10000); past a bound, 503 with Retry-After.
     Serve {
         /// The TOML configuration (see mock-carrier/carrier.example.toml).
         #[arg(long, value_name = "FILE")]
@@ -159,6 +165,10 @@ async fn serve(config: CarrierConfig) -> anyhow::Result<()> {
     if let Some(path) = truth_file {
         let json =
             serde_json::to_vec_pretty(&truth).context("failed to encode the ground truth")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+        }
         std::fs::write(&path, json)
             .with_context(|| format!("failed to write the ground truth to {}", path.display()))?;
         tracing::info!(path = %path.display(), calls = truth.calls.len(), "ground truth written");

@@ -21,6 +21,14 @@ pub struct ServeConfig {
     /// The base URL of issued links, when the server is reached by another name.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Without `public_url`, build links from the request's `Forwarded`, `X-Forwarded-Host`
+    /// and `Host` headers rather than from the bound address (only behind a proxy that sets
+    /// them). Default false.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
+    /// Bounds on request bodies in flight and connections per client address.
+    #[serde(default)]
+    pub limits: oc_protocol::limits::ServerLimits,
     /// Seeds every random choice (ids, faults, traffic).
     #[serde(default)]
     pub seed: u64,
@@ -185,6 +193,9 @@ impl ServeConfig {
             parse_timestamp(start).map_err(|e| format!("start_time {e}"))?;
         }
         self.faults.check()?;
+        if let Some((key, message)) = self.limits.problems().into_iter().next() {
+            return Err(format!("limits.{key} {message}"));
+        }
         if let Some(limit) = &self.rate_limit {
             limit.check()?;
         }

@@ -43,8 +43,14 @@ pub struct TeamsOptions {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
     /// The base URL of issued links, when the server is reached through another name
-    /// (a proxy, TLS termination); by default each request's own host.
+    /// (a proxy, TLS termination); by default the bound address.
     pub public_url: Option<String>,
+    /// Without `public_url`, build links from each request's `Forwarded`, `X-Forwarded-Host`
+    /// and `Host` headers instead of the bound address. Only behind a proxy that sets them:
+    /// otherwise any client can make the server hand out links to a host of its choosing.
+    pub trust_forwarded_headers: bool,
+    /// Bounds on request bodies in flight and on connections per client address.
+    pub limits: oc_protocol::limits::ServerLimits,
     /// HTTP worker threads.
     pub workers: usize,
     /// The store's settings.
@@ -72,6 +78,8 @@ impl TeamsOptions {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
+            trust_forwarded_headers: false,
+            limits: oc_protocol::limits::ServerLimits::default(),
             workers: 2,
             store: StoreSettings::default(),
             start_time,
@@ -153,6 +161,9 @@ impl MockTeams {
         if let Some(limit) = &options.rate_limit {
             limit.check().map_err(StartError::Settings)?;
         }
+        if let Some((key, message)) = options.limits.problems().into_iter().next() {
+            return Err(StartError::Settings(format!("limits.{key} {message}")));
+        }
         // Before anything is started, so that a bad file leaves nothing running.
         let tls = options
             .tls
@@ -173,7 +184,8 @@ impl MockTeams {
             faults: faults.clone(),
             recorder: recorder.clone(),
             rate_limiter: options.rate_limit.map(ratelimit::RateLimiter::new),
-            public_url: options.public_url.clone(),
+            links: api::LinkBase::new(options.public_url.clone(), options.trust_forwarded_headers),
+            guard: api::limits::Guard::new(&options.limits),
         });
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -192,6 +204,8 @@ impl MockTeams {
                 .app_data(app_state.clone())
                 .configure(api::configure)
         })
+        // Every connection gets a slot to count it against its client address's cap.
+        .on_connect(api::limits::on_connect)
         .workers(options.workers.max(1))
         .disable_signals()
         .shutdown_timeout(2)
@@ -214,6 +228,19 @@ impl MockTeams {
             source,
         })?;
         let addr = server.addrs().first().copied().unwrap_or(options.listen);
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        state.links.bound(format!("{scheme}://{addr}"));
+        if addr.ip().is_unspecified() && options.public_url.is_none() {
+            tracing::warn!(
+                %addr,
+                "listening on every interface without public_url: links will name {addr}; \
+                 set public_url to the name clients use"
+            );
+        }
         let server = server.run();
         let handle = server.handle();
         tokio::spawn(server);
@@ -222,11 +249,7 @@ impl MockTeams {
             sender,
             server: handle,
             addr,
-            scheme: if options.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
+            scheme,
         })
     }
 

@@ -34,7 +34,16 @@ enum Command {
     ///
     /// The configuration file (TOML) names the listen address (and optional TLS certificate and
     /// key), the carriers (bearer token, webhook URL and secret), reconciliation settings,
-    /// injected faults, an optional rate limit and optional seeded background traffic. See mock-teams/teams.example.toml for every key.
+    /// injected faults, an optional rate limit and optional seeded background traffic. See
+    /// mock-teams/teams.example.toml for every key.
+    ///
+    /// Links (nextLink, deltaLink) start with `public_url`, else the bound address; the
+    /// request's Host and X-Forwarded-Host are used only with `trust_forwarded_headers = true`
+    /// (behind a proxy that sets them). `[limits]` bounds what clients can make it hold:
+    /// `body_budget_bytes` of request bodies in flight over all requests (default 64 MiB),
+    /// `connections_per_peer` open connections per client address (default 1024), and
+    /// `body_deadline_ms` for a body to arrive (default 30000); past a bound, 503 with
+    /// Retry-After.
     Serve {
         /// The configuration file.
         #[arg(long, short)]
@@ -89,6 +98,8 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
     let mut options = TeamsOptions::loopback(config.start_time_or(wall_ms));
     options.listen = listen.unwrap_or(config.listen);
     options.public_url = config.public_url.clone();
+    options.trust_forwarded_headers = config.trust_forwarded_headers;
+    options.limits = config.limits;
     options.workers = config.workers;
     options.faults = config.faults.clone();
     options.tls = config.tls.as_ref().map(|tls| tls.files());

@@ -24,6 +24,9 @@ use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault
 use crate::faults::{Faults, WebhookClass};
 use crate::store::WebhookTarget;
 
+static GAVE_UP: oc_protocol::log_throttle::LogThrottle =
+    oc_protocol::log_throttle::LogThrottle::per_ten_seconds();
+
 /// Delivery timing: the protocol's by default; tests shorten them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
@@ -392,11 +395,15 @@ impl Flight {
                 return true;
             }
         }
-        tracing::warn!(
-            carrier = %self.carrier,
-            notification = %self.notification.notification_id,
-            "notification not acknowledged after {retries} retries; giving up"
-        );
+        // A carrier that is down makes every notification give up: one line per interval.
+        crate::api::limits::warn(&GAVE_UP, |suppressed| {
+            tracing::warn!(
+                carrier = %self.carrier,
+                notification = %self.notification.notification_id,
+                suppressed,
+                "notification not acknowledged after {retries} retries; giving up"
+            );
+        });
         false
     }
 

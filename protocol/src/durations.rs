@@ -9,6 +9,10 @@ use crate::validate::{Findings, Path, Validate};
 /// The most records one report carries.
 pub const MAX_RECORDS_PER_REPORT: usize = 1000;
 
+/// The longest `durationMs` Teams stores: 4 294 967 295 ms (about 49.7 days). Longer is
+/// refused with its pointer, never stored cut down.
+pub const MAX_DURATION_MS: i64 = u32::MAX as i64;
+
 /// How far `durationMs` may stray from `endDateTime − connectDateTime`.
 pub const DURATION_SLACK_MS: i64 = 1;
 
@@ -77,11 +81,16 @@ impl Validate for DurationReport {
         let end = out.timestamp(at.key("endDateTime"), &self.end_date_time);
         if self.duration_ms < 0 {
             out.push(at.key("durationMs"), "must be >= 0");
+        } else if self.duration_ms > MAX_DURATION_MS {
+            out.push(
+                at.key("durationMs"),
+                format!("must be <= {MAX_DURATION_MS}, is {}", self.duration_ms),
+            );
         }
         if let (Some(c), Some(e)) = (connect, end) {
             if e < c {
                 out.push(at.key("endDateTime"), "must not be before connectDateTime");
-            } else if self.duration_ms >= 0
+            } else if (0..=MAX_DURATION_MS).contains(&self.duration_ms)
                 && (self.duration_ms - (e - c)).abs() > DURATION_SLACK_MS
             {
                 out.push(
@@ -206,6 +215,33 @@ mod tests {
         assert_eq!(
             err.errors[0].message,
             "must equal endDateTime - connectDateTime (61000 ms) within 1 ms"
+        );
+    }
+
+    #[test]
+    fn a_duration_over_u32_ms_is_refused_at_its_pointer_not_cut_down() {
+        let max = MAX_DURATION_MS;
+        let over = |ms: i64| {
+            serde_json::json!({
+                "callId": "long",
+                "telephoneNumber": "+14255550100",
+                "connectDateTime": "2026-01-01T00:00:00.000Z",
+                "endDateTime": crate::format_timestamp(
+                    crate::parse_timestamp("2026-01-01T00:00:00.000Z").unwrap() + ms
+                ),
+                "durationMs": ms,
+            })
+        };
+        let body = serde_json::json!({"records": [over(max), over(max + 1)]});
+        let parsed = parse_duration_report(body.to_string().as_bytes()).unwrap();
+        assert!(parsed.records[0].is_ok(), "4294967295 ms is still taken");
+        let err = parsed.records[1].as_ref().unwrap_err();
+        assert_eq!(
+            err.errors,
+            [FieldError::at_pointer(
+                "/records/1/durationMs",
+                "must be <= 4294967295, is 4294967296"
+            )]
         );
     }
 

@@ -48,6 +48,8 @@ pub mod cdr;
 pub mod durations;
 pub mod ids;
 pub mod legs;
+pub mod limits;
+pub mod log_throttle;
 pub mod numbers;
 pub mod paging;
 pub mod problem;

@@ -357,23 +357,55 @@ pub mod page_size {
     pub const MIN: u32 = 1;
     /// The largest allowed.
     pub const MAX: u32 = 1000;
+    /// The most digits it may be written with: `0001` is 1, `00001` is refused.
+    pub const MAX_DIGITS: usize = 4;
 }
 
-/// Reads the `pageSize` query parameter: [`page_size::DEFAULT`] when absent, else 1 to 1000.
+/// Reads the `pageSize` query parameter: [`page_size::DEFAULT`] when absent, else 1 to
+/// [`page_size::MAX_DIGITS`] ASCII digits (leading zeros allowed) of a value from 1 to 1000.
+///
+/// Digits only: a sign, spaces, an exponent or a longer string of zeros is refused rather than
+/// read the way `str::parse` happens to read it (`+5` would be 5).
 pub fn parse_page_size(raw: Option<&str>) -> Result<u32, FieldError> {
     let Some(raw) = raw else {
         return Ok(page_size::DEFAULT);
     };
+    let digits_only =
+        (1..=page_size::MAX_DIGITS).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
     match raw.parse::<u32>() {
-        Ok(n) if (page_size::MIN..=page_size::MAX).contains(&n) => Ok(n),
+        Ok(n) if digits_only && (page_size::MIN..=page_size::MAX).contains(&n) => Ok(n),
         _ => Err(FieldError::at_parameter(
             "pageSize",
             format!(
-                "must be a whole number from {} to {}, is {raw:?}",
+                "must be 1 to {} digits (0-9) of a whole number from {} to {}, is {:?}",
+                page_size::MAX_DIGITS,
                 page_size::MIN,
-                page_size::MAX
+                page_size::MAX,
+                shown(raw)
             ),
         )),
+    }
+}
+
+/// A client's value as an error message repeats it: cut, so that a megabyte of query string
+/// does not come back in the answer.
+fn shown(raw: &str) -> String {
+    const SHOWN: usize = 32;
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Checks a `tenantId` query parameter: a lower-case hyphenated UUID (PROTOCOL.md 0).
+pub fn check_tenant_id(raw: &str) -> Result<&str, FieldError> {
+    if is_uuid(raw) {
+        Ok(raw)
+    } else {
+        Err(FieldError::at_parameter(
+            "tenantId",
+            format!("must be a lower-case hyphenated UUID, is {:?}", shown(raw)),
+        ))
     }
 }
 
@@ -527,7 +559,24 @@ mod tests {
         assert_eq!(parse_page_size(None), Ok(500));
         assert_eq!(parse_page_size(Some("1")), Ok(1));
         assert_eq!(parse_page_size(Some("1000")), Ok(1000));
-        for bad in ["0", "1001", "-1", "ten", "", "1e3"] {
+        assert_eq!(parse_page_size(Some("0001")), Ok(1));
+        assert_eq!(parse_page_size(Some("0500")), Ok(500));
+        for bad in [
+            "0",
+            "1001",
+            "-1",
+            "ten",
+            "",
+            "1e3",
+            "+5",
+            " 5",
+            "5 ",
+            "00000000001",
+            "00001",
+            "٣",
+            "0x10",
+            "10.0",
+        ] {
             let err = parse_page_size(Some(bad)).unwrap_err();
             assert_eq!(err.parameter.as_deref(), Some("pageSize"), "{bad}");
         }

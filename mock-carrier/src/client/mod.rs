@@ -22,6 +22,13 @@ use report::Batch;
 use retry::RetryCounts;
 use transport::Transport;
 
+use crate::server::limits::warn;
+
+/// What Teams sends that cannot be used (a hostile or broken Teams can send a million): logged a
+/// few times an interval, with a count of the rest.
+pub(crate) static BAD_FROM_TEAMS: oc_protocol::log_throttle::LogThrottle =
+    oc_protocol::log_throttle::LogThrottle::per_ten_seconds();
+
 /// What one poll cycle (or a flush) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -112,8 +119,12 @@ impl Client {
                     for item in items {
                         match oc_protocol::body::from_value::<TeamsNumber>(item) {
                             Ok(n) if n.validate().is_ok() => numbers.push(n),
-                            Ok(n) => tracing::warn!(number = %n.telephone_number, "invalid number in /numbers"),
-                            Err(err) => tracing::warn!(error = %err, "unreadable number in /numbers"),
+                            Ok(n) => warn(&BAD_FROM_TEAMS, |suppressed| {
+                                tracing::warn!(number = %n.telephone_number, suppressed, "invalid number in /numbers");
+                            }),
+                            Err(err) => warn(&BAD_FROM_TEAMS, |suppressed| {
+                                tracing::warn!(error = %err, suppressed, "unreadable number in /numbers");
+                            }),
                         }
                     }
                 },
@@ -192,11 +203,15 @@ impl Client {
                                 ledger.ingest_cdr(&record, skipped, &drift, &assigned);
                             }
                             Ok(record) => {
-                                tracing::warn!(call_id = %record.call_id, "invalid CDR skipped");
+                                warn(&BAD_FROM_TEAMS, |suppressed| {
+                                    tracing::warn!(call_id = %record.call_id, suppressed, "invalid CDR skipped");
+                                });
                                 ledger.malformed_cdrs += 1;
                             }
                             Err(err) => {
-                                tracing::warn!(error = %err, "unreadable CDR skipped");
+                                warn(&BAD_FROM_TEAMS, |suppressed| {
+                                    tracing::warn!(error = %err, suppressed, "unreadable CDR skipped");
+                                });
                                 ledger.malformed_cdrs += 1;
                             }
                         }

@@ -194,7 +194,9 @@ impl Client {
         for (index, (call_id, record)) in batch.records.iter().enumerate() {
             match rejected.remove(&index) {
                 Some(why) => {
-                    tracing::warn!(%call_id, %why, "Teams rejected a duration record");
+                    crate::server::limits::warn(&super::BAD_FROM_TEAMS, |suppressed| {
+                        tracing::warn!(%call_id, %why, suppressed, "Teams rejected a duration record");
+                    });
                     ledger.refused(call_id, why);
                     reported.rejected += 1;
                 }

@@ -8,7 +8,8 @@ use oc_protocol::{
     CallLegBatch, CallLegsAccepted, FieldError, Problem, ProblemKind, Validate, body,
 };
 
-use super::problem::{read_json_body, respond};
+use super::limits::Guard;
+use super::problem::respond;
 use crate::shared::Shared;
 
 /// `GET /oc/v1/numbers/{telephoneNumber}`: the carrier's view of one number.
@@ -40,10 +41,11 @@ pub(crate) async fn call_legs(
     req: HttpRequest,
     payload: Payload,
     shared: Data<Shared>,
+    guard: Data<Guard>,
 ) -> HttpResponse {
-    let body = match read_json_body(&req, payload).await {
+    let body = match guard.read_json_body(&req, payload).await {
         Ok(body) => body,
-        Err(problem) => return respond(&problem),
+        Err(refused) => return refused.respond(),
     };
     let batch: CallLegBatch = match body::from_slice(&body) {
         Ok(batch) => batch,

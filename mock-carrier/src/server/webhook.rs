@@ -4,11 +4,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
+use oc_protocol::log_throttle::LogThrottle;
 use oc_protocol::signing::{self, SIGNATURE_HEADER, SignatureError};
 use oc_protocol::{NumberAssignmentNotification, Problem, ProblemKind, Validate, body};
 use serde::Serialize;
 
-use super::problem::{read_json_body, respond};
+use super::limits::{Guard, warn};
+use super::problem::respond;
 use crate::numbers::EventOutcome;
 use crate::profile::Profile;
 use crate::shared::Shared;
@@ -22,29 +24,33 @@ struct Applied {
     stale: u32,
 }
 
+static REFUSED: LogThrottle = LogThrottle::per_ten_seconds();
+
 pub(crate) async fn number_assignments(
     req: HttpRequest,
     payload: Payload,
     shared: Data<Shared>,
+    guard: Data<Guard>,
 ) -> HttpResponse {
-    let body = match read_json_body(&req, payload).await {
-        Ok(body) => body,
-        Err(problem) => return respond(&problem),
-    };
     // A header that is not visible ASCII cannot be a signature; verify() calls it malformed.
     let header = req
         .headers()
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
     let profile = shared.config.misbehaviour.profile;
-    if let Err(err) = check_signature(
-        profile,
-        header,
-        shared.config.teams.webhook_secret.as_bytes(),
-        &body,
-    ) {
-        tracing::warn!(error = %err, "refused a notification [SEC-SIGNATURE]");
-        return respond(&Problem::new(ProblemKind::Unauthorized, err.to_string()));
+    let secret = shared.config.teams.webhook_secret.as_bytes();
+    // Everything but the HMAC can be checked without the body: a missing, malformed or stale
+    // signature is refused before a byte of the body is read, so unsigned floods hold nothing.
+    match check_signature(profile, header, secret, b"") {
+        Ok(()) | Err(SignatureError::Mismatch) => {}
+        Err(err) => return refuse(&err),
+    }
+    let body = match guard.read_json_body(&req, payload).await {
+        Ok(body) => body,
+        Err(refused) => return refused.respond(),
+    };
+    if let Err(err) = check_signature(profile, header, secret, &body) {
+        return refuse(&err);
     }
     let notification: NumberAssignmentNotification = match body::from_slice(&body) {
         Ok(n) => n,
@@ -81,6 +87,15 @@ pub(crate) async fn number_assignments(
         .await;
     }
     HttpResponse::Ok().json(outcome)
+}
+
+/// `401` for a signature refused [SEC-SIGNATURE], logged at most a few times an interval: a
+/// flood of unsigned requests must not become a flood of log lines.
+fn refuse(err: &SignatureError) -> HttpResponse {
+    warn(&REFUSED, |suppressed| {
+        tracing::warn!(error = %err, suppressed, "refused a notification [SEC-SIGNATURE]");
+    });
+    respond(&Problem::new(ProblemKind::Unauthorized, err.to_string()))
 }
 
 /// Checks the signature as `profile` does. `SEC-SIGNATURE` lets a missing signature through and

@@ -108,10 +108,10 @@ async fn hostile_input_gets_precise_problems_and_loses_nothing() {
     );
 
     let client = reqwest::Client::new();
-    // Over 1 MiB: 413.
+    // Over 1 MiB: 413 (on the hook: an unsigned webhook is refused before its body is read).
     let huge = vec![b' '; oc_protocol::MAX_BODY_BYTES + 1];
     let response = client
-        .post(format!("{url}/oc/v1/notifications/number-assignments"))
+        .post(format!("{url}/oc/v1/test/call-legs"))
         .header("Content-Type", "application/json")
         .body(huge)
         .send()

@@ -4,6 +4,8 @@
 mod api;
 mod binary;
 mod client_loop;
+mod fuzz;
+mod hostile;
 mod profiles;
 mod teams;
 mod webhooks;

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use oc_protocol::problem::ProblemKind;
-use oc_protocol::validate::{check_idempotency_key, parse_page_size, parse_window};
+use oc_protocol::validate::{
+    check_idempotency_key, check_tenant_id, parse_page_size, parse_window,
+};
 use oc_protocol::{AssignmentState, IDEMPOTENCY_KEY_HEADER, Page, Problem, ReconClass, paths};
 
 use super::{AppState, Call, Refusal, Reply, bad_parameter, problem};
@@ -125,7 +127,12 @@ pub(super) fn numbers(state: &AppState, call: &Call<'_>) -> Result<Reply, Refusa
                     ));
                 }
             };
-            (q.get("tenantId").cloned(), assigned, None, page_size(&q)?)
+            let tenant = q
+                .get("tenantId")
+                .map(|raw| check_tenant_id(raw).map(str::to_owned))
+                .transpose()
+                .map_err(|e| Refusal::from(Problem::validation(vec![e])))?;
+            (tenant, assigned, None, page_size(&q)?)
         }
     };
     let (value, last) = state.store().numbers_page(

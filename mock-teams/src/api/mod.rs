@@ -3,16 +3,16 @@
 //! fate.
 
 mod handlers;
+pub(crate) mod limits;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use oc_protocol::problem::{PROBLEM_CONTENT_TYPE, ProblemKind};
-use oc_protocol::{FieldError, MAX_BODY_BYTES, Problem, paths};
+use oc_protocol::{FieldError, Problem, paths};
 
 use crate::cursor::CursorCodec;
 use crate::exchange::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, Recorder};
@@ -28,8 +28,50 @@ pub(crate) struct AppState {
     pub(crate) recorder: Recorder,
     /// Flood protection; none lets every request through.
     pub(crate) rate_limiter: Option<RateLimiter>,
-    /// The base URL that links start with; when `None`, taken from each request's host.
-    pub(crate) public_url: Option<String>,
+    /// Where links point.
+    pub(crate) links: LinkBase,
+    /// Connections per client address, and request bodies in flight.
+    pub(crate) guard: limits::Guard,
+}
+
+/// The base of the links this server issues, e.g. `http://127.0.0.1:8080`: the configured
+/// public URL, else the bound address. A request's own `Host` or `X-Forwarded-Host` is used
+/// only when the configuration trusts them; otherwise any client could make the server hand
+/// out links to a host of its choosing.
+pub(crate) struct LinkBase {
+    public_url: Option<String>,
+    trust_forwarded_headers: bool,
+    bound: OnceLock<String>,
+}
+
+impl LinkBase {
+    pub(crate) fn new(public_url: Option<String>, trust_forwarded_headers: bool) -> Self {
+        Self {
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            trust_forwarded_headers,
+            bound: OnceLock::new(),
+        }
+    }
+
+    /// Sets the bound address's base, once the listener is bound.
+    pub(crate) fn bound(&self, base: String) {
+        let _ = self.bound.set(base);
+    }
+
+    fn base(&self, req: &HttpRequest) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        if self.trust_forwarded_headers {
+            let info = req.connection_info();
+            return format!("{}://{}", info.scheme(), info.host());
+        }
+        match self.bound.get() {
+            Some(base) => base.clone(),
+            // Served before the address was known: only in tests without a listener.
+            None => format!("http://{}", req.app_config().local_addr()),
+        }
+    }
 }
 
 impl AppState {
@@ -44,13 +86,7 @@ impl AppState {
 
     /// The base of the links this server issues, e.g. `http://127.0.0.1:8080`.
     pub(crate) fn base_url(&self, req: &HttpRequest) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let info = req.connection_info();
-                format!("{}://{}", info.scheme(), info.host())
-            }
-        }
+        self.links.base(req)
     }
 }
 
@@ -84,6 +120,8 @@ pub(crate) struct Rejection {
     pub(crate) problem: Problem,
     pub(crate) retry_after_secs: Option<u64>,
     pub(crate) detail: Option<ExchangeDetail>,
+    /// Close the connection after answering: a request refused unread.
+    pub(crate) close_connection: bool,
 }
 
 impl From<Problem> for Box<Rejection> {
@@ -92,6 +130,7 @@ impl From<Problem> for Box<Rejection> {
             problem,
             retry_after_secs: None,
             detail: None,
+            close_connection: false,
         })
     }
 }
@@ -114,8 +153,8 @@ pub(crate) struct Call<'a> {
 /// Which endpoint, for throttling windows and logs.
 pub(crate) type Endpoint = &'static str;
 
-/// Runs one request through the rate limit, authentication, faults and the handler, and
-/// records it.
+/// Runs one request through the connection cap, the rate limit, authentication, the body,
+/// faults and the handler, and records it.
 pub(crate) async fn serve(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -125,10 +164,11 @@ pub(crate) async fn serve(
 ) -> HttpResponse {
     let started = Instant::now();
     let wall_time_ms = wall_ms();
-    let answer = match rate_limit(&state, &req, Some(endpoint), started) {
-        Some(limited) => limited,
-        None => answer(&state, &req, payload, endpoint, handler, started).await,
-    };
+    let answer =
+        match admit(&state, &req).or_else(|| rate_limit(&state, &req, Some(endpoint), started)) {
+            Some(refused) => refused,
+            None => answer(&state, &req, payload, endpoint, handler, started).await,
+        };
     respond(&state, &req, started, wall_time_ms, answer)
 }
 
@@ -138,6 +178,18 @@ struct Answer {
     carrier: Option<String>,
     request_body: Option<String>,
     fault: Option<InjectedFault>,
+}
+
+/// The connection cap, before any other work: `503` when the client's address holds the most
+/// connections allowed. `None` lets the request through.
+fn admit(state: &AppState, req: &HttpRequest) -> Option<Answer> {
+    let refusal = state.guard.admit(req).err()?;
+    Some(Answer {
+        outcome: Err(refusal),
+        carrier: None,
+        request_body: None,
+        fault: None,
+    })
 }
 
 /// Flood protection, before any other work (the body is not even read): `429` when the
@@ -188,7 +240,9 @@ fn rate_limit(
     })
 }
 
-/// The body, authentication, injected faults and the handler, in that order.
+/// Authentication, the body, injected faults and the handler, in that order: a request
+/// without a valid token is refused before a byte of its body is read, so anonymous clients
+/// hold nothing of the server's memory.
 async fn answer(
     state: &AppState,
     req: &HttpRequest,
@@ -197,15 +251,15 @@ async fn answer(
     handler: fn(&AppState, &Call<'_>) -> Result<Reply, Refusal>,
     started: Instant,
 ) -> Answer {
-    let body = read_body(req, payload).await;
-    let request_body = body.as_ref().ok().and_then(|b| state.recorder.capture(b));
     let mut fault = None;
     let mut carrier_name = None;
-    let outcome = match body {
+    let mut request_body = None;
+    let outcome = match authenticate(state, req) {
         Err(refusal) => Err(refusal),
-        Ok(body) => match authenticate(state, req) {
+        Ok(carrier) => match state.guard.read_body(req, payload).await {
             Err(refusal) => Err(refusal),
-            Ok(carrier) => {
+            Ok(body) => {
+                request_body = state.recorder.capture(&body.bytes);
                 carrier_name = Some(state.store().carriers[usize::from(carrier)].spec.id.clone());
                 match state.faults.on_request(carrier, endpoint, started) {
                     RequestFault::None => {
@@ -219,7 +273,7 @@ async fn answer(
                             &Call {
                                 carrier,
                                 req,
-                                body: &body,
+                                body: &body.bytes,
                             },
                         );
                         match outcome {
@@ -329,6 +383,9 @@ fn respond(
             if status == StatusCode::UNAUTHORIZED {
                 builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            if refusal.close_connection {
+                builder.force_close();
+            }
             (builder.body(body.clone()), status, body, refusal.detail)
         }
     };
@@ -430,72 +487,6 @@ fn bearer_token(req: &HttpRequest) -> Result<&str, Refusal> {
     })
 }
 
-/// How long a request body may take to arrive, real time. actix-web's `client_request_timeout`
-/// covers the request head only: without this, a client that sends a head and then trickles or
-/// stalls its body would hold its connection for ever. 1 MiB in this time is 35 KB/s.
-const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Reads the body up to 1 MiB [413] within [`BODY_DEADLINE`], requiring JSON when there is one
-/// [415].
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, Refusal> {
-    let too_large = || {
-        problem(
-            ProblemKind::PayloadTooLarge,
-            format!("the body is over {MAX_BODY_BYTES} bytes; send smaller batches"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
-    }
-    let read = async {
-        let mut body = Vec::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                problem(
-                    ProblemKind::MalformedBody,
-                    format!("the body could not be read: {e}"),
-                )
-            })?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(BODY_DEADLINE, read)
-        .await
-        .map_err(|_| {
-            problem(
-                ProblemKind::MalformedBody,
-                format!(
-                    "the body did not arrive within {} s of the request head",
-                    BODY_DEADLINE.as_secs()
-                ),
-            )
-        })??;
-    if !body.is_empty() {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(problem(
-                ProblemKind::UnsupportedMediaType,
-                format!("the body must be application/json, not {content_type:?}"),
-            ));
-        }
-    }
-    Ok(body)
-}
-
 /// 404 for any path the API does not have.
 async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let problem = Problem::new(
@@ -513,7 +504,7 @@ async fn method_not_allowed(state: web::Data<AppState>, req: HttpRequest) -> Htt
     let allowed = if req.path() == paths::CALL_DURATIONS {
         "POST"
     } else {
-        "GET"
+        "GET, HEAD"
     };
     let problem = Problem::new(
         ProblemKind::MethodNotAllowed,
@@ -536,12 +527,14 @@ fn refuse_unrouted(
 ) -> HttpResponse {
     let started = Instant::now();
     let wall_time_ms = wall_ms();
-    let answer = rate_limit(state, req, None, started).unwrap_or(Answer {
-        outcome: Err(problem.into()),
-        carrier: None,
-        request_body: None,
-        fault: None,
-    });
+    let answer = admit(state, req)
+        .or_else(|| rate_limit(state, req, None, started))
+        .unwrap_or(Answer {
+            outcome: Err(problem.into()),
+            carrier: None,
+            request_body: None,
+            fault: None,
+        });
     let refused_as_asked = answer.fault.is_none();
     let mut response = respond(state, req, started, wall_time_ms, answer);
     if let Some(allow) = allow.filter(|_| refused_as_asked) {
@@ -552,14 +545,21 @@ fn refuse_unrouted(
     response
 }
 
-/// The routes of the Teams API.
+/// The routes of the Teams API. `HEAD` is served wherever `GET` is, as `GET` without the
+/// body (actix-web leaves the body out of a `HEAD` answer and keeps its length).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     use handlers::*;
     let get = |path: &'static str,
                endpoint: Endpoint,
                h: fn(&AppState, &Call<'_>) -> Result<Reply, Refusal>| {
         web::resource(path)
-            .route(web::get().to(move |s, r, p| serve(s, r, p, endpoint, h)))
+            .route(
+                web::route()
+                    .guard(
+                        actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()),
+                    )
+                    .to(move |s, r, p| serve(s, r, p, endpoint, h)),
+            )
             .default_service(web::to(method_not_allowed))
     };
     cfg.service(get(paths::NUMBERS, "numbers", numbers))
@@ -578,32 +578,4 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .default_service(web::to(not_found));
-}
-
-#[cfg(test)]
-mod tests {
-    use actix_web::FromRequest;
-    use actix_web::test::TestRequest;
-
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_body_that_never_arrives_is_given_up_on() {
-        let req = TestRequest::post()
-            .insert_header((header::CONTENT_LENGTH, "10"))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .to_http_request();
-        let never =
-            futures_util::stream::pending::<Result<web::Bytes, actix_web::error::PayloadError>>();
-        let mut stalled = actix_web::dev::Payload::from(
-            Box::pin(never) as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>
-        );
-        let payload = web::Payload::from_request(&req, &mut stalled)
-            .await
-            .unwrap();
-        let refusal = read_body(&req, payload).await.err().unwrap();
-        assert_eq!(refusal.problem.status, 400);
-        let detail = refusal.problem.detail.unwrap();
-        assert!(detail.contains("did not arrive within 30 s"), "{detail}");
-    }
 }

@@ -323,3 +323,156 @@ async fn a_wrong_type_names_its_field() {
         "/records/0/callId"
     );
 }
+
+/// Issue 12: `pageSize=+5` and `pageSize=00000000001` were read as 5 and 1, and `tenantId` was
+/// not checked at all. Each is now a `400` naming its parameter.
+#[tokio::test]
+async fn page_size_is_digits_only_and_tenant_id_a_uuid() {
+    let env = start().await;
+    for query in [
+        "pageSize=%2B5",
+        "pageSize=+5",
+        "pageSize=00000000001",
+        "pageSize=%205",
+        "pageSize=5%20",
+        "pageSize=-0",
+        "tenantId=not-a-tenant",
+        "tenantId=C0FFEE00-0000-4000-8000-000000000001",
+        "tenantId=",
+    ] {
+        let (status, _, problem) = env
+            .get(ALPHA_TOKEN, &format!("/oc/v1/numbers?{query}"))
+            .await;
+        assert_eq!(status, 400, "{query}: {problem}");
+        assert_eq!(problem["type"], "urn:oc:problem:validation", "{query}");
+        let name = query.split('=').next().unwrap();
+        assert_eq!(
+            problem["errors"][0]["parameter"], name,
+            "{query}: {problem}"
+        );
+    }
+    for query in [
+        "pageSize=0001",
+        "pageSize=1000",
+        &format!("tenantId={TENANT}"),
+    ] {
+        let (status, _, page) = env
+            .get(ALPHA_TOKEN, &format!("/oc/v1/numbers?{query}"))
+            .await;
+        assert_eq!(status, 200, "{query}: {page}");
+    }
+    let (_, _, page) = env.get(ALPHA_TOKEN, "/oc/v1/numbers?pageSize=0001").await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+}
+
+/// Issue 12: a `durationMs` over 2^32 − 1 was accepted and stored as 4294967295. It is now
+/// rejected with its pointer, and nothing of it is stored.
+#[tokio::test]
+async fn a_duration_over_u32_ms_is_rejected_not_cut_down() {
+    let env = start().await;
+    let n = alpha_number(1);
+    let too_long = 4_294_967_296;
+    let body = json!({ "records": [
+        report_record("long", &n, T0, too_long),
+        report_record("fine", &n, T0, 4_294_967_295),
+    ] });
+    let (status, response) = env.report(ALPHA_TOKEN, Some("long"), &body).await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["accepted"], 1, "{response}");
+    assert_eq!(
+        response["rejected"][0]["errors"][0]["pointer"], "/records/0/durationMs",
+        "{response}"
+    );
+    let reported = env.teams.reported_calls("alpha").unwrap();
+    assert_eq!(reported.len(), 1);
+    assert_eq!(reported[0].call_id, "fine");
+}
+
+/// `HEAD` is `GET` without the body; a method a path does not take gets `405` with `Allow`.
+#[tokio::test]
+async fn head_is_answered_as_get_and_405_names_the_allowed_methods() {
+    let env = start().await;
+    let get = env
+        .client
+        .get(env.url("/oc/v1/numbers"))
+        .bearer_auth(ALPHA_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let get_length = get.bytes().await.unwrap().len();
+    let head = env
+        .client
+        .head(env.url("/oc/v1/numbers"))
+        .bearer_auth(ALPHA_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        get_length.to_string().as_str()
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "/oc/v1/numbers", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/oc/v1/cdrs/delta", "GET, HEAD"),
+        (
+            reqwest::Method::HEAD,
+            oc_protocol::paths::CALL_DURATIONS,
+            "POST",
+        ),
+        (
+            reqwest::Method::PUT,
+            oc_protocol::paths::CALL_DURATIONS,
+            "POST",
+        ),
+    ] {
+        let response = env
+            .client
+            .request(method.clone(), env.url(path))
+            .bearer_auth(ALPHA_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+    }
+}
+
+/// Issue 12: without `public_url`, `Host` and `X-Forwarded-Host` were copied into `nextLink`,
+/// so any client could make the server hand out links to another host. Links now name the
+/// bound address unless the configuration trusts forwarded headers.
+#[tokio::test]
+async fn links_name_the_bound_address_not_the_request_host() {
+    async fn first_link(env: &Env) -> String {
+        let response = env
+            .client
+            .get(env.url("/oc/v1/numbers?pageSize=1"))
+            .bearer_auth(ALPHA_TOKEN)
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example:8443")
+            .header("x-forwarded-proto", "https")
+            .send()
+            .await
+            .unwrap();
+        let page: Value = response.json().await.unwrap();
+        page["nextLink"].as_str().unwrap().to_owned()
+    }
+    let env = start().await;
+    let link = first_link(&env).await;
+    assert!(
+        link.starts_with(&format!("{}/oc/v1/numbers?token=", env.teams.base_url())),
+        "{link}"
+    );
+    let (status, _, _) = env.get(ALPHA_TOKEN, &link).await;
+    assert_eq!(status, 200);
+
+    let mut options = mock_teams::TeamsOptions::loopback(T0);
+    options.trust_forwarded_headers = true;
+    let trusting = start_with(options).await;
+    let link = first_link(&trusting).await;
+    assert!(
+        link.starts_with("https://evil.example:8443/oc/v1/numbers?token="),
+        "{link}"
+    );
+}

@@ -6,6 +6,8 @@ mod common;
 mod endpoints;
 mod faults;
 mod flood;
+mod fuzz;
 mod hostile;
+mod limits;
 mod tls;
 mod webhooks;

@@ -28,15 +28,21 @@ impl BodyError {
     }
 }
 
-/// Reads `bytes` as JSON into `T`.
+/// Reads `bytes` as JSON into `T`. A valid body is read once, at serde_json's own speed; only a
+/// body that fails is read again with path tracking, to name the field it failed at.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(path_error)
+    serde_json::from_slice(bytes).or_else(|_| {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(path_error)
+    })
 }
 
-/// Reads an already-parsed JSON value into `T`.
+/// Reads an already-parsed JSON value into `T`; as [`from_slice`], path tracking only on failure.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, BodyError> {
-    serde_path_to_error::deserialize(value).map_err(path_error)
+    match <T as serde::Deserialize>::deserialize(&value) {
+        Ok(read) => Ok(read),
+        Err(_) => serde_path_to_error::deserialize(value).map_err(path_error),
+    }
 }
 
 fn path_error(err: serde_path_to_error::Error<serde_json::Error>) -> BodyError {

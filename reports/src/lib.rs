@@ -319,25 +319,7 @@ pub(crate) fn measured(measured: Option<f64>) -> String {
     measured.map_or_else(|| "no measurement".to_owned(), |m| m.to_string())
 }
 
-/// `ms` in the largest unit that divides it exactly, as scenario files and `--length` write
-/// durations: `86400000` is `1d`, `5400000` is `90m`, `1500` is `1500ms`.
-pub fn format_duration(ms: i64) -> String {
-    const UNITS: [(&str, i64); 5] = [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    if ms == 0 {
-        return "0s".to_owned();
-    }
-    let (unit, unit_ms) = UNITS
-        .into_iter()
-        .find(|(_, unit_ms)| ms % unit_ms == 0)
-        .unwrap_or(("ms", 1));
-    format!("{}{unit}", ms / unit_ms)
-}
+pub use oc_protocol::timestamp::format_duration;
 
 /// A rule's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -919,16 +901,6 @@ mod tests {
                 assert!(!text.contains(rust), "report {i} shows {rust:?}:\n{text}");
             }
         }
-    }
-
-    #[test]
-    fn durations_are_written_in_the_largest_exact_unit() {
-        assert_eq!(format_duration(86_400_000), "1d");
-        assert_eq!(format_duration(5_400_000), "90m");
-        assert_eq!(format_duration(3_600_000), "1h");
-        assert_eq!(format_duration(90_000), "90s");
-        assert_eq!(format_duration(1_500), "1500ms");
-        assert_eq!(format_duration(0), "0s");
     }
 
     #[test]

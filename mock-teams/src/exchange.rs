@@ -6,167 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use oc_protocol::UnixMillis;
-use serde::{Deserialize, Serialize};
 
-/// Who sent the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ExchangeDirection {
-    /// The carrier called the Teams API.
-    CarrierToTeams,
-    /// Teams delivered a webhook to the carrier.
-    TeamsToCarrier,
-}
-
-/// A fault the harness caused on purpose, so that the checker does not blame the carrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum InjectedFault {
-    /// The answer was held back this long.
-    Latency {
-        /// Added delay, ms.
-        ms: u64,
-    },
-    /// Answered 429 with this `Retry-After`.
-    Throttled {
-        /// The delay asked for, s.
-        retry_after_secs: u64,
-    },
-    /// Answered 429 with this `Retry-After` because the caller's rate limit was used up
-    /// (`TeamsOptions::rate_limit`): the carrier sent too fast. Nothing was done with the
-    /// request; its body was not read.
-    RateLimited {
-        /// The delay asked for, s.
-        retry_after_secs: u64,
-    },
-    /// Answered a 5xx without doing anything.
-    ServerError {
-        /// The status sent.
-        status: u16,
-    },
-    /// The request was applied, and then answered with this 5xx as if its answer had been
-    /// lost: unlike [`InjectedFault::ServerError`], the request took effect.
-    AnswerLost {
-        /// The status sent.
-        status: u16,
-    },
-    /// The notification was delivered one more time than needed.
-    WebhookDuplicated,
-    /// The notification was held back so that later ones overtake it.
-    WebhookReordered {
-        /// How long it was held, ms.
-        delay_ms: u64,
-    },
-}
-
-/// What an exchange was about, beyond its HTTP shape, for the checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum ExchangeDetail {
-    /// A page of a change feed (`cdr` or `quality`).
-    FeedPage {
-        /// `cdr` or `quality`.
-        feed: String,
-        /// The request carried no link: the start of a chain.
-        chain_start: bool,
-        /// Feed position of the first record served.
-        from_position: u64,
-        /// Feed position after the last record served.
-        to_position: u64,
-        /// The link issued: a `nextLink` when true, else a `deltaLink`.
-        next: bool,
-        /// The link issued.
-        link: String,
-        /// Where in the page's `value` the records are whose `poor` flag Teams flipped on
-        /// purpose (`quality_misclassify_share`) [QUA-CLASS].
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        misclassified: Vec<u32>,
-    },
-    /// A page of another collection, and the link issued, if any.
-    CollectionPage {
-        /// The link issued, or none on the last page.
-        next_link: Option<String>,
-    },
-    /// A request sent before the `Retry-After` of an earlier 429 had passed [CDR-THROTTLE].
-    EarlyAfterThrottle {
-        /// How much earlier than allowed, ms.
-        early_by_ms: u64,
-    },
-    /// A duration report: how many records were accepted and rejected, and whether it replayed
-    /// an earlier key.
-    DurationReport {
-        /// The `Idempotency-Key`.
-        key: String,
-        /// Records accepted.
-        accepted: u32,
-        /// Records rejected.
-        rejected: u32,
-        /// The same key and body as before: answered from memory.
-        replayed: bool,
-    },
-    /// The harness posted certification legs to the carrier's call-legs hook (PROTOCOL.md 2.3).
-    CallLegs {
-        /// The calls whose legs it carried.
-        call_ids: Vec<String>,
-    },
-    /// The harness probed the carrier's view of a number (PROTOCOL.md 2.2).
-    StateProbe {
-        /// The number probed.
-        telephone_number: String,
-    },
-    /// The harness sent a forged or replayed notification [SEC-SIGNATURE].
-    ForgedNotification {
-        /// `missing`, `wrong` or `stale`: what is wrong with its signature.
-        signature: String,
-        /// The number it would assign.
-        telephone_number: String,
-    },
-    /// One delivery attempt of a notification.
-    Webhook {
-        /// The notification.
-        notification_id: String,
-        /// 0 for the first delivery, then 1 to 5 for the retries.
-        attempt: u32,
-        /// The events it carried.
-        event_ids: Vec<String>,
-    },
-}
-
-/// One request and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Exchange {
-    /// Order in which the Teams side observed exchanges (starts at 1).
-    pub seq: u64,
-    /// Who sent the request.
-    pub direction: ExchangeDirection,
-    /// The carrier concerned, when known.
-    pub carrier: Option<String>,
-    /// HTTP method.
-    pub method: String,
-    /// Path and query (carrier → Teams) or the full URL (webhooks).
-    pub url: String,
-    /// The status, or none when there was no answer (timeout, reset).
-    pub status: Option<u16>,
-    /// Why there was no answer.
-    pub error: Option<String>,
-    /// Simulated time when the request arrived or was sent.
-    pub sim_time: UnixMillis,
-    /// Wall-clock time when it started, ms since the Unix epoch.
-    pub wall_time_ms: i64,
-    /// How long the answer took, µs.
-    pub latency_us: u64,
-    /// Request headers of interest, with tokens and signatures masked.
-    pub request_headers: Vec<(String, String)>,
-    /// The request body, cut at the capture limit.
-    pub request_body: Option<String>,
-    /// The response body, cut at the capture limit.
-    pub response_body: Option<String>,
-    /// A fault the harness caused.
-    pub fault: Option<InjectedFault>,
-    /// What it was about.
-    pub detail: Option<ExchangeDetail>,
-}
+pub use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault, was_cut};
 
 /// Receives every exchange. Closures are sinks: `Arc::new(|e: Exchange| ...)`.
 pub type ExchangeSink = Arc<dyn Fn(Exchange) + Send + Sync>;
@@ -277,35 +118,8 @@ impl Recorder {
 
     /// A body as text, cut at the capture limit on a character boundary (see [`was_cut`]).
     pub(crate) fn capture(&self, body: &[u8]) -> Option<String> {
-        if body.is_empty() {
-            return None;
-        }
-        let text = String::from_utf8_lossy(body);
-        if text.len() <= self.body_limit {
-            return Some(text.into_owned());
-        }
-        let mut cut = self.body_limit;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        Some(format!(
-            "{}{CUT_MARK}{} bytes in all]",
-            &text[..cut],
-            body.len()
-        ))
+        oc_observe::cut_capture(body, self.body_limit)
     }
-}
-
-/// What a captured body that was cut ends with, before `<n> bytes in all]`.
-const CUT_MARK: &str = "…[";
-
-/// Whether a captured body was cut at the capture limit: what is left is not the whole body,
-/// and reading it as JSON would be a guess.
-pub fn was_cut(captured: &str) -> bool {
-    captured
-        .strip_suffix(" bytes in all]")
-        .and_then(|rest| rest.rsplit_once(CUT_MARK))
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Headers kept in an exchange, with credentials masked.
@@ -386,14 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_cut_on_a_character_boundary() {
+    fn the_recorder_captures_up_to_its_limit() {
         let recorder = Recorder::new(log_sink(), 5);
-        assert_eq!(recorder.capture(b""), None);
         assert_eq!(recorder.capture(b"abc").as_deref(), Some("abc"));
-        let cut = recorder.capture("abcdé€".as_bytes()).unwrap();
-        assert_eq!(cut, "abcd…[9 bytes in all]");
-        assert!(was_cut(&cut));
-        assert!(!was_cut("abc"));
-        assert!(!was_cut(r#"{"note":"…[x bytes in all]"}"#));
+        assert_eq!(
+            recorder.capture("abcdé€".as_bytes()).as_deref(),
+            Some("abcd…[9 bytes in all]")
+        );
     }
 }

@@ -13,21 +13,13 @@ use crate::{Outcome, Report};
 /// at or below it and ends with [`cut_body`]'s marker.
 pub const BODY_LIMIT: usize = 4096;
 
-/// Who sent the request of an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ExchangeDirection {
-    /// The carrier called the Teams API.
-    CarrierToTeams,
-    /// Teams delivered a webhook to the carrier.
-    TeamsToCarrier,
-}
+pub use oc_observe::ExchangeDirection;
 
 /// One exchange cited by the evidence of a failed rule or of a certification case, as written
 /// to `evidence.ndjson`.
 ///
-/// The report crate does not know the mock's exchange type: the caller converts each exchange,
-/// with its headers already masked. Bodies are kept as given and cut to [`BODY_LIMIT`] when
+/// The caller converts each [`oc_observe::Exchange`], with its headers already masked: the
+/// evidence keeps the simulated time as a PROTOCOL.md timestamp, and the rules that cite it. Bodies are kept as given and cut to [`BODY_LIMIT`] when
 /// written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

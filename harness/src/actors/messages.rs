@@ -1,7 +1,8 @@
 //! The messages between the actors of a run, each named for what happened or what is asked.
 
 use actix::Message;
-use mock_teams::{Exchange, NewCall, NumberChange};
+use mock_teams::{NewCall, NumberChange};
+use oc_observe::Exchange;
 use oc_protocol::{NumberEvent, UnixMillis};
 
 use crate::checker::CheckResult;

@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use mock_teams::{ExchangeDetail, HarnessCalls, NewCall};
+use mock_teams::{HarnessCalls, NewCall};
+use oc_observe::ExchangeDetail;
 use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
 use oc_protocol::{UnixMillis, format_timestamp, paths};

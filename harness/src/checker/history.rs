@@ -2,7 +2,7 @@
 //! Rules are pure functions of it, so that a history kept as a data file reproduces a verdict.
 
 use mock_carrier::GroundTruth;
-use mock_teams::{Exchange, ExchangeDetail, ReportedCall};
+use oc_observe::{Exchange, ExchangeDetail, ReportedCall};
 use oc_protocol::{
     CarrierNumberView, NumberEvent, QualityRecord, ReconciliationItem, TeamsNumber, UnixMillis,
 };
@@ -200,7 +200,7 @@ pub struct IsolationProbe {
 
 #[cfg(test)]
 mod tests {
-    use mock_teams::ExchangeDirection;
+    use oc_observe::ExchangeDirection;
 
     use super::*;
 

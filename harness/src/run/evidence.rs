@@ -1,7 +1,7 @@
 //! The exchanges behind every failure, converted for `evidence.ndjson`: what a carrier hands
 //! over with its report. Credentials were masked when the exchanges were recorded.
 
-use mock_teams::{Exchange, ExchangeDirection};
+use oc_observe::Exchange;
 use oc_protocol::format_timestamp;
 use oc_reports::{EvidenceExchange, Report};
 
@@ -25,10 +25,7 @@ fn convert(e: &Exchange, rules: Vec<oc_protocol::RuleId>) -> EvidenceExchange {
     EvidenceExchange {
         seq: e.seq,
         rules,
-        direction: match e.direction {
-            ExchangeDirection::CarrierToTeams => oc_reports::ExchangeDirection::CarrierToTeams,
-            ExchangeDirection::TeamsToCarrier => oc_reports::ExchangeDirection::TeamsToCarrier,
-        },
+        direction: e.direction,
         method: e.method.clone(),
         url: e.url.clone(),
         status: e.status,

@@ -276,8 +276,8 @@ pub(crate) async fn start_teams(
     options.store.seed = seed;
     options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
     options.store.reporting_deadline_ms = scenario.reconciliation.deadline_ms;
-    options.sink = Arc::new(move |e: mock_teams::Exchange| {
-        if let Some(mock_teams::ExchangeDetail::FeedPage { link, .. }) = &e.detail
+    options.sink = Arc::new(move |e: oc_observe::Exchange| {
+        if let Some(oc_observe::ExchangeDetail::FeedPage { link, .. }) = &e.detail
             && e.carrier.as_deref() == Some(CARRIER_ID)
             && let Ok(mut last) = sink_link.lock()
         {

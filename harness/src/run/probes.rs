@@ -11,7 +11,8 @@ use oc_protocol::{
     NumberEventType, NumberUsage, UnixMillis, format_timestamp, paths,
 };
 
-use mock_teams::{ExchangeDetail, HarnessCall, HarnessCalls};
+use mock_teams::{HarnessCall, HarnessCalls};
+use oc_observe::ExchangeDetail;
 
 use crate::checker::history::{IsolationProbe, Probe, SignatureProbe};
 

@@ -202,12 +202,12 @@ fn thresholds(
 /// forged notifications (round trips). Only webhooks count as `webhook`, the figure
 /// `max_ack_p99_ms` holds to.
 fn latency(history: &History) -> Vec<LatencySummary> {
-    use mock_teams::ExchangeDetail;
+    use oc_observe::ExchangeDetail;
     let mut by_kind: BTreeMap<(LatencyMeasure, String), Histogram<u64>> = BTreeMap::new();
     for e in &history.exchanges {
         let path = || e.url.split('?').next().unwrap_or(&e.url).to_owned();
         let kind = match (e.direction, &e.detail) {
-            (mock_teams::ExchangeDirection::CarrierToTeams, _) => (
+            (oc_observe::ExchangeDirection::CarrierToTeams, _) => (
                 LatencyMeasure::TeamsHandler,
                 format!("{} {}", e.method, path()),
             ),
@@ -514,13 +514,13 @@ mod tests {
     }
 
     fn exchange(
-        direction: mock_teams::ExchangeDirection,
+        direction: oc_observe::ExchangeDirection,
         method: &str,
         url: &str,
-        detail: Option<mock_teams::ExchangeDetail>,
+        detail: Option<oc_observe::ExchangeDetail>,
         latency_us: u64,
-    ) -> mock_teams::Exchange {
-        mock_teams::Exchange {
+    ) -> oc_observe::Exchange {
+        oc_observe::Exchange {
             seq: 0,
             direction,
             carrier: None,
@@ -541,8 +541,8 @@ mod tests {
 
     #[test]
     fn latency_says_what_each_figure_times_and_webhooks_are_only_webhooks() {
-        use mock_teams::ExchangeDetail;
-        use mock_teams::ExchangeDirection::{CarrierToTeams, TeamsToCarrier};
+        use oc_observe::ExchangeDetail;
+        use oc_observe::ExchangeDirection::{CarrierToTeams, TeamsToCarrier};
         let history = History {
             exchanges: vec![
                 exchange(

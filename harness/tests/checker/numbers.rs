@@ -1,7 +1,7 @@
 //! NUM-ACK, NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE on fixture histories.
 
-use mock_teams::{ExchangeDetail, InjectedFault};
 use oc_harness::checker::rules;
+use oc_observe::{ExchangeDetail, InjectedFault};
 use oc_protocol::RuleId;
 use oc_reports::Outcome;
 

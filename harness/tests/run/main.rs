@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mock_teams::ExchangeDetail;
 use oc_harness::run::{RunOptions, RunOutcome, run};
 use oc_harness::scenario::{self, Scenario};
+use oc_observe::ExchangeDetail;
 use oc_protocol::{ReconClass, RuleId};
 use oc_reports::Verdict;
 

@@ -87,24 +87,7 @@ fn content_hash(report: &DurationReport) -> u64 {
     hasher.finish()
 }
 
-/// What Teams received for one reported call: facts, no verdict. The checker decides the
-/// duration rules from them and from the calls Teams had (DUR-COMPLETE, DUR-UNEXPECTED,
-/// DUR-DEADLINE, DUR-DUPLICATE); Teams' own reconciliation (PROTOCOL.md 3.5) is a separate
-/// reading of the same facts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportedCall {
-    /// The reported call id.
-    pub call_id: String,
-    /// The number: Teams' for a call it has, the reported one otherwise.
-    pub telephone_number: String,
-    /// When the first report of it arrived, simulated.
-    pub first_reported: UnixMillis,
-    /// The latest reported duration, ms.
-    pub duration_ms: i64,
-    /// Reported again with the very same record at least once.
-    pub repeated: bool,
-}
+pub use oc_observe::ReportedCall;
 
 /// A report whose call id matches no call of the reporting carrier (yet).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
+use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::{
@@ -17,7 +17,7 @@ use oc_reports::RuleVerdict;
 use super::{Tally, count, harness_caused, header, mentioning, not_exercised, path_of};
 use crate::checker::History;
 use crate::checker::history::{CallFact, LegFact};
-use mock_teams::ReportedCall;
+use oc_observe::ReportedCall;
 
 /// The carrier's call-durations requests that Teams really answered.
 fn reports(history: &History) -> impl Iterator<Item = &Exchange> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
+use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::{RuleId, paths};
 use oc_reports::RuleVerdict;
 

@@ -13,7 +13,7 @@ mod numbers;
 mod quality;
 mod security;
 
-use mock_teams::{Exchange, InjectedFault};
+use oc_observe::{Exchange, InjectedFault};
 use oc_protocol::RuleId;
 use oc_reports::{Evidence, Exercised, MAX_EVIDENCE, Outcome, RuleVerdict};
 

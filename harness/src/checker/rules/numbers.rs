@@ -42,7 +42,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
+use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{NumberEvent, RuleId, TeamsNumber};
 use oc_reports::RuleVerdict;
 

@@ -3,7 +3,7 @@
 //! every poll cycle).
 
 use mock_teams::exchange::was_cut;
-use mock_teams::{Exchange, ExchangeDetail, ExchangeDirection};
+use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{RuleId, paths};
 use oc_reports::RuleVerdict;
 use serde_json::Value;

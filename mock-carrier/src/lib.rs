@@ -14,7 +14,7 @@ pub mod drift;
 mod errors;
 mod ledger;
 mod numbers;
-pub mod profile;
+pub use oc_observe::profile;
 mod seed;
 mod server;
 mod shared;

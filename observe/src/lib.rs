@@ -1,7 +1,16 @@
 //! What a run observes, in one home below the mocks: every exchange on the wire between Teams
-//! and the carrier (with what it was about and any fault the harness injected on purpose), and
-//! what Teams received for each reported call. The mocks produce these; the checker and the
+//! and the carrier (with what it was about and any fault the harness injected on purpose), what
+//! Teams received for each reported call, and the mock carrier's ground truth (its profile, the
+//! drift models it applied, and per call what Teams must conclude). The mocks produce these; the checker and the
 //! reports read them without linking either mock. `oc-protocol` stays the wire itself.
+
+pub mod drift;
+pub mod profile;
+pub mod truth;
+
+pub use drift::{DriftModel, RoundingMode};
+pub use profile::Profile;
+pub use truth::{CallTruth, GroundTruth, ReportedDuration};
 
 use oc_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mock_carrier::GroundTruth;
+use oc_observe::GroundTruth;
 use oc_protocol::{ReconClass, ReconciliationItem};
 use oc_reports::{Accuracy, ConfusionCell, Conservation, Disagreement, MAX_EVIDENCE};
 

@@ -1,7 +1,7 @@
 //! The history of a run: everything the checker judges, recorded by the run and nothing else.
 //! Rules are pure functions of it, so that a history kept as a data file reproduces a verdict.
 
-use mock_carrier::GroundTruth;
+use oc_observe::GroundTruth;
 use oc_observe::{Exchange, ExchangeDetail, ReportedCall};
 use oc_protocol::{
     CarrierNumberView, NumberEvent, QualityRecord, ReconciliationItem, TeamsNumber, UnixMillis,

@@ -5,8 +5,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::model::{DriftModel, RoundingMode};
 use crate::seed;
+use oc_observe::{DriftModel, RoundingMode};
 
 /// When a call was answered and ended, in Unix ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

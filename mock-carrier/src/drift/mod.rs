@@ -2,7 +2,6 @@
 //! reference times, and what is done to its report (dropped, duplicated, held, fabricated).
 
 mod apply;
-mod model;
 
 pub(crate) use apply::{CallTimes, DriftInput, SwitchView, switch_view};
-pub use model::{DriftModel, RoundingMode};
+pub use oc_observe::{DriftModel, RoundingMode};

@@ -2,7 +2,7 @@
 //! right, as read on the wire) and QUA-FEED (the carrier reads the quality feed to its end in
 //! every poll cycle).
 
-use mock_teams::exchange::was_cut;
+use oc_observe::was_cut;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{RuleId, paths};
 use oc_reports::RuleVerdict;

@@ -1,4 +1,5 @@
-//! The drift models as configured: each one's name, parameters and the checks on them.
+//! The drift models mock-carrier applies to a call, as a scenario configures them and the ground
+//! truth records them: each one's name, parameters and the checks on them.
 
 use serde::{Deserialize, Serialize};
 
@@ -127,7 +128,7 @@ impl DriftModel {
     }
 
     /// Every problem with the parameters, each as (key, message).
-    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let mut probability = |p: f64| {
             if !(0.0..=1.0).contains(&p) {

@@ -185,7 +185,7 @@ impl MockTeams {
             recorder: recorder.clone(),
             rate_limiter: options.rate_limit.map(ratelimit::RateLimiter::new),
             links: api::LinkBase::new(options.public_url.clone(), options.trust_forwarded_headers),
-            guard: api::limits::Guard::new(&options.limits),
+            guard: api::limits::Guard::new(&options.limits, "the server"),
         });
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

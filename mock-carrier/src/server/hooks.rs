@@ -8,7 +8,7 @@ use oc_protocol::{
     CallLegBatch, CallLegsAccepted, FieldError, Problem, ProblemKind, Validate, body,
 };
 
-use super::limits::Guard;
+use super::limits::{self, Guard};
 use super::problem::respond;
 use crate::shared::Shared;
 
@@ -43,11 +43,11 @@ pub(crate) async fn call_legs(
     shared: Data<Shared>,
     guard: Data<Guard>,
 ) -> HttpResponse {
-    let body = match guard.read_json_body(&req, payload).await {
+    let body = match limits::read_json_body(&guard, &req, payload).await {
         Ok(body) => body,
-        Err(refused) => return refused.respond(),
+        Err(refused) => return limits::respond(&refused),
     };
-    let batch: CallLegBatch = match body::from_slice(&body) {
+    let batch: CallLegBatch = match body::from_slice(&body.bytes) {
         Ok(batch) => batch,
         Err(err) => return respond(&Problem::malformed(err)),
     };

@@ -27,7 +27,7 @@ pub(crate) fn build(
     workers: usize,
     shared: Arc<Shared>,
 ) -> std::io::Result<(Server, ServerHandle)> {
-    let limits_guard = web::Data::new(limits::Guard::new(&shared.config.limits));
+    let limits_guard = web::Data::new(limits::Guard::new(&shared.config.limits, "the carrier"));
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {
         App::new()
@@ -91,7 +91,9 @@ async fn admit<B: MessageBody + 'static>(
         .app_data::<web::Data<limits::Guard>>()
         .and_then(|guard| guard.admit(req.request()).err());
     match refused {
-        Some(refused) => Ok(req.into_response(refused.respond()).map_into_right_body()),
+        Some(refused) => Ok(req
+            .into_response(limits::respond(&refused))
+            .map_into_right_body()),
         None => next
             .call(req)
             .await

@@ -9,7 +9,7 @@ use oc_protocol::signing::{self, SIGNATURE_HEADER, SignatureError};
 use oc_protocol::{NumberAssignmentNotification, Problem, ProblemKind, Validate, body};
 use serde::Serialize;
 
-use super::limits::{Guard, warn};
+use super::limits::{self, Guard, warn};
 use super::problem::respond;
 use crate::numbers::EventOutcome;
 use crate::profile::Profile;
@@ -45,14 +45,14 @@ pub(crate) async fn number_assignments(
         Ok(()) | Err(SignatureError::Mismatch) => {}
         Err(err) => return refuse(&err),
     }
-    let body = match guard.read_json_body(&req, payload).await {
+    let body = match limits::read_json_body(&guard, &req, payload).await {
         Ok(body) => body,
-        Err(refused) => return refused.respond(),
+        Err(refused) => return limits::respond(&refused),
     };
-    if let Err(err) = check_signature(profile, header, secret, &body) {
+    if let Err(err) = check_signature(profile, header, secret, &body.bytes) {
         return refuse(&err);
     }
-    let notification: NumberAssignmentNotification = match body::from_slice(&body) {
+    let notification: NumberAssignmentNotification = match body::from_slice(&body.bytes) {
         Ok(n) => n,
         Err(err) => return respond(&Problem::malformed(err)),
     };

@@ -185,7 +185,7 @@ struct Answer {
 fn admit(state: &AppState, req: &HttpRequest) -> Option<Answer> {
     let refusal = state.guard.admit(req).err()?;
     Some(Answer {
-        outcome: Err(refusal),
+        outcome: Err(refusal.into()),
         carrier: None,
         request_body: None,
         fault: None,
@@ -256,7 +256,7 @@ async fn answer(
     let mut request_body = None;
     let outcome = match authenticate(state, req) {
         Err(refusal) => Err(refusal),
-        Ok(carrier) => match state.guard.read_body(req, payload).await {
+        Ok(carrier) => match limits::read_body(&state.guard, req, payload).await {
             Err(refusal) => Err(refusal),
             Ok(body) => {
                 request_body = state.recorder.capture(&body.bytes);

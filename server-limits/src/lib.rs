@@ -106,11 +106,11 @@ impl Guard {
         )))
     }
 
-    /// Reads the body, at most [`MAX_BODY_BYTES`] [413], within the body deadline [400],
-    /// holding its bytes in the budget [503] from before the first byte is read (a declared
-    /// `Content-Length` is taken at once) until the returned [`Body`] is dropped. The size is
-    /// checked against `Content-Length` first and again while reading, so a body that lies
-    /// about its length is cut off at the limit rather than read whole.
+    /// Reads the body: at most [`MAX_BODY_BYTES`] (else `413`), within the body deadline (else
+    /// `400`), holding its bytes in the budget (else `503`) from before the first byte is read
+    /// (a declared `Content-Length` is taken at once) until the returned [`Body`] is dropped. The
+    /// size is checked against `Content-Length` first and again while reading, so a body that
+    /// lies about its length is cut off at the limit rather than read whole.
     pub async fn read_body(
         &self,
         req: &HttpRequest,

@@ -148,7 +148,7 @@ pub async fn certify(
     let started = Instant::now();
     oc_reports::check_writable(&options.out)?;
     let seed = options.seed.unwrap_or_else(rand::random);
-    let mut scenario = scenario.clone();
+    let mut scenario = scenario.with_seed(seed);
     scenario.start = wall_ms();
     scenario.clock = Clock::Realtime { speed: 1.0 };
     let spec = scenario.certification;

@@ -129,7 +129,15 @@ pub(crate) struct Credentials {
 /// Runs a scenario to its report. Must be called inside an actix `System`.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
-    let seed = options.seed.unwrap_or(scenario.seed);
+    let reseeded;
+    let scenario = match options.seed {
+        Some(seed) if seed != scenario.seed => {
+            reseeded = scenario.with_seed(seed);
+            &reseeded
+        }
+        _ => scenario,
+    };
+    let seed = scenario.seed;
     let length_ms = run_length(scenario, options.length_ms)?;
     oc_reports::check_writable(&options.out)?;
     let CarrierSpec::Mock {

@@ -269,6 +269,7 @@ mod tests {
             s.tenants,
             [TenantSpec {
                 id: derived_tenant_id(7, 0),
+                id_from_seed: true,
                 numbers: 10,
                 first_number: "+14255550100".to_owned(),
             }]

@@ -65,6 +65,9 @@ pub enum Clock {
 pub struct TenantSpec {
     /// The tenant id (lower-case UUID); derived from the seed when the file gives none.
     pub id: String,
+    /// The file gave no id: `id` is derived from the seed, and follows a seed given on the
+    /// command line ([`Scenario::with_seed`]).
+    pub id_from_seed: bool,
     /// How many numbers.
     pub numbers: u32,
     /// The first number (E.164); the others follow it.

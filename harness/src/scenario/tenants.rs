@@ -18,6 +18,21 @@ pub fn derived_tenant_id(seed: u64, index: usize) -> String {
     oc_protocol::ids::uuid_from_bits(rng.random::<u128>())
 }
 
+impl super::model::Scenario {
+    /// The scenario run with `seed` instead of its own: every random choice follows the seed,
+    /// the tenant ids the file left out included (ids the file gives stay as given).
+    pub fn with_seed(&self, seed: u64) -> Self {
+        let mut scenario = self.clone();
+        scenario.seed = seed;
+        for (i, tenant) in scenario.tenants.iter_mut().enumerate() {
+            if tenant.id_from_seed {
+                tenant.id = derived_tenant_id(seed, i);
+            }
+        }
+        scenario
+    }
+}
+
 /// A tenant's block of numbers, as integers (E.164 has no leading zero, so integer order is
 /// number order and blocks compare as ranges).
 struct Block {
@@ -86,6 +101,7 @@ pub(crate) fn tenants(raw: &[RawTenant], seed: u64, f: &mut Findings) -> Vec<Ten
         }
         out.push(TenantSpec {
             id,
+            id_from_seed: t.id.is_none(),
             numbers: t.numbers,
             first_number: t.first_number.clone(),
         });
@@ -137,6 +153,24 @@ mod tests {
         );
         let s = parse(&given, "t.toml").unwrap();
         assert_eq!(s.tenants[0].id, "c0ffee00-0000-4000-8000-000000000001");
+    }
+
+    #[test]
+    fn another_seed_derives_the_ids_the_file_left_out_and_keeps_the_others() {
+        let text = MINIMAL.replace(
+            "[[tenants]]\n",
+            "[[tenants]]\nid = \"c0ffee00-0000-4000-8000-000000000001\"\n",
+        ) + "[[tenants]]\nnumbers = 5\nfirst_number = \"+14255560000\"\n";
+        let s = parse(&text, "t.toml").unwrap();
+        let reseeded = s.with_seed(8);
+        assert_eq!(reseeded.seed, 8);
+        assert_eq!(
+            reseeded.tenants[0].id,
+            "c0ffee00-0000-4000-8000-000000000001"
+        );
+        assert_eq!(reseeded.tenants[1].id, derived_tenant_id(8, 1));
+        assert_ne!(reseeded.tenants[1].id, s.tenants[1].id);
+        assert_eq!(s.with_seed(7), s, "the file's own seed changes nothing");
     }
 
     #[test]

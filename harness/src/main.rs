@@ -258,14 +258,10 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
             &outcome.report_path,
             outcome.write_error.as_ref(),
         ),
-        Err(err @ RunError::Write(_)) => {
-            eprintln!("error: --out: {err}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
-        Err(err) => {
+        Err(err) => refused_flag(&err).unwrap_or_else(|| {
             eprintln!("error: could not certify: {err}");
             ExitCode::from(EXIT_COULD_NOT_RUN)
-        }
+        }),
     }
 }
 
@@ -288,6 +284,19 @@ fn print_setup(setup: &certify::Setup) {
     );
     // A rig reading stdout through a pipe must see this before the harness starts waiting.
     let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// A flag that `run` or `certify` refused before starting (`--out` cannot be written, `--length`
+/// out of range): said on stderr, exit 2. `None` for an error of the run itself.
+fn refused_flag(err: &RunError) -> Option<ExitCode> {
+    let flag = match err {
+        RunError::Write(_) => "--out: ",
+        // Its message starts with `--length`.
+        RunError::Length(_) => "",
+        _ => return None,
+    };
+    eprintln!("error: {flag}{err}");
+    Some(ExitCode::from(EXIT_BAD_INPUT))
 }
 
 /// Prints the verdict, then whether the report could be written: a report that could not be
@@ -399,17 +408,9 @@ fn run_command(
             &outcome.report_path,
             outcome.write_error.as_ref(),
         ),
-        Err(err @ RunError::Write(_)) => {
-            eprintln!("error: --out: {err}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
-        Err(err @ RunError::Length(_)) => {
-            eprintln!("error: {err}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
-        Err(err) => {
+        Err(err) => refused_flag(&err).unwrap_or_else(|| {
             eprintln!("error: could not run {}: {err}", file.display());
             ExitCode::from(EXIT_COULD_NOT_RUN)
-        }
+        }),
     }
 }

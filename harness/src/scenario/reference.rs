@@ -33,7 +33,7 @@ pub(crate) fn sections() -> &'static [Section] {
     SECTIONS.get_or_init(|| parse(TEXT))
 }
 
-/// The tables whose keys include `key`, top level as `""`.
+/// The first table (in document order) whose keys include `key`, top level as `""`.
 pub(crate) fn table_of(key: &str) -> Option<&'static str> {
     sections()
         .iter()

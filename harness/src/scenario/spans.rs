@@ -67,6 +67,40 @@ pub(crate) fn locate(doc: &DeTable<'_>, path: &str) -> usize {
     found
 }
 
+/// Takes the key at `path` (keys and `[i]` indexes, ending in a key) out of `doc`: false when
+/// the file does not have it.
+pub(crate) fn remove(doc: &mut DeTable<'_>, path: &str) -> bool {
+    let steps = steps(path);
+    let Some((Step::Key(last), parents)) = steps.split_last() else {
+        return false;
+    };
+    let mut table = doc;
+    let mut rest = parents.iter().peekable();
+    while let Some(step) = rest.next() {
+        let Step::Key(key) = step else {
+            return false;
+        };
+        let Some(mut value) = table.get_mut(*key).map(|v| v.get_mut()) else {
+            return false;
+        };
+        while let Some(Step::Index(i)) = rest.peek() {
+            rest.next();
+            value = match value {
+                DeValue::Array(items) => match items.get_mut(*i) {
+                    Some(item) => item.get_mut(),
+                    None => return false,
+                },
+                _ => return false,
+            };
+        }
+        table = match value {
+            DeValue::Table(t) => t,
+            _ => return false,
+        };
+    }
+    table.remove(*last).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +147,18 @@ mod tests {
         assert_eq!(line_column("é = 1\nab", 9), (2, 3));
         assert_eq!(line_column("é", 1), (1, 1));
         assert_eq!(line_column("ab", 99), (1, 3));
+    }
+
+    #[test]
+    fn keys_are_taken_out_through_tables_and_arrays() {
+        let text = "a = 1\n[[t]]\nx = 1\ny = 2\n[u.v]\nz = 3\n";
+        let mut doc = DeTable::parse(text).unwrap().into_inner();
+        assert!(remove(&mut doc, "t[0].x"));
+        assert!(remove(&mut doc, "u.v.z"));
+        assert!(remove(&mut doc, "a"));
+        assert!(!remove(&mut doc, "a"), "already gone");
+        assert!(!remove(&mut doc, "t[1].y"), "no such entry");
+        assert!(!remove(&mut doc, "t[0]"), "a path must end in a key");
+        assert_eq!(locate(&doc, "t[0].y"), text.find("2").unwrap());
     }
 }

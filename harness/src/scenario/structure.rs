@@ -7,12 +7,12 @@
 //! can still run on the rest and report their problems in the same list.
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::load::Problem;
 use super::raw::RawScenario;
 use super::reference;
-use super::spans::{line_column, locate};
+use super::spans::{line_column, locate, remove};
 
 /// At most this many structural problems are listed: past it, a file is not a scenario.
 const MAX_PROBLEMS: usize = 50;
@@ -56,44 +56,6 @@ fn owning_key(path: &str) -> &str {
         }
     }
     path
-}
-
-/// Takes the value at `path` (keys and `[i]` indexes) out of `table`; false when absent.
-fn remove(table: &mut DeTable<'_>, path: &str) -> bool {
-    let (parent, key) = match path.rsplit_once('.') {
-        Some((parent, key)) => (Some(parent), key),
-        None => (None, path),
-    };
-    let Some(parent) = parent else {
-        return table.remove(key).is_some();
-    };
-    match table_at(table, parent) {
-        Some(t) => t.remove(key).is_some(),
-        None => false,
-    }
-}
-
-/// The table at `path`, for changing.
-fn table_at<'t, 'i>(table: &'t mut DeTable<'i>, path: &str) -> Option<&'t mut DeTable<'i>> {
-    let mut current = table;
-    for part in path.split('.') {
-        let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
-        let mut value = current.get_mut(key)?.get_mut();
-        while let Some(inner) = rest.strip_prefix('[') {
-            let (index, after) = inner.split_once(']')?;
-            let index: usize = index.parse().ok()?;
-            value = match value {
-                DeValue::Array(items) => items.get_mut(index)?.get_mut(),
-                _ => return None,
-            };
-            rest = after;
-        }
-        current = match value {
-            DeValue::Table(t) => t,
-            _ => return None,
-        };
-    }
-    Some(current)
 }
 
 /// A serde error as a problem: the key path from serde_path_to_error, completed with the key

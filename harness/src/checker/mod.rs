@@ -1,10 +1,11 @@
-//! The checker: every conformance rule as a pure function of a run's [`History`], the
-//! reconciliation accuracy against the mock carrier's ground truth, and conservation.
+//! The checker: every conformance rule as a state machine folded over a run (live, or replayed
+//! from a kept [`History`]), the reconciliation accuracy against the mock carrier's ground
+//! truth, and conservation.
 
 pub mod accuracy;
-pub mod evaluate;
 pub mod history;
 pub mod rules;
+pub mod stream;
 
-pub use evaluate::{CheckResult, evaluate};
 pub use history::History;
+pub use stream::{CallRow, CheckResult, Checker, End, Finished, Observation, evaluate};

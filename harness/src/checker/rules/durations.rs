@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::{
     DurationReportResponse, IDEMPOTENCY_KEY_HEADER, Problem, RuleId, format_timestamp, paths,
 };
-use oc_reports::RuleVerdict;
 
-use super::{Tally, count, harness_caused, header, mentioning, not_exercised, path_of};
+use super::{Tally, count, harness_caused, header, not_exercised, path_of};
 use crate::checker::History;
 use crate::checker::history::{CallFact, LegFact};
 use oc_observe::ReportedCall;
@@ -109,7 +109,7 @@ fn missing_key(e: &Exchange) -> Option<String> {
 }
 
 /// DUR-SCHEMA: no report had records rejected, and no report body was refused as malformed.
-pub(super) fn dur_schema(history: &History) -> RuleVerdict {
+pub(super) fn dur_schema(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::DurSchema);
     let mut judged = 0u64;
     for e in reports(history) {
@@ -178,7 +178,7 @@ const MIN_LOST: u64 = 1;
 
 /// DUR-IDEMPOTENT: no key was reused with another body (422), and no request went without a
 /// valid `Idempotency-Key` (400 naming the header).
-pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
+pub(super) fn dur_idempotent(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::DurIdempotent);
     let mut judged = 0u64;
     // key → the first request Teams applied under it.
@@ -249,7 +249,7 @@ pub(super) fn dur_idempotent(history: &History) -> RuleVerdict {
 /// carrier reported. The decision is the rule's own, from the facts Teams recorded (what
 /// arrived when, [`ReportedCall`]) and the calls Teams had ([`CallFact`]); Teams'
 /// reconciliation is a separate reading of the same facts, for the report.
-struct Judged<T> {
+struct Items<T> {
     rule: RuleId,
     /// The items that give the rule something to check.
     items: Vec<T>,
@@ -295,16 +295,13 @@ fn stopped_after_429(history: &History) -> Option<String> {
     })
 }
 
-impl<T> Judged<T> {
-    fn judge(self, history: &History) -> RuleVerdict {
+impl<T> Items<T> {
+    fn judge(self, history: &History) -> Judged {
         let judged = self.items.len() as u64;
         let mut tally = Tally::new(self.rule);
         for item in self.items.iter().filter(|i| (self.fails)(history, i)) {
-            tally.fail(|| {
-                (
-                    (self.note)(history, item),
-                    mentioning(history, (self.call_id)(item), self.evidence_from),
-                )
+            tally.fail_mentioning((self.call_id)(item), self.evidence_from, || {
+                ((self.note)(history, item), Vec::new())
             });
         }
         let failures = tally.failures();
@@ -362,8 +359,8 @@ fn reported_calls(history: &History) -> Vec<&ReportedCall> {
 }
 
 /// DUR-DUPLICATE (should): no call was reported again identically.
-pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
-    Judged {
+pub(super) fn dur_duplicate(history: &History) -> Judged {
+    Items {
         rule: RuleId::DurDuplicate,
         items: reported_calls(history),
         fails: |_, r| r.repeated,
@@ -384,8 +381,8 @@ pub(super) fn dur_duplicate(history: &History) -> RuleVerdict {
 }
 
 /// DUR-DEADLINE: no call Teams had was first reported later than the deadline after its end.
-pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
-    Judged {
+pub(super) fn dur_deadline(history: &History) -> Judged {
+    Items {
         rule: RuleId::DurDeadline,
         items: reported_calls(history)
             .into_iter()
@@ -417,8 +414,8 @@ pub(super) fn dur_deadline(history: &History) -> RuleVerdict {
 }
 
 /// DUR-COMPLETE: every answered call Teams had, ended by the end of the run, was reported.
-pub(super) fn dur_complete(history: &History) -> RuleVerdict {
-    Judged {
+pub(super) fn dur_complete(history: &History) -> Judged {
+    Items {
         rule: RuleId::DurComplete,
         items: answered_calls(history),
         fails: |h, c| report_of(h, &c.call_id).is_none(),
@@ -442,8 +439,8 @@ pub(super) fn dur_complete(history: &History) -> RuleVerdict {
 }
 
 /// DUR-UNEXPECTED: nothing was reported but the answered calls Teams had.
-pub(super) fn dur_unexpected(history: &History) -> RuleVerdict {
-    Judged {
+pub(super) fn dur_unexpected(history: &History) -> Judged {
+    Items {
         rule: RuleId::DurUnexpected,
         items: reported_calls(history),
         fails: |h, r| !call(h, &r.call_id).is_some_and(|c| c.answered),
@@ -495,7 +492,7 @@ fn legs_posts(history: &History, call_id: &str) -> Vec<u64> {
 /// DUR-FIDELITY: every duration reported for a certification leg equals the leg's
 /// `endDateTime − connectDateTime`. The reports are read from the bodies Teams received (the
 /// certification keeps them whole); a body cut at the capture limit is counted, not judged.
-pub(super) fn dur_fidelity(history: &History) -> RuleVerdict {
+pub(super) fn dur_fidelity(history: &History) -> Judged {
     if history.legs.is_empty() {
         return not_exercised(
             RuleId::DurFidelity,

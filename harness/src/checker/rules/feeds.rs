@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::{RuleId, paths};
-use oc_reports::RuleVerdict;
 
 use super::{Tally, count, harness_caused, path_and_query, path_of, query_pairs};
 use crate::checker::History;
@@ -59,7 +59,7 @@ const MIN_CDR_NEXT_LINKS: u64 = 1;
 
 /// CDR-PAGING: every request to a paged endpoint that carries a `token` is exactly a link Teams
 /// issued earlier to the same carrier, with nothing added.
-pub(super) fn cdr_paging(history: &History) -> RuleVerdict {
+pub(super) fn cdr_paging(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::CdrPaging);
     // (carrier, path and query) → the seq that issued it first, and its kind.
     let mut links: BTreeMap<(Option<&str>, &str), (u64, Issued)> = BTreeMap::new();
@@ -151,7 +151,7 @@ struct Issuer<'a> {
 /// CDR-FEED (Teams): within a chain, every page starts exactly where the page whose link it
 /// followed ended, and no page ends before it starts. Positions served twice within a chain
 /// are exactly pages that start before their issuer's end; skipped ones, after it.
-pub(super) fn cdr_feed(history: &History) -> RuleVerdict {
+pub(super) fn cdr_feed(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::CdrFeed);
     let mut issuers: BTreeMap<(Option<&str>, &str), Issuer<'_>> = BTreeMap::new();
     let mut linked = 0u64;
@@ -226,7 +226,7 @@ pub(super) fn cdr_feed(history: &History) -> RuleVerdict {
 }
 
 /// CDR-THROTTLE: no request reached an endpoint before an earlier 429's `Retry-After` passed.
-pub(super) fn cdr_throttle(history: &History) -> RuleVerdict {
+pub(super) fn cdr_throttle(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::CdrThrottle);
     // path → the last injected 429 on it: (seq, Retry-After s).
     let mut last_429: BTreeMap<&str, (u64, u64)> = BTreeMap::new();

@@ -1,11 +1,11 @@
-//! The conformance rules, one pure function of a [`History`] each, and what they share: the
-//! tally of failures and evidence, and how an exchange's URL, fault and body are read.
+//! The conformance rules, one state machine each ([`Rule`]), and what they share: the tally of
+//! failures and evidence, and how an exchange's URL, fault and body are read.
 //!
-//! A rule answers `Passed`, `Failed` or `NotExercised` (the history gave it too little to
-//! check), counts every failure, and keeps the first [`MAX_EVIDENCE`] as evidence citing exchange
+//! A rule answers `Passed`, `Failed` or `NotExercised` (the run gave it too little to check),
+//! counts every failure, and keeps the first [`MAX_EVIDENCE`] as evidence citing exchange
 //! `seq`s. It also says what the run exercised, as counts with minimums ([`Exercised`]): below a
-//! minimum it is `NotExercised`, never `Passed`. An exchange whose answer the harness replaced on purpose (an injected 429 or 5xx,
-//! see `harness_caused`) never counts against the carrier.
+//! minimum it is `NotExercised`, never `Passed`. An exchange whose answer the harness replaced
+//! on purpose (an injected 429 or 5xx, see `harness_caused`) never counts against the carrier.
 
 mod durations;
 mod feeds;
@@ -18,40 +18,94 @@ use oc_protocol::RuleId;
 use oc_reports::{Evidence, Exercised, MAX_EVIDENCE, Outcome, RuleVerdict};
 
 use super::History;
+use super::history::CheckSettings;
+use super::stream::{CallRow, End, Judged, Lookup, Observation, Rule};
 
-/// A rule: a pure function from a run's history to its verdict.
-pub type RuleFn = fn(&History) -> RuleVerdict;
+/// A new rule's state, judging with the run's settings.
+type NewRule = fn(&CheckSettings) -> Box<dyn Rule>;
 
 /// Every rule, in catalogue order (`oc_protocol::rules::catalogue()`).
-pub const RULES: [(RuleId, RuleFn); 18] = [
-    (RuleId::SecSignature, security::sec_signature),
-    (RuleId::SecIsolation, security::sec_isolation),
-    (RuleId::NumAck, numbers::num_ack),
-    (RuleId::NumIdempotent, numbers::num_idempotent),
-    (RuleId::NumOrder, numbers::num_order),
-    (RuleId::NumState, numbers::num_state),
-    (RuleId::CdrPaging, feeds::cdr_paging),
-    (RuleId::CdrFeed, feeds::cdr_feed),
-    (RuleId::CdrThrottle, feeds::cdr_throttle),
-    (RuleId::QuaClass, quality::qua_class),
-    (RuleId::QuaFeed, quality::qua_feed),
-    (RuleId::DurSchema, durations::dur_schema),
-    (RuleId::DurIdempotent, durations::dur_idempotent),
-    (RuleId::DurDuplicate, durations::dur_duplicate),
-    (RuleId::DurDeadline, durations::dur_deadline),
-    (RuleId::DurComplete, durations::dur_complete),
-    (RuleId::DurUnexpected, durations::dur_unexpected),
-    (RuleId::DurFidelity, durations::dur_fidelity),
+const RULES: [(RuleId, NewRule); 18] = [
+    (RuleId::SecSignature, |s| piled(s, security::sec_signature)),
+    (RuleId::SecIsolation, |s| piled(s, security::sec_isolation)),
+    (RuleId::NumAck, |s| piled(s, numbers::num_ack)),
+    (RuleId::NumIdempotent, |s| piled(s, numbers::num_idempotent)),
+    (RuleId::NumOrder, |s| piled(s, numbers::num_order)),
+    (RuleId::NumState, |s| piled(s, numbers::num_state)),
+    (RuleId::CdrPaging, |s| piled(s, feeds::cdr_paging)),
+    (RuleId::CdrFeed, |s| piled(s, feeds::cdr_feed)),
+    (RuleId::CdrThrottle, |s| piled(s, feeds::cdr_throttle)),
+    (RuleId::QuaClass, |s| piled(s, quality::qua_class)),
+    (RuleId::QuaFeed, |s| piled(s, quality::qua_feed)),
+    (RuleId::DurSchema, |s| piled(s, durations::dur_schema)),
+    (RuleId::DurIdempotent, |s| {
+        piled(s, durations::dur_idempotent)
+    }),
+    (RuleId::DurDuplicate, |s| piled(s, durations::dur_duplicate)),
+    (RuleId::DurDeadline, |s| piled(s, durations::dur_deadline)),
+    (RuleId::DurComplete, |s| piled(s, durations::dur_complete)),
+    (RuleId::DurUnexpected, |s| {
+        piled(s, durations::dur_unexpected)
+    }),
+    (RuleId::DurFidelity, |s| piled(s, durations::dur_fidelity)),
 ];
 
-/// Judges one rule on a history.
+/// Every rule's initial state, in catalogue order.
+pub(crate) fn all(settings: &CheckSettings) -> Vec<Box<dyn Rule>> {
+    RULES.iter().map(|(_, new)| new(settings)).collect()
+}
+
+/// Judges one rule on a kept history (replayed through the whole checker).
 pub fn check(rule: RuleId, history: &History) -> RuleVerdict {
     // RULES is in RuleId order, which a test checks.
-    (RULES[rule as usize].1)(history)
+    super::evaluate(history).rules.swap_remove(rule as usize)
+}
+
+/// A rule not yet written as a state machine: it piles the run up as a [`History`] and judges
+/// it at the end.
+fn piled(settings: &CheckSettings, judge: fn(&History) -> Judged) -> Box<dyn Rule> {
+    Box::new(Piled {
+        judge,
+        history: History {
+            settings: *settings,
+            ..History::default()
+        },
+    })
+}
+
+struct Piled {
+    judge: fn(&History) -> Judged,
+    history: History,
+}
+
+impl Rule for Piled {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        match observation {
+            Observation::Exchange(e) => self.history.exchanges.push((*e).clone()),
+            Observation::Event(e) => self.history.events.push((*e).clone()),
+            Observation::Cycle(c) => self.history.cycles.push(**c),
+            Observation::Leg(l) => self.history.legs.push((*l).clone()),
+        }
+    }
+
+    fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
+        self.history.calls.extend(row.call.cloned());
+        self.history.reported.extend(row.reported.cloned());
+        self.history.reconciliation.extend_from_slice(row.items);
+    }
+
+    fn finish(mut self: Box<Self>, end: &End<'_>) -> Judged {
+        self.history.teams_numbers = end.teams_numbers.to_vec();
+        self.history.probes = end.probes.to_vec();
+        self.history.signature_probes = end.signature_probes.to_vec();
+        self.history.isolation_probes = end.isolation_probes.to_vec();
+        self.history.judged_at = end.judged_at;
+        (self.judge)(&self.history)
+    }
 }
 
 /// The most exchange `seq`s one evidence item cites.
-const MAX_SEQS_PER_EVIDENCE: usize = 20;
+pub(crate) const MAX_SEQS_PER_EVIDENCE: usize = 20;
 
 /// The failures a rule found: all counted, the first [`MAX_EVIDENCE`] kept.
 pub(crate) struct Tally {
@@ -59,6 +113,7 @@ pub(crate) struct Tally {
     failures: u64,
     evidence: Vec<Evidence>,
     exercised: Vec<Exercised>,
+    lookups: Vec<Lookup>,
 }
 
 impl Tally {
@@ -68,6 +123,7 @@ impl Tally {
             failures: 0,
             evidence: Vec::new(),
             exercised: Vec::new(),
+            lookups: Vec::new(),
         }
     }
 
@@ -89,6 +145,21 @@ impl Tally {
         }
     }
 
+    /// Counts a failure whose evidence also cites the exchanges of a kind (`want`) whose body
+    /// names `call_id`: found after the run, in one pass over the exchanges' bodies.
+    pub(crate) fn fail_mentioning(
+        &mut self,
+        call_id: &str,
+        want: fn(&Exchange) -> bool,
+        evidence: impl FnOnce() -> (String, Vec<u64>),
+    ) {
+        let kept = self.evidence.len();
+        self.fail(evidence);
+        if self.evidence.len() > kept {
+            self.lookups.push(Lookup::new(kept, call_id, want));
+        }
+    }
+
     pub(crate) fn failures(&self) -> u64 {
         self.failures
     }
@@ -96,7 +167,7 @@ impl Tally {
     /// The verdict: `Failed` when anything failed; else `NotExercised` when a count stated with
     /// [`Tally::exercised`] is below its minimum; else `Passed`. `summary` says what was
     /// checked and what was found.
-    pub(crate) fn finish(self, summary: String) -> RuleVerdict {
+    pub(crate) fn finish(self, summary: String) -> Judged {
         let outcome = if self.failures > 0 {
             Outcome::Failed
         } else if self.exercised.iter().any(|e| !e.reached()) {
@@ -104,16 +175,19 @@ impl Tally {
         } else {
             Outcome::Passed
         };
-        RuleVerdict {
-            exercised: self.exercised,
-            ..verdict(self.rule, outcome, summary, self.failures, self.evidence)
+        Judged {
+            verdict: RuleVerdict {
+                exercised: self.exercised,
+                ..verdict(self.rule, outcome, summary, self.failures, self.evidence)
+            },
+            lookups: self.lookups,
         }
     }
 }
 
 /// The verdict of a rule the history gave nothing to check; `why` says what was missing.
-pub(crate) fn not_exercised(rule: RuleId, why: impl Into<String>) -> RuleVerdict {
-    verdict(rule, Outcome::NotExercised, why.into(), 0, Vec::new())
+pub(crate) fn not_exercised(rule: RuleId, why: impl Into<String>) -> Judged {
+    verdict(rule, Outcome::NotExercised, why.into(), 0, Vec::new()).into()
 }
 
 fn verdict(
@@ -201,29 +275,6 @@ pub(crate) fn count(n: impl Into<u64>, thing: &str) -> String {
     }
 }
 
-/// The `seq`s of the exchanges whose request or response body names `call_id` (as a JSON
-/// string), for evidence. Bodies are cut at the capture limit, so this may miss some.
-pub(crate) fn mentioning(
-    history: &History,
-    call_id: &str,
-    want: fn(&Exchange) -> bool,
-) -> Vec<u64> {
-    let quoted = serde_json::to_string(call_id).unwrap_or_default();
-    history
-        .exchanges
-        .iter()
-        .filter(|e| want(e))
-        .filter(|e| {
-            [&e.request_body, &e.response_body]
-                .into_iter()
-                .flatten()
-                .any(|body| body.contains(&quoted))
-        })
-        .map(|e| e.seq)
-        .take(MAX_SEQS_PER_EVIDENCE)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,7 +310,7 @@ mod tests {
         for i in 0..(MAX_EVIDENCE as u64 + 5) {
             tally.fail(|| (format!("failure {i}"), vec![i + 1, i, i]));
         }
-        let verdict = tally.finish("checked".into());
+        let verdict = tally.finish("checked".into()).verdict;
         assert_eq!(verdict.outcome, Outcome::Failed);
         assert_eq!(verdict.failures, MAX_EVIDENCE as u64 + 5);
         assert_eq!(verdict.evidence.len(), MAX_EVIDENCE);

@@ -42,9 +42,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{NumberEvent, RuleId, TeamsNumber};
-use oc_reports::RuleVerdict;
 
 use super::{Tally, count};
 use crate::checker::History;
@@ -133,7 +133,7 @@ fn short(id: &str) -> &str {
 }
 
 /// NUM-ACK: every webhook attempt answered 200, 202 or 204 within the acknowledgement deadline.
-pub(super) fn num_ack(history: &History) -> RuleVerdict {
+pub(super) fn num_ack(history: &History) -> Judged {
     let deadline_ms = history.settings.ack_deadline_ms;
     let deadline_us = deadline_ms.saturating_mul(1_000);
     let mut tally = Tally::new(RuleId::NumAck);
@@ -214,7 +214,7 @@ fn viewed(history: &History) -> impl Iterator<Item = (&Probe, &oc_protocol::Carr
 
 /// NUM-IDEMPOTENT: no probed number's `appliedEvents` exceeds the distinct events delivered
 /// for it.
-pub(super) fn num_idempotent(history: &History) -> RuleVerdict {
+pub(super) fn num_idempotent(history: &History) -> Judged {
     let deliveries = Deliveries::new(history);
     let mut tally = Tally::new(RuleId::NumIdempotent);
     let mut probed = 0u64;
@@ -331,7 +331,7 @@ const MIN_REDELIVERED: u64 = 1;
 
 /// NUM-ORDER: no probed number's `appliedEvents` shows that the carrier applied an event that
 /// arrived after a newer one of the same number was accepted (see the module documentation).
-pub(super) fn num_order(history: &History) -> RuleVerdict {
+pub(super) fn num_order(history: &History) -> Judged {
     let deliveries = Deliveries::new(history);
     let mut tally = Tally::new(RuleId::NumOrder);
     let mut exact = 0u64;
@@ -415,7 +415,7 @@ pub(super) fn num_order(history: &History) -> RuleVerdict {
 }
 
 /// NUM-STATE: every probed number agrees with Teams' final state.
-pub(super) fn num_state(history: &History) -> RuleVerdict {
+pub(super) fn num_state(history: &History) -> Judged {
     let deliveries = Deliveries::new(history);
     let teams: BTreeMap<&str, &TeamsNumber> = history
         .teams_numbers

@@ -2,10 +2,10 @@
 //! right, as read on the wire) and QUA-FEED (the carrier reads the quality feed to its end in
 //! every poll cycle).
 
+use crate::checker::stream::Judged;
 use oc_observe::was_cut;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{RuleId, paths};
-use oc_reports::RuleVerdict;
 use serde_json::Value;
 
 use super::{Tally, count, harness_caused, path_of};
@@ -21,7 +21,7 @@ fn is_quality_page(e: &Exchange) -> bool {
 /// than the classification Teams itself uses: comparing Teams with itself could never fail.
 /// A page whose body was cut at the capture limit, or does not read as a page of records, is
 /// counted as not judged rather than guessed at.
-pub(super) fn qua_class(history: &History) -> RuleVerdict {
+pub(super) fn qua_class(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::QuaClass);
     let (mut judged, mut pages) = (0u64, 0u64);
     let (mut cut, mut unreadable) = (0u64, 0u64);
@@ -161,7 +161,7 @@ impl WireStream {
 /// quality feed got a page with a `deltaLink`. A cycle whose last quality request Teams answered
 /// with an injected fault, or with a 429 for a request sent too early, is not judged here (the
 /// fault is the harness's; the early request is CDR-THROTTLE's).
-pub(super) fn qua_feed(history: &History) -> RuleVerdict {
+pub(super) fn qua_feed(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::QuaFeed);
     let mut judged = 0u64;
     for cycle in &history.cycles {

@@ -3,8 +3,8 @@
 //! with the carrier's answers), SEC-ISOLATION (Teams) from the requests it made with one
 //! carrier's token on another's data.
 
+use crate::checker::stream::Judged;
 use oc_protocol::RuleId;
-use oc_reports::RuleVerdict;
 
 use super::{Tally, count};
 use crate::checker::History;
@@ -15,7 +15,7 @@ fn status(s: Option<u16>) -> String {
 
 /// SEC-SIGNATURE: every forged or replayed notification got 401 and was not applied (the
 /// number it named probes 404).
-pub(super) fn sec_signature(history: &History) -> RuleVerdict {
+pub(super) fn sec_signature(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::SecSignature);
     // One of each kind: no signature, a wrong one, a stale one.
     tally.exercised(
@@ -72,7 +72,7 @@ pub(super) fn sec_signature(history: &History) -> RuleVerdict {
 
 /// SEC-ISOLATION (Teams): every request with one carrier's token on another's data got the
 /// status the protocol requires.
-pub(super) fn sec_isolation(history: &History) -> RuleVerdict {
+pub(super) fn sec_isolation(history: &History) -> Judged {
     let mut tally = Tally::new(RuleId::SecIsolation);
     tally.exercised(
         "requests with one carrier's token on another's data",

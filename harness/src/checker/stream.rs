@@ -1,0 +1,380 @@
+//! The checker as a fold over the run: what it observes and in what order, the interface every
+//! rule implements, and the driver that feeds them, live from a run or replayed from a kept
+//! [`History`].
+//!
+//! A run reaches the checker in two phases. While it runs, [`Observation`]s: every exchange of
+//! the carrier under test in `seq` order, the number events Teams generated, the poll cycles,
+//! the certification legs. At its end, what only the end knows ([`End`]: Teams' final state,
+//! the carrier's state probes, the security probes), then one [`CallRow`] per call id in call-id
+//! order, joining Teams' call, what the carrier reported, Teams' reconciliation items and the
+//! ground truth. Each rule keeps what it needs of that and no more: its state grows with
+//! numbers, pages and open cycles, never with calls, so a month is judged in the memory of a
+//! day.
+//!
+//! Evidence may cite exchanges that name a call whose failure is only known at the end (a call
+//! never reported): a rule asks for them with a [`Lookup`], and the driver finds them in one
+//! pass over the exchanges' bodies afterwards (kept in memory when replaying a [`History`],
+//! spilled to a compressed file by a live run).
+
+use oc_observe::{CallTruth, Exchange, ExchangeDetail, ReportedCall};
+use oc_protocol::{NumberEvent, ReconciliationItem, TeamsNumber, UnixMillis};
+use oc_reports::{Accuracy, Conservation, RuleVerdict};
+
+use super::accuracy::{AccuracyFold, ConservationFold};
+use super::history::{
+    CallFact, CheckSettings, History, IsolationProbe, LegFact, PollCycle, Probe, SignatureProbe,
+};
+use super::rules;
+
+/// Something the run did, as the checker sees it while the run goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum Observation<'a> {
+    /// An exchange of the carrier under test. Exchanges come in `seq` order.
+    Exchange(&'a Exchange),
+    /// A number event Teams generated, in the order generated (not ordered against the
+    /// exchanges that carry it).
+    Event(&'a NumberEvent),
+    /// A poll cycle of the carrier ended: every exchange up to its `last_seq` came before it.
+    /// When the carrier polls on its own clock, the driver reads the cycles from the wire
+    /// ([`super::history::cycles_from_cdr_feed`]) and the run sends none.
+    Cycle(&'a PollCycle),
+    /// A certification leg was posted to the carrier: before any exchange that reports it.
+    Leg(&'a LegFact),
+}
+
+/// Everything the end of a run knows about one call id: one per call id either side has, in
+/// call-id order.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRow<'a> {
+    /// The call.
+    pub call_id: &'a str,
+    /// Teams' call, when Teams had one of this id.
+    pub call: Option<&'a CallFact>,
+    /// What Teams received from the carrier for it, when the carrier reported it.
+    pub reported: Option<&'a ReportedCall>,
+    /// Teams' reconciliation items for it (more than one breaks conservation).
+    pub items: &'a [ReconciliationItem],
+    /// The mock carrier's ground truth for it, when there is ground truth and it has the call.
+    pub truth: Option<&'a CallTruth>,
+}
+
+/// What only the end of a run knows, besides the calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct End<'a> {
+    /// Teams' final state of every number of the carrier.
+    pub teams_numbers: &'a [TeamsNumber],
+    /// The carrier's state probe of every number.
+    pub probes: &'a [Probe],
+    /// The forged and replayed notifications.
+    pub signature_probes: &'a [SignatureProbe],
+    /// The requests with one carrier's token on another's data.
+    pub isolation_probes: &'a [IsolationProbe],
+    /// Simulated time when the run was judged: calls ending later are not yet due a report.
+    pub judged_at: Option<UnixMillis>,
+    /// Whether the rows carry the mock carrier's ground truth (accuracy is judged only then).
+    pub truth: bool,
+}
+
+/// A conformance rule as a state machine over a run.
+pub(crate) trait Rule {
+    /// Takes in one thing the run did.
+    fn observe(&mut self, _observation: &Observation<'_>) {}
+    /// Takes in one call at the end, in call-id order.
+    fn call(&mut self, _row: &CallRow<'_>, _end: &End<'_>) {}
+    /// The verdict, once everything was observed.
+    fn finish(self: Box<Self>, end: &End<'_>) -> Judged;
+}
+
+/// A rule's verdict, with the evidence it still has to find in the exchanges' bodies.
+pub struct Judged {
+    /// The verdict; its evidence cites what the rule knew of.
+    pub verdict: RuleVerdict,
+    /// The exchanges still to be found for its evidence.
+    pub(crate) lookups: Vec<Lookup>,
+}
+
+impl From<RuleVerdict> for Judged {
+    fn from(verdict: RuleVerdict) -> Self {
+        Self {
+            verdict,
+            lookups: Vec::new(),
+        }
+    }
+}
+
+/// Evidence item `evidence` also cites the exchanges of a kind whose request or response body
+/// names a call id.
+pub(crate) struct Lookup {
+    /// The index of the evidence item in the verdict.
+    pub(crate) evidence: usize,
+    /// The call id as a JSON string, as it appears in a body.
+    pub(crate) quoted: String,
+    /// The kind of exchange that may show it.
+    pub(crate) want: fn(&Exchange) -> bool,
+    /// The `seq`s found so far.
+    pub(crate) found: Vec<u64>,
+}
+
+/// The most exchanges one lookup cites.
+const MAX_FOUND: usize = 20;
+
+impl Lookup {
+    pub(crate) fn new(evidence: usize, call_id: &str, want: fn(&Exchange) -> bool) -> Self {
+        Self {
+            evidence,
+            quoted: serde_json::to_string(call_id).unwrap_or_default(),
+            want,
+            found: Vec::new(),
+        }
+    }
+
+    fn scan(&mut self, e: &Exchange) {
+        if self.found.len() < MAX_FOUND
+            && (self.want)(e)
+            && [&e.request_body, &e.response_body]
+                .into_iter()
+                .flatten()
+                .any(|body| body.contains(&self.quoted))
+        {
+            self.found.push(e.seq);
+        }
+    }
+}
+
+/// What the checker found in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    /// One verdict per catalogue rule, in catalogue order.
+    pub rules: Vec<RuleVerdict>,
+    /// Teams' classes against the mock carrier's ground truth, when there is one.
+    pub accuracy: Option<Accuracy>,
+    /// Every answered call ends in exactly one class.
+    pub conservation: Conservation,
+}
+
+/// The checker of one run: every rule's state, accuracy and conservation.
+pub struct Checker {
+    settings: CheckSettings,
+    rules: Vec<Box<dyn Rule>>,
+    accuracy: AccuracyFold,
+    conservation: ConservationFold,
+    /// The last end of the CDR feed, when cycles are read from the wire.
+    last_cdr_end: Option<u64>,
+}
+
+impl Checker {
+    /// A checker judging with `settings`.
+    pub fn new(settings: CheckSettings) -> Self {
+        Self {
+            settings,
+            rules: rules::all(&settings),
+            accuracy: AccuracyFold::default(),
+            conservation: ConservationFold::default(),
+            last_cdr_end: None,
+        }
+    }
+
+    /// The settings it judges with.
+    pub fn settings(&self) -> &CheckSettings {
+        &self.settings
+    }
+
+    /// Takes in one thing the run did. A cycle is ignored when cycles are read from the wire.
+    pub fn observe(&mut self, observation: Observation<'_>) {
+        if self.settings.cycles_on_the_wire && matches!(observation, Observation::Cycle(_)) {
+            return;
+        }
+        self.forward(&observation);
+        if self.settings.cycles_on_the_wire
+            && let Observation::Exchange(e) = observation
+            && matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, next: false, .. })
+                if feed == "cdr")
+            && let Some(previous) = self.last_cdr_end.replace(e.seq)
+        {
+            let cycle = PollCycle {
+                sim_time: e.sim_time,
+                first_seq: previous + 1,
+                last_seq: e.seq,
+            };
+            self.forward(&Observation::Cycle(&cycle));
+        }
+    }
+
+    fn forward(&mut self, observation: &Observation<'_>) {
+        for rule in &mut self.rules {
+            rule.observe(observation);
+        }
+    }
+
+    /// Takes in one call at the end; rows come in call-id order, after the last observation.
+    pub fn call(&mut self, row: CallRow<'_>, end: &End<'_>) {
+        for rule in &mut self.rules {
+            rule.call(&row, end);
+        }
+        if end.truth {
+            self.accuracy.call(&row);
+        }
+        self.conservation.call(&row);
+    }
+
+    /// Every verdict, with the evidence still to be found in the exchanges' bodies.
+    pub fn finish(self, end: &End<'_>) -> Finished {
+        Finished {
+            rules: self
+                .rules
+                .into_iter()
+                .map(|rule| rule.finish(end))
+                .collect(),
+            accuracy: end.truth.then(|| self.accuracy.finish()),
+            conservation: self.conservation.finish(),
+        }
+    }
+}
+
+/// The verdicts of a run, before the exchanges their evidence still has to cite were found.
+pub struct Finished {
+    rules: Vec<Judged>,
+    accuracy: Option<Accuracy>,
+    conservation: Conservation,
+}
+
+impl Finished {
+    /// Whether any evidence still has exchanges to find: then every exchange goes through
+    /// [`Finished::scan`], in `seq` order, before [`Finished::result`].
+    pub fn needs_bodies(&self) -> bool {
+        self.rules.iter().any(|r| !r.lookups.is_empty())
+    }
+
+    /// Looks for the evidence still to be found in one exchange.
+    pub fn scan(&mut self, e: &Exchange) {
+        for judged in &mut self.rules {
+            for lookup in &mut judged.lookups {
+                lookup.scan(e);
+            }
+        }
+    }
+
+    /// The result, with what the scan found cited.
+    pub fn result(self) -> CheckResult {
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|judged| {
+                let mut verdict = judged.verdict;
+                for lookup in judged.lookups {
+                    if let Some(evidence) = verdict.evidence.get_mut(lookup.evidence) {
+                        evidence.exchanges.extend(lookup.found);
+                        evidence.exchanges.sort_unstable();
+                        evidence.exchanges.dedup();
+                        evidence.exchanges.truncate(rules::MAX_SEQS_PER_EVIDENCE);
+                    }
+                }
+                verdict
+            })
+            .collect();
+        CheckResult {
+            rules,
+            accuracy: self.accuracy,
+            conservation: self.conservation,
+        }
+    }
+}
+
+/// Judges a kept history: replays it through the checker. Pure: the same history always gives
+/// the same result.
+pub fn evaluate(history: &History) -> CheckResult {
+    let mut checker = Checker::new(history.settings);
+    replay(history, &mut checker);
+    let end = end_of(history);
+    for_each_row(history, |row| checker.call(row, &end));
+    let mut finished = checker.finish(&end);
+    if finished.needs_bodies() {
+        for e in &history.exchanges {
+            finished.scan(e);
+        }
+    }
+    finished.result()
+}
+
+/// The [`End`] of a kept history.
+fn end_of(history: &History) -> End<'_> {
+    End {
+        teams_numbers: &history.teams_numbers,
+        probes: &history.probes,
+        signature_probes: &history.signature_probes,
+        isolation_probes: &history.isolation_probes,
+        judged_at: history.judged_at,
+        truth: history.truth.is_some(),
+    }
+}
+
+/// A kept history's observations, in the order a live run makes them: the legs (each is
+/// posted before it can be reported), the events, then the exchanges in `seq` order, each poll
+/// cycle right after the last exchange it holds.
+fn replay(history: &History, checker: &mut Checker) {
+    for leg in &history.legs {
+        checker.observe(Observation::Leg(leg));
+    }
+    for event in &history.events {
+        checker.observe(Observation::Event(event));
+    }
+    let mut exchanges: Vec<&Exchange> = history.exchanges.iter().collect();
+    exchanges.sort_by_key(|e| e.seq);
+    let mut cycles: Vec<&PollCycle> = history.cycles.iter().collect();
+    cycles.sort_by_key(|c| (c.last_seq, c.first_seq));
+    let mut cycles = cycles.into_iter().peekable();
+    for e in exchanges {
+        while let Some(cycle) = cycles.next_if(|c| c.last_seq < e.seq) {
+            checker.observe(Observation::Cycle(cycle));
+        }
+        checker.observe(Observation::Exchange(e));
+    }
+    for cycle in cycles {
+        checker.observe(Observation::Cycle(cycle));
+    }
+}
+
+/// A kept history's calls as rows in call-id order: Teams' calls, the reported calls,
+/// reconciliation items and ground truth joined by call id.
+fn for_each_row(history: &History, mut f: impl FnMut(CallRow<'_>)) {
+    let mut calls: Vec<&CallFact> = history.calls.iter().collect();
+    calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+    let mut reported: Vec<&ReportedCall> = history.reported.iter().collect();
+    reported.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+    let mut items: Vec<ReconciliationItem> = history.reconciliation.clone();
+    items.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+    let mut truth: Vec<&CallTruth> = history.truth.iter().flat_map(|t| &t.calls).collect();
+    truth.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+    let (mut c, mut r, mut i, mut t) = (0, 0, 0, 0);
+    loop {
+        let next = [
+            calls.get(c).map(|x| x.call_id.as_str()),
+            reported.get(r).map(|x| x.call_id.as_str()),
+            items.get(i).map(|x| x.call_id.as_str()),
+            truth.get(t).map(|x| x.call_id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(call_id) = next else { break };
+        let call_id = call_id.to_owned();
+        // Duplicates of one id in the facts are a malformed history; each takes a row.
+        let call = calls.get(c).filter(|x| x.call_id == call_id).copied();
+        c += usize::from(call.is_some());
+        let reported_one = reported.get(r).filter(|x| x.call_id == call_id).copied();
+        r += usize::from(reported_one.is_some());
+        let truth_one = truth.get(t).filter(|x| x.call_id == call_id).copied();
+        t += usize::from(truth_one.is_some());
+        let first_item = i;
+        while items.get(i).is_some_and(|x| x.call_id == call_id) {
+            i += 1;
+        }
+        f(CallRow {
+            call_id: &call_id,
+            call,
+            reported: reported_one,
+            items: &items[first_item..i],
+            truth: truth_one,
+        });
+    }
+}

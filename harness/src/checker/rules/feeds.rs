@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::{RuleId, paths};
 
 use super::{Tally, count, harness_caused, path_and_query, path_of, query_pairs};
-use crate::checker::History;
+use crate::checker::stream::{End, Judged, Observation, Rule};
 
 /// The paged endpoints of the Teams API, with the parameters a first call may carry.
 const PAGED: [(&str, &[&str]); 5] = [
@@ -57,15 +56,49 @@ fn issued(exchange: &Exchange) -> Option<(&str, Issued)> {
 /// exercised: a carrier can only rebuild a `nextLink` that it was given.
 const MIN_CDR_NEXT_LINKS: u64 = 1;
 
+/// Links by carrier, then by path and query: what a feed rule remembers of each page that
+/// issued one. Grows with the pages served, never with the records on them.
+struct Links<T>(BTreeMap<Option<String>, BTreeMap<String, T>>);
+
+impl<T> Links<T> {
+    fn new() -> Self {
+        Self(BTreeMap::new())
+    }
+
+    fn get(&self, carrier: Option<&str>, link: &str) -> Option<&T> {
+        self.0.get(&carrier.map(str::to_owned))?.get(link)
+    }
+
+    /// Remembers the first page that issued a link.
+    fn insert_first(&mut self, carrier: Option<&str>, link: &str, value: impl FnOnce() -> T) {
+        let links = self.0.entry(carrier.map(str::to_owned)).or_default();
+        if !links.contains_key(link) {
+            links.insert(link.to_owned(), value());
+        }
+    }
+}
+
 /// CDR-PAGING: every request to a paged endpoint that carries a `token` is exactly a link Teams
 /// issued earlier to the same carrier, with nothing added.
-pub(super) fn cdr_paging(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::CdrPaging);
-    // (carrier, path and query) → the seq that issued it first, and its kind.
-    let mut links: BTreeMap<(Option<&str>, &str), (u64, Issued)> = BTreeMap::new();
-    let mut followed = 0u64;
-    let mut cdr_next = 0u64;
-    for e in &history.exchanges {
+pub(super) struct CdrPaging {
+    tally: Tally,
+    /// The seq that issued each link first, and its kind.
+    links: Links<(u64, Issued)>,
+    followed: u64,
+    cdr_next: u64,
+}
+
+impl CdrPaging {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::CdrPaging),
+            links: Links::new(),
+            followed: 0,
+            cdr_next: 0,
+        }
+    }
+
+    fn exchange(&mut self, e: &Exchange) {
         if e.direction == ExchangeDirection::CarrierToTeams
             && !harness_caused(e)
             && PAGED.iter().any(|(p, _)| *p == path_of(&e.url))
@@ -78,20 +111,21 @@ pub(super) fn cdr_paging(history: &History) -> Judged {
                 .map(|(_, value)| *value)
                 .collect();
             if !tokens.is_empty() {
-                followed += 1;
+                self.followed += 1;
                 let url = path_and_query(&e.url);
                 let extra: Vec<String> = pairs
                     .iter()
                     .filter(|(name, _)| *name != "token")
                     .map(|(name, value)| format!("{name}={value}"))
                     .collect();
+                let links = &self.links;
                 if !extra.is_empty() || tokens.len() > 1 {
-                    tally.fail(|| {
+                    self.tally.fail(|| {
                         // The link it started from, when only parameters were added to it.
                         let original = tokens
                             .iter()
                             .map(|t| format!("{}?token={t}", path_of(&e.url)))
-                            .find_map(|link| links.get(&(carrier, link.as_str())).map(|l| l.0));
+                            .find_map(|link| links.get(carrier, &link).map(|l| l.0));
                         let added = if extra.is_empty() {
                             "a second token".to_owned()
                         } else {
@@ -110,10 +144,10 @@ pub(super) fn cdr_paging(history: &History) -> Judged {
                             original.into_iter().chain([e.seq]).collect(),
                         )
                     });
-                } else if let Some((_, kind)) = links.get(&(carrier, url)) {
-                    cdr_next += u64::from(*kind == Issued::CdrNext);
+                } else if let Some((_, kind)) = links.get(carrier, url) {
+                    self.cdr_next += u64::from(*kind == Issued::CdrNext);
                 } else {
-                    tally.fail(|| {
+                    self.tally.fail(|| {
                         (
                             format!(
                                 "{} {url} (seq {}) carries a token Teams never issued to this \
@@ -127,35 +161,62 @@ pub(super) fn cdr_paging(history: &History) -> Judged {
             }
         }
         if let Some((link, kind)) = issued(e) {
-            links
-                .entry((e.carrier.as_deref(), link))
-                .or_insert((e.seq, kind));
+            self.links
+                .insert_first(e.carrier.as_deref(), link, || (e.seq, kind));
         }
     }
-    tally.exercised("CDR nextLinks followed", cdr_next, MIN_CDR_NEXT_LINKS);
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} followed, {} of them CDR nextLinks; {failures} not exactly as Teams issued them",
-        count(followed, "link"),
-        cdr_next
-    ))
+}
+
+impl Rule for CdrPaging {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation {
+            self.exchange(e);
+        }
+    }
+
+    fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
+        let Self {
+            mut tally,
+            followed,
+            cdr_next,
+            ..
+        } = *self;
+        tally.exercised("CDR nextLinks followed", cdr_next, MIN_CDR_NEXT_LINKS);
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} followed, {} of them CDR nextLinks; {failures} not exactly as Teams issued them",
+            count(followed, "link"),
+            cdr_next
+        ))
+    }
 }
 
 /// A feed page that issued a link: where it ended.
-struct Issuer<'a> {
+struct Issuer {
     seq: u64,
-    feed: &'a str,
+    feed: String,
     to_position: u64,
 }
 
 /// CDR-FEED (Teams): within a chain, every page starts exactly where the page whose link it
 /// followed ended, and no page ends before it starts. Positions served twice within a chain
 /// are exactly pages that start before their issuer's end; skipped ones, after it.
-pub(super) fn cdr_feed(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::CdrFeed);
-    let mut issuers: BTreeMap<(Option<&str>, &str), Issuer<'_>> = BTreeMap::new();
-    let mut linked = 0u64;
-    for e in &history.exchanges {
+pub(super) struct CdrFeed {
+    tally: Tally,
+    issuers: Links<Issuer>,
+    linked: u64,
+}
+
+impl CdrFeed {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::CdrFeed),
+            issuers: Links::new(),
+            linked: 0,
+        }
+    }
+
+    fn exchange(&mut self, e: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
             chain_start,
@@ -165,11 +226,11 @@ pub(super) fn cdr_feed(history: &History) -> Judged {
             ..
         }) = &e.detail
         else {
-            continue;
+            return;
         };
         let (from, to) = (*from_position, *to_position);
         if to < from {
-            tally.fail(|| {
+            self.tally.fail(|| {
                 (
                     format!(
                         "the {feed} page at seq {} ends at position {to}, before it starts \
@@ -182,10 +243,10 @@ pub(super) fn cdr_feed(history: &History) -> Judged {
         }
         let carrier = e.carrier.as_deref();
         if !chain_start
-            && let Some(issuer) = issuers.get(&(carrier, path_and_query(&e.url)))
-            && issuer.feed == feed
+            && let Some(issuer) = self.issuers.get(carrier, path_and_query(&e.url))
+            && issuer.feed == *feed
         {
-            linked += 1;
+            self.linked += 1;
             let end = issuer.to_position;
             if from != end {
                 let what = if from > end {
@@ -193,7 +254,7 @@ pub(super) fn cdr_feed(history: &History) -> Judged {
                 } else {
                     format!("serving positions {from}..{end} again")
                 };
-                tally.fail(|| {
+                self.tally.fail(|| {
                     (
                         format!(
                             "the {feed} page at seq {} starts at position {from}, but the page \
@@ -205,45 +266,71 @@ pub(super) fn cdr_feed(history: &History) -> Judged {
                 });
             }
         }
-        issuers
-            .entry((carrier, path_and_query(link)))
-            .or_insert(Issuer {
+        self.issuers
+            .insert_first(carrier, path_and_query(link), || Issuer {
                 seq: e.seq,
-                feed,
+                feed: feed.clone(),
                 to_position: to,
             });
     }
-    let failures = tally.failures();
-    tally.exercised("feed pages that followed a link", linked, 1);
-    tally.finish(if linked == 0 {
-        "no feed page followed a link Teams had issued".to_owned()
-    } else {
-        format!(
-            "{} that followed a link checked; {failures} not contiguous",
-            count(linked, "feed page")
-        )
-    })
+}
+
+impl Rule for CdrFeed {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation {
+            self.exchange(e);
+        }
+    }
+
+    fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
+        let Self {
+            mut tally, linked, ..
+        } = *self;
+        let failures = tally.failures();
+        tally.exercised("feed pages that followed a link", linked, 1);
+        tally.finish(if linked == 0 {
+            "no feed page followed a link Teams had issued".to_owned()
+        } else {
+            format!(
+                "{} that followed a link checked; {failures} not contiguous",
+                count(linked, "feed page")
+            )
+        })
+    }
 }
 
 /// CDR-THROTTLE: no request reached an endpoint before an earlier 429's `Retry-After` passed.
-pub(super) fn cdr_throttle(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::CdrThrottle);
-    // path → the last injected 429 on it: (seq, Retry-After s).
-    let mut last_429: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut throttles = 0u64;
-    for e in &history.exchanges {
+pub(super) struct CdrThrottle {
+    tally: Tally,
+    /// Path → the last injected 429 on it: (seq, Retry-After s).
+    last_429: BTreeMap<String, (u64, u64)>,
+    throttles: u64,
+}
+
+impl CdrThrottle {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::CdrThrottle),
+            last_429: BTreeMap::new(),
+            throttles: 0,
+        }
+    }
+
+    fn exchange(&mut self, e: &Exchange) {
         if let Some(
             InjectedFault::Throttled { retry_after_secs }
             | InjectedFault::RateLimited { retry_after_secs },
         ) = e.fault
         {
-            throttles += 1;
-            last_429.insert(path_of(&e.url), (e.seq, retry_after_secs));
+            self.throttles += 1;
+            self.last_429
+                .insert(path_of(&e.url).to_owned(), (e.seq, retry_after_secs));
         }
         let Some(ExchangeDetail::EarlyAfterThrottle { early_by_ms }) = &e.detail else {
-            continue;
+            return;
         };
-        tally.fail(|| {
+        let last_429 = &self.last_429;
+        self.tally.fail(|| {
             let path = path_of(&e.url);
             match last_429.get(path) {
                 Some(&(seq, secs)) => (
@@ -265,15 +352,31 @@ pub(super) fn cdr_throttle(history: &History) -> Judged {
             }
         });
     }
-    let failures = tally.failures();
-    tally.exercised("429s answered", throttles, 1);
-    tally.finish(if throttles == 0 {
-        "Teams throttled no request".to_owned()
-    } else {
-        format!(
-            "{} injected; {} before the Retry-After passed",
-            count(throttles, "429"),
-            count(failures, "request sent")
-        )
-    })
+}
+
+impl Rule for CdrThrottle {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation {
+            self.exchange(e);
+        }
+    }
+
+    fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
+        let Self {
+            mut tally,
+            throttles,
+            ..
+        } = *self;
+        let failures = tally.failures();
+        tally.exercised("429s answered", throttles, 1);
+        tally.finish(if throttles == 0 {
+            "Teams throttled no request".to_owned()
+        } else {
+            format!(
+                "{} injected; {} before the Retry-After passed",
+                count(throttles, "429"),
+                count(failures, "request sent")
+            )
+        })
+    }
 }

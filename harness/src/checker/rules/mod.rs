@@ -32,11 +32,11 @@ const RULES: [(RuleId, NewRule); 18] = [
     (RuleId::NumIdempotent, |s| piled(s, numbers::num_idempotent)),
     (RuleId::NumOrder, |s| piled(s, numbers::num_order)),
     (RuleId::NumState, |s| piled(s, numbers::num_state)),
-    (RuleId::CdrPaging, |s| piled(s, feeds::cdr_paging)),
-    (RuleId::CdrFeed, |s| piled(s, feeds::cdr_feed)),
-    (RuleId::CdrThrottle, |s| piled(s, feeds::cdr_throttle)),
-    (RuleId::QuaClass, |s| piled(s, quality::qua_class)),
-    (RuleId::QuaFeed, |s| piled(s, quality::qua_feed)),
+    (RuleId::CdrPaging, |_| Box::new(feeds::CdrPaging::new())),
+    (RuleId::CdrFeed, |_| Box::new(feeds::CdrFeed::new())),
+    (RuleId::CdrThrottle, |_| Box::new(feeds::CdrThrottle::new())),
+    (RuleId::QuaClass, |_| Box::new(quality::QuaClass::new())),
+    (RuleId::QuaFeed, |_| Box::new(quality::QuaFeed::new())),
     (RuleId::DurSchema, |s| piled(s, durations::dur_schema)),
     (RuleId::DurIdempotent, |s| {
         piled(s, durations::dur_idempotent)

@@ -2,18 +2,16 @@
 //! right, as read on the wire) and QUA-FEED (the carrier reads the quality feed to its end in
 //! every poll cycle).
 
-use crate::checker::stream::Judged;
+use std::collections::VecDeque;
+
 use oc_observe::was_cut;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{RuleId, paths};
 use serde_json::Value;
 
 use super::{Tally, count, harness_caused, path_of};
-use crate::checker::History;
-
-fn is_quality_page(e: &Exchange) -> bool {
-    matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, .. }) if feed == "quality")
-}
+use crate::checker::history::PollCycle;
+use crate::checker::stream::{End, Judged, Observation, Rule};
 
 /// QUA-CLASS (Teams): every quality record served is `poor` exactly when the CQD audio
 /// classification of PROTOCOL.md 3.3 says so, judged on the records as they crossed the wire
@@ -21,11 +19,26 @@ fn is_quality_page(e: &Exchange) -> bool {
 /// than the classification Teams itself uses: comparing Teams with itself could never fail.
 /// A page whose body was cut at the capture limit, or does not read as a page of records, is
 /// counted as not judged rather than guessed at.
-pub(super) fn qua_class(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::QuaClass);
-    let (mut judged, mut pages) = (0u64, 0u64);
-    let (mut cut, mut unreadable) = (0u64, 0u64);
-    for exchange in &history.exchanges {
+pub(super) struct QuaClass {
+    tally: Tally,
+    judged: u64,
+    pages: u64,
+    cut: u64,
+    unreadable: u64,
+}
+
+impl QuaClass {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::QuaClass),
+            judged: 0,
+            pages: 0,
+            cut: 0,
+            unreadable: 0,
+        }
+    }
+
+    fn exchange(&mut self, exchange: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
             from_position,
@@ -34,34 +47,34 @@ pub(super) fn qua_class(history: &History) -> Judged {
             ..
         }) = &exchange.detail
         else {
-            continue;
+            return;
         };
         if feed != "quality" || exchange.status != Some(200) || harness_caused(exchange) {
-            continue;
+            return;
         }
         let served = to_position.saturating_sub(*from_position);
         let body = exchange.response_body.as_deref().unwrap_or("");
         if was_cut(body) {
-            cut += served;
-            continue;
+            self.cut += served;
+            return;
         }
         let Some(records) = page_records(body) else {
-            unreadable += served;
-            continue;
+            self.unreadable += served;
+            return;
         };
-        pages += 1;
+        self.pages += 1;
         for (index, record) in records.iter().enumerate() {
             let Some(stream) = WireStream::read(record) else {
-                unreadable += 1;
+                self.unreadable += 1;
                 continue;
             };
-            judged += 1;
+            self.judged += 1;
             let expected = stream.classify();
             if stream.poor == expected {
                 continue;
             }
             let on_purpose = u32::try_from(index).is_ok_and(|i| misclassified.contains(&i));
-            tally.fail(|| {
+            self.tally.fail(|| {
                 (
                     format!(
                         "call {} ({}) in the quality page of seq {}: poor is {}, but {} packets, \
@@ -87,24 +100,42 @@ pub(super) fn qua_class(history: &History) -> Judged {
             });
         }
     }
-    let failures = tally.failures();
-    let mut summary = format!(
-        "{} judged in {}; {} not judged (body cut at the capture limit)",
-        count(judged, "served quality record"),
-        count(pages, "quality page"),
-        count(cut, "record")
-    );
-    if unreadable > 0 {
-        summary.push_str(&format!(
-            ", {} not judged (not readable as a quality record)",
-            count(unreadable, "record")
-        ));
+}
+
+impl Rule for QuaClass {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation {
+            self.exchange(e);
+        }
     }
-    summary.push_str(&format!(
-        "; {failures} with a poor flag that disagrees with the classification"
-    ));
-    tally.exercised("served quality records judged from the wire", judged, 1);
-    tally.finish(summary)
+
+    fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
+        let Self {
+            mut tally,
+            judged,
+            pages,
+            cut,
+            unreadable,
+        } = *self;
+        let failures = tally.failures();
+        let mut summary = format!(
+            "{} judged in {}; {} not judged (body cut at the capture limit)",
+            count(judged, "served quality record"),
+            count(pages, "quality page"),
+            count(cut, "record")
+        );
+        if unreadable > 0 {
+            summary.push_str(&format!(
+                ", {} not judged (not readable as a quality record)",
+                count(unreadable, "record")
+            ));
+        }
+        summary.push_str(&format!(
+            "; {failures} with a poor flag that disagrees with the classification"
+        ));
+        tally.exercised("served quality records judged from the wire", judged, 1);
+        tally.finish(summary)
+    }
 }
 
 /// The records of a feed page's body, when it is one.
@@ -161,35 +192,76 @@ impl WireStream {
 /// quality feed got a page with a `deltaLink`. A cycle whose last quality request Teams answered
 /// with an injected fault, or with a 429 for a request sent too early, is not judged here (the
 /// fault is the harness's; the early request is CDR-THROTTLE's).
-pub(super) fn qua_feed(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::QuaFeed);
-    let mut judged = 0u64;
-    for cycle in &history.cycles {
-        if cycle.last_seq < cycle.first_seq {
-            continue;
+pub(super) struct QuaFeed {
+    tally: Tally,
+    judged: u64,
+    /// The carrier's requests not yet placed in a cycle, in `seq` order: at most one cycle's.
+    open: VecDeque<Request>,
+}
+
+/// What QUA-FEED remembers of one of the carrier's requests until its cycle ends.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    seq: u64,
+    status: Option<u16>,
+    /// To the quality feed.
+    quality: bool,
+    /// Answered with an injected fault, or a 429 for a request sent too early.
+    interrupted: bool,
+    /// A feed page, and whether it had a `nextLink`.
+    page: Option<Page>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Quality { next: bool },
+    Other { next: bool },
+}
+
+impl QuaFeed {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::QuaFeed),
+            judged: 0,
+            open: VecDeque::new(),
         }
-        // Exchanges are sorted by seq: the cycle's are one contiguous run of them.
-        let start = history
-            .exchanges
-            .partition_point(|e| e.seq < cycle.first_seq);
-        let end = history
-            .exchanges
-            .partition_point(|e| e.seq <= cycle.last_seq);
-        let requests: Vec<&Exchange> = history.exchanges[start..end]
-            .iter()
-            .filter(|e| e.direction == ExchangeDirection::CarrierToTeams)
-            .collect();
-        if requests.is_empty() {
-            continue;
+    }
+
+    fn exchange(&mut self, e: &Exchange) {
+        if e.direction != ExchangeDirection::CarrierToTeams {
+            return;
+        }
+        self.open.push_back(Request {
+            seq: e.seq,
+            status: e.status,
+            quality: path_of(&e.url) == paths::QUALITY_DELTA,
+            interrupted: harness_caused(e)
+                || matches!(e.detail, Some(ExchangeDetail::EarlyAfterThrottle { .. })),
+            page: match &e.detail {
+                Some(ExchangeDetail::FeedPage { feed, next, .. }) if feed == "quality" => {
+                    Some(Page::Quality { next: *next })
+                }
+                Some(ExchangeDetail::FeedPage { next, .. }) => Some(Page::Other { next: *next }),
+                _ => None,
+            },
+        });
+    }
+
+    fn cycle(&mut self, cycle: &PollCycle) {
+        while self.open.front().is_some_and(|r| r.seq < cycle.first_seq) {
+            self.open.pop_front();
+        }
+        let mut requests = Vec::new();
+        while self.open.front().is_some_and(|r| r.seq <= cycle.last_seq) {
+            requests.extend(self.open.pop_front());
+        }
+        if cycle.last_seq < cycle.first_seq || requests.is_empty() {
+            return;
         }
         let at = oc_protocol::format_timestamp(cycle.sim_time);
-        let Some(last) = requests
-            .iter()
-            .rev()
-            .find(|e| path_of(&e.url) == paths::QUALITY_DELTA)
-        else {
-            judged += 1;
-            tally.fail(|| {
+        let Some(last) = requests.iter().rev().find(|r| r.quality) else {
+            self.judged += 1;
+            self.tally.fail(|| {
                 (
                     format!(
                         "the poll cycle at {at} (seqs {}..={}) made {} but read no quality page",
@@ -197,21 +269,19 @@ pub(super) fn qua_feed(history: &History) -> Judged {
                         cycle.last_seq,
                         count(requests.len() as u64, "request")
                     ),
-                    requests.iter().map(|e| e.seq).collect(),
+                    requests.iter().map(|r| r.seq).collect(),
                 )
             });
-            continue;
+            return;
         };
-        let interrupted = harness_caused(last)
-            || matches!(last.detail, Some(ExchangeDetail::EarlyAfterThrottle { .. }));
-        if interrupted {
-            continue;
+        if last.interrupted {
+            return;
         }
-        judged += 1;
-        match &last.detail {
-            Some(ExchangeDetail::FeedPage { next: false, .. }) => {}
-            Some(ExchangeDetail::FeedPage { next: true, .. }) if is_quality_page(last) => {
-                tally.fail(|| {
+        self.judged += 1;
+        match last.page {
+            Some(Page::Quality { next: false } | Page::Other { next: false }) => {}
+            Some(Page::Quality { next: true }) => {
+                self.tally.fail(|| {
                     (
                         format!(
                             "the poll cycle at {at} stopped at the quality page of seq {}, which \
@@ -222,7 +292,7 @@ pub(super) fn qua_feed(history: &History) -> Judged {
                     )
                 });
             }
-            _ => tally.fail(|| {
+            _ => self.tally.fail(|| {
                 let status = last
                     .status
                     .map_or("no answer".to_owned(), |s| s.to_string());
@@ -237,14 +307,30 @@ pub(super) fn qua_feed(history: &History) -> Judged {
             }),
         }
     }
-    let failures = tally.failures();
-    tally.exercised("poll cycles judged", judged, 1);
-    tally.finish(if judged == 0 {
-        "no poll cycle in which the carrier made a request".to_owned()
-    } else {
-        format!(
-            "{} judged; {failures} did not read the quality feed to its end",
-            count(judged, "poll cycle")
-        )
-    })
+}
+
+impl Rule for QuaFeed {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        match observation {
+            Observation::Exchange(e) => self.exchange(e),
+            Observation::Cycle(c) => self.cycle(c),
+            _ => {}
+        }
+    }
+
+    fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
+        let Self {
+            mut tally, judged, ..
+        } = *self;
+        let failures = tally.failures();
+        tally.exercised("poll cycles judged", judged, 1);
+        tally.finish(if judged == 0 {
+            "no poll cycle in which the carrier made a request".to_owned()
+        } else {
+            format!(
+                "{} judged; {failures} did not read the quality feed to its end",
+                count(judged, "poll cycle")
+            )
+        })
+    }
 }

@@ -400,6 +400,7 @@ fn run_command(
         out: out.unwrap_or_else(|| PathBuf::from("oc-harness-out").join(&scenario.name)),
         progress: !quiet,
         length_ms,
+        keep_history: false,
     };
     let system = actix_rt::System::new();
     match system.block_on(run(&scenario, &options)) {

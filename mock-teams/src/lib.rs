@@ -31,8 +31,8 @@ pub use exchange::{
 pub use faults::FaultSettings;
 pub use ratelimit::RateLimit;
 pub use store::{
-    Assignment, CarrierSpec, NewCall, ReportedCall, Store, StoreError, StoreSettings,
-    StreamQuality, WebhookTarget,
+    Assignment, CallView, CarrierSpec, NewCall, ReportedCall, Store, StoreError, StoreSettings,
+    StreamQuality, TeamsCall, WebhookTarget,
 };
 pub use tls::TlsFiles;
 pub use webhook::{WebhookSender, WebhookSettings};

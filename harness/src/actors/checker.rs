@@ -1,26 +1,108 @@
-//! The checker actor: receives every exchange and every ground-truth fact as it happens, keeps
-//! them as the run's history, and at the end hands the whole history to the rules.
+//! The checker actor: receives every exchange, number event, poll cycle and certification leg
+//! as it happens and folds it into the checker and the report's figures at once, keeping the
+//! exchanges only in the spill file. At the end it hands its state over for the end of the
+//! run (Teams' final state and the calls, joined in call-id order).
+//!
+//! Exchanges are numbered when recorded, on whatever thread recorded them, so they may reach
+//! the mailbox slightly out of `seq` order: they wait in a small buffer until the ones before
+//! them came, and a poll cycle waits until its last exchange came.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use actix::{Actor, Context, Handler, MessageResult};
+use oc_observe::Exchange;
 
-use super::messages::{CallsRecorded, CycleEnded, EventsGenerated, ExchangeObserved, Judge};
-use crate::checker::{self, History};
+use super::messages::{CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted};
+use crate::checker::history::{CheckSettings, History, PollCycle};
+use crate::checker::{Checker, Observation};
+use crate::run::figures::Figures;
+use crate::run::spill::Spill;
 
-/// Keeps the history of one run.
-#[derive(Default)]
+/// What the checker actor observed, handed over at the end of the run.
+pub struct Observed {
+    /// Every rule's state.
+    pub(crate) checker: Checker,
+    /// The report's figures so far.
+    pub(crate) figures: Figures,
+    /// The exchanges, kept on disk.
+    pub(crate) spill: Spill,
+    /// Everything observed, when asked to keep it (tests).
+    pub(crate) kept: Option<History>,
+}
+
+/// Folds the observations of one run.
 pub struct CheckerActor {
-    history: History,
     /// Exchanges of other parties (the isolation probe's second carrier, unauthenticated
-    /// requests): kept apart from the carrier under test's.
+    /// requests) are not the carrier under test's: only its own are judged.
     carrier_id: String,
+    observed: Option<Observed>,
+    /// The `seq` the next exchange must have to be observed now.
+    next_seq: u64,
+    /// Exchanges that came before one with a lower `seq`.
+    waiting: BTreeMap<u64, Exchange>,
+    /// Poll cycles whose last exchange has not come yet.
+    cycles: Vec<PollCycle>,
 }
 
 impl CheckerActor {
-    /// A checker of the carrier registered in Teams as `carrier_id`.
-    pub fn new(carrier_id: &str) -> Self {
+    /// A checker of the carrier registered in Teams as `carrier_id`, judging with `settings`,
+    /// keeping the exchanges in `out`; with `keep`, also everything observed, in memory.
+    pub(crate) fn new(carrier_id: &str, settings: CheckSettings, out: &Path, keep: bool) -> Self {
         Self {
-            history: History::default(),
             carrier_id: carrier_id.to_owned(),
+            observed: Some(Observed {
+                checker: Checker::new(settings),
+                figures: Figures::default(),
+                spill: Spill::create(out),
+                kept: keep.then(|| History {
+                    settings,
+                    ..History::default()
+                }),
+            }),
+            // mock-teams numbers exchanges from 1.
+            next_seq: 1,
+            waiting: BTreeMap::new(),
+            cycles: Vec::new(),
+        }
+    }
+
+    /// Observes every waiting exchange that is next in `seq` order, then the cycles they
+    /// complete; with `all`, every waiting one whatever the gaps (the end of the run).
+    fn release(&mut self, all: bool) {
+        while let Some(entry) = self.waiting.first_entry() {
+            if !all && *entry.key() != self.next_seq {
+                break;
+            }
+            let exchange = entry.remove();
+            self.next_seq = exchange.seq + 1;
+            if exchange.carrier.as_deref() == Some(self.carrier_id.as_str())
+                && let Some(observed) = &mut self.observed
+            {
+                observed.figures.exchange(&exchange);
+                observed.checker.observe(Observation::Exchange(&exchange));
+                observed.spill.write(&exchange);
+                if let Some(kept) = &mut observed.kept {
+                    kept.exchanges.push(exchange);
+                }
+            }
+        }
+        let next_seq = self.next_seq;
+        let (done, open): (Vec<PollCycle>, Vec<PollCycle>) = std::mem::take(&mut self.cycles)
+            .into_iter()
+            .partition(|c| all || c.last_seq < next_seq);
+        self.cycles = open;
+        for cycle in done {
+            self.observe(Observation::Cycle(&cycle));
+            if let Some(kept) = self.observed.as_mut().and_then(|o| o.kept.as_mut()) {
+                kept.cycles.push(cycle);
+            }
+        }
+    }
+
+    fn observe(&mut self, observation: Observation<'_>) {
+        if let Some(observed) = &mut self.observed {
+            observed.checker.observe(observation);
         }
     }
 }
@@ -33,9 +115,17 @@ impl Handler<ExchangeObserved> for CheckerActor {
     type Result = ();
 
     fn handle(&mut self, msg: ExchangeObserved, _: &mut Context<Self>) {
-        if msg.0.carrier.as_deref() == Some(self.carrier_id.as_str()) {
-            self.history.exchanges.push(msg.0);
+        let exchange = msg.0;
+        if exchange.seq < self.next_seq {
+            // Numbered before one already observed: only a sink that skipped numbers does this.
+            tracing::warn!(
+                seq = exchange.seq,
+                "an exchange came after later ones; ignored"
+            );
+            return;
         }
+        self.waiting.insert(exchange.seq, exchange);
+        self.release(false);
     }
 }
 
@@ -43,15 +133,32 @@ impl Handler<EventsGenerated> for CheckerActor {
     type Result = ();
 
     fn handle(&mut self, msg: EventsGenerated, _: &mut Context<Self>) {
-        self.history.events.extend(msg.0);
+        let Some(observed) = &mut self.observed else {
+            return;
+        };
+        observed.figures.events += msg.0.len() as u64;
+        for event in &msg.0 {
+            observed.checker.observe(Observation::Event(event));
+        }
+        if let Some(kept) = &mut observed.kept {
+            kept.events.extend(msg.0);
+        }
     }
 }
 
-impl Handler<CallsRecorded> for CheckerActor {
+impl Handler<LegsPosted> for CheckerActor {
     type Result = ();
 
-    fn handle(&mut self, msg: CallsRecorded, _: &mut Context<Self>) {
-        self.history.calls.extend(msg.0);
+    fn handle(&mut self, msg: LegsPosted, _: &mut Context<Self>) {
+        let Some(observed) = &mut self.observed else {
+            return;
+        };
+        for leg in &msg.0 {
+            observed.checker.observe(Observation::Leg(leg));
+        }
+        if let Some(kept) = &mut observed.kept {
+            kept.legs.extend(msg.0);
+        }
     }
 }
 
@@ -59,35 +166,24 @@ impl Handler<CycleEnded> for CheckerActor {
     type Result = ();
 
     fn handle(&mut self, msg: CycleEnded, _: &mut Context<Self>) {
-        self.history.cycles.push(msg.0);
+        self.cycles.push(msg.0);
+        self.release(false);
     }
 }
 
-impl Handler<Judge> for CheckerActor {
-    type Result = MessageResult<Judge>;
+impl Handler<Handover> for CheckerActor {
+    type Result = MessageResult<Handover>;
 
-    /// Completes the history with what only the end of the run knows, then judges it.
-    fn handle(&mut self, msg: Judge, _: &mut Context<Self>) -> Self::Result {
-        let rest = *msg.0;
-        let mut history = std::mem::take(&mut self.history);
-        history.exchanges.sort_by_key(|e| e.seq);
-        history.calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
-        history.settings = rest.settings;
-        history.teams_numbers = rest.teams_numbers;
-        history.probes = rest.probes;
-        history.reconciliation = rest.reconciliation;
-        history.reported = rest.reported;
-        history.reported.sort_by(|a, b| a.call_id.cmp(&b.call_id));
-        history.judged_at = rest.judged_at;
-        history.quality_served = rest.quality_served;
-        history.signature_probes = rest.signature_probes;
-        history.isolation_probes = rest.isolation_probes;
-        history.truth = rest.truth;
-        history.legs = rest.legs;
-        if history.settings.cycles_on_the_wire {
-            history.cycles = crate::checker::history::cycles_from_cdr_feed(&history.exchanges);
+    /// Observes whatever still waits, then hands everything over (once).
+    fn handle(&mut self, _: Handover, _: &mut Context<Self>) -> Self::Result {
+        if !self.waiting.is_empty() {
+            tracing::warn!(
+                waiting = self.waiting.len(),
+                next = self.next_seq,
+                "exchanges were missing at the end of the run; observing the rest as they are"
+            );
         }
-        let result = checker::evaluate(&history);
-        MessageResult((history, result))
+        self.release(true);
+        MessageResult(self.observed.take().map(Box::new))
     }
 }

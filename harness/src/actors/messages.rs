@@ -5,8 +5,7 @@ use mock_teams::{NewCall, NumberChange};
 use oc_observe::Exchange;
 use oc_protocol::{NumberEvent, UnixMillis};
 
-use crate::checker::CheckResult;
-use crate::checker::history::{CallFact, History, PollCycle};
+use crate::checker::history::{LegFact, PollCycle};
 
 /// The next slice of simulated time, `(from, to]`, or `None` when the run's length is over.
 #[derive(Message)]
@@ -89,17 +88,17 @@ pub struct ExchangeObserved(pub Exchange);
 #[rtype(result = "()")]
 pub struct EventsGenerated(pub Vec<NumberEvent>);
 
-/// Calls Teams recorded (ground truth of the Teams side).
+/// Certification legs about to be posted to the carrier.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CallsRecorded(pub Vec<CallFact>);
+pub struct LegsPosted(pub Vec<LegFact>);
 
 /// A poll cycle of the carrier ended.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CycleEnded(pub PollCycle);
 
-/// The run is over: the rest of the history, to judge it all.
+/// The run is over: the checker hands over what it observed (once; `None` after).
 #[derive(Message)]
-#[rtype(result = "(History, CheckResult)")]
-pub struct Judge(pub Box<History>);
+#[rtype(result = "Option<Box<crate::actors::checker::Observed>>")]
+pub struct Handover;

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use actix::Recipient;
 use mock_teams::{HarnessCalls, NewCall};
 use oc_observe::ExchangeDetail;
 use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
@@ -19,6 +20,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::actors::actor_rng;
+use crate::actors::messages::LegsPosted;
 use crate::checker::history::LegFact;
 use crate::run::CARRIER_ID;
 use crate::run::probes::{Recording, send, wall_secs};
@@ -48,6 +50,8 @@ pub(crate) struct Legs {
     client: reqwest::Client,
     /// Where each post is recorded as an exchange, so that rules can cite it.
     calls: HarnessCalls,
+    /// The checker, told of each leg before it is posted.
+    checker: Recipient<LegsPosted>,
     /// Made and not yet posted, each with when it is posted.
     pending: Vec<(UnixMillis, LegFact)>,
     /// Posted, in order.
@@ -65,9 +69,11 @@ impl Legs {
         carrier_url: &str,
         secret: &str,
         calls: HarnessCalls,
+        checker: Recipient<LegsPosted>,
     ) -> Self {
         Self {
             calls,
+            checker,
             rng: actor_rng(seed, "legs"),
             spec,
             url: format!("{carrier_url}{}", paths::CALL_LEGS),
@@ -182,6 +188,8 @@ impl Legs {
                 ));
                 continue;
             }
+            // Before the post: the carrier may report a leg as soon as it has it.
+            self.checker.do_send(LegsPosted(batch.to_vec()));
             let body = CallLegBatch {
                 legs: batch
                     .iter()
@@ -251,8 +259,8 @@ impl Legs {
         self.posted.iter().chain(pending).cloned().collect()
     }
 
-    /// Every leg posted (or attempted), and why posts failed.
-    pub(crate) fn finish(self) -> (Vec<LegFact>, Vec<String>) {
-        (self.posted, self.failures)
+    /// Why posts failed, one line each.
+    pub(crate) fn finish(self) -> Vec<String> {
+        self.failures
     }
 }

@@ -25,11 +25,10 @@ use oc_protocol::signing::{SIGNATURE_HEADER, sign};
 use oc_protocol::{UnixMillis, paths};
 use oc_reports::{Certification, CertificationVerdict, Evidence, Outcome, Report, Verdict};
 
-use crate::actors::messages::Judge;
 use crate::actors::traffic::MAX_RING_MS;
 use crate::run::{
-    CARRIER_ID, Credentials, RunError, Sides, final_state, inventory, report, settle_within,
-    start_teams, write_report,
+    CARRIER_ID, Credentials, RunError, Sides, check_settings, final_state, inventory, judge_run,
+    quality_over_time, report, settle_within, start_teams, write_report,
 };
 use crate::scenario::{Clock, Scenario};
 
@@ -180,7 +179,14 @@ pub async fn certify(
     // Above every sequence an earlier certification gave these numbers: a carrier that keeps
     // its state between runs must apply this run's events [NUM-ORDER].
     teams_options.store.sequence_base = u64::try_from(scenario.start).unwrap_or(0);
-    let teams = start_teams(&scenario, seed, teams_options).await?;
+    let teams = start_teams(
+        &scenario,
+        seed,
+        teams_options,
+        check_settings(&scenario, true),
+        (&options.out, false),
+    )
+    .await?;
     let carrier_url = options.carrier_url.trim_end_matches('/').to_owned();
     let sides = teams.with_carrier(carrier_url.clone(), &credentials)?;
     let numbers = inventory(&scenario, &sides.teams)?;
@@ -211,24 +217,19 @@ pub async fn certify(
         ready_timeout_ms / 1000
     ));
     let ready = wait_ready(&carrier_url, &credentials.webhook_secret, ready_timeout_ms).await;
-    let (history, result, summary, aborted, hook_failures) = match ready {
+    let (facts, summary, window, aborted, hook_failures) = match ready {
         Err(why) => {
             say(&format!("giving up: {why}"));
+            let window = (scenario.start, scenario.start + 1);
             let summary = sides
                 .teams
-                .reconciliation(CARRIER_ID, scenario.start, scenario.start + 1)
+                .reconciliation(CARRIER_ID, window.0, window.1)
                 .map_err(|e| RunError::Store {
                     what: "reconciliation",
                     message: e.to_string(),
                 })?;
-            let Sides { teams, checker, .. } = sides;
-            teams.stop().await;
-            let rest = crate::checker::History {
-                settings: settings(&scenario),
-                ..crate::checker::History::default()
-            };
-            let (history, result) = checker.send(Judge(Box::new(rest))).await?;
-            (history, result, summary, Some(why), Vec::new())
+            let facts = crate::run::judge::EndFacts::default();
+            (facts, summary, window, Some(why), Vec::new())
         }
         Ok(()) => {
             say(&format!(
@@ -241,6 +242,7 @@ pub async fn certify(
                 &carrier_url,
                 &credentials.webhook_secret,
                 sides.teams.harness_calls(),
+                sides.checker.clone().recipient(),
             );
             let end =
                 traffic::drive(&sides, &scenario, seed, &numbers, &mut legs, progress).await?;
@@ -249,23 +251,24 @@ pub async fn certify(
             say("probing the carrier's numbers and signature checking");
             settle_within(&sides.teams, SETTLE_LIMIT).await;
             let now = sides.teams.now();
-            let (mut rest, summary) =
+            let (facts, summary, window) =
                 final_state(&sides, &scenario, &numbers, &credentials, now).await?;
-            let (posted, hook_failures) = legs.finish();
-            rest.legs = posted;
-            rest.settings = settings(&scenario);
-            let Sides { teams, checker, .. } = sides;
-            teams.stop().await;
-            let (history, result) = checker.send(Judge(Box::new(rest))).await?;
-            (history, result, summary, None, hook_failures)
+            let hook_failures = legs.finish();
+            (facts, summary, window, None, hook_failures)
         }
     };
+    let judgement = judge_run(&sides, facts, None, window).await?;
+    let quality_over_time = quality_over_time(&sides.teams)?;
+    sides.teams.stop().await;
     let mut report = report::build(report::Inputs {
         scenario: &scenario,
         seed,
         length_ms: scenario.length_ms,
-        history: &history,
-        result,
+        figures: judgement.figures,
+        numbers: numbers.len() as u64,
+        cycles: judgement.cycles,
+        quality_over_time,
+        result: judgement.result,
         summary,
         wall: started.elapsed(),
         replay: crate::replay::certify_command(options, seed),
@@ -283,21 +286,12 @@ pub async fn certify(
         },
     );
     report.scenario.carrier = carrier_url.clone();
-    let write_error = write_report(&report, &history, &options.out).err();
+    let write_error = write_report(&report, judgement.exchanges.as_ref(), &options.out).err();
     Ok(CertifyOutcome {
         report,
         report_path: options.out.join("report.json"),
         write_error,
     })
-}
-
-fn settings(scenario: &Scenario) -> crate::checker::history::CheckSettings {
-    crate::checker::history::CheckSettings {
-        tolerance_ms: scenario.reconciliation.tolerance_ms,
-        deadline_ms: scenario.reconciliation.deadline_ms,
-        ack_deadline_ms: 5_000,
-        cycles_on_the_wire: true,
-    }
 }
 
 /// The longest a certification can take: the wait for the carrier, the traffic (and a hook that

@@ -188,9 +188,16 @@ mod tests {
         let mut scenario = crate::scenario::parse(QUICK_SUITE, "certification-quick.toml").unwrap();
         scenario.start = start;
         actix_rt::System::new().block_on(async move {
-            let teams = start_teams(&scenario, SEED, TeamsOptions::loopback(start))
-                .await
-                .unwrap();
+            let out = std::env::temp_dir().join(format!("oc-legs-{}", std::process::id()));
+            let teams = start_teams(
+                &scenario,
+                SEED,
+                TeamsOptions::loopback(start),
+                crate::run::check_settings(&scenario, true),
+                (&out, false),
+            )
+            .await
+            .unwrap();
             let sides = teams.without_webhook().unwrap();
             let numbers = inventory(&scenario, &sides.teams).unwrap();
             let mut legs = Legs::new(
@@ -199,6 +206,7 @@ mod tests {
                 "http://127.0.0.1:9",
                 "s",
                 sides.teams.harness_calls(),
+                sides.checker.clone().recipient(),
             );
             let mut out = Generation::default();
             let relative = |changes: &[(UnixMillis, NumberChange)]| {

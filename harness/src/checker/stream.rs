@@ -76,7 +76,7 @@ pub struct End<'a> {
 }
 
 /// A conformance rule as a state machine over a run.
-pub(crate) trait Rule {
+pub(crate) trait Rule: Send {
     /// Takes in one thing the run did.
     fn observe(&mut self, _observation: &Observation<'_>) {}
     /// Takes in one call at the end, in call-id order.
@@ -160,6 +160,8 @@ pub struct Checker {
     conservation: ConservationFold,
     /// The last end of the CDR feed, when cycles are read from the wire.
     last_cdr_end: Option<u64>,
+    /// Poll cycles observed.
+    cycles: u64,
 }
 
 impl Checker {
@@ -171,6 +173,7 @@ impl Checker {
             accuracy: AccuracyFold::default(),
             conservation: ConservationFold::default(),
             last_cdr_end: None,
+            cycles: 0,
         }
     }
 
@@ -200,7 +203,13 @@ impl Checker {
         }
     }
 
+    /// Poll cycles observed so far (read from the wire, or marked by the run).
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
     fn forward(&mut self, observation: &Observation<'_>) {
+        self.cycles += u64::from(matches!(observation, Observation::Cycle(_)));
         for rule in &mut self.rules {
             rule.observe(observation);
         }
@@ -334,46 +343,61 @@ fn replay(history: &History, checker: &mut Checker) {
     }
 }
 
-/// A kept history's calls as rows in call-id order: Teams' calls, the reported calls,
-/// reconciliation items and ground truth joined by call id.
-fn for_each_row(history: &History, mut f: impl FnMut(CallRow<'_>)) {
+/// A kept history's calls as rows in call-id order.
+pub(crate) fn for_each_row(history: &History, f: impl FnMut(CallRow<'_>)) {
     let mut calls: Vec<&CallFact> = history.calls.iter().collect();
     calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
     let mut reported: Vec<&ReportedCall> = history.reported.iter().collect();
     reported.sort_by(|a, b| a.call_id.cmp(&b.call_id));
-    let mut items: Vec<ReconciliationItem> = history.reconciliation.clone();
+    let mut items: Vec<&ReconciliationItem> = history.reconciliation.iter().collect();
     items.sort_by(|a, b| a.call_id.cmp(&b.call_id));
     let mut truth: Vec<&CallTruth> = history.truth.iter().flat_map(|t| &t.calls).collect();
     truth.sort_by(|a, b| a.call_id.cmp(&b.call_id));
-    let (mut c, mut r, mut i, mut t) = (0, 0, 0, 0);
+    join_rows(
+        calls.into_iter(),
+        reported.into_iter(),
+        items.into_iter(),
+        truth.into_iter(),
+        f,
+    );
+}
+
+/// Joins Teams' calls, the reported calls, the reconciliation items and the ground truth, each
+/// sorted by call id, into one row per call id, in call-id order. An id repeated within one
+/// input (a malformed history) takes a row per repetition; items of one id go in one row.
+pub fn join_rows<'a>(
+    calls: impl Iterator<Item = &'a CallFact>,
+    reported: impl Iterator<Item = &'a ReportedCall>,
+    items: impl Iterator<Item = &'a ReconciliationItem>,
+    truth: impl Iterator<Item = &'a CallTruth>,
+    mut f: impl FnMut(CallRow<'_>),
+) {
+    let (mut calls, mut reported) = (calls.peekable(), reported.peekable());
+    let (mut items, mut truth) = (items.peekable(), truth.peekable());
+    let mut group: Vec<ReconciliationItem> = Vec::new();
     loop {
         let next = [
-            calls.get(c).map(|x| x.call_id.as_str()),
-            reported.get(r).map(|x| x.call_id.as_str()),
-            items.get(i).map(|x| x.call_id.as_str()),
-            truth.get(t).map(|x| x.call_id.as_str()),
+            calls.peek().map(|x| x.call_id.as_str()),
+            reported.peek().map(|x| x.call_id.as_str()),
+            items.peek().map(|x| x.call_id.as_str()),
+            truth.peek().map(|x| x.call_id.as_str()),
         ]
         .into_iter()
         .flatten()
         .min();
         let Some(call_id) = next else { break };
-        let call_id = call_id.to_owned();
-        // Duplicates of one id in the facts are a malformed history; each takes a row.
-        let call = calls.get(c).filter(|x| x.call_id == call_id).copied();
-        c += usize::from(call.is_some());
-        let reported_one = reported.get(r).filter(|x| x.call_id == call_id).copied();
-        r += usize::from(reported_one.is_some());
-        let truth_one = truth.get(t).filter(|x| x.call_id == call_id).copied();
-        t += usize::from(truth_one.is_some());
-        let first_item = i;
-        while items.get(i).is_some_and(|x| x.call_id == call_id) {
-            i += 1;
+        let call = calls.next_if(|x| x.call_id == call_id);
+        let reported_one = reported.next_if(|x| x.call_id == call_id);
+        let truth_one = truth.next_if(|x| x.call_id == call_id);
+        group.clear();
+        while let Some(item) = items.next_if(|x| x.call_id == call_id) {
+            group.push(item.clone());
         }
         f(CallRow {
-            call_id: &call_id,
+            call_id,
             call,
             reported: reported_one,
-            items: &items[first_item..i],
+            items: &group,
             truth: truth_one,
         });
     }

@@ -5,20 +5,24 @@ use oc_observe::Exchange;
 use oc_protocol::format_timestamp;
 use oc_reports::{EvidenceExchange, Report};
 
-use crate::checker::History;
+use super::spill::Kept;
 
-/// Every exchange that a failed rule's evidence cites, in `seq` order.
-pub(crate) fn cited(report: &Report, history: &History) -> Vec<EvidenceExchange> {
-    oc_reports::cited_exchanges(report)
-        .into_iter()
-        .filter_map(|(seq, rules)| {
-            let index = history
-                .exchanges
-                .binary_search_by_key(&seq, |e| e.seq)
-                .ok()?;
-            Some(convert(&history.exchanges[index], rules))
-        })
-        .collect()
+/// Every exchange that a failed rule's evidence cites, in `seq` order, read from the run's
+/// kept exchanges (none when they could not be kept).
+pub(crate) fn cited(report: &Report, exchanges: Option<&Kept>) -> Vec<EvidenceExchange> {
+    let mut wanted: std::collections::BTreeMap<u64, Vec<oc_protocol::RuleId>> =
+        oc_reports::cited_exchanges(report).into_iter().collect();
+    let mut out = Vec::new();
+    if let Some(exchanges) = exchanges
+        && !wanted.is_empty()
+    {
+        exchanges.for_each(|e| {
+            if let Some(rules) = wanted.remove(&e.seq) {
+                out.push(convert(e, rules));
+            }
+        });
+    }
+    out
 }
 
 fn convert(e: &Exchange, rules: Vec<oc_protocol::RuleId>) -> EvidenceExchange {

@@ -1,6 +1,6 @@
 //! The traffic of a run or a certification, tick by tick: the admins' changes applied to Teams
-//! at their times, then the calls placed on what is assigned, recorded in Teams and told to the
-//! checker. `run` and `certify` play the same ticks, so that a seed generates the same changes
+//! at their times, then the calls placed on what is assigned, recorded in Teams (whose store the
+//! checker reads them from at the end). `run` and `certify` play the same ticks, so that a seed generates the same changes
 //! and calls, relative to the start, in both.
 
 use actix::Addr;
@@ -10,11 +10,10 @@ use oc_protocol::{NumberEvent, UnixMillis};
 use super::{RunError, Sides, store_error};
 use crate::actors::admin::AdminActor;
 use crate::actors::messages::{
-    AssignmentChanged, CallsDuring, CallsRecorded, CallsRinging, ChangesDuring,
-    ClosingUnassignments, EventsGenerated, InitialAssignments, PlacedCalls, Tick,
+    AssignmentChanged, CallsDuring, CallsRinging, ChangesDuring, ClosingUnassignments,
+    EventsGenerated, InitialAssignments, PlacedCalls, Tick,
 };
 use crate::actors::traffic::TrafficActor;
-use crate::checker::history::CallFact;
 
 /// What a tick generated, shown before Teams has it.
 pub(crate) struct Generated<'a> {
@@ -165,24 +164,8 @@ fn ringing(placed: &PlacedCalls) -> CallsRinging {
 
 /// Adds a tick's calls and corrections to Teams; returns when their last record is available.
 fn record_calls(sides: &Sides, placed: PlacedCalls) -> Result<UnixMillis, RunError> {
-    let mut facts = Vec::with_capacity(placed.calls.len());
     let mut last = i64::MIN;
-    let corrections: std::collections::BTreeMap<&str, (Option<i64>, i64, i64)> = placed
-        .corrections
-        .iter()
-        .map(|(id, c, e, a)| (id.as_str(), (*c, *e, *a)))
-        .collect();
     for call in &placed.calls {
-        let corrected = corrections.get(call.call_id.as_str());
-        let (connect, end) = corrected.map_or((call.connect, call.end), |(c, e, _)| (*c, *e));
-        facts.push(CallFact {
-            call_id: call.call_id.clone(),
-            telephone_number: call.telephone_number.clone(),
-            answered: call.connect.is_some(),
-            duration_ms: connect.map_or(0, |c| end - c),
-            end,
-            corrected: corrected.is_some(),
-        });
         last = last.max(call.end + i64::from(call.availability_delay_ms));
     }
     sides.teams.with_store(|s| -> Result<(), RunError> {
@@ -196,6 +179,5 @@ fn record_calls(sides: &Sides, placed: PlacedCalls) -> Result<UnixMillis, RunErr
         }
         Ok(())
     })?;
-    sides.checker.do_send(CallsRecorded(facts));
     Ok(last)
 }

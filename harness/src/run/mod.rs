@@ -5,9 +5,12 @@
 //! state and signature checking, and the checker judges the whole history.
 
 pub(crate) mod evidence;
+pub(crate) mod figures;
 pub(crate) mod generate;
+pub(crate) mod judge;
 pub(crate) mod probes;
 pub(crate) mod report;
+pub(crate) mod spill;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,7 +24,7 @@ use oc_protocol::{UnixMillis, paths};
 use crate::actors::admin::AdminActor;
 use crate::actors::checker::CheckerActor;
 use crate::actors::clock::ClockActor;
-use crate::actors::messages::{CycleEnded, ExchangeObserved, Judge, NextTick};
+use crate::actors::messages::{CycleEnded, ExchangeObserved, Handover, NextTick};
 use crate::actors::traffic::TrafficActor;
 use crate::checker::history::{CheckSettings, History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
@@ -54,14 +57,17 @@ pub struct RunOptions {
     pub progress: bool,
     /// Runs only this much simulated time instead of the scenario's length (tests).
     pub length_ms: Option<i64>,
+    /// Also keeps everything the checker observed in memory, as a [`History`] (tests that
+    /// check the verdicts against the run's facts): memory then grows with the run.
+    pub keep_history: bool,
 }
 
 /// A finished run.
 pub struct RunOutcome {
     /// The report, as written to `report.json`.
     pub report: oc_reports::Report,
-    /// Everything the checker judged.
-    pub history: History,
+    /// Everything the checker judged, when [`RunOptions::keep_history`] asked for it.
+    pub history: Option<History>,
     /// Where `report.json` was written (beside it: `junit.xml`, `summary.md`,
     /// `evidence.ndjson`), or would have been if `write_error` says it was not.
     pub report_path: PathBuf,
@@ -100,6 +106,9 @@ pub enum RunError {
     /// An actor stopped.
     #[error("an actor of the run stopped: {0}")]
     Actor(#[from] actix::MailboxError),
+    /// The checker had already handed its state over.
+    #[error("the checker of the run was asked twice for its verdicts")]
+    Checker,
 }
 
 fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunError {
@@ -158,7 +167,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     };
     let mut teams_options = TeamsOptions::loopback(scenario.start);
     teams_options.faults = scenario.teams_faults.clone();
-    let teams = start_teams(scenario, seed, teams_options).await?;
+    let settings = check_settings(scenario, false);
+    let teams = start_teams(
+        scenario,
+        seed,
+        teams_options,
+        settings,
+        (&options.out, options.keep_history),
+    )
+    .await?;
     let mut config = CarrierConfig::new(
         &teams.teams.base_url(),
         &credentials.token,
@@ -204,18 +221,23 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     progress.finish();
     let end = scenario.start + length_ms;
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
-    let (mut rest, summary) = final_state(&sides, scenario, &numbers, &credentials, end).await?;
-    rest.truth = Some(carrier.ground_truth());
+    let (facts, summary, window) =
+        final_state(&sides, scenario, &numbers, &credentials, end).await?;
+    let truth = carrier.ground_truth();
     carrier.stop().await;
-    let Sides { teams, checker, .. } = sides;
-    teams.stop().await;
-    let (history, result) = checker.send(Judge(Box::new(rest))).await?;
+    let judgement = judge_run(&sides, facts, Some(&truth), window).await?;
+    drop(truth);
+    let quality_over_time = quality_over_time(&sides.teams)?;
+    sides.teams.stop().await;
     let report = report::build(report::Inputs {
         scenario,
         seed,
         length_ms,
-        history: &history,
-        result,
+        figures: judgement.figures,
+        numbers: numbers.len() as u64,
+        cycles: judgement.cycles,
+        quality_over_time,
+        result: judgement.result,
         summary,
         wall: started.elapsed(),
         replay: crate::replay::run_command(
@@ -225,10 +247,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
             &options.out,
         ),
     });
-    let write_error = write_report(&report, &history, &options.out).err();
+    let write_error = write_report(&report, judgement.exchanges.as_ref(), &options.out).err();
     Ok(RunOutcome {
         report,
-        history,
+        history: judgement.history,
         report_path: options.out.join("report.json"),
         write_error,
     })
@@ -255,10 +277,10 @@ fn run_length(scenario: &Scenario, asked: Option<i64>) -> Result<i64, RunError> 
 /// failure here does not lose the verdict: the caller still has the report to print.
 pub(crate) fn write_report(
     report: &oc_reports::Report,
-    history: &History,
+    exchanges: Option<&spill::Kept>,
     out: &std::path::Path,
 ) -> Result<(), oc_reports::WriteError> {
-    let evidence = evidence::cited(report, history);
+    let evidence = evidence::cited(report, exchanges);
     report.write_all(out, &evidence).map(drop)
 }
 
@@ -269,14 +291,28 @@ pub(crate) struct TeamsStarted {
     last_link: Arc<Mutex<Option<String>>>,
 }
 
+/// The settings a scenario's run is judged with; `cycles_on_the_wire` when the carrier polls
+/// on its own clock (a certification).
+pub(crate) fn check_settings(scenario: &Scenario, cycles_on_the_wire: bool) -> CheckSettings {
+    CheckSettings {
+        tolerance_ms: scenario.reconciliation.tolerance_ms,
+        deadline_ms: scenario.reconciliation.deadline_ms,
+        ack_deadline_ms: 5_000,
+        cycles_on_the_wire,
+    }
+}
+
 /// Starts the Teams side with `options` (listen address, faults, TLS…), its store set up from
-/// the scenario, every exchange going to a new checker.
+/// the scenario, every exchange going to a new checker judging with `settings`, which keeps
+/// the exchanges in the folder `out.0` (and everything in memory with `out.1`).
 pub(crate) async fn start_teams(
     scenario: &Scenario,
     seed: u64,
     mut options: TeamsOptions,
+    settings: CheckSettings,
+    out: (&std::path::Path, bool),
 ) -> Result<TeamsStarted, RunError> {
-    let checker = CheckerActor::new(CARRIER_ID).start();
+    let checker = CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start();
     let last_link = Arc::new(Mutex::new(None));
     let sink_checker = checker.clone();
     let sink_link = last_link.clone();
@@ -363,15 +399,22 @@ impl TeamsStarted {
 }
 
 /// What only the end knows: the carrier's signature checking and its view of every number
-/// (probed), Teams' isolation, Teams' final state and reconciliation. The rest of the history
-/// is the checker's.
+/// (probed), Teams' isolation and final state, its reconciliation summary, and the window of
+/// call starts it reconciles. The calls are the checker's to read from Teams' store.
 pub(crate) async fn final_state(
     sides: &Sides,
     scenario: &Scenario,
     numbers: &[String],
     credentials: &Credentials,
     end: UnixMillis,
-) -> Result<(History, oc_protocol::ReconciliationSummary), RunError> {
+) -> Result<
+    (
+        judge::EndFacts,
+        oc_protocol::ReconciliationSummary,
+        (UnixMillis, UnixMillis),
+    ),
+    RunError,
+> {
     // Reconcile everything: calls start within the run, but a carrier may report calls of its
     // own invention at any time, and those must be seen too.
     let window = (scenario.start - DAY_MS, sides.teams.now() + DAY_MS);
@@ -390,48 +433,45 @@ pub(crate) async fn final_state(
     let teams_numbers = sides
         .teams
         .with_store(|s| numbers.iter().filter_map(|n| s.number(n)).collect());
-    let reconciliation = oc_protocol::ReconClass::ALL
-        .iter()
-        .map(|class| {
-            sides
-                .teams
-                .reconciliation_items(CARRIER_ID, *class, window.0, window.1)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(store_error("reconciliation"))?
-        .into_iter()
-        .flatten()
-        .collect();
     let summary = sides
         .teams
         .reconciliation(CARRIER_ID, window.0, window.1)
         .map_err(store_error("reconciliation"))?;
-    let quality_served = sides
-        .teams
-        .quality_records(CARRIER_ID)
-        .map_err(store_error("quality"))?;
-    let reported = sides
-        .teams
-        .reported_calls(CARRIER_ID)
-        .map_err(store_error("reported calls"))?;
-    let rest = History {
-        settings: CheckSettings {
-            tolerance_ms: scenario.reconciliation.tolerance_ms,
-            deadline_ms: scenario.reconciliation.deadline_ms,
-            ack_deadline_ms: 5_000,
-            cycles_on_the_wire: false,
-        },
+    let facts = judge::EndFacts {
         teams_numbers,
         probes,
-        reconciliation,
-        reported,
-        judged_at: Some(sides.teams.now()),
-        quality_served,
         signature_probes,
         isolation_probes,
-        ..History::default()
+        judged_at: Some(sides.teams.now()),
     };
-    Ok((rest, summary))
+    Ok((facts, summary, window))
+}
+
+/// Takes the checker's state over from its actor and judges the end of the run.
+pub(crate) async fn judge_run(
+    sides: &Sides,
+    facts: judge::EndFacts,
+    truth: Option<&oc_observe::GroundTruth>,
+    window: (UnixMillis, UnixMillis),
+) -> Result<judge::Judgement, RunError> {
+    let observed = sides
+        .checker
+        .send(Handover)
+        .await?
+        .ok_or(RunError::Checker)?;
+    judge::judge(*observed, facts, &sides.teams, truth, window)
+}
+
+/// The quality records Teams served, in buckets of time, for the report.
+pub(crate) fn quality_over_time(
+    teams: &MockTeams,
+) -> Result<Vec<oc_reports::QualityBucket>, RunError> {
+    teams
+        .with_store(|s| {
+            let records = s.quality_availability(CARRIER_ID)?;
+            Ok(report::quality_over_time(|| records.clone()))
+        })
+        .map_err(store_error("quality"))
 }
 
 /// Puts every tenant's numbers into the carrier's inventory; returns them in order.

@@ -1,21 +1,17 @@
 //! Turning a judged run into its report, the verdict and the exit code; and the progress shown
 //! while it runs.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-use oc_protocol::{
-    QualityRecord, ReconciliationItem, ReconciliationSummary, RuleId, Severity, format_timestamp,
-    parse_timestamp,
-};
+use oc_protocol::{ReconciliationSummary, RuleId, Severity, format_timestamp};
 use oc_reports::{
-    DriftBin, ExpectationResult, LATENCY_QUANTILES, LatencyMeasure, LatencyPoint, LatencySummary,
-    Outcome, QualityBucket, Report, RunCounts, ScenarioInfo, ThresholdResult, Timing, Verdict,
+    ExpectationResult, LatencySummary, Outcome, QualityBucket, Report, RunCounts, ScenarioInfo,
+    ThresholdResult, Timing, Verdict,
 };
 
-use crate::checker::{CheckResult, History};
+use super::figures::RunFigures;
+use crate::checker::CheckResult;
 use crate::scenario::{CarrierSpec, Clock, Scenario};
 
 /// What the report is built from.
@@ -23,7 +19,12 @@ pub(crate) struct Inputs<'a> {
     pub(crate) scenario: &'a Scenario,
     pub(crate) seed: u64,
     pub(crate) length_ms: i64,
-    pub(crate) history: &'a History,
+    pub(crate) figures: RunFigures,
+    /// Numbers of the carrier, and poll cycles judged.
+    pub(crate) numbers: u64,
+    pub(crate) cycles: u64,
+    /// Every quality record Teams served the carrier, as its store renders them at the end.
+    pub(crate) quality_over_time: Vec<QualityBucket>,
     pub(crate) result: CheckResult,
     pub(crate) summary: ReconciliationSummary,
     pub(crate) wall: Duration,
@@ -45,7 +46,10 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         scenario,
         seed,
         length_ms,
-        history,
+        figures,
+        numbers,
+        cycles,
+        quality_over_time,
         result,
         summary,
         wall,
@@ -67,7 +71,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         expected_failures,
         actual_failures,
     };
-    let latency = latency(history);
+    let latency = figures.latency;
     let thresholds = thresholds(scenario, &summary, &latency);
     let harness_error = result
         .accuracy
@@ -81,14 +85,13 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
     } else {
         Verdict::Failed
     };
-    let answered = history.calls.iter().filter(|c| c.answered).count() as u64;
     let counts = RunCounts {
-        numbers: history.teams_numbers.len() as u64,
-        events: history.events.len() as u64,
-        calls: history.calls.len() as u64,
-        answered_calls: answered,
-        exchanges: history.exchanges.len() as u64,
-        cycles: history.cycles.len() as u64,
+        numbers,
+        events: figures.events,
+        calls: figures.calls,
+        answered_calls: figures.answered_calls,
+        exchanges: figures.exchanges,
+        cycles,
     };
     let wall_ms = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
     Report {
@@ -116,14 +119,14 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         conservation: result.conservation,
         counts,
         latency,
-        drift_distribution: drift_distribution(&history.reconciliation),
-        quality_over_time: quality_over_time(&history.quality_served),
+        drift_distribution: figures.drift_distribution,
+        quality_over_time,
         timing: Timing {
             started_at: format_timestamp(
                 crate::run::probes::wall_ms() - i64::try_from(wall.as_millis()).unwrap_or(0),
             ),
             wall_ms,
-            calls_per_second: history.calls.len() as f64 / wall.as_secs_f64().max(1e-9),
+            calls_per_second: figures.calls as f64 / wall.as_secs_f64().max(1e-9),
         },
         certification: None,
     }
@@ -196,162 +199,24 @@ fn thresholds(
     out
 }
 
-/// Latency of each kind of exchange, with what its figures time: the carrier's calls to the
-/// Teams API by method and path (Teams' handler time), and the requests to the carrier by what
-/// they were: `webhook` (one delivery attempt), the harness's call-legs posts, state probes and
-/// forged notifications (round trips). Only webhooks count as `webhook`, the figure
-/// `max_ack_p99_ms` holds to.
-fn latency(history: &History) -> Vec<LatencySummary> {
-    use oc_observe::ExchangeDetail;
-    let mut by_kind: BTreeMap<(LatencyMeasure, String), Histogram<u64>> = BTreeMap::new();
-    for e in &history.exchanges {
-        let path = || e.url.split('?').next().unwrap_or(&e.url).to_owned();
-        let kind = match (e.direction, &e.detail) {
-            (oc_observe::ExchangeDirection::CarrierToTeams, _) => (
-                LatencyMeasure::TeamsHandler,
-                format!("{} {}", e.method, path()),
-            ),
-            (_, Some(ExchangeDetail::Webhook { .. })) => {
-                (LatencyMeasure::RoundTrip, "webhook".to_owned())
-            }
-            (_, Some(ExchangeDetail::CallLegs { .. })) => (
-                LatencyMeasure::RoundTrip,
-                format!("{} {}", e.method, oc_protocol::paths::CALL_LEGS),
-            ),
-            (_, Some(ExchangeDetail::StateProbe { .. })) => (
-                LatencyMeasure::RoundTrip,
-                format!(
-                    "{} {}{{telephoneNumber}} (state probe)",
-                    e.method,
-                    oc_protocol::paths::CARRIER_NUMBER_PREFIX
-                ),
-            ),
-            (_, Some(ExchangeDetail::ForgedNotification { .. })) => (
-                LatencyMeasure::RoundTrip,
-                "forged notification (signature probe)".to_owned(),
-            ),
-            _ => (
-                LatencyMeasure::RoundTrip,
-                format!("{} {} (harness)", e.method, path()),
-            ),
-        };
-        let histogram = by_kind
-            .entry(kind)
-            .or_insert_with(|| Histogram::new(3).unwrap_or_else(|_| unreachable!("3 figures")));
-        let _ = histogram.record(e.latency_us.max(1));
-    }
-    by_kind
-        .into_iter()
-        .map(|((measure, exchange), h)| LatencySummary {
-            exchange,
-            measure,
-            count: h.len(),
-            p50_us: h.value_at_quantile(0.5),
-            p90_us: h.value_at_quantile(0.9),
-            p99_us: h.value_at_quantile(0.99),
-            max_us: h.max(),
-            curve: LATENCY_QUANTILES
-                .iter()
-                .map(|&quantile| LatencyPoint {
-                    quantile,
-                    us: h.value_at_quantile(quantile),
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// The largest decade edge of the drift distribution: beyond it, one outer bin per side.
-const DRIFT_DECADES: u32 = 7;
-
-/// The signed drift of every `matched` and `drift` item in bins `0`, `±(1…9)`, `±(10…99)`, …
-/// `±(10⁶…10⁷−1)` and one outer bin per side up to the extreme (at most 17 bins): the bins from
-/// the lowest non-empty to the highest non-empty one, `0` always included; empty without data.
-fn drift_distribution(items: &[ReconciliationItem]) -> Vec<DriftBin> {
-    let differences: Vec<i64> = items.iter().filter_map(|i| i.difference_ms).collect();
-    let (Some(&low), Some(&high)) = (differences.iter().min(), differences.iter().max()) else {
-        return Vec::new();
-    };
-    // Positive bins by index: 0 is `0…0`, k in 1..=DRIFT_DECADES is `10^(k-1)…10^k − 1`, and
-    // DRIFT_DECADES + 1 is `10^DRIFT_DECADES…` the extreme.
-    let index = |magnitude: u64| -> usize {
-        if magnitude == 0 {
-            0
-        } else {
-            (magnitude.ilog10() + 1).min(DRIFT_DECADES + 1) as usize
-        }
-    };
-    let range = |k: usize, extreme: u64| -> (u64, u64) {
-        match k {
-            0 => (0, 0),
-            k if k as u32 > DRIFT_DECADES => (10u64.pow(DRIFT_DECADES), extreme),
-            k => (10u64.pow(k as u32 - 1), 10u64.pow(k as u32) - 1),
-        }
-    };
-    let sides = DRIFT_DECADES as usize + 2;
-    let (mut negative, mut positive) = (vec![0u64; sides], vec![0u64; sides]);
-    for &d in &differences {
-        if d < 0 {
-            negative[index(d.unsigned_abs())] += 1;
-        } else {
-            positive[index(d.unsigned_abs())] += 1;
-        }
-    }
-    let signed = |v: u64, negate: bool| -> i64 {
-        let v = i64::try_from(v).unwrap_or(i64::MAX);
-        if negate { -v } else { v }
-    };
-    let mut bins = Vec::new();
-    if low < 0 {
-        for k in (1..=index(low.unsigned_abs())).rev() {
-            let (from, to) = range(k, low.unsigned_abs());
-            bins.push(DriftBin {
-                from_ms: signed(to, true),
-                to_ms: signed(from, true),
-                count: negative[k],
-            });
-        }
-    }
-    let top = if high > 0 {
-        index(high.unsigned_abs())
-    } else {
-        0
-    };
-    for (k, &count) in positive.iter().enumerate().take(top + 1) {
-        let (from, to) = range(k, high.unsigned_abs());
-        bins.push(DriftBin {
-            from_ms: signed(from, false),
-            to_ms: signed(to, false),
-            count,
-        });
-    }
-    bins
-}
-
 /// The most buckets of [`quality_over_time`].
 const MAX_QUALITY_BUCKETS: i64 = 48;
 
 /// Served quality records and the poor ones per bucket of `availableDateTime` (buckets aligned
 /// on multiples of their size since the Unix epoch, empty ones included), the bucket the
 /// smallest of 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h, 1 day, 7 days, or a whole number of
-/// days, that gives at most [`MAX_QUALITY_BUCKETS`]. Records with an unreadable timestamp are
-/// left out.
-fn quality_over_time(records: &[QualityRecord]) -> Vec<QualityBucket> {
+/// days, that gives at most [`MAX_QUALITY_BUCKETS`]. `records` gives each record's
+/// availability and whether it is poor; it is read twice (the span, then the counts), so that
+/// nothing per record is kept.
+pub(crate) fn quality_over_time<I: Iterator<Item = (i64, bool)>>(
+    records: impl Fn() -> I,
+) -> Vec<QualityBucket> {
     const MINUTE: i64 = 60_000;
     const HOUR: i64 = 60 * MINUTE;
     const DAY: i64 = 24 * HOUR;
-    let times: Vec<(i64, bool)> = records
-        .iter()
-        .filter_map(|r| {
-            parse_timestamp(&r.available_date_time)
-                .ok()
-                .map(|t| (t, r.poor))
-        })
-        .collect();
-    let (Some(first), Some(last)) = (
-        times.iter().map(|t| t.0).min(),
-        times.iter().map(|t| t.0).max(),
-    ) else {
+    let Some((first, last)) = records().fold(None, |span: Option<(i64, i64)>, (t, _)| {
+        Some(span.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
+    }) else {
         return Vec::new();
     };
     let count = |size: i64| last.div_euclid(size) - first.div_euclid(size) + 1;
@@ -384,7 +249,7 @@ fn quality_over_time(records: &[QualityRecord]) -> Vec<QualityBucket> {
             poor: 0,
         })
         .collect();
-    for (t, poor) in times {
+    for (t, poor) in records() {
         let bucket = &mut buckets[usize::try_from(t.div_euclid(size) - base).unwrap_or(0)];
         bucket.streams += 1;
         bucket.poor += u64::from(poor);
@@ -444,27 +309,9 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use oc_protocol::{AudioCodec, ReconClass, StreamDirection};
+    use oc_protocol::{AudioCodec, QualityRecord, StreamDirection, parse_timestamp};
 
     use super::*;
-
-    fn item(difference_ms: Option<i64>) -> ReconciliationItem {
-        ReconciliationItem {
-            call_id: "call-1".into(),
-            class: if difference_ms.is_some() {
-                ReconClass::Drift
-            } else {
-                ReconClass::Missing
-            },
-            telephone_number: "+15550100".into(),
-            teams_duration_ms: Some(60_000),
-            carrier_duration_ms: difference_ms.map(|d| 60_000 + d),
-            difference_ms,
-            late: false,
-            duplicate: false,
-            corrected: false,
-        }
-    }
 
     fn record(available: &str, poor: bool) -> QualityRecord {
         QualityRecord {
@@ -483,10 +330,6 @@ mod tests {
             poor,
             available_date_time: available.into(),
         }
-    }
-
-    fn bins(bins: &[DriftBin]) -> Vec<(i64, i64, u64)> {
-        bins.iter().map(|b| (b.from_ms, b.to_ms, b.count)).collect()
     }
 
     fn scenario(name: &str) -> Scenario {
@@ -513,129 +356,14 @@ mod tests {
         );
     }
 
-    fn exchange(
-        direction: oc_observe::ExchangeDirection,
-        method: &str,
-        url: &str,
-        detail: Option<oc_observe::ExchangeDetail>,
-        latency_us: u64,
-    ) -> oc_observe::Exchange {
-        oc_observe::Exchange {
-            seq: 0,
-            direction,
-            carrier: None,
-            method: method.into(),
-            url: url.into(),
-            status: Some(200),
-            error: None,
-            sim_time: 0,
-            wall_time_ms: 0,
-            latency_us,
-            request_headers: Vec::new(),
-            request_body: None,
-            response_body: None,
-            fault: None,
-            detail,
-        }
-    }
-
-    #[test]
-    fn latency_says_what_each_figure_times_and_webhooks_are_only_webhooks() {
-        use oc_observe::ExchangeDetail;
-        use oc_observe::ExchangeDirection::{CarrierToTeams, TeamsToCarrier};
-        let history = History {
-            exchanges: vec![
-                exchange(
-                    CarrierToTeams,
-                    "GET",
-                    "/oc/v1/cdrs/delta?token=x",
-                    None,
-                    300,
-                ),
-                exchange(
-                    TeamsToCarrier,
-                    "POST",
-                    "http://127.0.0.1:9/oc/v1/notifications/number-assignments",
-                    Some(ExchangeDetail::Webhook {
-                        notification_id: "n".into(),
-                        attempt: 0,
-                        event_ids: Vec::new(),
-                    }),
-                    2_000,
-                ),
-                exchange(
-                    TeamsToCarrier,
-                    "GET",
-                    "http://127.0.0.1:9/oc/v1/numbers/+14255550100",
-                    Some(ExchangeDetail::StateProbe {
-                        telephone_number: "+14255550100".into(),
-                    }),
-                    9_000_000,
-                ),
-                exchange(
-                    TeamsToCarrier,
-                    "POST",
-                    "http://127.0.0.1:9/oc/v1/test/call-legs",
-                    Some(ExchangeDetail::CallLegs {
-                        call_ids: Vec::new(),
-                    }),
-                    50_000,
-                ),
-            ],
-            ..History::default()
-        };
-        let latency = latency(&history);
-        let kinds: Vec<(LatencyMeasure, &str, u64)> = latency
-            .iter()
-            .map(|l| (l.measure, l.exchange.as_str(), l.max_us))
-            .collect();
-        assert_eq!(kinds.len(), 4, "{kinds:?}");
-        assert!(kinds.contains(&(LatencyMeasure::TeamsHandler, "GET /oc/v1/cdrs/delta", 300)));
-        // The slow probe is no webhook: max_ack_p99_ms holds webhooks only.
-        assert!(
-            kinds.contains(&(LatencyMeasure::RoundTrip, "webhook", 2_000)),
-            "{kinds:?}"
-        );
-        assert!(kinds.iter().any(|k| k.1 == "POST /oc/v1/test/call-legs"));
-        assert!(
-            kinds
-                .iter()
-                .any(|k| k.1 == "GET /oc/v1/numbers/{telephoneNumber} (state probe)")
-        );
-    }
-
-    #[test]
-    fn drift_bins_are_signed_decades_from_the_lowest_to_the_highest() {
-        assert!(drift_distribution(&[item(None)]).is_empty());
-        let items: Vec<_> = [
-            Some(-150),
-            Some(0),
-            Some(0),
-            Some(7),
-            Some(12_345_678),
-            None,
-        ]
-        .into_iter()
-        .map(item)
-        .collect();
-        assert_eq!(
-            bins(&drift_distribution(&items)),
-            [
-                (-999, -100, 1),
-                (-99, -10, 0),
-                (-9, -1, 0),
-                (0, 0, 2),
-                (1, 9, 1),
-                (10, 99, 0),
-                (100, 999, 0),
-                (1000, 9999, 0),
-                (10_000, 99_999, 0),
-                (100_000, 999_999, 0),
-                (1_000_000, 9_999_999, 0),
-                (10_000_000, 12_345_678, 1),
-            ]
-        );
-        assert_eq!(bins(&drift_distribution(&[item(Some(0))])), [(0, 0, 1)]);
+    fn quality_over_time(records: &[QualityRecord]) -> Vec<QualityBucket> {
+        super::quality_over_time(|| {
+            records.iter().filter_map(|r| {
+                parse_timestamp(&r.available_date_time)
+                    .ok()
+                    .map(|t| (t, r.poor))
+            })
+        })
     }
 
     #[test]

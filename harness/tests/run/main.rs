@@ -33,6 +33,8 @@ fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOu
         out: out_dir(&scenario.name, tag),
         progress: false,
         length_ms,
+        // Kept so that the verdicts can be checked against the facts and the pure replay.
+        keep_history: true,
     };
     let system = actix_rt::System::new();
     system
@@ -66,6 +68,21 @@ fn assert_expected(outcome: &RunOutcome) {
     }
     assert_valid_report(&outcome.report_path);
     assert_junit_reads_back(r, &dir.join("junit.xml"));
+    assert_live_is_the_replay(outcome);
+}
+
+/// The verdicts the checker folded live, as the run went, are exactly those of the same facts
+/// kept and replayed through the pure checker: the streaming form and its fixtures' form judge
+/// alike, evidence included (found live in the spilled exchanges).
+fn assert_live_is_the_replay(outcome: &RunOutcome) {
+    let history = outcome.history.as_ref().expect("the run kept its history");
+    let replayed = oc_harness::checker::evaluate(history);
+    let r = &outcome.report;
+    assert_eq!(replayed.rules, r.rules, "{}", r.scenario.name);
+    assert_eq!(replayed.accuracy, r.accuracy, "{}", r.scenario.name);
+    assert_eq!(replayed.conservation, r.conservation, "{}", r.scenario.name);
+    let dir = outcome.report_path.parent().unwrap();
+    assert!(dir.join("exchanges.ndjson.gz").exists());
 }
 
 /// A JUnit reader (the junit-parser crate, as CI test views read it) finds one suite with a
@@ -153,7 +170,7 @@ fn the_same_seed_gives_the_same_report() {
 fn rounding_up_to_a_minute_drifts_by_what_rounding_predicts() {
     let outcome = run_scenario(&load("drift-rounding"), "a", None);
     assert_expected(&outcome);
-    let history = &outcome.history;
+    let history = outcome.history.as_ref().unwrap();
     let recon = outcome.report.reconciliation.as_ref().unwrap();
     // Independently: each answered call's duration rounded up to the next whole minute.
     let answered: Vec<i64> = history
@@ -195,6 +212,8 @@ fn teams_misclassifying_quality_records_fails_qua_class_alone() {
     // one QUA-CLASS failure, and no other record is.
     let flipped: usize = outcome
         .history
+        .as_ref()
+        .unwrap()
         .exchanges
         .iter()
         .filter_map(|e| match &e.detail {

@@ -6,6 +6,7 @@
 //! in one arena, its reconciliation state in a 16-byte slot; records are rendered only when
 //! served.
 
+pub(crate) mod by_id;
 pub(crate) mod calls;
 pub(crate) mod feed;
 pub(crate) mod numbers;
@@ -23,6 +24,7 @@ use oc_protocol::{NumberEvent, NumberEventType, UnixMillis, Validate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use by_id::{CallView, TeamsCall};
 pub use calls::{NewCall, StreamQuality};
 pub use numbers::Assignment;
 pub use reports::{ReportOutcome, ReportedCall};

@@ -23,7 +23,7 @@ pub(crate) enum ItemsPosition {
 }
 
 /// One classified call, borrowed from the store.
-struct Classified<'a> {
+pub(crate) struct Classified<'a> {
     call_id: &'a str,
     class: ReconClass,
     telephone_number: &'a str,
@@ -31,8 +31,24 @@ struct Classified<'a> {
     slot: ReconSlot,
 }
 
+/// The item of a reported call id that matches no answered call of the carrier.
+pub(crate) fn unexpected_item(
+    call_id: &str,
+    telephone_number: &str,
+    slot: ReconSlot,
+) -> ReconciliationItem {
+    Classified {
+        call_id,
+        class: ReconClass::Unexpected,
+        telephone_number,
+        teams_ms: None,
+        slot,
+    }
+    .to_item()
+}
+
 impl Classified<'_> {
-    fn to_item(&self) -> ReconciliationItem {
+    pub(crate) fn to_item(&self) -> ReconciliationItem {
         let carrier_ms = self.slot.carrier_ms();
         let difference_ms = match self.class {
             ReconClass::Matched | ReconClass::Drift => {
@@ -136,7 +152,7 @@ impl SignedHistogram {
 }
 
 impl Store {
-    fn classify_call(
+    pub(crate) fn classify_call(
         &self,
         carrier: u16,
         index: u32,

@@ -14,7 +14,7 @@ use crate::client::{Client, CycleOutcome};
 use crate::config::CarrierConfig;
 use crate::errors::{ClientError, StartError};
 use crate::shared::Shared;
-use crate::truth::GroundTruth;
+use crate::truth::{CallTruth, GroundTruth};
 
 /// A running mock carrier.
 ///
@@ -139,6 +139,16 @@ impl MockCarrier {
     /// The ground truth as it stands.
     pub fn ground_truth(&self) -> GroundTruth {
         self.shared.ground_truth()
+    }
+
+    /// Hands `f` the ground truth of every call as it stands, one at a time in call-id order,
+    /// without collecting it: for a checker that folds a long run. The carrier's ledger stays
+    /// locked while `f` runs.
+    pub fn with_ground_truth_calls<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = CallTruth>) -> R,
+    ) -> R {
+        self.shared.with_call_truths(f)
     }
 
     /// The carrier's view of one number, as its state probe serves it.

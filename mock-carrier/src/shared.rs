@@ -10,7 +10,7 @@ use crate::config::CarrierConfig;
 use crate::ledger::{DriftSettings, Ledger};
 use crate::numbers::NumberBook;
 use crate::profile::Profile;
-use crate::truth::{GroundTruth, TruthSettings, ground_truth};
+use crate::truth::{CallTruth, GroundTruth, TruthSettings, call_truths, ground_truth};
 
 /// The carrier's state.
 pub(crate) struct Shared {
@@ -71,17 +71,28 @@ impl Shared {
         }
     }
 
+    fn truth_settings(&self) -> TruthSettings<'_> {
+        TruthSettings {
+            seed: self.config.seed,
+            profile: self.config.misbehaviour.profile,
+            tolerance_ms: self.config.tolerance_ms,
+            deadline_ms: self.config.deadline_ms,
+            drift: &self.config.drift,
+        }
+    }
+
     pub(crate) fn ground_truth(&self) -> GroundTruth {
+        ground_truth(&self.lock_ledger(), &self.truth_settings())
+    }
+
+    /// Hands `f` the ground truth of every call, one at a time in call-id order, with the
+    /// ledger locked meanwhile.
+    pub(crate) fn with_call_truths<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = CallTruth>) -> R,
+    ) -> R {
         let ledger = self.lock_ledger();
-        ground_truth(
-            &ledger,
-            &TruthSettings {
-                seed: self.config.seed,
-                profile: self.config.misbehaviour.profile,
-                tolerance_ms: self.config.tolerance_ms,
-                deadline_ms: self.config.deadline_ms,
-                drift: &self.config.drift,
-            },
-        )
+        let settings = self.truth_settings();
+        f(&mut call_truths(&ledger, &settings))
     }
 }

@@ -18,15 +18,24 @@ pub(crate) struct TruthSettings<'a> {
     pub(crate) drift: &'a [DriftModel],
 }
 
+/// The ground truth of every call in `ledger` that reconciliation covers, one at a time, in
+/// call-id order.
+pub(crate) fn call_truths<'a>(
+    ledger: &'a Ledger,
+    settings: &'a TruthSettings<'_>,
+) -> impl Iterator<Item = CallTruth> + 'a {
+    ledger
+        .calls
+        .iter()
+        .filter_map(|(call_id, entry)| call_truth(call_id, entry, settings))
+}
+
 /// The ground truth of everything in `ledger`.
 pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> GroundTruth {
     let mut counts = ReconCounts::default();
     let mut flags = ReconFlagCounts::default();
     let mut calls = Vec::new();
-    for (call_id, entry) in &ledger.calls {
-        let Some(call) = call_truth(call_id, entry, settings) else {
-            continue;
-        };
+    for call in call_truths(ledger, settings) {
         match call.expected_class {
             Some(ReconClass::Matched) => counts.matched += 1,
             Some(ReconClass::Drift) => counts.drift += 1,

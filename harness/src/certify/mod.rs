@@ -27,8 +27,8 @@ use oc_reports::{Certification, CertificationVerdict, Evidence, Outcome, Report,
 
 use crate::actors::traffic::MAX_RING_MS;
 use crate::run::{
-    CARRIER_ID, Credentials, RunError, Sides, check_settings, final_state, inventory, judge_run,
-    quality_over_time, report, settle_within, start_teams, write_report,
+    CARRIER_ID, Credentials, RunError, Sides, check_settings, final_state, inventory, judge,
+    quality_over_time, report, settle_within, start_teams, take_observed, write_report,
 };
 use crate::scenario::{Clock, Scenario};
 
@@ -257,7 +257,8 @@ pub async fn certify(
             (facts, summary, window, None, hook_failures)
         }
     };
-    let judgement = judge_run(&sides, facts, None, window).await?;
+    let observed = take_observed(&sides).await?;
+    let judgement = judge::judge(observed, facts, &sides.teams, None, window)?;
     let quality_over_time = quality_over_time(&sides.teams)?;
     sides.teams.stop().await;
     let mut report = report::build(report::Inputs {

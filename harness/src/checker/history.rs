@@ -2,7 +2,7 @@
 //! Rules are pure functions of it, so that a history kept as a data file reproduces a verdict.
 
 use oc_observe::GroundTruth;
-use oc_observe::{Exchange, ExchangeDetail, ReportedCall};
+use oc_observe::{Exchange, ReportedCall};
 use oc_protocol::{
     CarrierNumberView, NumberEvent, QualityRecord, ReconciliationItem, TeamsNumber, UnixMillis,
 };
@@ -81,7 +81,7 @@ pub struct CheckSettings {
     /// How long a carrier has to acknowledge a webhook, real ms (5000).
     pub ack_deadline_ms: u64,
     /// The carrier polls on its own clock (certification): its poll cycles are read from the
-    /// wire ([`cycles_from_cdr_feed`]) rather than marked by the run.
+    /// wire ([`super::stream::WireCycles`]) rather than marked by the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cycles_on_the_wire: bool,
 }
@@ -126,29 +126,6 @@ pub struct PollCycle {
     pub first_seq: u64,
     /// The last exchange seq that belongs to it (inclusive); below `first_seq` when empty.
     pub last_seq: u64,
-}
-
-/// The poll cycles of a carrier that polls on its own clock, as the wire shows them: a cycle
-/// ends each time the carrier reaches the end of the CDR feed (a page without `nextLink`), and
-/// the cycles are the spans between two such ends. Whether a carrier reads quality before or
-/// after its CDRs, each span holds exactly one cycle's quality reading; the span before the
-/// first end and the one after the last are left out (the run's start and end cut them).
-/// Timing plays no part, so a slow moment cannot split a cycle. `exchanges` sorted by `seq`.
-pub fn cycles_from_cdr_feed(exchanges: &[Exchange]) -> Vec<PollCycle> {
-    let ends: Vec<&Exchange> = exchanges
-        .iter()
-        .filter(|e| {
-            matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, next: false, .. })
-                if feed == "cdr")
-        })
-        .collect();
-    ends.windows(2)
-        .map(|pair| PollCycle {
-            sim_time: pair[1].sim_time,
-            first_seq: pair[0].seq + 1,
-            last_seq: pair[1].seq,
-        })
-        .collect()
 }
 
 /// A call Teams generated.
@@ -196,69 +173,4 @@ pub struct IsolationProbe {
     pub status: u16,
     /// The status the protocol requires (401 or 404).
     pub expected: u16,
-}
-
-#[cfg(test)]
-mod tests {
-    use oc_observe::ExchangeDirection;
-
-    use super::*;
-
-    fn exchange(seq: u64, direction: ExchangeDirection, wall_time_ms: i64) -> Exchange {
-        Exchange {
-            seq,
-            direction,
-            carrier: None,
-            method: "GET".into(),
-            url: "/oc/v1/cdrs/delta".into(),
-            status: Some(200),
-            error: None,
-            sim_time: 0,
-            wall_time_ms,
-            latency_us: 1,
-            request_headers: Vec::new(),
-            request_body: None,
-            response_body: None,
-            fault: None,
-            detail: None,
-        }
-    }
-
-    fn request(seq: u64, wall_time_ms: i64) -> Exchange {
-        exchange(seq, ExchangeDirection::CarrierToTeams, wall_time_ms)
-    }
-
-    fn cdr_end(seq: u64) -> Exchange {
-        let mut e = request(seq, 0);
-        e.detail = Some(ExchangeDetail::FeedPage {
-            feed: "cdr".into(),
-            chain_start: false,
-            from_position: 0,
-            to_position: 1,
-            next: false,
-            link: String::new(),
-            misclassified: Vec::new(),
-        });
-        e
-    }
-
-    #[test]
-    fn cycles_are_the_spans_between_two_ends_of_the_cdr_feed() {
-        let exchanges = vec![
-            request(1, 0),
-            cdr_end(2),
-            request(3, 0),
-            exchange(4, ExchangeDirection::TeamsToCarrier, 0),
-            cdr_end(5),
-            request(6, 0),
-            cdr_end(7),
-            request(8, 0),
-        ];
-        let cycles: Vec<(u64, u64)> = cycles_from_cdr_feed(&exchanges)
-            .iter()
-            .map(|c| (c.first_seq, c.last_seq))
-            .collect();
-        assert_eq!(cycles, [(3, 5), (6, 7)]);
-        assert!(cycles_from_cdr_feed(&[cdr_end(1)]).is_empty());
-    }
 }

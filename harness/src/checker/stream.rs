@@ -36,7 +36,7 @@ pub enum Observation<'a> {
     Event(&'a NumberEvent),
     /// A poll cycle of the carrier ended: every exchange up to its `last_seq` came before it.
     /// When the carrier polls on its own clock, the driver reads the cycles from the wire
-    /// ([`super::history::cycles_from_cdr_feed`]) and the run sends none.
+    /// ([`WireCycles`]) and the run sends none.
     Cycle(&'a PollCycle),
     /// A certification leg was posted to the carrier: before any exchange that reports it.
     Leg(&'a LegFact),
@@ -158,8 +158,8 @@ pub struct Checker {
     rules: Vec<Box<dyn Rule>>,
     accuracy: AccuracyFold,
     conservation: ConservationFold,
-    /// The last end of the CDR feed, when cycles are read from the wire.
-    last_cdr_end: Option<u64>,
+    /// The cycles read from the wire, when they are.
+    wire: WireCycles,
     /// Poll cycles observed.
     cycles: u64,
 }
@@ -172,7 +172,7 @@ impl Checker {
             rules: rules::all(&settings),
             accuracy: AccuracyFold::default(),
             conservation: ConservationFold::default(),
-            last_cdr_end: None,
+            wire: WireCycles::default(),
             cycles: 0,
         }
     }
@@ -190,15 +190,8 @@ impl Checker {
         self.forward(&observation);
         if self.settings.cycles_on_the_wire
             && let Observation::Exchange(e) = observation
-            && matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, next: false, .. })
-                if feed == "cdr")
-            && let Some(previous) = self.last_cdr_end.replace(e.seq)
+            && let Some(cycle) = self.wire.after(e)
         {
-            let cycle = PollCycle {
-                sim_time: e.sim_time,
-                first_seq: previous + 1,
-                last_seq: e.seq,
-            };
             self.forward(&Observation::Cycle(&cycle));
         }
     }
@@ -237,6 +230,34 @@ impl Checker {
             accuracy: end.truth.then(|| self.accuracy.finish()),
             conservation: self.conservation.finish(),
         }
+    }
+}
+
+/// The poll cycles of a carrier that polls on its own clock, as the wire shows them: a cycle
+/// ends each time the carrier reaches the end of the CDR feed (a page without `nextLink`), and
+/// the cycles are the spans between two such ends. Whether a carrier reads quality before or
+/// after its CDRs, each span holds exactly one cycle's quality reading; the span before the
+/// first end and the one after the last are left out (the run's start and end cut them).
+/// Timing plays no part, so a slow moment cannot split a cycle.
+#[derive(Debug, Default)]
+pub struct WireCycles {
+    last_end: Option<u64>,
+}
+
+impl WireCycles {
+    /// The cycle that `e` (the next exchange in `seq` order) ends, if it ends one.
+    pub fn after(&mut self, e: &Exchange) -> Option<PollCycle> {
+        if !matches!(&e.detail, Some(ExchangeDetail::FeedPage { feed, next: false, .. })
+            if feed == "cdr")
+        {
+            return None;
+        }
+        let previous = self.last_end.replace(e.seq)?;
+        Some(PollCycle {
+            sim_time: e.sim_time,
+            first_seq: previous + 1,
+            last_seq: e.seq,
+        })
     }
 }
 
@@ -400,5 +421,72 @@ pub fn join_rows<'a>(
             items: &group,
             truth: truth_one,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oc_observe::ExchangeDirection;
+
+    use super::*;
+
+    fn exchange(seq: u64, direction: ExchangeDirection, wall_time_ms: i64) -> Exchange {
+        Exchange {
+            seq,
+            direction,
+            carrier: None,
+            method: "GET".into(),
+            url: "/oc/v1/cdrs/delta".into(),
+            status: Some(200),
+            error: None,
+            sim_time: 0,
+            wall_time_ms,
+            latency_us: 1,
+            request_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+            fault: None,
+            detail: None,
+        }
+    }
+
+    fn request(seq: u64, wall_time_ms: i64) -> Exchange {
+        exchange(seq, ExchangeDirection::CarrierToTeams, wall_time_ms)
+    }
+
+    fn cdr_end(seq: u64) -> Exchange {
+        let mut e = request(seq, 0);
+        e.detail = Some(ExchangeDetail::FeedPage {
+            feed: "cdr".into(),
+            chain_start: false,
+            from_position: 0,
+            to_position: 1,
+            next: false,
+            link: String::new(),
+            misclassified: Vec::new(),
+        });
+        e
+    }
+
+    #[test]
+    fn cycles_are_the_spans_between_two_ends_of_the_cdr_feed() {
+        let exchanges = [
+            request(1, 0),
+            cdr_end(2),
+            request(3, 0),
+            exchange(4, ExchangeDirection::TeamsToCarrier, 0),
+            cdr_end(5),
+            request(6, 0),
+            cdr_end(7),
+            request(8, 0),
+        ];
+        let mut wire = WireCycles::default();
+        let cycles: Vec<(u64, u64)> = exchanges
+            .iter()
+            .filter_map(|e| wire.after(e))
+            .map(|c| (c.first_seq, c.last_seq))
+            .collect();
+        assert_eq!(cycles, [(3, 5), (6, 7)]);
+        assert!(WireCycles::default().after(&cdr_end(1)).is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! into the rules and the figures; then the evidence still to be found, in the kept exchanges.
 
 use mock_teams::{CallView, MockTeams};
-use oc_observe::{CallTruth, GroundTruth};
+use oc_observe::CallTruth;
 use oc_protocol::{TeamsNumber, UnixMillis};
 
 use super::figures::RunFigures;
@@ -35,12 +35,14 @@ pub(crate) struct Judgement {
     pub(crate) history: Option<History>,
 }
 
-/// Judges the run: `window` is the reconciliation's window of call starts.
+/// Judges the run: `truth` is the mock carrier's ground truth, in call-id order, when the
+/// carrier is the mock; `window` is the reconciliation's window of call starts. A kept history
+/// gets everything but the ground truth, which its keeper adds.
 pub(crate) fn judge(
     observed: Observed,
     facts: EndFacts,
     teams: &MockTeams,
-    truth: Option<&GroundTruth>,
+    truth: Option<&mut dyn Iterator<Item = CallTruth>>,
     window: (UnixMillis, UnixMillis),
 ) -> Result<Judgement, RunError> {
     let Observed {
@@ -49,21 +51,19 @@ pub(crate) fn judge(
         spill,
         mut kept,
     } = observed;
+    let has_truth = truth.is_some();
     let end = End {
         teams_numbers: &facts.teams_numbers,
         probes: &facts.probes,
         signature_probes: &facts.signature_probes,
         isolation_probes: &facts.isolation_probes,
         judged_at: facts.judged_at,
-        truth: truth.is_some(),
+        truth: has_truth,
     };
-    // The ground truth is in call-id order (the mock carrier's ledger is); sorted again in
-    // case, by reference.
-    let mut truth_calls: Vec<&CallTruth> = truth.iter().flat_map(|t| &t.calls).collect();
-    if !truth_calls.is_sorted_by(|a, b| a.call_id <= b.call_id) {
-        truth_calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
-    }
-    let mut truth_calls = truth_calls.into_iter().peekable();
+    let mut none = std::iter::empty();
+    let mut truth_calls = truth
+        .unwrap_or(&mut none as &mut dyn Iterator<Item = CallTruth>)
+        .peekable();
     let mut row = |row: CallRow<'_>| {
         checker.call(row, &end);
         figures.row(&row);
@@ -86,7 +86,7 @@ pub(crate) fn judge(
         .with_store(|s| -> Result<(), mock_teams::StoreError> {
             for view in s.calls_by_id(CARRIER_ID, window)? {
                 while let Some(t) = truth_calls.next_if(|t| t.call_id.as_str() < view.call_id) {
-                    row(only_truth(t));
+                    row(only_truth(&t));
                 }
                 let t = truth_calls.next_if(|t| t.call_id == view.call_id);
                 let CallView {
@@ -109,11 +109,11 @@ pub(crate) fn judge(
                     call: call.as_ref(),
                     reported: reported.as_ref(),
                     items: item.as_slice(),
-                    truth: t,
+                    truth: t.as_ref(),
                 });
             }
             for t in truth_calls.by_ref() {
-                row(only_truth(t));
+                row(only_truth(&t));
             }
             Ok(())
         })
@@ -132,7 +132,6 @@ pub(crate) fn judge(
         kept.signature_probes = facts.signature_probes.clone();
         kept.isolation_probes = facts.isolation_probes.clone();
         kept.judged_at = facts.judged_at;
-        kept.truth = truth.cloned();
     }
     Ok(Judgement {
         result: finished.result(),

@@ -223,10 +223,14 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
     let (facts, summary, window) =
         final_state(&sides, scenario, &numbers, &credentials, end).await?;
-    let truth = carrier.ground_truth();
+    let observed = take_observed(&sides).await?;
+    let mut judgement = carrier.with_ground_truth_calls(|truth| {
+        judge::judge(observed, facts, &sides.teams, Some(truth), window)
+    })?;
+    if let Some(history) = &mut judgement.history {
+        history.truth = Some(carrier.ground_truth());
+    }
     carrier.stop().await;
-    let judgement = judge_run(&sides, facts, Some(&truth), window).await?;
-    drop(truth);
     let quality_over_time = quality_over_time(&sides.teams)?;
     sides.teams.stop().await;
     let report = report::build(report::Inputs {
@@ -447,19 +451,16 @@ pub(crate) async fn final_state(
     Ok((facts, summary, window))
 }
 
-/// Takes the checker's state over from its actor and judges the end of the run.
-pub(crate) async fn judge_run(
+/// Takes the checker's state over from its actor, for the end of the run.
+pub(crate) async fn take_observed(
     sides: &Sides,
-    facts: judge::EndFacts,
-    truth: Option<&oc_observe::GroundTruth>,
-    window: (UnixMillis, UnixMillis),
-) -> Result<judge::Judgement, RunError> {
+) -> Result<crate::actors::checker::Observed, RunError> {
     let observed = sides
         .checker
         .send(Handover)
         .await?
         .ok_or(RunError::Checker)?;
-    judge::judge(*observed, facts, &sides.teams, truth, window)
+    Ok(*observed)
 }
 
 /// The quality records Teams served, in buckets of time, for the report.

@@ -471,6 +471,45 @@ mod tests {
     }
 
     #[test]
+    fn calls_by_id_joins_every_call_report_and_item_in_call_id_order() {
+        let mut store = store_with_calls(&[Some(60_000), None, Some(30_000), Some(1_000)]);
+        let c = |i: i64| T0 + 1_000 + i * 10_000 + 2_000;
+        let body = serde_json::json!({ "records": [
+            report_json("call-2", c(2), 30_000),
+            report_json("call-1", c(1), 5_000),
+            report_json("a-ghost", T0 + 5_000, 1_000),
+            report_json("z-ghost", T0 + 5_000, 1_000),
+        ]});
+        store.report("c", "k", body.to_string().as_bytes()).unwrap();
+        let window = (T0, T0 + 200_000_000);
+        let views: Vec<_> = store.calls_by_id("c", window).unwrap().collect();
+        let ids: Vec<&str> = views.iter().map(|v| v.call_id).collect();
+        assert_eq!(
+            ids,
+            ["a-ghost", "call-0", "call-1", "call-2", "call-3", "z-ghost"]
+        );
+        // The same facts as the listings, joined.
+        let (_, mut items) = summary_and_items(&store);
+        items.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        let joined: Vec<_> = views.iter().filter_map(|v| v.item.clone()).collect();
+        assert_eq!(joined, items);
+        let mut reported = store.reported_calls(0);
+        reported.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        let joined: Vec<_> = views.iter().filter_map(|v| v.reported.clone()).collect();
+        assert_eq!(joined, reported);
+        let teams: Vec<(bool, i64)> = views
+            .iter()
+            .filter_map(|v| v.teams.map(|t| (t.answered, t.duration_ms)))
+            .collect();
+        assert_eq!(
+            teams,
+            [(true, 60_000), (false, 0), (true, 30_000), (true, 1_000)]
+        );
+        assert!(views[0].teams.is_none() && views[5].teams.is_none());
+        assert_eq!(views[5].telephone_number, "+14255550100");
+    }
+
+    #[test]
     fn hand_computed_classes_at_the_tolerance_boundary() {
         let mut store = store_with_calls(&[Some(60_000), Some(60_000), Some(60_000), None]);
         let c = |i: i64| T0 + 1_000 + i * 10_000 + 2_000;

@@ -1,12 +1,17 @@
-//! The duration rules (PROTOCOL.md 2.3, 3.4, 3.5): DUR-SCHEMA and DUR-IDEMPOTENT from the
-//! carrier's call-durations requests and Teams' answers; DUR-DUPLICATE, DUR-DEADLINE,
-//! DUR-COMPLETE and DUR-UNEXPECTED decided here from what Teams received for each reported
-//! call (when, what, whether again) and the calls Teams had, not from Teams' reconciliation;
-//! DUR-FIDELITY from the certification legs the harness posted and the reports Teams received.
+//! The duration rules (PROTOCOL.md 2.3, 3.4, 3.5), each a state machine over the run.
+//!
+//! DUR-SCHEMA and DUR-IDEMPOTENT judge each call-durations request of the carrier, with Teams'
+//! answer, as it is observed. DUR-DUPLICATE, DUR-DEADLINE, DUR-COMPLETE and DUR-UNEXPECTED judge
+//! each call row at the end, from what Teams received for the call (when, what, whether again:
+//! [`ReportedCall`](oc_observe::ReportedCall)) and the call Teams had
+//! ([`CallFact`](crate::checker::history::CallFact)), not from Teams' reconciliation (a separate
+//! reading of the same facts, for the report). DUR-FIDELITY keeps the certification legs the
+//! harness posted and the durations reported for them; a simulation posts none, and then it
+//! keeps nothing. Their state grows with report requests at most (DUR-IDEMPOTENT's keys), never
+//! with calls.
 
 use std::collections::BTreeMap;
 
-use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::durations::parse_duration_report;
 use oc_protocol::problem::ProblemKind;
@@ -15,21 +20,36 @@ use oc_protocol::{
 };
 
 use super::{Tally, count, harness_caused, header, not_exercised, path_of};
-use crate::checker::History;
-use crate::checker::history::{CallFact, LegFact};
-use oc_observe::ReportedCall;
+use crate::checker::history::{CheckSettings, LegFact};
+use crate::checker::stream::{CallRow, End, Judged, Observation, Rule};
 
-/// The carrier's call-durations requests that Teams really answered.
-fn reports(history: &History) -> impl Iterator<Item = &Exchange> {
-    history.exchanges.iter().filter(|e| {
-        e.direction == ExchangeDirection::CarrierToTeams
-            && path_of(&e.url) == paths::CALL_DURATIONS
-            && !harness_caused(e)
-    })
+/// The call-durations request of the carrier an observation is, when Teams really answered it.
+fn report<'a>(observation: &Observation<'a>) -> Option<&'a Exchange> {
+    match *observation {
+        Observation::Exchange(e)
+            if e.direction == ExchangeDirection::CarrierToTeams
+                && path_of(&e.url) == paths::CALL_DURATIONS
+                && !harness_caused(e) =>
+        {
+            Some(e)
+        }
+        _ => None,
+    }
 }
 
 fn is_report(e: &Exchange) -> bool {
     matches!(e.detail, Some(ExchangeDetail::DurationReport { .. }))
+}
+
+fn is_replayed(e: &Exchange) -> bool {
+    matches!(
+        e.detail,
+        Some(ExchangeDetail::DurationReport { replayed: true, .. })
+    )
+}
+
+fn answer_lost(e: &Exchange) -> bool {
+    matches!(e.fault, Some(InjectedFault::AnswerLost { .. }))
 }
 
 /// A post of certification legs to the carrier: what told it of a call.
@@ -109,11 +129,27 @@ fn missing_key(e: &Exchange) -> Option<String> {
 }
 
 /// DUR-SCHEMA: no report had records rejected, and no report body was refused as malformed.
-pub(super) fn dur_schema(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::DurSchema);
-    let mut judged = 0u64;
-    for e in reports(history) {
-        judged += 1;
+pub(super) struct DurSchema {
+    tally: Tally,
+    /// The call-durations requests judged.
+    judged: u64,
+}
+
+impl DurSchema {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::DurSchema),
+            judged: 0,
+        }
+    }
+}
+
+impl Rule for DurSchema {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        let Some(e) = report(observation) else {
+            return;
+        };
+        self.judged += 1;
         match &e.detail {
             // A replay repeats the first answer; that one was counted already.
             Some(ExchangeDetail::DurationReport {
@@ -121,7 +157,7 @@ pub(super) fn dur_schema(history: &History) -> Judged {
                 accepted,
                 rejected,
                 replayed: false,
-            }) if *rejected > 0 => tally.fail(|| {
+            }) if *rejected > 0 => self.tally.fail(|| {
                 let errors: Vec<String> = e
                     .response_body
                     .as_deref()
@@ -151,7 +187,7 @@ pub(super) fn dur_schema(history: &History) -> Judged {
             }),
             _ => {
                 if let Some(why) = malformed_body(e) {
-                    tally.fail(|| {
+                    self.tally.fail(|| {
                         (
                             format!(
                                 "the report at seq {} was refused as malformed: {why}",
@@ -164,12 +200,16 @@ pub(super) fn dur_schema(history: &History) -> Judged {
             }
         }
     }
-    tally.exercised("call-durations requests", judged, 1);
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} checked; {failures} with malformed records",
-        count(judged, "call-durations request")
-    ))
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        let Self { mut tally, judged } = *self;
+        tally.exercised("call-durations requests", judged, 1);
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} checked; {failures} with malformed records",
+            count(judged, "call-durations request")
+        ))
+    }
 }
 
 /// The least reports whose answer Teams lost that exercise DUR-IDEMPOTENT: without one, a
@@ -178,16 +218,43 @@ const MIN_LOST: u64 = 1;
 
 /// DUR-IDEMPOTENT: no key was reused with another body (422), and no request went without a
 /// valid `Idempotency-Key` (400 naming the header).
-pub(super) fn dur_idempotent(history: &History) -> Judged {
-    let mut tally = Tally::new(RuleId::DurIdempotent);
-    let mut judged = 0u64;
-    // key → the first request Teams applied under it.
-    let mut first_use: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in reports(history) {
-        judged += 1;
+pub(super) struct DurIdempotent {
+    tally: Tally,
+    /// The call-durations requests judged.
+    judged: u64,
+    /// Key → the first request Teams applied under it: one per report, so it grows with the
+    /// pages of calls reported, not with the calls.
+    first_use: BTreeMap<String, u64>,
+    /// Reports whose answer Teams lost after applying them.
+    lost: u64,
+    /// Retries Teams answered from memory (same key and body).
+    replayed: u64,
+}
+
+impl DurIdempotent {
+    pub(super) fn new() -> Self {
+        Self {
+            tally: Tally::new(RuleId::DurIdempotent),
+            judged: 0,
+            first_use: BTreeMap::new(),
+            lost: 0,
+            replayed: 0,
+        }
+    }
+}
+
+impl Rule for DurIdempotent {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        let Some(e) = report(observation) else {
+            return;
+        };
+        self.judged += 1;
+        self.lost += u64::from(answer_lost(e));
+        self.replayed += u64::from(is_replayed(e));
         let key = header(e, IDEMPOTENCY_KEY_HEADER);
         if e.status == Some(422) {
-            tally.fail(|| {
+            let first_use = &self.first_use;
+            self.tally.fail(|| {
                 let key = key.unwrap_or("?");
                 let first = first_use.get(key).copied();
                 let earlier = first.map_or_else(String::new, |seq| format!(" at seq {seq}"));
@@ -201,7 +268,7 @@ pub(super) fn dur_idempotent(history: &History) -> Judged {
                 )
             });
         } else if let Some(why) = missing_key(e) {
-            tally.fail(|| {
+            self.tally.fail(|| {
                 (
                     format!("the report at seq {} was refused: {why}", e.seq),
                     vec![e.seq],
@@ -210,242 +277,280 @@ pub(super) fn dur_idempotent(history: &History) -> Judged {
         }
         if is_report(e)
             && let Some(key) = key
+            && !self.first_use.contains_key(key)
         {
-            first_use.entry(key).or_insert(e.seq);
+            self.first_use.insert(key.to_owned(), e.seq);
         }
     }
-    let lost = reports(history)
-        .filter(|e| matches!(e.fault, Some(InjectedFault::AnswerLost { .. })))
-        .count() as u64;
-    let replayed = reports(history)
-        .filter(|e| {
-            matches!(
-                e.detail,
-                Some(ExchangeDetail::DurationReport { replayed: true, .. })
-            )
-        })
-        .count() as u64;
-    tally.exercised(
-        "reports whose answer Teams lost after applying them",
-        lost,
-        MIN_LOST,
-    );
-    tally.exercised(
-        "retries answered from memory (same key and body)",
-        replayed,
-        0,
-    );
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} checked, {} of them answered 503 after being applied, {} retried with the same \
-         key and body; {failures} misused the Idempotency-Key",
-        count(judged, "call-durations request"),
-        lost,
-        replayed
-    ))
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        let Self {
+            mut tally,
+            judged,
+            lost,
+            replayed,
+            ..
+        } = *self;
+        tally.exercised(
+            "reports whose answer Teams lost after applying them",
+            lost,
+            MIN_LOST,
+        );
+        tally.exercised(
+            "retries answered from memory (same key and body)",
+            replayed,
+            0,
+        );
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} checked, {} of them answered 503 after being applied, {} retried with the same \
+             key and body; {failures} misused the Idempotency-Key",
+            count(judged, "call-durations request"),
+            lost,
+            replayed
+        ))
+    }
 }
 
-/// The calls a duration rule judges, one kind of item each: Teams' answered calls, or what the
-/// carrier reported. The decision is the rule's own, from the facts Teams recorded (what
-/// arrived when, [`ReportedCall`]) and the calls Teams had ([`CallFact`]); Teams'
-/// reconciliation is a separate reading of the same facts, for the report.
-struct Items<T> {
-    rule: RuleId,
-    /// The items that give the rule something to check.
-    items: Vec<T>,
-    /// Whether an item breaks the rule.
-    fails: fn(&History, &T) -> bool,
-    /// What is wrong with one, for a person.
-    note: fn(&History, &T) -> String,
-    /// The call an item is about.
-    call_id: fn(&T) -> &str,
-    /// The exchanges that show a failure: those of this kind that name the call.
-    evidence_from: fn(&Exchange) -> bool,
-    /// What the items are, e.g. `answered call`.
+/// What a duration rule judging call rows counted: the calls it judged, and the failures among
+/// them, whose evidence cites the exchanges that name the call (found after the run).
+struct Calls {
+    tally: Tally,
+    /// The calls judged.
+    judged: u64,
+    /// What the judged calls are, e.g. `answered call`.
     what: &'static str,
     /// What the failing ones did, e.g. `never reported`.
     found: &'static str,
-    /// One more thing the run must have exercised, when it has one (a certification's legs on
-    /// unassigned numbers for DUR-UNEXPECTED): what, and how many.
-    also_exercised: fn(&History) -> Option<(&'static str, u64)>,
-    /// Why the failing items probably failed, when the history shows a cause.
-    diagnose: fn(&History) -> Option<String>,
 }
 
-fn nothing_more(_: &History) -> Option<(&'static str, u64)> {
-    None
-}
-
-fn no_diagnosis(_: &History) -> Option<String> {
-    None
-}
-
-/// A carrier that stopped calling Teams after a 429 (its last request was answered 429).
-fn stopped_after_429(history: &History) -> Option<String> {
-    let last = history
-        .exchanges
-        .iter()
-        .rev()
-        .find(|e| e.direction == ExchangeDirection::CarrierToTeams)?;
-    (last.status == Some(429)).then(|| {
-        format!(
-            "the carrier made no request after the 429 at seq {} (see CDR-THROTTLE)",
-            last.seq
-        )
-    })
-}
-
-impl<T> Items<T> {
-    fn judge(self, history: &History) -> Judged {
-        let judged = self.items.len() as u64;
-        let mut tally = Tally::new(self.rule);
-        for item in self.items.iter().filter(|i| (self.fails)(history, i)) {
-            tally.fail_mentioning((self.call_id)(item), self.evidence_from, || {
-                ((self.note)(history, item), Vec::new())
-            });
+impl Calls {
+    fn new(rule: RuleId, what: &'static str, found: &'static str) -> Self {
+        Self {
+            tally: Tally::new(rule),
+            judged: 0,
+            what,
+            found,
         }
+    }
+
+    /// Counts `call_id` judged; when it `failed`, a failure saying `note` that also cites the
+    /// exchanges of a kind (`shown_by`) whose body names the call.
+    fn judge(
+        &mut self,
+        call_id: &str,
+        failed: bool,
+        shown_by: fn(&Exchange) -> bool,
+        note: impl FnOnce() -> String,
+    ) {
+        self.judged += 1;
+        if failed {
+            self.tally
+                .fail_mentioning(call_id, shown_by, || (note(), Vec::new()));
+        }
+    }
+
+    /// The verdict. `also_exercised` is one more thing the run must have exercised, when the
+    /// rule has one (what, and how many); `diagnosis` why failing calls probably failed, when
+    /// the run shows a cause.
+    fn finish(self, also_exercised: Option<(&str, u64)>, diagnosis: Option<String>) -> Judged {
+        let Self {
+            mut tally,
+            judged,
+            what,
+            found,
+        } = self;
         let failures = tally.failures();
-        tally.exercised(format!("{}s judged", self.what), judged, 1);
-        if let Some((what, n)) = (self.also_exercised)(history) {
+        tally.exercised(format!("{what}s judged"), judged, 1);
+        if let Some((what, n)) = also_exercised {
             tally.exercised(what, n, 1);
         }
-        let diagnosis = (failures > 0)
-            .then(|| (self.diagnose)(history))
-            .flatten()
-            .map_or_else(String::new, |why| {
-                format!("{failures} {} — {why}; ", self.found)
-            });
+        let diagnosis = diagnosis
+            .filter(|_| failures > 0)
+            .map_or_else(String::new, |why| format!("{failures} {found} — {why}; "));
         tally.finish(if judged == 0 {
-            format!("the run has no {}", self.what)
+            format!("the run has no {what}")
         } else {
             format!(
-                "{diagnosis}{} judged; {failures} {}",
-                count(judged, self.what),
-                self.found
+                "{diagnosis}{} judged; {failures} {found}",
+                count(judged, what)
             )
         })
     }
 }
 
-/// The item of `items` (sorted by call id) about `call_id`.
-fn by_call_id<'h, T>(items: &'h [T], call_id: &str, id: fn(&T) -> &str) -> Option<&'h T> {
-    items
-        .binary_search_by(|item| id(item).cmp(call_id))
-        .ok()
-        .map(|i| &items[i])
-}
-
-/// Teams' call of this id, if the history has it.
-fn call<'h>(history: &'h History, call_id: &str) -> Option<&'h CallFact> {
-    by_call_id(&history.calls, call_id, |c| &c.call_id)
-}
-
-/// What the carrier reported for this call id, if anything.
-fn report_of<'h>(history: &'h History, call_id: &str) -> Option<&'h ReportedCall> {
-    by_call_id(&history.reported, call_id, |r| &r.call_id)
-}
-
-/// The answered calls Teams had that had ended when the run was judged.
-fn answered_calls(history: &History) -> Vec<&CallFact> {
-    history
-        .calls
-        .iter()
-        .filter(|c| c.answered && history.judged_at.is_none_or(|at| c.end <= at))
-        .collect()
-}
-
-fn reported_calls(history: &History) -> Vec<&ReportedCall> {
-    history.reported.iter().collect()
-}
-
 /// DUR-DUPLICATE (should): no call was reported again identically.
-pub(super) fn dur_duplicate(history: &History) -> Judged {
-    Items {
-        rule: RuleId::DurDuplicate,
-        items: reported_calls(history),
-        fails: |_, r| r.repeated,
-        note: |_, r| {
+pub(super) struct DurDuplicate {
+    calls: Calls,
+}
+
+impl DurDuplicate {
+    pub(super) fn new() -> Self {
+        Self {
+            calls: Calls::new(
+                RuleId::DurDuplicate,
+                "reported call",
+                "reported again identically",
+            ),
+        }
+    }
+}
+
+impl Rule for DurDuplicate {
+    fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
+        let Some(r) = row.reported else {
+            return;
+        };
+        self.calls.judge(row.call_id, r.repeated, is_report, || {
             format!(
                 "call {} on {} was reported more than once with the same record ({} ms)",
                 r.call_id, r.telephone_number, r.duration_ms
             )
-        },
-        call_id: |r| &r.call_id,
-        evidence_from: is_report,
-        what: "reported call",
-        found: "reported again identically",
-        also_exercised: nothing_more,
-        diagnose: no_diagnosis,
+        });
     }
-    .judge(history)
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        self.calls.finish(None, None)
+    }
 }
 
 /// DUR-DEADLINE: no call Teams had was first reported later than the deadline after its end.
-pub(super) fn dur_deadline(history: &History) -> Judged {
-    Items {
-        rule: RuleId::DurDeadline,
-        items: reported_calls(history)
-            .into_iter()
-            .filter(|r| call(history, &r.call_id).is_some())
-            .collect(),
-        fails: |h, r| {
-            call(h, &r.call_id).is_some_and(|c| r.first_reported > c.end + h.settings.deadline_ms)
-        },
-        note: |h, r| {
-            let end = call(h, &r.call_id).map_or(0, |c| c.end);
+pub(super) struct DurDeadline {
+    calls: Calls,
+    /// The reporting deadline after a call's end, simulated ms.
+    deadline_ms: i64,
+}
+
+impl DurDeadline {
+    pub(super) fn new(settings: &CheckSettings) -> Self {
+        Self {
+            calls: Calls::new(
+                RuleId::DurDeadline,
+                "reported call",
+                "first reported after the deadline",
+            ),
+            deadline_ms: settings.deadline_ms,
+        }
+    }
+}
+
+impl Rule for DurDeadline {
+    fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
+        let (Some(c), Some(r)) = (row.call, row.reported) else {
+            return;
+        };
+        let deadline_ms = self.deadline_ms;
+        let late = r.first_reported > c.end + deadline_ms;
+        self.calls.judge(row.call_id, late, is_report, || {
             format!(
                 "call {} on {}, which ended at {}, was first reported at {}, more than {} ms \
                  after its end",
                 r.call_id,
                 r.telephone_number,
-                format_timestamp(end),
+                format_timestamp(c.end),
                 format_timestamp(r.first_reported),
-                h.settings.deadline_ms
+                deadline_ms
             )
-        },
-        call_id: |r| &r.call_id,
-        evidence_from: is_report,
-        what: "reported call",
-        found: "first reported after the deadline",
-        also_exercised: nothing_more,
-        diagnose: no_diagnosis,
+        });
     }
-    .judge(history)
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        self.calls.finish(None, None)
+    }
 }
 
 /// DUR-COMPLETE: every answered call Teams had, ended by the end of the run, was reported.
-pub(super) fn dur_complete(history: &History) -> Judged {
-    Items {
-        rule: RuleId::DurComplete,
-        items: answered_calls(history),
-        fails: |h, c| report_of(h, &c.call_id).is_none(),
-        note: |_, c| {
-            format!(
-                "answered call {} on {} (Teams: {} ms, ended at {}) was never reported",
-                c.call_id,
-                c.telephone_number,
-                c.duration_ms,
-                format_timestamp(c.end)
-            )
-        },
-        call_id: |c| &c.call_id,
-        evidence_from: is_cdr_page_or_legs,
-        what: "answered call",
-        found: "never reported",
-        also_exercised: nothing_more,
-        diagnose: stopped_after_429,
+pub(super) struct DurComplete {
+    calls: Calls,
+    /// The carrier's last request to Teams so far: its seq and Teams' status. Answered 429, it
+    /// explains the calls never reported: the carrier stopped calling after a 429.
+    last_request: Option<(u64, Option<u16>)>,
+}
+
+impl DurComplete {
+    pub(super) fn new() -> Self {
+        Self {
+            calls: Calls::new(RuleId::DurComplete, "answered call", "never reported"),
+            last_request: None,
+        }
     }
-    .judge(history)
+}
+
+impl Rule for DurComplete {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation
+            && e.direction == ExchangeDirection::CarrierToTeams
+        {
+            self.last_request = Some((e.seq, e.status));
+        }
+    }
+
+    fn call(&mut self, row: &CallRow<'_>, end: &End<'_>) {
+        // A call still going when the run was judged is not yet due a report.
+        let Some(c) = row
+            .call
+            .filter(|c| c.answered && end.judged_at.is_none_or(|at| c.end <= at))
+        else {
+            return;
+        };
+        let never_reported = row.reported.is_none();
+        self.calls
+            .judge(row.call_id, never_reported, is_cdr_page_or_legs, || {
+                format!(
+                    "answered call {} on {} (Teams: {} ms, ended at {}) was never reported",
+                    c.call_id,
+                    c.telephone_number,
+                    c.duration_ms,
+                    format_timestamp(c.end)
+                )
+            });
+    }
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        let stopped_after_429 = self
+            .last_request
+            .filter(|(_, status)| *status == Some(429))
+            .map(|(seq, _)| {
+                format!("the carrier made no request after the 429 at seq {seq} (see CDR-THROTTLE)")
+            });
+        self.calls.finish(None, stopped_after_429)
+    }
 }
 
 /// DUR-UNEXPECTED: nothing was reported but the answered calls Teams had.
-pub(super) fn dur_unexpected(history: &History) -> Judged {
-    Items {
-        rule: RuleId::DurUnexpected,
-        items: reported_calls(history),
-        fails: |h, r| !call(h, &r.call_id).is_some_and(|c| c.answered),
-        note: |h, r| {
-            let why = match call(h, &r.call_id) {
+pub(super) struct DurUnexpected {
+    calls: Calls,
+    /// The certification legs posted (none in a simulation).
+    legs: u64,
+    /// Those on numbers not assigned at their connect time.
+    unassigned_legs: u64,
+}
+
+impl DurUnexpected {
+    pub(super) fn new() -> Self {
+        Self {
+            calls: Calls::new(RuleId::DurUnexpected, "reported call", "unexpected"),
+            legs: 0,
+            unassigned_legs: 0,
+        }
+    }
+}
+
+impl Rule for DurUnexpected {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Leg(leg) = observation {
+            self.legs += 1;
+            self.unassigned_legs += u64::from(!leg.assigned);
+        }
+    }
+
+    fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
+        let Some(r) = row.reported else {
+            return;
+        };
+        let unexpected = !row.call.is_some_and(|c| c.answered);
+        self.calls.judge(row.call_id, unexpected, is_report, || {
+            let why = match row.call {
                 Some(_) => "Teams has that call, but it was not answered",
                 None => {
                     "Teams has no such call of this carrier, or the number was not the \
@@ -456,133 +561,306 @@ pub(super) fn dur_unexpected(history: &History) -> Judged {
                 "call {} on {} was reported ({} ms): {why}",
                 r.call_id, r.telephone_number, r.duration_ms
             )
-        },
-        call_id: |r| &r.call_id,
-        evidence_from: is_report,
-        what: "reported call",
-        found: "unexpected",
+        });
+    }
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
         // In a certification, the suite posts legs on numbers that were not assigned at their
         // connect time: without them, a carrier that reports every leg would pass.
-        also_exercised: |h| {
-            (!h.legs.is_empty()).then(|| {
-                (
-                    "legs posted on numbers not assigned at connect",
-                    h.legs.iter().filter(|l| !l.assigned).count() as u64,
-                )
-            })
-        },
-        diagnose: no_diagnosis,
+        let unassigned = (self.legs > 0).then_some((
+            "legs posted on numbers not assigned at connect",
+            self.unassigned_legs,
+        ));
+        self.calls.finish(unassigned, None)
     }
-    .judge(history)
-}
-
-/// The exchanges that posted `call_id`'s leg to the carrier.
-fn legs_posts(history: &History, call_id: &str) -> Vec<u64> {
-    history
-        .exchanges
-        .iter()
-        .filter(|e| match &e.detail {
-            Some(ExchangeDetail::CallLegs { call_ids }) => call_ids.iter().any(|c| c == call_id),
-            _ => false,
-        })
-        .map(|e| e.seq)
-        .collect()
 }
 
 /// DUR-FIDELITY: every duration reported for a certification leg equals the leg's
 /// `endDateTime − connectDateTime`. The reports are read from the bodies Teams received (the
 /// certification keeps them whole); a body cut at the capture limit is counted, not judged.
-pub(super) fn dur_fidelity(history: &History) -> Judged {
-    if history.legs.is_empty() {
-        return not_exercised(
-            RuleId::DurFidelity,
-            "no certification leg was posted (a simulation reports Teams' CDRs)",
-        );
+///
+/// Its state is the legs (a certification's: one per call it played on the wall clock, few)
+/// and what was posted and reported of them; a simulation posts none, and then it reads no
+/// report and keeps nothing.
+#[derive(Default)]
+pub(super) struct DurFidelity {
+    /// The legs posted, by call id.
+    legs: BTreeMap<String, LegFact>,
+    /// How many legs were posted.
+    posted: u64,
+    /// The exchanges that posted each leg to the carrier, by call id.
+    posts: BTreeMap<String, Vec<u64>>,
+    /// Every applied duration reported for a leg, in the order Teams received them, with its
+    /// exchange, by call id.
+    reported: BTreeMap<String, Vec<(i64, u64)>>,
+    /// Report bodies too large to keep whole.
+    unreadable: u64,
+}
+
+impl DurFidelity {
+    pub(super) fn new() -> Self {
+        Self::default()
     }
-    // A report whose answer Teams lost on purpose was applied all the same.
-    let applied = |e: &Exchange| {
-        e.status == Some(200) || matches!(e.fault, Some(InjectedFault::AnswerLost { .. }))
-    };
-    let legs: BTreeMap<&str, &LegFact> = history
-        .legs
-        .iter()
-        .map(|leg| (leg.call_id.as_str(), leg))
-        .collect();
-    // Every accepted duration of a leg, in the order Teams received them, with its exchange.
-    let mut reported: BTreeMap<&str, Vec<(i64, u64)>> = BTreeMap::new();
-    let mut unreadable = 0u64;
-    for e in reports(history) {
-        if !applied(e)
-            || matches!(
-                e.detail,
-                Some(ExchangeDetail::DurationReport { replayed: true, .. })
-            )
-        {
-            continue;
+
+    fn report(&mut self, e: &Exchange) {
+        // A report whose answer Teams lost on purpose was applied all the same.
+        let applied = e.status == Some(200) || answer_lost(e);
+        if !applied || is_replayed(e) {
+            return;
         }
         let Some(parsed) = e
             .request_body
             .as_deref()
             .and_then(|b| parse_duration_report(b.as_bytes()).ok())
         else {
-            unreadable += 1;
-            continue;
+            self.unreadable += 1;
+            return;
         };
         for record in parsed.records.into_iter().flatten() {
-            if let Some((call_id, _)) = legs.get_key_value(record.call_id.as_str()) {
-                reported
-                    .entry(call_id)
+            if self.legs.contains_key(&record.call_id) {
+                self.reported
+                    .entry(record.call_id)
                     .or_default()
                     .push((record.duration_ms, e.seq));
             }
         }
     }
-    let mut tally = Tally::new(RuleId::DurFidelity);
-    let mut judged = 0u64;
-    for (call_id, durations) in &reported {
-        let leg = legs[call_id];
-        let want = leg.end - leg.connect;
-        judged += durations.len() as u64;
-        let wrong: Vec<&(i64, u64)> = durations.iter().filter(|(d, _)| *d != want).collect();
-        if wrong.is_empty() {
-            continue;
+}
+
+impl Rule for DurFidelity {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        match *observation {
+            Observation::Leg(leg) => {
+                self.posted += 1;
+                self.legs.insert(leg.call_id.clone(), leg.clone());
+            }
+            Observation::Exchange(e) => {
+                if let Some(ExchangeDetail::CallLegs { call_ids }) = &e.detail {
+                    for call_id in call_ids {
+                        self.posts.entry(call_id.clone()).or_default().push(e.seq);
+                    }
+                }
+                // A leg is observed before any report of it: before the first, no report can
+                // be of one.
+                if !self.legs.is_empty()
+                    && let Some(e) = report(observation)
+                {
+                    self.report(e);
+                }
+            }
+            Observation::Event(_) | Observation::Cycle(_) => {}
         }
-        tally.fail(|| {
-            let values: Vec<String> = wrong.iter().map(|(d, _)| format!("{d} ms")).collect();
-            (
-                format!(
-                    "leg {call_id} on {} lasted {want} ms, but the carrier reported {}",
-                    leg.telephone_number,
-                    values.join(", ")
-                ),
-                // The post that carried the leg, then the reports.
-                legs_posts(history, call_id)
-                    .into_iter()
-                    .chain(wrong.iter().map(|(_, seq)| *seq))
-                    .collect(),
+    }
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        if self.posted == 0 {
+            return not_exercised(
+                RuleId::DurFidelity,
+                "no certification leg was posted (a simulation reports Teams' CDRs)",
+            );
+        }
+        let mut tally = Tally::new(RuleId::DurFidelity);
+        let mut judged = 0u64;
+        for (call_id, durations) in &self.reported {
+            let leg = &self.legs[call_id];
+            let want = leg.end - leg.connect;
+            judged += durations.len() as u64;
+            let wrong: Vec<&(i64, u64)> = durations.iter().filter(|(d, _)| *d != want).collect();
+            if wrong.is_empty() {
+                continue;
+            }
+            tally.fail(|| {
+                let values: Vec<String> = wrong.iter().map(|(d, _)| format!("{d} ms")).collect();
+                (
+                    format!(
+                        "leg {call_id} on {} lasted {want} ms, but the carrier reported {}",
+                        leg.telephone_number,
+                        values.join(", ")
+                    ),
+                    // The post that carried the leg, then the reports.
+                    self.posts
+                        .get(call_id)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .chain(wrong.iter().map(|(_, seq)| *seq))
+                        .collect(),
+                )
+            });
+        }
+        let unreadable = if self.unreadable == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {} too large to keep whole not judged",
+                count(self.unreadable, "report body")
             )
-        });
+        };
+        tally.exercised("reported durations of legs judged", judged, 1);
+        if judged == 0 {
+            return tally.finish(format!(
+                "no duration was reported for any of the {} posted{unreadable}",
+                count(self.posted, "certification leg")
+            ));
+        }
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} of {} judged; {} reported with another duration{unreadable}",
+            count(judged, "reported duration"),
+            count(self.posted, "leg"),
+            count(failures, "leg")
+        ))
     }
-    let unreadable = if unreadable == 0 {
-        String::new()
-    } else {
-        format!(
-            "; {} too large to keep whole not judged",
-            count(unreadable, "report body")
-        )
-    };
-    tally.exercised("reported durations of legs judged", judged, 1);
-    if judged == 0 {
-        return tally.finish(format!(
-            "no duration was reported for any of the {} posted{unreadable}",
-            count(history.legs.len() as u64, "certification leg")
-        ));
+}
+
+#[cfg(test)]
+mod tests {
+    use oc_reports::{MAX_EVIDENCE, Outcome};
+
+    use super::*;
+    use crate::checker::history::CallFact;
+
+    /// A carrier → Teams request at `seq` to `url`, answered `status`.
+    fn request(seq: u64, url: &str, status: u16, body: &str) -> Exchange {
+        Exchange {
+            seq,
+            direction: ExchangeDirection::CarrierToTeams,
+            carrier: Some("carrier".into()),
+            method: "POST".into(),
+            url: url.into(),
+            status: Some(status),
+            error: None,
+            sim_time: 0,
+            wall_time_ms: 0,
+            latency_us: 1_000,
+            request_headers: Vec::new(),
+            request_body: Some(body.into()),
+            response_body: None,
+            fault: None,
+            detail: None,
+        }
     }
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} of {} judged; {} reported with another duration{unreadable}",
-        count(judged, "reported duration"),
-        count(history.legs.len() as u64, "leg"),
-        count(failures, "leg")
-    ))
+
+    fn answered(i: u64) -> CallFact {
+        CallFact {
+            call_id: format!("call-{i:06}"),
+            telephone_number: "+14255550100".into(),
+            answered: true,
+            duration_ms: 30_000,
+            end: 0,
+            corrected: false,
+        }
+    }
+
+    /// DUR-COMPLETE is a fold over the rows: over 100,000 answered calls never reported it counts
+    /// every one, keeps the first MAX_EVIDENCE as evidence (each with one lookup of the
+    /// exchanges naming it), and nothing else of the rows.
+    #[test]
+    fn dur_complete_counts_every_call_and_keeps_only_the_first_evidence() {
+        const CALLS: u64 = 100_000;
+        let end = End::default();
+        let mut rule = Box::new(DurComplete::new());
+        for i in 0..CALLS {
+            let call = answered(i);
+            let row = CallRow {
+                call_id: &call.call_id,
+                call: Some(&call),
+                reported: None,
+                items: &[],
+                truth: None,
+            };
+            rule.call(&row, &end);
+        }
+        let judged = rule.finish(&end);
+        let verdict = &judged.verdict;
+        assert_eq!(verdict.outcome, Outcome::Failed);
+        assert_eq!(verdict.failures, CALLS);
+        assert_eq!(verdict.exercised[0].count, CALLS);
+        assert_eq!(verdict.evidence.len(), MAX_EVIDENCE);
+        assert_eq!(judged.lookups.len(), MAX_EVIDENCE);
+        assert!(
+            verdict.evidence[MAX_EVIDENCE - 1]
+                .note
+                .contains("call-000019"),
+            "{verdict:#?}"
+        );
+    }
+
+    /// DUR-COMPLETE's diagnosis folds over the exchanges: only the carrier's last request
+    /// answered 429 explains the calls never reported.
+    #[test]
+    fn dur_complete_diagnoses_a_carrier_that_stopped_after_a_429() {
+        let end = End::default();
+        let call = answered(1);
+        let row = CallRow {
+            call_id: &call.call_id,
+            call: Some(&call),
+            reported: None,
+            items: &[],
+            truth: None,
+        };
+        let throttled = request(7, paths::CALL_DURATIONS, 429, "{}");
+        let later = request(8, paths::CDRS, 200, "");
+        let judge = |exchanges: &[&Exchange]| {
+            let mut rule = Box::new(DurComplete::new());
+            for e in exchanges {
+                rule.observe(&Observation::Exchange(e));
+            }
+            rule.call(&row, &end);
+            rule.finish(&end).verdict.summary
+        };
+        assert_eq!(
+            judge(&[&throttled]),
+            "1 never reported — the carrier made no request after the 429 at seq 7 (see \
+             CDR-THROTTLE); 1 answered call judged; 1 never reported"
+        );
+        assert_eq!(
+            judge(&[&throttled, &later]),
+            "1 answered call judged; 1 never reported"
+        );
+    }
+
+    /// A simulation posts no legs: DUR-FIDELITY then reads no report and keeps nothing of them.
+    /// The same reports after a leg is posted are read.
+    #[test]
+    fn dur_fidelity_keeps_nothing_without_legs() {
+        let body = r#"{"records": [{"callId": "call-1", "telephoneNumber": "+14255550100",
+            "connectDateTime": "2026-11-26T09:00:00.000Z",
+            "endDateTime": "2026-11-26T09:00:01.000Z", "durationMs": 1000}]}"#;
+        let reports = [
+            request(2, paths::CALL_DURATIONS, 200, body),
+            request(3, paths::CALL_DURATIONS, 200, body),
+            request(
+                4,
+                paths::CALL_DURATIONS,
+                200,
+                "{\"records\":[…[9000 bytes in all]",
+            ),
+        ];
+        let observe = |rule: &mut DurFidelity| {
+            for e in &reports {
+                rule.observe(&Observation::Exchange(e));
+            }
+        };
+        let mut simulation = Box::new(DurFidelity::new());
+        observe(&mut simulation);
+        assert!(simulation.reported.is_empty() && simulation.legs.is_empty());
+        assert_eq!(simulation.unreadable, 0);
+        let verdict = simulation.finish(&End::default()).verdict;
+        assert_eq!(verdict.outcome, Outcome::NotExercised);
+
+        let mut certification = Box::new(DurFidelity::new());
+        certification.observe(&Observation::Leg(&LegFact {
+            call_id: "call-1".into(),
+            telephone_number: "+14255550100".into(),
+            connect: 0,
+            end: 1_000,
+            assigned: true,
+        }));
+        observe(&mut certification);
+        assert_eq!(certification.reported["call-1"], [(1_000, 2), (1_000, 3)]);
+        assert_eq!(certification.unreadable, 1);
+        let verdict = certification.finish(&End::default()).verdict;
+        assert_eq!(verdict.outcome, Outcome::Passed, "{verdict:#?}");
+    }
 }

@@ -37,17 +37,25 @@ const RULES: [(RuleId, NewRule); 18] = [
     (RuleId::CdrThrottle, |_| Box::new(feeds::CdrThrottle::new())),
     (RuleId::QuaClass, |_| Box::new(quality::QuaClass::new())),
     (RuleId::QuaFeed, |_| Box::new(quality::QuaFeed::new())),
-    (RuleId::DurSchema, |s| piled(s, durations::dur_schema)),
-    (RuleId::DurIdempotent, |s| {
-        piled(s, durations::dur_idempotent)
+    (RuleId::DurSchema, |_| Box::new(durations::DurSchema::new())),
+    (RuleId::DurIdempotent, |_| {
+        Box::new(durations::DurIdempotent::new())
     }),
-    (RuleId::DurDuplicate, |s| piled(s, durations::dur_duplicate)),
-    (RuleId::DurDeadline, |s| piled(s, durations::dur_deadline)),
-    (RuleId::DurComplete, |s| piled(s, durations::dur_complete)),
-    (RuleId::DurUnexpected, |s| {
-        piled(s, durations::dur_unexpected)
+    (RuleId::DurDuplicate, |_| {
+        Box::new(durations::DurDuplicate::new())
     }),
-    (RuleId::DurFidelity, |s| piled(s, durations::dur_fidelity)),
+    (RuleId::DurDeadline, |s| {
+        Box::new(durations::DurDeadline::new(s))
+    }),
+    (RuleId::DurComplete, |_| {
+        Box::new(durations::DurComplete::new())
+    }),
+    (RuleId::DurUnexpected, |_| {
+        Box::new(durations::DurUnexpected::new())
+    }),
+    (RuleId::DurFidelity, |_| {
+        Box::new(durations::DurFidelity::new())
+    }),
 ];
 
 /// Every rule's initial state, in catalogue order.

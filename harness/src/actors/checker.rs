@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use actix::{Actor, Context, Handler, MessageResult};
+use actix::dev::SendError;
+use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
 
 use super::messages::{CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted};
@@ -107,8 +108,43 @@ impl CheckerActor {
     }
 }
 
+/// How many observations may wait in the checker's mailbox before whoever records the next
+/// exchange waits for it: a slow checker slows the run instead of growing memory.
+pub(crate) const MAILBOX: usize = 256;
+
 impl Actor for CheckerActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+impl CheckerActor {
+    /// Starts the actor on a thread of its own, so that judging and keeping the exchanges run
+    /// beside Teams, the carrier and the traffic rather than between them.
+    pub(crate) fn start_on_own_thread(self) -> (Addr<Self>, Arbiter) {
+        let arbiter = Arbiter::new();
+        let addr = CheckerActor::start_in_arbiter(&arbiter.handle(), move |_| self);
+        (addr, arbiter)
+    }
+}
+
+/// Hands an exchange to the checker from whatever thread recorded it, waiting while its
+/// mailbox is full (the back-pressure of [`MAILBOX`]); an exchange for a checker that stopped
+/// is dropped.
+pub(crate) fn deliver(checker: &Addr<CheckerActor>, exchange: Exchange) {
+    let mut message = ExchangeObserved(exchange);
+    loop {
+        match checker.try_send(message) {
+            Ok(()) => return,
+            Err(SendError::Full(back)) => {
+                message = back;
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+            Err(SendError::Closed(_)) => return,
+        }
+    }
 }
 
 impl Handler<ExchangeObserved> for CheckerActor {

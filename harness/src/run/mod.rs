@@ -24,7 +24,7 @@ use oc_protocol::{UnixMillis, paths};
 use crate::actors::admin::AdminActor;
 use crate::actors::checker::CheckerActor;
 use crate::actors::clock::ClockActor;
-use crate::actors::messages::{CycleEnded, ExchangeObserved, Handover, NextTick};
+use crate::actors::messages::{CycleEnded, Handover, NextTick};
 use crate::actors::traffic::TrafficActor;
 use crate::checker::history::{CheckSettings, History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
@@ -123,6 +123,8 @@ pub(crate) struct Sides {
     pub(crate) teams: MockTeams,
     pub(crate) carrier_url: String,
     pub(crate) checker: Addr<CheckerActor>,
+    /// The checker's thread, stopped once it handed its state over.
+    pub(crate) checker_thread: actix::Arbiter,
     /// The carrier's last feed link, for the isolation probe.
     pub(crate) last_link: Arc<Mutex<Option<String>>>,
 }
@@ -292,6 +294,7 @@ pub(crate) fn write_report(
 pub(crate) struct TeamsStarted {
     pub(crate) teams: MockTeams,
     checker: Addr<CheckerActor>,
+    checker_thread: actix::Arbiter,
     last_link: Arc<Mutex<Option<String>>>,
 }
 
@@ -316,7 +319,8 @@ pub(crate) async fn start_teams(
     settings: CheckSettings,
     out: (&std::path::Path, bool),
 ) -> Result<TeamsStarted, RunError> {
-    let checker = CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start();
+    let (checker, checker_thread) =
+        CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start_on_own_thread();
     let last_link = Arc::new(Mutex::new(None));
     let sink_checker = checker.clone();
     let sink_link = last_link.clone();
@@ -331,7 +335,7 @@ pub(crate) async fn start_teams(
         {
             *last = Some(link.clone());
         }
-        sink_checker.do_send(ExchangeObserved(e));
+        crate::actors::checker::deliver(&sink_checker, e);
     });
     let teams = MockTeams::start(options)
         .await
@@ -342,6 +346,7 @@ pub(crate) async fn start_teams(
     Ok(TeamsStarted {
         teams,
         checker,
+        checker_thread,
         last_link,
     })
 }
@@ -376,6 +381,7 @@ impl TeamsStarted {
             teams,
             carrier_url,
             checker: self.checker,
+            checker_thread: self.checker_thread,
             last_link: self.last_link,
         })
     }
@@ -397,6 +403,7 @@ impl TeamsStarted {
             teams: self.teams,
             carrier_url: String::new(),
             checker: self.checker,
+            checker_thread: self.checker_thread,
             last_link: self.last_link,
         })
     }
@@ -455,12 +462,9 @@ pub(crate) async fn final_state(
 pub(crate) async fn take_observed(
     sides: &Sides,
 ) -> Result<crate::actors::checker::Observed, RunError> {
-    let observed = sides
-        .checker
-        .send(Handover)
-        .await?
-        .ok_or(RunError::Checker)?;
-    Ok(*observed)
+    let observed = sides.checker.send(Handover).await;
+    sides.checker_thread.stop();
+    Ok(*observed?.ok_or(RunError::Checker)?)
 }
 
 /// The quality records Teams served, in buckets of time, for the report.

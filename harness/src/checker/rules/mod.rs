@@ -28,10 +28,12 @@ type NewRule = fn(&CheckSettings) -> Box<dyn Rule>;
 const RULES: [(RuleId, NewRule); 18] = [
     (RuleId::SecSignature, |_| Box::new(security::SecSignature)),
     (RuleId::SecIsolation, |_| Box::new(security::SecIsolation)),
-    (RuleId::NumAck, |s| piled(s, numbers::num_ack)),
-    (RuleId::NumIdempotent, |s| piled(s, numbers::num_idempotent)),
-    (RuleId::NumOrder, |s| piled(s, numbers::num_order)),
-    (RuleId::NumState, |s| piled(s, numbers::num_state)),
+    (RuleId::NumAck, |s| Box::new(numbers::NumAck::new(s))),
+    (RuleId::NumIdempotent, |_| {
+        Box::new(numbers::NumIdempotent::default())
+    }),
+    (RuleId::NumOrder, |_| Box::new(numbers::NumOrder::default())),
+    (RuleId::NumState, |_| Box::new(numbers::NumState::default())),
     (RuleId::CdrPaging, |s| piled(s, feeds::cdr_paging)),
     (RuleId::CdrFeed, |s| piled(s, feeds::cdr_feed)),
     (RuleId::CdrThrottle, |s| piled(s, feeds::cdr_throttle)),

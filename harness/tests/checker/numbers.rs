@@ -1,11 +1,11 @@
 //! NUM-ACK, NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE on fixture histories.
 
-use oc_harness::checker::rules;
+use oc_harness::checker::{CheckResult, Checker, End, History, Observation, evaluate, rules};
 use oc_observe::{ExchangeDetail, InjectedFault};
 use oc_protocol::RuleId;
 use oc_reports::Outcome;
 
-use crate::support::{assert_note, assert_verdict, judge, load};
+use crate::support::{assert_note, assert_verdict, fixture_names, judge, load};
 
 #[test]
 fn num_ack_pass() {
@@ -205,4 +205,68 @@ fn num_state_reports_an_answer_that_is_not_a_view_as_such() {
          `appliedEvents`",
     );
     assert_note(&v, 0, "it was: {\"state\":\"assigned\",\"sequence\":2}");
+}
+
+/// Judges a history of number events and webhook attempts through the checker as a live run
+/// feeds it, its events observed all before or all after the exchanges (a live run does not
+/// order them against the attempts that carry them).
+fn judge_streamed(history: &History, events_first: bool) -> CheckResult {
+    assert!(
+        history.calls.is_empty()
+            && history.reported.is_empty()
+            && history.reconciliation.is_empty()
+            && history.cycles.is_empty()
+            && history.legs.is_empty(),
+        "only events and exchanges are fed"
+    );
+    let mut checker = Checker::new(history.settings);
+    let mut exchanges: Vec<_> = history.exchanges.iter().collect();
+    exchanges.sort_by_key(|e| e.seq);
+    let feed_events = |checker: &mut Checker| {
+        for event in &history.events {
+            checker.observe(Observation::Event(event));
+        }
+    };
+    if events_first {
+        feed_events(&mut checker);
+    }
+    for e in &exchanges {
+        checker.observe(Observation::Exchange(e));
+    }
+    if !events_first {
+        feed_events(&mut checker);
+    }
+    let end = End {
+        teams_numbers: &history.teams_numbers,
+        probes: &history.probes,
+        signature_probes: &history.signature_probes,
+        isolation_probes: &history.isolation_probes,
+        judged_at: history.judged_at,
+        truth: history.truth.is_some(),
+    };
+    let mut finished = checker.finish(&end);
+    for e in exchanges {
+        finished.scan(e);
+    }
+    finished.result()
+}
+
+/// NUM-ACK, NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE give the same verdicts whether a number
+/// event is observed before the attempts that carry it or after them.
+#[test]
+fn number_rules_do_not_depend_on_when_events_are_observed() {
+    let names: Vec<String> = fixture_names()
+        .into_iter()
+        .filter(|name| name.starts_with("num-"))
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    for name in names {
+        let history = load(&name);
+        let first = judge_streamed(&history, true);
+        let last = judge_streamed(&history, false);
+        assert_eq!(first, last, "{name}");
+        assert_eq!(first, evaluate(&history), "{name}");
+    }
+    let order = &judge_streamed(&load("num-order-fail"), false).rules[RuleId::NumOrder as usize];
+    assert_verdict(order, Outcome::Failed, 1, &[&[2, 3]]);
 }

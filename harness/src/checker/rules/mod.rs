@@ -19,19 +19,21 @@ use oc_reports::{Evidence, Exercised, MAX_EVIDENCE, Outcome, RuleVerdict};
 
 use super::History;
 use super::history::CheckSettings;
-use super::stream::{CallRow, End, Judged, Lookup, Observation, Rule};
+use super::stream::{Judged, Lookup, Rule};
 
 /// A new rule's state, judging with the run's settings.
 type NewRule = fn(&CheckSettings) -> Box<dyn Rule>;
 
 /// Every rule, in catalogue order (`oc_protocol::rules::catalogue()`).
 const RULES: [(RuleId, NewRule); 18] = [
-    (RuleId::SecSignature, |s| piled(s, security::sec_signature)),
-    (RuleId::SecIsolation, |s| piled(s, security::sec_isolation)),
-    (RuleId::NumAck, |s| piled(s, numbers::num_ack)),
-    (RuleId::NumIdempotent, |s| piled(s, numbers::num_idempotent)),
-    (RuleId::NumOrder, |s| piled(s, numbers::num_order)),
-    (RuleId::NumState, |s| piled(s, numbers::num_state)),
+    (RuleId::SecSignature, |_| Box::new(security::SecSignature)),
+    (RuleId::SecIsolation, |_| Box::new(security::SecIsolation)),
+    (RuleId::NumAck, |s| Box::new(numbers::NumAck::new(s))),
+    (RuleId::NumIdempotent, |_| {
+        Box::new(numbers::NumIdempotent::default())
+    }),
+    (RuleId::NumOrder, |_| Box::new(numbers::NumOrder::default())),
+    (RuleId::NumState, |_| Box::new(numbers::NumState::default())),
     (RuleId::CdrPaging, |_| Box::new(feeds::CdrPaging::new())),
     (RuleId::CdrFeed, |_| Box::new(feeds::CdrFeed::new())),
     (RuleId::CdrThrottle, |_| Box::new(feeds::CdrThrottle::new())),
@@ -67,49 +69,6 @@ pub(crate) fn all(settings: &CheckSettings) -> Vec<Box<dyn Rule>> {
 pub fn check(rule: RuleId, history: &History) -> RuleVerdict {
     // RULES is in RuleId order, which a test checks.
     super::evaluate(history).rules.swap_remove(rule as usize)
-}
-
-/// A rule not yet written as a state machine: it piles the run up as a [`History`] and judges
-/// it at the end.
-fn piled(settings: &CheckSettings, judge: fn(&History) -> Judged) -> Box<dyn Rule> {
-    Box::new(Piled {
-        judge,
-        history: History {
-            settings: *settings,
-            ..History::default()
-        },
-    })
-}
-
-struct Piled {
-    judge: fn(&History) -> Judged,
-    history: History,
-}
-
-impl Rule for Piled {
-    fn observe(&mut self, observation: &Observation<'_>) {
-        match observation {
-            Observation::Exchange(e) => self.history.exchanges.push((*e).clone()),
-            Observation::Event(e) => self.history.events.push((*e).clone()),
-            Observation::Cycle(c) => self.history.cycles.push(**c),
-            Observation::Leg(l) => self.history.legs.push((*l).clone()),
-        }
-    }
-
-    fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
-        self.history.calls.extend(row.call.cloned());
-        self.history.reported.extend(row.reported.cloned());
-        self.history.reconciliation.extend_from_slice(row.items);
-    }
-
-    fn finish(mut self: Box<Self>, end: &End<'_>) -> Judged {
-        self.history.teams_numbers = end.teams_numbers.to_vec();
-        self.history.probes = end.probes.to_vec();
-        self.history.signature_probes = end.signature_probes.to_vec();
-        self.history.isolation_probes = end.isolation_probes.to_vec();
-        self.history.judged_at = end.judged_at;
-        (self.judge)(&self.history)
-    }
 }
 
 /// The most exchange `seq`s one evidence item cites.

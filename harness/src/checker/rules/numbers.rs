@@ -2,6 +2,12 @@
 //! NUM-STATE, judged from the webhook attempts Teams recorded, the events it generated, its
 //! final state and the carrier's state probes.
 //!
+//! NUM-ACK judges each attempt as it is observed. The other three keep, by event id, the
+//! attempts that carried it (`seq`, start, latency, whether accepted) and the event's number
+//! and sequence, and judge at the end from the probes and Teams' final state. A live run does
+//! not order events against the attempts that carry them, so an attempt may be observed before
+//! its event: kept by event id, it counts the same either way.
+//!
 //! # NUM-ORDER from the outside
 //!
 //! The harness cannot watch the carrier apply events; it sees when each delivery attempt
@@ -42,90 +48,196 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::checker::stream::Judged;
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
-use oc_protocol::{NumberEvent, RuleId, TeamsNumber};
+use oc_protocol::{AssignmentState, CarrierNumberView, NumberUsage, RuleId, TeamsNumber};
 
 use super::{Tally, count};
-use crate::checker::History;
-use crate::checker::history::Probe;
+use crate::checker::history::{CheckSettings, Probe};
+use crate::checker::stream::{End, Judged, Observation, Rule};
 
-/// Every webhook attempt, with the events it carried, indexed by event and by number.
-struct Deliveries<'a> {
-    /// Every attempt of the carrier's notifications, in `seq` order.
-    attempts: Vec<(&'a Exchange, &'a [String])>,
-    /// eventId → indexes into `attempts`.
-    by_event: BTreeMap<&'a str, Vec<usize>>,
-    /// telephoneNumber → its distinct events, in the order generated.
-    by_number: BTreeMap<&'a str, Vec<&'a NumberEvent>>,
+/// A delivery attempt of the carrier's notifications: its notification id, attempt number and
+/// the events it carried. None for any other exchange.
+fn webhook(e: &Exchange) -> Option<(&str, u32, &[String])> {
+    match &e.detail {
+        Some(ExchangeDetail::Webhook {
+            notification_id,
+            attempt,
+            event_ids,
+        }) if e.direction == ExchangeDirection::TeamsToCarrier => {
+            Some((notification_id, *attempt, event_ids))
+        }
+        _ => None,
+    }
 }
 
-impl<'a> Deliveries<'a> {
-    fn new(history: &'a History) -> Self {
-        let attempts: Vec<(&Exchange, &[String])> = history
-            .exchanges
-            .iter()
-            .filter(|e| e.direction == ExchangeDirection::TeamsToCarrier)
-            .filter_map(|e| match &e.detail {
-                Some(ExchangeDetail::Webhook { event_ids, .. }) => Some((e, event_ids.as_slice())),
-                _ => None,
-            })
-            .collect();
-        let mut by_event: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (_, event_ids)) in attempts.iter().enumerate() {
-            for id in *event_ids {
-                by_event.entry(id.as_str()).or_default().push(i);
+/// A webhook attempt, as the number rules read it.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    seq: u64,
+    /// When it started, ms since the Unix epoch (truncated).
+    wall_time_ms: i64,
+    /// How long the answer took.
+    latency_us: u64,
+    /// Answered 200, 202 or 204, in time or not.
+    accepted: bool,
+}
+
+/// What is known of one event id: the attempts that carried it, and the event once it was
+/// observed (either may come first).
+#[derive(Debug, Default)]
+struct Slot {
+    /// Indexes into [`Deliveries::attempts`], in `seq` order.
+    attempts: Vec<usize>,
+    /// The first event of this id observed.
+    event: Option<Generated>,
+}
+
+#[derive(Debug)]
+struct Generated {
+    /// Its rank among the distinct events, in the order generated.
+    rank: u64,
+    /// Its number, as an index into the values of [`Deliveries::numbers`].
+    number: usize,
+    sequence: u64,
+}
+
+/// The state NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE fold over a run: every webhook attempt and
+/// every distinct number event, joined by event id. It grows with events and their attempts,
+/// never with calls or other exchanges.
+#[derive(Debug, Default)]
+struct Deliveries {
+    /// Every attempt of the carrier's notifications, in `seq` order.
+    attempts: Vec<Attempt>,
+    /// eventId → its attempts and the event.
+    events: BTreeMap<String, Slot>,
+    /// telephoneNumber → its index, in the order first seen.
+    numbers: BTreeMap<String, usize>,
+    /// How many distinct events were observed.
+    distinct: u64,
+}
+
+impl Deliveries {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        match observation {
+            Observation::Exchange(e) => {
+                let Some((_, _, event_ids)) = webhook(e) else {
+                    return;
+                };
+                let index = self.attempts.len();
+                self.attempts.push(Attempt {
+                    seq: e.seq,
+                    wall_time_ms: e.wall_time_ms,
+                    latency_us: e.latency_us,
+                    accepted: matches!(e.status, Some(200 | 202 | 204)),
+                });
+                for id in event_ids {
+                    self.events
+                        .entry(id.clone())
+                        .or_default()
+                        .attempts
+                        .push(index);
+                }
             }
-        }
-        let mut by_number: BTreeMap<&str, Vec<&NumberEvent>> = BTreeMap::new();
-        let mut seen = BTreeSet::new();
-        for event in &history.events {
-            if seen.insert(event.event_id.as_str()) {
-                by_number
-                    .entry(event.telephone_number.as_str())
-                    .or_default()
-                    .push(event);
+            Observation::Event(event) => {
+                let slot = self.events.entry(event.event_id.clone()).or_default();
+                if slot.event.is_some() {
+                    return;
+                }
+                let number = match self.numbers.get(&event.telephone_number) {
+                    Some(&number) => number,
+                    None => {
+                        let number = self.numbers.len();
+                        self.numbers.insert(event.telephone_number.clone(), number);
+                        number
+                    }
+                };
+                slot.event = Some(Generated {
+                    rank: self.distinct,
+                    number,
+                    sequence: event.sequence,
+                });
+                self.distinct += 1;
             }
-        }
-        Self {
-            attempts,
-            by_event,
-            by_number,
+            Observation::Cycle(_) | Observation::Leg(_) => {}
         }
     }
 
+    /// Each number's events with their attempts, for judging at the end.
+    fn by_number(&self) -> Numbers<'_> {
+        let mut names = vec![""; self.numbers.len()];
+        for (name, &i) in &self.numbers {
+            names[i] = name;
+        }
+        let mut by_number: BTreeMap<&str, Vec<(u64, Event<'_>)>> = BTreeMap::new();
+        for (id, slot) in &self.events {
+            if let Some(g) = &slot.event {
+                by_number.entry(names[g.number]).or_default().push((
+                    g.rank,
+                    Event {
+                        id,
+                        sequence: g.sequence,
+                        attempts: &slot.attempts,
+                    },
+                ));
+            }
+        }
+        Numbers {
+            attempts: &self.attempts,
+            by_number: by_number
+                .into_iter()
+                .map(|(number, mut events)| {
+                    events.sort_by_key(|(rank, _)| *rank);
+                    (number, events.into_iter().map(|(_, e)| e).collect())
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One number's event, with the attempts that carried it.
+struct Event<'a> {
+    id: &'a str,
+    sequence: u64,
+    /// Indexes into [`Numbers::attempts`].
+    attempts: &'a [usize],
+}
+
+/// The run's deliveries by number, as the rules judge them at the end.
+struct Numbers<'a> {
+    /// Every attempt, in `seq` order.
+    attempts: &'a [Attempt],
+    /// telephoneNumber → its distinct events, in the order generated.
+    by_number: BTreeMap<&'a str, Vec<Event<'a>>>,
+}
+
+impl<'a> Numbers<'a> {
+    /// The number's distinct events.
+    fn events(&self, number: &str) -> &[Event<'a>] {
+        self.by_number.get(number).map_or(&[], Vec::as_slice)
+    }
+
     /// The number's events that at least one attempt carried.
-    fn delivered(&self, number: &str) -> Vec<&'a NumberEvent> {
-        self.by_number
-            .get(number)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|e| self.by_event.contains_key(e.event_id.as_str()))
+    fn delivered(&self, number: &str) -> Vec<&Event<'a>> {
+        self.events(number)
+            .iter()
+            .filter(|e| !e.attempts.is_empty())
             .collect()
     }
 
     /// The attempts that carried an event.
-    fn attempts_of(&self, event_id: &str) -> impl Iterator<Item = &'a Exchange> + '_ {
-        self.by_event
-            .get(event_id)
-            .into_iter()
-            .flatten()
-            .map(|&i| self.attempts[i].0)
+    fn attempts_of(&self, event: &Event<'a>) -> impl Iterator<Item = &'a Attempt> + use<'a> {
+        let attempts = self.attempts;
+        event.attempts.iter().map(move |&i| &attempts[i])
     }
 
     /// The `seq`s of every attempt that carried one of `events`.
-    fn seqs(&self, events: &[&NumberEvent]) -> Vec<u64> {
+    fn seqs(&self, events: &[&Event<'a>]) -> Vec<u64> {
         events
             .iter()
-            .flat_map(|e| self.attempts_of(&e.event_id))
+            .flat_map(|e| self.attempts_of(e))
             .map(|a| a.seq)
             .collect()
     }
-}
-
-fn accepted(attempt: &Exchange) -> bool {
-    matches!(attempt.status, Some(200 | 202 | 204))
 }
 
 fn short(id: &str) -> &str {
@@ -133,26 +245,35 @@ fn short(id: &str) -> &str {
 }
 
 /// NUM-ACK: every webhook attempt answered 200, 202 or 204 within the acknowledgement deadline.
-pub(super) fn num_ack(history: &History) -> Judged {
-    let deadline_ms = history.settings.ack_deadline_ms;
-    let deadline_us = deadline_ms.saturating_mul(1_000);
-    let mut tally = Tally::new(RuleId::NumAck);
-    let mut attempts = 0u64;
-    // A webhook fault (duplicated or held-back delivery) changes when a notification goes
-    // out, not the carrier's answer to it: those answers are judged like any other.
-    for e in &history.exchanges {
-        let Some(ExchangeDetail::Webhook {
-            notification_id,
-            attempt,
-            event_ids,
-        }) = &e.detail
-        else {
-            continue;
-        };
-        if e.direction != ExchangeDirection::TeamsToCarrier {
-            continue;
+pub(super) struct NumAck {
+    deadline_ms: u64,
+    attempts: u64,
+    tally: Tally,
+}
+
+impl NumAck {
+    pub(super) fn new(settings: &CheckSettings) -> Self {
+        Self {
+            deadline_ms: settings.ack_deadline_ms,
+            attempts: 0,
+            tally: Tally::new(RuleId::NumAck),
         }
-        attempts += 1;
+    }
+}
+
+impl Rule for NumAck {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        // A webhook fault (duplicated or held-back delivery) changes when a notification goes
+        // out, not the carrier's answer to it: those answers are judged like any other.
+        let Observation::Exchange(e) = observation else {
+            return;
+        };
+        let Some((notification_id, attempt, event_ids)) = webhook(e) else {
+            return;
+        };
+        self.attempts += 1;
+        let deadline_ms = self.deadline_ms;
+        let deadline_us = deadline_ms.saturating_mul(1_000);
         let what = || {
             format!(
                 "attempt {attempt} of notification {} ({})",
@@ -162,12 +283,12 @@ pub(super) fn num_ack(history: &History) -> Judged {
         };
         let took_ms = e.latency_us as f64 / 1_000.0;
         match e.status {
-            None => tally.fail(|| {
+            None => self.tally.fail(|| {
                 let why = e.error.as_deref().unwrap_or("no answer");
                 (format!("{} was not answered: {why}", what()), vec![e.seq])
             }),
             Some(200 | 202 | 204) if e.latency_us <= deadline_us => {}
-            Some(status @ (200 | 202 | 204)) => tally.fail(|| {
+            Some(status @ (200 | 202 | 204)) => self.tally.fail(|| {
                 (
                     format!(
                         "{} was answered {status} after {took_ms:.0} ms, past the {deadline_ms} \
@@ -177,7 +298,7 @@ pub(super) fn num_ack(history: &History) -> Judged {
                     vec![e.seq],
                 )
             }),
-            Some(status) => tally.fail(|| {
+            Some(status) => self.tally.fail(|| {
                 (
                     format!(
                         "{} was answered {status}, not 200, 202 or 204 (after {took_ms:.0} ms)",
@@ -188,82 +309,101 @@ pub(super) fn num_ack(history: &History) -> Judged {
             }),
         }
     }
-    tally.exercised("webhook attempts", attempts, 1);
-    let failures = tally.failures();
-    let summary = if failures == 0 {
-        format!(
-            "{} checked; every one acknowledged with 200, 202 or 204 within {deadline_ms} ms",
-            count(attempts, "webhook attempt")
-        )
-    } else {
-        format!(
-            "{} checked; {failures} not acknowledged with 200, 202 or 204 within {deadline_ms} ms",
-            count(attempts, "webhook attempt")
-        )
-    };
-    tally.finish(summary)
+
+    fn finish(self: Box<Self>, _end: &End<'_>) -> Judged {
+        let Self {
+            deadline_ms,
+            attempts,
+            mut tally,
+        } = *self;
+        tally.exercised("webhook attempts", attempts, 1);
+        let failures = tally.failures();
+        let summary = if failures == 0 {
+            format!(
+                "{} checked; every one acknowledged with 200, 202 or 204 within {deadline_ms} ms",
+                count(attempts, "webhook attempt")
+            )
+        } else {
+            format!(
+                "{} checked; {failures} not acknowledged with 200, 202 or 204 within \
+                 {deadline_ms} ms",
+                count(attempts, "webhook attempt")
+            )
+        };
+        tally.finish(summary)
+    }
 }
 
 /// The probes that carry a view, with the view.
-fn viewed(history: &History) -> impl Iterator<Item = (&Probe, &oc_protocol::CarrierNumberView)> {
-    history
-        .probes
+fn viewed(probes: &[Probe]) -> impl Iterator<Item = (&Probe, &CarrierNumberView)> {
+    probes
         .iter()
         .filter_map(|p| p.view.as_ref().map(|v| (p, v)))
 }
 
 /// NUM-IDEMPOTENT: no probed number's `appliedEvents` exceeds the distinct events delivered
 /// for it.
-pub(super) fn num_idempotent(history: &History) -> Judged {
-    let deliveries = Deliveries::new(history);
-    let mut tally = Tally::new(RuleId::NumIdempotent);
-    let mut probed = 0u64;
-    let mut redelivered = 0u64;
-    for (probe, view) in viewed(history) {
-        probed += 1;
-        let delivered = deliveries.delivered(&probe.telephone_number);
-        redelivered += redeliveries(&deliveries, &delivered);
-        let distinct = delivered.len() as u64;
-        if view.applied_events <= distinct {
-            continue;
-        }
-        tally.fail(|| {
-            let seqs = deliveries.seqs(&delivered);
-            (
-                format!(
-                    "{}: appliedEvents is {}, but Teams delivered only {} for it (in {}): an \
-                     event was applied more than once",
-                    probe.telephone_number,
-                    view.applied_events,
-                    count(distinct, "distinct event"),
-                    count(seqs.len() as u64, "attempt"),
-                ),
-                seqs,
-            )
-        });
+#[derive(Default)]
+pub(super) struct NumIdempotent {
+    deliveries: Deliveries,
+}
+
+impl Rule for NumIdempotent {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        self.deliveries.observe(observation);
     }
-    tally.exercised(
-        "redeliveries of events on probed numbers",
-        redelivered,
-        MIN_REDELIVERED,
-    );
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} probed, their events redelivered {}; {failures} with appliedEvents above the \
-         distinct events delivered",
-        count(probed, "number"),
-        count(redelivered, "time")
-    ))
+
+    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+        let numbers = self.deliveries.by_number();
+        let mut tally = Tally::new(RuleId::NumIdempotent);
+        let mut probed = 0u64;
+        let mut redelivered = 0u64;
+        for (probe, view) in viewed(end.probes) {
+            probed += 1;
+            let delivered = numbers.delivered(&probe.telephone_number);
+            redelivered += redeliveries(&delivered);
+            let distinct = delivered.len() as u64;
+            if view.applied_events <= distinct {
+                continue;
+            }
+            tally.fail(|| {
+                let seqs = numbers.seqs(&delivered);
+                (
+                    format!(
+                        "{}: appliedEvents is {}, but Teams delivered only {} for it (in {}): an \
+                         event was applied more than once",
+                        probe.telephone_number,
+                        view.applied_events,
+                        count(distinct, "distinct event"),
+                        count(seqs.len() as u64, "attempt"),
+                    ),
+                    seqs,
+                )
+            });
+        }
+        tally.exercised(
+            "redeliveries of events on probed numbers",
+            redelivered,
+            MIN_REDELIVERED,
+        );
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} probed, their events redelivered {}; {failures} with appliedEvents above the \
+             distinct events delivered",
+            count(probed, "number"),
+            count(redelivered, "time")
+        ))
+    }
 }
 
 /// An event a correct carrier must ignore, and the newer one it arrived after.
-struct Overtaken<'a> {
-    event: &'a NumberEvent,
+struct Overtaken<'n> {
+    event: &'n Event<'n>,
     /// The first attempt that carried it.
-    first_attempt: &'a Exchange,
-    newer: &'a NumberEvent,
+    first_attempt: &'n Attempt,
+    newer: &'n Event<'n>,
     /// The attempt that accepted the newer one before the overtaken one was sent.
-    newer_accepted: &'a Exchange,
+    newer_accepted: &'n Attempt,
 }
 
 /// The overtaken events of one number's delivered events (see the module documentation), each
@@ -271,17 +411,17 @@ struct Overtaken<'a> {
 /// never applied that newer event may rightly apply the older one, so only matched pairs
 /// lower the bound, one for one. The matching is greedy (overtaken events by arrival, each
 /// taking the lowest unused newer sequence); a smaller matching only makes the bound laxer.
-fn overtaken<'a>(deliveries: &Deliveries<'a>, delivered: &[&'a NumberEvent]) -> Vec<Overtaken<'a>> {
+fn overtaken<'n>(numbers: &'n Numbers<'n>, delivered: &[&'n Event<'n>]) -> Vec<Overtaken<'n>> {
     // Times in µs since the epoch. `wall_time_ms` is truncated to the millisecond, so an
     // attempt started somewhere in [ms, ms + 1): its completion is certainly before
     // `ms + 1 + latency`, and its start certainly not before `ms`.
-    let start_us = |a: &Exchange| i128::from(a.wall_time_ms) * 1_000;
-    let done_us = |a: &Exchange| start_us(a) + 1_000 + i128::from(a.latency_us);
-    let mut arrivals: Vec<(&NumberEvent, &Exchange)> = delivered
+    let start_us = |a: &Attempt| i128::from(a.wall_time_ms) * 1_000;
+    let done_us = |a: &Attempt| start_us(a) + 1_000 + i128::from(a.latency_us);
+    let mut arrivals: Vec<(&Event<'_>, &Attempt)> = delivered
         .iter()
         .filter_map(|&event| {
-            deliveries
-                .attempts_of(&event.event_id)
+            numbers
+                .attempts_of(event)
                 .min_by_key(|a| (start_us(a), a.seq))
                 .map(|first| (event, first))
         })
@@ -293,17 +433,17 @@ fn overtaken<'a>(deliveries: &Deliveries<'a>, delivered: &[&'a NumberEvent]) -> 
         let arrived_from = start_us(first_attempt);
         let newer = delivered
             .iter()
-            .filter(|f| f.sequence > event.sequence && !used.contains(f.event_id.as_str()))
+            .filter(|f| f.sequence > event.sequence && !used.contains(f.id))
             .filter_map(|f| {
-                deliveries
-                    .attempts_of(&f.event_id)
-                    .filter(|a| accepted(a) && done_us(a) <= arrived_from)
+                numbers
+                    .attempts_of(f)
+                    .filter(|a| a.accepted && done_us(a) <= arrived_from)
                     .min_by_key(|a| a.seq)
                     .map(|a| (*f, a))
             })
             .min_by_key(|(f, a)| (f.sequence, a.seq));
         if let Some((newer, newer_accepted)) = newer {
-            used.insert(newer.event_id.as_str());
+            used.insert(newer.id);
             out.push(Overtaken {
                 event,
                 first_attempt,
@@ -317,10 +457,10 @@ fn overtaken<'a>(deliveries: &Deliveries<'a>, delivered: &[&'a NumberEvent]) -> 
 
 /// How many more attempts than events carried the number's events: the most re-applications
 /// a carrier that breaks NUM-IDEMPOTENT could have made.
-fn redeliveries(deliveries: &Deliveries<'_>, delivered: &[&NumberEvent]) -> u64 {
+fn redeliveries(delivered: &[&Event<'_>]) -> u64 {
     delivered
         .iter()
-        .map(|e| (deliveries.attempts_of(&e.event_id).count() as u64).saturating_sub(1))
+        .map(|e| (e.attempts.len() as u64).saturating_sub(1))
         .sum()
 }
 
@@ -331,192 +471,213 @@ const MIN_REDELIVERED: u64 = 1;
 
 /// NUM-ORDER: no probed number's `appliedEvents` shows that the carrier applied an event that
 /// arrived after a newer one of the same number was accepted (see the module documentation).
-pub(super) fn num_order(history: &History) -> Judged {
-    let deliveries = Deliveries::new(history);
-    let mut tally = Tally::new(RuleId::NumOrder);
-    let mut exact = 0u64;
-    let mut loose = 0u64;
-    let mut numbers = 0u64;
-    for (probe, view) in viewed(history) {
-        let number = probe.telephone_number.as_str();
-        let delivered = deliveries.delivered(number);
-        let overtaken = overtaken(&deliveries, &delivered);
-        if overtaken.is_empty() {
-            continue;
-        }
-        numbers += 1;
-        let distinct = delivered.len() as u64;
-        let bound = distinct - overtaken.len() as u64;
-        let slack = redeliveries(&deliveries, &delivered);
-        if slack == 0 {
-            exact += overtaken.len() as u64;
-        } else {
-            loose += overtaken.len() as u64;
-        }
-        if view.applied_events > distinct || view.applied_events <= bound.saturating_add(slack) {
-            continue;
-        }
-        tally.fail(|| {
-            let mut seqs = Vec::new();
-            let pairs: Vec<String> = overtaken
-                .iter()
-                .map(|o| {
-                    seqs.push(o.newer_accepted.seq);
-                    seqs.push(o.first_attempt.seq);
-                    format!(
-                        "event {} (sequence {}, first sent at seq {}) arrived after event {} \
-                         (sequence {}) was accepted at seq {}",
-                        short(&o.event.event_id),
-                        o.event.sequence,
-                        o.first_attempt.seq,
-                        short(&o.newer.event_id),
-                        o.newer.sequence,
-                        o.newer_accepted.seq,
-                    )
-                })
-                .collect();
-            let slack = if slack == 0 {
-                String::new()
-            } else {
-                format!(" (and {} re-applied)", count(slack, "redelivery"))
-            };
-            (
-                format!(
-                    "{number}: {}; a carrier that ignores them applies at most {bound}{slack} of \
-                     the {distinct} events delivered, but appliedEvents is {}: an overtaken \
-                     event was applied",
-                    pairs.join("; "),
-                    view.applied_events
-                ),
-                seqs,
-            )
-        });
-    }
-    tally.exercised(
-        "overtaken events on numbers without redeliveries",
-        exact,
-        MIN_OVERTAKEN,
-    );
-    let failures = tally.failures();
-    let loose = if loose == 0 {
-        String::new()
-    } else {
-        format!(
-            " ({} more on numbers with redeliveries, judged with that slack)",
-            count(loose, "overtaken event")
-        )
-    };
-    tally.finish(format!(
-        "{} delivered after a newer one of the same number was accepted{loose}, on {}; \
-         {failures} applied an overtaken event",
-        count(exact, "event"),
-        count(numbers, "probed number")
-    ))
+#[derive(Default)]
+pub(super) struct NumOrder {
+    deliveries: Deliveries,
 }
 
-/// NUM-STATE: every probed number agrees with Teams' final state.
-pub(super) fn num_state(history: &History) -> Judged {
-    let deliveries = Deliveries::new(history);
-    let teams: BTreeMap<&str, &TeamsNumber> = history
-        .teams_numbers
-        .iter()
-        .map(|n| (n.telephone_number.as_str(), n))
-        .collect();
-    let mut tally = Tally::new(RuleId::NumState);
-    let mut probed = 0u64;
-    let mut unassigned_last = 0u64;
-    for probe in &history.probes {
-        let number = probe.telephone_number.as_str();
-        let Some(want) = teams.get(number) else {
-            continue;
-        };
-        probed += 1;
-        let events = deliveries.by_number.get(number).map_or(0, Vec::len);
-        if want.state == oc_protocol::AssignmentState::Unassigned && events > 0 {
-            unassigned_last += 1;
-        }
-        let has_events = events > 0 || want.sequence > 0;
-        // The deliveries of the event that made Teams' final state.
-        let last_seqs = || {
-            deliveries
-                .by_number
-                .get(number)
-                .into_iter()
-                .flatten()
-                .filter(|e| e.sequence == want.sequence)
-                .flat_map(|e| deliveries.attempts_of(&e.event_id))
-                .map(|a| a.seq)
-                .collect::<Vec<u64>>()
-        };
-        let teams_state = || format!("Teams has it {} at sequence {}", want.state, want.sequence);
-        let Some(view) = &probe.view else {
-            if !has_events {
-                // Never changed in Teams: a carrier that never heard of it is right.
+impl Rule for NumOrder {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        self.deliveries.observe(observation);
+    }
+
+    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+        let numbers = self.deliveries.by_number();
+        let mut tally = Tally::new(RuleId::NumOrder);
+        let mut exact = 0u64;
+        let mut loose = 0u64;
+        let mut judged = 0u64;
+        for (probe, view) in viewed(end.probes) {
+            let number = probe.telephone_number.as_str();
+            let delivered = numbers.delivered(number);
+            let overtaken = overtaken(&numbers, &delivered);
+            if overtaken.is_empty() {
+                continue;
+            }
+            judged += 1;
+            let distinct = delivered.len() as u64;
+            let bound = distinct - overtaken.len() as u64;
+            let slack = redeliveries(&delivered);
+            if slack == 0 {
+                exact += overtaken.len() as u64;
+            } else {
+                loose += overtaken.len() as u64;
+            }
+            if view.applied_events > distinct || view.applied_events <= bound.saturating_add(slack)
+            {
                 continue;
             }
             tally.fail(|| {
-                let answer = match (probe.status, &probe.error) {
-                    (Some(404), _) => "the carrier has never heard of it (404)".to_owned(),
-                    (Some(200), Some(error)) => {
-                        format!("the state probe answered 200, but {error}")
-                    }
-                    (Some(status), Some(error)) => format!("the probe got {status}: {error}"),
-                    (Some(status), None) => format!("the probe got {status}"),
-                    (None, error) => format!(
-                        "the probe got no answer: {}",
-                        error.as_deref().unwrap_or("no reason given")
-                    ),
+                let mut seqs = Vec::new();
+                let pairs: Vec<String> = overtaken
+                    .iter()
+                    .map(|o| {
+                        seqs.push(o.newer_accepted.seq);
+                        seqs.push(o.first_attempt.seq);
+                        format!(
+                            "event {} (sequence {}, first sent at seq {}) arrived after event {} \
+                             (sequence {}) was accepted at seq {}",
+                            short(o.event.id),
+                            o.event.sequence,
+                            o.first_attempt.seq,
+                            short(o.newer.id),
+                            o.newer.sequence,
+                            o.newer_accepted.seq,
+                        )
+                    })
+                    .collect();
+                let slack = if slack == 0 {
+                    String::new()
+                } else {
+                    format!(" (and {} re-applied)", count(slack, "redelivery"))
                 };
                 (
-                    format!("{number}: {}, but {answer}", teams_state()),
-                    last_seqs(),
+                    format!(
+                        "{number}: {}; a carrier that ignores them applies at most \
+                         {bound}{slack} of the {distinct} events delivered, but appliedEvents \
+                         is {}: an overtaken event was applied",
+                        pairs.join("; "),
+                        view.applied_events
+                    ),
+                    seqs,
                 )
             });
-            continue;
+        }
+        tally.exercised(
+            "overtaken events on numbers without redeliveries",
+            exact,
+            MIN_OVERTAKEN,
+        );
+        let failures = tally.failures();
+        let loose = if loose == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({} more on numbers with redeliveries, judged with that slack)",
+                count(loose, "overtaken event")
+            )
         };
-        let mut differences = Vec::new();
-        if view.state != want.state {
-            differences.push(format!("state {} (Teams: {})", view.state, want.state));
-        }
-        if view.sip_uri != want.sip_uri {
-            differences.push(format!(
-                "sipUri {} (Teams: {})",
-                view.sip_uri.as_deref().unwrap_or("absent"),
-                want.sip_uri.as_deref().unwrap_or("absent")
-            ));
-        }
-        if view.usage != want.usage {
-            let usage = |u: Option<oc_protocol::NumberUsage>| u.map_or("absent", |u| u.as_str());
-            differences.push(format!(
-                "usage {} (Teams: {})",
-                usage(view.usage),
-                usage(want.usage)
-            ));
-        }
-        if view.sequence != want.sequence {
-            differences.push(format!(
-                "sequence {} (Teams: {})",
-                view.sequence, want.sequence
-            ));
-        }
-        if !differences.is_empty() {
-            tally.fail(|| {
-                (
-                    format!("{number}: the carrier has {}", differences.join(", ")),
-                    last_seqs(),
-                )
-            });
-        }
+        tally.finish(format!(
+            "{} delivered after a newer one of the same number was accepted{loose}, on {}; \
+             {failures} applied an overtaken event",
+            count(exact, "event"),
+            count(judged, "probed number")
+        ))
     }
-    tally.exercised("numbers probed", probed, 1);
-    tally.exercised(
-        "probed numbers Teams unassigned after assigning them",
-        unassigned_last,
-        1,
-    );
-    let failures = tally.failures();
-    tally.finish(format!(
-        "{} probed; {failures} differ from Teams' state",
-        count(probed, "number")
-    ))
+}
+
+/// NUM-STATE: every probed number agrees with Teams' final state.
+#[derive(Default)]
+pub(super) struct NumState {
+    deliveries: Deliveries,
+}
+
+impl Rule for NumState {
+    fn observe(&mut self, observation: &Observation<'_>) {
+        self.deliveries.observe(observation);
+    }
+
+    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+        let numbers = self.deliveries.by_number();
+        let teams: BTreeMap<&str, &TeamsNumber> = end
+            .teams_numbers
+            .iter()
+            .map(|n| (n.telephone_number.as_str(), n))
+            .collect();
+        let mut tally = Tally::new(RuleId::NumState);
+        let mut probed = 0u64;
+        let mut unassigned_last = 0u64;
+        for probe in end.probes {
+            let number = probe.telephone_number.as_str();
+            let Some(want) = teams.get(number) else {
+                continue;
+            };
+            probed += 1;
+            let events = numbers.events(number);
+            if want.state == AssignmentState::Unassigned && !events.is_empty() {
+                unassigned_last += 1;
+            }
+            let has_events = !events.is_empty() || want.sequence > 0;
+            // The deliveries of the event that made Teams' final state.
+            let last_seqs = || {
+                events
+                    .iter()
+                    .filter(|e| e.sequence == want.sequence)
+                    .flat_map(|e| numbers.attempts_of(e))
+                    .map(|a| a.seq)
+                    .collect::<Vec<u64>>()
+            };
+            let teams_state =
+                || format!("Teams has it {} at sequence {}", want.state, want.sequence);
+            let Some(view) = &probe.view else {
+                if !has_events {
+                    // Never changed in Teams: a carrier that never heard of it is right.
+                    continue;
+                }
+                tally.fail(|| {
+                    let answer = match (probe.status, &probe.error) {
+                        (Some(404), _) => "the carrier has never heard of it (404)".to_owned(),
+                        (Some(200), Some(error)) => {
+                            format!("the state probe answered 200, but {error}")
+                        }
+                        (Some(status), Some(error)) => format!("the probe got {status}: {error}"),
+                        (Some(status), None) => format!("the probe got {status}"),
+                        (None, error) => format!(
+                            "the probe got no answer: {}",
+                            error.as_deref().unwrap_or("no reason given")
+                        ),
+                    };
+                    (
+                        format!("{number}: {}, but {answer}", teams_state()),
+                        last_seqs(),
+                    )
+                });
+                continue;
+            };
+            let mut differences = Vec::new();
+            if view.state != want.state {
+                differences.push(format!("state {} (Teams: {})", view.state, want.state));
+            }
+            if view.sip_uri != want.sip_uri {
+                differences.push(format!(
+                    "sipUri {} (Teams: {})",
+                    view.sip_uri.as_deref().unwrap_or("absent"),
+                    want.sip_uri.as_deref().unwrap_or("absent")
+                ));
+            }
+            if view.usage != want.usage {
+                let usage = |u: Option<NumberUsage>| u.map_or("absent", |u| u.as_str());
+                differences.push(format!(
+                    "usage {} (Teams: {})",
+                    usage(view.usage),
+                    usage(want.usage)
+                ));
+            }
+            if view.sequence != want.sequence {
+                differences.push(format!(
+                    "sequence {} (Teams: {})",
+                    view.sequence, want.sequence
+                ));
+            }
+            if !differences.is_empty() {
+                tally.fail(|| {
+                    (
+                        format!("{number}: the carrier has {}", differences.join(", ")),
+                        last_seqs(),
+                    )
+                });
+            }
+        }
+        tally.exercised("numbers probed", probed, 1);
+        tally.exercised(
+            "probed numbers Teams unassigned after assigning them",
+            unassigned_last,
+            1,
+        );
+        let failures = tally.failures();
+        tally.finish(format!(
+            "{} probed; {failures} differ from Teams' state",
+            count(probed, "number")
+        ))
+    }
 }

@@ -77,8 +77,14 @@ pub struct End<'a> {
 
 /// A conformance rule as a state machine over a run.
 pub(crate) trait Rule: Send {
-    /// Takes in one thing the run did.
-    fn observe(&mut self, _observation: &Observation<'_>) {}
+    /// Takes in one thing the run did; by default, only the exchanges, to [`Rule::exchange`].
+    fn observe(&mut self, observation: &Observation<'_>) {
+        if let Observation::Exchange(e) = observation {
+            self.exchange(e);
+        }
+    }
+    /// Takes in one exchange, for a rule that reads nothing else while the run goes on.
+    fn exchange(&mut self, _exchange: &Exchange) {}
     /// Takes in one call at the end, in call-id order.
     fn call(&mut self, _row: &CallRow<'_>, _end: &End<'_>) {}
     /// The verdict, once everything was observed.
@@ -315,7 +321,7 @@ impl Finished {
 pub fn evaluate(history: &History) -> CheckResult {
     let mut checker = Checker::new(history.settings);
     replay(history, &mut checker);
-    let end = end_of(history);
+    let end = End::of(history);
     for_each_row(history, |row| checker.call(row, &end));
     let mut finished = checker.finish(&end);
     if finished.needs_bodies() {
@@ -326,15 +332,17 @@ pub fn evaluate(history: &History) -> CheckResult {
     finished.result()
 }
 
-/// The [`End`] of a kept history.
-fn end_of(history: &History) -> End<'_> {
-    End {
-        teams_numbers: &history.teams_numbers,
-        probes: &history.probes,
-        signature_probes: &history.signature_probes,
-        isolation_probes: &history.isolation_probes,
-        judged_at: history.judged_at,
-        truth: history.truth.is_some(),
+impl<'a> End<'a> {
+    /// The end of a kept history.
+    pub fn of(history: &'a History) -> Self {
+        Self {
+            teams_numbers: &history.teams_numbers,
+            probes: &history.probes,
+            signature_probes: &history.signature_probes,
+            isolation_probes: &history.isolation_probes,
+            judged_at: history.judged_at,
+            truth: history.truth.is_some(),
+        }
     }
 }
 

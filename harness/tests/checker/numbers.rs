@@ -236,14 +236,7 @@ fn judge_streamed(history: &History, events_first: bool) -> CheckResult {
     if !events_first {
         feed_events(&mut checker);
     }
-    let end = End {
-        teams_numbers: &history.teams_numbers,
-        probes: &history.probes,
-        signature_probes: &history.signature_probes,
-        isolation_probes: &history.isolation_probes,
-        judged_at: history.judged_at,
-        truth: history.truth.is_some(),
-    };
+    let end = End::of(history);
     let mut finished = checker.finish(&end);
     for e in exchanges {
         finished.scan(e);

@@ -8,7 +8,7 @@ use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection, InjectedFault};
 use oc_protocol::{RuleId, paths};
 
 use super::{Tally, count, harness_caused, path_and_query, path_of, query_pairs};
-use crate::checker::stream::{End, Judged, Observation, Rule};
+use crate::checker::stream::{End, Judged, Rule};
 
 /// The paged endpoints of the Teams API, with the parameters a first call may carry.
 const PAGED: [(&str, &[&str]); 5] = [
@@ -97,7 +97,9 @@ impl CdrPaging {
             cdr_next: 0,
         }
     }
+}
 
+impl Rule for CdrPaging {
     fn exchange(&mut self, e: &Exchange) {
         if e.direction == ExchangeDirection::CarrierToTeams
             && !harness_caused(e)
@@ -165,14 +167,6 @@ impl CdrPaging {
                 .insert_first(e.carrier.as_deref(), link, || (e.seq, kind));
         }
     }
-}
-
-impl Rule for CdrPaging {
-    fn observe(&mut self, observation: &Observation<'_>) {
-        if let Observation::Exchange(e) = observation {
-            self.exchange(e);
-        }
-    }
 
     fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
         let Self {
@@ -215,7 +209,9 @@ impl CdrFeed {
             linked: 0,
         }
     }
+}
 
+impl Rule for CdrFeed {
     fn exchange(&mut self, e: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
@@ -273,14 +269,6 @@ impl CdrFeed {
                 to_position: to,
             });
     }
-}
-
-impl Rule for CdrFeed {
-    fn observe(&mut self, observation: &Observation<'_>) {
-        if let Observation::Exchange(e) = observation {
-            self.exchange(e);
-        }
-    }
 
     fn finish(self: Box<Self>, _: &End<'_>) -> Judged {
         let Self {
@@ -315,7 +303,9 @@ impl CdrThrottle {
             throttles: 0,
         }
     }
+}
 
+impl Rule for CdrThrottle {
     fn exchange(&mut self, e: &Exchange) {
         if let Some(
             InjectedFault::Throttled { retry_after_secs }
@@ -351,14 +341,6 @@ impl CdrThrottle {
                 ),
             }
         });
-    }
-}
-
-impl Rule for CdrThrottle {
-    fn observe(&mut self, observation: &Observation<'_>) {
-        if let Observation::Exchange(e) = observation {
-            self.exchange(e);
-        }
     }
 
     fn finish(self: Box<Self>, _: &End<'_>) -> Judged {

@@ -37,7 +37,9 @@ impl QuaClass {
             unreadable: 0,
         }
     }
+}
 
+impl Rule for QuaClass {
     fn exchange(&mut self, exchange: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
@@ -98,14 +100,6 @@ impl QuaClass {
                     vec![exchange.seq],
                 )
             });
-        }
-    }
-}
-
-impl Rule for QuaClass {
-    fn observe(&mut self, observation: &Observation<'_>) {
-        if let Observation::Exchange(e) = observation {
-            self.exchange(e);
         }
     }
 

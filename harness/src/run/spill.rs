@@ -20,7 +20,9 @@ pub(crate) const FILE_NAME: &str = "exchanges.ndjson.gz";
 /// verdicts stand, only evidence bodies after that point are lost.
 pub(crate) struct Spill {
     path: PathBuf,
-    writer: Option<GzEncoder<BufWriter<File>>>,
+    /// Buffered before the compressor too: it works per write call, and serde makes many
+    /// small ones.
+    writer: Option<BufWriter<GzEncoder<BufWriter<File>>>>,
     written: u64,
 }
 
@@ -31,7 +33,10 @@ impl Spill {
         let path = dir.join(FILE_NAME);
         let writer = std::fs::create_dir_all(dir)
             .and_then(|()| File::create(&path))
-            .map(|file| GzEncoder::new(BufWriter::new(file), Compression::fast()))
+            .map(|file| {
+                let gzip = GzEncoder::new(BufWriter::new(file), Compression::fast());
+                BufWriter::with_capacity(1 << 16, gzip)
+            })
             .map_err(|e| {
                 tracing::warn!(
                     "cannot keep the exchanges in {}: {e}; evidence will cite exchanges without \
@@ -70,8 +75,12 @@ impl Spill {
 
     /// Finishes the file; returns where it is, when it was kept whole.
     pub(crate) fn finish(self) -> Option<Kept> {
-        let mut writer = self.writer?;
-        let done = writer.try_finish().and_then(|()| writer.get_mut().flush());
+        let writer = self.writer?;
+        let done = writer
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(GzEncoder::finish)
+            .and_then(|mut file| file.flush());
         match done {
             Ok(()) => Some(Kept { path: self.path }),
             Err(e) => {

@@ -223,3 +223,117 @@ impl Handler<Handover> for CheckerActor {
         MessageResult(self.observed.take().map(Box::new))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use oc_observe::{ExchangeDetail, ExchangeDirection};
+
+    use super::*;
+    use crate::checker::End;
+
+    fn page(seq: u64, carrier: &str, feed: &str, token: u64, next: bool) -> Exchange {
+        Exchange {
+            seq,
+            direction: ExchangeDirection::CarrierToTeams,
+            carrier: Some(carrier.into()),
+            method: "GET".into(),
+            url: format!("/oc/v1/{feed}/delta?token={}", token - 1),
+            status: Some(200),
+            error: None,
+            sim_time: 0,
+            wall_time_ms: 0,
+            latency_us: 1,
+            request_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+            fault: None,
+            detail: Some(ExchangeDetail::FeedPage {
+                feed: if feed == "cdrs" { "cdr" } else { "quality" }.into(),
+                chain_start: token == 1,
+                from_position: 0,
+                to_position: 0,
+                next,
+                link: format!("http://127.0.0.1:9/oc/v1/{feed}/delta?token={token}"),
+                misclassified: Vec::new(),
+            }),
+        }
+    }
+
+    fn cycle(first_seq: u64, last_seq: u64) -> PollCycle {
+        PollCycle {
+            sim_time: 0,
+            first_seq,
+            last_seq,
+        }
+    }
+
+    /// Exchanges reach the actor out of `seq` order, from two carriers, and poll cycles are
+    /// marked before their last exchange came: the rules see the carrier's exchanges in order,
+    /// each cycle after its exchanges, and judge exactly as the replay of the same facts.
+    #[test]
+    fn observations_out_of_order_are_judged_as_the_replay_judges_them() {
+        let out = std::env::temp_dir().join(format!("oc-checker-actor-{}", std::process::id()));
+        let exchanges = [
+            page(1, "carrier", "cdrs", 1, false),
+            page(2, "carrier", "quality", 1, false),
+            page(3, "carrier", "cdrs", 2, false),
+            page(4, "carrier", "quality", 2, true),
+            page(5, "other", "cdrs", 1, false),
+            page(6, "carrier", "cdrs", 3, false),
+        ];
+        // An exchange by its index above, or a cycle mark.
+        enum Arrival {
+            Exchange(usize),
+            Cycle(u64, u64),
+        }
+        let arrivals = [
+            Arrival::Exchange(2),
+            Arrival::Exchange(0),
+            Arrival::Cycle(1, 2),
+            Arrival::Exchange(1),
+            Arrival::Exchange(5),
+            Arrival::Cycle(3, 4),
+            Arrival::Cycle(5, 6),
+            Arrival::Exchange(4),
+            Arrival::Exchange(3),
+        ];
+        let settings = CheckSettings::default();
+        let observed = actix_rt::System::new().block_on(async {
+            let addr = CheckerActor::new("carrier", settings, &out, true).start();
+            for arrival in arrivals {
+                match arrival {
+                    Arrival::Exchange(i) => addr.do_send(ExchangeObserved(exchanges[i].clone())),
+                    Arrival::Cycle(first, last) => addr.do_send(CycleEnded(cycle(first, last))),
+                }
+            }
+            addr.send(Handover).await.unwrap().unwrap()
+        });
+        let Observed {
+            checker,
+            spill,
+            kept,
+            ..
+        } = *observed;
+        let kept = kept.unwrap();
+        let seqs: Vec<u64> = kept.exchanges.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 4, 6],
+            "in seq order, the other carrier's left out"
+        );
+        assert_eq!(kept.cycles, [cycle(1, 2), cycle(3, 4), cycle(5, 6)]);
+        let mut finished = checker.finish(&End::default());
+        if let Some(exchanges) = spill.finish() {
+            exchanges.for_each(|e| finished.scan(e));
+        }
+        let live = finished.result();
+        assert_eq!(live, crate::checker::evaluate(&kept));
+        let qua_feed = &live.rules[oc_protocol::RuleId::QuaFeed as usize];
+        // The second cycle stopped on a page with a nextLink; the third read no quality page
+        // (the other carrier's exchange in it is not this carrier's).
+        assert_eq!(qua_feed.failures, 2, "{qua_feed:#?}");
+        assert_eq!(qua_feed.evidence[0].exchanges, [4]);
+        assert_eq!(qua_feed.evidence[1].exchanges, [6]);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -158,7 +158,7 @@ impl MockCarrier {
 
     /// Stops the server gracefully: requests in flight are answered (for up to 5 s), new
     /// connections are refused.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.server.stop(true).await;
     }
 }

@@ -398,7 +398,7 @@ impl MockTeams {
     }
 
     /// Stops accepting requests and finishes the ones in flight.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.server.stop(true).await;
     }
 }

@@ -1,25 +1,70 @@
-//! The clock: owns simulated time and hands it out tick by tick until the run's length is over.
+//! The clock: owns simulated time, pushes each tick to its subscribers in order, and starts the
+//! next one only when every subscriber answered (a conservative barrier), so that no actor runs
+//! ahead and what a seed generates never depends on thread timing.
 
-use actix::{Actor, Context, Handler};
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use oc_protocol::UnixMillis;
 
-use super::messages::{NextTick, Tick};
+use super::messages::{RunTicks, Tick, TickStarted};
+
+/// How simulated time relates to the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// As fast as the subscribers go.
+    Virtual,
+    /// Each tick lasts its length divided by `speed` on the wall clock, after the subscribers
+    /// answered.
+    Realtime {
+        /// Simulated time per wall-clock time.
+        speed: f64,
+    },
+    /// Simulated time is the wall clock: a tick starts when the wall clock reaches its end, so
+    /// that what it generates is in the past, never ahead of a carrier's clock.
+    WallClock,
+}
 
 /// Simulated time of a run.
 pub struct ClockActor {
-    now: UnixMillis,
+    start: UnixMillis,
     end: UnixMillis,
     tick_ms: i64,
+    pace: Pace,
+    /// Told of each tick, in this order.
+    subscribers: Vec<Recipient<TickStarted>>,
 }
 
 impl ClockActor {
-    /// A clock at `start` that runs `length_ms` in ticks of `tick_ms`.
-    pub fn new(start: UnixMillis, length_ms: i64, tick_ms: i64) -> Self {
+    /// A clock at `start` that runs `length_ms` in ticks of `tick_ms` at `pace`, to
+    /// `subscribers` in this order.
+    pub fn new(
+        start: UnixMillis,
+        length_ms: i64,
+        tick_ms: i64,
+        pace: Pace,
+        subscribers: Vec<Recipient<TickStarted>>,
+    ) -> Self {
         Self {
-            now: start,
+            start,
             end: start + length_ms,
             tick_ms: tick_ms.max(1),
+            pace,
+            subscribers,
         }
+    }
+
+    /// Every tick, in order: `(from, to]` slices of `tick_ms` covering the length once.
+    fn ticks(&self) -> impl Iterator<Item = Tick> + use<> {
+        let (end, tick_ms) = (self.end, self.tick_ms);
+        let mut now = self.start;
+        std::iter::from_fn(move || {
+            (now < end).then(|| {
+                let from = now;
+                now = (from + tick_ms).min(end);
+                Tick { from, to: now }
+            })
+        })
     }
 }
 
@@ -27,30 +72,106 @@ impl Actor for ClockActor {
     type Context = Context<Self>;
 }
 
-impl Handler<NextTick> for ClockActor {
-    type Result = Option<Tick>;
+impl Handler<RunTicks> for ClockActor {
+    type Result = ResponseFuture<Result<UnixMillis, crate::run::RunError>>;
 
-    fn handle(&mut self, _: NextTick, _: &mut Context<Self>) -> Option<Tick> {
-        if self.now >= self.end {
-            return None;
-        }
-        let from = self.now;
-        self.now = (from + self.tick_ms).min(self.end);
-        Some(Tick { from, to: self.now })
+    fn handle(&mut self, _: RunTicks, _: &mut Context<Self>) -> Self::Result {
+        let ticks = self.ticks();
+        let subscribers = self.subscribers.clone();
+        let (start, pace) = (self.start, self.pace);
+        Box::pin(async move {
+            let mut end = start;
+            for tick in ticks {
+                if pace == Pace::WallClock {
+                    sleep_until_wall(tick.to).await;
+                }
+                for subscriber in &subscribers {
+                    subscriber.send(TickStarted(tick)).await??;
+                }
+                if let Pace::Realtime { speed } = pace {
+                    let wall = (tick.to - tick.from) as f64 / speed.max(f64::MIN_POSITIVE);
+                    tokio::time::sleep(Duration::from_millis(wall as u64)).await;
+                }
+                end = tick.to;
+            }
+            Ok(end)
+        })
+    }
+}
+
+/// Waits until the wall clock reaches `at`.
+async fn sleep_until_wall(at: UnixMillis) {
+    let wait = at - crate::run::probes::wall_ms();
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
-    #[actix_rt::test]
-    async fn ticks_cover_the_length_exactly_once() {
-        let clock = ClockActor::new(1_000, 25, 10).start();
-        let mut ticks = Vec::new();
-        while let Some(t) = clock.send(NextTick).await.unwrap() {
-            ticks.push((t.from, t.to));
+    /// Who was told of which tick, in order.
+    type Log = Arc<Mutex<Vec<(&'static str, i64, i64)>>>;
+
+    /// Records the ticks it is told of, as `name`, into a shared log.
+    struct Listener {
+        name: &'static str,
+        log: Log,
+    }
+
+    impl Actor for Listener {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<TickStarted> for Listener {
+        type Result = ResponseFuture<Result<(), crate::run::RunError>>;
+
+        fn handle(&mut self, msg: TickStarted, _: &mut Context<Self>) -> Self::Result {
+            let (name, log) = (self.name, self.log.clone());
+            Box::pin(async move {
+                // An answer that takes a while: the clock must still wait for it.
+                tokio::task::yield_now().await;
+                log.lock().unwrap().push((name, msg.0.from, msg.0.to));
+                Ok(())
+            })
         }
-        assert_eq!(ticks, [(1_000, 1_010), (1_010, 1_020), (1_020, 1_025)]);
+    }
+
+    #[actix_rt::test]
+    async fn ticks_cover_the_length_once_each_to_every_subscriber_in_order() {
+        let log = Log::default();
+        let first = Listener {
+            name: "first",
+            log: log.clone(),
+        }
+        .start();
+        let second = Listener {
+            name: "second",
+            log: log.clone(),
+        }
+        .start();
+        let clock = ClockActor::new(
+            1_000,
+            25,
+            10,
+            Pace::Virtual,
+            vec![first.recipient(), second.recipient()],
+        )
+        .start();
+        assert_eq!(clock.send(RunTicks).await.unwrap().unwrap(), 1_025);
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                ("first", 1_000, 1_010),
+                ("second", 1_000, 1_010),
+                ("first", 1_010, 1_020),
+                ("second", 1_010, 1_020),
+                ("first", 1_020, 1_025),
+                ("second", 1_020, 1_025),
+            ]
+        );
     }
 }

@@ -6,11 +6,55 @@ use oc_observe::Exchange;
 use oc_protocol::{NumberEvent, UnixMillis};
 
 use crate::checker::history::{LegFact, PollCycle};
+use crate::run::RunError;
 
-/// The next slice of simulated time, `(from, to]`, or `None` when the run's length is over.
+/// A slice of simulated time began: each subscriber of the clock does its part of it and
+/// answers, and the clock starts the next one only when all have (a conservative barrier: no
+/// actor runs ahead of another, so what is generated does not depend on thread timing).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<(), RunError>")]
+pub struct TickStarted(pub Tick);
+
+/// Asks the clock to play its ticks to its subscribers, in order, to the end of the run;
+/// answers with the end.
 #[derive(Message)]
-#[rtype(result = "Option<Tick>")]
-pub struct NextTick;
+#[rtype(result = "Result<UnixMillis, RunError>")]
+pub struct RunTicks;
+
+/// Teams played a tick: what the admins changed and the calls placed (a certification makes
+/// its legs from them; tests watch them).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct TickPlayed {
+    /// The tick.
+    pub tick: Tick,
+    /// The admins' changes, each with its time, in time order.
+    pub changes: Vec<(UnixMillis, NumberChange)>,
+    /// The calls and their corrections.
+    pub placed: PlacedCalls,
+}
+
+/// Asks Teams' player to apply the admins' initial assignments at the start, before the first
+/// tick; answers with them.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<(UnixMillis, NumberChange)>, RunError>")]
+pub struct PlayStart(pub UnixMillis);
+
+/// Asks Teams' player to apply the admins' closing unassignments of `count` numbers at `at`,
+/// the end of the traffic (a certification's closing changes).
+#[derive(Message)]
+#[rtype(result = "Result<(), RunError>")]
+pub struct PlayClosing {
+    /// When.
+    pub at: UnixMillis,
+    /// How many numbers.
+    pub count: u32,
+}
+
+/// Asks Teams' player when the last record of what it played becomes available.
+#[derive(Message)]
+#[rtype(result = "UnixMillis")]
+pub struct RecordsUntil;
 
 /// A slice of simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +114,7 @@ pub struct CallsDuring(pub Tick);
 pub type Correction = (String, Option<UnixMillis>, UnixMillis, UnixMillis);
 
 /// Calls placed during a tick, and the corrections Teams will make to some of them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PlacedCalls {
     /// The calls, in start order.
     pub calls: Vec<NewCall>,
@@ -87,6 +131,27 @@ pub struct ExchangeObserved(pub Exchange);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct EventsGenerated(pub Vec<NumberEvent>);
+
+/// Asks a certification's legs to post those due at a time.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PostDueLegs(pub UnixMillis);
+
+/// Asks a certification's legs how many are made and not yet posted.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct PendingLegs;
+
+/// A certification's legs are done with: why posts failed, one line each.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct FinishLegs;
+
+/// Every leg a certification made, posted or not (tests).
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "Vec<LegFact>")]
+pub struct MadeLegs;
 
 /// Certification legs about to be posted to the carrier.
 #[derive(Message)]

@@ -10,20 +10,27 @@
 
 use std::time::Duration;
 
-use actix::Recipient;
+use actix::{
+    Actor, ActorFutureExt, AtomicResponse, Context, Handler, MessageResult, Recipient,
+    ResponseActFuture, WrapFuture,
+};
 use mock_teams::{HarnessCalls, NewCall};
 use oc_observe::ExchangeDetail;
 use oc_protocol::legs::{CallLeg, CallLegBatch, MAX_LEGS_PER_REQUEST};
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
-use oc_protocol::{UnixMillis, format_timestamp, paths};
+use oc_protocol::{AssignmentState, UnixMillis, format_timestamp, parse_timestamp, paths};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::actors::actor_rng;
-use crate::actors::messages::LegsPosted;
+#[cfg(test)]
+use crate::actors::messages::MadeLegs;
+use crate::actors::messages::{
+    FinishLegs, LegsPosted, PendingLegs, PostDueLegs, TickPlayed, TickStarted,
+};
 use crate::checker::history::LegFact;
-use crate::run::CARRIER_ID;
 use crate::run::probes::{Recording, send, wall_secs};
+use crate::run::{CARRIER_ID, RunError, Sides};
 use crate::scenario::CertificationSpec;
 
 /// How long after its connect a leg on an unassigned number is posted, ms.
@@ -263,4 +270,135 @@ impl Legs {
     pub(crate) fn finish(self) -> Vec<String> {
         self.failures
     }
+}
+
+/// The legs of a certification as an actor: it makes legs from what Teams played each tick (and,
+/// spread over the ticks, legs on numbers Teams has unassigned), and posts those due at each
+/// tick's end, after Teams' player and before the next tick.
+pub(crate) struct LegsActor {
+    /// Taken while a post is in flight (the actor handles nothing else meanwhile).
+    legs: Option<Legs>,
+    sides: Sides,
+    numbers: Vec<String>,
+    call_prefix: String,
+    /// Ticks played, of how many.
+    played: u64,
+    ticks: u64,
+}
+
+impl LegsActor {
+    /// The legs of a certification of `ticks` ticks over `numbers`, with `call_prefix` for the
+    /// ids of legs on unassigned numbers.
+    pub(crate) fn new(
+        legs: Legs,
+        sides: Sides,
+        numbers: Vec<String>,
+        call_prefix: String,
+        ticks: u64,
+    ) -> Self {
+        Self {
+            legs: Some(legs),
+            sides,
+            numbers,
+            call_prefix,
+            played: 0,
+            ticks,
+        }
+    }
+
+    /// Posts what is due at `now` (run atomically: the actor handles nothing else meanwhile).
+    fn post_due(&mut self, now: UnixMillis) -> ResponseActFuture<Self, ()> {
+        let legs = self.legs.take();
+        Box::pin(
+            async move {
+                let mut legs = legs;
+                if let Some(legs) = &mut legs {
+                    legs.post_due(now).await;
+                }
+                legs
+            }
+            .into_actor(self)
+            .map(|legs, act, _| act.legs = legs),
+        )
+    }
+}
+
+impl Actor for LegsActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<TickPlayed> for LegsActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TickPlayed, _: &mut Context<Self>) {
+        let Some(legs) = &mut self.legs else {
+            return;
+        };
+        legs.add_calls(&msg.placed.calls);
+        let tick = msg.tick;
+        for _ in 0..legs.unassigned_due(self.played, self.ticks) {
+            let candidates = unassigned_now(&self.sides, &self.numbers, tick.to);
+            legs.add_unassigned(&candidates, &self.call_prefix, tick.from, tick.to);
+        }
+        self.played += 1;
+    }
+}
+
+impl Handler<TickStarted> for LegsActor {
+    type Result = AtomicResponse<Self, Result<(), RunError>>;
+
+    /// Teams' player has played the tick (the clock told it first): its legs that ended are
+    /// posted.
+    fn handle(&mut self, msg: TickStarted, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(Box::pin(self.post_due(msg.0.to).map(|(), _, _| Ok(()))))
+    }
+}
+
+impl Handler<PostDueLegs> for LegsActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: PostDueLegs, _: &mut Context<Self>) -> Self::Result {
+        AtomicResponse::new(self.post_due(msg.0))
+    }
+}
+
+impl Handler<PendingLegs> for LegsActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: PendingLegs, _: &mut Context<Self>) -> usize {
+        self.legs.as_ref().map_or(0, Legs::pending)
+    }
+}
+
+impl Handler<FinishLegs> for LegsActor {
+    type Result = MessageResult<FinishLegs>;
+
+    /// Why posts failed; the legs are done with.
+    fn handle(&mut self, _: FinishLegs, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.legs.take().map(Legs::finish).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+impl Handler<MadeLegs> for LegsActor {
+    type Result = MessageResult<MadeLegs>;
+
+    fn handle(&mut self, _: MadeLegs, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.legs.as_ref().map(Legs::made).unwrap_or_default())
+    }
+}
+
+/// The numbers Teams has unassigned at `now`, each with when it became so, in inventory order.
+fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(String, UnixMillis)> {
+    sides.teams.with_store(|s| {
+        numbers
+            .iter()
+            .filter_map(|n| s.number(n))
+            .filter(|n| n.state == AssignmentState::Unassigned)
+            .filter_map(|n| {
+                let since = parse_timestamp(&n.last_changed_date_time).unwrap_or(i64::MIN);
+                (since < now).then_some((n.telephone_number, since))
+            })
+            .collect()
+    })
 }

@@ -33,7 +33,11 @@ use crate::run::{
 use crate::scenario::{Clock, Scenario};
 
 use crate::run::probes::{wall_ms, wall_secs};
-use legs::Legs;
+use actix::Addr;
+use legs::{Legs, LegsActor};
+
+use crate::actors::clock::Pace;
+use crate::actors::messages::{FinishLegs, PendingLegs, PostDueLegs};
 
 /// How long the certification keeps request bodies whole in its evidence: a full duration
 /// report of 1000 records is about 170 KB, and DUR-FIDELITY reads every one of them.
@@ -236,7 +240,7 @@ pub async fn certify(
                 "the carrier answered; running the cases for {} s of traffic",
                 scenario.length_ms / 1000
             ));
-            let mut legs = Legs::new(
+            let legs = Legs::new(
                 seed,
                 spec,
                 &carrier_url,
@@ -244,16 +248,28 @@ pub async fn certify(
                 sides.teams.harness_calls(),
                 sides.checker.clone().recipient(),
             );
-            let end =
-                traffic::drive(&sides, &scenario, seed, &numbers, &mut legs, progress).await?;
+            let driven = traffic::drive(
+                &sides,
+                &scenario,
+                seed,
+                &numbers,
+                legs,
+                traffic::Driving {
+                    pace: Pace::WallClock,
+                    watchers: Vec::new(),
+                    progress,
+                },
+            )
+            .await?;
+            let legs = driven.legs;
             say("the traffic is over; waiting for the carrier to catch up");
-            catch_up(&sides, &scenario, &mut legs, end).await;
+            catch_up(&sides, &scenario, &legs, driven.records_until).await?;
             say("probing the carrier's numbers and signature checking");
             settle_within(&sides.teams, SETTLE_LIMIT).await;
             let now = sides.teams.now();
             let (facts, summary, window) =
                 final_state(&sides, &scenario, &numbers, &credentials, now).await?;
-            let hook_failures = legs.finish();
+            let hook_failures = legs.send(FinishLegs).await?;
             (facts, summary, window, None, hook_failures)
         }
     };
@@ -353,7 +369,12 @@ async fn wait_ready(carrier_url: &str, secret: &str, timeout_ms: i64) -> Result<
 /// a report, and then `quiet` longer (the carrier's poll cycle under way ends, and anything it
 /// would still report is seen); or until the deadline plus the catch-up time has passed since
 /// the last record.
-async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_until: UnixMillis) {
+async fn catch_up(
+    sides: &Sides,
+    scenario: &Scenario,
+    legs: &Addr<LegsActor>,
+    records_until: UnixMillis,
+) -> Result<(), RunError> {
     let spec = scenario.certification;
     let last_record = scenario.start + scenario.length_ms + records_trail_ms(scenario);
     let records_until = records_until.min(last_record);
@@ -364,7 +385,7 @@ async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_u
         if sides.teams.advance_to(now).is_err() {
             break;
         }
-        legs.post_due(now).await;
+        legs.send(PostDueLegs(now)).await?;
         let missing = sides
             .teams
             .reconciliation(
@@ -373,7 +394,7 @@ async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_u
                 now + oc_protocol::timestamp::DAY_MS,
             )
             .map_or(u64::MAX, |r| r.counts.missing);
-        let caught_up = legs.pending() == 0 && now >= records_until && missing == 0;
+        let caught_up = legs.send(PendingLegs).await? == 0 && now >= records_until && missing == 0;
         caught_up_since = if caught_up {
             caught_up_since.or(Some(now))
         } else {
@@ -381,10 +402,11 @@ async fn catch_up(sides: &Sides, scenario: &Scenario, legs: &mut Legs, records_u
         };
         let done = caught_up_since.is_some_and(|since| now - since >= spec.quiet_ms);
         if done || now >= limit {
-            break;
+            return Ok(());
         }
         tokio::time::sleep(CATCH_UP_STEP).await;
     }
+    Ok(())
 }
 
 /// What the certification section is made of.

@@ -1,158 +1,118 @@
-//! The certification's traffic: the run's ticks played on the wall clock, each followed by the
-//! legs of its calls and, spread over the ticks, legs on numbers Teams has unassigned. What is
+//! The certification's traffic: the run's actors wired as `run` wires them
+//! ([`crate::run::wire`]), the clock paced on the wall clock, and the legs
+//! ([`LegsActor`]) after Teams' player in each tick: they are made from the tick's calls and,
+//! spread over the ticks, on numbers Teams has unassigned, and posted when they end. What is
 //! generated depends on the seed and the time since the start alone, never on the moment the
 //! certification began or on how the threads were scheduled: a `--seed` replays it.
 
-use std::time::Duration;
-
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use mock_teams::NumberChange;
-use oc_protocol::{AssignmentState, UnixMillis, parse_timestamp};
 
-use super::legs::Legs;
-use crate::actors::admin::AdminActor;
-use crate::actors::clock::ClockActor;
-use crate::actors::messages::{NextTick, Tick};
-use crate::actors::traffic::TrafficActor;
-use crate::run::generate::{Generated, play_closing, play_start, play_tick};
-use crate::run::probes::wall_ms;
-use crate::run::{RunError, Sides, report};
+use super::legs::{Legs, LegsActor};
+use crate::actors::clock::Pace;
+use crate::actors::messages::{PlayClosing, PlayStart, RecordsUntil, RunTicks, TickPlayed};
+use crate::run::{Plan, RunError, Sides, wire};
 use crate::scenario::Scenario;
+use oc_protocol::UnixMillis;
 
-/// The generators of a certification's traffic, and how far it has got.
-pub(super) struct Traffic {
-    admin: Addr<AdminActor>,
-    traffic: Addr<TrafficActor>,
-    clock: Addr<ClockActor>,
-    numbers: Vec<String>,
-    call_prefix: String,
-    ticks: u64,
-    played: u64,
+/// The call-id prefix of a certification: the carrier under test may remember the ids of
+/// earlier certifications.
+fn call_prefix(seed: u64) -> String {
+    format!("cert-{seed:016x}-")
 }
 
-impl Traffic {
-    /// Starts the generators of `scenario`'s traffic over `numbers` and applies the initial
-    /// assignments at the start; `observe` sees them.
-    pub(super) async fn start(
-        sides: &Sides,
-        scenario: &Scenario,
-        seed: u64,
-        numbers: &[String],
-        observe: impl FnOnce(&[(UnixMillis, NumberChange)]),
-    ) -> Result<Self, RunError> {
-        // The carrier under test may remember the ids of earlier certifications.
-        let call_prefix = format!("cert-{seed:016x}-");
-        let admin = AdminActor::new(scenario.assignments.clone(), numbers.to_vec(), seed).start();
-        let traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, seed)
-            .with_call_prefix(&call_prefix)
-            .with_correction_window(scenario.calls.availability_delay.max_ms)
-            .start();
-        let clock = ClockActor::new(scenario.start, scenario.length_ms, scenario.tick_ms).start();
-        play_start(sides, &admin, &traffic, scenario.start, observe).await?;
-        let tick_ms = scenario.tick_ms.max(1);
-        Ok(Self {
-            admin,
-            traffic,
-            clock,
-            numbers: numbers.to_vec(),
-            call_prefix,
-            ticks: u64::try_from((scenario.length_ms + tick_ms - 1) / tick_ms).unwrap_or(1),
-            played: 0,
-        })
-    }
-
-    /// The closing changes at `end`, after the last tick: `count` assigned numbers unassigned.
-    pub(super) async fn close(
-        &self,
-        sides: &Sides,
-        end: UnixMillis,
-        count: u32,
-    ) -> Result<(), RunError> {
-        play_closing(sides, &self.admin, &self.traffic, end, count).await
-    }
-
-    /// The next tick, or none when the traffic is over.
-    pub(super) async fn next_tick(&self) -> Result<Option<Tick>, RunError> {
-        Ok(self.clock.send(NextTick).await?)
-    }
-
-    /// Plays `tick` into Teams and makes its legs (posted later, when due); `observe` sees the
-    /// tick's changes and calls. Returns when the tick's last record becomes available.
-    pub(super) async fn play(
-        &mut self,
-        sides: &Sides,
-        legs: &mut Legs,
-        tick: Tick,
-        observe: impl FnOnce(Generated<'_>),
-    ) -> Result<UnixMillis, RunError> {
-        let last_record = play_tick(sides, &self.admin, &self.traffic, tick, |generated| {
-            legs.add_calls(&generated.placed.calls);
-            observe(generated);
-        })
-        .await?;
-        for _ in 0..legs.unassigned_due(self.played, self.ticks) {
-            let candidates = unassigned_now(sides, &self.numbers, tick.to);
-            legs.add_unassigned(&candidates, &self.call_prefix, tick.from, tick.to);
-        }
-        self.played += 1;
-        Ok(last_record)
-    }
+/// The number of ticks of the traffic.
+fn ticks(scenario: &Scenario) -> u64 {
+    let tick_ms = scenario.tick_ms.max(1);
+    u64::try_from((scenario.length_ms + tick_ms - 1) / tick_ms).unwrap_or(1)
 }
 
-/// Runs the traffic in real time; returns when the last record becomes available.
+/// What driving the traffic left.
+pub(super) struct Driven {
+    /// The legs, some perhaps still to post.
+    pub(super) legs: Addr<LegsActor>,
+    /// When the last record becomes available.
+    pub(super) records_until: UnixMillis,
+    /// The admins' initial assignments, at the start.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the tests of the traffic")
+    )]
+    pub(super) initial: Vec<(UnixMillis, NumberChange)>,
+}
+
+/// How the traffic is driven.
+pub(super) struct Driving {
+    /// The wall clock, but in tests.
+    pub(super) pace: Pace,
+    /// See what each tick generated.
+    pub(super) watchers: Vec<Recipient<TickPlayed>>,
+    /// Shows progress.
+    pub(super) progress: bool,
+}
+
+/// Runs the traffic, then the closing changes.
 pub(super) async fn drive(
     sides: &Sides,
     scenario: &Scenario,
     seed: u64,
     numbers: &[String],
-    legs: &mut Legs,
-    progress: bool,
-) -> Result<UnixMillis, RunError> {
-    let mut traffic = Traffic::start(sides, scenario, seed, numbers, |_| {}).await?;
-    let bar = report::Progress::new(progress, scenario.length_ms);
-    let mut last_record = scenario.start;
-    let mut end = scenario.start;
-    while let Some(tick) = traffic.next_tick().await? {
-        // The tick's changes and calls happen in the past, never ahead of the carrier's clock.
-        sleep_until(tick.to).await;
-        last_record = last_record.max(traffic.play(sides, legs, tick, |_| {}).await?);
-        legs.post_due(tick.to).await;
-        bar.tick(tick.to - scenario.start);
-        end = tick.to;
-    }
-    traffic
-        .close(sides, end, scenario.certification.closing_unassignments)
-        .await?;
-    bar.finish();
-    Ok(last_record)
-}
-
-/// The numbers Teams has unassigned at `now`, each with when it became so, in inventory order.
-fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(String, UnixMillis)> {
-    sides.teams.with_store(|s| {
-        numbers
-            .iter()
-            .filter_map(|n| s.number(n))
-            .filter(|n| n.state == AssignmentState::Unassigned)
-            .filter_map(|n| {
-                let since = parse_timestamp(&n.last_changed_date_time).unwrap_or(i64::MIN);
-                (since < now).then_some((n.telephone_number, since))
-            })
-            .collect()
+    legs: Legs,
+    driving: Driving,
+) -> Result<Driven, RunError> {
+    let Driving {
+        pace,
+        watchers,
+        progress,
+    } = driving;
+    let prefix = call_prefix(seed);
+    let legs = LegsActor::new(
+        legs,
+        sides.clone(),
+        numbers.to_vec(),
+        prefix.clone(),
+        ticks(scenario),
+    )
+    .start();
+    let wiring = wire(
+        sides,
+        Plan {
+            scenario,
+            seed,
+            numbers,
+            length_ms: scenario.length_ms,
+            pace,
+            certification: Some(prefix),
+            watchers: std::iter::once(legs.clone().recipient())
+                .chain(watchers)
+                .collect(),
+            after_teams: vec![legs.clone().recipient()],
+            progress,
+        },
+    );
+    let initial = wiring.teams.send(PlayStart(scenario.start)).await??;
+    let end = wiring.clock.send(RunTicks).await??;
+    wiring
+        .teams
+        .send(PlayClosing {
+            at: end,
+            count: scenario.certification.closing_unassignments,
+        })
+        .await??;
+    let records_until = wiring.teams.send(RecordsUntil).await?;
+    Ok(Driven {
+        legs,
+        records_until,
+        initial,
     })
-}
-
-async fn sleep_until(at: UnixMillis) {
-    let wait = at - wall_ms();
-    if wait > 0 {
-        tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use actix::{Context, Handler};
 
     use mock_teams::{NewCall, TeamsOptions};
     use oc_protocol::parse_timestamp;
@@ -162,9 +122,25 @@ mod tests {
 
     use super::*;
     use crate::actors::messages::Correction;
+    use crate::actors::messages::MadeLegs;
     use crate::certify::QUICK_SUITE;
     use crate::checker::history::LegFact;
     use crate::run::{inventory, start_teams};
+
+    /// Keeps what each tick generated.
+    struct Collector(Arc<Mutex<Vec<TickPlayed>>>);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<TickPlayed> for Collector {
+        type Result = ();
+
+        fn handle(&mut self, msg: TickPlayed, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(msg);
+        }
+    }
 
     const SEED: u64 = 21;
     const HOUR_MS: i64 = 3_600_000;
@@ -200,7 +176,7 @@ mod tests {
             .unwrap();
             let sides = teams.without_webhook().unwrap();
             let numbers = inventory(&scenario, &sides.teams).unwrap();
-            let mut legs = Legs::new(
+            let legs = Legs::new(
                 SEED,
                 scenario.certification,
                 "http://127.0.0.1:9",
@@ -208,6 +184,22 @@ mod tests {
                 sides.teams.harness_calls(),
                 sides.checker.clone().recipient(),
             );
+            let played = Arc::new(Mutex::new(Vec::new()));
+            let collector = Collector(played.clone()).start();
+            let driven = drive(
+                &sides,
+                &scenario,
+                SEED,
+                &numbers,
+                legs,
+                Driving {
+                    pace: Pace::Virtual,
+                    watchers: vec![collector.recipient()],
+                    progress: false,
+                },
+            )
+            .await
+            .unwrap();
             let mut out = Generation::default();
             let relative = |changes: &[(UnixMillis, NumberChange)]| {
                 changes
@@ -215,37 +207,31 @@ mod tests {
                     .map(|(t, change)| (t - start, change.clone()))
                     .collect::<Vec<_>>()
             };
-            let mut traffic = Traffic::start(&sides, &scenario, SEED, &numbers, |changes| {
-                out.changes.extend(relative(changes));
-            })
-            .await
-            .unwrap();
-            while let Some(tick) = traffic.next_tick().await.unwrap() {
-                traffic
-                    .play(&sides, &mut legs, tick, |g| {
-                        out.changes.extend(relative(g.changes));
-                        out.calls.extend(g.placed.calls.iter().map(|call| NewCall {
-                            start: call.start - start,
-                            connect: call.connect.map(|t| t - start),
-                            end: call.end - start,
-                            ..call.clone()
-                        }));
-                        out.corrections.extend(g.placed.corrections.iter().map(
-                            |(id, connect, end, available)| {
-                                (
-                                    id.clone(),
-                                    connect.map(|t| t - start),
-                                    end - start,
-                                    available - start,
-                                )
-                            },
-                        ));
-                    })
-                    .await
-                    .unwrap();
+            out.changes.extend(relative(&driven.initial));
+            for g in played.lock().unwrap().iter() {
+                out.changes.extend(relative(&g.changes));
+                out.calls.extend(g.placed.calls.iter().map(|call| NewCall {
+                    start: call.start - start,
+                    connect: call.connect.map(|t| t - start),
+                    end: call.end - start,
+                    ..call.clone()
+                }));
+                out.corrections.extend(g.placed.corrections.iter().map(
+                    |(id, connect, end, available)| {
+                        (
+                            id.clone(),
+                            connect.map(|t| t - start),
+                            end - start,
+                            available - start,
+                        )
+                    },
+                ));
             }
-            out.legs = legs
-                .made()
+            out.legs = driven
+                .legs
+                .send(MadeLegs)
+                .await
+                .unwrap()
                 .into_iter()
                 .map(|leg| LegFact {
                     connect: leg.connect - start,

@@ -18,10 +18,6 @@ use crate::actors::traffic::TrafficActor;
 /// What a tick generated, shown before Teams has it.
 pub(crate) struct Generated<'a> {
     /// The admins' changes, each with its time, in time order.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the tests that replay the traffic")
-    )]
     pub(crate) changes: &'a [(UnixMillis, NumberChange)],
     /// The calls and their corrections.
     pub(crate) placed: &'a PlacedCalls,

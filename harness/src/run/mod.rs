@@ -1,8 +1,11 @@
-//! `oc-harness run`: one scenario, both sides in-process over loopback HTTP. The clock hands
-//! out ticks; in each, the admins change assignments, the traffic places calls, Teams publishes
-//! what became available and delivers webhooks, and the carrier runs one poll cycle. After the
-//! last tick the run drains (records still to come, reports still held), probes the carrier's
-//! state and signature checking, and the checker judges the whole history.
+//! `oc-harness run`: one scenario, both sides in-process over loopback HTTP. The actors are
+//! wired to each other ([`wire`], shared with `certify`): the clock pushes each tick to Teams'
+//! player (the admins change assignments, the traffic places calls, Teams publishes what became
+//! available and delivers webhooks), then to the mock carrier's poller (one poll cycle), then to
+//! the progress, and starts the next tick when all answered. Every exchange reaches the checker
+//! as it happens. After the last tick the run drains (records still to come, reports still
+//! held), probes the carrier's state and signature checking, and the checker judges the end:
+//! Teams' final state and every call, streamed in call-id order.
 
 pub(crate) mod evidence;
 pub(crate) mod figures;
@@ -16,15 +19,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use mock_carrier::{CarrierConfig, MockCarrier};
 use mock_teams::{CarrierSpec as TeamsCarrier, MockTeams, TeamsOptions, WebhookTarget};
 use oc_protocol::{UnixMillis, paths};
 
 use crate::actors::admin::AdminActor;
+use crate::actors::carrier::CarrierActor;
 use crate::actors::checker::CheckerActor;
-use crate::actors::clock::ClockActor;
-use crate::actors::messages::{CycleEnded, Handover, NextTick};
+use crate::actors::clock::{ClockActor, Pace};
+use crate::actors::messages::{
+    CycleEnded, Handover, PlayStart, RecordsUntil, RunTicks, TickPlayed, TickStarted,
+};
+use crate::actors::progress::ProgressActor;
+use crate::actors::teams::TeamsActor;
 use crate::actors::traffic::TrafficActor;
 use crate::checker::history::{CheckSettings, History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
@@ -119,12 +127,14 @@ fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunErro
 }
 
 /// The Teams side of a run or a certification, and the checker that records what it saw.
+/// Cheap to clone: every actor that plays a part holds one.
+#[derive(Clone)]
 pub(crate) struct Sides {
-    pub(crate) teams: MockTeams,
+    pub(crate) teams: Arc<MockTeams>,
     pub(crate) carrier_url: String,
     pub(crate) checker: Addr<CheckerActor>,
     /// The checker's thread, stopped once it handed its state over.
-    pub(crate) checker_thread: actix::Arbiter,
+    pub(crate) checker_thread: actix::ArbiterHandle,
     /// The carrier's last feed link, for the isolation probe.
     pub(crate) last_link: Arc<Mutex<Option<String>>>,
 }
@@ -189,38 +199,39 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     config.drift = drift.clone();
     config.misbehaviour = misbehaviour.clone();
     config.client = client.clone();
-    let carrier = MockCarrier::start(config).map_err(|e| RunError::Start {
+    let carrier = Arc::new(MockCarrier::start(config).map_err(|e| RunError::Start {
         what: "mock-carrier",
         message: e.to_string(),
-    })?;
+    })?);
     let sides = teams.with_carrier(carrier.base_url(), &credentials)?;
     let numbers = inventory(scenario, &sides.teams)?;
 
-    let admin = AdminActor::new(scenario.assignments.clone(), numbers.clone(), seed).start();
-    let traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, seed).start();
-    let clock = ClockActor::new(scenario.start, length_ms, scenario.tick_ms).start();
-
-    generate::play_start(&sides, &admin, &traffic, scenario.start, |_| {}).await?;
+    let poller = CarrierActor::new(sides.clone(), carrier.clone()).start();
+    let wiring = wire(
+        &sides,
+        Plan {
+            scenario,
+            seed,
+            numbers: &numbers,
+            length_ms,
+            pace: match scenario.clock {
+                Clock::Virtual => Pace::Virtual,
+                Clock::Realtime { speed } => Pace::Realtime { speed },
+            },
+            certification: None,
+            watchers: Vec::new(),
+            after_teams: vec![poller.recipient()],
+            progress: options.progress,
+        },
+    );
+    wiring.teams.send(PlayStart(scenario.start)).await??;
     settle(&sides.teams).await;
     if let Err(err) = carrier.resync().await {
         tracing::warn!(%err, "the carrier's resync failed");
     }
-
-    let progress = report::Progress::new(options.progress, length_ms);
-    let mut last_record = scenario.start;
-    while let Some(tick) = clock.send(NextTick).await? {
-        let tick_records = generate::play_tick(&sides, &admin, &traffic, tick, |_| {}).await?;
-        last_record = last_record.max(tick_records);
-        // Webhooks go on in the background, as Teams sends them: the run does not wait for
-        // acknowledgements between ticks, so notifications can overtake each other.
-        poll(&sides, &carrier, tick.to).await;
-        progress.tick(tick.to - scenario.start);
-        if let Clock::Realtime { speed } = scenario.clock {
-            let wall = (tick.to - tick.from) as f64 / speed.max(f64::MIN_POSITIVE);
-            tokio::time::sleep(Duration::from_millis(wall as u64)).await;
-        }
-    }
-    progress.finish();
+    wiring.clock.send(RunTicks).await??;
+    let last_record = wiring.teams.send(RecordsUntil).await?;
+    drop(wiring);
     let end = scenario.start + length_ms;
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
     let (facts, summary, window) =
@@ -262,6 +273,71 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     })
 }
 
+/// What a run or a certification plays, for [`wire`].
+pub(crate) struct Plan<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) seed: u64,
+    /// The carrier's numbers, in inventory order.
+    pub(crate) numbers: &'a [String],
+    /// How much simulated time the clock runs.
+    pub(crate) length_ms: i64,
+    pub(crate) pace: Pace,
+    /// A certification's call-id prefix (its carrier may remember earlier certifications' ids).
+    pub(crate) certification: Option<String>,
+    /// Told what each tick generated (a certification's legs, tests).
+    pub(crate) watchers: Vec<Recipient<TickPlayed>>,
+    /// The clock's subscribers after Teams' player, in order (the mock carrier's poller, a
+    /// certification's legs).
+    pub(crate) after_teams: Vec<Recipient<TickStarted>>,
+    /// Shows progress.
+    pub(crate) progress: bool,
+}
+
+/// The actors of a run or a certification, wired to each other.
+pub(crate) struct Wiring {
+    /// Teams' player: the admins' changes and the traffic's calls into Teams.
+    pub(crate) teams: Addr<TeamsActor>,
+    /// The clock, whose subscribers are Teams' player, `after_teams`, then the progress.
+    pub(crate) clock: Addr<ClockActor>,
+}
+
+/// Starts the actors of `plan` over `sides` and wires them: the clock pushes each tick to
+/// Teams' player (which asks the admins and the traffic), then to `after_teams`, then to the
+/// progress; `run` and `certify` share this set-up.
+pub(crate) fn wire(sides: &Sides, plan: Plan<'_>) -> Wiring {
+    let scenario = plan.scenario;
+    let admin = AdminActor::new(
+        scenario.assignments.clone(),
+        plan.numbers.to_vec(),
+        plan.seed,
+    )
+    .start();
+    let mut traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, plan.seed);
+    if let Some(prefix) = &plan.certification {
+        traffic = traffic
+            .with_call_prefix(prefix)
+            .with_correction_window(scenario.calls.availability_delay.max_ms);
+    }
+    let teams = TeamsActor::new(sides.clone(), admin, traffic.start(), plan.watchers).start();
+    let progress = ProgressActor::new(
+        report::Progress::new(plan.progress, plan.length_ms),
+        scenario.start,
+    )
+    .start();
+    let mut subscribers = vec![teams.clone().recipient()];
+    subscribers.extend(plan.after_teams);
+    subscribers.push(progress.recipient());
+    let clock = ClockActor::new(
+        scenario.start,
+        plan.length_ms,
+        scenario.tick_ms,
+        plan.pace,
+        subscribers,
+    )
+    .start();
+    Wiring { teams, clock }
+}
+
 /// How much simulated time to run: the scenario's length, or less when `--length` asks.
 fn run_length(scenario: &Scenario, asked: Option<i64>) -> Result<i64, RunError> {
     match asked {
@@ -294,7 +370,7 @@ pub(crate) fn write_report(
 pub(crate) struct TeamsStarted {
     pub(crate) teams: MockTeams,
     checker: Addr<CheckerActor>,
-    checker_thread: actix::Arbiter,
+    checker_thread: actix::ArbiterHandle,
     last_link: Arc<Mutex<Option<String>>>,
 }
 
@@ -346,7 +422,7 @@ pub(crate) async fn start_teams(
     Ok(TeamsStarted {
         teams,
         checker,
-        checker_thread,
+        checker_thread: checker_thread.handle(),
         last_link,
     })
 }
@@ -378,7 +454,7 @@ impl TeamsStarted {
             })
             .map_err(store_error("the isolation probe's carrier"))?;
         Ok(Sides {
-            teams,
+            teams: Arc::new(teams),
             carrier_url,
             checker: self.checker,
             checker_thread: self.checker_thread,
@@ -400,7 +476,7 @@ impl TeamsStarted {
             })
             .map_err(store_error("the carrier"))?;
         Ok(Sides {
-            teams: self.teams,
+            teams: Arc::new(self.teams),
             carrier_url: String::new(),
             checker: self.checker,
             checker_thread: self.checker_thread,
@@ -519,8 +595,8 @@ pub(crate) async fn settle_within(teams: &MockTeams, limit: Duration) {
     }
 }
 
-/// One carrier poll cycle at simulated `now`, marked in the history.
-async fn poll(
+/// One carrier poll cycle at simulated `now`, marked for the checker.
+pub(crate) async fn poll(
     sides: &Sides,
     carrier: &MockCarrier,
     now: UnixMillis,

@@ -15,6 +15,12 @@ use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
 use oc_reports::Report;
 
+/// mimalloc rather than the system allocator: a run allocates and frees small objects on
+/// several threads at a high rate (parsed records, exchanges), where glibc's malloc spent about
+/// 40 % of the CPU time of `scripts/bench-scale.sh 1d` and its per-thread arenas held memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `println!` that does not panic when stdout is closed (`oc-harness rules | head`): what
 /// cannot be printed is dropped, and the exit code still says how the command went.
 macro_rules! say {

@@ -386,9 +386,9 @@ impl Ledger {
         self.pending_len
     }
 
-    /// Heap bytes held: all of it grows with calls, numbers and batches, none with reports
-    /// of one call being sent again. The side maps are estimated (B-tree nodes are about
-    /// two-thirds full).
+    /// Heap bytes held: what grows with calls, their accepted reports, numbers and batches,
+    /// and the pending calls. The side maps are estimated (B-tree nodes are about two-thirds
+    /// full).
     pub(crate) fn heap_bytes(&self) -> usize {
         fn map_bytes<K, V>(map: &BTreeMap<K, V>) -> usize {
             map.len() * (size_of::<K>() + size_of::<V>()) * 3 / 2

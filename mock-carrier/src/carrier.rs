@@ -151,6 +151,12 @@ impl MockCarrier {
         self.shared.with_call_truths(f)
     }
 
+    /// Heap bytes held by the carrier's call ledger: the memory that grows with calls (its
+    /// calls are kept for the ground truth).
+    pub fn ledger_heap_bytes(&self) -> usize {
+        self.shared.lock_ledger().heap_bytes()
+    }
+
     /// The carrier's view of one number, as its state probe serves it.
     pub fn number_view(&self, telephone_number: &str) -> Option<CarrierNumberView> {
         self.shared.lock_numbers().view(telephone_number)

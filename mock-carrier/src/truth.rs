@@ -4,7 +4,7 @@
 use oc_protocol::{ReconClass, ReconCounts, ReconFlagCounts, UnixMillis, format_timestamp};
 
 use crate::drift::DriftModel;
-use crate::ledger::{CallEntry, Ledger, Origin};
+use crate::ledger::{AcceptedRef, CallRef, Ledger, Origin};
 use crate::profile::Profile;
 
 pub use oc_observe::{CallTruth, GroundTruth, ReportedDuration};
@@ -25,9 +25,8 @@ pub(crate) fn call_truths<'a>(
     settings: &'a TruthSettings<'_>,
 ) -> impl Iterator<Item = CallTruth> + 'a {
     ledger
-        .calls
-        .iter()
-        .filter_map(|(call_id, entry)| call_truth(call_id, entry, settings))
+        .calls_by_id()
+        .filter_map(|call| call_truth(call, settings))
 }
 
 /// The ground truth of everything in `ledger`.
@@ -61,66 +60,59 @@ pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> Gro
     }
 }
 
-fn call_truth(call_id: &str, entry: &CallEntry, settings: &TruthSettings<'_>) -> Option<CallTruth> {
-    let teams_times = entry.teams.and_then(|t| t.times);
+fn call_truth(call: CallRef<'_>, settings: &TruthSettings<'_>) -> Option<CallTruth> {
+    let teams = call.teams();
+    let teams_times = teams.and_then(|t| t.times);
     let teams_duration = teams_times.map(|t| t.duration());
-    let carrier = entry.accepted.last().map(|a| a.record.duration_ms);
-    if teams_duration.is_none() && entry.accepted.is_empty() && entry.origin == Origin::Cdr {
+    if teams_duration.is_none() && !call.has_reports() && call.origin() == Origin::Cdr {
         // An unanswered call nobody reported: outside reconciliation.
         return None;
     }
-    let teams_known = entry.teams.is_some() || entry.origin == Origin::Fabricated;
+    let accepted = call.reports();
+    let carrier = accepted.last().map(AcceptedRef::duration_ms);
+    let teams_known = teams.is_some() || call.origin() == Origin::Fabricated;
     let expected_class =
         expected_class(teams_duration, teams_known, carrier, settings.tolerance_ms);
     let reference_end = teams_times
-        .or(entry.leg)
-        .or_else(|| entry.view.as_ref().and_then(|v| v.times))
+        .or(call.leg())
+        .or_else(|| call.view_times())
         .map(|t| t.end);
-    let late = match (entry.accepted.first(), reference_end) {
+    let late = match (accepted.first(), reference_end) {
         (Some(first), Some(end)) => is_late(first.at, end, settings.deadline_ms),
         _ => false,
     };
-    let pairs = || entry.accepted.windows(2);
-    let duplicate = pairs().any(|w| w[0].record == w[1].record);
-    let corrected = pairs().any(|w| w[0].record != w[1].record);
-    let mut tags: Vec<String> = entry
-        .view
-        .as_ref()
-        .map(|v| v.tags.iter().map(|t| (*t).to_owned()).collect())
-        .unwrap_or_default();
-    if entry.skipped {
+    let pairs = || accepted.windows(2);
+    let duplicate = pairs().any(|w| w[0].same_record(&w[1]));
+    let corrected = pairs().any(|w| !w[0].same_record(&w[1]));
+    let mut tags: Vec<String> = call.view_tags().iter().map(|t| (*t).to_owned()).collect();
+    if call.skipped() {
         tags.push("skipped_page".to_owned());
     }
-    if entry.not_assigned && entry.accepted.is_empty() {
+    if call.not_assigned() && accepted.is_empty() {
         tags.push("not_assigned_at_connect".to_owned());
     }
-    if !entry.rejections.is_empty() {
+    if call.rejected() {
         tags.push("rejected".to_owned());
     }
     Some(CallTruth {
-        call_id: call_id.to_owned(),
-        telephone_number: entry.telephone_number.clone(),
-        origin: match entry.origin {
+        call_id: call.call_id().to_owned(),
+        telephone_number: call.telephone_number().to_owned(),
+        origin: match call.origin() {
             Origin::Cdr => "cdr",
             Origin::Leg => "leg",
             Origin::Fabricated => "fabricated",
         }
         .to_owned(),
-        teams_version: entry.teams.map(|t| t.version),
+        teams_version: teams.map(|t| t.version),
         teams_duration_ms: teams_duration,
-        leg_duration_ms: entry.leg.map(|t| t.duration()),
-        switch_duration_ms: entry
-            .view
-            .as_ref()
-            .and_then(|v| v.times)
-            .map(|t| t.duration()),
-        reported: entry
-            .accepted
+        leg_duration_ms: call.leg().map(|t| t.duration()),
+        switch_duration_ms: call.view_times().map(|t| t.duration()),
+        reported: accepted
             .iter()
             .map(|a| ReportedDuration {
-                duration_ms: a.record.duration_ms,
+                duration_ms: a.duration_ms(),
                 reported_at: format_timestamp(a.at),
-                idempotency_key: a.key.clone(),
+                idempotency_key: a.key.to_owned(),
             })
             .collect(),
         tags,

@@ -3,13 +3,14 @@
 //! [DUR-IDEMPOTENT].
 
 use actix_web::web::Bytes;
-use oc_protocol::{DurationReport, DurationReportBatch, DurationReportResponse, UnixMillis, paths};
+use oc_protocol::{DurationReportBatch, DurationReportResponse, UnixMillis, paths};
 use reqwest::Method;
 
 use super::retry::RetryCounts;
 use super::transport::Outgoing;
 use super::{Client, ClientState};
 use crate::errors::ClientError;
+use crate::ledger::Due;
 use crate::profile::Profile;
 
 /// A batch waiting for Teams' acknowledgement; its key and body never change.
@@ -17,7 +18,7 @@ use crate::profile::Profile;
 pub(crate) struct Batch {
     pub(crate) key: String,
     pub(crate) body: Bytes,
-    pub(crate) records: Vec<(String, DurationReport)>,
+    pub(crate) records: Vec<Due>,
     /// The `DUR-IDEMPOTENT` profile has already tried it under another batch's key.
     pub(crate) reused: bool,
 }
@@ -32,13 +33,13 @@ pub(crate) struct Reported {
 
 impl Client {
     /// Forms batches of `due` (in order) and appends them to the outbox.
-    pub(crate) fn enqueue(&self, state: &mut ClientState, due: Vec<(String, DurationReport)>) {
+    pub(crate) fn enqueue(&self, state: &mut ClientState, due: Vec<Due>) {
         let size = self.config.client.batch_size.max(1);
         let mut due = due.into_iter().peekable();
         while due.peek().is_some() {
-            let records: Vec<(String, DurationReport)> = due.by_ref().take(size).collect();
+            let records: Vec<Due> = due.by_ref().take(size).collect();
             let batch = DurationReportBatch {
-                records: records.iter().map(|(_, r)| r.clone()).collect(),
+                records: records.iter().map(|d| d.record.clone()).collect(),
             };
             // Serialising plain strings and integers cannot fail.
             let body = Bytes::from(serde_json::to_vec(&batch).unwrap_or_default());
@@ -115,8 +116,8 @@ impl Client {
                     );
                     tracing::error!("{why}");
                     let mut ledger = self.shared.lock_ledger();
-                    for (call_id, _) in &batch.records {
-                        ledger.refused(call_id, why.clone());
+                    for due in &batch.records {
+                        ledger.refused(due);
                     }
                     reported.rejected += batch.records.len() as u64;
                 }
@@ -191,17 +192,18 @@ impl Client {
             rejected.insert(r.index as usize, why.join("; "));
         }
         let mut ledger = self.shared.lock_ledger();
-        for (index, (call_id, record)) in batch.records.iter().enumerate() {
+        for (index, due) in batch.records.iter().enumerate() {
             match rejected.remove(&index) {
                 Some(why) => {
+                    let call_id = &due.record.call_id;
                     crate::server::limits::warn(&super::BAD_FROM_TEAMS, |suppressed| {
                         tracing::warn!(%call_id, %why, suppressed, "Teams rejected a duration record");
                     });
-                    ledger.refused(call_id, why);
+                    ledger.refused(due);
                     reported.rejected += 1;
                 }
                 None => {
-                    ledger.accepted(call_id, record.clone(), now, &batch.key);
+                    ledger.accepted(due, now, &batch.key);
                     reported.accepted += 1;
                 }
             }

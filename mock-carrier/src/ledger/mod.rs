@@ -1,0 +1,445 @@
+//! The carrier's book of calls: Teams' record and the switch view of each, what is due to be
+//! reported, and every report Teams accepted. The ground truth is read from it.
+//!
+//! It keeps every call of a run (the ground truth is read from them at the end), so a call
+//! costs a fixed row and its call id's bytes: numbers, idempotency keys and tag lists are
+//! interned, reports are integers, and what few calls have (a leg, a hold, a rejection) is kept
+//! beside the rows or in their flags. [`Ledger::heap_bytes`] counts it.
+
+mod read;
+mod row;
+mod table;
+
+use std::collections::BTreeMap;
+
+use oc_protocol::{
+    CallLeg, CallRecord, DurationReport, UnixMillis, format_timestamp, parse_timestamp,
+};
+
+use crate::config::CallSource;
+use crate::drift::{CallTimes, DriftInput, DriftModel, SwitchView, switch_view};
+pub(crate) use read::{AcceptedRef, CallRef};
+use row::{BatchRow, CallRow, Report, ReportRow, TagSets, flag};
+use table::{Chunked, Strings, index_u32};
+
+/// Where a call came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Teams' CDR feed.
+    Cdr,
+    /// The certification hook.
+    Leg,
+    /// Made up by the `unassigned_number` model.
+    Fabricated,
+}
+
+/// Teams' latest record of a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TeamsSide {
+    pub(crate) version: u32,
+    /// `None` when the call was not answered.
+    pub(crate) times: Option<CallTimes>,
+}
+
+/// The drift models and the settings a switch view is computed with.
+pub(crate) struct DriftSettings<'a> {
+    pub(crate) models: &'a [DriftModel],
+    pub(crate) seed: u64,
+    pub(crate) deadline_ms: i64,
+    pub(crate) calls_from: CallSource,
+}
+
+/// A record due to be reported, and which call of the ledger it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Due {
+    pub(crate) record: DurationReport,
+    call: u32,
+    report: Report,
+}
+
+/// Every call, found by callId, and the calls that may have something to report.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// The call ids; a call's index here is its row's in `calls`.
+    call_ids: Strings,
+    calls: Chunked<CallRow>,
+    numbers: Strings,
+    reports: Chunked<ReportRow>,
+    batches: Vec<BatchRow>,
+    keys: Strings,
+    tag_sets: TagSets,
+    /// Tag-list indices that do not fit a row's `u16`, by call.
+    tags_beyond: BTreeMap<u32, u32>,
+    /// The certification leg of each call that has one.
+    legs: BTreeMap<u32, CallTimes>,
+    /// The time before which a call's report is held, for the switch views that hold one.
+    holds: BTreeMap<u32, UnixMillis>,
+    /// Calls flagged [`flag::PENDING`] (and some that no longer are, or twice): tidied and put
+    /// in call-id order when the due records are taken.
+    pending: Vec<u32>,
+    /// How many calls are flagged [`flag::PENDING`].
+    pending_len: usize,
+    /// CDRs that could not be read (Teams' fault), counted and skipped.
+    pub(crate) malformed_cdrs: u64,
+}
+
+impl Ledger {
+    /// Takes one CDR from the feed. `skipped`: the `DUR-COMPLETE` profile drops its page.
+    pub(crate) fn ingest_cdr(
+        &mut self,
+        record: &CallRecord,
+        skipped: bool,
+        drift: &DriftSettings<'_>,
+        assigned_at: &dyn Fn(&str, UnixMillis) -> bool,
+    ) {
+        let Some(teams) = teams_side(record) else {
+            self.malformed_cdrs += 1;
+            return;
+        };
+        let call = match self.call_ids.find(&record.call_id) {
+            Some(call) => call,
+            None => self.insert_call(&record.call_id, &record.telephone_number, Origin::Cdr),
+        };
+        let row = &mut self.calls[call];
+        if row.has(flag::TEAMS) && row.teams_version >= teams.version {
+            // Served again within a chain, or an older version: nothing new.
+            return;
+        }
+        row.set_teams(teams);
+        if skipped {
+            if !row.has(flag::VIEW) {
+                row.set(flag::SKIPPED, true);
+            }
+            return;
+        }
+        if drift.calls_from != CallSource::Cdrs || row.origin() != Origin::Cdr {
+            return;
+        }
+        row.set(flag::SKIPPED, false);
+        let view = teams.times.map(|times| {
+            switch_view(
+                drift.models,
+                &DriftInput {
+                    seed: drift.seed,
+                    call_id: &record.call_id,
+                    telephone_number: &record.telephone_number,
+                    times,
+                    deadline_ms: drift.deadline_ms,
+                },
+                assigned_at,
+            )
+        });
+        self.set_view(call, view);
+    }
+
+    /// Takes one validated leg from the certification hook.
+    pub(crate) fn ingest_leg(
+        &mut self,
+        leg: &CallLeg,
+        drift: &DriftSettings<'_>,
+        assigned_at: &dyn Fn(&str, UnixMillis) -> bool,
+    ) {
+        let (Ok(connect), Ok(end)) = (
+            parse_timestamp(&leg.connect_date_time),
+            parse_timestamp(&leg.end_date_time),
+        ) else {
+            return;
+        };
+        let times = CallTimes { connect, end };
+        let call = match self.call_ids.find(&leg.call_id) {
+            Some(call) => call,
+            None => self.insert_call(&leg.call_id, &leg.telephone_number, Origin::Leg),
+        };
+        let number = self.numbers.intern(&leg.telephone_number);
+        let row = &mut self.calls[call];
+        row.set_origin(Origin::Leg);
+        row.number = number;
+        self.legs.insert(call, times);
+        let view = switch_view(
+            drift.models,
+            &DriftInput {
+                seed: drift.seed,
+                call_id: &leg.call_id,
+                telephone_number: &leg.telephone_number,
+                times,
+                deadline_ms: drift.deadline_ms,
+            },
+            assigned_at,
+        );
+        self.set_view(call, Some(view));
+    }
+
+    /// Adds a call [`Strings::find`] does not know; returns its index.
+    fn insert_call(&mut self, call_id: &str, telephone_number: &str, origin: Origin) -> u32 {
+        let number = self.numbers.intern(telephone_number);
+        let call = self.call_ids.intern(call_id);
+        let row = self.calls.push(CallRow::new(number, origin));
+        debug_assert_eq!(call, row, "call ids and rows are pushed together");
+        call
+    }
+
+    fn set_view(&mut self, call: u32, view: Option<SwitchView>) {
+        self.store_view(call, view.as_ref());
+        self.mark_pending(call);
+        let Some(SwitchView {
+            fabricated: Some(fab),
+            hold_until,
+            ..
+        }) = view
+        else {
+            return;
+        };
+        if self.call_ids.find(&fab.call_id).is_none() {
+            let fabricated =
+                self.insert_call(&fab.call_id, &fab.telephone_number, Origin::Fabricated);
+            self.store_view(
+                fabricated,
+                Some(&SwitchView {
+                    times: Some(fab.times),
+                    tags: vec!["unassigned_number"],
+                    duplicate: false,
+                    hold_until,
+                    fabricated: None,
+                }),
+            );
+            self.mark_pending(fabricated);
+        }
+    }
+
+    /// Keeps what is read of a switch view later: its times, tags, duplicate wish and hold.
+    fn store_view(&mut self, call: u32, view: Option<&SwitchView>) {
+        let tags = view.map_or(0, |v| self.tag_sets.intern(&v.tags));
+        let row = &mut self.calls[call];
+        row.set(flag::VIEW, view.is_some());
+        let times = view.and_then(|v| v.times);
+        row.set(flag::VIEW_TIMES, times.is_some());
+        if let Some(times) = times {
+            row.view = times;
+        }
+        row.set(flag::DUPLICATE, view.is_some_and(|v| v.duplicate));
+        match u16::try_from(tags) {
+            Ok(t) if t != u16::MAX => {
+                row.tags = t;
+                self.tags_beyond.remove(&call);
+            }
+            _ => {
+                row.tags = u16::MAX;
+                self.tags_beyond.insert(call, tags);
+            }
+        }
+        match view.and_then(|v| v.hold_until) {
+            Some(hold) => self.holds.insert(call, hold),
+            None => self.holds.remove(&call),
+        };
+    }
+
+    fn mark_pending(&mut self, call: u32) {
+        let row = &mut self.calls[call];
+        if !row.has(flag::PENDING) {
+            row.set(flag::PENDING, true);
+            self.pending_len += 1;
+            self.pending.push(call);
+        }
+    }
+
+    fn settle(&mut self, call: u32) {
+        let row = &mut self.calls[call];
+        if row.has(flag::PENDING) {
+            row.set(flag::PENDING, false);
+            self.pending_len -= 1;
+        }
+    }
+
+    /// The records due at simulated time `now`, in callId order, marking them queued.
+    ///
+    /// A call is due when its switch view has times, its hold (if any) has passed, and either
+    /// nothing of it was accepted yet, the view changed since (a correction), or the
+    /// `duplicate` model wants it sent a second time. Legs are only reported while their
+    /// number was assigned at their connect time in the carrier's view [DUR-UNEXPECTED].
+    pub(crate) fn take_due(
+        &mut self,
+        now: UnixMillis,
+        assigned_at: &dyn Fn(&str, UnixMillis) -> bool,
+    ) -> Vec<Due> {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.retain(|&call| self.calls[call].has(flag::PENDING));
+        // Mostly in order already (kept from the last cycle, new calls after): cheap to sort.
+        pending.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
+        pending.dedup();
+        let mut due = Vec::new();
+        let mut kept = Vec::with_capacity(pending.len());
+        for call in pending {
+            match self.due_now(call, now, assigned_at) {
+                Step::Wait => kept.push(call),
+                Step::Send(record) => {
+                    self.calls[call].set(flag::QUEUED, true);
+                    kept.push(call);
+                    due.push(record);
+                }
+                Step::Settle => self.settle(call),
+            }
+        }
+        self.pending = kept;
+        due
+    }
+
+    /// What to do with pending `call` at `now`.
+    fn due_now(
+        &mut self,
+        call: u32,
+        now: UnixMillis,
+        assigned_at: &dyn Fn(&str, UnixMillis) -> bool,
+    ) -> Step {
+        let row = self.calls[call];
+        if row.has(flag::QUEUED) {
+            return Step::Wait;
+        }
+        let Some(times) = row.view_times() else {
+            // No view, or the record was dropped.
+            return Step::Settle;
+        };
+        if self.holds.get(&call).is_some_and(|&h| h > now) {
+            return Step::Wait;
+        }
+        if let (Origin::Leg, Some(leg)) = (row.origin(), self.legs.get(&call)) {
+            let assigned = assigned_at(self.numbers.get(row.number), leg.connect);
+            self.calls[call].set(flag::NOT_ASSIGNED, !assigned);
+            if !assigned {
+                // Kept pending: a late webhook may still show it was assigned.
+                return Step::Wait;
+            }
+        }
+        let report = Report {
+            number: row.number,
+            times,
+        };
+        let send = match self.reports.get(row.last_report) {
+            None => true,
+            Some(last) if !last.report.same_record(&report) => true,
+            Some(_) => row.has(flag::DUPLICATE) && !row.has(flag::DUPLICATE_SENT),
+        };
+        if !send {
+            return Step::Settle;
+        }
+        Step::Send(Due {
+            record: DurationReport {
+                call_id: self.call_ids.get(call).to_owned(),
+                telephone_number: self.numbers.get(row.number).to_owned(),
+                connect_date_time: format_timestamp(times.connect),
+                end_date_time: format_timestamp(times.end),
+                duration_ms: times.duration(),
+            },
+            call,
+            report,
+        })
+    }
+
+    /// Teams accepted `due` (sent at simulated `at` under `key`).
+    pub(crate) fn accepted(&mut self, due: &Due, at: UnixMillis, key: &str) {
+        let batch = self.batch(key, at);
+        let last = self.calls[due.call].last_report;
+        let duplicate = self
+            .reports
+            .get(last)
+            .is_some_and(|r| r.report.same_record(&due.report));
+        let report = self.reports.push(ReportRow {
+            report: due.report,
+            batch,
+            prev: last,
+        });
+        let row = &mut self.calls[due.call];
+        if duplicate {
+            row.set(flag::DUPLICATE_SENT, true);
+        }
+        row.last_report = report;
+        row.set(flag::QUEUED, false);
+        // Looked at again next cycle: a duplicate may be wanted, or the view may have changed
+        // while the batch was in flight.
+        self.mark_pending(due.call);
+    }
+
+    /// The index of the batch row for `key` at `at`: the last one, for the other records of
+    /// the batch being settled.
+    fn batch(&mut self, key: &str, at: UnixMillis) -> u32 {
+        if let Some(last) = self.batches.last()
+            && last.at == at
+            && self.keys.get(last.key) == key
+        {
+            return index_u32(self.batches.len() - 1);
+        }
+        let key = self.keys.intern(key);
+        self.batches.push(BatchRow { key, at });
+        index_u32(self.batches.len() - 1)
+    }
+
+    /// Teams rejected `due`, or refused its whole batch; it is not sent again unless its switch
+    /// view changes (sending the same malformed record again would fail again).
+    pub(crate) fn refused(&mut self, due: &Due) {
+        let row = &mut self.calls[due.call];
+        row.set(flag::REJECTED, true);
+        row.set(flag::QUEUED, false);
+        self.settle(due.call);
+    }
+
+    /// How many calls may still have something to report.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending_len
+    }
+
+    /// Heap bytes held: what grows with calls, their accepted reports, numbers and batches,
+    /// and the pending calls. The side maps are estimated (B-tree nodes are about two-thirds
+    /// full).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        fn map_bytes<K, V>(map: &BTreeMap<K, V>) -> usize {
+            map.len() * (size_of::<K>() + size_of::<V>()) * 3 / 2
+        }
+        self.call_ids.heap_bytes()
+            + self.calls.heap_bytes()
+            + self.numbers.heap_bytes()
+            + self.reports.heap_bytes()
+            + self.batches.capacity() * size_of::<BatchRow>()
+            + self.keys.heap_bytes()
+            + self
+                .tag_sets
+                .lists
+                .iter()
+                .map(|l| l.capacity() * size_of::<&str>() * 2)
+                .sum::<usize>()
+            + map_bytes(&self.tags_beyond)
+            + map_bytes(&self.legs)
+            + map_bytes(&self.holds)
+            + self.pending.capacity() * size_of::<u32>()
+    }
+}
+
+/// What [`Ledger::take_due`] does with a pending call.
+enum Step {
+    /// Keep it pending.
+    Wait,
+    /// Report this record, and keep it pending until Teams answers.
+    Send(Due),
+    /// Nothing more to report for now: no longer pending.
+    Settle,
+}
+
+/// Teams' side of a CDR, or `None` when its times cannot be read.
+fn teams_side(record: &CallRecord) -> Option<TeamsSide> {
+    let end = parse_timestamp(&record.end_date_time).ok()?;
+    let times = match &record.connect_date_time {
+        Some(connect) => {
+            let connect = parse_timestamp(connect).ok()?;
+            (end >= connect).then_some(CallTimes { connect, end })
+        }
+        None => None,
+    };
+    if record.connect_date_time.is_some() && times.is_none() {
+        return None;
+    }
+    Some(TeamsSide {
+        version: record.version,
+        times,
+    })
+}
+
+#[cfg(test)]
+mod tests;

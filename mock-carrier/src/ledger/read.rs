@@ -1,0 +1,131 @@
+//! Reading the ledger back, one call at a time: what the ground truth is made of.
+
+use oc_protocol::UnixMillis;
+
+use super::row::{CallRow, NONE, Report, flag};
+use super::table::index_u32;
+use super::{Ledger, Origin, TeamsSide};
+use crate::drift::CallTimes;
+
+impl Ledger {
+    /// Every call, in call-id order (sorted now: the rows are in the order calls arrived).
+    pub(crate) fn calls_by_id(&self) -> impl Iterator<Item = CallRef<'_>> {
+        let mut order: Vec<u32> = (0..index_u32(self.calls.len())).collect();
+        // Call ids are distinct, so an unstable sort gives the one order.
+        order.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
+        order.into_iter().map(|call| CallRef { ledger: self, call })
+    }
+}
+
+/// One call of the ledger, for reading the ground truth.
+#[derive(Clone, Copy)]
+pub(crate) struct CallRef<'a> {
+    ledger: &'a Ledger,
+    call: u32,
+}
+
+/// One accepted report of a call.
+pub(crate) struct AcceptedRef<'a> {
+    report: Report,
+    /// Simulated time of the cycle that sent it.
+    pub(crate) at: UnixMillis,
+    pub(crate) key: &'a str,
+}
+
+impl AcceptedRef<'_> {
+    pub(crate) fn duration_ms(&self) -> i64 {
+        self.report.times.duration()
+    }
+
+    /// Whether the two are the same record (sent again), as their
+    /// [`oc_protocol::DurationReport`]s compare.
+    pub(crate) fn same_record(&self, other: &Self) -> bool {
+        self.report.same_record(&other.report)
+    }
+}
+
+impl<'a> CallRef<'a> {
+    fn row(&self) -> &'a CallRow {
+        &self.ledger.calls[self.call]
+    }
+
+    pub(crate) fn call_id(&self) -> &'a str {
+        self.ledger.call_ids.get(self.call)
+    }
+
+    pub(crate) fn telephone_number(&self) -> &'a str {
+        self.ledger.numbers.get(self.row().number)
+    }
+
+    pub(crate) fn origin(&self) -> Origin {
+        self.row().origin()
+    }
+
+    pub(crate) fn teams(&self) -> Option<TeamsSide> {
+        self.row().teams()
+    }
+
+    pub(crate) fn leg(&self) -> Option<CallTimes> {
+        self.ledger.legs.get(&self.call).copied()
+    }
+
+    /// The switch view's times: `None` without a view or when the record was dropped.
+    pub(crate) fn view_times(&self) -> Option<CallTimes> {
+        self.row().view_times()
+    }
+
+    /// The models that changed something in the switch view, in the order applied.
+    pub(crate) fn view_tags(&self) -> &'a [&'static str] {
+        let row = self.row();
+        if !row.has(flag::VIEW) {
+            return &[];
+        }
+        let set = match row.tags {
+            u16::MAX => self
+                .ledger
+                .tags_beyond
+                .get(&self.call)
+                .copied()
+                .unwrap_or(0),
+            tags => u32::from(tags),
+        };
+        self.ledger.tag_sets.get(set)
+    }
+
+    /// The record was on a page the `DUR-COMPLETE` profile dropped.
+    pub(crate) fn skipped(&self) -> bool {
+        self.row().has(flag::SKIPPED)
+    }
+
+    /// The leg's number was not assigned at its connect time in the carrier's view.
+    pub(crate) fn not_assigned(&self) -> bool {
+        self.row().has(flag::NOT_ASSIGNED)
+    }
+
+    /// Teams rejected a report of it.
+    pub(crate) fn rejected(&self) -> bool {
+        self.row().has(flag::REJECTED)
+    }
+
+    pub(crate) fn has_reports(&self) -> bool {
+        self.row().last_report != NONE
+    }
+
+    /// Every report Teams accepted, in the order accepted.
+    pub(crate) fn reports(&self) -> Vec<AcceptedRef<'a>> {
+        let ledger = self.ledger;
+        let mut reports = Vec::new();
+        let mut next = self.row().last_report;
+        while let Some(row) = ledger.reports.get(next) {
+            let batch = ledger.batches[row.batch as usize];
+            reports.push(AcceptedRef {
+                report: row.report,
+                at: batch.at,
+                key: ledger.keys.get(batch.key),
+            });
+            next = row.prev;
+        }
+        reports.reverse();
+        reports
+    }
+}

@@ -1,0 +1,196 @@
+use oc_protocol::{CallDurationSource, Direction, ReconClass};
+
+use super::*;
+use crate::profile::Profile;
+use crate::truth::{TruthSettings, call_truths};
+
+const T0: UnixMillis = 1_793_491_200_000; // 2026-11-01T00:00:00.000Z
+
+fn cdr(call_id: &str, number: &str, version: u32, talk_ms: Option<i64>) -> CallRecord {
+    let start = T0 + 60_000;
+    let connect = talk_ms.map(|_| start + 5_000);
+    let end = connect.map_or(start + 5_000, |c| c + talk_ms.unwrap_or(0));
+    CallRecord {
+        id: format!("rec-{call_id}"),
+        version,
+        call_id: call_id.to_owned(),
+        tenant_id: "tenant".to_owned(),
+        telephone_number: number.to_owned(),
+        direction: Direction::Outbound,
+        caller_number: number.to_owned(),
+        callee_number: "+14255550199".to_owned(),
+        start_date_time: format_timestamp(start),
+        connect_date_time: connect.map(format_timestamp),
+        end_date_time: format_timestamp(end),
+        duration_ms: talk_ms.unwrap_or(0),
+        final_sip_code: if talk_ms.is_some() { 200 } else { 487 },
+        call_duration_source: CallDurationSource::Microsoft,
+        available_date_time: format_timestamp(end + 1_000),
+    }
+}
+
+fn settings(models: &[DriftModel]) -> DriftSettings<'_> {
+    DriftSettings {
+        models,
+        seed: 7,
+        deadline_ms: 86_400_000,
+        calls_from: CallSource::Cdrs,
+    }
+}
+
+fn assigned(_: &str, _: UnixMillis) -> bool {
+    true
+}
+
+fn truths(ledger: &Ledger) -> Vec<crate::truth::CallTruth> {
+    let settings = TruthSettings {
+        seed: 7,
+        profile: Profile::Correct,
+        tolerance_ms: 1_000,
+        deadline_ms: 86_400_000,
+        drift: &[],
+    };
+    call_truths(ledger, &settings).collect()
+}
+
+fn ids(due: &[Due]) -> Vec<&str> {
+    due.iter().map(|d| d.record.call_id.as_str()).collect()
+}
+
+#[test]
+fn ground_truth_is_in_call_id_order_with_its_flags() {
+    let mut ledger = Ledger::default();
+    let plain = settings(&[]);
+    let duplicate = [DriftModel::Duplicate { probability: 1.0 }];
+    let duplicating = settings(&duplicate);
+    // Arrival order is not call-id order.
+    ledger.ingest_cdr(
+        &cdr("c-3", "+14255550103", 1, Some(30_000)),
+        false,
+        &plain,
+        &assigned,
+    );
+    ledger.ingest_cdr(
+        &cdr("c-1", "+14255550101", 1, Some(10_000)),
+        false,
+        &plain,
+        &assigned,
+    );
+    ledger.ingest_cdr(
+        &cdr("c-2", "+14255550102", 1, None),
+        false,
+        &plain,
+        &assigned,
+    );
+    ledger.ingest_cdr(
+        &cdr("c-0", "+14255550100", 1, Some(5_000)),
+        false,
+        &duplicating,
+        &assigned,
+    );
+    ledger.ingest_cdr(
+        &cdr("c-10", "+14255550101", 1, Some(7_000)),
+        true,
+        &plain,
+        &assigned,
+    );
+    assert_eq!(
+        ledger.pending_len(),
+        4,
+        "every answered or unanswered CDR with a view"
+    );
+
+    let due = ledger.take_due(T0, &assigned);
+    assert_eq!(ids(&due), ["c-0", "c-1", "c-3"]);
+    assert_eq!(due[1].record.telephone_number, "+14255550101");
+    assert_eq!(due[1].record.duration_ms, 10_000);
+    assert_eq!(
+        ledger.take_due(T0, &assigned).len(),
+        0,
+        "queued until answered"
+    );
+    ledger.accepted(&due[0], T0 + 1, "k-1");
+    ledger.accepted(&due[1], T0 + 1, "k-1");
+    ledger.refused(&due[2]);
+
+    // Teams corrects c-1; c-0 is sent again for its duplicate.
+    ledger.ingest_cdr(
+        &cdr("c-1", "+14255550101", 2, Some(12_000)),
+        false,
+        &plain,
+        &assigned,
+    );
+    let due = ledger.take_due(T0 + 2, &assigned);
+    assert_eq!(ids(&due), ["c-0", "c-1"]);
+    for d in &due {
+        ledger.accepted(d, T0 + 3, "k-2");
+    }
+    assert!(ledger.take_due(T0 + 4, &assigned).is_empty());
+    assert_eq!(ledger.pending_len(), 0);
+
+    let truths = truths(&ledger);
+    let order: Vec<&str> = truths.iter().map(|t| t.call_id.as_str()).collect();
+    // c-2 was not answered and nobody reported it: outside reconciliation.
+    assert_eq!(order, ["c-0", "c-1", "c-10", "c-3"]);
+    let [c0, c1, c10, c3] = &truths[..] else {
+        unreachable!()
+    };
+    assert!(c0.duplicate && !c0.corrected && !c0.late);
+    assert_eq!(c0.tags, ["duplicate"]);
+    let keys: Vec<&str> = c0
+        .reported
+        .iter()
+        .map(|r| r.idempotency_key.as_str())
+        .collect();
+    assert_eq!(keys, ["k-1", "k-2"]);
+    assert_eq!(c0.reported[1].reported_at, format_timestamp(T0 + 3));
+    assert!(c1.corrected && !c1.duplicate);
+    let durations: Vec<i64> = c1.reported.iter().map(|r| r.duration_ms).collect();
+    assert_eq!(durations, [10_000, 12_000]);
+    assert_eq!(c1.teams_version, Some(2));
+    assert_eq!(c1.expected_class, Some(ReconClass::Matched));
+    assert_eq!(c10.tags, ["skipped_page"]);
+    assert_eq!(c10.expected_class, Some(ReconClass::Missing));
+    assert_eq!(c3.tags, ["rejected"]);
+    assert_eq!(c3.telephone_number, "+14255550103");
+    assert!(c3.reported.is_empty());
+    assert_eq!(c3.expected_class, Some(ReconClass::Missing));
+}
+
+/// The ledger's heap per call, for calls as the scale scenario makes them (a 41-byte call id,
+/// one of 2,000 numbers, answered, reported once in batches of 1000): about 140 bytes; the
+/// bound leaves room for a chunk's slack.
+const MAX_HEAP_BYTES_PER_CALL: usize = 160;
+
+#[test]
+fn a_call_costs_a_row_and_its_call_id() {
+    let mut ledger = Ledger::default();
+    let plain = settings(&[]);
+    let calls = 10_000;
+    for i in 0..calls {
+        let call_id = format!("carrier-a-{}-{i:06}", format_timestamp(T0 + i * 1_000));
+        let number = format!("+1425560{:04}", i % 2_000);
+        ledger.ingest_cdr(
+            &cdr(&call_id, &number, 1, Some(60_000)),
+            false,
+            &plain,
+            &assigned,
+        );
+    }
+    let due = ledger.take_due(UnixMillis::MAX, &assigned);
+    assert_eq!(due.len(), calls as usize);
+    for (i, batch) in due.chunks(1000).enumerate() {
+        for d in batch {
+            ledger.accepted(d, T0 + i as i64, &format!("carrier-a-{i}"));
+        }
+    }
+    assert!(ledger.take_due(UnixMillis::MAX, &assigned).is_empty());
+    // Open work, not calls: nothing is pending any more.
+    ledger.pending.shrink_to_fit();
+    let per_call = ledger.heap_bytes() / calls as usize;
+    assert!(
+        per_call <= MAX_HEAP_BYTES_PER_CALL,
+        "{per_call} heap bytes per call, more than {MAX_HEAP_BYTES_PER_CALL}"
+    );
+    assert_eq!(truths(&ledger).len(), calls as usize);
+}

@@ -1,11 +1,13 @@
 //! `oc-harness certify`: the harness is Teams, the carrier is real. The harness serves the
 //! Teams API, says what the carrier must configure, waits (bounded) for the carrier's API to
-//! answer, then runs the scenario in real time: admins change assignments (webhooks go to the
+//! answer, then runs the scenario in real time, with the actors wired as `oc-harness run` wires
+//! them and the clock paced on the wall clock: admins change assignments (webhooks go to the
 //! carrier), calls happen (Teams publishes their records; the carrier's switch legs are posted
 //! to its call-legs hook once each call ends), and the carrier polls and reports on its own
-//! clock. After the traffic it waits, bounded, for the carrier to catch up; probes its view of
-//! every number and its signature checking; judges the whole history with the same rules as
-//! `oc-harness run`; and writes the certification report.
+//! clock. The checker judges every exchange as it happens, with the same rules as
+//! `oc-harness run`. After the traffic it waits, bounded, for the carrier to catch up; probes
+//! its view of every number and its signature checking; judges the end; and writes the
+//! certification report.
 //!
 //! Simulated time is wall-clock time here: every timestamp the carrier sees is real, and the
 //! reporting deadline is the scenario's, in real time (short, so that a certification fits in

@@ -11,7 +11,7 @@
 //! - [`checker::CheckerActor`], on a thread of its own, folds every exchange, event, cycle and
 //!   leg into the rules as it happens.
 //!
-//! `run` and `certify` wire them the same way ([`crate::run::wire`]); a certification adds the
+//! `run` and `certify` wire them the same way (`run::wire`); a certification adds the
 //! legs (`certify::legs::LegsActor`) and paces the clock on the wall clock.
 //!
 //! Every random choice of an actor comes from its own generator, seeded from the scenario's

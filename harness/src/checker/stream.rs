@@ -12,7 +12,7 @@
 //! day.
 //!
 //! Evidence may cite exchanges that name a call whose failure is only known at the end (a call
-//! never reported): a rule asks for them with a [`Lookup`], and the driver finds them in one
+//! never reported): a rule asks for them with a `Lookup`, and the driver finds them in one
 //! pass over the exchanges' bodies afterwards (kept in memory when replaying a [`History`],
 //! spilled to a compressed file by a live run).
 

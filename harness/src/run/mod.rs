@@ -1,5 +1,5 @@
 //! `oc-harness run`: one scenario, both sides in-process over loopback HTTP. The actors are
-//! wired to each other ([`wire`], shared with `certify`): the clock pushes each tick to Teams'
+//! wired to each other (`wire`, shared with `certify`): the clock pushes each tick to Teams'
 //! player (the admins change assignments, the traffic places calls, Teams publishes what became
 //! available and delivers webhooks), then to the mock carrier's poller (one poll cycle), then to
 //! the progress, and starts the next tick when all answered. Every exchange reaches the checker
@@ -13,31 +13,26 @@ pub(crate) mod generate;
 pub(crate) mod judge;
 pub(crate) mod probes;
 pub(crate) mod report;
+pub(crate) mod setup;
 pub(crate) mod spill;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Recipient};
+use actix::Actor;
 use mock_carrier::{CarrierConfig, MockCarrier};
-use mock_teams::{CarrierSpec as TeamsCarrier, MockTeams, TeamsOptions, WebhookTarget};
-use oc_protocol::{UnixMillis, paths};
+use mock_teams::{MockTeams, TeamsOptions};
+use oc_protocol::UnixMillis;
 
-use crate::actors::admin::AdminActor;
 use crate::actors::carrier::CarrierActor;
-use crate::actors::checker::CheckerActor;
-use crate::actors::clock::{ClockActor, Pace};
-use crate::actors::messages::{
-    CycleEnded, Handover, PlayStart, RecordsUntil, RunTicks, TickPlayed, TickStarted,
-};
-use crate::actors::progress::ProgressActor;
-use crate::actors::teams::TeamsActor;
-use crate::actors::traffic::TrafficActor;
-use crate::checker::history::{CheckSettings, History, PollCycle};
+use crate::actors::clock::Pace;
+use crate::actors::messages::{CycleEnded, Handover, PlayStart, RecordsUntil, RunTicks};
+use crate::checker::history::{History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
 
 pub use report::exit_code;
+pub(crate) use setup::{Credentials, Plan, Sides, check_settings, inventory, start_teams, wire};
 
 /// The carrier's id in Teams.
 pub const CARRIER_ID: &str = "carrier";
@@ -124,27 +119,6 @@ fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunErro
         what,
         message: e.to_string(),
     }
-}
-
-/// The Teams side of a run or a certification, and the checker that records what it saw.
-/// Cheap to clone: every actor that plays a part holds one.
-#[derive(Clone)]
-pub(crate) struct Sides {
-    pub(crate) teams: Arc<MockTeams>,
-    pub(crate) carrier_url: String,
-    pub(crate) checker: Addr<CheckerActor>,
-    /// The checker's thread, stopped once it handed its state over.
-    pub(crate) checker_thread: actix::ArbiterHandle,
-    /// The carrier's last feed link, for the isolation probe.
-    pub(crate) last_link: Arc<Mutex<Option<String>>>,
-}
-
-/// The credentials the carrier under test holds.
-pub(crate) struct Credentials {
-    /// Its bearer token for the Teams API.
-    pub(crate) token: String,
-    /// The webhook signing secret.
-    pub(crate) webhook_secret: String,
 }
 
 /// Runs a scenario to its report. Must be called inside an actix `System`.
@@ -273,71 +247,6 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     })
 }
 
-/// What a run or a certification plays, for [`wire`].
-pub(crate) struct Plan<'a> {
-    pub(crate) scenario: &'a Scenario,
-    pub(crate) seed: u64,
-    /// The carrier's numbers, in inventory order.
-    pub(crate) numbers: &'a [String],
-    /// How much simulated time the clock runs.
-    pub(crate) length_ms: i64,
-    pub(crate) pace: Pace,
-    /// A certification's call-id prefix (its carrier may remember earlier certifications' ids).
-    pub(crate) certification: Option<String>,
-    /// Told what each tick generated (a certification's legs, tests).
-    pub(crate) watchers: Vec<Recipient<TickPlayed>>,
-    /// The clock's subscribers after Teams' player, in order (the mock carrier's poller, a
-    /// certification's legs).
-    pub(crate) after_teams: Vec<Recipient<TickStarted>>,
-    /// Shows progress.
-    pub(crate) progress: bool,
-}
-
-/// The actors of a run or a certification, wired to each other.
-pub(crate) struct Wiring {
-    /// Teams' player: the admins' changes and the traffic's calls into Teams.
-    pub(crate) teams: Addr<TeamsActor>,
-    /// The clock, whose subscribers are Teams' player, `after_teams`, then the progress.
-    pub(crate) clock: Addr<ClockActor>,
-}
-
-/// Starts the actors of `plan` over `sides` and wires them: the clock pushes each tick to
-/// Teams' player (which asks the admins and the traffic), then to `after_teams`, then to the
-/// progress; `run` and `certify` share this set-up.
-pub(crate) fn wire(sides: &Sides, plan: Plan<'_>) -> Wiring {
-    let scenario = plan.scenario;
-    let admin = AdminActor::new(
-        scenario.assignments.clone(),
-        plan.numbers.to_vec(),
-        plan.seed,
-    )
-    .start();
-    let mut traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, plan.seed);
-    if let Some(prefix) = &plan.certification {
-        traffic = traffic
-            .with_call_prefix(prefix)
-            .with_correction_window(scenario.calls.availability_delay.max_ms);
-    }
-    let teams = TeamsActor::new(sides.clone(), admin, traffic.start(), plan.watchers).start();
-    let progress = ProgressActor::new(
-        report::Progress::new(plan.progress, plan.length_ms),
-        scenario.start,
-    )
-    .start();
-    let mut subscribers = vec![teams.clone().recipient()];
-    subscribers.extend(plan.after_teams);
-    subscribers.push(progress.recipient());
-    let clock = ClockActor::new(
-        scenario.start,
-        plan.length_ms,
-        scenario.tick_ms,
-        plan.pace,
-        subscribers,
-    )
-    .start();
-    Wiring { teams, clock }
-}
-
 /// How much simulated time to run: the scenario's length, or less when `--length` asks.
 fn run_length(scenario: &Scenario, asked: Option<i64>) -> Result<i64, RunError> {
     match asked {
@@ -364,125 +273,6 @@ pub(crate) fn write_report(
 ) -> Result<(), oc_reports::WriteError> {
     let evidence = evidence::cited(report, exchanges);
     report.write_all(out, &evidence).map(drop)
-}
-
-/// The Teams side started, the carrier not yet known.
-pub(crate) struct TeamsStarted {
-    pub(crate) teams: MockTeams,
-    checker: Addr<CheckerActor>,
-    checker_thread: actix::ArbiterHandle,
-    last_link: Arc<Mutex<Option<String>>>,
-}
-
-/// The settings a scenario's run is judged with; `cycles_on_the_wire` when the carrier polls
-/// on its own clock (a certification).
-pub(crate) fn check_settings(scenario: &Scenario, cycles_on_the_wire: bool) -> CheckSettings {
-    CheckSettings {
-        tolerance_ms: scenario.reconciliation.tolerance_ms,
-        deadline_ms: scenario.reconciliation.deadline_ms,
-        ack_deadline_ms: 5_000,
-        cycles_on_the_wire,
-    }
-}
-
-/// Starts the Teams side with `options` (listen address, faults, TLS…), its store set up from
-/// the scenario, every exchange going to a new checker judging with `settings`, which keeps
-/// the exchanges in the folder `out.0` (and everything in memory with `out.1`).
-pub(crate) async fn start_teams(
-    scenario: &Scenario,
-    seed: u64,
-    mut options: TeamsOptions,
-    settings: CheckSettings,
-    out: (&std::path::Path, bool),
-) -> Result<TeamsStarted, RunError> {
-    let (checker, checker_thread) =
-        CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start_on_own_thread();
-    let last_link = Arc::new(Mutex::new(None));
-    let sink_checker = checker.clone();
-    let sink_link = last_link.clone();
-    options.start_time = scenario.start;
-    options.store.seed = seed;
-    options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
-    options.store.reporting_deadline_ms = scenario.reconciliation.deadline_ms;
-    options.sink = Arc::new(move |e: oc_observe::Exchange| {
-        if let Some(oc_observe::ExchangeDetail::FeedPage { link, .. }) = &e.detail
-            && e.carrier.as_deref() == Some(CARRIER_ID)
-            && let Ok(mut last) = sink_link.lock()
-        {
-            *last = Some(link.clone());
-        }
-        crate::actors::checker::deliver(&sink_checker, e);
-    });
-    let teams = MockTeams::start(options)
-        .await
-        .map_err(|e| RunError::Start {
-            what: "the Teams side",
-            message: format!("{e:#}"),
-        })?;
-    Ok(TeamsStarted {
-        teams,
-        checker,
-        checker_thread: checker_thread.handle(),
-        last_link,
-    })
-}
-
-impl TeamsStarted {
-    /// Registers the carrier under test (webhooks to `carrier_url`) and the isolation probe's
-    /// second carrier.
-    pub(crate) fn with_carrier(
-        self,
-        carrier_url: String,
-        credentials: &Credentials,
-    ) -> Result<Sides, RunError> {
-        let teams = self.teams;
-        teams
-            .add_carrier(TeamsCarrier {
-                id: CARRIER_ID.into(),
-                token: credentials.token.clone(),
-                webhook: Some(WebhookTarget {
-                    url: format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
-                    secret: credentials.webhook_secret.clone(),
-                }),
-            })
-            .map_err(store_error("the carrier"))?;
-        teams
-            .add_carrier(TeamsCarrier {
-                id: OTHER_CARRIER_ID.into(),
-                token: OTHER_TOKEN.into(),
-                webhook: None,
-            })
-            .map_err(store_error("the isolation probe's carrier"))?;
-        Ok(Sides {
-            teams: Arc::new(teams),
-            carrier_url,
-            checker: self.checker,
-            checker_thread: self.checker_thread,
-            last_link: self.last_link,
-        })
-    }
-}
-
-#[cfg(test)]
-impl TeamsStarted {
-    /// Registers the carrier under test without a webhook: for tests of the traffic alone, which
-    /// have no carrier to deliver to.
-    pub(crate) fn without_webhook(self) -> Result<Sides, RunError> {
-        self.teams
-            .add_carrier(TeamsCarrier {
-                id: CARRIER_ID.into(),
-                token: CARRIER_TOKEN.into(),
-                webhook: None,
-            })
-            .map_err(store_error("the carrier"))?;
-        Ok(Sides {
-            teams: Arc::new(self.teams),
-            carrier_url: String::new(),
-            checker: self.checker,
-            checker_thread: self.checker_thread,
-            last_link: self.last_link,
-        })
-    }
 }
 
 /// What only the end knows: the carrier's signature checking and its view of every number
@@ -553,29 +343,6 @@ pub(crate) fn quality_over_time(
             Ok(report::quality_over_time(|| records.clone()))
         })
         .map_err(store_error("quality"))
-}
-
-/// Puts every tenant's numbers into the carrier's inventory; returns them in order.
-pub(crate) fn inventory(scenario: &Scenario, teams: &MockTeams) -> Result<Vec<String>, RunError> {
-    let mut numbers = Vec::new();
-    for tenant in &scenario.tenants {
-        let first: u64 = tenant
-            .first_number
-            .trim_start_matches('+')
-            .parse()
-            .map_err(|_| RunError::Store {
-                what: "a tenant's numbers",
-                message: format!("{} is not E.164", tenant.first_number),
-            })?;
-        for i in 0..u64::from(tenant.numbers) {
-            let number = format!("+{}", first + i);
-            teams
-                .with_store(|s| s.add_number(CARRIER_ID, &tenant.id, &number))
-                .map_err(store_error("a tenant's numbers"))?;
-            numbers.push(number);
-        }
-    }
-    Ok(numbers)
 }
 
 /// Waits for webhook deliveries to settle: before the carrier's first resync and before the

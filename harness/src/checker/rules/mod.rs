@@ -1,4 +1,4 @@
-//! The conformance rules, one state machine each ([`Rule`]), and what they share: the tally of
+//! The conformance rules, one state machine each (`Rule`), and what they share: the tally of
 //! failures and evidence, and how an exchange's URL, fault and body are read.
 //!
 //! A rule answers `Passed`, `Failed` or `NotExercised` (the run gave it too little to check),

@@ -88,6 +88,9 @@ impl CheckerActor {
                 }
             }
         }
+        if self.cycles.is_empty() {
+            return;
+        }
         let next_seq = self.next_seq;
         let (done, open): (Vec<PollCycle>, Vec<PollCycle>) = std::mem::take(&mut self.cycles)
             .into_iter()

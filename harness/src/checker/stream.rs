@@ -183,11 +183,6 @@ impl Checker {
         }
     }
 
-    /// The settings it judges with.
-    pub fn settings(&self) -> &CheckSettings {
-        &self.settings
-    }
-
     /// Takes in one thing the run did. A cycle is ignored when cycles are read from the wire.
     pub fn observe(&mut self, observation: Observation<'_>) {
         if self.settings.cycles_on_the_wire && matches!(observation, Observation::Cycle(_)) {
@@ -394,7 +389,7 @@ pub(crate) fn for_each_row(history: &History, f: impl FnMut(CallRow<'_>)) {
 /// Joins Teams' calls, the reported calls, the reconciliation items and the ground truth, each
 /// sorted by call id, into one row per call id, in call-id order. An id repeated within one
 /// input (a malformed history) takes a row per repetition; items of one id go in one row.
-pub fn join_rows<'a>(
+fn join_rows<'a>(
     calls: impl Iterator<Item = &'a CallFact>,
     reported: impl Iterator<Item = &'a ReportedCall>,
     items: impl Iterator<Item = &'a ReconciliationItem>,

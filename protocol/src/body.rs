@@ -30,7 +30,7 @@ impl BodyError {
 
 /// Reads `bytes` as JSON into `T`. A valid body is read once, at serde_json's own speed; only a
 /// body that fails is read again with path tracking, to name the field it failed at.
-pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+pub fn from_slice<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, BodyError> {
     serde_json::from_slice(bytes).or_else(|_| {
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(de).map_err(path_error)

@@ -5,8 +5,6 @@
 //! format several timestamps per served record, and the fixed 24-byte form makes a direct
 //! implementation both simple and fast. The tests compare it with the `time` crate as an oracle.
 
-use std::fmt::Write as _;
-
 /// Milliseconds since 1970-01-01T00:00:00.000Z.
 pub type UnixMillis = i64;
 
@@ -89,21 +87,33 @@ pub fn format_timestamp(ms: UnixMillis) -> String {
     out
 }
 
-/// Appends the wire form of `ms` to `out` (see [`format_timestamp`]).
+/// Appends the wire form of `ms` to `out` (see [`format_timestamp`]). Digits are written by
+/// hand into a fixed buffer: records carry several timestamps each, and `core::fmt` was a
+/// visible share of rendering a feed page.
 pub fn write_timestamp(out: &mut String, ms: UnixMillis) {
     let ms = ms.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
     let days = ms.div_euclid(DAY_MS);
     let in_day = ms.rem_euclid(DAY_MS);
     let (year, month, day) = civil_from_days(days);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / HOUR_MS,
-        in_day % HOUR_MS / MINUTE_MS,
-        in_day % MINUTE_MS / SECOND_MS,
-        in_day % SECOND_MS
-    );
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut buf[0..4], year);
+    put_digits(&mut buf[5..7], month);
+    put_digits(&mut buf[8..10], day);
+    put_digits(&mut buf[11..13], in_day / HOUR_MS);
+    put_digits(&mut buf[14..16], in_day % HOUR_MS / MINUTE_MS);
+    put_digits(&mut buf[17..19], in_day % MINUTE_MS / SECOND_MS);
+    put_digits(&mut buf[20..23], in_day % SECOND_MS);
+    // Every byte written is an ASCII digit or one of the template's ASCII characters.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// Writes `value` (0 ≤ value < 10^len, which the clamp above guarantees) as `len` decimal
+/// digits, zero-padded.
+fn put_digits(slot: &mut [u8], mut value: i64) {
+    for b in slot.iter_mut().rev() {
+        *b = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 fn digits(b: &[u8]) -> Result<i64, TimestampError> {

@@ -2,7 +2,7 @@
 //! every nextLink, to its end [CDR-PAGING].
 
 use reqwest::Url;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::Client;
 use super::retry::RetryCounts;
@@ -36,7 +36,7 @@ impl Client {
         start: Url,
         mut followed_link: bool,
         counts: &mut RetryCounts,
-        on_page: &mut (dyn FnMut(u32, Vec<Value>) + Send),
+        on_page: &mut (dyn FnMut(u32, &[&RawValue]) + Send),
     ) -> Result<Chain, ClientError> {
         let first = start.to_string();
         let mut url = start;
@@ -62,7 +62,7 @@ impl Client {
             };
             let page = read_page(&url, &answer)?;
             chain.records += page.value.len() as u64;
-            on_page(chain.pages, page.value);
+            on_page(chain.pages, &page.value);
             chain.pages += 1;
             match (nonempty(page.next_link), nonempty(page.delta_link)) {
                 (Some(next), _) => {
@@ -126,18 +126,20 @@ impl Client {
     }
 }
 
-/// A page of raw items; each item is read on its own so one bad record does not stop the feed.
+/// A page of raw items, borrowed from the body: each item is read on its own so one bad record
+/// does not stop the feed, and is only checked for JSON syntax here (not built into a tree).
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawPage {
-    value: Vec<Value>,
+struct RawPage<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a RawValue>,
     #[serde(default)]
     next_link: Option<String>,
     #[serde(default)]
     delta_link: Option<String>,
 }
 
-fn read_page(url: &Url, answer: &Incoming) -> Result<RawPage, ClientError> {
+fn read_page<'a>(url: &Url, answer: &'a Incoming) -> Result<RawPage<'a>, ClientError> {
     if answer.status != 200 {
         return Err(ClientError::Status {
             url: url.to_string(),

@@ -117,7 +117,7 @@ impl Client {
                 &mut counts,
                 &mut |_, items| {
                     for item in items {
-                        match oc_protocol::body::from_value::<TeamsNumber>(item) {
+                        match oc_protocol::body::from_slice::<TeamsNumber>(item.get().as_bytes()) {
                             Ok(n) if n.validate().is_ok() => numbers.push(n),
                             Ok(n) => warn(&BAD_FROM_TEAMS, |suppressed| {
                                 tracing::warn!(number = %n.telephone_number, suppressed, "invalid number in /numbers");
@@ -198,7 +198,7 @@ impl Client {
                     let mut ledger = shared.lock_ledger();
                     let assigned = |n: &str, at: UnixMillis| shared.assigned_at(n, at);
                     for item in items {
-                        match oc_protocol::body::from_value::<CallRecord>(item) {
+                        match oc_protocol::body::from_slice::<CallRecord>(item.get().as_bytes()) {
                             Ok(record) if record.validate().is_ok() => {
                                 ledger.ingest_cdr(&record, skipped, &drift, &assigned);
                             }

@@ -60,6 +60,14 @@ enum Command {
         /// most the scenario's own length.
         #[arg(long)]
         length: Option<String>,
+        /// Also write the run as both sides' month-end files, for `oc-harness reconcile`:
+        /// DIR/teams/getPstnCalls-0001.json, -0002.json… (Teams' call log as Microsoft Graph's
+        /// getPstnCalls pages, exactly what mock Teams serves the carrier over the run, chained
+        /// by @odata.nextLink; a run over 90 days is split into 90-day windows, as Graph
+        /// requires) and DIR/carrier/cdrs.csv (every call the carrier's switch recorded:
+        /// call_id,calling_number,called_number,connect_time,end_time,duration_ms).
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
@@ -123,8 +131,18 @@ fn main() -> ExitCode {
             seed,
             out,
             length,
+            export,
             quiet,
-        } => run_command(&scenario, seed, out, length.as_deref(), quiet),
+        } => run_command(
+            &scenario,
+            RunFlags {
+                seed,
+                out,
+                length,
+                export,
+                quiet,
+            },
+        ),
         Command::Certify(args) => certify_command(args),
     }
 }
@@ -297,6 +315,7 @@ fn print_setup(setup: &certify::Setup) {
 fn refused_flag(err: &RunError) -> Option<ExitCode> {
     let flag = match err {
         RunError::Write(_) => "--out: ",
+        RunError::Export(_) => "--export: ",
         // Its message starts with `--length`.
         RunError::Length(_) => "",
         _ => return None,
@@ -379,13 +398,23 @@ fn check(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn run_command(
-    file: &std::path::Path,
+/// The flags of `run`.
+struct RunFlags {
     seed: Option<u64>,
     out: Option<PathBuf>,
-    length: Option<&str>,
+    length: Option<String>,
+    export: Option<PathBuf>,
     quiet: bool,
-) -> ExitCode {
+}
+
+fn run_command(file: &std::path::Path, flags: RunFlags) -> ExitCode {
+    let RunFlags {
+        seed,
+        out,
+        length,
+        export,
+        quiet,
+    } = flags;
     let scenario = match scenario::load(file) {
         Ok(scenario) => scenario,
         Err(err) => {
@@ -393,7 +422,7 @@ fn run_command(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let length_ms = match length.map(scenario::parse_duration).transpose() {
+    let length_ms = match length.as_deref().map(scenario::parse_duration).transpose() {
         Ok(length) => length,
         Err(err) => {
             eprintln!("error: --length: {err}");
@@ -407,14 +436,38 @@ fn run_command(
         progress: !quiet,
         length_ms,
         keep_history: false,
+        export,
     };
     let system = actix_rt::System::new();
     match system.block_on(run(&scenario, &options)) {
-        Ok(outcome) => finish(
-            &outcome.report,
-            &outcome.report_path,
-            outcome.write_error.as_ref(),
-        ),
+        Ok(outcome) => {
+            let code = finish(
+                &outcome.report,
+                &outcome.report_path,
+                outcome.write_error.as_ref(),
+            );
+            match (&outcome.export_error, &outcome.exported, &options.export) {
+                (Some(err), _, _) => {
+                    eprintln!(
+                        "error: the verdict above stands, but the export could not be written: \
+                         {}: {}",
+                        err.path, err.source
+                    );
+                    ExitCode::from(EXIT_COULD_NOT_RUN)
+                }
+                (None, Some(exported), Some(dir)) => {
+                    say!(
+                        "  export: {} (Teams: {} page{} of getPstnCalls; carrier: {} CDRs)",
+                        dir.display(),
+                        exported.pages,
+                        if exported.pages == 1 { "" } else { "s" },
+                        exported.cdrs
+                    );
+                    code
+                }
+                _ => code,
+            }
+        }
         Err(err) => refused_flag(&err).unwrap_or_else(|| {
             eprintln!("error: could not run {}: {err}", file.display());
             ExitCode::from(EXIT_COULD_NOT_RUN)

@@ -7,10 +7,17 @@ use std::path::Path;
 use crate::certify::CertifyOptions;
 use crate::scenario::format_duration;
 
-/// `oc-harness run FILE --seed N [--length L] --out DIR`: `--length` only when the run was
-/// shortened, in the largest exact unit (`2h`, not `7200000ms`). `--out` always, so that the
-/// replay writes where the run wrote whatever the default is then.
-pub(crate) fn run_command(file: &Path, seed: u64, length_ms: Option<i64>, out: &Path) -> String {
+/// `oc-harness run FILE --seed N [--length L] --out DIR [--export DIR]`: `--length` only when
+/// the run was shortened, in the largest exact unit (`2h`, not `7200000ms`). `--out` always,
+/// so that the replay writes where the run wrote whatever the default is then; `--export`
+/// when the run wrote an export, so that the replay writes it again.
+pub(crate) fn run_command(
+    file: &Path,
+    seed: u64,
+    length_ms: Option<i64>,
+    out: &Path,
+    export: Option<&Path>,
+) -> String {
     let mut args = vec![
         "oc-harness".to_owned(),
         "run".to_owned(),
@@ -22,6 +29,9 @@ pub(crate) fn run_command(file: &Path, seed: u64, length_ms: Option<i64>, out: &
         args.extend(["--length".to_owned(), format_duration(ms)]);
     }
     args.extend(["--out".to_owned(), out.display().to_string()]);
+    if let Some(dir) = export {
+        args.extend(["--export".to_owned(), dir.display().to_string()]);
+    }
     command_line(&args)
 }
 
@@ -106,7 +116,8 @@ mod tests {
                 Path::new("/some/dir/other-name.toml"),
                 7,
                 None,
-                Path::new("out/mine")
+                Path::new("out/mine"),
+                None
             ),
             "oc-harness run /some/dir/other-name.toml --seed 7 --out out/mine"
         );
@@ -115,9 +126,11 @@ mod tests {
                 Path::new("my scenarios/a.toml"),
                 42,
                 Some(5_400_000),
-                Path::new("/tmp/a b")
+                Path::new("/tmp/a b"),
+                Some(Path::new("month end"))
             ),
-            "oc-harness run 'my scenarios/a.toml' --seed 42 --length 90m --out '/tmp/a b'"
+            "oc-harness run 'my scenarios/a.toml' --seed 42 --length 90m --out '/tmp/a b' \
+             --export 'month end'"
         );
     }
 

@@ -13,6 +13,7 @@ use crate::client::transport::{IoRuntime, Transport};
 use crate::client::{Client, CycleOutcome};
 use crate::config::CarrierConfig;
 use crate::errors::{ClientError, StartError};
+use crate::ledger::SwitchRecord;
 use crate::shared::Shared;
 use crate::truth::{CallTruth, GroundTruth};
 
@@ -149,6 +150,18 @@ impl MockCarrier {
         f: impl FnOnce(&mut dyn Iterator<Item = CallTruth>) -> R,
     ) -> R {
         self.shared.with_call_truths(f)
+    }
+
+    /// Hands `f` every call the carrier's switch recorded, one at a time in the order the
+    /// calls reached the carrier, without collecting them: its CDR export. A call the switch
+    /// dropped is absent; a fabricated call, and one on a number that was not assigned, is
+    /// there (the switch recorded it). The ledger stays locked while `f` runs.
+    pub fn with_switch_records<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = SwitchRecord<'_>>) -> R,
+    ) -> R {
+        let ledger = self.shared.lock_ledger();
+        f(&mut ledger.switch_records())
     }
 
     /// Heap bytes held by the carrier's call ledger: the memory that grows with calls (its

@@ -25,6 +25,7 @@ pub use client::CycleOutcome;
 pub use config::{CallSource, CarrierConfig, ConfigError};
 pub use drift::{DriftModel, RoundingMode};
 pub use errors::{ClientError, StartError};
+pub use ledger::SwitchRecord;
 pub use profile::Profile;
 pub use server::GROUND_TRUTH_PATH;
 pub use truth::{CallTruth, GroundTruth, ReportedDuration};

@@ -49,6 +49,14 @@ pub(crate) enum Cursor {
         after: Option<String>,
         size: u32,
     },
+    /// Graph's `getPstnCalls` over a window (both ends inclusive), from a call index.
+    #[serde(rename = "g")]
+    PstnCalls {
+        c: u16,
+        from: UnixMillis,
+        to: UnixMillis,
+        pos: u32,
+    },
 }
 
 impl Cursor {
@@ -59,7 +67,8 @@ impl Cursor {
             | Self::CdrDelta { c, .. }
             | Self::QualityDelta { c, .. }
             | Self::CdrWindow { c, .. }
-            | Self::Items { c, .. } => *c,
+            | Self::Items { c, .. }
+            | Self::PstnCalls { c, .. } => *c,
         }
     }
 

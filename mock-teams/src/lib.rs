@@ -121,6 +121,17 @@ pub enum StartError {
     },
 }
 
+/// Why [`MockTeams::pstn_call_log_pages`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CallLogError {
+    /// The carrier is not known.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A page could not be written.
+    #[error("failed to write a page of the call log")]
+    Write(#[source] std::io::Error),
+}
+
 /// A change of a number's assignment, for [`MockTeams::apply_changes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NumberChange {
@@ -390,6 +401,41 @@ impl MockTeams {
             let c = s.carrier_id_index(carrier_id)?;
             Ok(s.quality_page(c, 0, usize::MAX).records)
         })
+    }
+
+    /// Every page of a carrier's Graph call log over `window`
+    /// (`GET …/getPstnCalls(fromDateTime=…,toDateTime=…)`, PROTOCOL.md 3.6) as the endpoint
+    /// would serve it to that carrier now: the same rows, the same bytes, nextLinks to this
+    /// server. Each page's JSON body goes to `each` in order; the store is locked for one page
+    /// at a time, so nothing of the whole window is held. Returns how many pages there were.
+    pub fn pstn_call_log_pages(
+        &self,
+        carrier_id: &str,
+        window: oc_protocol::graph::PstnCallsWindow,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, CallLogError> {
+        let carrier = self.with_store(|s| s.carrier_id_index(carrier_id))?;
+        let limit = api::graph::page_limit(self.state.faults.settings().page_cap);
+        let base = self.state.links.configured();
+        let mut position = 0;
+        let mut pages = 0;
+        // Every page but the last moves past at least one call, so the calls bound the pages.
+        loop {
+            let page = api::graph::page_body(
+                &self.state.store(),
+                &self.state.cursors,
+                &base,
+                carrier,
+                window,
+                (position, limit),
+            );
+            each(&page.body).map_err(CallLogError::Write)?;
+            pages += 1;
+            match page.next_position {
+                Some(next) if next > position => position = next,
+                _ => return Ok(pages),
+            }
+        }
     }
 
     /// The webhook sender, to wait for deliveries to settle.

@@ -46,6 +46,7 @@ macro_rules! wire_enum {
 pub mod body;
 pub mod cdr;
 pub mod durations;
+pub mod graph;
 pub mod ids;
 pub mod legs;
 pub mod limits;
@@ -66,6 +67,7 @@ pub mod testing;
 
 pub use cdr::{CallDurationSource, CallRecord, Direction};
 pub use durations::{DurationReport, DurationReportBatch, DurationReportResponse, RejectedRecord};
+pub use graph::{GraphError, GraphPage, PstnCallLogRow};
 pub use legs::{CallLeg, CallLegBatch, CallLegsAccepted};
 pub use numbers::{
     Assignee, AssigneeType, AssignmentState, CarrierNumberView, NumberAssignmentNotification,
@@ -113,4 +115,7 @@ pub mod paths {
     pub const RECONCILIATION: &str = "/oc/v1/reconciliation";
     /// Teams API: the reconciled calls of one class (3.5).
     pub const RECONCILIATION_ITEMS: &str = "/oc/v1/reconciliation/items";
+    /// Microsoft Graph's PSTN call log, as the Teams sandbox serves it (3.6): the function's
+    /// parameters follow in parentheses.
+    pub const GRAPH_PSTN_CALLS: &str = crate::graph::PSTN_CALLS_PATH;
 }

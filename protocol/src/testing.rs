@@ -438,3 +438,94 @@ pub fn page<T: std::fmt::Debug>(item: impl Strategy<Value = T>) -> impl Strategy
             }
         })
 }
+
+/// A row of Graph's PSTN call log: every nullable member sometimes null.
+pub fn pstn_call_log_row() -> impl Strategy<Value = graph::PstnCallLogRow> {
+    let text = || proptest::option::of("[A-Za-z0-9 _.@-]{0,20}");
+    let amount = || proptest::option::of(0.0f64..100.0);
+    (
+        (uuid(), call_id(), instant(), 0i64..(4 * 60 * MINUTE_MS)),
+        (text(), text(), text(), text(), text(), text()),
+        (
+            proptest::option::of(e164()),
+            proptest::option::of(e164()),
+            amount(),
+            amount(),
+            proptest::option::of(select(CallDurationSource::ALL.to_vec())),
+            text(),
+        ),
+        (text(), text(), text(), text(), text(), text()),
+    )
+        .prop_map(
+            |(
+                (id, call_id, connect, talk),
+                (user_id, user_principal_name, user_display_name, call_type, currency, operator),
+                (callee, caller, charge, connection_charge, source, other_country),
+                (usage, tenant, context, name, conference, license),
+            )| graph::PstnCallLogRow {
+                id,
+                call_id,
+                user_id,
+                user_principal_name,
+                user_display_name,
+                start_date_time: graph::format_graph_timestamp(connect),
+                end_date_time: graph::format_graph_timestamp(connect + talk),
+                duration: graph::duration_seconds(talk),
+                charge,
+                call_type,
+                currency,
+                callee_number: callee,
+                usage_country_code: usage,
+                tenant_country_code: tenant,
+                connection_charge,
+                caller_number: caller,
+                destination_context: context,
+                destination_name: name,
+                conference_id: conference,
+                license_capability: license,
+                inventory_type: other_country.clone(),
+                operator,
+                call_duration_source: source,
+                other_party_country_code: other_country,
+            },
+        )
+}
+
+/// A page of a Graph collection, with or without its count and nextLink.
+pub fn graph_page<T: std::fmt::Debug>(
+    item: impl Strategy<Value = T>,
+) -> impl Strategy<Value = graph::GraphPage<T>> {
+    (
+        proptest::collection::vec(item, 0..4),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of("[A-Za-z0-9]{8,40}"),
+    )
+        .prop_map(|(value, has_context, counted, token)| graph::GraphPage {
+            context: has_context.then(|| {
+                "https://oc.teams.example/v1.0/$metadata#Collection(\
+                 microsoft.graph.callRecords.pstnCallLogRow)"
+                    .to_owned()
+            }),
+            count: counted.then_some(value.len() as u64),
+            value,
+            next_link: token.map(|t| {
+                format!(
+                    "https://oc.teams.example{}(fromDateTime=2026-01-01,toDateTime=2026-01-02)\
+                     ?$skiptoken={t}",
+                    graph::PSTN_CALLS_PATH
+                )
+            }),
+        })
+}
+
+/// Graph's error body.
+pub fn graph_error() -> impl Strategy<Value = graph::GraphError> {
+    (
+        select(vec![400u16, 401, 404, 405, 429, 500, 503]),
+        ".{0,80}",
+    )
+        .prop_map(|(status, message)| {
+            graph::GraphError::new(graph::GraphError::code_for_status(status), message)
+        })
+}

@@ -8,6 +8,7 @@
 //! Teams' final state and every call, streamed in call-id order.
 
 pub(crate) mod evidence;
+pub mod export;
 pub(crate) mod figures;
 pub(crate) mod generate;
 pub(crate) mod judge;
@@ -63,6 +64,9 @@ pub struct RunOptions {
     /// Also keeps everything the checker observed in memory, as a [`History`] (tests that
     /// check the verdicts against the run's facts): memory then grows with the run.
     pub keep_history: bool,
+    /// Also writes the run as Teams' Graph call log and the carrier's CDR CSV here
+    /// ([`export`]).
+    pub export: Option<PathBuf>,
 }
 
 /// A finished run.
@@ -76,6 +80,10 @@ pub struct RunOutcome {
     pub report_path: PathBuf,
     /// Why the report could not be written, when it could not: the verdict stands all the same.
     pub write_error: Option<oc_reports::WriteError>,
+    /// What `--export` wrote, when it was asked for and succeeded.
+    pub exported: Option<export::Exported>,
+    /// Why `--export` could not be written, when it could not: the verdict stands all the same.
+    pub export_error: Option<oc_reports::WriteError>,
 }
 
 /// Why a run could not happen.
@@ -103,6 +111,9 @@ pub enum RunError {
     /// The report's folder cannot be written (found before the run starts).
     #[error("cannot write the report into {}: {}", .0.path, .0.source)]
     Write(#[from] oc_reports::WriteError),
+    /// The export's folder cannot be written (found before the run starts).
+    #[error("cannot write the export into {}: {}", .0.path, .0.source)]
+    Export(oc_reports::WriteError),
     /// `--length` asks for no time, or for more than the scenario holds.
     #[error("--length {0}")]
     Length(String),
@@ -135,6 +146,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let seed = scenario.seed;
     let length_ms = run_length(scenario, options.length_ms)?;
     oc_reports::check_writable(&options.out)?;
+    if let Some(dir) = &options.export {
+        export::check(dir).map_err(RunError::Export)?;
+    }
     let CarrierSpec::Mock {
         drift,
         misbehaviour,
@@ -208,6 +222,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     drop(wiring);
     let end = scenario.start + length_ms;
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
+    // Every call of the run connected between its start and now.
+    let (exported, export_error) = match &options.export {
+        Some(dir) => match export::write(
+            dir,
+            &sides.teams,
+            &carrier,
+            (scenario.start, sides.teams.now()),
+        ) {
+            Ok(exported) => (Some(exported), None),
+            Err(err) => (None, Some(err)),
+        },
+        None => (None, None),
+    };
     let (facts, summary, window) =
         final_state(&sides, scenario, &numbers, &credentials, end).await?;
     let observed = take_observed(&sides).await?;
@@ -236,6 +263,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
             seed,
             (length_ms != scenario.length_ms).then_some(length_ms),
             &options.out,
+            options.export.as_deref(),
         ),
     });
     let write_error = write_report(&report, judgement.exchanges.as_ref(), &options.out).err();
@@ -244,6 +272,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         history: judgement.history,
         report_path: options.out.join("report.json"),
         write_error,
+        exported,
+        export_error,
     })
 }
 

@@ -229,7 +229,7 @@ fn certify_help_says_what_the_carrier_must_serve_and_how_long_it_takes() {
 }
 
 #[test]
-fn run_refuses_a_length_past_the_scenario_and_an_unwritable_out_before_running() {
+fn run_refuses_a_length_past_the_scenario_and_an_unwritable_out_or_export_before_running() {
     let none = harness(&["run", "scenarios/smoke.toml", "--length", "0s", "--quiet"]);
     assert_eq!(none.status.code(), Some(2));
     assert!(
@@ -267,6 +267,23 @@ fn run_refuses_a_length_past_the_scenario_and_an_unwritable_out_before_running()
     assert!(unwritable.stdout.is_empty(), "nothing ran");
     // The whole smoke day takes longer than this on any machine; the refusal comes first.
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    let export = harness(&[
+        "run",
+        "scenarios/smoke.toml",
+        "--quiet",
+        "--out",
+        dir.join("report").to_str().unwrap(),
+        "--export",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(export.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        stderr.starts_with("error: --export: cannot write the export into"),
+        "{stderr}"
+    );
+    assert!(export.stdout.is_empty(), "nothing ran");
 
     let certify = harness(&[
         "certify",

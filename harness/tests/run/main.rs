@@ -1,6 +1,8 @@
 //! Every bundled scenario, run in-process with its expected outcome asserted; determinism;
 //! the rounding scenario's minutes checked against an independent computation; and Teams'
-//! injected misclassifications caught by QUA-CLASS.
+//! injected misclassifications caught by QUA-CLASS; a run's export against its ground truth.
+
+mod export;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +37,7 @@ fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOu
         length_ms,
         // Kept so that the verdicts can be checked against the facts and the pure replay.
         keep_history: true,
+        export: None,
     };
     let system = actix_rt::System::new();
     system

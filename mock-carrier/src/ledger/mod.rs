@@ -13,11 +13,12 @@ mod table;
 use std::collections::BTreeMap;
 
 use oc_protocol::{
-    CallLeg, CallRecord, DurationReport, UnixMillis, format_timestamp, parse_timestamp,
+    CallLeg, CallRecord, Direction, DurationReport, UnixMillis, format_timestamp, parse_timestamp,
 };
 
 use crate::config::CallSource;
 use crate::drift::{CallTimes, DriftInput, DriftModel, SwitchView, switch_view};
+pub use read::SwitchRecord;
 pub(crate) use read::{AcceptedRef, CallRef};
 use row::{BatchRow, CallRow, Report, ReportRow, TagSets, flag};
 use table::{Chunked, Strings, index_u32};
@@ -106,6 +107,13 @@ impl Ledger {
             return;
         }
         row.set_teams(teams);
+        // The switch saw both parties: the carrier's number and the other one.
+        let (other, outbound) = match record.direction {
+            Direction::Outbound => (&record.callee_number, true),
+            Direction::Inbound => (&record.caller_number, false),
+        };
+        row.other = e164_digits(other).unwrap_or(0);
+        row.set(flag::OUTBOUND, outbound);
         if skipped {
             if !row.has(flag::VIEW) {
                 row.set(flag::SKIPPED, true);
@@ -192,6 +200,11 @@ impl Ledger {
         if self.call_ids.find(&fab.call_id).is_none() {
             let fabricated =
                 self.insert_call(&fab.call_id, &fab.telephone_number, Origin::Fabricated);
+            // The source call recorded again on another number: the same other party.
+            let source = self.calls[call];
+            let row = &mut self.calls[fabricated];
+            row.other = source.other;
+            row.set(flag::OUTBOUND, source.has(flag::OUTBOUND));
             self.store_view(
                 fabricated,
                 Some(&SwitchView {
@@ -420,6 +433,11 @@ enum Step {
     Send(Due),
     /// Nothing more to report for now: no longer pending.
     Settle,
+}
+
+/// An E.164 number's digits as an integer.
+fn e164_digits(number: &str) -> Option<u64> {
+    number.strip_prefix('+')?.parse().ok().filter(|&n| n != 0)
 }
 
 /// Teams' side of a CDR, or `None` when its times cannot be read.

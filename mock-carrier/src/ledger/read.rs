@@ -1,6 +1,6 @@
 //! Reading the ledger back, one call at a time: what the ground truth is made of.
 
-use oc_protocol::UnixMillis;
+use oc_protocol::{Direction, UnixMillis};
 
 use super::row::{CallRow, NONE, Report, flag};
 use super::table::index_u32;
@@ -15,6 +15,49 @@ impl Ledger {
         order.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
         order.into_iter().map(|call| CallRef { ledger: self, call })
     }
+}
+
+impl Ledger {
+    /// Every call the carrier's switch recorded (a switch view with times: not dropped), in
+    /// the order the calls reached the ledger: what its CDR export holds.
+    pub(crate) fn switch_records(&self) -> impl Iterator<Item = SwitchRecord<'_>> {
+        (0..index_u32(self.calls.len())).filter_map(|call| {
+            let row = &self.calls[call];
+            let times = row.view_times()?;
+            Some(SwitchRecord {
+                call_id: self.call_ids.get(call),
+                telephone_number: self.numbers.get(row.number),
+                other_number: (row.other != 0).then(|| format!("+{}", row.other)),
+                direction: (row.other != 0).then(|| {
+                    if row.has(flag::OUTBOUND) {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    }
+                }),
+                connect: times.connect,
+                end: times.end,
+            })
+        })
+    }
+}
+
+/// One call as the carrier's switch recorded it: a line of its CDR export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchRecord<'a> {
+    /// The call.
+    pub call_id: &'a str,
+    /// The carrier's number on the call.
+    pub telephone_number: &'a str,
+    /// The other party, E.164: `None` when the carrier was never told (a certification leg
+    /// names only the carrier's number).
+    pub other_number: Option<String>,
+    /// From the Teams user's point of view; `None` with `other_number`.
+    pub direction: Option<Direction>,
+    /// When the switch saw the call answered.
+    pub connect: UnixMillis,
+    /// When the switch saw it end.
+    pub end: UnixMillis,
 }
 
 /// One call of the ledger, for reading the ground truth.

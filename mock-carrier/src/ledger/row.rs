@@ -82,6 +82,9 @@ pub(super) mod flag {
     pub(in crate::ledger) const ORIGIN_LEG: u16 = 1 << 11;
     /// It was made up by the `unassigned_number` model.
     pub(in crate::ledger) const ORIGIN_FABRICATED: u16 = 1 << 12;
+    /// The Teams user placed the call ([`super::CallRow::other`] is the callee); else the user
+    /// took it.
+    pub(in crate::ledger) const OUTBOUND: u16 = 1 << 13;
 }
 
 /// Everything the carrier knows of one call but its leg and hold (in side maps).
@@ -92,6 +95,9 @@ pub(super) struct CallRow {
     pub(super) teams_version: u32,
     /// Index in the ledger's numbers.
     pub(super) number: u32,
+    /// The other party's E.164 digits as an integer (never 0: the first digit is not), or 0
+    /// when the carrier was not told (a certification leg).
+    pub(super) other: u64,
     /// The last accepted report, or [`NONE`].
     pub(super) last_report: u32,
     /// Index in [`TagSets`]; `u16::MAX`: in the ledger's `tags_beyond`.
@@ -100,7 +106,7 @@ pub(super) struct CallRow {
 }
 
 // What a call and a report cost, besides the call id's bytes and the indexes.
-const _: () = assert!(size_of::<CallRow>() == 48 && size_of::<ReportRow>() == 32);
+const _: () = assert!(size_of::<CallRow>() == 56 && size_of::<ReportRow>() == 32);
 
 impl CallRow {
     pub(super) fn new(number: u32, origin: Origin) -> Self {
@@ -109,6 +115,7 @@ impl CallRow {
             view: CallTimes { connect: 0, end: 0 },
             teams_version: 0,
             number,
+            other: 0,
             last_report: NONE,
             tags: 0,
             flags: 0,

@@ -194,3 +194,75 @@ fn a_call_costs_a_row_and_its_call_id() {
     );
     assert_eq!(truths(&ledger).len(), calls as usize);
 }
+
+#[test]
+fn switch_records_hold_both_parties_and_leave_out_what_the_switch_dropped() {
+    let mut ledger = Ledger::default();
+    let fabricate = [DriftModel::UnassignedNumber {
+        probability: 1.0,
+        numbers: vec!["+14255550177".to_owned()],
+    }];
+    let unassigned = |n: &str, _: UnixMillis| n != "+14255550177";
+    let mut inbound = cdr("in", "+14255550101", 1, Some(10_000));
+    inbound.direction = Direction::Inbound;
+    inbound.caller_number = "+442079460001".to_owned();
+    inbound.callee_number = "+14255550101".to_owned();
+    ledger.ingest_cdr(&inbound, false, &settings(&[]), &assigned);
+    ledger.ingest_cdr(
+        &cdr("out", "+14255550102", 1, Some(20_000)),
+        false,
+        &settings(&fabricate),
+        &unassigned,
+    );
+    ledger.ingest_cdr(
+        &cdr("unanswered", "+14255550103", 1, None),
+        false,
+        &settings(&[]),
+        &assigned,
+    );
+    let records: Vec<SwitchRecord<'_>> = ledger.switch_records().collect();
+    // (call id, the carrier's number, the other party, direction, switch duration)
+    type Seen<'a> = (&'a str, &'a str, Option<&'a str>, Option<Direction>, i64);
+    let seen: Vec<Seen<'_>> = records
+        .iter()
+        .map(|r| {
+            (
+                r.call_id,
+                r.telephone_number,
+                r.other_number.as_deref(),
+                r.direction,
+                r.end - r.connect,
+            )
+        })
+        .collect();
+    let fabricated = records[2].call_id;
+    assert!(fabricated.starts_with("fab-"), "{fabricated}");
+    assert_eq!(
+        seen,
+        [
+            (
+                "in",
+                "+14255550101",
+                Some("+442079460001"),
+                Some(Direction::Inbound),
+                10_000
+            ),
+            (
+                "out",
+                "+14255550102",
+                Some("+14255550199"),
+                Some(Direction::Outbound),
+                20_000
+            ),
+            // The source call recorded again on the unassigned number; the unanswered call has
+            // no switch record.
+            (
+                fabricated,
+                "+14255550177",
+                Some("+14255550199"),
+                Some(Direction::Outbound),
+                20_000
+            ),
+        ]
+    );
+}

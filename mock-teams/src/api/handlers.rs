@@ -54,7 +54,7 @@ fn query(call: &Call<'_>, allowed: &[&str]) -> Result<BTreeMap<String, String>, 
 }
 
 /// Opens a link's token issued to this carrier.
-fn open(state: &AppState, call: &Call<'_>, token: &str) -> Result<Cursor, Refusal> {
+pub(super) fn open(state: &AppState, call: &Call<'_>, token: &str) -> Result<Cursor, Refusal> {
     let cursor = state.cursors.open(token).map_err(|e: CursorError| {
         problem(
             ProblemKind::InvalidCursor,
@@ -165,7 +165,7 @@ fn collection_page<T: serde::Serialize>(value: Vec<T>, next_link: Option<String>
     Reply::json(StatusCode::OK, &page).with_detail(ExchangeDetail::CollectionPage { next_link })
 }
 
-fn wrong_link(path: &str) -> Refusal {
+pub(super) fn wrong_link(path: &str) -> Refusal {
     problem(
         ProblemKind::InvalidCursor,
         format!("this link's token belongs to another collection than {path}"),

@@ -9,6 +9,7 @@
 pub(crate) mod by_id;
 pub(crate) mod calls;
 pub(crate) mod feed;
+pub(crate) mod graph;
 pub(crate) mod numbers;
 pub(crate) mod recon;
 pub(crate) mod reports;

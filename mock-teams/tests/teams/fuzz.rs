@@ -33,6 +33,9 @@ fn path() -> impl Strategy<Value = String> {
         "/oc/v1/call-durations",
         "/oc/v1/reconciliation",
         "/oc/v1/reconciliation/items",
+        "/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2026-11-26T00:00:00Z,toDateTime=2026-11-27T00:00:00Z)",
+        "/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2026-11-26,toDateTime=2027-11-26)",
+        "/v1.0/communications/callRecords/getPstnCalls",
         "/oc/v1/",
         "/",
     ])
@@ -78,7 +81,16 @@ fn value() -> impl Strategy<Value = String> {
 
 fn query() -> impl Strategy<Value = String> {
     let name = prop::sample::select(vec![
-        "pageSize", "tenantId", "state", "from", "to", "class", "token", "$skip", "",
+        "pageSize",
+        "tenantId",
+        "state",
+        "from",
+        "to",
+        "class",
+        "token",
+        "$skip",
+        "$skiptoken",
+        "",
     ]);
     prop::collection::vec((name, value()), 0..4).prop_map(|pairs| {
         pairs

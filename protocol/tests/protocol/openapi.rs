@@ -22,8 +22,8 @@ use oc_protocol::{
     DurationReportBatch, DurationReportResponse, FieldError, MinutesTotals,
     NumberAssignmentNotification, NumberEvent, NumberEventType, NumberUsage, Page, Problem,
     ProblemKind, QualityRecord, ReconClass, ReconCounts, ReconFlagCounts, ReconciliationItem,
-    ReconciliationSummary, RejectedRecord, StreamDirection, TeamsNumber, Validate, parse_timestamp,
-    testing,
+    ReconciliationSummary, RejectedRecord, StreamDirection, TeamsNumber, Validate, graph,
+    parse_timestamp, testing,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -240,6 +240,10 @@ fn wire_types() -> Vec<WireType> {
         wire!("CallRecordPage" => Page<CallRecord>, validated),
         wire!("QualityRecordPage" => Page<QualityRecord>, validated),
         wire!("ReconciliationItemPage" => Page<ReconciliationItem>, validated),
+        wire!("PstnCallLogRow" => graph::PstnCallLogRow),
+        wire!("PstnCallLogPage" => graph::GraphPage<graph::PstnCallLogRow>),
+        wire!("GraphError" => graph::GraphError),
+        wire!("GraphErrorDetail" => graph::GraphErrorDetail),
     ]
 }
 
@@ -546,9 +550,11 @@ fn every_example_is_valid_typed_canonical_and_sound() {
             failures.push(format!("{}: no example", site.location));
         }
         let is_problem = site.media_type == "application/problem+json";
+        // Graph's paths answer errors in Graph's shape (PROTOCOL.md 3.6), as Graph does.
+        let is_graph_error = site.schema == "GraphError" && site.media_type == "application/json";
         let is_error = site.statuses.iter().any(|s| *s >= 400)
             || (site.statuses.is_empty() && !site.is_request && is_problem);
-        if is_error != is_problem || (is_problem && site.schema != "Problem") {
+        if !is_graph_error && (is_error != is_problem || (is_problem && site.schema != "Problem")) {
             failures.push(format!(
                 "{}: error answers (and only they) must be application/problem+json with the \
                  Problem schema; this one is {} with {}",
@@ -656,6 +662,10 @@ fn check_problem(value: &Value, statuses: &BTreeSet<u16>) -> Result<ProblemKind,
 fn paths_sides_and_security_agree_with_the_code() {
     use oc_protocol::paths;
     let carrier_number = format!("{}{{telephoneNumber}}", paths::CARRIER_NUMBER_PREFIX);
+    let graph_path = format!(
+        "{}(fromDateTime={{fromDateTime}},toDateTime={{toDateTime}})",
+        paths::GRAPH_PSTN_CALLS
+    );
     let expected: BTreeMap<&str, (&str, &str, &str)> = [
         (
             paths::NUMBER_ASSIGNMENTS,
@@ -670,6 +680,7 @@ fn paths_sides_and_security_agree_with_the_code() {
         (paths::CALL_DURATIONS, ("post", "teams", "bearerToken")),
         (paths::RECONCILIATION, ("get", "teams", "bearerToken")),
         (paths::RECONCILIATION_ITEMS, ("get", "teams", "bearerToken")),
+        (graph_path.as_str(), ("get", "teams", "bearerToken")),
     ]
     .into_iter()
     .collect();
@@ -1051,6 +1062,11 @@ strict_tests! {
     strict_quality_record_page: "QualityRecordPage" => testing::page(testing::quality_record());
     strict_reconciliation_item_page: "ReconciliationItemPage" =>
         testing::page(testing::reconciliation_item());
+    strict_pstn_call_log_row: "PstnCallLogRow" => testing::pstn_call_log_row();
+    strict_pstn_call_log_page: "PstnCallLogPage" =>
+        testing::graph_page(testing::pstn_call_log_row());
+    strict_graph_error: "GraphError" => testing::graph_error();
+    strict_graph_error_detail: "GraphErrorDetail" => testing::graph_error().prop_map(|e| e.error);
 }
 
 #[test]

@@ -43,45 +43,75 @@ impl Client {
         let mut chain = Chain::default();
         // The URL in hand came from a nextLink (not from the start or a kept deltaLink).
         let mut followed_next = false;
+        let mut answer = self
+            .fetch(kind, &url, followed_link, followed_next, counts)
+            .await?;
         loop {
-            if chain.pages >= self.config.client.max_pages_per_chain {
-                return Err(ClientError::EndlessFeed {
-                    url: first,
-                    pages: chain.pages,
-                });
-            }
-            let own_paging = match self.profile() {
-                Profile::CdrPaging => followed_link,
-                Profile::CdrPagingNextLink => followed_next,
-                _ => false,
-            };
-            let answer = if own_paging && kind == FeedKind::Cdrs {
-                self.get_with_own_paging(&url, counts).await?
-            } else {
-                self.exchange(&Outgoing::get(url.clone()), counts).await?
-            };
             let page = read_page(&url, &answer)?;
             chain.records += page.value.len() as u64;
-            on_page(chain.pages, &page.value);
             chain.pages += 1;
-            match (nonempty(page.next_link), nonempty(page.delta_link)) {
-                (Some(next), _) => {
-                    url = self.resolve_link(&next)?;
-                    followed_link = true;
-                    followed_next = true;
-                }
-                (None, Some(delta)) => {
-                    self.resolve_link(&delta)?;
+            let next = match (
+                nonempty(page.next_link.clone()),
+                nonempty(page.delta_link.clone()),
+            ) {
+                (Some(next), _) => self.resolve_link(&next).map(Some),
+                (None, Some(delta)) => self.resolve_link(&delta).map(|_| {
                     chain.delta_link = Some(delta);
-                    return Ok(chain);
+                    None
+                }),
+                (None, None) if kind == FeedKind::Numbers => Ok(None),
+                (None, None) => Err(ClientError::NoDeltaLink {
+                    url: url.to_string(),
+                }),
+            };
+            let next = match next {
+                Ok(Some(next)) if chain.pages < self.config.client.max_pages_per_chain => next,
+                // The chain ends here, well or not: the page in hand is still taken in.
+                ended => {
+                    on_page(chain.pages - 1, &page.value);
+                    return match ended {
+                        Ok(None) => Ok(chain),
+                        Ok(Some(_)) => Err(ClientError::EndlessFeed {
+                            url: first,
+                            pages: chain.pages,
+                        }),
+                        Err(err) => Err(err),
+                    };
                 }
-                (None, None) if kind == FeedKind::Numbers => return Ok(chain),
-                (None, None) => {
-                    return Err(ClientError::NoDeltaLink {
-                        url: url.to_string(),
-                    });
-                }
-            }
+            };
+            // The next page is asked for before this one is taken in: Teams renders it while
+            // the carrier reads this one (the request goes out on the transport's own thread
+            // as soon as it is first polled, which `join` does before taking the page in).
+            followed_link = true;
+            followed_next = true;
+            let (fetched, ()) = futures_util::join!(
+                self.fetch(kind, &next, followed_link, followed_next, counts),
+                async { on_page(chain.pages - 1, &page.value) }
+            );
+            answer = fetched?;
+            url = next;
+        }
+    }
+
+    /// One page of a chain: as asked, or with the carrier's own `pageSize` when the
+    /// `CDR-PAGING` profiles break the rule on purpose.
+    async fn fetch(
+        &self,
+        kind: FeedKind,
+        url: &Url,
+        followed_link: bool,
+        followed_next: bool,
+        counts: &mut RetryCounts,
+    ) -> Result<Incoming, ClientError> {
+        let own_paging = match self.profile() {
+            Profile::CdrPaging => followed_link,
+            Profile::CdrPagingNextLink => followed_next,
+            _ => false,
+        };
+        if own_paging && kind == FeedKind::Cdrs {
+            self.get_with_own_paging(url, counts).await
+        } else {
+            self.exchange(&Outgoing::get(url.clone()), counts).await
         }
     }
 

@@ -25,8 +25,14 @@ pub const MAX_RING_MS: i64 = 15_000;
 pub struct TrafficActor {
     calls: CallSpec,
     quality: QualitySpec,
-    /// Each number's assignment history: `(time, assigned)` in time order.
-    history: BTreeMap<String, Vec<(UnixMillis, bool)>>,
+    /// Each number's slot in `numbers` and `history`, in number order (the order numbers are
+    /// drawn from, so that a seed picks the same numbers whatever order they were first seen).
+    slots: BTreeMap<String, u32>,
+    /// The numbers, by slot: a tick's candidates are slots, and a number is copied only into
+    /// a call placed on it.
+    numbers: Vec<String>,
+    /// Each slot's assignment history: `(time, assigned)` in time order.
+    history: Vec<Vec<(UnixMillis, bool)>>,
     rng: ChaCha8Rng,
     next_call: u64,
     peak: f64,
@@ -43,7 +49,9 @@ impl TrafficActor {
         Self {
             calls,
             quality,
-            history: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            numbers: Vec::new(),
+            history: Vec::new(),
             rng: actor_rng(seed, "traffic"),
             next_call: 0,
             peak,
@@ -66,11 +74,10 @@ impl TrafficActor {
         self
     }
 
-    fn assigned_at(&self, number: &str, at: UnixMillis) -> bool {
-        self.history.get(number).is_some_and(|h| {
-            let before = h.partition_point(|&(t, _)| t <= at);
-            before > 0 && h[before - 1].1
-        })
+    fn assigned_at(&self, slot: u32, at: UnixMillis) -> bool {
+        let h = &self.history[slot as usize];
+        let before = h.partition_point(|&(t, _)| t <= at);
+        before > 0 && h[before - 1].1
     }
 
     /// The daily shape's weight at `at` over its peak: the share of the busy hour's calls that
@@ -160,10 +167,16 @@ impl Handler<AssignmentChanged> for TrafficActor {
     type Result = ();
 
     fn handle(&mut self, msg: AssignmentChanged, _: &mut Context<Self>) {
-        self.history
+        let next = u32::try_from(self.numbers.len()).unwrap_or(u32::MAX);
+        let slot = *self
+            .slots
             .entry(msg.telephone_number)
-            .or_default()
-            .push((msg.at, msg.assigned));
+            .or_insert_with_key(|number| {
+                self.numbers.push(number.clone());
+                self.history.push(Vec::new());
+                next
+            });
+        self.history[slot as usize].push((msg.at, msg.assigned));
     }
 }
 
@@ -180,11 +193,11 @@ impl Handler<CallsDuring> for TrafficActor {
     fn handle(&mut self, msg: CallsDuring, _: &mut Context<Self>) -> Self::Result {
         let Tick { from, to } = msg.0;
         let mut placed = PlacedCalls::default();
-        let assigned: Vec<String> = self
-            .history
-            .keys()
-            .filter(|n| self.assigned_at(n, from))
-            .cloned()
+        let assigned: Vec<u32> = self
+            .slots
+            .values()
+            .copied()
+            .filter(|&slot| self.assigned_at(slot, from))
             .collect();
         let mean = self.calls.busy_hour_per_number * assigned.len() as f64 * (to - from) as f64
             / HOUR_MS as f64;
@@ -193,9 +206,9 @@ impl Handler<CallsDuring> for TrafficActor {
         } else {
             0
         };
-        let mut starts: Vec<(UnixMillis, String)> = Vec::new();
+        let mut starts: Vec<(UnixMillis, u32)> = Vec::new();
         for _ in 0..count {
-            let Some(number) = assigned.choose(&mut self.rng).cloned() else {
+            let Some(&number) = assigned.choose(&mut self.rng) else {
                 break;
             };
             let start = self.rng.random_range(from..to.max(from + 1));
@@ -204,18 +217,19 @@ impl Handler<CallsDuring> for TrafficActor {
                 starts.push((start, number));
             }
         }
-        starts.sort();
-        for (start, number) in starts {
-            if !self.assigned_at(&number, start) {
+        // In time order, and by number at the same time.
+        let numbers = &self.numbers;
+        starts.sort_by(|a, b| {
+            (a.0.cmp(&b.0)).then_with(|| numbers[a.1 as usize].cmp(&numbers[b.1 as usize]))
+        });
+        for (start, slot) in starts {
+            if !self.assigned_at(slot, start) {
                 continue;
             }
-            let (call, correction) = self.call(number, start);
+            let (call, correction) = self.call(self.numbers[slot as usize].clone(), start);
             // An unassignment already known may fall while it rings: the number would not be
             // the carrier's when answered.
-            if call
-                .connect
-                .is_some_and(|c| !self.assigned_at(&call.telephone_number, c))
-            {
+            if call.connect.is_some_and(|c| !self.assigned_at(slot, c)) {
                 continue;
             }
             placed.calls.push(call);

@@ -4,7 +4,7 @@
 //! the gap by day and by number, what `callDurationSource` says, and the calls that go to
 //! `mismatches.csv`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use oc_reports::DriftBin;
@@ -68,12 +68,14 @@ impl Hasher for IntHasher {
     }
 }
 
+/// Calls, minutes (µs: exact for the ms and µs of the inputs, and no overflow below 292,000
+/// years of calls) and classes of one day or one number.
 #[derive(Default, Clone, Copy)]
 struct Sums {
     calls: u64,
-    teams: i128,
-    carrier: i128,
-    classes: [u64; 4],
+    teams: i64,
+    carrier: i64,
+    classes: [u32; 4],
 }
 
 /// Everything folded so far.
@@ -86,10 +88,19 @@ pub(crate) struct Figures {
     teams_billed: i128,
     carrier: i128,
     carrier_charge: i64,
-    days: BTreeMap<i64, Sums>,
-    numbers: HashMap<u64, Sums, BuildHasherDefault<IntHasher>>,
+    /// Sums by day, from `first_day` on.
+    days: Vec<Sums>,
+    first_day: i64,
+    /// Sums by number, in the order the numbers were first seen; `slots` finds a number's.
+    numbers: Vec<(u64, Sums)>,
+    slots: HashMap<u64, u32, BuildHasherDefault<IntHasher>>,
     sources: DurationSourceCounts,
     pub(crate) mismatches: Vec<Mismatch>,
+}
+
+/// Nanoseconds to the microseconds of [`Sums`].
+fn us(ns: Nanos) -> i64 {
+    ns / 1000
 }
 
 impl Figures {
@@ -102,29 +113,61 @@ impl Figures {
             teams_billed: 0,
             carrier: 0,
             carrier_charge: 0,
-            days: BTreeMap::new(),
-            numbers: HashMap::default(),
+            days: Vec::new(),
+            first_day: 0,
+            numbers: Vec::new(),
+            slots: HashMap::default(),
             sources: DurationSourceCounts::default(),
             mismatches: Vec::new(),
         }
     }
 
-    fn count(&mut self, class: Class, day: i64, number: u64) {
-        self.classes[class as usize] += 1;
-        self.days.entry(day).or_default().classes[class as usize] += 1;
-        self.numbers.entry(number).or_default().classes[class as usize] += 1;
+    /// The sums of the day of `at`.
+    fn day(&mut self, at: Nanos) -> &mut Sums {
+        let day = at.div_euclid(DAY);
+        if self.days.is_empty() {
+            self.first_day = day;
+        }
+        if day < self.first_day {
+            let grow = (self.first_day - day) as usize;
+            self.days
+                .splice(0..0, std::iter::repeat_n(Sums::default(), grow));
+            self.first_day = day;
+        }
+        let i = (day - self.first_day) as usize;
+        if i >= self.days.len() {
+            self.days.resize(i + 1, Sums::default());
+        }
+        &mut self.days[i]
     }
 
-    /// A Teams row kept for reconciliation.
-    pub(crate) fn teams(&mut self, row: &TeamsRow) {
+    /// The slot of a number, made when new.
+    fn slot(&mut self, number: u64) -> u32 {
+        let next = self.numbers.len() as u32;
+        let slot = *self.slots.entry(number).or_insert(next);
+        if slot == next {
+            self.numbers.push((number, Sums::default()));
+        }
+        slot
+    }
+
+    fn count(&mut self, class: Class, at: Nanos, slot: u32) {
+        self.classes[class as usize] += 1;
+        self.day(at).classes[class as usize] += 1;
+        self.numbers[slot as usize].1.classes[class as usize] += 1;
+    }
+
+    /// A Teams row kept for reconciliation: gives it its number's slot.
+    pub(crate) fn teams(&mut self, row: &mut TeamsRow) {
         self.teams_measured += i128::from(row.measured);
         self.teams_billed += i128::from(row.billed.max(0)) * i128::from(SECOND);
-        let day = self.days.entry(row.start.div_euclid(DAY)).or_default();
+        let day = self.day(row.start);
         day.calls += 1;
-        day.teams += i128::from(row.measured);
-        let number = self.numbers.entry(row.number).or_default();
+        day.teams += us(row.measured);
+        row.slot = self.slot(row.number);
+        let number = &mut self.numbers[row.slot as usize].1;
         number.calls += 1;
-        number.teams += i128::from(row.measured);
+        number.teams += us(row.measured);
         match row.duration_source {
             DurationSource::Operator => self.sources.operator += 1,
             DurationSource::Microsoft => self.sources.microsoft += 1,
@@ -147,14 +190,9 @@ impl Figures {
             Class::Drift
         };
         self.drifts.push(drift);
-        let day = teams.start.div_euclid(DAY);
-        self.count(class, day, teams.number);
-        if let Some(sums) = self.days.get_mut(&day) {
-            sums.carrier += i128::from(carrier.duration);
-        }
-        if let Some(sums) = self.numbers.get_mut(&teams.number) {
-            sums.carrier += i128::from(carrier.duration);
-        }
+        self.count(class, teams.start, teams.slot);
+        self.day(teams.start).carrier += us(carrier.duration);
+        self.numbers[teams.slot as usize].1.carrier += us(carrier.duration);
         let billed_differs =
             teams.duration_source == DurationSource::Operator && teams.billed >= 0 && {
                 let floor = carrier.duration.div_euclid(SECOND);
@@ -184,21 +222,21 @@ impl Figures {
     /// A carrier row that no Teams row matched.
     pub(crate) fn unexpected(&mut self, carrier: &CarrierRow) {
         // The Teams user's number is one of the two; the calling one when Teams knows neither.
-        let number = if self.numbers.contains_key(&carrier.called)
-            && !self.numbers.contains_key(&carrier.calling)
+        let number = if self.slots.contains_key(&carrier.called)
+            && !self.slots.contains_key(&carrier.calling)
         {
             carrier.called
         } else {
             carrier.calling
         };
-        let day = carrier.connect.div_euclid(DAY);
-        self.count(Class::Unexpected, day, number);
-        let sums = self.days.entry(day).or_default();
+        let slot = self.slot(number);
+        self.count(Class::Unexpected, carrier.connect, slot);
+        let day = self.day(carrier.connect);
+        day.calls += 1;
+        day.carrier += us(carrier.duration);
+        let sums = &mut self.numbers[slot as usize].1;
         sums.calls += 1;
-        sums.carrier += i128::from(carrier.duration);
-        let sums = self.numbers.entry(number).or_default();
-        sums.calls += 1;
-        sums.carrier += i128::from(carrier.duration);
+        sums.carrier += us(carrier.duration);
         self.mismatches.push(Mismatch {
             class: Class::Unexpected,
             billed_differs: false,
@@ -211,7 +249,7 @@ impl Figures {
 
     /// A Teams row that no carrier row matched.
     pub(crate) fn missing(&mut self, i: u32, teams: &TeamsRow) {
-        self.count(Class::Missing, teams.start.div_euclid(DAY), teams.number);
+        self.count(Class::Missing, teams.start, teams.slot);
         self.mismatches.push(Mismatch {
             class: Class::Missing,
             billed_differs: false,
@@ -235,22 +273,26 @@ impl Figures {
     /// The figures for the report; `top` numbers by absolute gap.
     pub(crate) fn finish(mut self, top: usize) -> Finished {
         let minutes = |ns: i128| ns as f64 / 60e9;
+        let us_minutes = |us: i64| us as f64 / 60e6;
+        let first_day = self.first_day;
         let by_day = self
             .days
             .iter()
-            .map(|(&day, s)| DayGap {
-                day: text::format_day(day),
+            .enumerate()
+            .filter(|(_, s)| s.calls > 0)
+            .map(|(i, s)| DayGap {
+                day: text::format_day(first_day + i as i64),
                 calls: s.calls,
-                teams_minutes: minutes(s.teams),
-                carrier_minutes: minutes(s.carrier),
-                gap_minutes: minutes(s.carrier - s.teams),
-                matched: s.classes[0],
-                drift: s.classes[1],
-                missing: s.classes[2],
-                unexpected: s.classes[3],
+                teams_minutes: us_minutes(s.teams),
+                carrier_minutes: us_minutes(s.carrier),
+                gap_minutes: us_minutes(s.carrier - s.teams),
+                matched: u64::from(s.classes[0]),
+                drift: u64::from(s.classes[1]),
+                missing: u64::from(s.classes[2]),
+                unexpected: u64::from(s.classes[3]),
             })
             .collect();
-        let mut numbers: Vec<(u64, Sums)> = self.numbers.iter().map(|(&k, &s)| (k, s)).collect();
+        let mut numbers = std::mem::take(&mut self.numbers);
         let distinct_numbers = numbers.len() as u64;
         numbers.sort_unstable_by(|(ka, a), (kb, b)| {
             (b.carrier - b.teams)
@@ -264,10 +306,10 @@ impl Figures {
             .map(|(key, s)| NumberGap {
                 number: text::format_number(*key),
                 calls: s.calls,
-                teams_minutes: minutes(s.teams),
-                carrier_minutes: minutes(s.carrier),
-                gap_minutes: minutes(s.carrier - s.teams),
-                not_matched: s.classes[1] + s.classes[2] + s.classes[3],
+                teams_minutes: us_minutes(s.teams),
+                carrier_minutes: us_minutes(s.carrier),
+                gap_minutes: us_minutes(s.carrier - s.teams),
+                not_matched: u64::from(s.classes[1] + s.classes[2] + s.classes[3]),
             })
             .collect();
         Finished {
@@ -399,7 +441,8 @@ mod tests {
     #[test]
     fn drift_is_signed_carrier_minus_teams_and_the_tolerance_is_inclusive() {
         let mut figures = Figures::new(SECOND);
-        let t = teams(1, 1, 0);
+        let mut t = teams(1, 1, 0);
+        figures.teams(&mut t);
         for (delta, class) in [
             (SECOND, Class::Matched),
             (-SECOND, Class::Matched),
@@ -434,6 +477,7 @@ mod tests {
     fn billed_seconds_agree_with_the_carrier_rounded_either_way() {
         let mut figures = Figures::new(SECOND);
         let mut t = teams(1, 1, 0);
+        figures.teams(&mut t);
         let mut c = carrier(1, 1, 0);
         c.duration = 61_250_000_000;
         for (billed, differs) in [(61, false), (62, false), (60, true), (63, true)] {

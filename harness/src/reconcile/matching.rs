@@ -45,6 +45,13 @@ impl Index {
             .map(|(i, row)| (i as u32, row))
     }
 
+    /// Makes room for `rows` more rows in the index by id.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        let pages = &self.pages;
+        self.by_id
+            .reserve(rows, |&j| pages[j as usize / PAGE][j as usize % PAGE].id);
+    }
+
     /// Adds a row (after those before it in file order); its index.
     pub(crate) fn insert(&mut self, mut row: TeamsRow) -> u32 {
         let i = self.len;
@@ -158,6 +165,7 @@ pub(crate) mod tests {
             id,
             pair,
             number: 0,
+            slot: 0,
             start,
             measured: 60 * SECOND,
             source: 0,
@@ -194,6 +202,11 @@ pub(crate) mod tests {
         assert_eq!(index.claim_by_id(7, 45 * SECOND), None);
         assert_eq!(index.claim_by_id(9, 0), None);
         assert_eq!(index.claim_by_id(8, 1_000 * SECOND), Some(3));
+    }
+
+    #[test]
+    fn a_teams_row_is_as_compact_as_the_readme_says() {
+        assert_eq!(std::mem::size_of::<TeamsRow>(), 64);
     }
 
     #[test]

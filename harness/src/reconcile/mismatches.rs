@@ -54,7 +54,7 @@ fn describe_all(
     mismatches: &[Mismatch],
     index: &Index,
     sides: &Sides<'_>,
-) -> io::Result<Vec<(String, String, String)>> {
+) -> io::Result<Vec<Described>> {
     let mut texts = vec![Default::default(); mismatches.len()];
     // (side, file, offset, mismatch)
     let mut wanted: Vec<(bool, u16, u64, usize)> = mismatches
@@ -71,6 +71,32 @@ fn describe_all(
         })
         .collect();
     wanted.sort_unstable();
+    let split = wanted.partition_point(|w| !w.0);
+    let (teams_side, carrier_side) = wanted.split_at(split);
+    // Each side's files are read back on a thread of their own.
+    let described = std::thread::scope(|scope| {
+        let carrier = scope.spawn(|| read_back(carrier_side, sides));
+        let teams = read_back(teams_side, sides);
+        (teams, carrier.join())
+    });
+    let (teams, carrier) = described;
+    let carrier =
+        carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?;
+    for (i, text) in teams?.into_iter().chain(carrier?) {
+        texts[i] = text;
+    }
+    Ok(texts)
+}
+
+/// A row's call id, calling and called number, as its file writes them.
+type Described = (String, String, String);
+
+/// Reads back the rows of `wanted` (side, file, offset, mismatch; sorted), one file at a time.
+fn read_back(
+    wanted: &[(bool, u16, u64, usize)],
+    sides: &Sides<'_>,
+) -> io::Result<Vec<(usize, Described)>> {
+    let mut texts = Vec::with_capacity(wanted.len());
     for group in wanted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
         let (carrier_side, file) = (group[0].0, usize::from(group[0].1));
         let offsets: Vec<u64> = group.iter().map(|w| w.2).collect();
@@ -83,10 +109,11 @@ fn describe_all(
         let mut k = 0;
         visit_offsets(path, &offsets, whole, |offset, bytes| {
             while k < group.len() && group[k].2 == offset {
-                texts[group[k].3] = match kind {
+                let text = match kind {
                     JobKind::Teams(shape) => teams::describe(shape, bytes),
                     JobKind::Carrier(columns) => carrier::describe(sides.format, columns, bytes),
                 };
+                texts.push((group[k].3, text));
                 k += 1;
             }
         })?;

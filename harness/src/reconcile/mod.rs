@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use oc_reports::reconcile::{
     Charge, Charges, InputFile, RECONCILE_SCHEMA_VERSION, ReconcileInputs, ReconcileReport,
-    ReconcileVerdict, RowCounts, RowErrorEntry,
+    ReconcileTiming, ReconcileVerdict, RowCounts, RowErrorEntry,
 };
 
 mod carrier;
@@ -191,7 +191,7 @@ impl<'a> Rejections<'a> {
 
 /// Parses one job on a parsing thread.
 fn parse_teams(job: Job, filters: &Filters) -> Parsed<TeamsRow> {
-    match &job.kind {
+    let mut parsed = match &job.kind {
         JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(&job.data, job.file, filters),
         JobKind::Teams(teams::TeamsShape::Ndjson) => {
             teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters)
@@ -205,7 +205,9 @@ fn parse_teams(job: Job, filters: &Filters) -> Parsed<TeamsRow> {
             filters,
         ),
         JobKind::Carrier(_) => unreachable!("a carrier job among Teams jobs"),
-    }
+    };
+    parsed.chunk_bytes = job.data.len() as u64;
+    parsed
 }
 
 /// Reconciles, writes the files into `options.out`, and gives the report.
@@ -260,6 +262,12 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     let mut charges = std::collections::BTreeMap::new();
 
     // Teams: parsed on the threads, indexed here in file order.
+    let teams_bytes: u64 = options
+        .teams
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     let mut teams_feeder = Feeder::new(&options.teams, None);
     let mut teams_rejections = Rejections::new("teams", &options.teams, options.max_errors);
     pipeline::run(
@@ -271,14 +279,22 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
             for (currency, amount) in std::mem::take(&mut parsed.charges) {
                 *charges.entry(currency).or_insert(0i64) += amount;
             }
-            for row in parsed.rows {
-                figures.teams(&row);
+            if index.len() == 0 && parsed.chunk_bytes > 0 && !parsed.rows.is_empty() {
+                // Room for as many rows as the inputs hold at the first chunk's density, so
+                // that the index does not grow by rehashing.
+                let estimate =
+                    teams_bytes.saturating_mul(parsed.rows.len() as u64) / parsed.chunk_bytes;
+                index.reserve(usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0));
+            }
+            for mut row in parsed.rows {
+                figures.teams(&mut row);
                 index.insert(row);
             }
             Ok(())
         },
     )?;
     let teams_files = std::mem::take(&mut teams_feeder.files);
+    let teams_done = started.elapsed().as_secs_f64();
 
     // The carrier: streamed past the index; rows without an id kept aside for the end.
     let mut idless: Vec<CarrierRow> = Vec::new();
@@ -334,6 +350,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         }
     }
 
+    let carrier_done = started.elapsed().as_secs_f64();
     let classes = figures.classes();
     let mut teams_rows = teams_rejections.counts;
     teams_rows.reconciled = u64::from(index.len());
@@ -358,7 +375,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0
             && finished.sources.operator_billed_differs == 0
             && rejected == 0;
-    let report = ReconcileReport {
+    let mut report = ReconcileReport {
         schema_version: RECONCILE_SCHEMA_VERSION,
         kind: "reconcile".into(),
         harness_version: env!("CARGO_PKG_VERSION").into(),
@@ -400,7 +417,15 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         distinct_numbers: finished.distinct_numbers,
         errors: listed,
         mismatch_lines,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        timing: ReconcileTiming::default(),
+    };
+    // Up to the report files themselves, which take milliseconds.
+    let total = started.elapsed().as_secs_f64();
+    report.timing = ReconcileTiming {
+        teams_seconds: teams_done,
+        carrier_seconds: carrier_done - teams_done,
+        output_seconds: total - carrier_done,
+        total_seconds: total,
     };
     report
         .write_all(&options.out)

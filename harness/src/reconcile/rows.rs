@@ -17,7 +17,7 @@ pub(crate) enum DurationSource {
     Operator,
 }
 
-/// One Teams call (a `pstnCallLogRow`), compact: 56 bytes.
+/// One Teams call (a `pstnCallLogRow`), compact: 64 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TeamsRow {
     /// [`super::text::hash`] of `callId`; 0 without a usable one.
@@ -27,6 +27,8 @@ pub(crate) struct TeamsRow {
     /// The Teams user's number ([`super::text::number_key`]): the callee of an inbound call
     /// (`callType` `…_in`), the caller otherwise.
     pub(crate) number: u64,
+    /// The number's place in the figures' table of numbers, set when the row is indexed.
+    pub(crate) slot: u32,
     /// `startDateTime`.
     pub(crate) start: Nanos,
     /// `endDateTime − startDateTime`: what Teams measured.
@@ -83,6 +85,8 @@ pub(crate) struct Parsed<R> {
     pub(crate) first_line: Option<u64>,
     /// Lines in the chunk.
     pub(crate) lines: u64,
+    /// Bytes in the chunk.
+    pub(crate) chunk_bytes: u64,
     /// Rows read (kept, filtered out or rejected).
     pub(crate) read: u64,
     /// Rows outside `--operator`, `--from`, `--to`.
@@ -99,6 +103,7 @@ impl<R> Parsed<R> {
             file,
             first_line,
             lines: 0,
+            chunk_bytes: 0,
             read: 0,
             filtered: 0,
             rows: Vec::new(),

@@ -179,7 +179,7 @@ pub fn write_summary<W: Write>(report: &ReconcileReport, mut w: W) -> io::Result
     writeln!(
         w,
         "- oc-harness {}, {:.2} s\n",
-        report.harness_version, report.wall_seconds
+        report.harness_version, report.timing.total_seconds
     )?;
 
     writeln!(

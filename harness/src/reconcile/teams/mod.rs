@@ -142,12 +142,18 @@ fn build(
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        *charges.entry(currency.into_owned()).or_default() += charge;
+        match charges.get_mut(currency.as_ref()) {
+            Some(sum) => *sum += charge,
+            None => {
+                charges.insert(currency.into_owned(), charge);
+            }
+        }
     }
     Ok(Some(TeamsRow {
         id,
         pair: text::pair_key(caller, callee),
         number: if inbound { callee } else { caller },
+        slot: 0,
         start,
         measured: end - start,
         source,

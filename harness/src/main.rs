@@ -1,15 +1,16 @@
-//! `oc-harness`: run scenarios, certify a carrier, list the conformance rules, check scenario
-//! files.
+//! `oc-harness`: run scenarios, certify a carrier, reconcile real exports, list the conformance
+//! rules, check scenario files.
 //!
-//! Exit codes: 0 passed (certified), 1 a rule or threshold failed (not certified), 2 bad input,
-//! 3 could not run (or the harness broke the protocol itself, or the checker disagreed with the
-//! mock carrier's ground truth: a harness bug).
+//! Exit codes: 0 passed (certified, reconciled), 1 a rule or threshold failed (not certified,
+//! calls that do not reconcile), 2 bad input, 3 could not run (or the harness broke the protocol
+//! itself, or the checker disagreed with the mock carrier's ground truth: a harness bug).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use oc_harness::certify;
+use oc_harness::reconcile;
 use oc_harness::run::{RunError, RunOptions, exit_code, run};
 use oc_harness::scenario;
 use oc_harness::{EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN};
@@ -88,6 +89,32 @@ enum Command {
     /// certified, 2 bad flags or scenario, 3 could not run (the address is taken, or the
     /// harness broke the protocol itself).
     Certify(CertifyArgs),
+    /// Reconcile a carrier's CDR export with Teams' call log, call by call.
+    ///
+    /// Teams' side is Microsoft Graph's call log (`getPstnCalls` rows, `pstnCallLogRow`), as
+    /// Graph JSON pages (one file per page, concatenated pages, or a JSON array of pages),
+    /// NDJSON of rows, or the CSV of `m365 teams report pstncalls --output csv`, told apart by
+    /// their content. The carrier's side is its CDR CSV, read through --carrier-format (the
+    /// columns, units, timestamp format and zone; see docs/carrier-formats/README.md). Any input
+    /// may be gzip-compressed.
+    ///
+    /// Calls are matched by call id (a repeated id by the nearest start time), and, for carrier
+    /// rows without one, by calling and called number with the connect time within --tolerance.
+    /// Each call gets one class: matched (durations within --tolerance), drift (beyond it;
+    /// signed carrier − Teams' endDateTime − startDateTime), missing (Teams only) or unexpected
+    /// (carrier only). Teams rows whose callDurationSource is `microsoft` (the carrier's report
+    /// was missing or late) are counted, and `operator` rows whose billed duration is neither
+    /// the carrier CDR's duration rounded down nor up to a whole second.
+    ///
+    /// Writes report.json, summary.md, report.html and mismatches.csv (one line per call not
+    /// matched) into --out, and prints a summary. A malformed row is reported with its
+    /// file:line:column and counted, never skipped silently.
+    ///
+    /// Exit code 0 when every call matched, no billed duration differs and every row was read;
+    /// 1 when something does not reconcile (the files say what); 2 for a bad flag, format file
+    /// or input file, or more rejected rows than --max-errors; 3 when the output cannot be
+    /// written.
+    Reconcile(ReconcileArgs),
     /// Print the conformance rule catalogue.
     Rules {
         /// As JSON instead of a table.
@@ -144,6 +171,90 @@ fn main() -> ExitCode {
             },
         ),
         Command::Certify(args) => certify_command(args),
+        Command::Reconcile(args) => reconcile_command(args),
+    }
+}
+
+/// The flags of `reconcile`.
+#[derive(clap::Args)]
+struct ReconcileArgs {
+    /// Teams' call log: Graph JSON pages, NDJSON rows or the m365 CLI's CSV (gzip or not).
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    teams: Vec<PathBuf>,
+    /// The carrier's CDR export: CSV (gzip or not), as --carrier-format describes it.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    carrier: Vec<PathBuf>,
+    /// The carrier CSV's format file (TOML) [default: the CSV of `oc-harness run --export`,
+    /// docs/carrier-formats/oc-harness.toml].
+    #[arg(long, value_name = "FORMAT.toml")]
+    carrier_format: Option<PathBuf>,
+    /// The largest duration difference still matched, and the widest connect-time gap of a
+    /// match by numbers (e.g. 500ms, 1s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    tolerance: String,
+    /// Only calls that start at or after this time (RFC 3339, or a date: its midnight UTC),
+    /// on both sides (Teams' startDateTime, the carrier's connect time).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// Only calls that start before this time.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Only Teams rows of this operator (Graph's `operator`, ASCII case ignored).
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
+    /// Where to write report.json, summary.md, report.html and mismatches.csv.
+    #[arg(long, value_name = "DIR", default_value = "oc-harness-out/reconcile")]
+    out: PathBuf,
+    /// Stop with exit code 2 once more rows than this are rejected [default: no limit; every
+    /// rejected row is counted and the first 1000 listed].
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
+    /// How many numbers the report lists by absolute gap.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Parsing threads [default: the machine's cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn reconcile_command(args: ReconcileArgs) -> ExitCode {
+    let tolerance_ms = match scenario::parse_duration(&args.tolerance) {
+        Ok(ms) => ms,
+        Err(err) => {
+            eprintln!("error: --tolerance: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let options = reconcile::ReconcileOptions {
+        teams: args.teams,
+        carrier: args.carrier,
+        carrier_format: args.carrier_format,
+        tolerance_ms,
+        from: args.from,
+        to: args.to,
+        operator: args.operator,
+        out: args.out,
+        max_errors: args.max_errors,
+        top_numbers: args.top,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+    };
+    match reconcile::reconcile(&options) {
+        Ok(outcome) => {
+            if let Err(err) = oc_reports::reconcile::write_console(
+                &outcome.report,
+                Some(&outcome.out),
+                std::io::stdout().lock(),
+            ) {
+                eprintln!("error: could not print the summary: {err}");
+            }
+            ExitCode::from(outcome.exit_code())
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
     }
 }
 

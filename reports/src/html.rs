@@ -12,7 +12,7 @@ use crate::{
 };
 
 mod certification;
-mod charts;
+pub(crate) mod charts;
 
 use charts::{
     Bar, bar_chart, drift_chart, drift_distribution, latency_chart, quality_chart, seconds,
@@ -378,7 +378,7 @@ fn latency_section(out: &mut String, measure: LatencyMeasure, timed: &[&LatencyS
 }
 
 /// `text` fit for HTML text and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -393,7 +393,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "* { box-sizing: border-box; }
+pub(crate) const STYLE: &str = "* { box-sizing: border-box; }
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; line-height: 1.4; }
 main { max-width: 960px; margin: 0 auto; padding: 1em; }
 h1 { font-size: 1.6em; overflow-wrap: anywhere; }

@@ -12,6 +12,7 @@ mod console;
 mod evidence;
 mod html;
 mod junit;
+pub mod reconcile;
 mod summary;
 #[cfg(test)]
 mod testing;
@@ -711,7 +712,7 @@ pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
 }
 
 /// Creates `dir/name` and lets `render` write it through a buffer.
-fn write_file(
+pub(crate) fn write_file(
     dir: &Path,
     name: &str,
     render: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,

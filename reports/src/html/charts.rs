@@ -19,15 +19,15 @@ const ROW: f64 = 24.0;
 const SERIES_COLOURS: usize = 8;
 
 /// One bar of [`bar_chart`].
-pub(super) struct Bar {
-    pub(super) label: String,
+pub(crate) struct Bar {
+    pub(crate) label: String,
     /// Its CSS class besides `bar` (its colour).
-    pub(super) class: &'static str,
-    pub(super) value: u64,
+    pub(crate) class: &'static str,
+    pub(crate) value: u64,
 }
 
 /// Opens a chart: a `<figure>` with a responsive SVG of `height` and a title.
-pub(super) fn open_chart(out: &mut String, title: &str, height: f64) {
+pub(crate) fn open_chart(out: &mut String, title: &str, height: f64) {
     let _ = writeln!(
         out,
         "<figure>\n<svg viewBox=\"0 0 {CHART_WIDTH} {height:.0}\" role=\"img\" \
@@ -37,7 +37,7 @@ pub(super) fn open_chart(out: &mut String, title: &str, height: f64) {
 
 /// A horizontal bar per item, scaled to the largest value; a "no data" line when every value
 /// is zero.
-pub(super) fn bar_chart(out: &mut String, title: &str, bars: &[Bar]) {
+pub(crate) fn bar_chart(out: &mut String, title: &str, bars: &[Bar]) {
     let largest = bars.iter().map(|b| b.value).max().unwrap_or(0);
     if largest == 0 {
         let _ = writeln!(out, "<p class=\"nodata\">{title}: no data.</p>");
@@ -67,7 +67,7 @@ pub(super) fn bar_chart(out: &mut String, title: &str, bars: &[Bar]) {
 
 /// The signed drift distribution: a bar per bin, negative bins (the carrier reported less
 /// than Teams) first.
-pub(super) fn drift_distribution(out: &mut String, bins: &[DriftBin]) {
+pub(crate) fn drift_distribution(out: &mut String, bins: &[DriftBin]) {
     let title = "Drift distribution, carrier − Teams (calls per bin)";
     if bins.iter().all(|b| b.count == 0) {
         let _ = writeln!(
@@ -112,14 +112,14 @@ fn milliseconds(ms: i64) -> String {
 }
 
 /// `ms` in seconds with no trailing zeros: `1`, `9.999`, `-0.1`.
-pub(super) fn seconds(ms: i64) -> String {
+pub(crate) fn seconds(ms: i64) -> String {
     let text = format!("{:.3}", ms as f64 / 1000.0);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The drift percentiles as bars from a zero axis, on a signed log scale
 /// (`sign(v)·log10(1 + |v|)`), each with a dot at its value and labelled in ms.
-pub(super) fn drift_chart(out: &mut String, percentiles: &[(&str, f64)]) {
+pub(crate) fn drift_chart(out: &mut String, percentiles: &[(&str, f64)]) {
     let scale = |v: f64| v.signum() * (1.0 + v.abs()).log10();
     let low = percentiles.iter().map(|p| scale(p.1)).fold(0.0, f64::min);
     let high = percentiles.iter().map(|p| scale(p.1)).fold(0.0, f64::max);
@@ -160,7 +160,7 @@ pub(super) fn drift_chart(out: &mut String, percentiles: &[(&str, f64)]) {
 
 /// The share of poor streams per bucket of simulated time: a bar and a dot per bucket that
 /// has streams (none for an empty bucket), with the bucket's streams in its tooltip.
-pub(super) fn quality_chart(out: &mut String, buckets: &[QualityBucket]) {
+pub(crate) fn quality_chart(out: &mut String, buckets: &[QualityBucket]) {
     let streams: u64 = buckets.iter().map(|b| b.streams).sum();
     if streams == 0 {
         out.push_str(
@@ -270,7 +270,7 @@ fn span(ms: i64) -> String {
 
 /// One polyline per kind of exchange through its percentile curve (quantiles evenly spaced,
 /// latency on a log scale), a dot per point, and a legend.
-pub(super) fn latency_chart(out: &mut String, title: &str, latency: &[&LatencySummary]) {
+pub(crate) fn latency_chart(out: &mut String, title: &str, latency: &[&LatencySummary]) {
     let points: Vec<u64> = latency
         .iter()
         .flat_map(|l| l.curve.iter().map(|p| p.us.max(1)))

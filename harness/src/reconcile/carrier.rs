@@ -1,0 +1,299 @@
+//! The carrier's side: a CDR CSV (gzip or not) read through its [`CarrierFormat`] into
+//! [`CarrierRow`]s, every malformed row rejected with its line, column and field.
+
+use super::format::{CarrierFormat, ColumnRef};
+use super::rows::{CarrierRow, Filters, Parsed};
+use super::source::{pack_source, trim_cr};
+use super::text::{self, Span};
+
+/// The columns of one carrier file, by 0-based position: the format's names resolved against
+/// the file's header row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CarrierColumns {
+    call_id: Option<usize>,
+    calling: usize,
+    called: usize,
+    connect: usize,
+    end: Option<usize>,
+    duration: Option<usize>,
+    charge: Option<usize>,
+    /// Every row's field count: the header's, or at least the highest position used.
+    width: usize,
+    exact_width: bool,
+    /// The header's names, for the messages; positions otherwise.
+    names: Vec<String>,
+}
+
+impl CarrierColumns {
+    /// Resolves the format's columns against a header row (`None` when the format has none).
+    pub(crate) fn resolve(format: &CarrierFormat, header: Option<&[u8]>) -> Result<Self, String> {
+        let names: Vec<String> = match header {
+            Some(header) => {
+                let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+                let mut spans = Vec::new();
+                text::split(header, format.delimiter, &mut spans)
+                    .map_err(|(_, why)| format!("the header row: {why}"))?;
+                spans
+                    .iter()
+                    .map(|&s| {
+                        String::from_utf8_lossy(text::field(header, s).trim_ascii()).into_owned()
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let find = |column: &ColumnRef| -> Result<usize, String> {
+            match column {
+                ColumnRef::Position(p) => Ok(p - 1),
+                ColumnRef::Name(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+                    format!(
+                        "the header row has no column `{name}` (it has: {})",
+                        names.join(", ")
+                    )
+                }),
+            }
+        };
+        let optional = |column: &Option<ColumnRef>| column.as_ref().map(find).transpose();
+        let mut columns = Self {
+            call_id: optional(&format.call_id)?,
+            calling: find(&format.calling)?,
+            called: find(&format.called)?,
+            connect: find(&format.connect)?,
+            end: optional(&format.end)?,
+            duration: optional(&format.duration)?,
+            charge: optional(&format.charge)?,
+            width: names.len(),
+            exact_width: header.is_some(),
+            names,
+        };
+        if header.is_none() {
+            let used = [
+                Some(columns.calling),
+                Some(columns.called),
+                Some(columns.connect),
+                columns.call_id,
+                columns.end,
+                columns.duration,
+                columns.charge,
+            ];
+            columns.width = used.into_iter().flatten().max().unwrap_or(0) + 1;
+        }
+        Ok(columns)
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("column {}", i + 1))
+    }
+}
+
+/// Reads a chunk of carrier CSV lines (`offset`: the chunk's byte offset in its file).
+pub(crate) fn parse_csv(
+    format: &CarrierFormat,
+    columns: &CarrierColumns,
+    chunk: &[u8],
+    offset: u64,
+    file: u16,
+    first_line: Option<u64>,
+    filters: &Filters,
+) -> Parsed<CarrierRow> {
+    let mut parsed = Parsed::new(file, first_line);
+    let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
+    let mut at = 0;
+    for (line_no, raw) in chunk.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line_no = line_no as u64;
+        let start = at;
+        at += raw.len();
+        parsed.lines += 1;
+        let line = trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        if line.is_empty() {
+            continue;
+        }
+        parsed.read += 1;
+        if let Err((column, why)) = text::split(line, format.delimiter, &mut spans) {
+            parsed.reject(line_no, Some(column as u64 + 1), None, why);
+            continue;
+        }
+        if (columns.exact_width && spans.len() != columns.width) || spans.len() < columns.width {
+            let expected = if columns.exact_width {
+                "the header has"
+            } else {
+                "the format needs at least"
+            };
+            parsed.reject(
+                line_no,
+                None,
+                None,
+                format!("{} fields where {expected} {}", spans.len(), columns.width),
+            );
+            continue;
+        }
+        let outcome = (|| -> Result<Option<CarrierRow>, (usize, String)> {
+            let get = |i: usize| text::field(line, spans[i]);
+            let timestamp = |i: usize| {
+                let value = get(i);
+                format
+                    .timestamp(value.trim_ascii())
+                    .map_err(|why| (i, format!("{why}: `{}`", String::from_utf8_lossy(&value))))
+            };
+            let connect = timestamp(columns.connect)?;
+            let duration = match (columns.duration, columns.end) {
+                (Some(i), _) => {
+                    let value = get(i);
+                    text::parse_scaled(value.trim_ascii(), format.duration_unit).ok_or_else(
+                        || {
+                            (
+                                i,
+                                format!("not a duration: `{}`", String::from_utf8_lossy(&value)),
+                            )
+                        },
+                    )?
+                }
+                (None, Some(i)) => timestamp(i)? - connect,
+                (None, None) => unreachable!("a format has an end time or a duration"),
+            };
+            if duration < 0 {
+                return Err((
+                    columns.duration.or(columns.end).unwrap_or(columns.connect),
+                    "a negative duration".to_owned(),
+                ));
+            }
+            let charge = match columns.charge {
+                None => 0,
+                Some(i) => match get(i).trim_ascii() {
+                    b"" => 0,
+                    value => text::parse_money(value).ok_or_else(|| {
+                        (
+                            i,
+                            format!("not a number: `{}`", String::from_utf8_lossy(value)),
+                        )
+                    })?,
+                },
+            };
+            if !filters.in_window(connect) {
+                return Ok(None);
+            }
+            let id = match columns.call_id.map(&get) {
+                Some(id) if !id.trim_ascii().is_empty() => text::hash(id.trim_ascii()),
+                _ => 0,
+            };
+            let calling = text::number_key(&get(columns.calling));
+            let called = text::number_key(&get(columns.called));
+            Ok(Some(CarrierRow {
+                id,
+                pair: text::pair_key(calling, called),
+                calling,
+                called,
+                connect,
+                duration,
+                charge,
+                source: pack_source(file, offset + start as u64),
+            }))
+        })();
+        match outcome {
+            Ok(Some(row)) => parsed.rows.push(row),
+            Ok(None) => parsed.filtered += 1,
+            Err((i, why)) => parsed.reject(
+                line_no,
+                Some(u64::from(spans[i].start) + 1),
+                Some(&columns.name(i)),
+                why,
+            ),
+        }
+    }
+    parsed
+}
+
+/// The call id and the two numbers of the row at the start of `bytes`, for `mismatches.csv`.
+pub(crate) fn describe(
+    format: &CarrierFormat,
+    columns: &CarrierColumns,
+    bytes: &[u8],
+) -> (String, String, String) {
+    let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
+    let mut spans = Vec::new();
+    if text::split(line, format.delimiter, &mut spans).is_err() {
+        return Default::default();
+    }
+    let get = |i: Option<usize>| {
+        i.and_then(|i| spans.get(i))
+            .map(|&s| String::from_utf8_lossy(&text::field(line, s)).into_owned())
+            .unwrap_or_default()
+    };
+    (
+        get(columns.call_id),
+        get(Some(columns.calling)),
+        get(Some(columns.called)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::{self, OC_HARNESS_FORMAT};
+    use super::*;
+
+    const HEADER: &[u8] = b"call_id,calling_number,called_number,connect_time,end_time,duration_ms";
+
+    #[test]
+    fn the_export_csv_reads() {
+        let format = format::parse(OC_HARNESS_FORMAT, "oc-harness.toml").unwrap();
+        let columns = CarrierColumns::resolve(&format, Some(HEADER)).unwrap();
+        let body = b"c1,+14255557103,+12065550199,2026-01-05T10:00:00.123Z,2026-01-05T10:01:01.373Z,61250\n,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\n";
+        let parsed = parse_csv(&format, &columns, body, 71, 1, Some(2), &Filters::default());
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let row = parsed.rows[0];
+        assert_eq!(row.id, text::hash(b"c1"));
+        assert_eq!(row.duration, 61_250_000_000);
+        assert_eq!(
+            row.connect,
+            text::parse_rfc3339(b"2026-01-05T10:00:00.123Z", None).unwrap()
+        );
+        assert_eq!(row.source, pack_source(1, 71));
+        assert_eq!(parsed.rows[1].id, 0);
+        assert_eq!(
+            describe(&format, &columns, body),
+            ("c1".into(), "+14255557103".into(), "+12065550199".into())
+        );
+    }
+
+    #[test]
+    fn the_example_sbc_sample_reads() {
+        let format = format::parse(
+            include_str!("../../../docs/carrier-formats/example-sbc.toml"),
+            "example-sbc.toml",
+        )
+        .unwrap();
+        let sample = include_bytes!("../../../docs/carrier-formats/example-sbc.csv");
+        let (header, body) = sample.split_at(memchr::memchr(b'\n', sample).unwrap() + 1);
+        let columns = CarrierColumns::resolve(&format, Some(&header[..header.len() - 1])).unwrap();
+        let parsed = parse_csv(&format, &columns, body, 0, 0, Some(2), &Filters::default());
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.rows.len(), 3);
+        assert_eq!(parsed.rows[0].duration, 61_500_000_000);
+        assert_eq!(parsed.rows[0].charge, 41_000);
+        assert_eq!(parsed.rows[2].id, 0);
+    }
+
+    #[test]
+    fn broken_rows_name_line_column_and_field() {
+        let format = format::parse(OC_HARNESS_FORMAT, "oc-harness.toml").unwrap();
+        let columns = CarrierColumns::resolve(&format, Some(HEADER)).unwrap();
+        let body = b"c1,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc2,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1s\nc3,+1,+2,yesterday,2026-01-05T10:00:01.000Z,1000\nc4,\"+1,+2\n";
+        let parsed = parse_csv(&format, &columns, body, 0, 0, Some(2), &Filters::default());
+        assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
+        let p = &parsed.problems;
+        assert_eq!(
+            (p[0].line, p[0].column, p[0].field.as_deref()),
+            (1, Some(60), Some("duration_ms"))
+        );
+        assert_eq!(
+            (p[1].line, p[1].column, p[1].field.as_deref()),
+            (2, Some(10), Some("connect_time"))
+        );
+        assert_eq!((p[2].line, p[2].column), (3, Some(4)));
+        let err = CarrierColumns::resolve(&format, Some(b"a,b")).unwrap_err();
+        assert!(err.contains("no column `call_id` (it has: a, b)"), "{err}");
+    }
+}

@@ -1,0 +1,547 @@
+//! The classes (PROTOCOL.md 3.5: `matched`, `drift`, `missing`, `unexpected`) and the figures
+//! of a reconciliation, folded call by call as the matcher decides them: the signed drift
+//! (carrier − Teams' measured `endDateTime − startDateTime`), minutes and charges on each side,
+//! the gap by day and by number, what `callDurationSource` says, and the calls that go to
+//! `mismatches.csv`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use oc_reports::DriftBin;
+use oc_reports::reconcile::{
+    ClassCounts, DayGap, DriftFigures, DurationSourceCounts, Minutes, NumberGap,
+};
+
+use super::rows::{CarrierRow, DurationSource, NONE, TeamsRow};
+use super::text::{self, DAY, Nanos, SECOND};
+
+/// A call's class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Class {
+    Matched,
+    Drift,
+    Missing,
+    Unexpected,
+}
+
+impl Class {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Matched => "matched",
+            Self::Drift => "drift",
+            Self::Missing => "missing",
+            Self::Unexpected => "unexpected",
+        }
+    }
+}
+
+/// A call for `mismatches.csv`: every call not `matched`, and the `matched` ones whose billed
+/// duration differs from the carrier's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mismatch {
+    pub(crate) class: Class,
+    pub(crate) billed_differs: bool,
+    /// The Teams row, or [`NONE`].
+    pub(crate) teams: u32,
+    /// The carrier row's connect time, duration and place; `source` is `u64::MAX` without one.
+    pub(crate) connect: Nanos,
+    pub(crate) duration: Nanos,
+    pub(crate) source: u64,
+}
+
+/// A hasher for keys that are already well mixed or small integers (number keys).
+#[derive(Default)]
+pub(crate) struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        let product = u128::from(n ^ 0x2d35_8dcc_aa6c_78a5) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (product as u64) ^ (product >> 64) as u64;
+    }
+}
+
+/// Calls, minutes (µs: exact for the ms and µs of the inputs, and no overflow below 292,000
+/// years of calls) and classes of one day or one number.
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    calls: u64,
+    teams: i64,
+    carrier: i64,
+    classes: [u32; 4],
+}
+
+/// Everything folded so far.
+pub(crate) struct Figures {
+    tolerance: Nanos,
+    classes: [u64; 4],
+    /// Signed drift of every `matched` and `drift` call, ns.
+    drifts: Vec<i64>,
+    teams_measured: i128,
+    teams_billed: i128,
+    carrier: i128,
+    carrier_charge: i64,
+    /// Sums by day, from `first_day` on.
+    days: Vec<Sums>,
+    first_day: i64,
+    /// Sums by number, in the order the numbers were first seen; `slots` finds a number's.
+    numbers: Vec<(u64, Sums)>,
+    slots: HashMap<u64, u32, BuildHasherDefault<IntHasher>>,
+    sources: DurationSourceCounts,
+    pub(crate) mismatches: Vec<Mismatch>,
+}
+
+/// Nanoseconds to the microseconds of [`Sums`].
+fn us(ns: Nanos) -> i64 {
+    ns / 1000
+}
+
+impl Figures {
+    pub(crate) fn new(tolerance: Nanos) -> Self {
+        Self {
+            tolerance,
+            classes: [0; 4],
+            drifts: Vec::new(),
+            teams_measured: 0,
+            teams_billed: 0,
+            carrier: 0,
+            carrier_charge: 0,
+            days: Vec::new(),
+            first_day: 0,
+            numbers: Vec::new(),
+            slots: HashMap::default(),
+            sources: DurationSourceCounts::default(),
+            mismatches: Vec::new(),
+        }
+    }
+
+    /// The sums of the day of `at`.
+    fn day(&mut self, at: Nanos) -> &mut Sums {
+        let day = at.div_euclid(DAY);
+        if self.days.is_empty() {
+            self.first_day = day;
+        }
+        if day < self.first_day {
+            let grow = (self.first_day - day) as usize;
+            self.days
+                .splice(0..0, std::iter::repeat_n(Sums::default(), grow));
+            self.first_day = day;
+        }
+        let i = (day - self.first_day) as usize;
+        if i >= self.days.len() {
+            self.days.resize(i + 1, Sums::default());
+        }
+        &mut self.days[i]
+    }
+
+    /// The slot of a number, made when new.
+    fn slot(&mut self, number: u64) -> u32 {
+        let next = self.numbers.len() as u32;
+        let slot = *self.slots.entry(number).or_insert(next);
+        if slot == next {
+            self.numbers.push((number, Sums::default()));
+        }
+        slot
+    }
+
+    fn count(&mut self, class: Class, at: Nanos, slot: u32) {
+        self.classes[class as usize] += 1;
+        self.day(at).classes[class as usize] += 1;
+        self.numbers[slot as usize].1.classes[class as usize] += 1;
+    }
+
+    /// A Teams row kept for reconciliation: gives it its number's slot.
+    pub(crate) fn teams(&mut self, row: &mut TeamsRow) {
+        self.teams_measured += i128::from(row.measured);
+        self.teams_billed += i128::from(row.billed.max(0)) * i128::from(SECOND);
+        let day = self.day(row.start);
+        day.calls += 1;
+        day.teams += us(row.measured);
+        row.slot = self.slot(row.number);
+        let number = &mut self.numbers[row.slot as usize].1;
+        number.calls += 1;
+        number.teams += us(row.measured);
+        match row.duration_source {
+            DurationSource::Operator => self.sources.operator += 1,
+            DurationSource::Microsoft => self.sources.microsoft += 1,
+            DurationSource::Unknown => self.sources.unknown += 1,
+        }
+    }
+
+    /// A carrier row kept for reconciliation, before it is matched.
+    pub(crate) fn carrier(&mut self, row: &CarrierRow) {
+        self.carrier += i128::from(row.duration);
+        self.carrier_charge += row.charge;
+    }
+
+    /// A Teams row and the carrier row matched to it.
+    pub(crate) fn pair(&mut self, i: u32, teams: &TeamsRow, carrier: &CarrierRow) {
+        let drift = carrier.duration - teams.measured;
+        let class = if drift.abs() <= self.tolerance {
+            Class::Matched
+        } else {
+            Class::Drift
+        };
+        self.drifts.push(drift);
+        self.count(class, teams.start, teams.slot);
+        self.day(teams.start).carrier += us(carrier.duration);
+        self.numbers[teams.slot as usize].1.carrier += us(carrier.duration);
+        let billed_differs =
+            teams.duration_source == DurationSource::Operator && teams.billed >= 0 && {
+                let floor = carrier.duration.div_euclid(SECOND);
+                let ceil = floor + i64::from(carrier.duration.rem_euclid(SECOND) > 0);
+                i64::from(teams.billed) != floor && i64::from(teams.billed) != ceil
+            };
+        match teams.duration_source {
+            DurationSource::Operator if teams.billed >= 0 => {
+                self.sources.operator_checked += 1;
+                self.sources.operator_billed_differs += u64::from(billed_differs);
+            }
+            DurationSource::Microsoft => self.sources.microsoft_with_carrier_cdr += 1,
+            _ => {}
+        }
+        if class != Class::Matched || billed_differs {
+            self.mismatches.push(Mismatch {
+                class,
+                billed_differs,
+                teams: i,
+                connect: carrier.connect,
+                duration: carrier.duration,
+                source: carrier.source,
+            });
+        }
+    }
+
+    /// A carrier row that no Teams row matched.
+    pub(crate) fn unexpected(&mut self, carrier: &CarrierRow) {
+        // The Teams user's number is one of the two; the calling one when Teams knows neither.
+        let number = if self.slots.contains_key(&carrier.called)
+            && !self.slots.contains_key(&carrier.calling)
+        {
+            carrier.called
+        } else {
+            carrier.calling
+        };
+        let slot = self.slot(number);
+        self.count(Class::Unexpected, carrier.connect, slot);
+        let day = self.day(carrier.connect);
+        day.calls += 1;
+        day.carrier += us(carrier.duration);
+        let sums = &mut self.numbers[slot as usize].1;
+        sums.calls += 1;
+        sums.carrier += us(carrier.duration);
+        self.mismatches.push(Mismatch {
+            class: Class::Unexpected,
+            billed_differs: false,
+            teams: NONE,
+            connect: carrier.connect,
+            duration: carrier.duration,
+            source: carrier.source,
+        });
+    }
+
+    /// A Teams row that no carrier row matched.
+    pub(crate) fn missing(&mut self, i: u32, teams: &TeamsRow) {
+        self.count(Class::Missing, teams.start, teams.slot);
+        self.mismatches.push(Mismatch {
+            class: Class::Missing,
+            billed_differs: false,
+            teams: i,
+            connect: 0,
+            duration: 0,
+            source: u64::MAX,
+        });
+    }
+
+    pub(crate) fn classes(&self) -> ClassCounts {
+        let [matched, drift, missing, unexpected] = self.classes;
+        ClassCounts {
+            matched,
+            drift,
+            missing,
+            unexpected,
+        }
+    }
+
+    /// The figures for the report; `top` numbers by absolute gap.
+    pub(crate) fn finish(mut self, top: usize) -> Finished {
+        let minutes = |ns: i128| ns as f64 / 60e9;
+        let us_minutes = |us: i64| us as f64 / 60e6;
+        let first_day = self.first_day;
+        let by_day = self
+            .days
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.calls > 0)
+            .map(|(i, s)| DayGap {
+                day: text::format_day(first_day + i as i64),
+                calls: s.calls,
+                teams_minutes: us_minutes(s.teams),
+                carrier_minutes: us_minutes(s.carrier),
+                gap_minutes: us_minutes(s.carrier - s.teams),
+                matched: u64::from(s.classes[0]),
+                drift: u64::from(s.classes[1]),
+                missing: u64::from(s.classes[2]),
+                unexpected: u64::from(s.classes[3]),
+            })
+            .collect();
+        let mut numbers = std::mem::take(&mut self.numbers);
+        let distinct_numbers = numbers.len() as u64;
+        numbers.sort_unstable_by(|(ka, a), (kb, b)| {
+            (b.carrier - b.teams)
+                .abs()
+                .cmp(&(a.carrier - a.teams).abs())
+                .then(ka.cmp(kb))
+        });
+        let top_numbers = numbers
+            .iter()
+            .take(top)
+            .map(|(key, s)| NumberGap {
+                number: text::format_number(*key),
+                calls: s.calls,
+                teams_minutes: us_minutes(s.teams),
+                carrier_minutes: us_minutes(s.carrier),
+                gap_minutes: us_minutes(s.carrier - s.teams),
+                not_matched: u64::from(s.classes[1] + s.classes[2] + s.classes[3]),
+            })
+            .collect();
+        Finished {
+            classes: self.classes(),
+            drift: drift_figures(&mut self.drifts),
+            minutes: Minutes {
+                teams_measured: minutes(self.teams_measured),
+                teams_billed: minutes(self.teams_billed),
+                carrier: minutes(self.carrier),
+                gap: minutes(self.carrier - self.teams_measured),
+            },
+            carrier_charge: self.carrier_charge,
+            by_day,
+            top_numbers,
+            distinct_numbers,
+            sources: self.sources,
+            mismatches: self.mismatches,
+        }
+    }
+}
+
+/// What [`Figures::finish`] gives.
+pub(crate) struct Finished {
+    pub(crate) classes: ClassCounts,
+    pub(crate) drift: DriftFigures,
+    pub(crate) minutes: Minutes,
+    pub(crate) carrier_charge: i64,
+    pub(crate) by_day: Vec<DayGap>,
+    pub(crate) top_numbers: Vec<NumberGap>,
+    pub(crate) distinct_numbers: u64,
+    pub(crate) sources: DurationSourceCounts,
+    pub(crate) mismatches: Vec<Mismatch>,
+}
+
+/// The nearest-rank percentile `q` (in hundredths) of `n` sorted values: the 0-based index
+/// `ceil(q·n/100) − 1`.
+pub(crate) fn rank(q: u64, n: usize) -> usize {
+    ((q as usize * n).div_ceil(100)).max(1) - 1
+}
+
+/// Percentiles (nearest rank, exact) and the histogram of the signed drifts, in ms. Reorders
+/// `drifts`.
+fn drift_figures(drifts: &mut [i64]) -> DriftFigures {
+    let ms = |ns: i64| ns as f64 / 1e6;
+    let n = drifts.len();
+    if n == 0 {
+        return DriftFigures::default();
+    }
+    let mut percentile = |q: u64| -> f64 {
+        let k = rank(q, n);
+        let (_, &mut value, _) = drifts.select_nth_unstable(k);
+        ms(value)
+    };
+    let (p50, p90, p99) = (percentile(50), percentile(90), percentile(99));
+    let min = drifts.iter().copied().min().unwrap_or(0);
+    let max = drifts.iter().copied().max().unwrap_or(0);
+    DriftFigures {
+        calls: n as u64,
+        p50_ms: p50,
+        p90_ms: p90,
+        p99_ms: p99,
+        min_ms: ms(min),
+        max_ms: ms(max),
+        bins: bins(drifts, min, max),
+    }
+}
+
+/// The largest decade edge of the histogram (ms): beyond it, one outer bin per side.
+const DECADES: u32 = 7;
+
+/// Bin of a magnitude in ms: 0 for 0, k for `10^(k-1) … 10^k − 1`, `DECADES + 1` beyond.
+fn bin_index(magnitude: u64) -> usize {
+    if magnitude == 0 {
+        0
+    } else {
+        (magnitude.ilog10() + 1).min(DECADES + 1) as usize
+    }
+}
+
+/// The drift histogram as the run report draws it: each drift rounded to the nearest ms (half
+/// away from zero), bins `0`, `±(1…9)`, `±(10…99)`, … and one outer bin per side, from the
+/// lowest non-empty to the highest non-empty, `0` always included.
+fn bins(drifts: &[i64], min: i64, max: i64) -> Vec<DriftBin> {
+    let round = |ns: i64| (ns + ns.signum() * 500_000) / 1_000_000;
+    let (low, high) = (round(min), round(max));
+    let mut negative = [0u64; DECADES as usize + 2];
+    let mut positive = [0u64; DECADES as usize + 2];
+    for &d in drifts {
+        let d = round(d);
+        let side = if d < 0 { &mut negative } else { &mut positive };
+        side[bin_index(d.unsigned_abs())] += 1;
+    }
+    let edges = |k: usize, extreme: i64| -> (i64, i64) {
+        match k {
+            0 => (0, 0),
+            k if k as u32 > DECADES => (10i64.pow(DECADES), extreme),
+            k => (10i64.pow(k as u32 - 1), 10i64.pow(k as u32) - 1),
+        }
+    };
+    let mut out = Vec::new();
+    for k in (1..=bin_index(low.min(0).unsigned_abs())).rev() {
+        let (from, to) = edges(k, low.abs());
+        out.push(DriftBin {
+            from_ms: -to,
+            to_ms: -from,
+            count: negative[k],
+        });
+    }
+    for (k, &count) in positive
+        .iter()
+        .enumerate()
+        .take(bin_index(high.max(0).unsigned_abs()) + 1)
+    {
+        let (from, to) = edges(k, high);
+        out.push(DriftBin {
+            from_ms: from,
+            to_ms: to,
+            count,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matching::tests::{carrier, teams};
+    use super::*;
+
+    #[test]
+    fn drift_is_signed_carrier_minus_teams_and_the_tolerance_is_inclusive() {
+        let mut figures = Figures::new(SECOND);
+        let mut t = teams(1, 1, 0);
+        figures.teams(&mut t);
+        for (delta, class) in [
+            (SECOND, Class::Matched),
+            (-SECOND, Class::Matched),
+            (SECOND + 1, Class::Drift),
+            (-SECOND - 1, Class::Drift),
+        ] {
+            let before = figures.classes;
+            let mut c = carrier(1, 1, 0);
+            c.duration = t.measured + delta;
+            figures.pair(0, &t, &c);
+            assert_eq!(
+                figures.classes[class as usize],
+                before[class as usize] + 1,
+                "{delta}"
+            );
+        }
+        assert_eq!(figures.drifts, [SECOND, -SECOND, SECOND + 1, -SECOND - 1]);
+        // Both drifts, and the two matched ones too: the Teams row billed 60 s of an
+        // `operator` duration, and the carrier's CDR says 59 or 61.
+        assert_eq!(
+            figures
+                .mismatches
+                .iter()
+                .filter(|m| m.class == Class::Drift)
+                .count(),
+            2
+        );
+        assert!(figures.mismatches.iter().all(|m| m.billed_differs));
+    }
+
+    #[test]
+    fn billed_seconds_agree_with_the_carrier_rounded_either_way() {
+        let mut figures = Figures::new(SECOND);
+        let mut t = teams(1, 1, 0);
+        figures.teams(&mut t);
+        let mut c = carrier(1, 1, 0);
+        c.duration = 61_250_000_000;
+        for (billed, differs) in [(61, false), (62, false), (60, true), (63, true)] {
+            t.billed = billed;
+            let before = figures.sources.operator_billed_differs;
+            figures.pair(0, &t, &c);
+            assert_eq!(
+                figures.sources.operator_billed_differs - before,
+                u64::from(differs),
+                "{billed}"
+            );
+        }
+        // A whole-second CDR allows only its own value.
+        c.duration = 61 * SECOND;
+        t.billed = 62;
+        figures.pair(0, &t, &c);
+        assert_eq!(figures.sources.operator_billed_differs, 3);
+        assert_eq!(figures.sources.operator_checked, 5);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert_eq!(rank(50, 1), 0);
+        assert_eq!(rank(50, 10), 4);
+        assert_eq!(rank(90, 10), 8);
+        assert_eq!(rank(99, 10), 9);
+        assert_eq!(rank(99, 1000), 989);
+        let mut drifts: Vec<i64> = (1..=100).rev().map(|ms| ms * 1_000_000).collect();
+        let figures = drift_figures(&mut drifts);
+        assert_eq!(
+            (
+                figures.p50_ms,
+                figures.p90_ms,
+                figures.p99_ms,
+                figures.max_ms,
+                figures.min_ms
+            ),
+            (50.0, 90.0, 99.0, 100.0, 1.0)
+        );
+        let total: u64 = figures.bins.iter().map(|b| b.count).sum();
+        assert_eq!(total, 100);
+        assert_eq!(
+            figures
+                .bins
+                .iter()
+                .map(|b| (b.from_ms, b.to_ms))
+                .collect::<Vec<_>>(),
+            [(0, 0), (1, 9), (10, 99), (100, 999)]
+        );
+        let figures = drift_figures(&mut [-20_000_000_000, 400_000, -600_000]);
+        assert_eq!(
+            figures
+                .bins
+                .iter()
+                .map(|b| (b.from_ms, b.count))
+                .collect::<Vec<_>>(),
+            [
+                (-99_999, 1),
+                (-9_999, 0),
+                (-999, 0),
+                (-99, 0),
+                (-9, 1),
+                (0, 1)
+            ]
+        );
+    }
+}

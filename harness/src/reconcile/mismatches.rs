@@ -1,0 +1,198 @@
+//! `mismatches.csv`: one line per call not matched (and per matched call whose billed duration
+//! differs from the carrier's CDR), in time order, for a billing team's spreadsheet. The call id
+//! and numbers are read back from the input files by offset, so that matching keeps none.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::carrier;
+use super::figures::{Class, Mismatch};
+use super::format::CarrierFormat;
+use super::matching::Index;
+use super::pipeline::JobKind;
+use super::rows::{DurationSource, NONE};
+use super::source::{unpack_source, visit_offsets};
+use super::teams::{self, TeamsShape};
+use super::text::{Nanos, format_rfc3339};
+
+/// The header of `mismatches.csv`.
+pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
+
+/// Nanoseconds as milliseconds, exactly: `61250`, `61250.5`, `-0.0001`.
+pub(crate) fn format_ms(ns: Nanos) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let abs = ns.unsigned_abs();
+    let fraction = abs % 1_000_000;
+    if fraction == 0 {
+        return format!("{sign}{}", abs / 1_000_000);
+    }
+    let digits = format!("{fraction:06}");
+    format!("{sign}{}.{}", abs / 1_000_000, digits.trim_end_matches('0'))
+}
+
+/// A field quoted when it needs to be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The files of each side, as read, to read rows back from.
+pub(crate) struct Sides<'a> {
+    pub(crate) teams: &'a [PathBuf],
+    pub(crate) teams_kinds: &'a [JobKind],
+    pub(crate) carrier: &'a [PathBuf],
+    pub(crate) carrier_kinds: &'a [JobKind],
+    pub(crate) format: &'a CarrierFormat,
+}
+
+/// Reads back (call id, calling, called) of every mismatch from the side that has text for it:
+/// Teams' row when there is one, the carrier's otherwise.
+fn describe_all(
+    mismatches: &[Mismatch],
+    index: &Index,
+    sides: &Sides<'_>,
+) -> io::Result<Vec<Described>> {
+    let mut texts = vec![Default::default(); mismatches.len()];
+    // (side, file, offset, mismatch)
+    let mut wanted: Vec<(bool, u16, u64, usize)> = mismatches
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (carrier_side, source) = if m.teams != NONE {
+                (false, index.row(m.teams).source)
+            } else {
+                (true, m.source)
+            };
+            let (file, offset) = unpack_source(source);
+            (carrier_side, file, offset, i)
+        })
+        .collect();
+    wanted.sort_unstable();
+    let split = wanted.partition_point(|w| !w.0);
+    let (teams_side, carrier_side) = wanted.split_at(split);
+    // Each side's files are read back on a thread of their own.
+    let described = std::thread::scope(|scope| {
+        let carrier = scope.spawn(|| read_back(carrier_side, sides));
+        let teams = read_back(teams_side, sides);
+        (teams, carrier.join())
+    });
+    let (teams, carrier) = described;
+    let carrier =
+        carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?;
+    for (i, text) in teams?.into_iter().chain(carrier?) {
+        texts[i] = text;
+    }
+    Ok(texts)
+}
+
+/// A row's call id, calling and called number, as its file writes them.
+type Described = (String, String, String);
+
+/// Reads back the rows of `wanted` (side, file, offset, mismatch; sorted), one file at a time.
+fn read_back(
+    wanted: &[(bool, u16, u64, usize)],
+    sides: &Sides<'_>,
+) -> io::Result<Vec<(usize, Described)>> {
+    let mut texts = Vec::with_capacity(wanted.len());
+    for group in wanted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (carrier_side, file) = (group[0].0, usize::from(group[0].1));
+        let offsets: Vec<u64> = group.iter().map(|w| w.2).collect();
+        let (path, kind) = if carrier_side {
+            (&sides.carrier[file], &sides.carrier_kinds[file])
+        } else {
+            (&sides.teams[file], &sides.teams_kinds[file])
+        };
+        let whole = matches!(kind, JobKind::Teams(TeamsShape::Json));
+        let mut k = 0;
+        visit_offsets(path, &offsets, whole, |offset, bytes| {
+            while k < group.len() && group[k].2 == offset {
+                let text = match kind {
+                    JobKind::Teams(shape) => teams::describe(shape, bytes),
+                    JobKind::Carrier(columns) => carrier::describe(sides.format, columns, bytes),
+                };
+                texts.push((group[k].3, text));
+                k += 1;
+            }
+        })?;
+    }
+    Ok(texts)
+}
+
+/// Writes `dir/mismatches.csv`; the number of lines besides the header.
+pub(crate) fn write(
+    dir: &Path,
+    mismatches: &mut [Mismatch],
+    index: &Index,
+    sides: &Sides<'_>,
+) -> io::Result<u64> {
+    let time = |m: &Mismatch| {
+        if m.teams != NONE {
+            index.row(m.teams).start
+        } else {
+            m.connect
+        }
+    };
+    mismatches.sort_by_key(|m| (time(m), m.class, m.teams, m.source));
+    let texts = describe_all(mismatches, index, sides)?;
+    let mut w =
+        io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
+    writeln!(w, "{HEADER}")?;
+    for (m, (id, calling, called)) in mismatches.iter().zip(&texts) {
+        let teams = (m.teams != NONE).then(|| index.row(m.teams));
+        let carrier = m.class != Class::Missing;
+        let or_empty = |present: bool, text: String| if present { text } else { String::new() };
+        let difference = match teams {
+            Some(t) if carrier => format_ms(m.duration - t.measured),
+            _ => String::new(),
+        };
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            m.class.as_str(),
+            if m.billed_differs { "yes" } else { "" },
+            csv_field(id),
+            csv_field(calling),
+            csv_field(called),
+            teams.map(|t| format_rfc3339(t.start)).unwrap_or_default(),
+            teams
+                .map(|t| format_rfc3339(t.start + t.measured))
+                .unwrap_or_default(),
+            teams.map(|t| format_ms(t.measured)).unwrap_or_default(),
+            teams
+                .filter(|t| t.billed >= 0)
+                .map(|t| t.billed.to_string())
+                .unwrap_or_default(),
+            teams
+                .map(|t| match t.duration_source {
+                    DurationSource::Operator => "operator",
+                    DurationSource::Microsoft => "microsoft",
+                    DurationSource::Unknown => "",
+                })
+                .unwrap_or_default(),
+            or_empty(carrier, format_rfc3339(m.connect)),
+            or_empty(carrier, format_rfc3339(m.connect + m.duration)),
+            or_empty(carrier, format_ms(m.duration)),
+            difference,
+        )?;
+    }
+    w.flush()?;
+    Ok(mismatches.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_are_exact() {
+        assert_eq!(format_ms(61_250_000_000), "61250");
+        assert_eq!(format_ms(61_250_500_000), "61250.5");
+        assert_eq!(format_ms(-100), "-0.0001");
+        assert_eq!(format_ms(0), "0");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+}

@@ -1,0 +1,440 @@
+//! `oc-harness reconcile`: a carrier's CDR export against Teams' call log (Microsoft Graph
+//! `pstnCallLogRow`s), call by call, in the classes of PROTOCOL.md 3.5. Teams' rows are read into
+//! a compact index (one side in memory), the carrier's are streamed past it; both are parsed on
+//! several threads, in chunks, without a string per field. Writes `report.json`, `summary.md`,
+//! `report.html` and `mismatches.csv`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use oc_reports::reconcile::{
+    Charge, Charges, InputFile, RECONCILE_SCHEMA_VERSION, ReconcileInputs, ReconcileReport,
+    ReconcileTiming, ReconcileVerdict, RowCounts, RowErrorEntry,
+};
+
+mod carrier;
+mod figures;
+mod format;
+mod matching;
+mod mismatches;
+mod pipeline;
+mod rows;
+mod source;
+mod teams;
+mod text;
+
+use figures::Figures;
+use matching::Index;
+use pipeline::{Feeder, Job, JobKind};
+use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
+
+/// How many rejected rows the report lists (all are counted).
+const ERRORS_LISTED: usize = 1000;
+
+/// What to reconcile, and how.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Teams' call log files (Graph JSON pages, NDJSON rows or the m365 CLI's CSV; gzip or not).
+    pub teams: Vec<PathBuf>,
+    /// The carrier's CDR CSV files.
+    pub carrier: Vec<PathBuf>,
+    /// The carrier format file; the bundled `oc-harness` format when `None`.
+    pub carrier_format: Option<PathBuf>,
+    /// The largest |carrier − Teams| duration still `matched`, and the widest connect-time gap
+    /// of a match by numbers, ms.
+    pub tolerance_ms: i64,
+    /// Only calls starting at or after this time (RFC 3339, or a date: its midnight UTC).
+    pub from: Option<String>,
+    /// Only calls starting before this time.
+    pub to: Option<String>,
+    /// Only Teams rows of this `operator` (ASCII case ignored).
+    pub operator: Option<String>,
+    /// Where the files go.
+    pub out: PathBuf,
+    /// Stop (bad input) after more rejected rows than this.
+    pub max_errors: Option<u64>,
+    /// How many numbers the report lists by gap.
+    pub top_numbers: usize,
+    /// Parsing threads.
+    pub threads: usize,
+}
+
+/// Why a reconciliation did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A flag, format file or input file that cannot be used (exit code 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// More rejected rows than `--max-errors` (exit code 2); the first ones are listed.
+    #[error("more than {limit} rows rejected; stopped at:\n  {}", listed.iter().map(RowErrorEntry::located).collect::<Vec<_>>().join("\n  "))]
+    TooManyErrors {
+        /// `--max-errors`.
+        limit: u64,
+        /// The first rejected rows (up to 20).
+        listed: Vec<RowErrorEntry>,
+    },
+    /// The output could not be written (exit code 3).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ReconcileError {
+    /// The exit code this error means.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::BadInput(_) | Self::TooManyErrors { .. } => crate::EXIT_BAD_INPUT,
+            Self::Write { .. } => crate::EXIT_COULD_NOT_RUN,
+        }
+    }
+}
+
+/// A finished reconciliation.
+#[derive(Debug)]
+pub struct ReconcileOutcome {
+    /// The report, as written.
+    pub report: ReconcileReport,
+    /// The folder of the files.
+    pub out: PathBuf,
+}
+
+impl ReconcileOutcome {
+    /// 0 when everything reconciled, 1 when something did not (a call not matched, a billed
+    /// duration that differs from the carrier's CDR, a rejected row).
+    pub fn exit_code(&self) -> u8 {
+        match self.report.verdict {
+            ReconcileVerdict::Reconciled => crate::EXIT_PASSED,
+            ReconcileVerdict::Mismatches => crate::EXIT_FAILED,
+        }
+    }
+}
+
+/// `--from`/`--to`: RFC 3339, or a date (`2026-01-05`, midnight UTC).
+fn parse_bound(flag: &str, value: &str) -> Result<text::Nanos, ReconcileError> {
+    let date_only = value.len() == 10 && value.as_bytes().get(4) == Some(&b'-');
+    let full = if date_only {
+        format!("{value}T00:00:00Z")
+    } else {
+        value.to_owned()
+    };
+    text::parse_rfc3339(full.as_bytes(), None)
+        .map_err(|why| ReconcileError::BadInput(format!("{flag}: {why}: `{value}`")))
+}
+
+/// Rejected rows as the report gives them, with the running line count of every file.
+struct Rejections<'a> {
+    side: &'static str,
+    paths: &'a [PathBuf],
+    next_line: Vec<u64>,
+    counts: RowCounts,
+    limit: Option<u64>,
+}
+
+impl<'a> Rejections<'a> {
+    fn new(side: &'static str, paths: &'a [PathBuf], limit: Option<u64>) -> Self {
+        Self {
+            side,
+            paths,
+            next_line: vec![1; paths.len()],
+            counts: RowCounts::default(),
+            limit,
+        }
+    }
+
+    /// Takes a chunk's counts and problems (in order); an error past `--max-errors`.
+    fn take<R>(
+        &mut self,
+        parsed: &mut Parsed<R>,
+        listed: &mut Vec<RowErrorEntry>,
+        total_rejected: u64,
+    ) -> Result<(), ReconcileError> {
+        let file = usize::from(parsed.file);
+        let base = parsed.first_line.unwrap_or(self.next_line[file]);
+        self.next_line[file] = base + parsed.lines;
+        self.counts.read += parsed.read;
+        self.counts.filtered += parsed.filtered;
+        self.counts.rejected += parsed.problems.len() as u64;
+        for Problem {
+            line,
+            column,
+            field,
+            message,
+        } in parsed.problems.drain(..)
+        {
+            if listed.len() < ERRORS_LISTED {
+                listed.push(RowErrorEntry {
+                    side: self.side.into(),
+                    file: self.paths[file].display().to_string(),
+                    line: base + line,
+                    column,
+                    field,
+                    message,
+                });
+            }
+        }
+        match self.limit {
+            Some(limit) if total_rejected + self.counts.rejected > limit => {
+                Err(ReconcileError::TooManyErrors {
+                    limit,
+                    listed: listed.iter().take(20).cloned().collect(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses one job on a parsing thread.
+fn parse_teams(job: Job, filters: &Filters) -> Parsed<TeamsRow> {
+    let mut parsed = match &job.kind {
+        JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(&job.data, job.file, filters),
+        JobKind::Teams(teams::TeamsShape::Ndjson) => {
+            teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters)
+        }
+        JobKind::Teams(teams::TeamsShape::Csv(columns)) => teams::parse_csv(
+            columns,
+            &job.data,
+            job.offset,
+            job.file,
+            job.first_line,
+            filters,
+        ),
+        JobKind::Carrier(_) => unreachable!("a carrier job among Teams jobs"),
+    };
+    parsed.chunk_bytes = job.data.len() as u64;
+    parsed
+}
+
+/// Reconciles, writes the files into `options.out`, and gives the report.
+pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, ReconcileError> {
+    let started = Instant::now();
+    let (format, format_name) = match &options.carrier_format {
+        Some(path) => (
+            format::load(path).map_err(|e| ReconcileError::BadInput(e.to_string()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            format::parse(format::OC_HARNESS_FORMAT, "oc-harness.toml")
+                .map_err(|e| ReconcileError::BadInput(e.to_string()))?,
+            "oc-harness (bundled)".to_owned(),
+        ),
+    };
+    if options.tolerance_ms < 0 {
+        return Err(ReconcileError::BadInput(
+            "--tolerance: must not be negative".into(),
+        ));
+    }
+    let filters = Filters {
+        operator: options.operator.clone(),
+        from: options
+            .from
+            .as_deref()
+            .map(|v| parse_bound("--from", v))
+            .transpose()?,
+        to: options
+            .to
+            .as_deref()
+            .map(|v| parse_bound("--to", v))
+            .transpose()?,
+    };
+    if let (Some(from), Some(to)) = (filters.from, filters.to)
+        && from >= to
+    {
+        return Err(ReconcileError::BadInput(
+            "--from must be before --to".into(),
+        ));
+    }
+    let write_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ReconcileError::Write { path, source }
+    };
+    std::fs::create_dir_all(&options.out).map_err(write_error(&options.out))?;
+    let tolerance = options.tolerance_ms * 1_000_000;
+    let threads = options.threads.max(1);
+    let mut figures = Figures::new(tolerance);
+    let mut index = Index::default();
+    let mut listed = Vec::new();
+    let mut charges = std::collections::BTreeMap::new();
+
+    // Teams: parsed on the threads, indexed here in file order.
+    let teams_bytes: u64 = options
+        .teams
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut teams_feeder = Feeder::new(&options.teams, None);
+    let mut teams_rejections = Rejections::new("teams", &options.teams, options.max_errors);
+    pipeline::run(
+        &mut teams_feeder,
+        threads,
+        &|job| parse_teams(job, &filters),
+        |mut parsed: Parsed<TeamsRow>| {
+            teams_rejections.take(&mut parsed, &mut listed, 0)?;
+            for (currency, amount) in std::mem::take(&mut parsed.charges) {
+                *charges.entry(currency).or_insert(0i64) += amount;
+            }
+            if index.len() == 0 && parsed.chunk_bytes > 0 && !parsed.rows.is_empty() {
+                // Room for as many rows as the inputs hold at the first chunk's density, so
+                // that the index does not grow by rehashing.
+                let estimate =
+                    teams_bytes.saturating_mul(parsed.rows.len() as u64) / parsed.chunk_bytes;
+                index.reserve(usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0));
+            }
+            for mut row in parsed.rows {
+                figures.teams(&mut row);
+                index.insert(row);
+            }
+            Ok(())
+        },
+    )?;
+    let teams_files = std::mem::take(&mut teams_feeder.files);
+    let teams_done = started.elapsed().as_secs_f64();
+
+    // The carrier: streamed past the index; rows without an id kept aside for the end.
+    let mut idless: Vec<CarrierRow> = Vec::new();
+    let mut carrier_feeder = Feeder::new(&options.carrier, Some(&format));
+    let mut carrier_rejections = Rejections::new("carrier", &options.carrier, options.max_errors);
+    let teams_rejected = teams_rejections.counts.rejected;
+    let parse_carrier = |job: Job| match &job.kind {
+        JobKind::Carrier(columns) => carrier::parse_csv(
+            &format,
+            columns,
+            &job.data,
+            job.offset,
+            job.file,
+            job.first_line,
+            &filters,
+        ),
+        JobKind::Teams(_) => unreachable!("a Teams job among carrier jobs"),
+    };
+    pipeline::run(
+        &mut carrier_feeder,
+        threads,
+        &parse_carrier,
+        |mut parsed: Parsed<CarrierRow>| {
+            carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)?;
+            for row in &parsed.rows {
+                figures.carrier(row);
+                if row.id == 0 {
+                    idless.push(*row);
+                    continue;
+                }
+                match index.claim_by_id(row.id, row.connect) {
+                    Some(i) => figures.pair(i, index.row(i), row),
+                    None => figures.unexpected(row),
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let carrier_files = std::mem::take(&mut carrier_feeder.files);
+    for (row, matched) in idless
+        .iter()
+        .zip(index.claim_by_numbers(&idless, tolerance))
+    {
+        match matched {
+            Some(i) => figures.pair(i, index.row(i), row),
+            None => figures.unexpected(row),
+        }
+    }
+    drop(idless);
+    for (i, row) in index.rows() {
+        if !row.claimed {
+            figures.missing(i, row);
+        }
+    }
+
+    let carrier_done = started.elapsed().as_secs_f64();
+    let classes = figures.classes();
+    let mut teams_rows = teams_rejections.counts;
+    teams_rows.reconciled = u64::from(index.len());
+    let mut carrier_rows = carrier_rejections.counts;
+    carrier_rows.reconciled = classes.matched + classes.drift + classes.unexpected;
+    let mut finished = figures.finish(options.top_numbers);
+    let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
+        teams_files.into_iter().unzip();
+    let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
+        carrier_files.into_iter().unzip();
+    let sides = mismatches::Sides {
+        teams: &options.teams,
+        teams_kinds: &teams_kinds,
+        carrier: &options.carrier,
+        carrier_kinds: &carrier_kinds,
+        format: &format,
+    };
+    let mismatch_lines = mismatches::write(&options.out, &mut finished.mismatches, &index, &sides)
+        .map_err(write_error(&options.out.join("mismatches.csv")))?;
+    let rejected = teams_rows.rejected + carrier_rows.rejected;
+    let reconciled =
+        finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0
+            && finished.sources.operator_billed_differs == 0
+            && rejected == 0;
+    let mut report = ReconcileReport {
+        schema_version: RECONCILE_SCHEMA_VERSION,
+        kind: "reconcile".into(),
+        harness_version: env!("CARGO_PKG_VERSION").into(),
+        verdict: if reconciled {
+            ReconcileVerdict::Reconciled
+        } else {
+            ReconcileVerdict::Mismatches
+        },
+        inputs: ReconcileInputs {
+            teams: teams_paths,
+            carrier: carrier_paths,
+            carrier_format: format_name,
+            tolerance_ms: options.tolerance_ms,
+            from: filters.from.map(text::format_rfc3339),
+            to: filters.to.map(text::format_rfc3339),
+            operator: options.operator.clone(),
+        },
+        teams_rows,
+        carrier_rows,
+        classes: finished.classes,
+        drift: finished.drift,
+        duration_source: finished.sources,
+        minutes: finished.minutes,
+        charges: Charges {
+            teams: charges
+                .into_iter()
+                .map(|(currency, amount)| Charge {
+                    currency,
+                    amount: amount as f64 / 1e6,
+                })
+                .collect(),
+            carrier: format
+                .charge
+                .is_some()
+                .then_some(finished.carrier_charge as f64 / 1e6),
+        },
+        by_day: finished.by_day,
+        top_numbers: finished.top_numbers,
+        distinct_numbers: finished.distinct_numbers,
+        errors: listed,
+        mismatch_lines,
+        timing: ReconcileTiming::default(),
+    };
+    // Up to the report files themselves, which take milliseconds.
+    let total = started.elapsed().as_secs_f64();
+    report.timing = ReconcileTiming {
+        teams_seconds: teams_done,
+        carrier_seconds: carrier_done - teams_done,
+        output_seconds: total - carrier_done,
+        total_seconds: total,
+    };
+    report
+        .write_all(&options.out)
+        .map_err(|e| ReconcileError::Write {
+            path: e.path,
+            source: e.source,
+        })?;
+    Ok(ReconcileOutcome {
+        report,
+        out: options.out.clone(),
+    })
+}

@@ -1,0 +1,154 @@
+//! The compact rows both sides are read into (integers only: hashes, number keys, nanoseconds,
+//! a packed file offset), what a parsing thread hands back for one chunk, and the filters
+//! (`--operator`, `--from`, `--to`) applied while parsing.
+
+use std::collections::BTreeMap;
+
+use super::text::Nanos;
+
+/// Who gave Teams the duration it billed (`callDurationSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DurationSource {
+    /// The row does not say.
+    Unknown,
+    /// Teams' own measure: the carrier's report was missing or late.
+    Microsoft,
+    /// The carrier's report.
+    Operator,
+}
+
+/// One Teams call (a `pstnCallLogRow`), compact: 64 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TeamsRow {
+    /// [`super::text::hash`] of `callId`; 0 without a usable one.
+    pub(crate) id: u64,
+    /// [`super::text::pair_key`] of caller and callee, for rows matched without an id.
+    pub(crate) pair: u64,
+    /// The Teams user's number ([`super::text::number_key`]): the callee of an inbound call
+    /// (`callType` `…_in`), the caller otherwise.
+    pub(crate) number: u64,
+    /// The number's place in the figures' table of numbers, set when the row is indexed.
+    pub(crate) slot: u32,
+    /// `startDateTime`.
+    pub(crate) start: Nanos,
+    /// `endDateTime − startDateTime`: what Teams measured.
+    pub(crate) measured: Nanos,
+    /// Where the row is ([`super::source::pack_source`]).
+    pub(crate) source: u64,
+    /// `duration`, whole seconds: what Teams billed; -1 when absent.
+    pub(crate) billed: i32,
+    /// The next row with the same id (an index in the Teams rows), or `NONE`.
+    pub(crate) next: u32,
+    pub(crate) duration_source: DurationSource,
+    /// Whether a carrier row has been matched to it.
+    pub(crate) claimed: bool,
+}
+
+/// "No row" in [`TeamsRow::next`] and wherever a row index is optional.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One carrier CDR, compact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CarrierRow {
+    /// [`super::text::hash`] of the call id; 0 without one.
+    pub(crate) id: u64,
+    pub(crate) pair: u64,
+    pub(crate) calling: u64,
+    pub(crate) called: u64,
+    /// The connect time.
+    pub(crate) connect: Nanos,
+    /// The duration the carrier recorded.
+    pub(crate) duration: Nanos,
+    /// The charge, millionths; 0 without a charge column.
+    pub(crate) charge: i64,
+    pub(crate) source: u64,
+}
+
+/// A row that could not be read, as the parsing thread saw it: `line` counts from the chunk's
+/// first line (0-based); the file and the absolute line are added in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) line: u64,
+    /// 1-based byte column of the field (or of the JSON error), when known.
+    pub(crate) column: Option<u64>,
+    /// The field's name as the input names it.
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
+}
+
+/// What one chunk gave: its rows, its problems, and the counts that must add up.
+#[derive(Debug)]
+pub(crate) struct Parsed<R> {
+    pub(crate) file: u16,
+    /// The line number of the chunk's first line when the chunk knows it (the first chunk of a
+    /// file, a JSON file read whole); later chunks follow on from the previous one.
+    pub(crate) first_line: Option<u64>,
+    /// Lines in the chunk.
+    pub(crate) lines: u64,
+    /// Bytes in the chunk.
+    pub(crate) chunk_bytes: u64,
+    /// Rows read (kept, filtered out or rejected).
+    pub(crate) read: u64,
+    /// Rows outside `--operator`, `--from`, `--to`.
+    pub(crate) filtered: u64,
+    pub(crate) rows: Vec<R>,
+    pub(crate) problems: Vec<Problem>,
+    /// Teams' `charge` by `currency`, millionths, of the kept rows.
+    pub(crate) charges: BTreeMap<String, i64>,
+}
+
+impl<R> Parsed<R> {
+    pub(crate) fn new(file: u16, first_line: Option<u64>) -> Self {
+        Self {
+            file,
+            first_line,
+            lines: 0,
+            chunk_bytes: 0,
+            read: 0,
+            filtered: 0,
+            rows: Vec::new(),
+            problems: Vec::new(),
+            charges: BTreeMap::new(),
+        }
+    }
+
+    /// Records a rejected row.
+    pub(crate) fn reject(
+        &mut self,
+        line: u64,
+        column: Option<u64>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            line,
+            column,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        });
+    }
+}
+
+/// The rows kept: `--operator` (Teams rows of that operator, ASCII case ignored) and the window
+/// `[from, to)` on Teams' start and the carrier's connect time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filters {
+    pub(crate) operator: Option<String>,
+    pub(crate) from: Option<Nanos>,
+    pub(crate) to: Option<Nanos>,
+}
+
+impl Filters {
+    /// Whether a time is in the window.
+    pub(crate) fn in_window(&self, at: Nanos) -> bool {
+        self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at < to)
+    }
+
+    /// Whether a Teams row's operator is kept.
+    pub(crate) fn operator_kept(&self, operator: Option<&[u8]>) -> bool {
+        match &self.operator {
+            None => true,
+            Some(name) => operator.is_some_and(|o| o.eq_ignore_ascii_case(name.as_bytes())),
+        }
+    }
+}

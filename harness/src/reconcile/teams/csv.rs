@@ -1,0 +1,258 @@
+//! The CSV of `m365 teams report pstncalls --output csv`: a header row of `pstnCallLogRow`
+//! property names, then one row per call, fields quoted when they need to be.
+
+use super::super::rows::{Filters, Parsed, TeamsRow};
+use super::super::source::{pack_source, trim_cr};
+use super::super::text::{self, Span};
+use super::{FieldError, Fields, build, keep};
+
+/// The columns of a Teams CSV, by position (0-based); only `startDateTime` and `endDateTime`
+/// are required.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct CsvColumns {
+    call_id: Option<usize>,
+    start: usize,
+    end: usize,
+    duration: Option<usize>,
+    charge: Option<usize>,
+    currency: Option<usize>,
+    call_type: Option<usize>,
+    caller: Option<usize>,
+    callee: Option<usize>,
+    operator: Option<usize>,
+    duration_source: Option<usize>,
+    /// How many columns the header has.
+    width: usize,
+}
+
+impl CsvColumns {
+    /// Reads the header (the property names, ASCII case ignored); an error names what is missing.
+    pub(crate) fn from_header(header: &[u8]) -> Result<Self, String> {
+        let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+        let mut spans = Vec::new();
+        text::split(header, b',', &mut spans)
+            .map_err(|(_, why)| format!("the header row: {why}"))?;
+        let names: Vec<Vec<u8>> = spans
+            .iter()
+            .map(|&s| text::field(header, s).trim_ascii().to_vec())
+            .collect();
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+        };
+        let required = |name: &str| {
+            find(name).ok_or_else(|| {
+                format!(
+                    "not a Teams call log: the header row has no `{name}` column (expected Graph \
+                     JSON pages, NDJSON rows, or the CSV of `m365 teams report pstncalls`)"
+                )
+            })
+        };
+        Ok(Self {
+            start: required("startDateTime")?,
+            end: required("endDateTime")?,
+            call_id: find("callId"),
+            duration: find("duration"),
+            charge: find("charge"),
+            currency: find("currency"),
+            call_type: find("callType"),
+            caller: find("callerNumber"),
+            callee: find("calleeNumber"),
+            operator: find("operator"),
+            duration_source: find("callDurationSource"),
+            width: names.len(),
+        })
+    }
+}
+
+/// Reads a chunk of CSV lines (`offset`: the chunk's byte offset in its file).
+pub(crate) fn parse_csv(
+    columns: &CsvColumns,
+    chunk: &[u8],
+    offset: u64,
+    file: u16,
+    first_line: Option<u64>,
+    filters: &Filters,
+) -> Parsed<TeamsRow> {
+    let mut parsed = Parsed::new(file, first_line);
+    let mut spans = Vec::with_capacity(columns.width + 1);
+    let mut at = 0;
+    for (line_no, raw) in chunk.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line_no = line_no as u64;
+        let start = at;
+        at += raw.len();
+        parsed.lines += 1;
+        let line = trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        if line.is_empty() {
+            continue;
+        }
+        if let Err((column, why)) = text::split(line, b',', &mut spans) {
+            parsed.read += 1;
+            parsed.reject(line_no, Some(column as u64 + 1), None, why);
+            continue;
+        }
+        if spans.len() != columns.width {
+            parsed.read += 1;
+            parsed.reject(
+                line_no,
+                None,
+                None,
+                format!(
+                    "{} fields where the header has {}",
+                    spans.len(),
+                    columns.width
+                ),
+            );
+            continue;
+        }
+        let get = |i: Option<usize>| i.map(|i| text::field(line, spans[i]));
+        let column_of = |name: &str| -> Option<u64> {
+            let i = match name {
+                "startDateTime" => Some(columns.start),
+                "endDateTime" => Some(columns.end),
+                "duration" => columns.duration,
+                "charge" => columns.charge,
+                "callDurationSource" => columns.duration_source,
+                _ => None,
+            }?;
+            Some(u64::from(spans[i].start) + 1)
+        };
+        let number = |name: &'static str,
+                      i: Option<usize>,
+                      money: bool|
+         -> Result<Option<i64>, FieldError> {
+            match get(i).as_deref().map(<[u8]>::trim_ascii) {
+                None | Some(b"") => Ok(None),
+                Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
+                    (
+                        name,
+                        format!("not a number: `{}`", String::from_utf8_lossy(v)),
+                    )
+                }),
+                Some(v) => text::parse_int(v).map(Some).ok_or_else(|| {
+                    (
+                        name,
+                        format!("not a whole number: `{}`", String::from_utf8_lossy(v)),
+                    )
+                }),
+            }
+        };
+        let outcome = (|| {
+            let fields = Fields {
+                call_id: get(columns.call_id),
+                start: get(Some(columns.start)),
+                end: get(Some(columns.end)),
+                duration: number("duration", columns.duration, false)?,
+                charge: number("charge", columns.charge, true)?,
+                currency: get(columns.currency),
+                call_type: get(columns.call_type),
+                caller: get(columns.caller),
+                callee: get(columns.callee),
+                operator: get(columns.operator),
+                duration_source: get(columns.duration_source),
+            };
+            build(
+                &fields,
+                filters,
+                pack_source(file, offset + start as u64),
+                &mut parsed.charges,
+            )
+        })();
+        let column = outcome
+            .as_ref()
+            .err()
+            .and_then(|(field, _)| column_of(field));
+        keep(&mut parsed, line_no, column, outcome);
+    }
+    parsed
+}
+
+/// The call id and the two numbers of the CSV row at the start of `bytes`.
+pub(super) fn describe(columns: &CsvColumns, bytes: &[u8]) -> (String, String, String) {
+    let lossy = |v: Option<&[u8]>| {
+        v.map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
+    let mut spans: Vec<Span> = Vec::new();
+    if text::split(line, b',', &mut spans).is_err() {
+        return Default::default();
+    }
+    let get = |i: Option<usize>| {
+        i.and_then(|i| spans.get(i))
+            .map(|&s| text::field(line, s).into_owned())
+    };
+    (
+        lossy(get(columns.call_id).as_deref()),
+        lossy(get(columns.caller).as_deref()),
+        lossy(get(columns.callee).as_deref()),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::DurationSource;
+    use super::super::tests::all;
+    use super::*;
+
+    pub(crate) const CSV_HEADER: &str = "id,callId,userPrincipalName,startDateTime,endDateTime,duration,charge,callType,currency,calleeNumber,callerNumber,operator,callDurationSource";
+
+    #[test]
+    fn the_m365_csv_reads_like_the_json() {
+        let columns = CsvColumns::from_header(CSV_HEADER.as_bytes()).unwrap();
+        let body = "r1,c1,\"malk, richard\",2019-11-01T00:00:08.2589935Z,2019-11-01T00:03:47.2589935Z,219,0.5,user_out,USD,+1234567890,+0987654321,Contoso Telecom,microsoft\r\n\
+                    r2,c2,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,,user_in,USD,+1,+2,Other,operator\n";
+        let parsed = parse_csv(&columns, body.as_bytes(), 100, 2, Some(2), &all());
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.rows.len(), 2);
+        assert_eq!(parsed.rows[0].number, text::number_key(b"+0987654321"));
+        assert_eq!(parsed.rows[0].duration_source, DurationSource::Microsoft);
+        assert_eq!(
+            parsed.rows[1].source,
+            pack_source(2, 100 + body.find("r2").unwrap() as u64)
+        );
+        assert_eq!(parsed.charges.get("USD"), Some(&500_000));
+        let filtered = parse_csv(
+            &columns,
+            body.as_bytes(),
+            0,
+            0,
+            None,
+            &Filters {
+                operator: Some("contoso telecom".into()),
+                ..Filters::default()
+            },
+        );
+        assert_eq!(
+            (filtered.rows.len(), filtered.filtered, filtered.read),
+            (1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_broken_csv_row_names_its_line_column_and_field() {
+        let columns = CsvColumns::from_header(CSV_HEADER.as_bytes()).unwrap();
+        let body = "r1,c1,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,,user_in,USD,+1,+2,O,operator\n\
+                    r2,c2,x,2019-11-01T00:00:08Z,2019-13-01T00:00:09Z,1,,user_in,USD,+1,+2,O,operator\n\
+                    r3,c3,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,ten,,user_in,USD,+1,+2,O,operator\n\
+                    r4,c4\n";
+        let parsed = parse_csv(&columns, body.as_bytes(), 0, 0, Some(2), &all());
+        assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
+        let p = &parsed.problems;
+        assert_eq!(
+            (p[0].line, p[0].column, p[0].field.as_deref()),
+            (1, Some(30), Some("endDateTime"))
+        );
+        assert_eq!(
+            (p[1].line, p[1].column, p[1].field.as_deref()),
+            (2, Some(51), Some("duration"))
+        );
+        assert_eq!(p[2].message, "2 fields where the header has 13");
+        assert!(
+            CsvColumns::from_header(b"a,b,c")
+                .unwrap_err()
+                .contains("startDateTime")
+        );
+    }
+}

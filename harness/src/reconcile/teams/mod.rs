@@ -1,0 +1,238 @@
+//! Teams' side: Microsoft Graph `pstnCallLogRow`s in any of the shapes people save them in —
+//! Graph JSON pages (`{"@odata.context", "value": [...], "@odata.nextLink"}`: one page per file,
+//! concatenated pages, or a JSON array of pages), a JSON array of rows, NDJSON of rows, or the CSV
+//! of `m365 teams report pstncalls --output csv` (a header row of property names) — told apart by
+//! their content, and read into [`TeamsRow`]s.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use super::rows::{DurationSource, Filters, NONE, Parsed, TeamsRow};
+use super::source::trim_cr;
+use super::text;
+
+mod csv;
+mod json;
+
+pub(crate) use csv::{CsvColumns, parse_csv};
+pub(crate) use json::{parse_json, parse_ndjson};
+
+/// How a Teams file is laid out, from its first bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TeamsShape {
+    /// Graph pages or an array of rows: read whole.
+    Json,
+    /// One row object per line.
+    Ndjson,
+    /// The CSV of the CLI for Microsoft 365, with the columns its header names.
+    Csv(CsvColumns),
+}
+
+/// The detection's verdict on the first bytes of a file (after gzip).
+pub(crate) enum Detected {
+    Json,
+    Ndjson,
+    /// A CSV: its header line is the first line.
+    Csv,
+}
+
+/// Tells the shape from the first bytes: JSON (`[`, or `{` whose first line is not a whole row
+/// object), NDJSON (`{` with a whole row object, without `value`, on the first line) or CSV
+/// (anything else; its header must then name `startDateTime`).
+pub(crate) fn detect(head: &[u8]) -> Detected {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = &head[start..];
+    match head.first() {
+        Some(b'[') => Detected::Json,
+        Some(b'{') => {
+            #[derive(serde::Deserialize)]
+            struct Probe {
+                value: Option<serde::de::IgnoredAny>,
+            }
+            let line = trim_cr(&head[..memchr::memchr(b'\n', head).unwrap_or(head.len())]);
+            match serde_json::from_slice::<Probe>(line) {
+                Ok(Probe { value: None }) => Detected::Ndjson,
+                _ => Detected::Json,
+            }
+        }
+        _ => Detected::Csv,
+    }
+}
+
+/// The fields of one row that reconciliation reads, borrowed from the input where it can.
+#[derive(Default)]
+struct Fields<'a> {
+    call_id: Option<Cow<'a, [u8]>>,
+    start: Option<Cow<'a, [u8]>>,
+    end: Option<Cow<'a, [u8]>>,
+    duration: Option<i64>,
+    charge: Option<i64>,
+    currency: Option<Cow<'a, [u8]>>,
+    call_type: Option<Cow<'a, [u8]>>,
+    caller: Option<Cow<'a, [u8]>>,
+    callee: Option<Cow<'a, [u8]>>,
+    operator: Option<Cow<'a, [u8]>>,
+    duration_source: Option<Cow<'a, [u8]>>,
+}
+
+/// A row's field that is wrong: its name and why.
+type FieldError = (&'static str, String);
+
+/// A row to keep, or `None` when the filters leave it out.
+fn build(
+    fields: &Fields<'_>,
+    filters: &Filters,
+    source: u64,
+    charges: &mut BTreeMap<String, i64>,
+) -> Result<Option<TeamsRow>, FieldError> {
+    let time = |name: &'static str, value: &Option<Cow<'_, [u8]>>| match value.as_deref() {
+        None | Some(b"") => Err((name, "missing".to_owned())),
+        Some(v) => text::parse_rfc3339(v, None)
+            .map_err(|why| (name, format!("{why}: `{}`", String::from_utf8_lossy(v)))),
+    };
+    let start = time("startDateTime", &fields.start)?;
+    let end = time("endDateTime", &fields.end)?;
+    if end < start {
+        return Err(("endDateTime", "before startDateTime".to_owned()));
+    }
+    let billed = match fields.duration {
+        None => -1,
+        Some(d) if (0..=i64::from(i32::MAX)).contains(&d) => d as i32,
+        Some(d) => {
+            return Err((
+                "duration",
+                format!("{d} is not a whole number of seconds ≥ 0"),
+            ));
+        }
+    };
+    let duration_source = match fields.duration_source.as_deref() {
+        None | Some(b"") => DurationSource::Unknown,
+        Some(b"operator") => DurationSource::Operator,
+        Some(b"microsoft") => DurationSource::Microsoft,
+        Some(other) => {
+            return Err((
+                "callDurationSource",
+                format!(
+                    "`{}` is neither operator nor microsoft",
+                    String::from_utf8_lossy(other)
+                ),
+            ));
+        }
+    };
+    if !filters.in_window(start) || !filters.operator_kept(fields.operator.as_deref()) {
+        return Ok(None);
+    }
+    let caller = fields.caller.as_deref().map_or(0, text::number_key);
+    let callee = fields.callee.as_deref().map_or(0, text::number_key);
+    let inbound = fields
+        .call_type
+        .as_deref()
+        .is_some_and(|t| t.split(|&b| b == b'_').any(|part| part == b"in"));
+    let id = match fields.call_id.as_deref().map(<[u8]>::trim_ascii) {
+        None | Some(b"") => 0,
+        Some(id) => text::hash(id),
+    };
+    if let Some(charge) = fields.charge {
+        let currency = fields
+            .currency
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        match charges.get_mut(currency.as_ref()) {
+            Some(sum) => *sum += charge,
+            None => {
+                charges.insert(currency.into_owned(), charge);
+            }
+        }
+    }
+    Ok(Some(TeamsRow {
+        id,
+        pair: text::pair_key(caller, callee),
+        number: if inbound { callee } else { caller },
+        slot: 0,
+        start,
+        measured: end - start,
+        source,
+        billed,
+        next: NONE,
+        duration_source,
+        claimed: false,
+    }))
+}
+
+/// Adds one row's outcome to a chunk's result.
+fn keep(
+    parsed: &mut Parsed<TeamsRow>,
+    line: u64,
+    column: Option<u64>,
+    outcome: Result<Option<TeamsRow>, FieldError>,
+) {
+    parsed.read += 1;
+    match outcome {
+        Ok(Some(row)) => parsed.rows.push(row),
+        Ok(None) => parsed.filtered += 1,
+        Err((field, why)) => parsed.reject(line, column, Some(field), why),
+    }
+}
+
+/// The call id and the two numbers of the row at the start of `bytes`, for `mismatches.csv`.
+pub(crate) fn describe(shape: &TeamsShape, bytes: &[u8]) -> (String, String, String) {
+    match shape {
+        TeamsShape::Csv(columns) => csv::describe(columns, bytes),
+        TeamsShape::Json | TeamsShape::Ndjson => json::describe(bytes),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const ROW: &str = r#"{"id":"9c4984c7-6c3c-427d-a30c-bd0b2eacee90","callId":"1835317186_112562680@61.221.3.176","userId":"db03c14b-06eb-4189-939b-7cbf3a20ba27","userPrincipalName":"richard.malk@contoso.com","userDisplayName":"Richard Malk","startDateTime":"2019-11-01T00:00:08.2589935Z","endDateTime":"2019-11-01T00:03:47.2589935Z","duration":219,"charge":0,"callType":"user_in","currency":"USD","calleeNumber":"+1234567890","usageCountryCode":"US","tenantCountryCode":"US","connectionCharge":0,"callerNumber":"+0987654321","destinationContext":null,"destinationName":"United States","conferenceId":null,"licenseCapability":"MCOPSTNU","inventoryType":"Subscriber","operator":"Contoso Telecom","callDurationSource":"operator"}"#;
+
+    pub(crate) fn all() -> Filters {
+        Filters::default()
+    }
+
+    #[test]
+    fn detection_reads_content_not_names() {
+        assert!(matches!(
+            detect(format!("{{\"@odata.context\":\"x\",\"value\":[{ROW}]}}").as_bytes()),
+            Detected::Json
+        ));
+        assert!(matches!(
+            detect(format!("[{ROW}]").as_bytes()),
+            Detected::Json
+        ));
+        assert!(matches!(
+            detect(format!("\u{feff}  {ROW}\n{ROW}\n").as_bytes()),
+            Detected::Ndjson
+        ));
+        assert!(matches!(
+            detect(b"{\n  \"@odata.context\": \"x\",\n  \"value\": []\n}"),
+            Detected::Json
+        ));
+        assert!(matches!(
+            detect(b"id,callId,startDateTime,endDateTime\n"),
+            Detected::Csv
+        ));
+    }
+
+    #[test]
+    fn rows_are_described_again_from_their_offset() {
+        let columns = CsvColumns::from_header(csv::tests::CSV_HEADER.as_bytes()).unwrap();
+        let line = b"r1,c1,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,,user_in,USD,+1,+2,O,operator\nnext";
+        assert_eq!(
+            describe(&TeamsShape::Csv(columns), line),
+            ("c1".into(), "+2".into(), "+1".into())
+        );
+        let json = format!("{ROW}, {ROW}]}}");
+        assert_eq!(
+            describe(&TeamsShape::Json, json.as_bytes()).0,
+            "1835317186_112562680@61.221.3.176"
+        );
+    }
+}

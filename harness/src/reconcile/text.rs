@@ -1,0 +1,512 @@
+//! The byte-level readers every input shares: CSV fields split in place (quotes allowed within a
+//! line), RFC 3339 timestamps to integer nanoseconds, telephone numbers to integer keys, money to
+//! integer millionths, and the 64-bit hash that keys call ids, all without allocating for the
+//! common case.
+
+use std::borrow::Cow;
+
+/// Nanoseconds since the Unix epoch (UTC); an `i64` covers the years 1678 to 2261.
+pub(crate) type Nanos = i64;
+
+/// Nanoseconds in one second.
+pub(crate) const SECOND: Nanos = 1_000_000_000;
+/// Nanoseconds in one day.
+pub(crate) const DAY: Nanos = 86_400 * SECOND;
+
+/// One field of a CSV line: its bytes' range in the line, and whether it was quoted with
+/// doubled quotes inside (then [`field`] unescapes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) escaped: bool,
+}
+
+/// Splits one CSV line (without its line ending) at `delimiter` into `out`, RFC 4180 quoting
+/// allowed within the line. An error is the 0-based byte offset where the line went wrong and
+/// what was wrong: a quote that does not close on this line, or text after a closing quote.
+pub(crate) fn split(
+    line: &[u8],
+    delimiter: u8,
+    out: &mut Vec<Span>,
+) -> Result<(), (usize, &'static str)> {
+    out.clear();
+    if memchr::memchr(b'"', line).is_none() {
+        let mut start = 0;
+        for at in memchr::memchr_iter(delimiter, line) {
+            out.push(Span {
+                start: start as u32,
+                end: at as u32,
+                escaped: false,
+            });
+            start = at + 1;
+        }
+        out.push(Span {
+            start: start as u32,
+            end: line.len() as u32,
+            escaped: false,
+        });
+        return Ok(());
+    }
+    let mut at = 0;
+    loop {
+        if line.get(at) == Some(&b'"') {
+            let open = at;
+            let mut escaped = false;
+            let mut i = at + 1;
+            let close = loop {
+                match memchr::memchr(b'"', &line[i..]) {
+                    None => return Err((open, "a quoted field does not close on its line")),
+                    Some(q) if line.get(i + q + 1) == Some(&b'"') => {
+                        escaped = true;
+                        i += q + 2;
+                    }
+                    Some(q) => break i + q,
+                }
+            };
+            out.push(Span {
+                start: open as u32 + 1,
+                end: close as u32,
+                escaped,
+            });
+            match line.get(close + 1) {
+                None => return Ok(()),
+                Some(&c) if c == delimiter => at = close + 2,
+                Some(_) => return Err((close + 1, "text after a closing quote")),
+            }
+            if at == line.len() {
+                out.push(Span {
+                    start: at as u32,
+                    end: at as u32,
+                    escaped: false,
+                });
+                return Ok(());
+            }
+        } else {
+            let end = memchr::memchr(delimiter, &line[at..]).map_or(line.len(), |d| at + d);
+            out.push(Span {
+                start: at as u32,
+                end: end as u32,
+                escaped: false,
+            });
+            if end == line.len() {
+                return Ok(());
+            }
+            at = end + 1;
+        }
+    }
+}
+
+/// The text of a field, unescaped when it had doubled quotes.
+pub(crate) fn field<'a>(line: &'a [u8], span: Span) -> Cow<'a, [u8]> {
+    let raw = &line[span.start as usize..span.end as usize];
+    if span.escaped {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            out.push(raw[i]);
+            i += if raw[i] == b'"' { 2 } else { 1 };
+        }
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day since 1970-01-01: (year, month, day).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    let mut value = 0u32;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u32::from(b - b'0');
+    }
+    Some(value)
+}
+
+/// Parses an RFC 3339 timestamp to nanoseconds since the epoch: `2026-01-05T10:00:00Z`, with
+/// up to nine fractional digits, `T`, `t` or a space between date and time, and `Z`, `z` or
+/// `±hh:mm` as its offset. Without an offset, `default_offset` (seconds east of UTC) applies,
+/// and a timestamp without one and without a default is an error.
+pub(crate) fn parse_rfc3339(
+    text: &[u8],
+    default_offset: Option<i64>,
+) -> Result<Nanos, &'static str> {
+    const SHAPE: &str = "not an RFC 3339 timestamp (2026-01-05T10:00:00.123Z)";
+    if text.len() < 19
+        || text[4] != b'-'
+        || text[7] != b'-'
+        || !matches!(text[10], b'T' | b't' | b' ')
+        || text[13] != b':'
+        || text[16] != b':'
+    {
+        return Err(SHAPE);
+    }
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
+        digits(&text[0..4]),
+        digits(&text[5..7]),
+        digits(&text[8..10]),
+        digits(&text[11..13]),
+        digits(&text[14..16]),
+        digits(&text[17..19]),
+    ) else {
+        return Err(SHAPE);
+    };
+    let year = i64::from(year);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err("no such date");
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err("no such time of day");
+    }
+    let mut rest = &text[19..];
+    let mut fraction: i64 = 0;
+    if let Some((b'.', tail)) = rest.split_first() {
+        let n = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err("a fraction of a second needs 1 to 9 digits");
+        }
+        fraction = i64::from(digits(&tail[..n]).unwrap_or(0)) * 10i64.pow(9 - n as u32);
+        rest = &tail[n..];
+    }
+    let offset = match rest {
+        [] => default_offset.ok_or("the timestamp has no UTC offset (Z or ±hh:mm)")?,
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (Some(h), Some(m)) = (digits(&[*h1, *h2]), digits(&[*m1, *m2])) else {
+                return Err(SHAPE);
+            };
+            if h > 23 || m > 59 {
+                return Err("no such UTC offset");
+            }
+            let offset = i64::from(h * 3600 + m * 60);
+            if *sign == b'-' { -offset } else { offset }
+        }
+        _ => return Err(SHAPE),
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400
+        + i64::from(hour * 3600 + minute * 60 + second)
+        - offset;
+    Ok(seconds * SECOND + fraction)
+}
+
+/// Formats nanoseconds since the epoch as RFC 3339 UTC: milliseconds always, more digits only
+/// when the time has them (`…T10:00:00.123Z`, `…T10:00:00.1234567Z`).
+pub(crate) fn format_rfc3339(ns: Nanos) -> String {
+    let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
+    let (year, month, day) = civil_from_days(days);
+    let secs = rem / SECOND;
+    let mut fraction = format!("{:09}", rem % SECOND);
+    while fraction.len() > 3 && fraction.ends_with('0') {
+        fraction.pop();
+    }
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `2026-01-05`: the UTC date of a day since the epoch.
+pub(crate) fn format_day(days: i64) -> String {
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A telephone number as an integer key: its digits (every other character dropped, so
+/// `+1 (425) 555-0100` and `+14255550100` are the same number), their count, and whether it
+/// began with `+`. `0` is "no number": no digits, or more than 17.
+pub(crate) fn number_key(text: &[u8]) -> u64 {
+    let mut value = 0u64;
+    let mut count = 0u64;
+    for &b in text {
+        if b.is_ascii_digit() {
+            count += 1;
+            if count > 17 {
+                return 0;
+            }
+            value = value * 10 + u64::from(b - b'0');
+        }
+    }
+    if count == 0 {
+        return 0;
+    }
+    let plus = u64::from(text.first() == Some(&b'+'));
+    value << 6 | count << 1 | plus
+}
+
+/// The number a [`number_key`] stands for: `+14255550100`, or `""` for `0`.
+pub(crate) fn format_number(key: u64) -> String {
+    if key == 0 {
+        return String::new();
+    }
+    let count = (key >> 1 & 31) as usize;
+    let plus = if key & 1 == 1 { "+" } else { "" };
+    format!("{plus}{:0count$}", key >> 6)
+}
+
+/// The key two numbers are matched by when a row has no call id: both numbers' digits, in
+/// order, whatever their `+`.
+pub(crate) fn pair_key(calling: u64, called: u64) -> u64 {
+    let strip = |k: u64| k & !1;
+    fold(
+        strip(calling) ^ 0xa076_1d64_78bd_642f,
+        strip(called) ^ 0xe703_7ed1_a0b4_28db,
+    )
+}
+
+/// The 128-bit product of two words, folded to 64 bits: the mixing step of [`hash`].
+fn fold(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ (product >> 64) as u64
+}
+
+/// A 64-bit hash of a call id's bytes (wyhash-style folded multiplies, then a final avalanche);
+/// never 0, which marks "no usable id". Two different ids share a hash with a probability of
+/// about n²/2⁶⁵ among n ids (3·10⁻⁶ for 10 million): they would be taken for one repeated id and
+/// told apart by start time.
+pub(crate) fn hash(bytes: &[u8]) -> u64 {
+    let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = fold(
+            u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
+            h ^ 0xe703_7ed1_a0b4_28db,
+        );
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut word = [0u8; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        h = fold(
+            u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
+            h ^ 0x5899_65cc_7537_4cc3,
+        );
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h.max(1)
+}
+
+/// A decimal amount (`0.31`, `-2`, `1.5e-3`) as integer millionths, rounded to the nearest.
+pub(crate) fn parse_money(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let value: f64 = text.trim().parse().ok()?;
+    value.is_finite().then(|| (value * 1e6).round() as i64)
+}
+
+/// A whole number, optionally signed, without spaces.
+pub(crate) fn parse_int(text: &[u8]) -> Option<i64> {
+    let (negative, body) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    if body.is_empty() || body.len() > 18 || !body.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = body.iter().fold(0i64, |v, &b| v * 10 + i64::from(b - b'0'));
+    Some(if negative { -value } else { value })
+}
+
+/// A decimal number of units (`12`, `12.5`, `-0.25`) scaled to nanoseconds by `unit` (the
+/// nanoseconds in one unit), rounded to the nanosecond; none for anything else.
+pub(crate) fn parse_scaled(text: &[u8], unit: i64) -> Option<i64> {
+    let (whole, fraction) = match memchr::memchr(b'.', text) {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &b""[..]),
+    };
+    let negative = whole.first() == Some(&b'-');
+    let whole_value = if whole == b"-" || whole.is_empty() {
+        if fraction.is_empty() {
+            return None;
+        }
+        0
+    } else {
+        parse_int(whole)?
+    };
+    if fraction.len() > 9 || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut scaled = whole_value.checked_mul(unit)?;
+    if !fraction.is_empty() {
+        let digits = fraction
+            .iter()
+            .fold(0i128, |v, &b| v * 10 + i128::from(b - b'0'));
+        let part = (digits * i128::from(unit) + 5 * 10i128.pow(fraction.len() as u32 - 1))
+            / 10i128.pow(fraction.len() as u32);
+        let part = i64::try_from(part).ok()?;
+        scaled = if negative {
+            scaled.checked_sub(part)?
+        } else {
+            scaled.checked_add(part)?
+        };
+    }
+    Some(scaled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &str) -> Result<Vec<String>, (usize, &'static str)> {
+        let mut spans = Vec::new();
+        split(line.as_bytes(), b',', &mut spans)?;
+        Ok(spans
+            .iter()
+            .map(|&s| String::from_utf8(field(line.as_bytes(), s).into_owned()).unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn csv_fields_split_with_and_without_quotes() {
+        assert_eq!(fields("a,b,,c").unwrap(), ["a", "b", "", "c"]);
+        assert_eq!(fields("").unwrap(), [""]);
+        assert_eq!(fields("a,").unwrap(), ["a", ""]);
+        assert_eq!(fields("\"a,b\",c").unwrap(), ["a,b", "c"]);
+        assert_eq!(
+            fields("x,\"say \"\"hi\"\"\",y").unwrap(),
+            ["x", "say \"hi\"", "y"]
+        );
+        assert_eq!(fields("x,\"\"").unwrap(), ["x", ""]);
+        assert_eq!(fields("\"a\",").unwrap(), ["a", ""]);
+        assert_eq!(
+            fields("a,\"open"),
+            Err((2, "a quoted field does not close on its line"))
+        );
+        assert_eq!(fields("\"a\"b,c"), Err((3, "text after a closing quote")));
+    }
+
+    #[test]
+    fn timestamps_agree_with_the_time_crate() {
+        use time::format_description::well_known::Rfc3339;
+        for text in [
+            "2026-01-05T10:00:00.123Z",
+            "2019-11-01T00:00:08.2589935Z",
+            "1999-12-31T23:59:59Z",
+            "2024-02-29T12:30:00.000000001+02:00",
+            "2026-03-01T00:00:00-05:30",
+            "1969-07-20T20:17:40Z",
+        ] {
+            let expected = time::OffsetDateTime::parse(text, &Rfc3339)
+                .unwrap()
+                .unix_timestamp_nanos();
+            assert_eq!(
+                i128::from(parse_rfc3339(text.as_bytes(), None).unwrap()),
+                expected,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_rfc3339(b"2026-01-05 10:00:00", Some(3600)).unwrap(),
+            parse_rfc3339(b"2026-01-05T09:00:00Z", None).unwrap()
+        );
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-01-05T10:00:00",
+            "2026-01-05T24:00:00Z",
+            "2026-01-05",
+            "2026-01-05T10:00:00.Z",
+            "2026-01-05T10:00:00.1234567891Z",
+            "2026-01-05T10:00:00+1:00",
+        ] {
+            assert!(parse_rfc3339(bad.as_bytes(), None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formatted_timestamps_read_back() {
+        for text in [
+            "2026-01-05T10:00:00.123Z",
+            "2019-11-01T00:00:08.2589935Z",
+            "1960-02-29T23:59:59.000Z",
+        ] {
+            assert_eq!(
+                format_rfc3339(parse_rfc3339(text.as_bytes(), None).unwrap()),
+                text
+            );
+        }
+        assert_eq!(format_day(days_from_civil(2026, 1, 5)), "2026-01-05");
+    }
+
+    #[test]
+    fn numbers_are_keyed_by_their_digits() {
+        let key = number_key(b"+1 (425) 555-0100");
+        assert_eq!(key, number_key(b"+14255550100"));
+        assert_eq!(format_number(key), "+14255550100");
+        assert_eq!(format_number(number_key(b"04255550100")), "04255550100");
+        assert_ne!(number_key(b"0425"), number_key(b"425"));
+        assert_eq!(number_key(b"anonymous"), 0);
+        assert_eq!(number_key(b"123456789012345678"), 0);
+        assert_eq!(
+            pair_key(number_key(b"+1425"), number_key(b"+1426")),
+            pair_key(number_key(b"1425"), number_key(b"1426"))
+        );
+        assert_ne!(
+            pair_key(number_key(b"+1425"), number_key(b"+1426")),
+            pair_key(number_key(b"+1426"), number_key(b"+1425"))
+        );
+    }
+
+    #[test]
+    fn scaled_numbers_and_money() {
+        assert_eq!(parse_scaled(b"1500", 1_000_000), Some(1_500_000_000));
+        assert_eq!(parse_scaled(b"1.5", SECOND), Some(1_500_000_000));
+        assert_eq!(parse_scaled(b"-0.25", SECOND), Some(-250_000_000));
+        assert_eq!(parse_scaled(b"2.5", 60 * SECOND), Some(150 * SECOND));
+        assert_eq!(parse_scaled(b"", SECOND), None);
+        assert_eq!(parse_scaled(b"1x", SECOND), None);
+        assert_eq!(parse_money(b"0.31"), Some(310_000));
+        assert_eq!(parse_money(b"1e-3"), Some(1000));
+        assert_eq!(parse_money(b"abc"), None);
+        assert_eq!(parse_int(b"-12"), Some(-12));
+        assert_eq!(parse_int(b"1 2"), None);
+    }
+
+    #[test]
+    fn hashes_differ_and_are_never_zero() {
+        let ids: std::collections::BTreeSet<u64> = (0..10_000)
+            .map(|i| hash(format!("call-{i}").as_bytes()))
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert_ne!(hash(b""), 0);
+        assert_ne!(hash(b"abcdefgh"), hash(b"abcdefgi"));
+    }
+}

@@ -179,8 +179,19 @@ fn main() -> ExitCode {
 #[derive(clap::Args)]
 struct ReconcileArgs {
     /// Teams' call log: Graph JSON pages, NDJSON rows or the m365 CLI's CSV (gzip or not).
-    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "graph_url")]
     teams: Vec<PathBuf>,
+    /// Pull Teams' call log live from Microsoft Graph at this origin (e.g.
+    /// https://graph.microsoft.com; mock-teams serves it too) over --from..--to, both
+    /// required: 90-day windows, nextLinks followed, 429/503 waited out. The pages are saved to
+    /// DIR/graph-pages/ and reconciled with any --teams files. The bearer token comes from
+    /// --graph-token-file or the OC_GRAPH_TOKEN environment variable.
+    #[arg(long, value_name = "URL", requires_all = ["from", "to"])]
+    graph_url: Option<String>,
+    /// A file holding the bearer token for --graph-url (its first line; keep it out of shell
+    /// history).
+    #[arg(long, value_name = "FILE", requires = "graph_url")]
+    graph_token_file: Option<PathBuf>,
     /// The carrier's CDR export: CSV (gzip or not), as --carrier-format describes it.
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     carrier: Vec<PathBuf>,
@@ -217,7 +228,7 @@ struct ReconcileArgs {
     threads: Option<usize>,
 }
 
-fn reconcile_command(args: ReconcileArgs) -> ExitCode {
+fn reconcile_command(mut args: ReconcileArgs) -> ExitCode {
     let tolerance_ms = match scenario::parse_duration(&args.tolerance) {
         Ok(ms) => ms,
         Err(err) => {
@@ -225,8 +236,15 @@ fn reconcile_command(args: ReconcileArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let mut teams = std::mem::take(&mut args.teams);
+    if let Some(graph_url) = &args.graph_url {
+        match pull_graph(graph_url, args.graph_token_file.as_deref(), &args) {
+            Ok(files) => teams.extend(files),
+            Err(code) => return code,
+        }
+    }
     let options = reconcile::ReconcileOptions {
-        teams: args.teams,
+        teams,
         carrier: args.carrier,
         carrier_format: args.carrier_format,
         tolerance_ms,
@@ -256,6 +274,73 @@ fn reconcile_command(args: ReconcileArgs) -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `reconcile --graph-url`: pulls the call log into OUT/graph-pages and returns the page
+/// files, or the exit code to stop with (2 for bad flags or a refused request, 3 when Graph
+/// could not be reached or the pages not written).
+fn pull_graph(
+    graph_url: &str,
+    token_file: Option<&std::path::Path>,
+    args: &ReconcileArgs,
+) -> Result<Vec<PathBuf>, ExitCode> {
+    use oc_harness::graph_pull::{PullError, PullOptions, pull};
+    let bad = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    };
+    let url = reqwest::Url::parse(graph_url)
+        .map_err(|e| bad(format!("--graph-url: {e}: `{graph_url}`")))?;
+    let token = match token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("--graph-token-file {}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => std::env::var("OC_GRAPH_TOKEN").unwrap_or_default(),
+    };
+    if token.is_empty() {
+        return Err(bad(
+            "--graph-url needs a bearer token: --graph-token-file FILE or OC_GRAPH_TOKEN".into(),
+        ));
+    }
+    let bound = |flag: &str, value: &Option<String>| {
+        reconcile::bound_millis(flag, value.as_deref().unwrap_or_default())
+            .map_err(|e| bad(e.to_string()))
+    };
+    // --to is exclusive, Graph's toDateTime inclusive.
+    let window = (bound("--from", &args.from)?, bound("--to", &args.to)? - 1);
+    let dir = args.out.join("graph-pages");
+    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let options = PullOptions::new(url, token, window);
+    let pulled = pull(&options, &dir, &mut |page, bytes| {
+        if !quiet {
+            eprint!("\rpulling Teams' call log: page {page} ({bytes} bytes)   ");
+        }
+    })
+    .map_err(|err| {
+        eprintln!("\nerror: pulling the call log: {err}");
+        match err {
+            PullError::EmptyWindow | PullError::Status { .. } | PullError::ForeignLink { .. } => {
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+            _ => ExitCode::from(EXIT_COULD_NOT_RUN),
+        }
+    })?;
+    if !quiet {
+        eprintln!();
+    }
+    eprintln!(
+        "pulled {} pages of Teams' call log into {} ({} windows, {} throttled answers waited out, {} retries)",
+        pulled.files.len(),
+        dir.display(),
+        pulled.windows,
+        pulled.throttled,
+        pulled.retried
+    );
+    Ok(pulled.files)
 }
 
 /// The flags of `certify`.

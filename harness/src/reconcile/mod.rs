@@ -126,6 +126,11 @@ fn parse_bound(flag: &str, value: &str) -> Result<text::Nanos, ReconcileError> {
         .map_err(|why| ReconcileError::BadInput(format!("{flag}: {why}: `{value}`")))
 }
 
+/// A `--from`/`--to` bound in Unix milliseconds (rounded down), for a live pull's window.
+pub fn bound_millis(flag: &str, value: &str) -> Result<oc_protocol::UnixMillis, ReconcileError> {
+    parse_bound(flag, value).map(|nanos| nanos.div_euclid(1_000_000))
+}
+
 /// Rejected rows as the report gives them, with the running line count of every file.
 struct Rejections<'a> {
     side: &'static str,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod cli;
+mod graph;
 mod reference;
 
 /// A fixture's path.

@@ -4,14 +4,15 @@
 //! line per call its switch recorded, with the switch's duration.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use oc_harness::reconcile::{ReconcileOptions, reconcile};
 use oc_harness::run::export::{CDR_HEADER, page_name};
 use oc_harness::run::{RunOptions, run};
-use oc_observe::CallTruth;
+use oc_observe::{CallTruth, GroundTruth};
 use oc_protocol::graph::{GraphPage, PstnCallLogRow, duration_seconds, parse_graph_timestamp};
 use oc_protocol::validate::is_e164;
-use oc_protocol::{CallDurationSource, parse_timestamp};
+use oc_protocol::{CallDurationSource, ReconClass, parse_timestamp};
 
 use super::{load, out_dir, scenario_path};
 
@@ -142,6 +143,70 @@ fn export_writes_both_sides_of_the_run_as_its_ground_truth_says() {
         .filter(|c| c.origin == "fabricated")
         .count();
     assert!(fabricated > 0, "the switch recorded fabricated calls too");
+    reconciling_the_export_gives_the_ground_truth(&export, truth);
+}
+
+/// `oc-harness reconcile` of the export's two sides gives every call the class the mock
+/// carrier's ground truth gives it: the calls not matched, one by one, and the matched count.
+fn reconciling_the_export_gives_the_ground_truth(export: &Path, truth: &GroundTruth) {
+    let mut teams: Vec<PathBuf> = std::fs::read_dir(export.join("teams"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    teams.sort();
+    let out = export.join("reconcile");
+    let options = ReconcileOptions {
+        teams,
+        carrier: vec![export.join("carrier").join("cdrs.csv")],
+        carrier_format: None,
+        tolerance_ms: truth.tolerance_ms,
+        from: None,
+        to: None,
+        operator: None,
+        out: out.clone(),
+        max_errors: Some(0),
+        top_numbers: 5,
+        threads: 2,
+    };
+    let outcome = reconcile(&options).unwrap_or_else(|e| panic!("reconcile: {e}"));
+    let expected: BTreeMap<&str, String> = truth
+        .calls
+        .iter()
+        .filter_map(|c| Some((c.call_id.as_str(), c.expected_class?)))
+        .filter(|(_, class)| *class != ReconClass::Matched)
+        .map(|(id, class)| (id, class.as_str().to_owned()))
+        .collect();
+    let mismatches = std::fs::read_to_string(out.join("mismatches.csv")).unwrap();
+    let found: BTreeMap<&str, String> = mismatches
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|fields| fields[0] != "matched")
+        .map(|fields| (fields[2], fields[0].to_owned()))
+        .collect();
+    let differ: Vec<_> = expected
+        .iter()
+        .filter(|(id, class)| found.get(*id) != Some(class))
+        .map(|(id, class)| format!("{id}: truth {class}, reconcile {:?}", found.get(*id)))
+        .chain(
+            found
+                .iter()
+                .filter(|(id, _)| !expected.contains_key(*id))
+                .map(|(id, class)| format!("{id}: truth matched or none, reconcile {class}")),
+        )
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} calls differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    let matched = truth
+        .calls
+        .iter()
+        .filter(|c| c.expected_class == Some(ReconClass::Matched))
+        .count() as u64;
+    assert_eq!(outcome.report.classes.matched, matched);
 }
 
 /// Every page, in order, checked as a chain: each page but the last has a nextLink, and the
@@ -178,4 +243,34 @@ fn read_pages(dir: &Path, pages: u64) -> Vec<PstnCallLogRow> {
     ids.dedup();
     assert_eq!(ids.len(), rows.len(), "no row twice");
     rows
+}
+
+/// The other bundled scenarios whose carrier drifts or whose records are corrected late:
+/// reconciling their exports gives the ground truth's classes too.
+#[test]
+fn reconciling_the_exports_of_the_drift_scenarios_gives_their_ground_truth() {
+    for name in ["drift-rounding", "late-and-corrected"] {
+        let scenario = load(name);
+        let export = out_dir(name, "export-files");
+        let options = RunOptions {
+            scenario_file: scenario_path(name),
+            seed: None,
+            out: out_dir(name, "export"),
+            progress: false,
+            length_ms: None,
+            keep_history: true,
+            export: Some(export.clone()),
+        };
+        let system = actix_rt::System::new();
+        let outcome = system
+            .block_on(run(&scenario, &options))
+            .unwrap_or_else(|e| panic!("{name}: could not run: {e}"));
+        assert!(outcome.export_error.is_none(), "{:?}", outcome.export_error);
+        let truth = outcome
+            .history
+            .as_ref()
+            .and_then(|h| h.truth.as_ref())
+            .expect("the run kept its ground truth");
+        reconciling_the_export_gives_the_ground_truth(&export, truth);
+    }
 }

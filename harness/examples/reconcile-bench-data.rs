@@ -15,19 +15,6 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Days from 1970-01-01 to a date's (year, month, day).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 fn digits(out: &mut Vec<u8>, value: i64, width: usize) {
     let mut buffer = [b'0'; 20];
     let mut v = value.unsigned_abs();
@@ -46,7 +33,7 @@ fn digits(out: &mut Vec<u8>, value: i64, width: usize) {
 /// `2026-01-05T10:00:00.123456` + `fraction_tail` + `Z` from microseconds since the epoch.
 fn timestamp(out: &mut Vec<u8>, us: i64, fraction_digits: usize) {
     let (days, rest) = (us.div_euclid(86_400_000_000), us.rem_euclid(86_400_000_000));
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = oc_protocol::timestamp::civil_from_days(days);
     let seconds = rest / 1_000_000;
     digits(out, year, 4);
     out.push(b'-');

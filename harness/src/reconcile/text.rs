@@ -113,28 +113,16 @@ pub(crate) fn field<'a>(line: &'a [u8], span: Span) -> Cow<'a, [u8]> {
     }
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+/// Days from 1970-01-01 to a proleptic Gregorian date (the protocol's own calendar).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    oc_protocol::timestamp::days_from_civil(year, i64::from(month), i64::from(day))
 }
 
 /// The date of a day since 1970-01-01: (year, month, day).
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    let (year, month, day) = oc_protocol::timestamp::civil_from_days(days);
+    // Months are 1 to 12 and days 1 to 31 by construction.
+    (year, month as u32, day as u32)
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {

@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod certify;
 pub mod checker;
+pub mod load;
 mod replay;
 pub mod run;
 pub mod scenario;

@@ -116,7 +116,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ScenarioCommand {
-    /// Check a scenario file: every error with file:line:column, or a summary of the scenario.
+    /// Check a scenario file or a load plan (a file with [executors]): every error with
+    /// file:line:column, or a summary.
     Check {
         /// The scenario file.
         file: PathBuf,
@@ -532,6 +533,18 @@ fn rules(json: bool) -> ExitCode {
 }
 
 fn check(file: &std::path::Path) -> ExitCode {
+    if is_load_plan(file) {
+        return match load::load_plan(file) {
+            Ok(plan) => {
+                say!("{}", load::plan::summary(&plan));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        };
+    }
     match scenario::load(file) {
         Ok(scenario) => {
             say!("{}", scenario::summary(&scenario));
@@ -542,6 +555,14 @@ fn check(file: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// Whether `file` is a load plan (its top level has `[executors]`) rather than a scenario.
+fn is_load_plan(file: &std::path::Path) -> bool {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|table| table.contains_key("executors"))
 }
 
 /// The flags of `run`.

@@ -174,6 +174,43 @@ impl LoadPlan {
     }
 }
 
+/// One line on what a plan does, for `oc-harness scenario check`.
+pub fn summary(plan: &LoadPlan) -> String {
+    let peak = |s: &Stages| {
+        s.stages
+            .iter()
+            .map(|st| st.target)
+            .fold(s.start_rate, f64::max)
+    };
+    let mut parts = vec![format!(
+        "{} — load plan, {} of load",
+        plan.name,
+        crate::scenario::format_duration(plan.length_ms())
+    )];
+    if let Some(e) = &plan.number_events {
+        parts.push(format!(
+            "number events up to {}/s in notifications of {} over {} numbers",
+            peak(&e.stages),
+            e.events_per_notification,
+            plan.numbers
+        ));
+    }
+    if let Some(c) = &plan.calls {
+        parts.push(format!(
+            "calls up to {}/s on {} numbers",
+            peak(&c.stages),
+            plan.call_numbers
+        ));
+    }
+    parts.push(format!(
+        "{} phase(s), {} threshold(s), metrics every {}",
+        plan.phases.len(),
+        plan.thresholds.len(),
+        crate::scenario::format_duration(plan.interval_ms)
+    ));
+    parts.join("; ")
+}
+
 /// Reads and checks the plan at `path`.
 pub fn load(path: &Path) -> Result<LoadPlan, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -575,6 +612,38 @@ stages = [{ duration = "10s", target = 5 }]
             "{PLAN}\n[[phases]]\nkind = \"teams_outage\"\nat = \"20s\"\nduration = \"3s\"\n"
         );
         assert_eq!(problems(&text)[0].0, "phases[0].at");
+    }
+
+    #[test]
+    fn every_bundled_plan_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/load");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let plan = load(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!plan.thresholds.is_empty(), "{}", path.display());
+                names.push(plan.name);
+            }
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            ["busy-hour", "onboarding", "outage-and-recovery", "smoke"]
+        );
+    }
+
+    #[test]
+    fn the_onboarding_plan_assigns_each_number_once() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/load");
+        let plan = load(&dir.join("onboarding.toml")).unwrap();
+        let events = plan.number_events.unwrap();
+        let per = events.events_per_notification;
+        let notifications = super::super::schedule::Arrivals::new(&events.stages, per).count();
+        assert_eq!(
+            notifications as u64 * u64::from(per),
+            u64::from(plan.numbers)
+        );
     }
 
     #[test]

@@ -368,9 +368,12 @@ fn quoted_commands(text: &str, markdown: bool) -> Vec<String> {
 fn every_command_quoted_in_the_readme_docs_and_scenarios_exists_with_its_flags() {
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let mut files = vec![root.join("README.md")];
-    for dir in ["docs", "scenarios"] {
+    for dir in ["docs", "scenarios", "scenarios/load"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            files.push(entry.unwrap().path());
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                files.push(path);
+            }
         }
     }
     let mut checked = 0;

@@ -308,6 +308,7 @@ pub async fn load(
     });
     report.scenario.carrier = carrier_url;
     judge_thresholds(&mut report, plan, &totals);
+    report.load = Some(load_section(plan, &totals));
     let write_error = totals.write_error.clone().or_else(|| {
         write_report(&report, judgement.exchanges.as_ref(), &options.out)
             .err()
@@ -355,6 +356,58 @@ fn judge_thresholds(report: &mut Report, plan: &LoadPlan, totals: &MetricsTotals
         } else {
             Verdict::Failed
         };
+    }
+}
+
+/// The report's load section: every interval as `metrics.ndjson` has it, the phases, totals.
+fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSection {
+    oc_reports::LoadSection {
+        interval_ms: plan.interval_ms,
+        phases: plan
+            .phases
+            .iter()
+            .map(|p| oc_reports::LoadPhase {
+                kind: p.kind.as_str().to_owned(),
+                start_ms: p.at_ms,
+                end_ms: p.at_ms + p.duration_ms,
+                excused_until_ms: p.excused_until_ms(),
+            })
+            .collect(),
+        intervals: totals
+            .intervals
+            .iter()
+            .map(|row| oc_reports::LoadInterval {
+                start_ms: row.start_ms,
+                end_ms: row.end_ms,
+                excused: row.excused,
+                executors: row
+                    .executors
+                    .iter()
+                    .map(|(executor, e)| oc_reports::LoadExecutorInterval {
+                        executor: executor.as_str().to_owned(),
+                        target_rate: e.target_rate,
+                        achieved_rate: e.achieved_rate,
+                        dropped: e.dropped,
+                    })
+                    .collect(),
+                metrics: row
+                    .metrics
+                    .iter()
+                    .map(|(metric, m)| oc_reports::LoadMetricInterval {
+                        metric: (*metric).to_owned(),
+                        count: m.count,
+                        p50_ms: m.p50_ms,
+                        p99_ms: m.p99_ms,
+                        max_ms: m.max_ms,
+                    })
+                    .collect(),
+                requests: row.requests,
+                errors: row.errors.values().sum(),
+            })
+            .collect(),
+        dropped: totals.dropped(),
+        unreported: totals.unreported,
+        aborted: totals.aborted.clone(),
     }
 }
 

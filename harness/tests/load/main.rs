@@ -239,6 +239,11 @@ fn a_correct_carrier_passes_and_every_file_is_written() {
     for (i, line) in intervals.iter().enumerate() {
         assert_eq!(line["interval"], i as u64, "{line}");
     }
+    let section = report.load.as_ref().expect("a load section");
+    assert_eq!(section.intervals.len(), intervals.len());
+    assert_eq!(section.dropped, 0);
+    let html = std::fs::read_to_string(run.out.join("report/report.html")).unwrap();
+    assert!(html.contains("Rate against target"), "the load charts");
     let last = intervals.last().expect("intervals");
     assert!(last["end_ms"].as_i64().unwrap() >= 6_000, "{last}");
     let started = |executor: &str| -> u64 {

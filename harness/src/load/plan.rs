@@ -629,7 +629,13 @@ stages = [{ duration = "10s", target = 5 }]
         names.sort();
         assert_eq!(
             names,
-            ["busy-hour", "onboarding", "outage-and-recovery", "smoke"]
+            [
+                "busy-hour",
+                "onboarding",
+                "outage-and-recovery",
+                "smoke",
+                "three-minutes"
+            ]
         );
     }
 

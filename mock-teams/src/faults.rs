@@ -294,6 +294,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_outage_answers_everything_until_it_ends_then_nothing_is_left_of_it() {
+        let faults = Faults::new(FaultSettings::default(), 1);
+        let now = Instant::now();
+        assert_eq!(faults.on_request(0, "cdrs", now), RequestFault::None);
+        faults.set_outage(Some(now + Duration::from_millis(2_500)));
+        assert_eq!(
+            faults.on_request(0, "cdrs", now),
+            RequestFault::Outage {
+                retry_after_secs: 3
+            }
+        );
+        assert_eq!(
+            faults.on_request(1, "durations", now + Duration::from_secs(2)),
+            RequestFault::Outage {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            faults.on_request(0, "cdrs", now + Duration::from_secs(3)),
+            RequestFault::None,
+            "over once its time has passed"
+        );
+        faults.set_outage(Some(now + Duration::from_secs(60)));
+        faults.set_outage(None);
+        assert_eq!(faults.on_request(0, "cdrs", now), RequestFault::None);
+    }
+
+    #[test]
     fn throttling_opens_a_window_that_early_requests_hit() {
         let faults = Faults::new(
             FaultSettings {

@@ -54,7 +54,9 @@ impl Executor {
 pub(crate) enum Sample {
     /// An exchange of the carrier under test, as Teams recorded it.
     Exchange(Box<Exchange>),
-    /// An iteration due at `intended_ms` started, or was dropped.
+    /// An iteration started on time, or was dropped; counted in the interval in which this
+    /// arrives (an iteration due just before an interval's end may count in the next one; the
+    /// totals are exact).
     Iteration { executor: Executor, started: bool },
     /// A call that ended at `end` was placed: its duration is awaited.
     CallPlaced { call_id: String, end: UnixMillis },

@@ -6,6 +6,7 @@ pub mod actors;
 pub mod certify;
 pub mod checker;
 pub mod graph_pull;
+pub mod load;
 pub mod reconcile;
 mod replay;
 pub mod run;

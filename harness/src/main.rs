@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use oc_harness::certify;
+use oc_harness::load;
 use oc_harness::reconcile;
 use oc_harness::run::{RunError, RunOptions, exit_code, run};
 use oc_harness::scenario;
@@ -115,6 +116,19 @@ enum Command {
     /// or input file, or more rejected rows than --max-errors; 3 when the output cannot be
     /// written.
     Reconcile(ReconcileArgs),
+    /// Load-test a carrier's Operator Connect integration over the wire, for CI.
+    ///
+    /// The harness serves the Teams API on --listen, prints what the carrier must configure (as
+    /// certify does), waits (bounded) for the carrier API at --carrier-url, then plays the load
+    /// plan in real time: open-model executors of number events (signed notifications) and
+    /// calls (CDR and quality records on the feeds, legs posted to the carrier's hook), each
+    /// with k6-style stages; iterations that cannot start on time are dropped and counted;
+    /// latency is measured from each request's intended start. Writes DIR/metrics.hlog (an
+    /// HdrHistogram interval log), DIR/metrics.ndjson (one line per interval) and the report
+    /// (report.json, junit.xml with one test case per threshold and rule, summary.md,
+    /// report.html, evidence.ndjson). Exit code 0 when every threshold held, 1 otherwise,
+    /// 2 bad plan or flags, 3 could not run.
+    Load(LoadArgs),
     /// Print the conformance rule catalogue.
     Rules {
         /// As JSON instead of a table.
@@ -130,7 +144,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ScenarioCommand {
-    /// Check a scenario file: every error with file:line:column, or a summary of the scenario.
+    /// Check a scenario file or a load plan (a file with [executors]): every error with
+    /// file:line:column, or a summary.
     Check {
         /// The scenario file.
         file: PathBuf,
@@ -172,6 +187,138 @@ fn main() -> ExitCode {
         ),
         Command::Certify(args) => certify_command(args),
         Command::Reconcile(args) => reconcile_command(args),
+        Command::Load(args) => load_command(args),
+    }
+}
+
+/// The flags of `load`.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The carrier API's base URL: notifications go to
+    /// URL/oc/v1/notifications/number-assignments, legs to URL/oc/v1/test/call-legs.
+    #[arg(long, value_name = "URL")]
+    carrier_url: String,
+    /// The load plan, e.g. scenarios/load/smoke.toml.
+    #[arg(long, value_name = "FILE")]
+    plan: PathBuf,
+    /// Where the Teams API listens (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The Teams base URL as the carrier reaches it, when not the listen address.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Serve the Teams API over HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The carrier's bearer token, instead of a generated one.
+    #[arg(long, env = "OC_CERTIFY_TOKEN", value_name = "TOKEN")]
+    token: Option<String>,
+    /// The webhook signing secret, instead of a generated one.
+    #[arg(long, env = "OC_CERTIFY_WEBHOOK_SECRET", value_name = "SECRET")]
+    webhook_secret: Option<String>,
+    /// The seed of every random choice [default: the plan's].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long to wait for the carrier API to answer, e.g. 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    ready_timeout: String,
+    /// Where to write the metrics and the report [default: oc-harness-out/load/<plan name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn load_command(args: LoadArgs) -> ExitCode {
+    let plan = match load::load_plan(&args.plan) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    for (flag, url) in [
+        ("--carrier-url", Some(&args.carrier_url)),
+        ("--public-url", args.public_url.as_ref()),
+    ] {
+        if let Some(Err(why)) = url.map(|u| certify::check_carrier_url(u)) {
+            eprintln!("error: {flag}: {why}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let ready_timeout_ms = match scenario::parse_duration(&args.ready_timeout) {
+        Ok(ms) => ms,
+        Err(err) => {
+            eprintln!("error: --ready-timeout: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
+        if let Some(path) = path
+            && let Err(err) = std::fs::metadata(path)
+        {
+            eprintln!("error: {flag}: cannot read {}: {err}", path.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    for (flag, value) in [
+        ("--token", &args.token),
+        ("--webhook-secret", &args.webhook_secret),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            eprintln!("error: {flag} must not be empty");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    let options = load::LoadOptions {
+        carrier_url: args.carrier_url,
+        out: args
+            .out
+            .unwrap_or_else(|| PathBuf::from("oc-harness-out/load").join(&plan.name)),
+        plan_file: args.plan,
+        listen: args.listen,
+        public_url: args.public_url,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert_chain, private_key)| mock_teams::TlsFiles {
+                cert_chain,
+                private_key,
+            }),
+        token: args.token,
+        webhook_secret: args.webhook_secret,
+        seed: args.seed,
+        ready_timeout_ms,
+        progress: !args.quiet,
+    };
+    let system = actix_rt::System::new();
+    match system.block_on(load::load(&plan, &options, print_setup)) {
+        Ok(outcome) => {
+            print_report(
+                &outcome.report,
+                outcome
+                    .write_error
+                    .is_none()
+                    .then_some(&outcome.report_path),
+            );
+            match outcome.write_error {
+                None => ExitCode::from(exit_code(&outcome.report)),
+                Some(err) => {
+                    eprintln!(
+                        "error: the verdict above stands, but the results could not be written: {err}"
+                    );
+                    ExitCode::from(EXIT_COULD_NOT_RUN)
+                }
+            }
+        }
+        Err(err) => refused_flag(&err).unwrap_or_else(|| {
+            eprintln!("error: could not run the load test: {err}");
+            ExitCode::from(EXIT_COULD_NOT_RUN)
+        }),
     }
 }
 
@@ -495,10 +642,11 @@ fn print_setup(setup: &certify::Setup) {
     say!("  notifications         POST {}", setup.webhook_url);
     say!("  call legs             POST {}", setup.call_legs_url);
     say!(
-        "Durations are due within {} s of each call's end. Seed {}; the certification takes at \
-         most {} s, and waits up to {} s for the carrier API to answer.",
+        "Durations are due within {} s of each call's end. Seed {}; the {} takes at most {} s, \
+         and waits up to {} s for the carrier API to answer.",
         setup.reporting_deadline_ms / 1000,
         setup.seed,
+        setup.activity,
         setup.time_limit_ms / 1000,
         setup.ready_timeout_ms / 1000
     );
@@ -582,6 +730,18 @@ fn rules(json: bool) -> ExitCode {
 }
 
 fn check(file: &std::path::Path) -> ExitCode {
+    if is_load_plan(file) {
+        return match load::load_plan(file) {
+            Ok(plan) => {
+                say!("{}", load::plan::summary(&plan));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        };
+    }
     match scenario::load(file) {
         Ok(scenario) => {
             say!("{}", scenario::summary(&scenario));
@@ -592,6 +752,14 @@ fn check(file: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// Whether `file` is a load plan (its top level has `[executors]`) rather than a scenario.
+fn is_load_plan(file: &std::path::Path) -> bool {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|table| table.contains_key("executors"))
 }
 
 /// The flags of `run`.

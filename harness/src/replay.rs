@@ -75,7 +75,7 @@ pub(crate) fn certify_command(options: &CertifyOptions, seed: u64) -> String {
 }
 
 /// The arguments joined by spaces, each quoted as [`shell_quote`] does.
-fn command_line(args: &[String]) -> String {
+pub(crate) fn command_line(args: &[String]) -> String {
     args.iter()
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()

@@ -131,6 +131,30 @@ pub struct MisbehaviourConfig {
     pub skip_page_index: u32,
     /// `QUA-FEED`: how many poll cycles read the quality feed before it stops.
     pub quality_full_cycles: u32,
+    /// Load tests: the webhook handler stalls for a while at a fixed period (any profile).
+    pub webhook_stall: Option<WebhookStall>,
+    /// Load tests: at most this many durations reported per second, the rest left for later
+    /// cycles (a carrier that cannot keep up); 0 reports everything due.
+    pub max_reports_per_second: u32,
+}
+
+/// A webhook handler that stalls `pause_ms` out of every `every_ms` of real time, as behind a
+/// garbage-collection pause: a notification arriving during a stall is answered when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookStall {
+    /// The period, real ms.
+    pub every_ms: u64,
+    /// How long each stall lasts, real ms; less than `every_ms`.
+    pub pause_ms: u64,
+}
+
+impl WebhookStall {
+    /// How long a notification arriving at `now_ms` (real time, ms since the epoch) waits.
+    pub fn wait_ms(&self, now_ms: u64) -> u64 {
+        let phase = now_ms % self.every_ms.max(1);
+        self.pause_ms.saturating_sub(phase)
+    }
 }
 
 impl Default for MisbehaviourConfig {
@@ -140,6 +164,8 @@ impl Default for MisbehaviourConfig {
             ack_delay_ms: 6_000,
             skip_page_index: 1,
             quality_full_cycles: 1,
+            webhook_stall: None,
+            max_reports_per_second: 0,
         }
     }
 }
@@ -293,6 +319,17 @@ impl CarrierConfig {
         }
         for (key, message) in self.limits.problems() {
             push(&format!("limits.{key}"), message);
+        }
+        if let Some(stall) = self.misbehaviour.webhook_stall
+            && (stall.every_ms == 0 || stall.pause_ms >= stall.every_ms)
+        {
+            push(
+                "misbehaviour.webhook_stall",
+                format!(
+                    "pause_ms must be less than every_ms, and every_ms more than 0; are {} and {}",
+                    stall.pause_ms, stall.every_ms
+                ),
+            );
         }
         if self.tolerance_ms < 0 {
             push(
@@ -449,6 +486,26 @@ webhook_secret = "s"
             ConfigError::Invalid { problems, .. } => {
                 let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
                 assert_eq!(keys, ["client.batch_size", "drift[0].probability"]);
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_webhook_stall_waits_out_the_rest_of_its_pause() {
+        let text = format!(
+            "{MINIMAL}\n[misbehaviour]\nwebhook_stall = {{ every_ms = 10000, pause_ms = 2000 }}\n"
+        );
+        let config = CarrierConfig::from_toml_str(&text, "c.toml").unwrap();
+        let stall = config.misbehaviour.webhook_stall.unwrap();
+        assert_eq!(stall.wait_ms(20_000), 2_000);
+        assert_eq!(stall.wait_ms(21_500), 500);
+        assert_eq!(stall.wait_ms(22_000), 0);
+        assert_eq!(stall.wait_ms(29_999), 0);
+        let text = text.replace("pause_ms = 2000", "pause_ms = 10000");
+        match CarrierConfig::from_toml_str(&text, "c.toml").unwrap_err() {
+            ConfigError::Invalid { problems, .. } => {
+                assert_eq!(problems[0].0, "misbehaviour.webhook_stall");
             }
             other => panic!("{other}"),
         }

@@ -103,6 +103,8 @@ pub(crate) enum RequestFault {
     Error,
     /// A request before an earlier `Retry-After` passed: answer 429 with the time left.
     TooEarly { early_by: Duration },
+    /// Teams is down ([`Faults::set_outage`]): answer 503 with `Retry-After`.
+    Outage { retry_after_secs: u64 },
 }
 
 /// Which webhook faults a number's notifications may get. When both duplication and
@@ -128,6 +130,8 @@ pub(crate) struct Faults {
     applied_reports: AtomicU64,
     /// Until when each (carrier, endpoint) is throttled.
     throttled_until: Mutex<BTreeMap<(u16, &'static str), Instant>>,
+    /// Until when Teams is down, when it is.
+    outage_until: Mutex<Option<Instant>>,
 }
 
 impl Faults {
@@ -138,7 +142,14 @@ impl Faults {
             applied_reports: AtomicU64::new(0),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(derive(seed, &[b"teams/faults"]))),
             throttled_until: Mutex::new(BTreeMap::new()),
+            outage_until: Mutex::new(None),
         }
+    }
+
+    /// Takes Teams down until `until` (every request answered `503` with `Retry-After`), or
+    /// brings it back with `None`.
+    pub(crate) fn set_outage(&self, until: Option<Instant>) {
+        *self.outage_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
     }
 
     pub(crate) fn settings(&self) -> &FaultSettings {
@@ -159,6 +170,15 @@ impl Faults {
         endpoint: &'static str,
         now: Instant,
     ) -> RequestFault {
+        let outage = *self.outage_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = outage
+            && now < until
+        {
+            let left = until - now;
+            return RequestFault::Outage {
+                retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            };
+        }
         let mut windows = match self.throttled_until.lock() {
             Ok(w) => w,
             Err(poisoned) => poisoned.into_inner(),
@@ -272,6 +292,34 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_answers_everything_until_it_ends_then_nothing_is_left_of_it() {
+        let faults = Faults::new(FaultSettings::default(), 1);
+        let now = Instant::now();
+        assert_eq!(faults.on_request(0, "cdrs", now), RequestFault::None);
+        faults.set_outage(Some(now + Duration::from_millis(2_500)));
+        assert_eq!(
+            faults.on_request(0, "cdrs", now),
+            RequestFault::Outage {
+                retry_after_secs: 3
+            }
+        );
+        assert_eq!(
+            faults.on_request(1, "durations", now + Duration::from_secs(2)),
+            RequestFault::Outage {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            faults.on_request(0, "cdrs", now + Duration::from_secs(3)),
+            RequestFault::None,
+            "over once its time has passed"
+        );
+        faults.set_outage(Some(now + Duration::from_secs(60)));
+        faults.set_outage(None);
+        assert_eq!(faults.on_request(0, "cdrs", now), RequestFault::None);
+    }
 
     #[test]
     fn throttling_opens_a_window_that_early_requests_hit() {

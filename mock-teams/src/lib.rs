@@ -291,8 +291,20 @@ impl MockTeams {
         &self,
         changes: Vec<NumberChange>,
     ) -> Vec<Result<NumberEvent, StoreError>> {
+        self.apply_changes_sent_at(changes, None)
+    }
+
+    /// [`MockTeams::apply_changes`], the notifications recorded as meant to be sent at
+    /// `sent_at` (their `sentDateTime` and their exchanges' simulated time) rather than at the
+    /// current simulated time: a load test measures each acknowledgement from when the
+    /// notification was meant to go out.
+    pub fn apply_changes_sent_at(
+        &self,
+        changes: Vec<NumberChange>,
+        sent_at: Option<UnixMillis>,
+    ) -> Vec<Result<NumberEvent, StoreError>> {
         let mut store = self.state.store();
-        let now = store.now();
+        let now = sent_at.unwrap_or_else(|| store.now());
         let mut outgoing: Vec<(String, Vec<NumberEvent>)> = Vec::new();
         let results = changes
             .into_iter()
@@ -436,6 +448,26 @@ impl MockTeams {
                 _ => return Ok(pages),
             }
         }
+    }
+
+    /// Takes the Teams API down for `length` from now (every request answered `503` with
+    /// `Retry-After`, recorded as an injected fault), or brings it back with `None`. Webhooks
+    /// keep going out.
+    pub fn set_outage(&self, length: Option<Duration>) {
+        self.state
+            .faults
+            .set_outage(length.map(|l| std::time::Instant::now() + l));
+    }
+
+    /// When the record at `position` of a carrier's `feed` (`cdr` or `quality`) became
+    /// available, if the feed has it.
+    pub fn feed_available(
+        &self,
+        carrier_id: &str,
+        feed: &str,
+        position: u64,
+    ) -> Option<UnixMillis> {
+        self.with_store(|s| s.feed_available(carrier_id, feed, position))
     }
 
     /// The webhook sender, to wait for deliveries to settle.

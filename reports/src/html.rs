@@ -13,6 +13,7 @@ use crate::{
 
 mod certification;
 pub(crate) mod charts;
+mod load;
 
 use charts::{
     Bar, bar_chart, drift_chart, drift_distribution, latency_chart, quality_chart, seconds,
@@ -42,6 +43,10 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
             certification::STYLE,
         ),
         None => (format!("oc-harness: {} — {word}", escape(&s.name)), ""),
+    };
+    let extra_style = match &report.load {
+        Some(_) => load::STYLE,
+        None => extra_style,
     };
     let mut out = String::new();
     let _ = write!(
@@ -189,6 +194,9 @@ pub fn write_html<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
     }
     out.push_str("</table></div>\n");
 
+    if let Some(l) = &report.load {
+        load::section(&mut out, l);
+    }
     out.push_str("<h2>Thresholds</h2>\n");
     if report.thresholds.is_empty() {
         out.push_str("<p>The scenario sets no threshold.</p>\n");
@@ -462,7 +470,30 @@ h1 .reasons { display: block; margin-top: 0.3em; line-height: 1.3; }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{certification_report, small_report};
+    use crate::testing::{certification_report, load_report, small_report};
+
+    #[test]
+    fn a_load_report_charts_rates_latency_lags_and_errors_with_the_phases_shaded() {
+        let html = render(&load_report());
+        assert!(html.contains("<h2>Load</h2>"));
+        for title in [
+            "Rate against target (per second)",
+            "Latency from the intended send time (ms)",
+            "Feed and report lag (ms)",
+            "Errors and dropped iterations",
+        ] {
+            assert!(html.contains(&format!("aria-label=\"{title}\"")), "{title}");
+        }
+        // The outage and its catch-up, shaded in each of the four charts.
+        assert_eq!(html.matches("<rect class=\"phase\"").count(), 4);
+        assert!(html.contains("calls target"));
+        assert!(html.contains("webhook_ack.p99 &lt; 500ms"));
+        // No report lag was measured: its lines are left out, not drawn at zero.
+        assert!(!html.contains("<title>report_lag p99</title>"));
+        insta::assert_snapshot!("report-load.html", html);
+        // A report without a load section has none.
+        assert!(!render(&small_report()).contains("<h2>Load</h2>"));
+    }
 
     fn render(report: &Report) -> String {
         let mut out = Vec::new();

@@ -91,6 +91,92 @@ pub struct Report {
     /// The certification of a real carrier (`oc-harness certify`); absent for a simulation run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certification: Option<Certification>,
+    /// A load test's figures over time (`oc-harness load`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadSection>,
+}
+
+/// A load test's figures over time: one entry per metrics interval, and the phases of trouble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSection {
+    /// The metrics interval, ms.
+    pub interval_ms: i64,
+    /// The phases of trouble, in time order.
+    pub phases: Vec<LoadPhase>,
+    /// Every interval, in time order.
+    pub intervals: Vec<LoadInterval>,
+    /// Iterations that could not start on time, over the whole load.
+    pub dropped: u64,
+    /// Calls whose duration Teams never received (counted in `report_lag` at their age at the
+    /// end).
+    pub unreported: u64,
+    /// Why the load stopped early (`abort_on_fail`), when it did.
+    pub aborted: Option<String>,
+}
+
+/// A phase of trouble of a load test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadPhase {
+    /// What went wrong, e.g. `teams_outage`.
+    pub kind: String,
+    /// When it started and ended, ms from the start of the load.
+    pub start_ms: i64,
+    /// When it ended.
+    pub end_ms: i64,
+    /// Until when latency thresholds excused it (its catch-up allowance).
+    pub excused_until_ms: i64,
+}
+
+/// One metrics interval of a load test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadInterval {
+    /// Its start and end, ms from the start of the load.
+    pub start_ms: i64,
+    /// Its end.
+    pub end_ms: i64,
+    /// In a phase or its catch-up allowance: latency thresholds did not judge it.
+    pub excused: bool,
+    /// Each executor's rates.
+    pub executors: Vec<LoadExecutorInterval>,
+    /// Each latency metric's figures.
+    pub metrics: Vec<LoadMetricInterval>,
+    /// Requests of the integration.
+    pub requests: u64,
+    /// Of which failed.
+    pub errors: u64,
+}
+
+/// One executor in one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadExecutorInterval {
+    /// `number_events` or `calls`.
+    pub executor: String,
+    /// The plan's rate, per second.
+    pub target_rate: f64,
+    /// The rate started, per second.
+    pub achieved_rate: f64,
+    /// Iterations dropped.
+    pub dropped: u64,
+}
+
+/// One latency metric in one interval, ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadMetricInterval {
+    /// `webhook_ack`, `legs_post`, `feed_lag` or `report_lag`.
+    pub metric: String,
+    /// Samples.
+    pub count: u64,
+    /// Median, ms; none without samples.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
+    /// Maximum, ms.
+    pub max_ms: Option<f64>,
 }
 
 /// The certification of a carrier system over the wire: its cases, each tied to rules, and
@@ -779,6 +865,34 @@ mod tests {
         // Without a certification the field is left out, not written as null.
         let value = serde_json::to_value(testing::small_report()).unwrap();
         assert!(value.get("certification").is_none());
+    }
+
+    #[test]
+    fn the_load_report_satisfies_the_schema_and_reads_back() {
+        let report = testing::load_report();
+        let value = serde_json::to_value(&report).unwrap();
+        assert_eq!(errors(&schema(), &value), Vec::<String>::new());
+        assert_eq!(
+            serde_json::from_value::<Report>(value.clone()).unwrap(),
+            report
+        );
+        assert!(
+            serde_json::to_value(testing::small_report())
+                .unwrap()
+                .get("load")
+                .is_none(),
+            "without a load test the field is left out"
+        );
+        let validator = schema();
+        let mut unknown = value.clone();
+        unknown["load"]["intervals"][0]["p95Ms"] = 3.into();
+        assert!(!validator.is_valid(&unknown));
+        let mut bad_metric = value.clone();
+        bad_metric["load"]["intervals"][0]["metrics"][0]["metric"] = "latency".into();
+        assert!(!validator.is_valid(&bad_metric));
+        let mut missing = value;
+        missing["load"].as_object_mut().unwrap().remove("dropped");
+        assert!(!validator.is_valid(&missing));
     }
 
     #[test]

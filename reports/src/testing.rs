@@ -9,7 +9,8 @@ use oc_protocol::{
 use crate::{
     Accuracy, CaseResult, Certification, CertificationVerdict, Conservation, DriftBin, Evidence,
     EvidenceExchange, ExchangeDirection, Exercised, ExpectationResult, LATENCY_QUANTILES,
-    LatencyMeasure, LatencyPoint, LatencySummary, Outcome, QualityBucket, Report, RuleVerdict,
+    LatencyMeasure, LatencyPoint, LatencySummary, LoadExecutorInterval, LoadInterval,
+    LoadMetricInterval, LoadPhase, LoadSection, Outcome, QualityBucket, Report, RuleVerdict,
     RunCounts, SCHEMA_VERSION, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
@@ -240,6 +241,7 @@ pub(crate) fn small_report() -> Report {
             calls_per_second: 12.0,
         },
         certification: None,
+        load: None,
     }
 }
 
@@ -439,4 +441,84 @@ pub(crate) fn exchanges() -> Vec<EvidenceExchange> {
             response_body: None,
         },
     ]
+}
+
+/// [`small_report`] as `oc-harness load` would write it: the plan's thresholds (one missed),
+/// and a load section of six intervals with a Teams outage in the middle.
+pub(crate) fn load_report() -> Report {
+    let mut report = small_report();
+    report.scenario.name = "busy-hour".into();
+    report.scenario.replay =
+        "oc-harness load --carrier-url http://127.0.0.1:9 --plan scenarios/load/busy-hour.toml"
+            .into();
+    report.thresholds = vec![
+        ThresholdResult {
+            name: "webhook_ack.p99 < 500ms".into(),
+            limit: 500.0,
+            measured: Some(2013.5),
+            passed: false,
+        },
+        ThresholdResult {
+            name: "dropped == 0".into(),
+            limit: 0.0,
+            measured: Some(0.0),
+            passed: true,
+        },
+    ];
+    let interval = |n: i64| {
+        let metric = |name: &str, p50: f64| LoadMetricInterval {
+            metric: name.into(),
+            count: 100,
+            p50_ms: Some(p50 * (n + 1) as f64),
+            p99_ms: Some(p50 * 4.0 * (n + 1) as f64),
+            max_ms: Some(p50 * 9.0 * (n + 1) as f64),
+        };
+        LoadInterval {
+            start_ms: n * 10_000,
+            end_ms: (n + 1) * 10_000,
+            excused: (2..4).contains(&n),
+            executors: vec![
+                LoadExecutorInterval {
+                    executor: "calls".into(),
+                    target_rate: 20.0 * (n + 1).min(3) as f64,
+                    achieved_rate: 20.0 * (n + 1).min(3) as f64 - 1.0,
+                    dropped: u64::from(n == 4),
+                },
+                LoadExecutorInterval {
+                    executor: "number_events".into(),
+                    target_rate: 5.0,
+                    achieved_rate: 5.0,
+                    dropped: 0,
+                },
+            ],
+            metrics: vec![
+                metric("webhook_ack", 3.0),
+                metric("legs_post", 2.0),
+                metric("feed_lag", 900.0),
+                LoadMetricInterval {
+                    metric: "report_lag".into(),
+                    count: 0,
+                    p50_ms: None,
+                    p99_ms: None,
+                    max_ms: None,
+                },
+            ],
+            requests: 400,
+            errors: u64::try_from(n).unwrap_or(0),
+        }
+    };
+    report.load = Some(LoadSection {
+        interval_ms: 10_000,
+        phases: vec![LoadPhase {
+            kind: "teams_outage".into(),
+            start_ms: 20_000,
+            end_ms: 30_000,
+            excused_until_ms: 40_000,
+        }],
+        intervals: (0..6).map(interval).collect(),
+        dropped: 1,
+        unreported: 3,
+        aborted: None,
+    });
+    report
 }

@@ -112,6 +112,8 @@ pub struct CertifyOptions {
 /// What the carrier must configure, known once the Teams API listens.
 #[derive(Debug, Clone)]
 pub struct Setup {
+    /// What runs: `certification` or `load test`.
+    pub activity: &'static str,
     /// The Teams API base URL.
     pub teams_url: String,
     /// The carrier's bearer token.
@@ -202,6 +204,7 @@ pub async fn certify(
         .clone()
         .unwrap_or_else(|| sides.teams.base_url());
     announce(&Setup {
+        activity: "certification",
         teams_url: teams_url.clone(),
         token: credentials.token.clone(),
         webhook_secret: credentials.webhook_secret.clone(),
@@ -334,7 +337,11 @@ fn records_trail_ms(scenario: &Scenario) -> i64 {
 
 /// Waits until the carrier's API answers anything over HTTP (a 404 for a number it never
 /// heard of is the expected answer), at most `timeout_ms`.
-async fn wait_ready(carrier_url: &str, secret: &str, timeout_ms: i64) -> Result<(), String> {
+pub(crate) async fn wait_ready(
+    carrier_url: &str,
+    secret: &str,
+    timeout_ms: i64,
+) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(READY_PROBE_TIMEOUT)
         .connect_timeout(READY_PROBE_TIMEOUT)
@@ -479,7 +486,7 @@ fn certification_section(report: &mut Report, section: Section<'_>) {
 
 /// A credential from the operating system's randomness (not the scenario's seed: a secret
 /// must not be derivable from a seed printed in the report).
-fn generated_secret(prefix: &str) -> String {
+pub(crate) fn generated_secret(prefix: &str) -> String {
     let bytes: [u8; 24] = rand::random();
     format!("{prefix}_{}", oc_protocol::signing::hex(&bytes))
 }

@@ -33,7 +33,9 @@ use crate::checker::history::{History, PollCycle};
 use crate::scenario::{CarrierSpec, Clock, Scenario};
 
 pub use report::exit_code;
-pub(crate) use setup::{Credentials, Plan, Sides, check_settings, inventory, start_teams, wire};
+pub(crate) use setup::{
+    Credentials, Plan, Sides, check_settings, inventory, start_teams, start_teams_tapped, wire,
+};
 
 /// The carrier's id in Teams.
 pub const CARRIER_ID: &str = "carrier";
@@ -125,7 +127,7 @@ pub enum RunError {
     Checker,
 }
 
-fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunError {
+pub(crate) fn store_error(what: &'static str) -> impl Fn(mock_teams::StoreError) -> RunError {
     move |e| RunError::Store {
         what,
         message: e.to_string(),

@@ -129,6 +129,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
             calls_per_second: figures.calls as f64 / wall.as_secs_f64().max(1e-9),
         },
         certification: None,
+        load: None,
     }
 }
 

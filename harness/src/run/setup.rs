@@ -68,9 +68,24 @@ pub(crate) fn check_settings(scenario: &Scenario, cycles_on_the_wire: bool) -> C
 pub(crate) async fn start_teams(
     scenario: &Scenario,
     seed: u64,
+    options: TeamsOptions,
+    settings: CheckSettings,
+    out: (&std::path::Path, bool),
+) -> Result<TeamsStarted, RunError> {
+    start_teams_tapped(scenario, seed, options, settings, out, None).await
+}
+
+/// Sees every exchange before the checker does (a load test's metrics).
+type Tap = Arc<dyn Fn(&oc_observe::Exchange) + Send + Sync>;
+
+/// [`start_teams`], every exchange also shown to `tap` first.
+pub(crate) async fn start_teams_tapped(
+    scenario: &Scenario,
+    seed: u64,
     mut options: TeamsOptions,
     settings: CheckSettings,
     out: (&std::path::Path, bool),
+    tap: Option<Tap>,
 ) -> Result<TeamsStarted, RunError> {
     let (checker, checker_thread) =
         CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start_on_own_thread();
@@ -87,6 +102,9 @@ pub(crate) async fn start_teams(
             && let Ok(mut last) = sink_link.lock()
         {
             *last = Some(link.clone());
+        }
+        if let Some(tap) = &tap {
+            tap(&e);
         }
         crate::actors::checker::deliver(&sink_checker, e);
     });

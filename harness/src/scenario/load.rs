@@ -90,6 +90,16 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// is listed: every syntax error, or else every key of the wrong name or type and every value
 /// that breaks a rule.
 pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(text, origin, convert)
+}
+
+/// Reads TOML `text` strictly into `R` and converts it with `convert`, every problem located
+/// as [`parse`] locates a scenario's: the loader of scenario files and of load plans.
+pub(crate) fn parse_with<R: serde::de::DeserializeOwned, T>(
+    text: &str,
+    origin: &str,
+    convert: impl FnOnce(R) -> Result<T, Vec<super::convert::Finding>>,
+) -> Result<T, ScenarioError> {
     let invalid = |mut problems: Vec<Problem>| {
         // In file order, so that the list reads top to bottom; stable, so that the problems of
         // one key keep the order of the checks.
@@ -123,12 +133,12 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                 .collect(),
         ));
     }
-    let (raw, mut problems) = structure::read(text, &doc);
+    let (raw, mut problems) = structure::read::<R>(text, &doc);
     let Some(raw) = raw else {
         return Err(invalid(problems));
     };
     match convert(raw) {
-        Ok(scenario) if problems.is_empty() => Ok(scenario),
+        Ok(converted) if problems.is_empty() => Ok(converted),
         Ok(_) => Err(invalid(problems)),
         Err(findings) => {
             problems.extend(findings.into_iter().map(|finding| {

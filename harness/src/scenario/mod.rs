@@ -3,7 +3,7 @@
 mod carrier;
 mod certification;
 pub mod check;
-mod convert;
+pub(crate) mod convert;
 pub mod defaults;
 pub mod duration;
 mod expect;

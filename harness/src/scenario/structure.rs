@@ -10,7 +10,6 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::load::Problem;
-use super::raw::RawScenario;
 use super::reference;
 use super::spans::{line_column, locate, remove};
 
@@ -20,7 +19,13 @@ const MAX_PROBLEMS: usize = 50;
 /// Reads `doc` (parsed from `text`) into the file's structs, taking out every key serde
 /// refuses. Returns what could be read (none when a required key is missing or wrong) and a
 /// problem for every key taken out.
-pub(crate) fn read(text: &str, doc: &Spanned<DeTable<'_>>) -> (Option<RawScenario>, Vec<Problem>) {
+/// Any file read strictly into structs of its own works the same: a scenario
+/// ([`RawScenario`](super::raw::RawScenario)),
+/// a load plan.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(
+    text: &str,
+    doc: &Spanned<DeTable<'_>>,
+) -> (Option<T>, Vec<Problem>) {
     let mut doc = doc.clone();
     let mut problems: Vec<Problem> = Vec::new();
     let mut removed: Vec<String> = Vec::new();

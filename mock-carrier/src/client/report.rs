@@ -63,6 +63,12 @@ impl Client {
         counts: &mut RetryCounts,
     ) -> Result<Reported, ClientError> {
         let mut reported = Reported::default();
+        // A carrier that cannot keep up (`max_reports_per_second`): what one poll interval
+        // allows (at least one batch), the rest left in the outbox for later cycles.
+        let per_second = u64::from(self.config.misbehaviour.max_reports_per_second);
+        let budget = (per_second > 0)
+            .then(|| (per_second * self.config.client.poll_interval_ms / 1000).max(1));
+        let mut sent = 0u64;
         let url = self
             .base
             .join(paths::CALL_DURATIONS)
@@ -70,6 +76,10 @@ impl Client {
                 link: paths::CALL_DURATIONS.to_owned(),
             })?;
         while let Some(batch) = state.outbox.front_mut() {
+            if sent > 0 && budget.is_some_and(|b| sent + batch.records.len() as u64 > b) {
+                break;
+            }
+            sent += batch.records.len() as u64;
             let out = Outgoing {
                 method: Method::POST,
                 url: url.clone(),

@@ -79,6 +79,15 @@ pub(crate) async fn number_assignments(
         stale = outcome.stale,
         "notification"
     );
+    if let Some(stall) = shared.config.misbehaviour.webhook_stall {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let wait = stall.wait_ms(now_ms);
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
     if profile == Profile::NumAck {
         // Breaks NUM-ACK on purpose: the events are applied, the answer comes too late.
         tokio::time::sleep(Duration::from_millis(

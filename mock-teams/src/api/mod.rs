@@ -305,6 +305,16 @@ async fn answer(
                             )
                         }))
                     }
+                    RequestFault::Outage { retry_after_secs } => {
+                        fault = Some(InjectedFault::ServerError { status: 503 });
+                        Err(Box::new(Rejection {
+                            retry_after_secs: Some(retry_after_secs),
+                            ..*problem(
+                                ProblemKind::Unavailable,
+                                format!("Teams is down: retry after {retry_after_secs} s"),
+                            )
+                        }))
+                    }
                     RequestFault::Error => {
                         fault = Some(InjectedFault::ServerError { status: 503 });
                         Err(problem(

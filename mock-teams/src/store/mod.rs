@@ -506,6 +506,23 @@ impl Store {
         self.pending.push(Reverse((at, self.publish_order, what)));
     }
 
+    /// When the record at `position` of a carrier's `feed` (`cdr` or `quality`) became
+    /// available, if the feed has it.
+    pub fn feed_available(
+        &self,
+        carrier_id: &str,
+        feed: &str,
+        position: u64,
+    ) -> Option<UnixMillis> {
+        let carrier = &self.carriers[usize::from(self.carrier_id_index(carrier_id).ok()?)];
+        let feed = match feed {
+            "cdr" => &carrier.cdr_feed,
+            "quality" => &carrier.quality_feed,
+            _ => return None,
+        };
+        feed.page(position, 1).first().map(|e| e.available)
+    }
+
     /// Moves the simulated clock to `to`, publishing every record that became available.
     pub fn advance_to(&mut self, to: UnixMillis) -> Result<(), StoreError> {
         if to < self.now {

@@ -8,7 +8,7 @@ use super::escape;
 use crate::{DriftBin, LatencySummary, QualityBucket};
 
 /// Width of every chart's view box, px (the page scales it to its width).
-const CHART_WIDTH: f64 = 440.0;
+pub(super) const CHART_WIDTH: f64 = 440.0;
 /// Width of a bar chart's label column, px.
 const LABEL_WIDTH: f64 = 150.0;
 /// Width of a bar chart's plotting area, px (the rest is for the value labels).
@@ -16,7 +16,7 @@ const PLOT_WIDTH: f64 = 210.0;
 /// Height of one bar's row, px.
 const ROW: f64 = 24.0;
 /// How many colours the latency curves cycle through (`.s0` … in [`STYLE`]).
-const SERIES_COLOURS: usize = 8;
+pub(super) const SERIES_COLOURS: usize = 8;
 
 /// One bar of [`bar_chart`].
 pub(crate) struct Bar {

@@ -1,0 +1,394 @@
+//! `oc-harness load` end to end: the harness and `mock-carrier serve` are separate processes
+//! talking over loopback HTTP, as on a carrier's CI rig, with the test-sized plans of
+//! `fixtures/` (seconds of load). Every wait is bounded; nothing asserts that anything is fast.
+//!
+//! mock-carrier's binary is taken from the same target directory as oc-harness's: `cargo test
+//! --workspace` builds it (`cargo test -p oc-harness` alone may not; then build it first with
+//! `cargo build -p mock-carrier`).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use oc_reports::{Report, Verdict};
+
+/// The longest one test-sized load may take: the ready wait, seconds of load, the catch-up,
+/// the last webhooks settling.
+const LOAD_LIMIT: Duration = Duration::from_secs(180);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/load/fixtures")
+        .join(name)
+}
+
+fn out_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("oc-load-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn mock_carrier_bin() -> PathBuf {
+    let harness = PathBuf::from(env!("CARGO_BIN_EXE_oc-harness"));
+    let bin = harness.with_file_name(format!("mock-carrier{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p mock-carrier` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port, picked by the system: the carrier's URL must be given to the harness
+/// before the carrier starts, and the harness's to the carrier.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("an address").port()
+}
+
+/// A process killed when dropped, so that a failing test leaves nothing running.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// How a load test went.
+struct Finished {
+    code: i32,
+    stdout: Vec<String>,
+    stderr: String,
+    out: PathBuf,
+}
+
+impl Finished {
+    fn report(&self) -> Report {
+        let path = self.out.join("report/report.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{} was not written: {e}; stdout {:#?}\nstderr {}",
+                path.display(),
+                self.stdout,
+                self.stderr
+            )
+        });
+        serde_json::from_str(&text).expect("report.json is a Report")
+    }
+
+    /// The lines of metrics.ndjson.
+    fn intervals(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.out.join("report/metrics.ndjson"))
+            .expect("metrics.ndjson was written");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect()
+    }
+
+    fn threshold(&self, name: &str) -> oc_reports::ThresholdResult {
+        self.report()
+            .thresholds
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no threshold {name}"))
+    }
+}
+
+/// Runs `oc-harness load` with `plan` against `mock-carrier serve` configured from what the
+/// harness printed, with `carrier_extra` appended to the carrier's configuration.
+fn load(plan: &str, tag: &str, carrier_extra: &str) -> Finished {
+    let out = out_dir(tag);
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oc-harness"))
+        .args(["load", "--carrier-url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-timeout",
+            "30s",
+            "--plan",
+        ])
+        .arg(fixture(plan))
+        .arg("--out")
+        .arg(out.join("report"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oc-harness starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let mut harness = Process(child);
+    let mut printed: Vec<String> = Vec::new();
+    let field = |printed: &[String], label: &str| -> Option<String> {
+        printed
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while field(&printed, "webhook secret").is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(_) => panic!("load did not print its setup in 30 s: {printed:#?}"),
+        }
+    }
+    let config = out.join("carrier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nseed = 1\ncalls_from = \"legs\"\n\
+             ground_truth_file = \"{}\"\n\
+             [teams]\nbase_url = \"{}\"\ntoken = \"{}\"\nwebhook_secret = \"{}\"\n{carrier_extra}\n",
+            out.join("ground-truth.json").display(),
+            field(&printed, "Teams API base URL").expect("the Teams URL"),
+            field(&printed, "bearer token").expect("the token"),
+            field(&printed, "webhook secret").expect("the secret"),
+        ),
+    )
+    .expect("write the carrier's config");
+    let _carrier = Process(
+        Command::new(mock_carrier_bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock-carrier starts"),
+    );
+    let limit = Instant::now() + LOAD_LIMIT;
+    let code = loop {
+        if let Some(status) = harness.0.try_wait().expect("wait") {
+            break status.code().unwrap_or(-1);
+        }
+        assert!(
+            Instant::now() < limit,
+            "load did not finish within {LOAD_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    printed.extend(lines.try_iter());
+    Finished {
+        code,
+        stdout: printed,
+        stderr: errors.join().unwrap_or_default(),
+        out,
+    }
+}
+
+/// A carrier polling every second, reporting every due duration.
+const CORRECT: &str = "[client]\npoll_interval_ms = 1000\n";
+
+#[test]
+fn a_correct_carrier_passes_and_every_file_is_written() {
+    let run = load("correct.toml", "correct", CORRECT);
+    assert_eq!(
+        run.code, 0,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let report = run.report();
+    assert_eq!(report.verdict, Verdict::Passed);
+    assert_eq!(report.thresholds.len(), 7);
+    assert!(
+        report.thresholds.iter().all(|t| t.passed),
+        "{:#?}",
+        report.thresholds
+    );
+    for file in [
+        "junit.xml",
+        "summary.md",
+        "evidence.ndjson",
+        "report.html",
+        "metrics.hlog",
+    ] {
+        assert!(run.out.join("report").join(file).exists(), "{file}");
+    }
+    let junit = std::fs::read_to_string(run.out.join("report/junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"dropped == 0\""),
+        "a test case per threshold"
+    );
+    assert!(
+        junit.contains("name=\"DUR-COMPLETE\""),
+        "a test case per rule"
+    );
+
+    // One NDJSON line per interval, in order, covering the load; every executor ran.
+    let intervals = run.intervals();
+    for (i, line) in intervals.iter().enumerate() {
+        assert_eq!(line["interval"], i as u64, "{line}");
+    }
+    let section = report.load.as_ref().expect("a load section");
+    assert_eq!(section.intervals.len(), intervals.len());
+    assert_eq!(section.dropped, 0);
+    let html = std::fs::read_to_string(run.out.join("report/report.html")).unwrap();
+    assert!(html.contains("Rate against target"), "the load charts");
+    let last = intervals.last().expect("intervals");
+    assert!(last["end_ms"].as_i64().unwrap() >= 6_000, "{last}");
+    let started = |executor: &str| -> u64 {
+        intervals
+            .iter()
+            .map(|l| l["executors"][executor]["started"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    // The plan: 6 s ramping to 10 events/s (2 a notification), and to 5 calls/s.
+    assert_eq!(started("number_events"), 27);
+    assert_eq!(started("calls"), 27);
+    let measured = |metric: &str| -> u64 {
+        intervals
+            .iter()
+            .map(|l| l["metrics"][metric]["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert!(
+        measured("webhook_ack") >= 27,
+        "every notification acknowledged"
+    );
+    assert_eq!(measured("legs_post"), 27);
+    assert_eq!(measured("report_lag"), 27, "every call's duration received");
+    assert!(measured("feed_lag") > 0);
+
+    // The interval log: four tagged histograms an interval, each readable.
+    let hlog = std::fs::read(run.out.join("report/metrics.hlog")).unwrap();
+    let mut tags = std::collections::BTreeMap::<String, usize>::new();
+    for entry in IntervalLogIterator::new(&hlog) {
+        if let LogEntry::Interval(h) = entry.expect("every line of the log parses") {
+            *tags
+                .entry(h.tag().expect("tagged").as_str().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let tags: Vec<(String, usize)> = tags.into_iter().collect();
+    let n = intervals.len();
+    assert_eq!(
+        tags,
+        [
+            ("feed_lag".to_owned(), n),
+            ("legs_post".to_owned(), n),
+            ("report_lag".to_owned(), n),
+            ("webhook_ack".to_owned(), n),
+        ]
+    );
+}
+
+#[test]
+fn a_webhook_handler_that_stalls_breaches_the_ack_threshold() {
+    let run = load(
+        "stall.toml",
+        "stall",
+        &format!(
+            "{CORRECT}[misbehaviour]\nwebhook_stall = {{ every_ms = 3000, pause_ms = 1500 }}\n"
+        ),
+    );
+    assert_eq!(
+        run.code, 1,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let breached = run.threshold("webhook_ack.p99 < 500ms");
+    assert!(!breached.passed);
+    assert!(breached.measured.unwrap() >= 500.0, "{breached:?}");
+    assert!(
+        run.threshold("dropped == 0").passed,
+        "the generator kept up"
+    );
+    assert!(
+        run.stdout
+            .iter()
+            .any(|l| l.contains("FAILED") && l.contains("webhook_ack.p99 < 500ms")),
+        "the verdict names the threshold: {:#?}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
+    let run = load(
+        "slow.toml",
+        "slow",
+        "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
+         [misbehaviour]\nmax_reports_per_second = 2\n",
+    );
+    assert_eq!(
+        run.code, 1,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    assert!(!run.threshold("report_lag.p99 < 3s").passed);
+    let intervals = run.intervals();
+    let open = |i: usize| intervals[i]["open_calls"].as_u64().unwrap();
+    assert!(
+        open(5) > open(1),
+        "the backlog grows: {} calls open after 2 s, {} after 6 s",
+        open(1),
+        open(5)
+    );
+}
+
+#[test]
+fn a_plan_the_generator_cannot_keep_counts_dropped_iterations() {
+    let run = load("dropped.toml", "dropped", CORRECT);
+    assert_eq!(
+        run.code, 1,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let dropped = run.threshold("dropped == 0");
+    assert!(!dropped.passed);
+    let counted: u64 = run
+        .intervals()
+        .iter()
+        .map(|l| l["executors"]["calls"]["dropped"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(counted > 0);
+    assert_eq!(dropped.measured, Some(counted as f64));
+    let report = run.report();
+    // Dropped iterations were never started: Teams has only the calls that were.
+    let started: u64 = run
+        .intervals()
+        .iter()
+        .map(|l| l["executors"]["calls"]["started"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(report.counts.calls, started);
+    assert_eq!(
+        started + counted,
+        1000,
+        "every scheduled iteration accounted for"
+    );
+}
+
+#[test]
+fn a_bad_plan_exits_2_with_its_file_line_and_column() {
+    let output = Command::new(env!("CARGO_BIN_EXE_oc-harness"))
+        .args(["load", "--carrier-url", "http://127.0.0.1:9", "--plan"])
+        .arg(fixture("bad.toml"))
+        .output()
+        .expect("oc-harness runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.toml:6:39: executors.calls.stages[0].target: must be a number >= 0"),
+        "{stderr}"
+    );
+}

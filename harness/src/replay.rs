@@ -56,10 +56,25 @@ pub(crate) fn certify_command(options: &CertifyOptions, seed: u64) -> String {
         "--listen".to_owned(),
         options.listen.to_string(),
     ]);
-    if let Some(url) = &options.public_url {
+    push_served_at(&mut args, options.public_url.as_ref(), options.tls.as_ref());
+    if let Some(ms) = options.ready_timeout_ms {
+        args.extend(["--ready-timeout".to_owned(), format_duration(ms)]);
+    }
+    args.extend(["--out".to_owned(), options.out.display().to_string()]);
+    command_line(&args)
+}
+
+/// `--public-url` and the TLS files, when given: where the harness served Teams, for a command
+/// that serves it (certify, load).
+pub(crate) fn push_served_at(
+    args: &mut Vec<String>,
+    public_url: Option<&String>,
+    tls: Option<&mock_teams::TlsFiles>,
+) {
+    if let Some(url) = public_url {
         args.extend(["--public-url".to_owned(), url.clone()]);
     }
-    if let Some(tls) = &options.tls {
+    if let Some(tls) = tls {
         args.extend([
             "--tls-cert".to_owned(),
             tls.cert_chain.display().to_string(),
@@ -67,11 +82,6 @@ pub(crate) fn certify_command(options: &CertifyOptions, seed: u64) -> String {
             tls.private_key.display().to_string(),
         ]);
     }
-    if let Some(ms) = options.ready_timeout_ms {
-        args.extend(["--ready-timeout".to_owned(), format_duration(ms)]);
-    }
-    args.extend(["--out".to_owned(), options.out.display().to_string()]);
-    command_line(&args)
 }
 
 /// The arguments joined by spaces, each quoted as [`shell_quote`] does.

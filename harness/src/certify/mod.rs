@@ -160,16 +160,8 @@ pub async fn certify(
     scenario.clock = Clock::Realtime { speed: 1.0 };
     let spec = scenario.certification;
     let ready_timeout_ms = options.ready_timeout_ms.unwrap_or(spec.ready_timeout_ms);
-    let credentials = Credentials {
-        token: options
-            .token
-            .clone()
-            .unwrap_or_else(|| generated_secret("oct")),
-        webhook_secret: options
-            .webhook_secret
-            .clone()
-            .unwrap_or_else(|| generated_secret("whsec")),
-    };
+    let credentials =
+        Credentials::given_or_generated(options.token.as_ref(), options.webhook_secret.as_ref());
     let mut teams_options = TeamsOptions::loopback(scenario.start);
     teams_options.listen = options.listen;
     teams_options.public_url = options.public_url.clone();

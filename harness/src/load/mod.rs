@@ -24,7 +24,7 @@ use oc_protocol::timestamp::DAY_MS;
 use oc_protocol::{Severity, UnixMillis, paths};
 use oc_reports::{Outcome, Report, ThresholdResult, Verdict};
 
-use crate::certify::{Setup, generated_secret, wait_ready};
+use crate::certify::{Setup, wait_ready};
 use crate::run::probes::wall_ms;
 use crate::run::{
     CARRIER_ID, Credentials, RunError, check_settings, inventory, judge, quality_over_time, report,
@@ -124,16 +124,8 @@ pub async fn load(
     oc_reports::check_writable(&options.out)?;
     let seed = options.seed.unwrap_or(plan.seed);
     let scenario = scenario_of(plan, seed, wall_ms())?;
-    let credentials = Credentials {
-        token: options
-            .token
-            .clone()
-            .unwrap_or_else(|| generated_secret("oct")),
-        webhook_secret: options
-            .webhook_secret
-            .clone()
-            .unwrap_or_else(|| generated_secret("whsec")),
-    };
+    let credentials =
+        Credentials::given_or_generated(options.token.as_ref(), options.webhook_secret.as_ref());
     let mut teams_options = TeamsOptions::loopback(scenario.start);
     teams_options.listen = options.listen;
     teams_options.public_url = options.public_url.clone();
@@ -453,17 +445,7 @@ fn replay_command(options: &LoadOptions, seed: u64) -> String {
         "--listen".to_owned(),
         options.listen.to_string(),
     ];
-    if let Some(url) = &options.public_url {
-        args.extend(["--public-url".to_owned(), url.clone()]);
-    }
-    if let Some(tls) = &options.tls {
-        args.extend([
-            "--tls-cert".to_owned(),
-            tls.cert_chain.display().to_string(),
-            "--tls-key".to_owned(),
-            tls.private_key.display().to_string(),
-        ]);
-    }
+    crate::replay::push_served_at(&mut args, options.public_url.as_ref(), options.tls.as_ref());
     args.extend(["--out".to_owned(), options.out.display().to_string()]);
     crate::replay::command_line(&args)
 }

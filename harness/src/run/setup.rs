@@ -43,6 +43,24 @@ pub(crate) struct Credentials {
     pub(crate) webhook_secret: String,
 }
 
+impl Credentials {
+    /// The token and secret given on the command line, each generated (random, not from the
+    /// seed: a credential is not part of what a seed replays) when not given.
+    pub(crate) fn given_or_generated(
+        token: Option<&String>,
+        webhook_secret: Option<&String>,
+    ) -> Self {
+        Self {
+            token: token
+                .cloned()
+                .unwrap_or_else(|| crate::certify::generated_secret("oct")),
+            webhook_secret: webhook_secret
+                .cloned()
+                .unwrap_or_else(|| crate::certify::generated_secret("whsec")),
+        }
+    }
+}
+
 /// The Teams side started, the carrier not yet known.
 pub(crate) struct TeamsStarted {
     pub(crate) teams: MockTeams,

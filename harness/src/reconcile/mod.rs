@@ -195,7 +195,7 @@ impl<'a> Rejections<'a> {
 }
 
 /// Parses one job on a parsing thread.
-fn parse_teams(job: Job, filters: &Filters) -> Parsed<TeamsRow> {
+fn parse_teams(job: &Job, filters: &Filters) -> Parsed<TeamsRow> {
     let mut parsed = match &job.kind {
         JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(&job.data, job.file, filters),
         JobKind::Teams(teams::TeamsShape::Ndjson) => {
@@ -306,7 +306,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     let mut carrier_feeder = Feeder::new(&options.carrier, Some(&format));
     let mut carrier_rejections = Rejections::new("carrier", &options.carrier, options.max_errors);
     let teams_rejected = teams_rejections.counts.rejected;
-    let parse_carrier = |job: Job| match &job.kind {
+    let parse_carrier = |job: &Job| match &job.kind {
         JobKind::Carrier(columns) => carrier::parse_csv(
             &format,
             columns,
@@ -373,8 +373,14 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         carrier_kinds: &carrier_kinds,
         format: &format,
     };
-    let mismatch_lines = mismatches::write(&options.out, &mut finished.mismatches, &index, &sides)
-        .map_err(write_error(&options.out.join("mismatches.csv")))?;
+    let mismatch_lines = mismatches::write(
+        &options.out,
+        &mut finished.mismatches,
+        &index,
+        &sides,
+        threads,
+    )
+    .map_err(write_error(&options.out.join("mismatches.csv")))?;
     let rejected = teams_rows.rejected + carrier_rows.rejected;
     let reconciled =
         finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0

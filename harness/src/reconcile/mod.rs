@@ -291,8 +291,8 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
                     teams_bytes.saturating_mul(parsed.rows.len() as u64) / parsed.chunk_bytes;
                 index.reserve(usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0));
             }
-            for mut row in parsed.rows {
-                figures.teams(&mut row);
+            figures.teams_rows(&mut parsed.rows);
+            for row in parsed.rows {
                 index.insert(row);
             }
             Ok(())
@@ -303,6 +303,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
 
     // The carrier: streamed past the index; rows without an id kept aside for the end.
     let mut idless: Vec<CarrierRow> = Vec::new();
+    let mut heads = Vec::new();
     let mut carrier_feeder = Feeder::new(&options.carrier, Some(&format));
     let mut carrier_rejections = Rejections::new("carrier", &options.carrier, options.max_errors);
     let teams_rejected = teams_rejections.counts.rejected;
@@ -324,13 +325,14 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         &parse_carrier,
         |mut parsed: Parsed<CarrierRow>| {
             carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)?;
-            for row in &parsed.rows {
+            index.heads(parsed.rows.iter().map(|row| row.id), &mut heads);
+            for (row, &head) in parsed.rows.iter().zip(&heads) {
                 figures.carrier(row);
                 if row.id == 0 {
                     idless.push(*row);
                     continue;
                 }
-                match index.claim_by_id(row.id, row.connect) {
+                match index.claim_from(head, row.connect) {
                     Some(i) => figures.pair(i, index.row(i), row),
                     None => figures.unexpected(row),
                 }

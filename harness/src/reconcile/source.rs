@@ -260,10 +260,21 @@ mod tests {
             assert_eq!(lines.take_line().unwrap().unwrap(), b"line 0,");
             let mut rebuilt = b"line 0,\n".to_vec();
             let mut chunks = 0;
-            while let Some((offset, chunk)) = lines.next_chunk().unwrap() {
+            // Every other chunk is read into the one before it, as the pipeline does.
+            let mut spare = Vec::new();
+            loop {
+                let next = if chunks % 2 == 0 {
+                    lines.next_chunk()
+                } else {
+                    lines.next_chunk_reusing(std::mem::take(&mut spare))
+                };
+                let Some((offset, chunk)) = next.unwrap() else {
+                    break;
+                };
                 assert_eq!(offset as usize, rebuilt.len());
                 assert!(chunk.ends_with(b"\n") || chunk.ends_with(b"end"));
                 rebuilt.extend_from_slice(&chunk);
+                spare = chunk;
                 chunks += 1;
             }
             assert!(chunks > 1);

@@ -13,7 +13,7 @@
 #    PyPI (once).
 # 3. RUNS times each, alternating: `oc-harness reconcile` (tolerance 1 s) and a DuckDB query
 #    (a full outer join on the call id, the same counts per class and the same nearest-rank drift
-#    percentiles), each under /usr/bin/time for wall time and peak RSS.
+#    percentiles), each under /usr/bin/time for wall time, CPU time (user + sys) and peak RSS.
 # 4. Fails unless both give the same counts and percentiles; prints every run, then the best
 #    and the spread of each.
 #
@@ -95,11 +95,11 @@ RESULTS="$BENCH/results.txt"
 : > "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
     rm -rf "$OUT"
-    /usr/bin/time -o "$BENCH/time.txt" -f '%e %M' "$HARNESS" reconcile --teams "$DATA/teams.csv" \
+    /usr/bin/time -o "$BENCH/time.txt" -f '%e %M %U %S' "$HARNESS" reconcile --teams "$DATA/teams.csv" \
         --carrier "$DATA/carrier.csv" --tolerance 1s --out "$OUT" > "$BENCH/harness.txt" || [[ $? == 1 ]]
     # time(1) says "Command exited with non-zero status 1" first: exit 1 is "mismatches found".
     echo "oc-harness $(tail -n 1 "$BENCH/time.txt")" | tee -a "$RESULTS"
-    /usr/bin/time -o "$BENCH/time.txt" -f '%e %M' "$PYTHON" "$BENCH/duckdb_reconcile.py" \
+    /usr/bin/time -o "$BENCH/time.txt" -f '%e %M %U %S' "$PYTHON" "$BENCH/duckdb_reconcile.py" \
         "$DATA/teams.csv" "$DATA/carrier.csv" > "$BENCH/duckdb.json"
     echo "duckdb $(tail -n 1 "$BENCH/time.txt")" | tee -a "$RESULTS"
 done
@@ -120,12 +120,14 @@ if ours != duck:
 print("agree: classes and drift percentiles are identical")
 runs = {}
 for line in open(sys.argv[3]):
-    name, wall, rss = line.split()
-    runs.setdefault(name, []).append((float(wall), int(rss)))
+    name, wall, rss, user, sys_ = line.split()
+    runs.setdefault(name, []).append((float(wall), int(rss), float(user) + float(sys_)))
 for name, values in runs.items():
     walls = sorted(v[0] for v in values)
     rss = sorted(v[1] for v in values)
+    cpu = sorted(v[2] for v in values)
     print(f"{name:10} wall best {walls[0]:.2f} s (runs: {', '.join(f'{w:.2f}' for w in walls)}), "
+          f"CPU best {cpu[0]:.2f} s (runs: {', '.join(f'{c:.2f}' for c in cpu)}), "
           f"peak RSS best {rss[0] / 1024:.0f} MB (max {rss[-1] / 1024:.0f} MB)")
 best = {name: min(v[0] for v in values) for name, values in runs.items()}
 print(f"oc-harness / DuckDB wall time (best runs): {best['oc-harness'] / best['duckdb']:.2f}")

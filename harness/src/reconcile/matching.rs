@@ -79,12 +79,36 @@ impl Index {
         i
     }
 
-    /// The unclaimed row with `id` whose start is nearest `connect` (ties: the earlier row),
-    /// claimed; `None` when there is none.
-    pub(crate) fn claim_by_id(&mut self, id: u64, connect: Nanos) -> Option<u32> {
+    /// The last row with `id` (the head of its chain), or [`NONE`].
+    pub(crate) fn head(&self, id: u64) -> u32 {
         let pages = &self.pages;
         let at = |j: u32| &pages[j as usize / PAGE][j as usize % PAGE];
-        let mut j = *self.by_id.find(id, |&j| at(j).id == id)?;
+        self.by_id
+            .find(id, |&j| at(j).id == id)
+            .copied()
+            .unwrap_or(NONE)
+    }
+
+    /// The heads of the chains of `ids`, into `out`. Claiming does not change a chain's head, so
+    /// a batch's heads can be looked up before its rows are claimed in order: the lookups are
+    /// then independent, and their cache misses overlap.
+    pub(crate) fn heads(&self, ids: impl Iterator<Item = u64>, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(ids.map(|id| if id == 0 { NONE } else { self.head(id) }));
+    }
+
+    /// The unclaimed row with `id` whose start is nearest `connect` (ties: the earlier row),
+    /// claimed; `None` when there is none.
+    #[cfg(test)]
+    pub(crate) fn claim_by_id(&mut self, id: u64, connect: Nanos) -> Option<u32> {
+        self.claim_from(self.head(id), connect)
+    }
+
+    /// [`Self::claim_by_id`] from the head of the id's chain ([`Self::head`]).
+    pub(crate) fn claim_from(&mut self, head: u32, connect: Nanos) -> Option<u32> {
+        let pages = &self.pages;
+        let at = |j: u32| &pages[j as usize / PAGE][j as usize % PAGE];
+        let mut j = head;
         let mut best: Option<(u64, u32)> = None;
         while j != NONE {
             let row = at(j);

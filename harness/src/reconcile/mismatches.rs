@@ -13,30 +13,56 @@ use super::pipeline::JobKind;
 use super::rows::{DurationSource, NONE};
 use super::source::{unpack_source, visit_offsets};
 use super::teams::{self, TeamsShape};
-use super::text::{Nanos, format_rfc3339};
+use super::text::{Nanos, push_int, push_rfc3339};
 
 /// The header of `mismatches.csv`.
 pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
 
 /// Nanoseconds as milliseconds, exactly: `61250`, `61250.5`, `-0.0001`.
+#[cfg(test)]
 pub(crate) fn format_ms(ns: Nanos) -> String {
-    let sign = if ns < 0 { "-" } else { "" };
-    let abs = ns.unsigned_abs();
-    let fraction = abs % 1_000_000;
-    if fraction == 0 {
-        return format!("{sign}{}", abs / 1_000_000);
+    let mut out = Vec::new();
+    push_ms(&mut out, ns);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`format_ms`] appended to `out`.
+fn push_ms(out: &mut Vec<u8>, ns: Nanos) {
+    if ns < 0 {
+        out.push(b'-');
     }
-    let digits = format!("{fraction:06}");
-    format!("{sign}{}.{}", abs / 1_000_000, digits.trim_end_matches('0'))
+    let abs = ns.unsigned_abs();
+    let whole = abs / 1_000_000;
+    push_int(out, whole as i64);
+    let fraction = abs % 1_000_000;
+    if fraction != 0 {
+        out.push(b'.');
+        let at = out.len();
+        push_int(out, (fraction + 1_000_000) as i64);
+        out.remove(at);
+        while out.last() == Some(&b'0') {
+            out.pop();
+        }
+    }
+}
+
+/// A field appended to `out`, quoted when it needs to be.
+fn push_field(out: &mut Vec<u8>, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
 /// A field quoted when it needs to be.
+#[cfg(test)]
 fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
+    let mut out = Vec::new();
+    push_field(&mut out, text);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The files of each side, as read, to read rows back from.
@@ -127,6 +153,7 @@ pub(crate) fn write(
     mismatches: &mut [Mismatch],
     index: &Index,
     sides: &Sides<'_>,
+    threads: usize,
 ) -> io::Result<u64> {
     let time = |m: &Mismatch| {
         if m.teams != NONE {
@@ -140,46 +167,84 @@ pub(crate) fn write(
     let mut w =
         io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
     writeln!(w, "{HEADER}")?;
-    for (m, (id, calling, called)) in mismatches.iter().zip(&texts) {
-        let teams = (m.teams != NONE).then(|| index.row(m.teams));
-        let carrier = m.class != Class::Missing;
-        let or_empty = |present: bool, text: String| if present { text } else { String::new() };
-        let difference = match teams {
-            Some(t) if carrier => format_ms(m.duration - t.measured),
-            _ => String::new(),
-        };
-        writeln!(
-            w,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            m.class.as_str(),
-            if m.billed_differs { "yes" } else { "" },
-            csv_field(id),
-            csv_field(calling),
-            csv_field(called),
-            teams.map(|t| format_rfc3339(t.start)).unwrap_or_default(),
-            teams
-                .map(|t| format_rfc3339(t.start + t.measured))
-                .unwrap_or_default(),
-            teams.map(|t| format_ms(t.measured)).unwrap_or_default(),
-            teams
-                .filter(|t| t.billed >= 0)
-                .map(|t| t.billed.to_string())
-                .unwrap_or_default(),
-            teams
-                .map(|t| match t.duration_source {
-                    DurationSource::Operator => "operator",
-                    DurationSource::Microsoft => "microsoft",
-                    DurationSource::Unknown => "",
-                })
-                .unwrap_or_default(),
-            or_empty(carrier, format_rfc3339(m.connect)),
-            or_empty(carrier, format_rfc3339(m.connect + m.duration)),
-            or_empty(carrier, format_ms(m.duration)),
-            difference,
-        )?;
+    // Lines are formatted in blocks, each in parts on as many threads, and written in order:
+    // memory holds one block's text.
+    let lines: Vec<(&Mismatch, &Described)> = mismatches.iter().zip(&texts).collect();
+    let threads = threads.max(1);
+    for block in lines.chunks(threads * 16_384) {
+        let part = block.len().div_ceil(threads);
+        let parts: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = block
+                .chunks(part)
+                .map(|lines| scope.spawn(|| format_lines(lines, index)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for bytes in parts {
+            w.write_all(&bytes)?;
+        }
     }
     w.flush()?;
     Ok(mismatches.len() as u64)
+}
+
+/// The lines of `mismatches.csv` for `lines`.
+fn format_lines(lines: &[(&Mismatch, &Described)], index: &Index) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines.len() * 200);
+    for &(m, (id, calling, called)) in lines {
+        let teams = (m.teams != NONE).then(|| index.row(m.teams));
+        let carrier = m.class != Class::Missing;
+        out.extend_from_slice(m.class.as_str().as_bytes());
+        out.push(b',');
+        if m.billed_differs {
+            out.extend_from_slice(b"yes");
+        }
+        for text in [id, calling, called] {
+            out.push(b',');
+            push_field(&mut out, text);
+        }
+        out.push(b',');
+        if let Some(t) = teams {
+            push_rfc3339(&mut out, t.start);
+            out.push(b',');
+            push_rfc3339(&mut out, t.start + t.measured);
+            out.push(b',');
+            push_ms(&mut out, t.measured);
+            out.push(b',');
+            if t.billed >= 0 {
+                push_int(&mut out, i64::from(t.billed));
+            }
+            out.push(b',');
+            out.extend_from_slice(match t.duration_source {
+                DurationSource::Operator => b"operator",
+                DurationSource::Microsoft => b"microsoft",
+                DurationSource::Unknown => b"",
+            });
+        } else {
+            out.extend_from_slice(b",,,,");
+        }
+        out.push(b',');
+        if carrier {
+            push_rfc3339(&mut out, m.connect);
+            out.push(b',');
+            push_rfc3339(&mut out, m.connect + m.duration);
+            out.push(b',');
+            push_ms(&mut out, m.duration);
+        } else {
+            out.extend_from_slice(b",,");
+        }
+        out.push(b',');
+        if let Some(t) = teams
+            && carrier
+        {
+            push_ms(&mut out, m.duration - t.measured);
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 #[cfg(test)]

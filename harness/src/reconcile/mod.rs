@@ -195,7 +195,7 @@ impl<'a> Rejections<'a> {
 }
 
 /// Parses one job on a parsing thread.
-fn parse_teams(job: Job, filters: &Filters) -> Parsed<TeamsRow> {
+fn parse_teams(job: &Job, filters: &Filters) -> Parsed<TeamsRow> {
     let mut parsed = match &job.kind {
         JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(&job.data, job.file, filters),
         JobKind::Teams(teams::TeamsShape::Ndjson) => {
@@ -291,8 +291,8 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
                     teams_bytes.saturating_mul(parsed.rows.len() as u64) / parsed.chunk_bytes;
                 index.reserve(usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0));
             }
-            for mut row in parsed.rows {
-                figures.teams(&mut row);
+            figures.teams_rows(&mut parsed.rows);
+            for row in parsed.rows {
                 index.insert(row);
             }
             Ok(())
@@ -303,10 +303,11 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
 
     // The carrier: streamed past the index; rows without an id kept aside for the end.
     let mut idless: Vec<CarrierRow> = Vec::new();
+    let mut heads = Vec::new();
     let mut carrier_feeder = Feeder::new(&options.carrier, Some(&format));
     let mut carrier_rejections = Rejections::new("carrier", &options.carrier, options.max_errors);
     let teams_rejected = teams_rejections.counts.rejected;
-    let parse_carrier = |job: Job| match &job.kind {
+    let parse_carrier = |job: &Job| match &job.kind {
         JobKind::Carrier(columns) => carrier::parse_csv(
             &format,
             columns,
@@ -324,13 +325,14 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         &parse_carrier,
         |mut parsed: Parsed<CarrierRow>| {
             carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)?;
-            for row in &parsed.rows {
+            index.heads(parsed.rows.iter().map(|row| row.id), &mut heads);
+            for (row, &head) in parsed.rows.iter().zip(&heads) {
                 figures.carrier(row);
                 if row.id == 0 {
                     idless.push(*row);
                     continue;
                 }
-                match index.claim_by_id(row.id, row.connect) {
+                match index.claim_from(head, row.connect) {
                     Some(i) => figures.pair(i, index.row(i), row),
                     None => figures.unexpected(row),
                 }
@@ -373,8 +375,14 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         carrier_kinds: &carrier_kinds,
         format: &format,
     };
-    let mismatch_lines = mismatches::write(&options.out, &mut finished.mismatches, &index, &sides)
-        .map_err(write_error(&options.out.join("mismatches.csv")))?;
+    let mismatch_lines = mismatches::write(
+        &options.out,
+        &mut finished.mismatches,
+        &index,
+        &sides,
+        threads,
+    )
+    .map_err(write_error(&options.out.join("mismatches.csv")))?;
     let rejected = teams_rows.rejected + carrier_rows.rejected;
     let reconciled =
         finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0

@@ -40,6 +40,8 @@ pub(crate) struct Feeder<'a> {
     current: Option<(u16, Lines, JobKind, Option<u64>)>,
     /// What each file was read as, in order.
     pub(crate) files: Vec<(InputFile, JobKind)>,
+    /// Chunks handed back once parsed, to read the next ones into.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<'a> Feeder<'a> {
@@ -51,6 +53,7 @@ impl<'a> Feeder<'a> {
             next_file: 0,
             current: None,
             files: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -158,7 +161,8 @@ impl<'a> Feeder<'a> {
     pub(crate) fn next_job(&mut self) -> Result<Option<Job>, ReconcileError> {
         if let Some((file, lines, kind, first_line)) = &mut self.current {
             let path = &self.paths[usize::from(*file)];
-            match lines.next_chunk().map_err(|e| {
+            let spare = self.spare.pop().unwrap_or_default();
+            match lines.next_chunk_reusing(spare).map_err(|e| {
                 ReconcileError::BadInput(format!("{}: cannot read: {e}", path.display()))
             })? {
                 Some((offset, data)) => {
@@ -182,7 +186,7 @@ impl<'a> Feeder<'a> {
 pub(crate) fn run<R: Send>(
     feeder: &mut Feeder<'_>,
     threads: usize,
-    parse: &(dyn Fn(Job) -> R + Sync),
+    parse: &(dyn Fn(&Job) -> R + Sync),
     mut consume: impl FnMut(R) -> Result<(), ReconcileError>,
 ) -> Result<(), ReconcileError> {
     let feeder = Mutex::new((feeder, 0u64));
@@ -208,7 +212,13 @@ pub(crate) fn run<R: Send>(
                             }
                         }
                     };
-                    if tx.send((seq, Ok(parse(job)))).is_err() {
+                    let parsed = parse(&job);
+                    if let Ok(mut guard) = feeder.lock()
+                        && guard.0.spare.len() < threads
+                    {
+                        guard.0.spare.push(job.data);
+                    }
+                    if tx.send((seq, Ok(parsed))).is_err() {
                         return;
                     }
                 }

@@ -214,19 +214,60 @@ pub(crate) fn parse_rfc3339(
 /// Formats nanoseconds since the epoch as RFC 3339 UTC: milliseconds always, more digits only
 /// when the time has them (`…T10:00:00.123Z`, `…T10:00:00.1234567Z`).
 pub(crate) fn format_rfc3339(ns: Nanos) -> String {
+    let mut out = Vec::with_capacity(32);
+    push_rfc3339(&mut out, ns);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
+    let at = out.len();
+    out.resize(at + width, b'0');
+    for slot in out[at..].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// A whole number in decimal, as `Display` writes it.
+pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    let abs = value.unsigned_abs();
+    let width = abs.checked_ilog10().map_or(1, |d| d as usize + 1);
+    push_digits(out, abs, width);
+}
+
+/// [`format_rfc3339`] appended to `out`, without allocating (`mismatches.csv` writes four
+/// timestamps a line).
+pub(crate) fn push_rfc3339(out: &mut Vec<u8>, ns: Nanos) {
     let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
     let (year, month, day) = civil_from_days(days);
-    let secs = rem / SECOND;
-    let mut fraction = format!("{:09}", rem % SECOND);
-    while fraction.len() > 3 && fraction.ends_with('0') {
-        fraction.pop();
+    let secs = (rem / SECOND) as u64;
+    if (0..=9999).contains(&year) {
+        push_digits(out, year as u64, 4);
+    } else {
+        out.extend_from_slice(format!("{year:04}").as_bytes());
     }
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    out.push(b'-');
+    push_digits(out, u64::from(month), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(day), 2);
+    out.push(b'T');
+    push_digits(out, secs / 3600, 2);
+    out.push(b':');
+    push_digits(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, secs % 60, 2);
+    out.push(b'.');
+    let fraction = (rem % SECOND) as u64;
+    let at = out.len();
+    push_digits(out, fraction, 9);
+    while out.len() > at + 3 && out.last() == Some(&b'0') {
+        out.pop();
+    }
+    out.push(b'Z');
 }
 
 /// `2026-01-05`: the UTC date of a day since the epoch.
@@ -400,6 +441,44 @@ mod tests {
             Err((2, "a quoted field does not close on its line"))
         );
         assert_eq!(fields("\"a\"b,c"), Err((3, "text after a closing quote")));
+    }
+
+    #[test]
+    fn timestamps_and_integers_are_written_as_format_writes_them() {
+        let reference = |ns: Nanos| {
+            let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
+            let (year, month, day) = civil_from_days(days);
+            let secs = rem / SECOND;
+            let mut fraction = format!("{:09}", rem % SECOND);
+            while fraction.len() > 3 && fraction.ends_with('0') {
+                fraction.pop();
+            }
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction}Z",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )
+        };
+        let mut x: i64 = 0x1234_5678_9abc_def1;
+        for i in 0..20_000i64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let ns = match i % 4 {
+                0 => x,
+                1 => x % (100 * 365 * DAY),
+                2 => (x % (1 << 40)) * 1_000_000,
+                _ => (x % (1 << 30)) * SECOND,
+            };
+            assert_eq!(format_rfc3339(ns), reference(ns), "{ns}");
+            let mut out = Vec::new();
+            push_int(&mut out, x >> (i % 64));
+            assert_eq!(out, (x >> (i % 64)).to_string().as_bytes());
+        }
+        for n in [0, 9, 10, -1, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 
     #[test]

@@ -201,24 +201,8 @@ struct LoadArgs {
     /// The load plan, e.g. scenarios/load/smoke.toml.
     #[arg(long, value_name = "FILE")]
     plan: PathBuf,
-    /// Where the Teams API listens (port 0: any free port, printed).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-    /// The Teams base URL as the carrier reaches it, when not the listen address.
-    #[arg(long, value_name = "URL")]
-    public_url: Option<String>,
-    /// Serve the Teams API over HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// The carrier's bearer token, instead of a generated one.
-    #[arg(long, env = "OC_CERTIFY_TOKEN", value_name = "TOKEN")]
-    token: Option<String>,
-    /// The webhook signing secret, instead of a generated one.
-    #[arg(long, env = "OC_CERTIFY_WEBHOOK_SECRET", value_name = "SECRET")]
-    webhook_secret: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// The seed of every random choice [default: the plan's].
     #[arg(long)]
     seed: Option<u64>,
@@ -241,15 +225,14 @@ fn load_command(args: LoadArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    for (flag, url) in [
-        ("--carrier-url", Some(&args.carrier_url)),
-        ("--public-url", args.public_url.as_ref()),
-    ] {
-        if let Some(Err(why)) = url.map(|u| certify::check_carrier_url(u)) {
-            eprintln!("error: {flag}: {why}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+    if let Err(why) = certify::check_carrier_url(&args.carrier_url) {
+        eprintln!("error: --carrier-url: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
     }
+    let served = match args.serve.checked() {
+        Ok(served) => served,
+        Err(code) => return code,
+    };
     let ready_timeout_ms = match scenario::parse_duration(&args.ready_timeout) {
         Ok(ms) => ms,
         Err(err) => {
@@ -257,40 +240,17 @@ fn load_command(args: LoadArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
-        if let Some(path) = path
-            && let Err(err) = std::fs::metadata(path)
-        {
-            eprintln!("error: {flag}: cannot read {}: {err}", path.display());
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    }
-    for (flag, value) in [
-        ("--token", &args.token),
-        ("--webhook-secret", &args.webhook_secret),
-    ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            eprintln!("error: {flag} must not be empty");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    }
     let options = load::LoadOptions {
         carrier_url: args.carrier_url,
         out: args
             .out
             .unwrap_or_else(|| PathBuf::from("oc-harness-out/load").join(&plan.name)),
         plan_file: args.plan,
-        listen: args.listen,
-        public_url: args.public_url,
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert_chain, private_key)| mock_teams::TlsFiles {
-                cert_chain,
-                private_key,
-            }),
-        token: args.token,
-        webhook_secret: args.webhook_secret,
+        listen: served.listen,
+        public_url: served.public_url,
+        tls: served.tls,
+        token: served.token,
+        webhook_secret: served.webhook_secret,
         seed: args.seed,
         ready_timeout_ms,
         progress: !args.quiet,
@@ -490,21 +450,9 @@ fn pull_graph(
     Ok(pulled.files)
 }
 
-/// The flags of `certify`.
+/// The flags of a command that serves the Teams API to a carrier (`certify`, `load`).
 #[derive(clap::Args)]
-struct CertifyArgs {
-    /// The carrier API's base URL: notifications go to
-    /// URL/oc/v1/notifications/number-assignments, probes to URL/oc/v1/numbers/{number},
-    /// legs to URL/oc/v1/test/call-legs.
-    #[arg(long, value_name = "URL")]
-    carrier_url: String,
-    /// The certification suite [default: the bundled scenarios/certification.toml].
-    #[arg(long, value_name = "FILE", conflicts_with = "quick")]
-    scenario: Option<PathBuf>,
-    /// The quick suite (scenarios/certification-quick.toml, bundled): every case in about
-    /// 2 minutes.
-    #[arg(long)]
-    quick: bool,
+struct ServeArgs {
     /// Where the Teams API listens (port 0: any free port, printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -524,6 +472,79 @@ struct CertifyArgs {
     /// The webhook signing secret, instead of a generated one (for a scripted test rig).
     #[arg(long, env = "OC_CERTIFY_WEBHOOK_SECRET", value_name = "SECRET")]
     webhook_secret: Option<String>,
+}
+
+/// What [`ServeArgs`] say, checked.
+struct Served {
+    listen: std::net::SocketAddr,
+    public_url: Option<String>,
+    tls: Option<mock_teams::TlsFiles>,
+    token: Option<String>,
+    webhook_secret: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags checked: a usable --public-url, readable TLS files, no empty token or secret;
+    /// else the error printed and exit code 2.
+    fn checked(self) -> Result<Served, ExitCode> {
+        let bad = |message: String| {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        };
+        if let Some(Err(why)) = self.public_url.as_deref().map(certify::check_carrier_url) {
+            return Err(bad(format!("--public-url: {why}")));
+        }
+        for (flag, path) in [("--tls-cert", &self.tls_cert), ("--tls-key", &self.tls_key)] {
+            if let Some(path) = path
+                && let Err(err) = std::fs::metadata(path)
+            {
+                return Err(bad(format!(
+                    "{flag}: cannot read {}: {err}",
+                    path.display()
+                )));
+            }
+        }
+        for (flag, value) in [
+            ("--token", &self.token),
+            ("--webhook-secret", &self.webhook_secret),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(bad(format!("{flag} must not be empty")));
+            }
+        }
+        Ok(Served {
+            listen: self.listen,
+            public_url: self.public_url,
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert_chain, private_key)| mock_teams::TlsFiles {
+                    cert_chain,
+                    private_key,
+                }),
+            token: self.token,
+            webhook_secret: self.webhook_secret,
+        })
+    }
+}
+
+/// The flags of `certify`.
+#[derive(clap::Args)]
+struct CertifyArgs {
+    /// The carrier API's base URL: notifications go to
+    /// URL/oc/v1/notifications/number-assignments, probes to URL/oc/v1/numbers/{number},
+    /// legs to URL/oc/v1/test/call-legs.
+    #[arg(long, value_name = "URL")]
+    carrier_url: String,
+    /// The certification suite [default: the bundled scenarios/certification.toml].
+    #[arg(long, value_name = "FILE", conflicts_with = "quick")]
+    scenario: Option<PathBuf>,
+    /// The quick suite (scenarios/certification-quick.toml, bundled): every case in about
+    /// 2 minutes.
+    #[arg(long)]
+    quick: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// The seed of every random choice [default: a fresh one, printed in the report].
     #[arg(long)]
     seed: Option<u64>,
@@ -561,10 +582,10 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
         eprintln!("error: --carrier-url: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    if let Some(Err(why)) = args.public_url.as_deref().map(certify::check_carrier_url) {
-        eprintln!("error: --public-url: {why}");
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
+    let served = match args.serve.checked() {
+        Ok(served) => served,
+        Err(code) => return code,
+    };
     let ready_timeout_ms = match args
         .ready_timeout
         .as_deref()
@@ -577,37 +598,13 @@ fn certify_command(args: CertifyArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
-        if let Some(path) = path
-            && let Err(err) = std::fs::metadata(path)
-        {
-            eprintln!("error: {flag}: cannot read {}: {err}", path.display());
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    }
-    let tls = args
-        .tls_cert
-        .zip(args.tls_key)
-        .map(|(cert_chain, private_key)| mock_teams::TlsFiles {
-            cert_chain,
-            private_key,
-        });
-    for (flag, value) in [
-        ("--token", &args.token),
-        ("--webhook-secret", &args.webhook_secret),
-    ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            eprintln!("error: {flag} must not be empty");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    }
     let options = certify::CertifyOptions {
         carrier_url: args.carrier_url,
-        listen: args.listen,
-        public_url: args.public_url,
-        tls,
-        token: args.token,
-        webhook_secret: args.webhook_secret,
+        listen: served.listen,
+        public_url: served.public_url,
+        tls: served.tls,
+        token: served.token,
+        webhook_secret: served.webhook_secret,
         seed: args.seed,
         ready_timeout_ms,
         out: args.out,

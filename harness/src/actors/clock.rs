@@ -1,13 +1,16 @@
 //! The clock: owns simulated time, pushes each tick to its subscribers in order, and starts the
 //! next one only when every subscriber answered (a conservative barrier), so that no actor runs
-//! ahead and what a seed generates never depends on thread timing.
+//! ahead and what a seed generates never depends on thread timing. One subscriber may be told
+//! each tick ahead ([`ClockActor::with_lookahead`]): it prepares the next tick while the
+//! others still do their part of the current one, which puts both cores to work without
+//! letting anyone see the next tick early.
 
 use std::time::Duration;
 
 use actix::{Actor, Context, Handler, Recipient, ResponseFuture};
 use oc_protocol::UnixMillis;
 
-use super::messages::{RunTicks, Tick, TickStarted};
+use super::messages::{RunTicks, Tick, TickAhead, TickStarted};
 
 /// How simulated time relates to the wall clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +36,9 @@ pub struct ClockActor {
     pace: Pace,
     /// Told of each tick, in this order.
     subscribers: Vec<Recipient<TickStarted>>,
+    /// Told of each tick ahead: the first before the first tick, each next one as soon as the
+    /// first subscriber answered the tick before.
+    lookahead: Option<Recipient<TickAhead>>,
 }
 
 impl ClockActor {
@@ -51,7 +57,18 @@ impl ClockActor {
             tick_ms: tick_ms.max(1),
             pace,
             subscribers,
+            lookahead: None,
         }
+    }
+
+    /// Tells `to` each tick ahead: the first before the first tick starts, then each next
+    /// tick as soon as the first subscriber answered the current one, while the later
+    /// subscribers do their part of it. The clock starts the next tick only when `to` also
+    /// answered. `to` is meant to be the first subscriber (Teams' player deciding the next
+    /// tick's changes and calls while the carrier polls the current one).
+    pub fn with_lookahead(mut self, to: Recipient<TickAhead>) -> Self {
+        self.lookahead = Some(to);
+        self
     }
 
     /// Every tick, in order: `(from, to]` slices of `tick_ms` covering the length once.
@@ -76,18 +93,42 @@ impl Handler<RunTicks> for ClockActor {
     type Result = ResponseFuture<Result<UnixMillis, crate::run::RunError>>;
 
     fn handle(&mut self, _: RunTicks, _: &mut Context<Self>) -> Self::Result {
-        let ticks = self.ticks();
+        let mut ticks = self.ticks().peekable();
         let subscribers = self.subscribers.clone();
+        let lookahead = self.lookahead.clone();
         let (start, pace) = (self.start, self.pace);
         Box::pin(async move {
+            let tell_ahead = |next: Option<Tick>| {
+                let lookahead = lookahead.clone();
+                async move {
+                    match (lookahead, next) {
+                        (Some(to), Some(tick)) => to.send(TickAhead(tick)).await?,
+                        _ => Ok(()),
+                    }
+                }
+            };
+            tell_ahead(ticks.peek().copied()).await?;
             let mut end = start;
-            for tick in ticks {
+            while let Some(tick) = ticks.next() {
                 if pace == Pace::WallClock {
                     sleep_until_wall(tick.to).await;
                 }
-                for subscriber in &subscribers {
-                    subscriber.send(TickStarted(tick)).await??;
+                let (first, later) = match subscribers.split_first() {
+                    Some((first, later)) => (Some(first), later),
+                    None => (None, &[][..]),
+                };
+                if let Some(first) = first {
+                    first.send(TickStarted(tick)).await??;
                 }
+                let later = async {
+                    for subscriber in later {
+                        subscriber.send(TickStarted(tick)).await??;
+                    }
+                    Ok::<(), crate::run::RunError>(())
+                };
+                let (later, ahead) = futures_util::join!(later, tell_ahead(ticks.peek().copied()));
+                later?;
+                ahead?;
                 if let Pace::Realtime { speed } = pace {
                     let wall = (tick.to - tick.from) as f64 / speed.max(f64::MIN_POSITIVE);
                     tokio::time::sleep(Duration::from_millis(wall as u64)).await;
@@ -138,6 +179,53 @@ mod tests {
                 Ok(())
             })
         }
+    }
+
+    impl Handler<TickAhead> for Listener {
+        type Result = ResponseFuture<Result<(), crate::run::RunError>>;
+
+        fn handle(&mut self, msg: TickAhead, _: &mut Context<Self>) -> Self::Result {
+            let log = self.log.clone();
+            Box::pin(async move {
+                log.lock().unwrap().push(("ahead", msg.0.from, msg.0.to));
+                Ok(())
+            })
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_tick_is_told_ahead_only_after_the_first_subscriber_answered_the_one_before() {
+        let log = Log::default();
+        let first = Listener {
+            name: "first",
+            log: log.clone(),
+        }
+        .start();
+        let second = Listener {
+            name: "second",
+            log: log.clone(),
+        }
+        .start();
+        let clock = ClockActor::new(
+            0,
+            20,
+            10,
+            Pace::Virtual,
+            vec![first.clone().recipient(), second.recipient()],
+        )
+        .with_lookahead(first.recipient())
+        .start();
+        assert_eq!(clock.send(RunTicks).await.unwrap().unwrap(), 20);
+        let log = log.lock().unwrap().clone();
+        // Ahead of the first tick; then each tick's first answer before the next is told
+        // ahead (the second subscriber's part of a tick and the next tick ahead may come in
+        // either order); nothing is told ahead after the last tick.
+        assert_eq!(log[0], ("ahead", 0, 10));
+        assert_eq!(log[1], ("first", 0, 10));
+        let mut middle = log[2..4].to_vec();
+        middle.sort_unstable();
+        assert_eq!(middle, [("ahead", 10, 20), ("second", 0, 10)]);
+        assert_eq!(log[4..], [("first", 10, 20), ("second", 10, 20)]);
     }
 
     #[actix_rt::test]

@@ -15,6 +15,13 @@ use crate::run::RunError;
 #[rtype(result = "Result<(), RunError>")]
 pub struct TickStarted(pub Tick);
 
+/// The next slice of simulated time, told ahead while the clock's later subscribers still do
+/// their part of the current one: its receiver may decide what it will do then, but must not
+/// let anyone see it before the tick's [`TickStarted`].
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<(), RunError>")]
+pub struct TickAhead(pub Tick);
+
 /// Asks the clock to play its ticks to its subscribers, in order, to the end of the run;
 /// answers with the end.
 #[derive(Message)]

@@ -1,7 +1,9 @@
-//! Teams' player: each tick, asks the admins for their changes and applies them to Teams
-//! (telling the traffic and the checker), asks the traffic for the calls placed on what is
-//! assigned and records them in Teams, then tells its watchers what it played. It owns when the
-//! last record of what it played becomes available.
+//! Teams' player: each tick, asks the admins for their changes (telling the traffic) and the
+//! traffic for the calls placed on what is assigned, then applies the changes to Teams (telling
+//! the checker), records the calls in Teams and tells its watchers what it played. Told a tick
+//! ahead ([`TickAhead`]), it decides the tick then and applies it only when the tick starts, so
+//! that the admins and the traffic work while the carrier polls the tick before. It owns when
+//! the last record of what it played becomes available.
 
 use actix::{
     Actor, ActorFutureExt, Addr, AtomicResponse, Context, Handler, MessageResult, Recipient,
@@ -11,9 +13,9 @@ use mock_teams::NumberChange;
 use oc_protocol::UnixMillis;
 
 use super::admin::AdminActor;
-use super::messages::{PlayClosing, PlayStart, RecordsUntil, TickPlayed, TickStarted};
+use super::messages::{PlayClosing, PlayStart, RecordsUntil, TickAhead, TickPlayed, TickStarted};
 use super::traffic::TrafficActor;
-use crate::run::generate::{play_closing, play_start, play_tick};
+use crate::run::generate::{Decided, apply_tick, decide_tick, play_closing, play_start};
 use crate::run::{RunError, Sides};
 
 /// Plays the Teams side of a run or a certification.
@@ -24,6 +26,8 @@ pub struct TeamsActor {
     /// Told what each tick generated, in this order.
     watchers: Vec<Recipient<TickPlayed>>,
     records_until: UnixMillis,
+    /// The tick decided ahead, not yet applied.
+    ahead: Option<Decided>,
 }
 
 impl TeamsActor {
@@ -41,6 +45,7 @@ impl TeamsActor {
             traffic,
             watchers,
             records_until: UnixMillis::MIN,
+            ahead: None,
         }
     }
 }
@@ -74,6 +79,22 @@ impl Handler<PlayStart> for TeamsActor {
     }
 }
 
+impl Handler<TickAhead> for TeamsActor {
+    type Result = AtomicResponse<Self, Result<(), RunError>>;
+
+    fn handle(&mut self, msg: TickAhead, _: &mut Context<Self>) -> Self::Result {
+        let (admin, traffic) = (self.admin.clone(), self.traffic.clone());
+        AtomicResponse::new(Box::pin(
+            async move { decide_tick(&admin, &traffic, msg.0).await }
+                .into_actor(self)
+                .map(|decided, act, _| {
+                    act.ahead = Some(decided?);
+                    Ok(())
+                }),
+        ))
+    }
+}
+
 impl Handler<TickStarted> for TeamsActor {
     type Result = AtomicResponse<Self, Result<(), RunError>>;
 
@@ -82,9 +103,14 @@ impl Handler<TickStarted> for TeamsActor {
             (self.sides.clone(), self.admin.clone(), self.traffic.clone());
         let watchers = self.watchers.clone();
         let tick = msg.0;
+        let ahead = self.ahead.take().filter(|decided| decided.tick == tick);
         AtomicResponse::new(Box::pin(
             async move {
-                play_tick(&sides, &admin, &traffic, tick, |generated| {
+                let decided = match ahead {
+                    Some(decided) => decided,
+                    None => decide_tick(&admin, &traffic, tick).await?,
+                };
+                apply_tick(&sides, decided, |generated| {
                     if watchers.is_empty() {
                         return;
                     }
@@ -97,7 +123,6 @@ impl Handler<TickStarted> for TeamsActor {
                         watcher.do_send(played.clone());
                     }
                 })
-                .await
             }
             .into_actor(self)
             .map(|result, act, _| {

@@ -38,33 +38,58 @@ pub(crate) async fn play_start(
         .map(|change| (start, change))
         .collect();
     observe(&initial);
-    apply(sides, traffic, &initial)
+    tell_traffic(traffic, &initial);
+    apply(sides, &initial)
 }
 
-/// Plays one tick: the admins' changes, then the calls, into Teams, whose clock ends at the
-/// tick's end; `observe` sees what was generated. Returns when the tick's last record becomes
-/// available.
-pub(crate) async fn play_tick(
-    sides: &Sides,
+/// What the admins and the traffic decided for a tick, not yet in Teams.
+pub(crate) struct Decided {
+    /// The tick.
+    pub(crate) tick: Tick,
+    /// The admins' changes, each with its time, in time order.
+    pub(crate) changes: Vec<(UnixMillis, NumberChange)>,
+    /// The calls and their corrections.
+    pub(crate) placed: PlacedCalls,
+}
+
+/// Decides a tick: asks the admins for their changes (the traffic hears of them first: its
+/// mailbox keeps the order they were sent in), then the traffic for the calls placed on what
+/// is assigned. Nothing reaches Teams: the admins and the traffic know what they decided, and
+/// nothing they decide depends on what Teams or the carrier do, so a tick can be decided while
+/// the carrier still polls the one before ([`TickAhead`](crate::actors::messages::TickAhead)).
+pub(crate) async fn decide_tick(
     admin: &Addr<AdminActor>,
     traffic: &Addr<TrafficActor>,
     tick: Tick,
-    observe: impl FnOnce(Generated<'_>),
-) -> Result<UnixMillis, RunError> {
+) -> Result<Decided, RunError> {
     let changes = admin.send(ChangesDuring(tick)).await?;
-    // The traffic hears of these changes before it is asked for the tick's calls: its mailbox
-    // keeps the order they were sent in.
-    apply(sides, traffic, &changes)?;
+    tell_traffic(traffic, &changes);
     let placed = traffic.send(CallsDuring(tick)).await?;
     admin.do_send(ringing(&placed));
+    Ok(Decided {
+        tick,
+        changes,
+        placed,
+    })
+}
+
+/// Plays a decided tick into Teams: the admins' changes at their times, then the calls, and
+/// Teams' clock to the tick's end; `observe` sees what was generated first. Returns when the
+/// tick's last record becomes available.
+pub(crate) fn apply_tick(
+    sides: &Sides,
+    decided: Decided,
+    observe: impl FnOnce(Generated<'_>),
+) -> Result<UnixMillis, RunError> {
+    apply(sides, &decided.changes)?;
     observe(Generated {
-        changes: &changes,
-        placed: &placed,
+        changes: &decided.changes,
+        placed: &decided.placed,
     });
-    let last_record = record_calls(sides, placed)?;
+    let last_record = record_calls(sides, decided.placed)?;
     sides
         .teams
-        .advance_to(tick.to)
+        .advance_to(decided.tick.to)
         .map_err(store_error("the clock"))?;
     Ok(last_record)
 }
@@ -82,15 +107,32 @@ pub(crate) async fn play_closing(
         return Ok(());
     }
     let changes = admin.send(ClosingUnassignments { at, count }).await?;
-    apply(sides, traffic, &changes)
+    tell_traffic(traffic, &changes);
+    apply(sides, &changes)
 }
 
-/// Applies admin changes at their times, telling the traffic and the checker.
-fn apply(
-    sides: &Sides,
-    traffic: &Addr<TrafficActor>,
-    changes: &[(UnixMillis, NumberChange)],
-) -> Result<(), RunError> {
+/// Tells the traffic which numbers the admins' changes assign and unassign, and when. The
+/// admins only decide possible changes, so Teams applies every one of them ([`apply`] logs a
+/// refusal as the harness bug it would be).
+fn tell_traffic(traffic: &Addr<TrafficActor>, changes: &[(UnixMillis, NumberChange)]) {
+    for (at, change) in changes {
+        let (telephone_number, assigned) = match change {
+            NumberChange::Assign {
+                telephone_number, ..
+            } => (telephone_number, true),
+            NumberChange::Unassign { telephone_number } => (telephone_number, false),
+            NumberChange::Update { .. } => continue,
+        };
+        traffic.do_send(AssignmentChanged {
+            telephone_number: telephone_number.clone(),
+            at: *at,
+            assigned,
+        });
+    }
+}
+
+/// Applies admin changes at their times, telling the checker.
+fn apply(sides: &Sides, changes: &[(UnixMillis, NumberChange)]) -> Result<(), RunError> {
     let mut events: Vec<NumberEvent> = Vec::new();
     let mut batch: Vec<NumberChange> = Vec::new();
     let mut batch_at = None;
@@ -104,29 +146,11 @@ fn apply(
                 .teams
                 .advance_to(at)
                 .map_err(store_error("the clock"))?;
-            let changes = std::mem::take(batch);
-            let kinds: Vec<Option<bool>> = changes
-                .iter()
-                .map(|change| match change {
-                    NumberChange::Assign { .. } => Some(true),
-                    NumberChange::Unassign { .. } => Some(false),
-                    NumberChange::Update { .. } => None,
-                })
-                .collect();
-            for (assigned, result) in kinds.into_iter().zip(sides.teams.apply_changes(changes)) {
+            for result in sides.teams.apply_changes(std::mem::take(batch)) {
                 // The admins only ask for possible changes, so a refusal is a harness bug worth
                 // seeing, not a reason to stop the run.
                 match result {
-                    Ok(event) => {
-                        if let Some(assigned) = assigned {
-                            traffic.do_send(AssignmentChanged {
-                                telephone_number: event.telephone_number.clone(),
-                                at,
-                                assigned,
-                            });
-                        }
-                        events.push(event);
-                    }
+                    Ok(event) => events.push(event),
                     Err(err) => tracing::error!(%err, "Teams refused an admin change"),
                 }
             }

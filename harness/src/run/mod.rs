@@ -1,8 +1,9 @@
 //! `oc-harness run`: one scenario, both sides in-process over loopback HTTP. The actors are
 //! wired to each other (`wire`, shared with `certify`): the clock pushes each tick to Teams'
 //! player (the admins change assignments, the traffic places calls, Teams publishes what became
-//! available and delivers webhooks), then to the mock carrier's poller (one poll cycle), then to
-//! the progress, and starts the next tick when all answered. Every exchange reaches the checker
+//! available and delivers webhooks), then to the mock carrier's poller (one poll cycle, on a
+//! thread of its own) while Teams' player decides the next tick, then to the progress, and
+//! starts the next tick when all answered. Every exchange reaches the checker
 //! as it happens. After the last tick the run drains (records still to come, reports still
 //! held), probes the carrier's state and signature checking, and the checker judges the end:
 //! Teams' final state and every call, streamed in call-id order.
@@ -196,7 +197,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let sides = teams.with_carrier(carrier.base_url(), &credentials)?;
     let numbers = inventory(scenario, &sides.teams)?;
 
-    let poller = CarrierActor::new(sides.clone(), carrier.clone()).start();
+    // The carrier polls on a thread of its own, while Teams' player decides the next tick on
+    // this one.
+    let carrier_thread = actix::Arbiter::new();
+    let poller = {
+        let (sides, carrier) = (sides.clone(), carrier.clone());
+        CarrierActor::start_in_arbiter(&carrier_thread.handle(), move |_| {
+            CarrierActor::new(sides, carrier)
+        })
+    };
     let wiring = wire(
         &sides,
         Plan {
@@ -222,6 +231,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     wiring.clock.send(RunTicks).await??;
     let last_record = wiring.teams.send(RecordsUntil).await?;
     drop(wiring);
+    carrier_thread.stop();
     let end = scenario.start + length_ms;
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
     // Every call of the run connected between its start and now.

@@ -227,8 +227,10 @@ pub(crate) struct Wiring {
 }
 
 /// Starts the actors of `plan` over `sides` and wires them: the clock pushes each tick to
-/// Teams' player (which asks the admins and the traffic), then to `after_teams`, then to the
-/// progress; `run` and `certify` share this set-up.
+/// Teams' player (which applies what the admins and the traffic decided for it), then to
+/// `after_teams`, then to the progress, and tells Teams' player the next tick ahead meanwhile
+/// (so the admins and the traffic decide it while `after_teams` work); `run` and `certify`
+/// share this set-up.
 pub(crate) fn wire(sides: &Sides, plan: Plan<'_>) -> Wiring {
     let scenario = plan.scenario;
     let admin = AdminActor::new(
@@ -259,6 +261,7 @@ pub(crate) fn wire(sides: &Sides, plan: Plan<'_>) -> Wiring {
         plan.pace,
         subscribers,
     )
+    .with_lookahead(teams.clone().recipient())
     .start();
     Wiring { teams, clock }
 }

@@ -11,32 +11,35 @@ pub const RETENTION_DAYS: i64 = 90;
 /// The longest window of `GET /oc/v1/cdrs?from=&to=`.
 pub const MAX_WINDOW_MS: i64 = 7 * crate::timestamp::DAY_MS;
 
-/// One call, as Teams recorded it.
+/// One call, as Teams recorded it. Its text is `String`s; a reader that keeps nothing of a
+/// record reads `CallRecord<&str>` instead, borrowing every text from the page it read
+/// (no allocation per field), and falls back to `CallRecord` when a text holds a JSON escape
+/// and cannot be borrowed ([`CallRecord::borrowed`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CallRecord {
+pub struct CallRecord<S = String> {
     /// The record id.
-    pub id: String,
+    pub id: S,
     /// 1 at first; higher each time Teams corrects the record.
     pub version: u32,
     /// The call; the key for reconciliation.
-    pub call_id: String,
+    pub call_id: S,
     /// The customer tenant.
-    pub tenant_id: String,
+    pub tenant_id: S,
     /// The carrier's number that was used.
-    pub telephone_number: String,
+    pub telephone_number: S,
     /// From the Teams user's point of view.
     pub direction: Direction,
     /// Who called, E.164.
-    pub caller_number: String,
+    pub caller_number: S,
     /// Who was called, E.164.
-    pub callee_number: String,
+    pub callee_number: S,
     /// Call set-up began.
-    pub start_date_time: String,
+    pub start_date_time: S,
     /// Answered; null when the call was not answered.
-    pub connect_date_time: Option<String>,
+    pub connect_date_time: Option<S>,
     /// The call ended.
-    pub end_date_time: String,
+    pub end_date_time: S,
     /// `endDateTime − connectDateTime`, 0 when not answered.
     pub duration_ms: i64,
     /// The final SIP response code, e.g. 200, 486, 487, 503.
@@ -44,7 +47,7 @@ pub struct CallRecord {
     /// `operator` once the carrier's duration is reconciled.
     pub call_duration_source: CallDurationSource,
     /// When the record entered the feed.
-    pub available_date_time: String,
+    pub available_date_time: S,
 }
 
 wire_enum! {
@@ -67,23 +70,47 @@ wire_enum! {
     }
 }
 
-impl Validate for CallRecord {
+impl CallRecord {
+    /// The record with every text borrowed from this one.
+    pub fn borrowed(&self) -> CallRecord<&str> {
+        CallRecord {
+            id: &self.id,
+            version: self.version,
+            call_id: &self.call_id,
+            tenant_id: &self.tenant_id,
+            telephone_number: &self.telephone_number,
+            direction: self.direction,
+            caller_number: &self.caller_number,
+            callee_number: &self.callee_number,
+            start_date_time: &self.start_date_time,
+            connect_date_time: self.connect_date_time.as_deref(),
+            end_date_time: &self.end_date_time,
+            duration_ms: self.duration_ms,
+            final_sip_code: self.final_sip_code,
+            call_duration_source: self.call_duration_source,
+            available_date_time: &self.available_date_time,
+        }
+    }
+}
+
+impl<S: AsRef<str>> Validate for CallRecord<S> {
     fn validate_at(&self, at: Path<'_>, out: &mut Findings) {
-        out.uuid(at.key("id"), &self.id);
+        out.uuid(at.key("id"), self.id.as_ref());
         if self.version == 0 {
             out.push(at.key("version"), "must be >= 1");
         }
-        out.call_id(at.key("callId"), &self.call_id);
-        out.uuid(at.key("tenantId"), &self.tenant_id);
-        let number_ok = out.e164(at.key("telephoneNumber"), &self.telephone_number);
-        let caller_ok = out.e164(at.key("callerNumber"), &self.caller_number);
-        let callee_ok = out.e164(at.key("calleeNumber"), &self.callee_number);
+        out.call_id(at.key("callId"), self.call_id.as_ref());
+        out.uuid(at.key("tenantId"), self.tenant_id.as_ref());
+        let number = self.telephone_number.as_ref();
+        let number_ok = out.e164(at.key("telephoneNumber"), number);
+        let caller_ok = out.e164(at.key("callerNumber"), self.caller_number.as_ref());
+        let callee_ok = out.e164(at.key("calleeNumber"), self.callee_number.as_ref());
         if number_ok {
             let (side, key, ok) = match self.direction {
                 Direction::Outbound => (&self.caller_number, "callerNumber", caller_ok),
                 Direction::Inbound => (&self.callee_number, "calleeNumber", callee_ok),
             };
-            if ok && *side != self.telephone_number {
+            if ok && side.as_ref() != number {
                 out.push(
                     at.key(key),
                     format!(
@@ -93,12 +120,15 @@ impl Validate for CallRecord {
                 );
             }
         }
-        let start = out.timestamp(at.key("startDateTime"), &self.start_date_time);
-        let end = out.timestamp(at.key("endDateTime"), &self.end_date_time);
-        let available = out.timestamp(at.key("availableDateTime"), &self.available_date_time);
+        let start = out.timestamp(at.key("startDateTime"), self.start_date_time.as_ref());
+        let end = out.timestamp(at.key("endDateTime"), self.end_date_time.as_ref());
+        let available = out.timestamp(
+            at.key("availableDateTime"),
+            self.available_date_time.as_ref(),
+        );
         match &self.connect_date_time {
             Some(connect) => {
-                let connect = out.timestamp(at.key("connectDateTime"), connect);
+                let connect = out.timestamp(at.key("connectDateTime"), connect.as_ref());
                 if self.final_sip_code != 200 {
                     out.push(at.key("finalSipCode"), "must be 200 on an answered call");
                 }

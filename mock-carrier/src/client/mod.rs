@@ -198,7 +198,21 @@ impl Client {
                     let mut ledger = shared.lock_ledger();
                     let assigned = |n: &str, at: UnixMillis| shared.assigned_at(n, at);
                     for item in items {
-                        match oc_protocol::body::from_slice::<CallRecord>(item.get().as_bytes()) {
+                        let bytes = item.get().as_bytes();
+                        // Borrowed from the page; a text with a JSON escape cannot be, and is
+                        // read into `String`s instead.
+                        let owned: CallRecord;
+                        let read = match serde_json::from_slice::<CallRecord<&str>>(bytes) {
+                            Ok(record) => Ok(record),
+                            Err(_) => match oc_protocol::body::from_slice::<CallRecord>(bytes) {
+                                Ok(record) => {
+                                    owned = record;
+                                    Ok(owned.borrowed())
+                                }
+                                Err(err) => Err(err),
+                            },
+                        };
+                        match read {
                             Ok(record) if record.validate().is_ok() => {
                                 ledger.ingest_cdr(&record, skipped, &drift, &assigned);
                             }

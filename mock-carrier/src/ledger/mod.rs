@@ -88,7 +88,7 @@ impl Ledger {
     /// Takes one CDR from the feed. `skipped`: the `DUR-COMPLETE` profile drops its page.
     pub(crate) fn ingest_cdr(
         &mut self,
-        record: &CallRecord,
+        record: &CallRecord<&str>,
         skipped: bool,
         drift: &DriftSettings<'_>,
         assigned_at: &dyn Fn(&str, UnixMillis) -> bool,
@@ -97,9 +97,9 @@ impl Ledger {
             self.malformed_cdrs += 1;
             return;
         };
-        let call = match self.call_ids.find(&record.call_id) {
+        let call = match self.call_ids.find(record.call_id) {
             Some(call) => call,
-            None => self.insert_call(&record.call_id, &record.telephone_number, Origin::Cdr),
+            None => self.insert_call(record.call_id, record.telephone_number, Origin::Cdr),
         };
         let row = &mut self.calls[call];
         if row.has(flag::TEAMS) && row.teams_version >= teams.version {
@@ -109,8 +109,8 @@ impl Ledger {
         row.set_teams(teams);
         // The switch saw both parties: the carrier's number and the other one.
         let (other, outbound) = match record.direction {
-            Direction::Outbound => (&record.callee_number, true),
-            Direction::Inbound => (&record.caller_number, false),
+            Direction::Outbound => (record.callee_number, true),
+            Direction::Inbound => (record.caller_number, false),
         };
         row.other = e164_digits(other).unwrap_or(0);
         row.set(flag::OUTBOUND, outbound);
@@ -129,8 +129,8 @@ impl Ledger {
                 drift.models,
                 &DriftInput {
                     seed: drift.seed,
-                    call_id: &record.call_id,
-                    telephone_number: &record.telephone_number,
+                    call_id: record.call_id,
+                    telephone_number: record.telephone_number,
                     times,
                     deadline_ms: drift.deadline_ms,
                 },
@@ -441,9 +441,9 @@ fn e164_digits(number: &str) -> Option<u64> {
 }
 
 /// Teams' side of a CDR, or `None` when its times cannot be read.
-fn teams_side(record: &CallRecord) -> Option<TeamsSide> {
-    let end = parse_timestamp(&record.end_date_time).ok()?;
-    let times = match &record.connect_date_time {
+fn teams_side(record: &CallRecord<&str>) -> Option<TeamsSide> {
+    let end = parse_timestamp(record.end_date_time).ok()?;
+    let times = match record.connect_date_time {
         Some(connect) => {
             let connect = parse_timestamp(connect).ok()?;
             (end >= connect).then_some(CallTimes { connect, end })

@@ -65,31 +65,31 @@ fn ground_truth_is_in_call_id_order_with_its_flags() {
     let duplicating = settings(&duplicate);
     // Arrival order is not call-id order.
     ledger.ingest_cdr(
-        &cdr("c-3", "+14255550103", 1, Some(30_000)),
+        &cdr("c-3", "+14255550103", 1, Some(30_000)).borrowed(),
         false,
         &plain,
         &assigned,
     );
     ledger.ingest_cdr(
-        &cdr("c-1", "+14255550101", 1, Some(10_000)),
+        &cdr("c-1", "+14255550101", 1, Some(10_000)).borrowed(),
         false,
         &plain,
         &assigned,
     );
     ledger.ingest_cdr(
-        &cdr("c-2", "+14255550102", 1, None),
+        &cdr("c-2", "+14255550102", 1, None).borrowed(),
         false,
         &plain,
         &assigned,
     );
     ledger.ingest_cdr(
-        &cdr("c-0", "+14255550100", 1, Some(5_000)),
+        &cdr("c-0", "+14255550100", 1, Some(5_000)).borrowed(),
         false,
         &duplicating,
         &assigned,
     );
     ledger.ingest_cdr(
-        &cdr("c-10", "+14255550101", 1, Some(7_000)),
+        &cdr("c-10", "+14255550101", 1, Some(7_000)).borrowed(),
         true,
         &plain,
         &assigned,
@@ -115,7 +115,7 @@ fn ground_truth_is_in_call_id_order_with_its_flags() {
 
     // Teams corrects c-1; c-0 is sent again for its duplicate.
     ledger.ingest_cdr(
-        &cdr("c-1", "+14255550101", 2, Some(12_000)),
+        &cdr("c-1", "+14255550101", 2, Some(12_000)).borrowed(),
         false,
         &plain,
         &assigned,
@@ -171,7 +171,7 @@ fn a_call_costs_a_row_and_its_call_id() {
         let call_id = format!("carrier-a-{}-{i:06}", format_timestamp(T0 + i * 1_000));
         let number = format!("+1425560{:04}", i % 2_000);
         ledger.ingest_cdr(
-            &cdr(&call_id, &number, 1, Some(60_000)),
+            &cdr(&call_id, &number, 1, Some(60_000)).borrowed(),
             false,
             &plain,
             &assigned,
@@ -207,15 +207,15 @@ fn switch_records_hold_both_parties_and_leave_out_what_the_switch_dropped() {
     inbound.direction = Direction::Inbound;
     inbound.caller_number = "+442079460001".to_owned();
     inbound.callee_number = "+14255550101".to_owned();
-    ledger.ingest_cdr(&inbound, false, &settings(&[]), &assigned);
+    ledger.ingest_cdr(&inbound.borrowed(), false, &settings(&[]), &assigned);
     ledger.ingest_cdr(
-        &cdr("out", "+14255550102", 1, Some(20_000)),
+        &cdr("out", "+14255550102", 1, Some(20_000)).borrowed(),
         false,
         &settings(&fabricate),
         &unassigned,
     );
     ledger.ingest_cdr(
-        &cdr("unanswered", "+14255550103", 1, None),
+        &cdr("unanswered", "+14255550103", 1, None).borrowed(),
         false,
         &settings(&[]),
         &assigned,

@@ -84,6 +84,23 @@ async fn follows_next_links_keeps_the_delta_link_and_reports_each_call_once() {
     carrier.stop().await;
 }
 
+/// Records are read borrowing their texts from the page; a text a JSON escape is written in
+/// cannot be borrowed and must be read all the same.
+#[tokio::test]
+async fn a_record_whose_texts_carry_json_escapes_is_read_and_reported() {
+    let teams = FakeTeams::start(10).await;
+    let escaped = r#"c"7\x"#;
+    teams.add_cdrs([cdr("c1", N1, 0, 61_000, 1), cdr(escaped, N1, 10, 5_000, 1)]);
+    let carrier = MockCarrier::start(teams.config()).unwrap();
+
+    let outcome = carrier.poll_cycle(T0 + HOUR).await.unwrap();
+    assert_eq!((outcome.cdr_records, outcome.accepted), (2, 2));
+    let accepted = teams.accepted();
+    assert_eq!(accepted.keys().collect::<Vec<_>>(), [escaped, "c1"]);
+    assert_eq!(accepted[escaped][0].duration_ms, 5_000);
+    carrier.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_429_is_waited_out_for_its_retry_after_on_the_paused_clock() {
     let teams = FakeTeams::start(10).await;

@@ -21,6 +21,23 @@ impl BodyError {
         FieldError::at_pointer(self.pointer.clone(), self.message.clone())
     }
 
+    /// The same error without serde's ` at line L column C`: for a value read out of a larger
+    /// body, where the pointer says where and serde's position would count from the value.
+    pub fn without_location(mut self) -> Self {
+        if let Some(at) = self.message.rfind(" at line ") {
+            let rest = &self.message[at + " at line ".len()..];
+            let located = rest.split_once(" column ").is_some_and(|(line, column)| {
+                [line, column]
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if located {
+                self.message.truncate(at);
+            }
+        }
+        self
+    }
+
     /// The same error, located below `prefix` (a JSON pointer).
     pub fn under(mut self, prefix: &str) -> Self {
         self.pointer.insert_str(0, prefix);
@@ -84,6 +101,27 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_value_read_alone_loses_its_position_only() {
+        let err = from_slice::<DurationReportBatch>(br#"{"records": 5}"#).unwrap_err();
+        assert!(
+            err.message.contains(" at line 1 column "),
+            "{}",
+            err.message
+        );
+        let bare = err.clone().without_location();
+        assert_eq!(
+            bare.message,
+            "invalid type: integer `5`, expected a sequence"
+        );
+        assert_eq!(bare.pointer, err.pointer);
+        let odd = BodyError {
+            pointer: String::new(),
+            message: "a name at line one".into(),
+        };
+        assert_eq!(odd.clone().without_location(), odd);
     }
 
     #[test]

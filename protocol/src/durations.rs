@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::body::{self, BodyError};
+use crate::body;
 use crate::problem::{FieldError, Problem};
 use crate::validate::{Findings, Path, Validate};
 
@@ -119,9 +119,12 @@ pub struct ParsedDurationReport {
 /// (the `Err` is the 400 problem to answer). Otherwise every record is read and validated on its
 /// own.
 pub fn parse_duration_report(bytes: &[u8]) -> Result<ParsedDurationReport, Problem> {
+    // Each record is kept as its slice of the body and read on its own, straight into its
+    // type: one bad record does not spoil the others, and no JSON tree is built.
     #[derive(Deserialize)]
-    struct Envelope {
-        records: Vec<serde_json::Value>,
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        records: Vec<&'a serde_json::value::RawValue>,
     }
     let envelope: Envelope = body::from_slice(bytes).map_err(Problem::malformed)?;
     let mut findings = Findings::default();
@@ -139,33 +142,42 @@ pub fn parse_duration_report(bytes: &[u8]) -> Result<ParsedDurationReport, Probl
         .records
         .into_iter()
         .enumerate()
-        .map(|(index, value)| read_record(index, value))
+        .map(|(index, raw)| read_record(index, raw.get()))
         .collect();
     Ok(ParsedDurationReport { records })
 }
 
-fn read_record(index: usize, value: serde_json::Value) -> Result<DurationReport, RejectedRecord> {
-    let call_id = value
-        .get("callId")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
-    let rejected = |errors| RejectedRecord {
-        index: u32::try_from(index).unwrap_or(u32::MAX),
-        call_id: call_id.clone(),
-        errors,
-    };
+fn read_record(index: usize, text: &str) -> Result<DurationReport, RejectedRecord> {
     let root = Path::ROOT;
     let records = root.key("records");
     let here = records.index(index);
-    let record: DurationReport = body::from_value(value)
-        .map_err(|err: BodyError| rejected(vec![err.under(&here.pointer()).field_error()]))?;
+    let mut record = body::from_slice::<DurationReport>(text.as_bytes()).map_err(|err| {
+        // The pointer says where; serde's line and column would count from the record's own
+        // first byte, not the body's.
+        let err = err.without_location();
+        RejectedRecord {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            call_id: readable_call_id(text),
+            errors: vec![err.under(&here.pointer()).field_error()],
+        }
+    })?;
     let mut findings = Findings::default();
     record.validate_at(here, &mut findings);
     if findings.is_empty() {
         Ok(record)
     } else {
-        Err(rejected(findings.into_errors()))
+        Err(RejectedRecord {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            call_id: Some(std::mem::take(&mut record.call_id)),
+            errors: findings.into_errors(),
+        })
     }
+}
+
+/// The `callId` of a record that could not be read whole, when it is a string.
+fn readable_call_id(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("callId")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -196,6 +196,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     })?);
     let sides = teams.with_carrier(carrier.base_url(), &credentials)?;
     let numbers = inventory(scenario, &sides.teams)?;
+    // The calls a run of this length expects, and a margin: Teams' tables get their room at
+    // once instead of doubling (and holding the old and the new table) as the run goes.
+    let expected = scenario.expected_calls_within(length_ms) * 1.2;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "an estimate of at most billions, and 0 when negative"
+    )]
+    let expected = expected as usize;
+    sides
+        .teams
+        .with_store(|s| s.reserve_calls(CARRIER_ID, expected))
+        .map_err(store_error("the carrier"))?;
 
     // The carrier polls on a thread of its own, while Teams' player decides the next tick on
     // this one.

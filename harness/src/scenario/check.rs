@@ -40,12 +40,17 @@ impl Scenario {
     /// Calls expected over the whole run at the start's assigned share: each UTC hour of the
     /// run at its weight of the daily shape, so that a two-hour night run expects few.
     pub fn expected_calls(&self) -> f64 {
+        self.expected_calls_within(self.length_ms)
+    }
+
+    /// [`Scenario::expected_calls`] over the first `length_ms` of the run (`--length`).
+    pub fn expected_calls_within(&self, length_ms: i64) -> f64 {
         let c = &self.calls;
         let peak = c.daily_shape.iter().copied().fold(0.0, f64::max);
         if peak <= 0.0 {
             return 0.0;
         }
-        let end = self.start + self.length_ms;
+        let end = self.start + length_ms;
         let mut at = self.start;
         let mut number_hours = 0.0;
         while at < end {

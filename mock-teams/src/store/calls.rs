@@ -164,6 +164,14 @@ pub(crate) fn call_id_hash(call_id: &str) -> u64 {
 }
 
 impl CallIds {
+    /// Makes room for `calls` more ids of about `id_bytes` bytes each, as far as the
+    /// allocator grants it.
+    pub(crate) fn reserve(&mut self, calls: usize, id_bytes: usize) {
+        let _ = self.arena.try_reserve_exact(calls.saturating_mul(id_bytes));
+        let _ = self.starts.try_reserve_exact(calls);
+        let _ = self.by_hash.try_reserve(calls);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.starts.len()
     }

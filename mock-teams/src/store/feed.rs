@@ -21,6 +21,11 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
+    /// Makes room for `entries` more entries, as far as the allocator grants it.
+    pub(crate) fn reserve(&mut self, entries: usize) {
+        let _ = self.entries.try_reserve_exact(entries);
+    }
+
     /// Appends an entry; availability times must not go backwards.
     pub(crate) fn push(&mut self, entry: FeedEntry) {
         debug_assert!(

@@ -595,6 +595,26 @@ impl Store {
         available
     }
 
+    /// Makes room for about `calls` more calls of `carrier_id` (their rows, ids, quality
+    /// streams and feed entries) at once, as far as the allocator grants it. A store that
+    /// grows by doubling copies each table into one twice its size and holds both for a
+    /// moment: the peak of a long run. Room reserved and never used costs address space, not
+    /// memory; room the allocator refuses is simply not reserved (the tables then grow as
+    /// they go).
+    pub fn reserve_calls(&mut self, carrier_id: &str, calls: usize) -> Result<(), StoreError> {
+        let carrier = usize::from(self.carrier_id_index(carrier_id)?);
+        // Two quality streams per answered call; a correction publishes a record again.
+        let (streams, records) = (calls.saturating_mul(2), calls.saturating_add(calls / 4));
+        let _ = self.rows.try_reserve_exact(calls);
+        let _ = self.slots.try_reserve_exact(calls);
+        let _ = self.quality.try_reserve_exact(streams);
+        self.call_ids.reserve(calls, 16);
+        let c = &mut self.carriers[carrier];
+        c.cdr_feed.reserve(records);
+        c.quality_feed.reserve(streams);
+        Ok(())
+    }
+
     /// Heap bytes held by the call rows, ids, slots and feeds: the memory that grows with calls.
     pub fn call_heap_bytes(&self) -> usize {
         self.call_ids.heap_bytes()

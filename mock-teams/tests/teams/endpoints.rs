@@ -394,3 +394,40 @@ async fn runs_inside_an_actix_system_too() {
     assert_eq!(page["value"].as_array().unwrap().len(), 1);
     env.teams.stop().await;
 }
+
+/// A run reserves room for the calls it expects, so that Teams' tables do not grow by doubling
+/// (holding the old and the new table at once) as it goes.
+#[tokio::test]
+async fn calls_within_the_reserved_room_do_not_grow_the_tables() {
+    let env = start().await;
+    let calls = 600;
+    env.teams
+        .with_store(|s| s.reserve_calls("alpha", calls))
+        .unwrap();
+    let reserved = env.teams.with_store(|s| s.call_heap_bytes());
+    for i in 0..calls {
+        let number = alpha_number(u32::try_from(i % 10).unwrap());
+        let talk = (i % 5 != 0).then_some(30_000);
+        env.teams
+            .add_call(call(
+                &format!("call-{i:09}"),
+                &number,
+                i64::try_from(i).unwrap(),
+                talk,
+            ))
+            .unwrap();
+    }
+    env.teams.advance_to(T0 + 2 * 3_600_000).unwrap();
+    assert_eq!(env.teams.with_store(|s| s.call_heap_bytes()), reserved);
+    let (status, _, page) = env
+        .get(ALPHA_TOKEN, "/oc/v1/cdrs/delta?pageSize=1000")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["value"].as_array().unwrap().len(), calls);
+    assert!(
+        env.teams
+            .with_store(|s| s.reserve_calls("nobody", 1))
+            .is_err(),
+        "an unknown carrier is refused"
+    );
+}

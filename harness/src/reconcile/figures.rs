@@ -12,7 +12,8 @@ use oc_reports::reconcile::{
     ClassCounts, DayGap, DriftFigures, DurationSourceCounts, Minutes, NumberGap,
 };
 
-use super::rows::{CarrierRow, DurationSource, NONE, TeamsRow};
+use super::matching::{NO_ROW, RowRef};
+use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::text::{self, DAY, Nanos, SECOND};
 
 /// A call's class.
@@ -41,8 +42,8 @@ impl Class {
 pub(crate) struct Mismatch {
     pub(crate) class: Class,
     pub(crate) billed_differs: bool,
-    /// The Teams row, or [`NONE`].
-    pub(crate) teams: u32,
+    /// The Teams row, or [`NO_ROW`].
+    pub(crate) teams: RowRef,
     /// The carrier row's connect time, duration and place; `source` is `u64::MAX` without one.
     pub(crate) connect: Nanos,
     pub(crate) duration: Nanos,
@@ -78,6 +79,21 @@ struct Sums {
     classes: [u32; 4],
 }
 
+impl Sums {
+    fn add(&mut self, other: &Sums) {
+        self.calls += other.calls;
+        self.teams += other.teams;
+        self.carrier += other.carrier;
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+    }
+}
+
+/// The numbers Teams' rows have (the Teams users'), to tell which of an unexpected carrier
+/// row's two numbers is the Teams user's.
+pub(crate) type KnownNumbers = std::collections::HashSet<u64, BuildHasherDefault<IntHasher>>;
+
 /// Everything folded so far.
 pub(crate) struct Figures {
     tolerance: Nanos,
@@ -94,6 +110,8 @@ pub(crate) struct Figures {
     /// Sums by number, in the order the numbers were first seen; `slots` finds a number's.
     numbers: Vec<(u64, Sums)>,
     slots: HashMap<u64, u32, BuildHasherDefault<IntHasher>>,
+    /// How many of `numbers` (the first ones) Teams rows have.
+    teams_numbers: usize,
     sources: DurationSourceCounts,
     pub(crate) mismatches: Vec<Mismatch>,
 }
@@ -117,6 +135,7 @@ impl Figures {
             first_day: 0,
             numbers: Vec::new(),
             slots: HashMap::default(),
+            teams_numbers: 0,
             sources: DurationSourceCounts::default(),
             mismatches: Vec::new(),
         }
@@ -169,6 +188,7 @@ impl Figures {
         for row in rows.iter_mut() {
             row.slot = self.slot(row.number);
         }
+        self.teams_numbers = self.numbers.len();
         for row in rows.iter() {
             self.teams_slotted(row);
         }
@@ -197,7 +217,7 @@ impl Figures {
     }
 
     /// A Teams row and the carrier row matched to it.
-    pub(crate) fn pair(&mut self, i: u32, teams: &TeamsRow, carrier: &CarrierRow) {
+    pub(crate) fn pair(&mut self, i: RowRef, teams: &TeamsRow, carrier: &CarrierRow) {
         let drift = carrier.duration - teams.measured;
         let class = if drift.abs() <= self.tolerance {
             Class::Matched
@@ -234,12 +254,21 @@ impl Figures {
         }
     }
 
-    /// A carrier row that no Teams row matched.
-    pub(crate) fn unexpected(&mut self, carrier: &CarrierRow) {
+    /// The numbers of the Teams rows folded so far.
+    pub(crate) fn numbers_known(&self, known: &mut KnownNumbers) {
+        // The slots of unexpected carrier rows come after those of Teams rows, which all come
+        // first.
+        known.extend(
+            self.numbers[..self.teams_numbers]
+                .iter()
+                .map(|&(key, _)| key),
+        );
+    }
+
+    /// A carrier row that no Teams row matched; `known`: the numbers of every Teams row.
+    pub(crate) fn unexpected(&mut self, carrier: &CarrierRow, known: &KnownNumbers) {
         // The Teams user's number is one of the two; the calling one when Teams knows neither.
-        let number = if self.slots.contains_key(&carrier.called)
-            && !self.slots.contains_key(&carrier.calling)
-        {
+        let number = if known.contains(&carrier.called) && !known.contains(&carrier.calling) {
             carrier.called
         } else {
             carrier.calling
@@ -255,7 +284,7 @@ impl Figures {
         self.mismatches.push(Mismatch {
             class: Class::Unexpected,
             billed_differs: false,
-            teams: NONE,
+            teams: NO_ROW,
             connect: carrier.connect,
             duration: carrier.duration,
             source: carrier.source,
@@ -263,7 +292,7 @@ impl Figures {
     }
 
     /// A Teams row that no carrier row matched.
-    pub(crate) fn missing(&mut self, i: u32, teams: &TeamsRow) {
+    pub(crate) fn missing(&mut self, i: RowRef, teams: &TeamsRow) {
         self.count(Class::Missing, teams.start, teams.slot);
         self.mismatches.push(Mismatch {
             class: Class::Missing,
@@ -273,6 +302,36 @@ impl Figures {
             duration: 0,
             source: u64::MAX,
         });
+    }
+
+    /// Adds the figures of another part of the same reconciliation (another partition of the
+    /// index): every sum is a sum, so the order of the parts does not matter.
+    pub(crate) fn merge(&mut self, other: Figures) {
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+        self.drifts.extend_from_slice(&other.drifts);
+        self.teams_measured += other.teams_measured;
+        self.teams_billed += other.teams_billed;
+        self.carrier += other.carrier;
+        self.carrier_charge += other.carrier_charge;
+        for (i, sums) in other.days.iter().enumerate() {
+            if sums.calls > 0 || sums.classes != [0; 4] || sums.carrier != 0 {
+                self.day((other.first_day + i as i64) * DAY).add(sums);
+            }
+        }
+        for (key, sums) in &other.numbers {
+            let slot = self.slot(*key);
+            self.numbers[slot as usize].1.add(sums);
+        }
+        let s = &other.sources;
+        self.sources.operator += s.operator;
+        self.sources.microsoft += s.microsoft;
+        self.sources.unknown += s.unknown;
+        self.sources.microsoft_with_carrier_cdr += s.microsoft_with_carrier_cdr;
+        self.sources.operator_checked += s.operator_checked;
+        self.sources.operator_billed_differs += s.operator_billed_differs;
+        self.mismatches.extend_from_slice(&other.mismatches);
     }
 
     pub(crate) fn classes(&self) -> ClassCounts {

@@ -13,14 +13,127 @@ use super::text::Nanos;
 /// Teams rows live in pages of this many, so that growing never copies them.
 const PAGE: usize = 1 << 16;
 
+/// A Teams row among the partitions of the index: its partition in the high 32 bits, its
+/// index there in the low 32.
+pub(crate) type RowRef = u64;
+
+/// "No Teams row" as a [`RowRef`].
+pub(crate) const NO_ROW: RowRef = u64::MAX;
+
+/// The [`RowRef`] of row `i` of partition `part`.
+pub(crate) fn row_ref(part: usize, i: u32) -> RowRef {
+    (part as u64) << 32 | u64::from(i)
+}
+
+/// The row a [`RowRef`] names.
+pub(crate) fn row_of(parts: &[Index], r: RowRef) -> &TeamsRow {
+    parts[(r >> 32) as usize].row(r as u32)
+}
+
+/// The partition of the index a call id hash belongs to, among `parts`. Every row of an id is
+/// in one partition, and matching decides an id from its rows alone, so the partitions are
+/// matched independently, each on a thread of its own. Bits 32 to 47 of the hash: neither
+/// the low bits that place a row in its partition's table nor the top 7 it keeps as a tag.
+pub(crate) fn partition(id: u64, parts: usize) -> usize {
+    (((id >> 32) & 0xffff) as usize * parts) >> 16
+}
+
+/// Which rows of one partition of the index a carrier row has claimed: one bit a row, kept
+/// apart from the rows so that the parsing threads can look ids up in the index while the
+/// matching thread claims (10 million rows: 1.25 MB, which stays in cache).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Claims(Vec<u64>);
+
+impl Claims {
+    /// None of `rows` rows claimed.
+    pub(crate) fn new(rows: u32) -> Self {
+        Self(vec![0; (rows as usize).div_ceil(64)])
+    }
+
+    pub(crate) fn get(&self, i: u32) -> bool {
+        self.0[i as usize / 64] >> (i % 64) & 1 == 1
+    }
+
+    fn set(&mut self, i: u32) {
+        self.0[i as usize / 64] |= 1 << (i % 64);
+    }
+}
+
+/// An open-addressing table (linear probing) of row indices by call id hash, one `u64` a slot:
+/// the hash's high 32 bits as a tag, and the row's index + 1 (0: an empty slot). The tag tells
+/// most other ids apart without reading their row, so a lookup or an insert costs about one
+/// cache miss; [`Self::touch`] lets a batch's misses overlap.
+#[derive(Default)]
+struct IdTable {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl IdTable {
+    fn home(&self, id: u64) -> usize {
+        id as usize & (self.slots.len() - 1)
+    }
+
+    fn tag(id: u64) -> u64 {
+        id >> 32 << 32
+    }
+
+    /// Loads the home slots of `ids` (a few at a time): independent loads, whose cache misses
+    /// overlap, so that the lookups that follow find them in cache.
+    fn touch(&self, ids: impl Iterator<Item = u64>) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        ids.fold(0, |acc, id| acc ^ self.slots[self.home(id)])
+    }
+
+    /// The slot holding `id` (its tag, and a row whose id `is` confirms), or the empty slot
+    /// where it would go.
+    fn find(&self, id: u64, is: impl Fn(u32) -> bool) -> (usize, Option<u32>) {
+        let mask = self.slots.len() - 1;
+        let tag = Self::tag(id);
+        let mut at = self.home(id);
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return (at, None);
+            }
+            if slot >> 32 << 32 == tag {
+                let row = (slot as u32) - 1;
+                if is(row) {
+                    return (at, Some(row));
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Room for `more` ids without the load passing 7/8.
+    fn reserve(&mut self, more: usize, id_of: impl Fn(u32) -> u64) {
+        let want = (self.len + more).saturating_mul(8) / 7 + 1;
+        if want <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![0; want.next_power_of_two().max(64)]);
+        let mask = self.slots.len() - 1;
+        for slot in old.into_iter().filter(|&s| s != 0) {
+            let mut at = id_of((slot as u32) - 1) as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
+        }
+    }
+}
+
 /// Teams' rows and their index by call id.
 #[derive(Default)]
 pub(crate) struct Index {
     pages: Vec<Vec<TeamsRow>>,
     len: u32,
-    /// Row indices, hashed by [`TeamsRow::id`]; each is the last row of its id (its chain
-    /// runs back through [`TeamsRow::next`]).
-    by_id: HashTable<u32>,
+    /// Row indices by [`TeamsRow::id`]; each is the last row of its id (its chain runs back
+    /// through [`TeamsRow::next`]).
+    by_id: IdTable,
 }
 
 impl Index {
@@ -30,10 +143,6 @@ impl Index {
 
     pub(crate) fn row(&self, i: u32) -> &TeamsRow {
         &self.pages[i as usize / PAGE][i as usize % PAGE]
-    }
-
-    fn row_mut(&mut self, i: u32) -> &mut TeamsRow {
-        &mut self.pages[i as usize / PAGE][i as usize % PAGE]
     }
 
     /// Every row, in file order.
@@ -49,7 +158,19 @@ impl Index {
     pub(crate) fn reserve(&mut self, rows: usize) {
         let pages = &self.pages;
         self.by_id
-            .reserve(rows, |&j| pages[j as usize / PAGE][j as usize % PAGE].id);
+            .reserve(rows, |j| pages[j as usize / PAGE][j as usize % PAGE].id);
+    }
+
+    /// Adds rows (after those before them in file order), a batch at a time so that the cache
+    /// misses of finding their slots overlap.
+    pub(crate) fn insert_all(&mut self, rows: &[TeamsRow]) {
+        self.reserve(rows.len());
+        for batch in rows.chunks(16) {
+            std::hint::black_box(self.by_id.touch(batch.iter().map(|r| r.id)));
+            for &row in batch {
+                self.insert(row);
+            }
+        }
     }
 
     /// Adds a row (after those before it in file order); its index.
@@ -57,17 +178,17 @@ impl Index {
         let i = self.len;
         assert!(i < NONE, "more than 4 billion Teams rows");
         if row.id != 0 {
+            self.reserve(1);
             let pages = &self.pages;
-            let at = |j: u32| &pages[j as usize / PAGE][j as usize % PAGE];
-            match self.by_id.find_mut(row.id, |&j| at(j).id == row.id) {
-                Some(last) => {
-                    row.next = *last;
-                    *last = i;
-                }
-                None => {
-                    self.by_id.insert_unique(row.id, i, |&j| at(j).id);
-                }
+            let (at, found) = self.by_id.find(row.id, |j| {
+                pages[j as usize / PAGE][j as usize % PAGE].id == row.id
+            });
+            if let Some(last) = found {
+                row.next = last;
+            } else {
+                self.by_id.len += 1;
             }
+            self.by_id.slots[at] = IdTable::tag(row.id) | (u64::from(i) + 1);
         }
         if self.pages.last().is_none_or(|p| p.len() == PAGE) {
             self.pages.push(Vec::with_capacity(PAGE));
@@ -81,38 +202,67 @@ impl Index {
 
     /// The last row with `id` (the head of its chain), or [`NONE`].
     pub(crate) fn head(&self, id: u64) -> u32 {
+        if self.by_id.slots.is_empty() || id == 0 {
+            return NONE;
+        }
         let pages = &self.pages;
-        let at = |j: u32| &pages[j as usize / PAGE][j as usize % PAGE];
         self.by_id
-            .find(id, |&j| at(j).id == id)
-            .copied()
+            .find(id, |j| pages[j as usize / PAGE][j as usize % PAGE].id == id)
+            .1
             .unwrap_or(NONE)
     }
 
-    /// The heads of the chains of `ids`, into `out`. Claiming does not change a chain's head, so
-    /// a batch's heads can be looked up before its rows are claimed in order: the lookups are
-    /// then independent, and their cache misses overlap.
-    pub(crate) fn heads(&self, ids: impl Iterator<Item = u64>, out: &mut Vec<u32>) {
+    /// The heads of the chains of `ids` (in order), into `out`: a batch at a time, so that the
+    /// cache misses of finding their slots, then of reading their rows, overlap.
+    pub(crate) fn heads(&self, ids: &[u64], out: &mut Vec<u32>) {
         out.clear();
-        out.extend(ids.map(|id| if id == 0 { NONE } else { self.head(id) }));
+        for batch in ids.chunks(16) {
+            std::hint::black_box(self.by_id.touch(batch.iter().copied()));
+            let at = out.len();
+            out.extend(batch.iter().map(|&id| self.head_slot(id)));
+            let rows = out[at..]
+                .iter()
+                .filter(|&&j| j != NONE)
+                .fold(0, |acc, &j| acc ^ self.row(j).id);
+            std::hint::black_box(rows);
+            for (slot, &id) in out[at..].iter_mut().zip(batch) {
+                *slot = if *slot == NONE || self.row(*slot).id != id {
+                    self.head(id)
+                } else {
+                    *slot
+                };
+            }
+        }
+    }
+
+    /// The row in the home slot of `id` if its tag is `id`'s (the row is then most likely the
+    /// head of `id`, to be confirmed by its id), else [`NONE`].
+    fn head_slot(&self, id: u64) -> u32 {
+        if self.by_id.slots.is_empty() || id == 0 {
+            return NONE;
+        }
+        let slot = self.by_id.slots[self.by_id.home(id)];
+        if slot != 0 && slot >> 32 << 32 == IdTable::tag(id) {
+            (slot as u32) - 1
+        } else {
+            NONE
+        }
     }
 
     /// The unclaimed row with `id` whose start is nearest `connect` (ties: the earlier row),
     /// claimed; `None` when there is none.
     #[cfg(test)]
-    pub(crate) fn claim_by_id(&mut self, id: u64, connect: Nanos) -> Option<u32> {
-        self.claim_from(self.head(id), connect)
+    pub(crate) fn claim_by_id(&self, claims: &mut Claims, id: u64, connect: Nanos) -> Option<u32> {
+        self.claim_from(claims, self.head(id), connect)
     }
 
     /// [`Self::claim_by_id`] from the head of the id's chain ([`Self::head`]).
-    pub(crate) fn claim_from(&mut self, head: u32, connect: Nanos) -> Option<u32> {
-        let pages = &self.pages;
-        let at = |j: u32| &pages[j as usize / PAGE][j as usize % PAGE];
+    pub(crate) fn claim_from(&self, claims: &mut Claims, head: u32, connect: Nanos) -> Option<u32> {
         let mut j = head;
         let mut best: Option<(u64, u32)> = None;
         while j != NONE {
-            let row = at(j);
-            if !row.claimed {
+            let row = self.row(j);
+            if !claims.get(j) {
                 let distance = row.start.abs_diff(connect);
                 if best.is_none_or(|(d, _)| distance <= d) {
                     best = Some((distance, j));
@@ -121,61 +271,69 @@ impl Index {
             j = row.next;
         }
         let (_, j) = best?;
-        self.row_mut(j).claimed = true;
+        claims.set(j);
         Some(j)
     }
+}
 
-    /// Matches carrier rows that have no id, in order: each to the unclaimed Teams row with the
-    /// same calling and called numbers whose start is within `tolerance` of its connect time,
-    /// the nearest (ties: the earlier row). One answer per carrier row.
-    pub(crate) fn claim_by_numbers(
-        &mut self,
-        carrier: &[CarrierRow],
-        tolerance: Nanos,
-    ) -> Vec<Option<u32>> {
-        if carrier.is_empty() {
-            return Vec::new();
-        }
-        // Chains by number pair over the unclaimed rows, each in file order.
-        let mut by_pair: HashTable<(u64, u32)> = HashTable::new();
-        let mut next = vec![NONE; self.len as usize];
-        for (i, row) in self.rows() {
-            if row.claimed {
+/// Matches carrier rows that have no id, in order: each to the unclaimed Teams row (of any
+/// partition) with the same calling and called numbers whose start is within `tolerance` of its
+/// connect time, the nearest (ties: the earlier row in the files). One answer per carrier row.
+pub(crate) fn claim_by_numbers(
+    parts: &[Index],
+    claims: &mut [Claims],
+    carrier: &[CarrierRow],
+    tolerance: Nanos,
+) -> Vec<Option<RowRef>> {
+    if carrier.is_empty() {
+        return Vec::new();
+    }
+    // Chains by number pair over the unclaimed rows.
+    let mut by_pair: HashTable<(u64, RowRef)> = HashTable::new();
+    let mut next: Vec<Vec<RowRef>> = parts
+        .iter()
+        .map(|index| vec![NO_ROW; index.len as usize])
+        .collect();
+    for (k, index) in parts.iter().enumerate() {
+        for (i, row) in index.rows() {
+            if claims[k].get(i) {
                 continue;
             }
+            let r = row_ref(k, i);
             match by_pair.find_mut(row.pair, |&(pair, _)| pair == row.pair) {
                 Some((_, last)) => {
-                    next[i as usize] = *last;
-                    *last = i;
+                    next[k][i as usize] = *last;
+                    *last = r;
                 }
                 None => {
-                    by_pair.insert_unique(row.pair, (row.pair, i), |&(pair, _)| pair);
+                    by_pair.insert_unique(row.pair, (row.pair, r), |&(pair, _)| pair);
                 }
             }
         }
-        let tolerance = tolerance.unsigned_abs();
-        carrier
-            .iter()
-            .map(|c| {
-                let &(_, mut j) = by_pair.find(c.pair, |&(pair, _)| pair == c.pair)?;
-                let mut best: Option<(u64, u32)> = None;
-                while j != NONE {
-                    let row = self.row(j);
-                    let distance = row.start.abs_diff(c.connect);
-                    if !row.claimed
-                        && distance <= tolerance
-                        && best.is_none_or(|(d, _)| distance <= d)
-                    {
-                        best = Some((distance, j));
-                    }
-                    j = next[j as usize];
-                }
-                let (_, j) = best?;
-                self.row_mut(j).claimed = true;
-                Some(j)
-            })
-            .collect()
     }
+    let tolerance = tolerance.unsigned_abs();
+    carrier
+        .iter()
+        .map(|c| {
+            let &(_, mut r) = by_pair.find(c.pair, |&(pair, _)| pair == c.pair)?;
+            // (distance, place in the files, row)
+            let mut best: Option<(u64, u64, RowRef)> = None;
+            while r != NO_ROW {
+                let row = row_of(parts, r);
+                let distance = row.start.abs_diff(c.connect);
+                if !claims[(r >> 32) as usize].get(r as u32)
+                    && distance <= tolerance
+                    && best.is_none_or(|b| (distance, row.source, r) < b)
+                {
+                    best = Some((distance, row.source, r));
+                }
+                r = next[(r >> 32) as usize][r as u32 as usize];
+            }
+            let (_, _, r) = best?;
+            claims[(r >> 32) as usize].set(r as u32);
+            Some(r)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,7 +354,6 @@ pub(crate) mod tests {
             billed: 60,
             next: NONE,
             duration_source: DurationSource::Operator,
-            claimed: false,
         }
     }
 
@@ -210,6 +367,7 @@ pub(crate) mod tests {
             duration: 60 * SECOND,
             charge: 0,
             source: 0,
+            head: NONE,
         }
     }
 
@@ -220,12 +378,13 @@ pub(crate) mod tests {
             index.insert(teams(7, 1, start * SECOND));
         }
         index.insert(teams(8, 1, 0));
-        assert_eq!(index.claim_by_id(7, 45 * SECOND), Some(2));
-        assert_eq!(index.claim_by_id(7, 45 * SECOND), Some(1));
-        assert_eq!(index.claim_by_id(7, 45 * SECOND), Some(0));
-        assert_eq!(index.claim_by_id(7, 45 * SECOND), None);
-        assert_eq!(index.claim_by_id(9, 0), None);
-        assert_eq!(index.claim_by_id(8, 1_000 * SECOND), Some(3));
+        let mut claims = Claims::new(index.len());
+        assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), Some(2));
+        assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), Some(1));
+        assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), Some(0));
+        assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), None);
+        assert_eq!(index.claim_by_id(&mut claims, 9, 0), None);
+        assert_eq!(index.claim_by_id(&mut claims, 8, 1_000 * SECOND), Some(3));
     }
 
     #[test]
@@ -238,7 +397,8 @@ pub(crate) mod tests {
         let mut index = Index::default();
         index.insert(teams(7, 1, 0));
         index.insert(teams(7, 1, 20 * SECOND));
-        assert_eq!(index.claim_by_id(7, 10 * SECOND), Some(0));
+        let mut claims = Claims::new(index.len());
+        assert_eq!(index.claim_by_id(&mut claims, 7, 10 * SECOND), Some(0));
     }
 
     #[test]
@@ -248,8 +408,9 @@ pub(crate) mod tests {
         index.insert(teams(0, 5, 10 * SECOND));
         index.insert(teams(3, 6, 0));
         index.insert(teams(0, 5, 100 * SECOND));
+        let mut claims = Claims::new(index.len());
         // One already claimed by its id is not offered again.
-        assert_eq!(index.claim_by_id(3, 0), Some(2));
+        assert_eq!(index.claim_by_id(&mut claims, 3, 0), Some(2));
         let carrier_rows = [
             carrier(0, 5, 11 * SECOND),
             carrier(0, 5, SECOND),
@@ -258,7 +419,12 @@ pub(crate) mod tests {
             carrier(0, 5, -SECOND),
         ];
         assert_eq!(
-            index.claim_by_numbers(&carrier_rows, SECOND),
+            claim_by_numbers(
+                std::slice::from_ref(&index),
+                std::slice::from_mut(&mut claims),
+                &carrier_rows,
+                SECOND
+            ),
             [Some(1), Some(0), None, None, None]
         );
     }

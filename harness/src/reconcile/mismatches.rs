@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use super::carrier;
 use super::figures::{Class, Mismatch};
 use super::format::CarrierFormat;
-use super::matching::Index;
+use super::matching::{Index, NO_ROW, row_of};
 use super::pipeline::JobKind;
-use super::rows::{DurationSource, NONE};
+use super::rows::DurationSource;
 use super::source::{unpack_source, visit_offsets};
 use super::teams::{self, TeamsShape};
 use super::text::{Nanos, push_int, push_rfc3339};
@@ -78,22 +78,35 @@ pub(crate) struct Sides<'a> {
 /// Teams' row when there is one, the carrier's otherwise.
 fn describe_all(
     mismatches: &[Mismatch],
-    index: &Index,
+    index: &[Index],
     sides: &Sides<'_>,
+    mut captured: Vec<(u64, Described)>,
 ) -> io::Result<Vec<Described>> {
-    let mut texts = vec![Default::default(); mismatches.len()];
+    let mut texts: Vec<Described> = vec![Default::default(); mismatches.len()];
+    captured.sort_unstable_by_key(|(source, _)| *source);
     // (side, file, offset, mismatch)
     let mut wanted: Vec<(bool, u16, u64, usize)> = mismatches
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let (carrier_side, source) = if m.teams != NONE {
-                (false, index.row(m.teams).source)
+            let (carrier_side, source) = if m.teams != NO_ROW {
+                (false, row_of(index, m.teams).source)
             } else {
                 (true, m.source)
             };
             let (file, offset) = unpack_source(source);
             (carrier_side, file, offset, i)
+        })
+        .filter(|&(carrier_side, _, _, i)| {
+            // Carrier rows described as they were read need no reading back.
+            let found = carrier_side
+                && captured
+                    .binary_search_by_key(&mismatches[i].source, |(source, _)| *source)
+                    .is_ok_and(|at| {
+                        texts[i] = std::mem::take(&mut captured[at].1);
+                        true
+                    });
+            !found
         })
         .collect();
     wanted.sort_unstable();
@@ -115,7 +128,7 @@ fn describe_all(
 }
 
 /// A row's call id, calling and called number, as its file writes them.
-type Described = (String, String, String);
+pub(crate) type Described = (String, String, String);
 
 /// Reads back the rows of `wanted` (side, file, offset, mismatch; sorted), one file at a time.
 fn read_back(
@@ -131,9 +144,9 @@ fn read_back(
         } else {
             (&sides.teams[file], &sides.teams_kinds[file])
         };
-        let whole = matches!(kind, JobKind::Teams(TeamsShape::Json));
+        let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
         let mut k = 0;
-        visit_offsets(path, &offsets, whole, |offset, bytes| {
+        visit_offsets(path, &offsets, json, |offset, bytes| {
             while k < group.len() && group[k].2 == offset {
                 let text = match kind {
                     JobKind::Teams(shape) => teams::describe(shape, bytes),
@@ -151,19 +164,22 @@ fn read_back(
 pub(crate) fn write(
     dir: &Path,
     mismatches: &mut [Mismatch],
-    index: &Index,
+    index: &[Index],
     sides: &Sides<'_>,
+    captured: Vec<(u64, Described)>,
     threads: usize,
 ) -> io::Result<u64> {
-    let time = |m: &Mismatch| {
-        if m.teams != NONE {
-            index.row(m.teams).start
+    // In time order; calls at the same time by class, then in the order of the files.
+    let key = |m: &Mismatch| {
+        if m.teams != NO_ROW {
+            let row = row_of(index, m.teams);
+            (row.start, m.class, row.source, m.source)
         } else {
-            m.connect
+            (m.connect, m.class, u64::MAX, m.source)
         }
     };
-    mismatches.sort_by_key(|m| (time(m), m.class, m.teams, m.source));
-    let texts = describe_all(mismatches, index, sides)?;
+    mismatches.sort_by_cached_key(key);
+    let texts = describe_all(mismatches, index, sides, captured)?;
     let mut w =
         io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
     writeln!(w, "{HEADER}")?;
@@ -192,10 +208,10 @@ pub(crate) fn write(
 }
 
 /// The lines of `mismatches.csv` for `lines`.
-fn format_lines(lines: &[(&Mismatch, &Described)], index: &Index) -> Vec<u8> {
+fn format_lines(lines: &[(&Mismatch, &Described)], index: &[Index]) -> Vec<u8> {
     let mut out = Vec::with_capacity(lines.len() * 200);
     for &(m, (id, calling, called)) in lines {
-        let teams = (m.teams != NONE).then(|| index.row(m.teams));
+        let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
         let carrier = m.class != Class::Missing;
         out.extend_from_slice(m.class.as_str().as_bytes());
         out.push(b',');

@@ -24,12 +24,16 @@ mod teams;
 mod text;
 
 use figures::Figures;
-use matching::Index;
-use pipeline::{Feeder, Job, JobKind};
+use matching::{Claims, Index, row_ref};
+use pipeline::{Feeder, Job, JobKind, Pool, partitioned, split_rows};
 use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
 
 /// How many rejected rows the report lists (all are counted).
 const ERRORS_LISTED: usize = 1000;
+
+/// How much memory the text of unexpected carrier rows kept for `mismatches.csv` may take
+/// (about 150 bytes a row); the rows past it are read back from the carrier's files.
+const CAPTURED_BYTES: u64 = 64 << 20;
 
 /// What to reconcile, and how.
 #[derive(Debug, Clone)]
@@ -136,6 +140,10 @@ struct Rejections<'a> {
     side: &'static str,
     paths: &'a [PathBuf],
     next_line: Vec<u64>,
+    /// Files not read past a chunk ([`Parsed::stopped`]): their later chunks are left out.
+    stopped: Vec<bool>,
+    /// [`Parsed::array_balance`] summed by file.
+    array_balance: Vec<i64>,
     counts: RowCounts,
     limit: Option<u64>,
 }
@@ -146,19 +154,27 @@ impl<'a> Rejections<'a> {
             side,
             paths,
             next_line: vec![1; paths.len()],
+            stopped: vec![false; paths.len()],
+            array_balance: vec![0; paths.len()],
             counts: RowCounts::default(),
             limit,
         }
     }
 
-    /// Takes a chunk's counts and problems (in order); an error past `--max-errors`.
+    /// Takes a chunk's counts and problems (in order): whether its rows are to be used (not
+    /// when its file was not read past an earlier chunk); an error past `--max-errors`.
     fn take<R>(
         &mut self,
         parsed: &mut Parsed<R>,
         listed: &mut Vec<RowErrorEntry>,
         total_rejected: u64,
-    ) -> Result<(), ReconcileError> {
+    ) -> Result<bool, ReconcileError> {
         let file = usize::from(parsed.file);
+        if self.stopped[file] {
+            return Ok(false);
+        }
+        self.stopped[file] = parsed.stopped;
+        self.array_balance[file] += parsed.array_balance;
         let base = parsed.first_line.unwrap_or(self.next_line[file]);
         self.next_line[file] = base + parsed.lines;
         self.counts.read += parsed.read;
@@ -182,6 +198,40 @@ impl<'a> Rejections<'a> {
                 });
             }
         }
+        self.check(listed, total_rejected).map(|()| true)
+    }
+
+    /// After the last chunk: a JSON file whose top-level array does not close (cut short), or
+    /// that closes one it did not open, is one more rejected row, at the line where it ends.
+    fn finish(
+        &mut self,
+        listed: &mut Vec<RowErrorEntry>,
+        total_rejected: u64,
+    ) -> Result<(), ReconcileError> {
+        for file in 0..self.paths.len() {
+            let message = match self.array_balance[file] {
+                0 => continue,
+                _ if self.stopped[file] => continue,
+                b if b > 0 => "the top-level JSON array does not close: the file ends early",
+                _ => "a `]` closes no array",
+            };
+            self.counts.read += 1;
+            self.counts.rejected += 1;
+            if listed.len() < ERRORS_LISTED {
+                listed.push(RowErrorEntry {
+                    side: self.side.into(),
+                    file: self.paths[file].display().to_string(),
+                    line: self.next_line[file],
+                    column: None,
+                    field: None,
+                    message: message.into(),
+                });
+            }
+        }
+        self.check(listed, total_rejected)
+    }
+
+    fn check(&self, listed: &[RowErrorEntry], total_rejected: u64) -> Result<(), ReconcileError> {
         match self.limit {
             Some(limit) if total_rejected + self.counts.rejected > limit => {
                 Err(ReconcileError::TooManyErrors {
@@ -194,10 +244,25 @@ impl<'a> Rejections<'a> {
     }
 }
 
+/// What a parsing thread gives for a carrier chunk: its counts and problems, its rows by
+/// partition (their heads looked up), and the text of its rows whose id Teams does not have.
+type CarrierChunk = (
+    Parsed<CarrierRow>,
+    Vec<Vec<CarrierRow>>,
+    Vec<(u64, mismatches::Described)>,
+);
+
 /// Parses one job on a parsing thread.
-fn parse_teams(job: &Job, filters: &Filters) -> Parsed<TeamsRow> {
+fn parse_teams(job: &Job, filters: &Filters, rows: Vec<TeamsRow>) -> Parsed<TeamsRow> {
     let mut parsed = match &job.kind {
-        JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(&job.data, job.file, filters),
+        JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(
+            &job.data,
+            job.offset,
+            job.file,
+            job.first_line,
+            job.first_column,
+            filters,
+        ),
         JobKind::Teams(teams::TeamsShape::Ndjson) => {
             teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters)
         }
@@ -208,6 +273,7 @@ fn parse_teams(job: &Job, filters: &Filters) -> Parsed<TeamsRow> {
             job.file,
             job.first_line,
             filters,
+            rows,
         ),
         JobKind::Carrier(_) => unreachable!("a carrier job among Teams jobs"),
     };
@@ -261,12 +327,13 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     std::fs::create_dir_all(&options.out).map_err(write_error(&options.out))?;
     let tolerance = options.tolerance_ms * 1_000_000;
     let threads = options.threads.max(1);
-    let mut figures = Figures::new(tolerance);
-    let mut index = Index::default();
+    // The index in as many partitions as there are threads, each built and probed by a thread
+    // of its own (matching decides an id from its own rows alone).
+    let parts = threads;
     let mut listed = Vec::new();
     let mut charges = std::collections::BTreeMap::new();
 
-    // Teams: parsed on the threads, indexed here in file order.
+    // Teams: parsed on the threads, indexed by partition in file order.
     let teams_bytes: u64 = options
         .teams
         .iter()
@@ -275,38 +342,74 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         .sum();
     let mut teams_feeder = Feeder::new(&options.teams, None);
     let mut teams_rejections = Rejections::new("teams", &options.teams, options.max_errors);
-    pipeline::run(
-        &mut teams_feeder,
-        threads,
-        &|job| parse_teams(job, &filters),
-        |mut parsed: Parsed<TeamsRow>| {
-            teams_rejections.take(&mut parsed, &mut listed, 0)?;
-            for (currency, amount) in std::mem::take(&mut parsed.charges) {
-                *charges.entry(currency).or_insert(0i64) += amount;
+    let mut reserved = false;
+    let teams_pool = Pool::new();
+    let teams_pool = &teams_pool;
+    let states = partitioned(
+        (0..parts)
+            .map(|_| (Index::default(), Figures::new(tolerance)))
+            .collect(),
+        |(index, figures), (reserve, mut rows): (usize, Vec<TeamsRow>)| {
+            if reserve > 0 {
+                index.reserve(reserve);
             }
-            if index.len() == 0 && parsed.chunk_bytes > 0 && !parsed.rows.is_empty() {
-                // Room for as many rows as the inputs hold at the first chunk's density, so
-                // that the index does not grow by rehashing.
-                let estimate =
-                    teams_bytes.saturating_mul(parsed.rows.len() as u64) / parsed.chunk_bytes;
-                index.reserve(usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0));
-            }
-            figures.teams_rows(&mut parsed.rows);
-            for row in parsed.rows {
-                index.insert(row);
-            }
-            Ok(())
+            figures.teams_rows(&mut rows);
+            index.insert_all(&rows);
+            teams_pool.give(rows);
+        },
+        |send| {
+            pipeline::run(
+                &mut teams_feeder,
+                threads,
+                &|job| {
+                    let mut parsed = parse_teams(job, &filters, teams_pool.take());
+                    let split = split_rows(
+                        std::mem::take(&mut parsed.rows),
+                        parts,
+                        |r| r.id,
+                        teams_pool,
+                    );
+                    (parsed, split)
+                },
+                |(mut parsed, split): (Parsed<TeamsRow>, Vec<Vec<TeamsRow>>)| {
+                    if !teams_rejections.take(&mut parsed, &mut listed, 0)? {
+                        return Ok(());
+                    }
+                    for (currency, amount) in std::mem::take(&mut parsed.charges) {
+                        *charges.entry(currency).or_insert(0i64) += amount;
+                    }
+                    let rows: usize = split.iter().map(Vec::len).sum();
+                    let mut reserve = 0;
+                    if !reserved && parsed.chunk_bytes > 0 && rows > 0 {
+                        // Room for as many rows as the inputs hold at the first chunk's
+                        // density, so that the index does not grow by rehashing.
+                        reserved = true;
+                        let estimate = teams_bytes.saturating_mul(rows as u64) / parsed.chunk_bytes;
+                        reserve =
+                            usize::try_from(estimate.min(u64::from(u32::MAX))).unwrap_or(0) / parts;
+                    }
+                    for (k, rows) in split.into_iter().enumerate() {
+                        send(k, (reserve, rows));
+                    }
+                    Ok(())
+                },
+            )
         },
     )?;
+    teams_rejections.finish(&mut listed, 0)?;
     let teams_files = std::mem::take(&mut teams_feeder.files);
     let teams_done = started.elapsed().as_secs_f64();
+    let mut known = figures::KnownNumbers::default();
+    for (_, figures) in &states {
+        figures.numbers_known(&mut known);
+    }
 
     // The carrier: streamed past the index; rows without an id kept aside for the end.
-    let mut idless: Vec<CarrierRow> = Vec::new();
-    let mut heads = Vec::new();
     let mut carrier_feeder = Feeder::new(&options.carrier, Some(&format));
     let mut carrier_rejections = Rejections::new("carrier", &options.carrier, options.max_errors);
     let teams_rejected = teams_rejections.counts.rejected;
+    let carrier_pool = Pool::new();
+    let carrier_pool = &carrier_pool;
     let parse_carrier = |job: &Job| match &job.kind {
         JobKind::Carrier(columns) => carrier::parse_csv(
             &format,
@@ -316,51 +419,153 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
             job.file,
             job.first_line,
             &filters,
+            carrier_pool.take(),
         ),
         JobKind::Teams(_) => unreachable!("a Teams job among carrier jobs"),
     };
-    pipeline::run(
-        &mut carrier_feeder,
-        threads,
-        &parse_carrier,
-        |mut parsed: Parsed<CarrierRow>| {
-            carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)?;
-            index.heads(parsed.rows.iter().map(|row| row.id), &mut heads);
-            for (row, &head) in parsed.rows.iter().zip(&heads) {
+    let known = &known;
+    let mut indexes = Vec::with_capacity(parts);
+    let mut all_figures = Vec::with_capacity(parts);
+    for (index, figures) in states {
+        indexes.push(index);
+        all_figures.push(figures);
+    }
+    let indexes = indexes;
+    // The carrier rows whose id Teams does not have at all, described while their text is in
+    // hand, so that `mismatches.csv` need not read the carrier's files again for them.
+    let mut captured: Vec<(u64, mismatches::Described)> = Vec::new();
+    let mut captured_bytes = 0u64;
+    let states = partitioned(
+        all_figures
+            .into_iter()
+            .enumerate()
+            .map(|(k, figures)| (k, Claims::new(indexes[k].len()), figures, Vec::new()))
+            .collect(),
+        |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
+            let index = &indexes[*k];
+            for row in &rows {
                 figures.carrier(row);
                 if row.id == 0 {
                     idless.push(*row);
                     continue;
                 }
-                match index.claim_from(head, row.connect) {
-                    Some(i) => figures.pair(i, index.row(i), row),
-                    None => figures.unexpected(row),
+                match index.claim_from(claims, row.head, row.connect) {
+                    Some(i) => figures.pair(row_ref(*k, i), index.row(i), row),
+                    None => figures.unexpected(row, known),
                 }
             }
-            Ok(())
+            carrier_pool.give(rows);
+        },
+        |send| {
+            pipeline::run(
+                &mut carrier_feeder,
+                threads,
+                &|job| {
+                    let mut parsed = parse_carrier(job);
+                    let mut split = split_rows(
+                        std::mem::take(&mut parsed.rows),
+                        parts,
+                        |r| r.id,
+                        carrier_pool,
+                    );
+                    // The lookups, which miss the cache, here on the parsing threads; claims
+                    // do not change a chain's head, so they hold when the rows are claimed.
+                    let mut texts = Vec::new();
+                    let (mut ids, mut heads) = (Vec::new(), Vec::new());
+                    for (rows, index) in split.iter_mut().zip(&indexes) {
+                        ids.clear();
+                        ids.extend(rows.iter().map(|row| row.id));
+                        index.heads(&ids, &mut heads);
+                        for (row, &head) in rows.iter_mut().zip(&heads) {
+                            row.head = head;
+                            if head == rows::NONE
+                                && row.id != 0
+                                && let JobKind::Carrier(columns) = &job.kind
+                            {
+                                let at =
+                                    (source::unpack_source(row.source).1 - job.offset) as usize;
+                                texts.push((
+                                    row.source,
+                                    carrier::describe(&format, columns, &job.data[at..]),
+                                ));
+                            }
+                        }
+                    }
+                    (parsed, split, texts)
+                },
+                |(mut parsed, split, texts): CarrierChunk| {
+                    if !carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)? {
+                        return Ok(());
+                    }
+                    // Within a budget, so that a carrier export far larger than Teams' log
+                    // (most of it unexpected) does not hold its text: past it, the rows are
+                    // read back from the file at the end.
+                    for (source, text) in texts {
+                        let bytes = (text.0.len() + text.1.len() + text.2.len() + 96) as u64;
+                        if captured_bytes + bytes > CAPTURED_BYTES {
+                            break;
+                        }
+                        captured_bytes += bytes;
+                        captured.push((source, text));
+                    }
+                    for (k, rows) in split.into_iter().enumerate() {
+                        send(k, rows);
+                    }
+                    Ok(())
+                },
+            )
         },
     )?;
     let carrier_files = std::mem::take(&mut carrier_feeder.files);
-    for (row, matched) in idless
-        .iter()
-        .zip(index.claim_by_numbers(&idless, tolerance))
-    {
+    let mut all_claims = Vec::with_capacity(parts);
+    let mut all_figures = Vec::with_capacity(parts);
+    let mut idless = Vec::new();
+    for (_, claims, figures, rows) in states {
+        all_claims.push(claims);
+        all_figures.push(figures);
+        idless.extend(rows);
+    }
+    // Rows without an id are all in the first partition, in file order.
+    for (row, matched) in idless.iter().zip(matching::claim_by_numbers(
+        &indexes,
+        &mut all_claims,
+        &idless,
+        tolerance,
+    )) {
         match matched {
-            Some(i) => figures.pair(i, index.row(i), row),
-            None => figures.unexpected(row),
+            Some(r) => all_figures[(r >> 32) as usize].pair(r, matching::row_of(&indexes, r), row),
+            None => all_figures[0].unexpected(row, known),
         }
     }
     drop(idless);
-    for (i, row) in index.rows() {
-        if !row.claimed {
-            figures.missing(i, row);
+    std::thread::scope(|scope| {
+        for (k, ((index, figures), claims)) in indexes
+            .iter()
+            .zip(all_figures.iter_mut())
+            .zip(&all_claims)
+            .enumerate()
+        {
+            scope.spawn(move || {
+                for (i, row) in index.rows() {
+                    if !claims.get(i) {
+                        figures.missing(row_ref(k, i), row);
+                    }
+                }
+            });
         }
+    });
+    let mut all_figures = all_figures.into_iter();
+    let mut figures = all_figures
+        .next()
+        .unwrap_or_else(|| Figures::new(tolerance));
+    for other in all_figures {
+        figures.merge(other);
     }
 
     let carrier_done = started.elapsed().as_secs_f64();
     let classes = figures.classes();
     let mut teams_rows = teams_rejections.counts;
-    teams_rows.reconciled = u64::from(index.len());
+    teams_rows.reconciled = indexes.iter().map(|i| u64::from(i.len())).sum();
     let mut carrier_rows = carrier_rejections.counts;
     carrier_rows.reconciled = classes.matched + classes.drift + classes.unexpected;
     let mut finished = figures.finish(options.top_numbers);
@@ -378,8 +583,9 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     let mismatch_lines = mismatches::write(
         &options.out,
         &mut finished.mismatches,
-        &index,
+        &indexes,
         &sides,
+        captured,
         threads,
     )
     .map_err(write_error(&options.out.join("mismatches.csv")))?;

@@ -1,7 +1,8 @@
-//! The parsing pipeline: one side's files cut into jobs (a chunk of lines, or a whole JSON
-//! file) by a feeder that the parsing threads take from in turn, parsed on those threads, and
-//! handed back to the calling thread in file order, so that matching sees the rows in the
-//! order of the files whatever the threads' timing.
+//! The parsing pipeline: one side's files cut into jobs (a chunk of lines, or of whole JSON
+//! items) by a feeder that the parsing threads take from in turn, parsed on those threads, and
+//! handed back to the calling thread in file order, which hands each partition of the index
+//! its rows, in that order, on a thread of its own: matching sees the rows in the order of the
+//! files whatever the threads' timing.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use oc_reports::reconcile::InputFile;
 use super::ReconcileError;
 use super::carrier::CarrierColumns;
 use super::format::CarrierFormat;
-use super::source::{self, Lines};
+use super::source::{self, JsonCut, Lines};
 use super::teams::{self, CsvColumns, Detected, TeamsShape};
 
 /// How a job's bytes are read.
@@ -29,7 +30,20 @@ pub(crate) struct Job {
     pub(crate) offset: u64,
     pub(crate) data: Vec<u8>,
     pub(crate) first_line: Option<u64>,
+    /// The 0-based column of the job's first byte in its line: 0 but for a JSON file cut
+    /// within a line.
+    pub(crate) first_column: u64,
     pub(crate) kind: JobKind,
+}
+
+/// The file being cut into jobs.
+struct Current {
+    file: u16,
+    lines: Lines,
+    kind: JobKind,
+    first_line: Option<u64>,
+    /// How a JSON file is cut (between whole items), and the column where its next job starts.
+    json: Option<(JsonCut, u64)>,
 }
 
 /// One side's files, opened in turn and cut into jobs.
@@ -37,7 +51,7 @@ pub(crate) struct Feeder<'a> {
     paths: &'a [PathBuf],
     format: Option<&'a CarrierFormat>,
     next_file: usize,
-    current: Option<(u16, Lines, JobKind, Option<u64>)>,
+    current: Option<Current>,
     /// What each file was read as, in order.
     pub(crate) files: Vec<(InputFile, JobKind)>,
     /// Chunks handed back once parsed, to read the next ones into.
@@ -85,25 +99,7 @@ impl<'a> Feeder<'a> {
                     return self.next_job();
                 }
                 match teams::detect(head) {
-                    Detected::Json => {
-                        let (offset, data) = lines.read_rest().map_err(unreadable)?;
-                        let kind = JobKind::Teams(TeamsShape::Json);
-                        self.files.push((
-                            InputFile {
-                                path: name,
-                                shape: "graph-json".into(),
-                                gzip,
-                            },
-                            kind.clone(),
-                        ));
-                        return Ok(Some(Job {
-                            file,
-                            offset,
-                            data,
-                            first_line: Some(1),
-                            kind,
-                        }));
-                    }
+                    Detected::Json => (JobKind::Teams(TeamsShape::Json), "graph-json", Some(1)),
                     Detected::Ndjson => (JobKind::Teams(TeamsShape::Ndjson), "ndjson", Some(1)),
                     Detected::Csv => {
                         let header = lines.take_line().map_err(unreadable)?.unwrap_or_default();
@@ -153,25 +149,45 @@ impl<'a> Feeder<'a> {
             },
             kind.clone(),
         ));
-        self.current = Some((file, lines, kind, first_line));
+        let json =
+            matches!(kind, JobKind::Teams(TeamsShape::Json)).then(|| (JsonCut::default(), 0));
+        self.current = Some(Current {
+            file,
+            lines,
+            kind,
+            first_line,
+            json,
+        });
         self.next_job()
     }
 
     /// The next job, `None` after the last file.
     pub(crate) fn next_job(&mut self) -> Result<Option<Job>, ReconcileError> {
-        if let Some((file, lines, kind, first_line)) = &mut self.current {
-            let path = &self.paths[usize::from(*file)];
+        if let Some(current) = &mut self.current {
+            let path = &self.paths[usize::from(current.file)];
             let spare = self.spare.pop().unwrap_or_default();
-            match lines.next_chunk_reusing(spare).map_err(|e| {
+            let first_column = current.json.as_ref().map_or(0, |(_, column)| *column);
+            let next = match &mut current.json {
+                Some((cut, _)) => current.lines.next_json_chunk(cut, spare),
+                None => current.lines.next_chunk_reusing(spare),
+            };
+            match next.map_err(|e| {
                 ReconcileError::BadInput(format!("{}: cannot read: {e}", path.display()))
             })? {
                 Some((offset, data)) => {
+                    if let Some((_, column)) = &mut current.json {
+                        *column = match memchr::memrchr(b'\n', &data) {
+                            Some(end) => (data.len() - end - 1) as u64,
+                            None => *column + data.len() as u64,
+                        };
+                    }
                     return Ok(Some(Job {
-                        file: *file,
+                        file: current.file,
                         offset,
                         data,
-                        first_line: first_line.take(),
-                        kind: kind.clone(),
+                        first_line: current.first_line.take(),
+                        first_column,
+                        kind: current.kind.clone(),
                     }));
                 }
                 None => self.current = None,
@@ -239,4 +255,100 @@ pub(crate) fn run<R: Send>(
         }
         Ok(())
     })
+}
+
+/// A chunk's rows by the partition of their call id (rows without an id in the first), in
+/// vectors from `pool`, to which `rows` goes back.
+pub(crate) fn split_rows<R>(
+    mut rows: Vec<R>,
+    parts: usize,
+    id: impl Fn(&R) -> u64,
+    pool: &Pool<R>,
+) -> Vec<Vec<R>> {
+    if parts == 1 {
+        return vec![rows];
+    }
+    let mut split: Vec<Vec<R>> = (0..parts)
+        .map(|_| {
+            let mut part = pool.take();
+            part.reserve(rows.len() / parts + rows.len() / 16 + 1);
+            part
+        })
+        .collect();
+    for row in rows.drain(..) {
+        split[super::matching::partition(id(&row), parts)].push(row);
+    }
+    pool.give(rows);
+    split
+}
+
+/// Runs `feed` with a `send(partition, message)` that hands each message to the thread of
+/// its partition, which folds it into its state with `fold`, in the order sent; gives the
+/// states back once `feed` has returned and every message is folded. A thread that panics
+/// ends the reconciliation with an error rather than a wrong figure.
+pub(crate) fn partitioned<S: Send, M: Send>(
+    states: Vec<S>,
+    fold: impl Fn(&mut S, M) + Sync,
+    feed: impl FnOnce(&mut dyn FnMut(usize, M)) -> Result<(), ReconcileError>,
+) -> Result<Vec<S>, ReconcileError> {
+    std::thread::scope(|scope| {
+        let fold = &fold;
+        let mut senders = Vec::with_capacity(states.len());
+        let mut handles = Vec::with_capacity(states.len());
+        for mut state in states {
+            // A few chunks in flight per partition: a slow partition slows the parsing
+            // instead of growing memory.
+            let (tx, rx) = mpsc::sync_channel::<M>(4);
+            senders.push(tx);
+            handles.push(scope.spawn(move || {
+                for message in rx {
+                    fold(&mut state, message);
+                }
+                state
+            }));
+        }
+        let mut dead = false;
+        let fed = feed(&mut |k, message| {
+            if senders[k].send(message).is_err() {
+                dead = true;
+            }
+        });
+        drop(senders);
+        let states: Vec<Option<S>> = handles.into_iter().map(|h| h.join().ok()).collect();
+        fed?;
+        if dead || states.iter().any(Option::is_none) {
+            return Err(ReconcileError::BadInput(
+                "a matching thread stopped unexpectedly (a bug: please report it)".into(),
+            ));
+        }
+        Ok(states.into_iter().flatten().collect())
+    })
+}
+
+/// Row vectors handed back once their rows are folded, to be filled again: fresh memory costs
+/// a page fault and a page clear every 4 KiB, which was a tenth of the CPU.
+pub(crate) struct Pool<R>(Mutex<Vec<Vec<R>>>);
+
+impl<R> Pool<R> {
+    pub(crate) fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+
+    pub(crate) fn take(&self) -> Vec<R> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn give(&self, mut rows: Vec<R>) {
+        rows.clear();
+        // As many as are in flight at once, about: more would hold memory for nothing.
+        if let Ok(mut pool) = self.0.lock()
+            && pool.len() < 16
+        {
+            pool.push(rows);
+        }
+    }
 }

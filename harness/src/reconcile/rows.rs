@@ -40,8 +40,6 @@ pub(crate) struct TeamsRow {
     /// The next row with the same id (an index in the Teams rows), or `NONE`.
     pub(crate) next: u32,
     pub(crate) duration_source: DurationSource,
-    /// Whether a carrier row has been matched to it.
-    pub(crate) claimed: bool,
 }
 
 /// "No row" in [`TeamsRow::next`] and wherever a row index is optional.
@@ -62,6 +60,10 @@ pub(crate) struct CarrierRow {
     /// The charge, millionths; 0 without a charge column.
     pub(crate) charge: i64,
     pub(crate) source: u64,
+    /// The last Teams row with its id in the id's partition of the index
+    /// ([`super::matching::Index::head`]), looked up on the parsing thread; [`NONE`] when
+    /// Teams has no row with its id, or it has none.
+    pub(crate) head: u32,
 }
 
 /// A row that could not be read, as the parsing thread saw it: `line` counts from the chunk's
@@ -95,6 +97,11 @@ pub(crate) struct Parsed<R> {
     pub(crate) problems: Vec<Problem>,
     /// Teams' `charge` by `currency`, millionths, of the kept rows.
     pub(crate) charges: BTreeMap<String, i64>,
+    /// The file is not read past this chunk: JSON that cannot be read on.
+    pub(crate) stopped: bool,
+    /// A JSON file's top-level `[` less its `]` in this chunk: they must cancel out over the
+    /// file.
+    pub(crate) array_balance: i64,
 }
 
 impl<R> Parsed<R> {
@@ -109,6 +116,8 @@ impl<R> Parsed<R> {
             rows: Vec::new(),
             problems: Vec::new(),
             charges: BTreeMap::new(),
+            stopped: false,
+            array_balance: 0,
         }
     }
 

@@ -37,15 +37,104 @@ pub(crate) fn is_gzip(path: &Path) -> io::Result<bool> {
     Ok(read == 2 && magic == [0x1f, 0x8b])
 }
 
-/// A file's content, decompressed when it is gzip.
+/// A file's content, decompressed when it is gzip: on a thread of its own, a few blocks
+/// ahead, so that decompressing (one stream: one core) overlaps the parsing of what it gave.
 pub(crate) fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     let gzip = is_gzip(path)?;
     let file = File::open(path)?;
     Ok(if gzip {
-        Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
+        Box::new(ReadAhead::new(MultiGzDecoder::new(
+            BufReader::with_capacity(1 << 20, file),
+        )))
     } else {
         Box::new(file)
     })
+}
+
+/// How much [`ReadAhead`] reads at a time, and how many such blocks it keeps ready.
+const AHEAD_BLOCK: usize = 1 << 20;
+const AHEAD_BLOCKS: usize = 8;
+
+/// A reader read on a thread of its own, up to [`AHEAD_BLOCKS`] blocks ahead of its consumer.
+/// The thread ends at the end of the input, at its first error (handed on in turn), or when
+/// the consumer is dropped.
+pub(crate) struct ReadAhead {
+    blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Used blocks, handed back to be read into again.
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    pub(crate) fn new(mut inner: impl Read + Send + 'static) -> Self {
+        let (tx, blocks) = std::sync::mpsc::sync_channel(AHEAD_BLOCKS);
+        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(AHEAD_BLOCKS + 2);
+        std::thread::spawn(move || {
+            loop {
+                let mut block = spares.try_recv().unwrap_or_default();
+                block.clear();
+                block.reserve(AHEAD_BLOCK);
+                let read = (&mut inner)
+                    .take(AHEAD_BLOCK as u64)
+                    .read_to_end(&mut block);
+                match read {
+                    Ok(n) => {
+                        // An empty block is the end.
+                        if tx.send(Ok(block)).is_err() || n == 0 {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // What was read before the error, then the error.
+                        if !block.is_empty() && tx.send(Ok(block)).is_err() {
+                            return;
+                        }
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            blocks,
+            spare,
+            current: Vec::new(),
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.blocks.recv() {
+                Ok(Ok(block)) if block.is_empty() => self.done = true,
+                Ok(Ok(block)) => {
+                    let used = std::mem::replace(&mut self.current, block);
+                    let _ = self.spare.try_send(used);
+                    self.at = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the reading thread stopped"));
+                }
+            }
+        }
+        let n = out.len().min(self.current.len() - self.at);
+        out[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// A file read as chunks of whole lines.
@@ -151,11 +240,122 @@ impl Lines {
         }
     }
 
-    /// Everything not yet handed out, and its offset.
-    pub(crate) fn read_rest(mut self) -> io::Result<(u64, Vec<u8>)> {
-        self.reader.read_to_end(&mut self.buffer)?;
-        Ok((self.offset, self.buffer))
+    /// The next chunk of a JSON file cut between whole top-level items (the pages or rows of a
+    /// file of concatenated values, the elements of a top-level array), so that memory holds a
+    /// few pages rather than the file; `None` at the end. An item longer than a chunk makes its
+    /// chunk longer; a file whose items do not close is one chunk from where they stop closing.
+    pub(crate) fn next_json_chunk(
+        &mut self,
+        cut: &mut JsonCut,
+        mut spare: Vec<u8>,
+    ) -> io::Result<Option<(u64, Vec<u8>)>> {
+        let mut want = CHUNK_BYTES;
+        loop {
+            self.fill(want)?;
+            if self.buffer.is_empty() {
+                return Ok(None);
+            }
+            cut.scan(&self.buffer);
+            let at = if self.eof {
+                Some(self.buffer.len())
+            } else {
+                cut.boundary.filter(|&b| b > 0)
+            };
+            if let Some(at) = at {
+                spare.clear();
+                spare.reserve(CHUNK_BYTES.max(self.buffer.len() - at));
+                spare.extend_from_slice(&self.buffer[at..]);
+                let mut chunk = std::mem::replace(&mut self.buffer, spare);
+                chunk.truncate(at);
+                cut.consumed(at);
+                let offset = self.offset;
+                self.offset += at as u64;
+                return Ok(Some((offset, chunk)));
+            }
+            want = self.buffer.len() * 2;
+        }
     }
+}
+
+/// Where a JSON file can be cut: after a top-level item (a value of a file of concatenated
+/// values, or an element of a top-level array) and its comma, strings and escapes followed.
+#[derive(Debug, Default)]
+pub(crate) struct JsonCut {
+    /// The nesting depth at which items are: 0, or 1 in a top-level array; `None` before the
+    /// first byte that is not white space.
+    base: Option<u32>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// How far the buffer has been scanned.
+    scanned: usize,
+    /// The last place to cut in the buffer, just after an item or the comma after it.
+    boundary: Option<usize>,
+}
+
+impl JsonCut {
+    fn scan(&mut self, buffer: &[u8]) {
+        for (i, &b) in buffer.iter().enumerate().skip(self.scanned) {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            let base = match self.base {
+                Some(base) => base,
+                None if b.is_ascii_whitespace() || b == 0xEF || b == 0xBB || b == 0xBF => continue,
+                None => {
+                    let base = u32::from(b == b'[');
+                    self.base = Some(base);
+                    if base == 1 {
+                        self.depth = 1;
+                        continue;
+                    }
+                    base
+                }
+            };
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == base {
+                        self.boundary = Some(i + 1);
+                    }
+                }
+                b',' if self.depth == base => self.boundary = Some(i + 1),
+                _ => {}
+            }
+        }
+        self.scanned = buffer.len();
+    }
+
+    /// The first `at` bytes of the buffer were handed out.
+    fn consumed(&mut self, at: usize) {
+        self.scanned -= at;
+        self.boundary = None;
+    }
+}
+
+/// The lines of a chunk, each with its `\n` (the last one without, when the chunk does not end
+/// with one), as `split_inclusive` gives them; line ends found at SIMD speed.
+pub(crate) fn lines_inclusive(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    let mut ends = memchr::memchr_iter(b'\n', chunk);
+    std::iter::from_fn(move || {
+        if at >= chunk.len() {
+            return None;
+        }
+        let end = ends.next().map_or(chunk.len(), |e| e + 1);
+        let line = &chunk[at..end];
+        at = end;
+        Some(line)
+    })
 }
 
 /// A line without its `\r`.
@@ -163,23 +363,48 @@ pub(crate) fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// How much of a JSON file [`visit_offsets`] shows past a row's offset: more than a row takes.
+const JSON_ROW_BYTES: usize = 1 << 20;
+
 /// Calls `visit(offset, bytes from offset)` for every offset in `offsets` (ascending) of a
-/// file: `bytes` holds at least the whole line that starts there when `whole_file` is false,
-/// and the rest of the file when it is true. A plain file is read at each offset when they
-/// are few, and streamed otherwise (always when it is gzip).
+/// file: `bytes` holds at least the whole line that starts there when `json` is false, and the
+/// next [`JSON_ROW_BYTES`] (or the rest of the file) when it is true. A plain file is read at
+/// each offset when they are few, and streamed otherwise (always when it is gzip); a JSON file
+/// is streamed, a few chunks in memory at a time.
 pub(crate) fn visit_offsets(
     path: &PathBuf,
     offsets: &[u64],
-    whole_file: bool,
+    json: bool,
     mut visit: impl FnMut(u64, &[u8]),
 ) -> io::Result<()> {
     if offsets.is_empty() {
         return Ok(());
     }
-    if whole_file {
-        let (_, content) = Lines::new(open(path)?).read_rest()?;
-        for &offset in offsets {
-            visit(offset, content.get(offset as usize..).unwrap_or_default());
+    if json {
+        let mut reader = open(path)?;
+        // The bytes from `start` on, read and not yet past every offset in them.
+        let mut window: Vec<u8> = Vec::new();
+        let mut start = 0u64;
+        let mut next = 0;
+        while next < offsets.len() {
+            let eof = (&mut reader)
+                .take(CHUNK_BYTES as u64)
+                .read_to_end(&mut window)?
+                == 0;
+            let end = start + window.len() as u64;
+            while next < offsets.len()
+                && offsets[next] < end
+                && (eof || offsets[next] + JSON_ROW_BYTES as u64 <= end)
+            {
+                visit(offsets[next], &window[(offsets[next] - start) as usize..]);
+                next += 1;
+            }
+            if eof {
+                break;
+            }
+            let keep = offsets.get(next).map_or(end, |&o| o.clamp(start, end));
+            window.drain(..(keep - start) as usize);
+            start = keep;
         }
         return Ok(());
     }
@@ -279,6 +504,73 @@ mod tests {
             }
             assert!(chunks > 1);
             assert_eq!(rebuilt, content);
+        }
+    }
+
+    /// A reader that gives `data` in pieces of 7 bytes, then fails once, if asked to.
+    struct Pieces {
+        data: Vec<u8>,
+        at: usize,
+        fail_at_end: bool,
+    }
+
+    impl Read for Pieces {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.at == self.data.len() {
+                if std::mem::take(&mut self.fail_at_end) {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                return Ok(0);
+            }
+            let n = out.len().min(7).min(self.data.len() - self.at);
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_are_cut_as_split_inclusive_cuts_them() {
+        for chunk in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"a\nb",
+            b"a\n\nb\n",
+            b"\n\nx",
+        ] {
+            let ours: Vec<&[u8]> = lines_inclusive(chunk).collect();
+            let std: Vec<&[u8]> = chunk.split_inclusive(|&b| b == b'\n').collect();
+            assert_eq!(ours, std, "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn read_ahead_gives_everything_in_order_then_its_error() {
+        let data: Vec<u8> = (0..3 * AHEAD_BLOCK + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for fail_at_end in [false, true] {
+            let mut reader = ReadAhead::new(Pieces {
+                data: data.clone(),
+                at: 0,
+                fail_at_end,
+            });
+            let mut got = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let error = loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break None,
+                    Ok(n) => got.extend_from_slice(&buffer[..n]),
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            assert_eq!(got.len(), data.len());
+            assert!(got == data);
+            assert_eq!(error.as_deref(), fail_at_end.then_some("disk on fire"));
+            // After the end or the error, the end.
+            assert_eq!(reader.read(&mut buffer).unwrap(), 0);
         }
     }
 

@@ -378,3 +378,37 @@ fn the_example_sbc_format_reads_its_sample() {
     );
     assert_eq!(json["charges"]["carrier"], 0.101);
 }
+
+#[test]
+fn a_json_array_cut_short_is_a_rejected_row_after_the_rows_it_holds() {
+    let dir = scratch("cut-short");
+    let out = dir.join("out");
+    let rows = teams_rows();
+    // The rows as one JSON array whose closing bracket is missing: the rows in it still read,
+    // and the file's end is reported as a rejected row at its last line.
+    let items: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    let teams = dir.join("teams.json");
+    std::fs::write(&teams, format!("[\n{}\n", items.join(",\n"))).unwrap();
+    let output = harness(&[
+        "reconcile",
+        "--teams",
+        teams.to_str().unwrap(),
+        "--carrier",
+        fixture("carrier.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let json = report(&out);
+    let n = rows.len() as u64;
+    assert_eq!(
+        json["teamsRows"],
+        serde_json::json!({"read": n + 1, "rejected": 1, "filtered": 0, "reconciled": n})
+    );
+    assert_eq!(
+        json["errors"][0]["message"],
+        "the top-level JSON array does not close: the file ends early"
+    );
+    // The line where the file ends: after the `[` line, the rows' lines and their last `\n`.
+    assert_eq!(json["errors"][0]["line"], n + 2);
+}

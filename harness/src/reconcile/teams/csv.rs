@@ -2,7 +2,7 @@
 //! property names, then one row per call, fields quoted when they need to be.
 
 use super::super::rows::{Filters, Parsed, TeamsRow};
-use super::super::source::{pack_source, trim_cr};
+use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
 
@@ -74,23 +74,28 @@ pub(crate) fn parse_csv(
     file: u16,
     first_line: Option<u64>,
     filters: &Filters,
+    rows: Vec<TeamsRow>,
 ) -> Parsed<TeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
-    // Room for a row every 64 bytes, so that the rows seldom grow (growing copies them).
+    // `rows`: a vector used before (see the carrier's `parse_csv`).
+    parsed.rows = rows;
+    parsed.rows.clear();
     parsed.rows.reserve(chunk.len() / 64 + 1);
     let mut spans = Vec::with_capacity(columns.width + 1);
     let mut at = 0;
-    for (line_no, raw) in chunk.split_inclusive(|&b| b == b'\n').enumerate() {
+    let mut quoted = text::QuotedLines::default();
+    for (line_no, raw) in lines_inclusive(chunk).enumerate() {
         let line_no = line_no as u64;
         let start = at;
         at += raw.len();
         parsed.lines += 1;
         let line = trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
-        if line.is_empty() {
+        if quoted.continues(line) || line.is_empty() {
             continue;
         }
         if let Err((column, why)) = text::split(line, b',', &mut spans) {
             parsed.read += 1;
+            quoted.rejected(why);
             parsed.reject(line_no, Some(column as u64 + 1), None, why);
             continue;
         }
@@ -205,7 +210,15 @@ pub(crate) mod tests {
         let columns = CsvColumns::from_header(CSV_HEADER.as_bytes()).unwrap();
         let body = "r1,c1,\"malk, richard\",2019-11-01T00:00:08.2589935Z,2019-11-01T00:03:47.2589935Z,219,0.5,user_out,USD,+1234567890,+0987654321,Contoso Telecom,microsoft\r\n\
                     r2,c2,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,,user_in,USD,+1,+2,Other,operator\n";
-        let parsed = parse_csv(&columns, body.as_bytes(), 100, 2, Some(2), &all());
+        let parsed = parse_csv(
+            &columns,
+            body.as_bytes(),
+            100,
+            2,
+            Some(2),
+            &all(),
+            Vec::new(),
+        );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!(parsed.rows.len(), 2);
         assert_eq!(parsed.rows[0].number, text::number_key(b"+0987654321"));
@@ -225,6 +238,7 @@ pub(crate) mod tests {
                 operator: Some("contoso telecom".into()),
                 ..Filters::default()
             },
+            Vec::new(),
         );
         assert_eq!(
             (filtered.rows.len(), filtered.filtered, filtered.read),
@@ -239,7 +253,7 @@ pub(crate) mod tests {
                     r2,c2,x,2019-11-01T00:00:08Z,2019-13-01T00:00:09Z,1,,user_in,USD,+1,+2,O,operator\n\
                     r3,c3,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,ten,,user_in,USD,+1,+2,O,operator\n\
                     r4,c4\n";
-        let parsed = parse_csv(&columns, body.as_bytes(), 0, 0, Some(2), &all());
+        let parsed = parse_csv(&columns, body.as_bytes(), 0, 0, Some(2), &all(), Vec::new());
         assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
         let p = &parsed.problems;
         assert_eq!(

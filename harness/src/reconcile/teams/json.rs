@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::rows::{Filters, Parsed, TeamsRow};
-use super::super::source::{pack_source, trim_cr};
+use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::{Fields, build};
 
 /// A `pstnCallLogRow` as Graph writes it (other properties are ignored).
@@ -86,7 +86,7 @@ pub(crate) fn parse_ndjson(
 ) -> Parsed<TeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
     let mut at = 0;
-    for (line_no, raw) in chunk.split_inclusive(|&b| b == b'\n').enumerate() {
+    for (line_no, raw) in lines_inclusive(chunk).enumerate() {
         let line_no = line_no as u64;
         let start = at;
         at += raw.len();
@@ -145,55 +145,99 @@ impl Positions<'_> {
     }
 }
 
-/// Reads a whole JSON file (`content` from offset 0): Graph pages — concatenated, or in an
-/// array — or rows, in an array or concatenated. A file that is not JSON past some point is
-/// reported there, once, and not read further.
-pub(crate) fn parse_json(content: &[u8], file: u16, filters: &Filters) -> Parsed<TeamsRow> {
-    let mut parsed = Parsed::new(file, Some(1));
-    parsed.lines = memchr::memchr_iter(b'\n', content).count() as u64 + 1;
-    let Ok(text) = std::str::from_utf8(content) else {
-        parsed.read += 1;
-        parsed.reject(0, None, None, "not UTF-8");
-        return parsed;
-    };
-    let body = text.trim_start_matches('\u{feff}');
+/// Reads a part of a JSON file cut between whole top-level items ([`super::super::source::JsonCut`]),
+/// `offset` bytes into the file, its first byte at 0-based column `first_column` of its first
+/// line: Graph pages — concatenated, or in an array — or rows, in an array or concatenated. A
+/// file that is not JSON past some point is reported there, once, and not read further
+/// ([`Parsed::stopped`]); [`Parsed::array_balance`] counts the top-level array's brackets, so
+/// that one left open at the end of the file is reported.
+pub(crate) fn parse_json(
+    content: &[u8],
+    offset: u64,
+    file: u16,
+    first_line: Option<u64>,
+    first_column: u64,
+    filters: &Filters,
+) -> Parsed<TeamsRow> {
+    let mut parsed = Parsed::new(file, first_line);
+    parsed.lines = memchr::memchr_iter(b'\n', content).count() as u64;
     let mut positions = Positions {
         text: content,
         at: 0,
         line: 1,
         line_start: 0,
     };
+    // 0-based line and 1-based column in the file's terms of a 1-based (line, column) within
+    // `content`.
+    let place = |(line, column): (u64, u64)| {
+        let column = if line == 1 {
+            column + first_column
+        } else {
+            column
+        };
+        (line - 1, column)
+    };
+    let Ok(text) = std::str::from_utf8(content) else {
+        parsed.read += 1;
+        parsed.reject(0, None, None, "not UTF-8");
+        parsed.stopped = true;
+        return parsed;
+    };
     let offset_of = |raw: &str| raw.as_ptr() as usize - text.as_ptr() as usize;
+    let file_offset = offset;
     let mut values: Vec<&RawValue> = Vec::new();
-    if body.trim_start().starts_with('[') {
-        match serde_json::from_str::<Vec<&RawValue>>(body) {
-            Ok(items) => values = items,
-            Err(e) => {
+    let mut at = if offset == 0 {
+        text.len() - text.trim_start_matches('\u{feff}').len()
+    } else {
+        0
+    };
+    let bytes = text.as_bytes();
+    // Between items: white space, their commas, and the top-level array's brackets (which
+    // opens at the file's first byte that is not white space).
+    let mut started = offset > 0;
+    loop {
+        while let Some(&b) = bytes.get(at) {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b',' => started = true,
+                b'[' if !started => {
+                    parsed.array_balance += 1;
+                    started = true;
+                }
+                b']' => parsed.array_balance -= 1,
+                _ => break,
+            }
+            at += 1;
+        }
+        started = true;
+        if at == bytes.len() {
+            break;
+        }
+        let mut stream = serde_json::Deserializer::from_str(&text[at..]).into_iter::<&RawValue>();
+        match stream.next() {
+            Some(Ok(item)) => {
+                values.push(item);
+                at += stream.byte_offset();
+            }
+            Some(Err(e)) => {
+                let (line, column) = positions.of(at);
+                let (line, column) = if e.line() == 1 {
+                    (line, column + e.column() as u64 - 1)
+                } else {
+                    (line + e.line() as u64 - 1, e.column() as u64)
+                };
+                let (line, column) = place((line, column));
                 parsed.read += 1;
                 parsed.reject(
-                    e.line() as u64 - 1,
-                    Some(e.column() as u64),
+                    line,
+                    Some(column),
                     None,
                     format!("{e}; the file is not read past it"),
                 );
-                return parsed;
+                parsed.stopped = true;
+                break;
             }
-        }
-    } else {
-        for item in serde_json::Deserializer::from_str(body).into_iter::<&RawValue>() {
-            match item {
-                Ok(item) => values.push(item),
-                Err(e) => {
-                    parsed.read += 1;
-                    parsed.reject(
-                        e.line() as u64 - 1,
-                        Some(e.column() as u64),
-                        None,
-                        format!("{e}; the file is not read past it"),
-                    );
-                    break;
-                }
-            }
+            None => break,
         }
     }
     for value in values {
@@ -204,11 +248,12 @@ pub(crate) fn parse_json(content: &[u8], file: u16, filters: &Filters) -> Parsed
         for row in rows {
             let json = row.get();
             let offset = offset_of(json);
+            let offset_in_file = file_offset;
             parsed.read += 1;
             match graph_row(
                 json,
                 filters,
-                pack_source(file, offset as u64),
+                pack_source(file, offset_in_file + offset as u64),
                 &mut parsed.charges,
             ) {
                 Ok(Some(row)) => parsed.rows.push(row),
@@ -220,7 +265,8 @@ pub(crate) fn parse_json(content: &[u8], file: u16, filters: &Filters) -> Parsed
                         Some((l, c)) => (line + l as u64 - 1, c as u64),
                         None => (line, column),
                     };
-                    parsed.reject(line - 1, Some(column), field, why);
+                    let (line, column) = place((line, column));
+                    parsed.reject(line, Some(column), field, why);
                 }
             }
         }
@@ -249,10 +295,97 @@ mod tests {
     use super::super::DurationSource;
     use super::super::tests::{ROW, all};
     use super::*;
+    use crate::reconcile::source::{JsonCut, Lines, visit_offsets};
+
+    /// A whole file read as one chunk.
+    fn whole(content: &[u8]) -> Parsed<TeamsRow> {
+        parse_json(content, 0, 0, Some(1), 0, &all())
+    }
+
+    fn page(rows: &[String]) -> String {
+        format!(
+            "{{\"@odata.context\":\"x\",\n\"value\":[{}],\"@odata.nextLink\":\"https://graph\"}}",
+            rows.join(",\n")
+        )
+    }
+
+    /// Rows whose call ids tell them apart.
+    fn numbered(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| ROW.replace("1835317186_112562680", &format!("call-{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_big_file_is_cut_between_items_and_read_in_chunks_alike() {
+        let rows = numbered(12_000);
+        let pages: Vec<String> = rows.chunks(1000).map(page).collect();
+        let shapes = [
+            // Concatenated pages, an array of pages (minified: one line), an array of rows.
+            pages.join("\n"),
+            format!("[{}]", pages.join(",")).replace('\n', ""),
+            format!("[\n{}\n]\n", rows.join(",\n")),
+        ];
+        for shape in shapes {
+            let path = std::env::temp_dir().join(format!(
+                "oc-reconcile-json-{}-{}.json",
+                std::process::id(),
+                shape.len()
+            ));
+            std::fs::write(&path, &shape).unwrap();
+            let mut lines = Lines::new(crate::reconcile::source::open(&path).unwrap());
+            let mut cut = JsonCut::default();
+            let (mut chunks, mut read, mut balance, mut column) = (0, 0, 0, 0u64);
+            let mut ids = Vec::new();
+            let mut line = 1;
+            while let Some((offset, chunk)) = lines.next_json_chunk(&mut cut, Vec::new()).unwrap() {
+                let parsed = parse_json(&chunk, offset, 0, Some(line), column, &all());
+                assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+                line += parsed.lines;
+                column = match memchr::memrchr(b'\n', &chunk) {
+                    Some(end) => (chunk.len() - end - 1) as u64,
+                    None => column + chunk.len() as u64,
+                };
+                read += parsed.read;
+                balance += parsed.array_balance;
+                ids.extend(parsed.rows.iter().map(|r| (r.id, r.source)));
+                chunks += 1;
+            }
+            assert!(chunks > 1, "one chunk of {} bytes", shape.len());
+            assert_eq!((read, ids.len(), balance), (12_000, 12_000, 0));
+            // Every row's place reads back to it, a window of the file at a time.
+            let offsets: Vec<u64> = ids.iter().map(|&(_, source)| source).collect();
+            let mut described = Vec::new();
+            visit_offsets(&path, &offsets, true, |_, bytes| {
+                described.push(describe(bytes).0)
+            })
+            .unwrap();
+            assert_eq!(described.len(), 12_000);
+            for (i, (&(id, _), text)) in ids.iter().zip(&described).enumerate() {
+                assert_eq!(text, &format!("call-{i}@61.221.3.176"));
+                assert_eq!(id, crate::reconcile::text::hash(text.as_bytes()));
+            }
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_array_cut_short_or_a_stray_bracket_shows_in_the_balance() {
+        assert_eq!(whole(format!("[{ROW},{ROW}").as_bytes()).array_balance, 1);
+        assert_eq!(whole(format!("{ROW}]").as_bytes()).array_balance, -1);
+        assert_eq!(whole(format!(" \n[{ROW}]\n").as_bytes()).array_balance, 0);
+        // A chunk later in the file: a `[` there is an item, not the top-level array.
+        let later = parse_json(format!("{ROW}]").as_bytes(), 10, 0, None, 3, &all());
+        assert_eq!((later.rows.len(), later.array_balance), (1, -1));
+        let broken = parse_json(b"{\"value\": x}", 10, 0, None, 3, &all());
+        assert!(broken.stopped);
+        // Line 0 of the chunk, whose first byte is column 4 of its line: 3 + the 11th byte.
+        assert_eq!(broken.problems[0].column, Some(14));
+    }
 
     #[test]
     fn a_graph_row_reads_into_a_compact_row() {
-        let parsed = parse_json(format!("{{\"@odata.context\":\"x\",\"value\":[{ROW}],\"@odata.nextLink\":\"https://graph\"}}").as_bytes(), 0, &all());
+        let parsed = whole(format!("{{\"@odata.context\":\"x\",\"value\":[{ROW}],\"@odata.nextLink\":\"https://graph\"}}").as_bytes());
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         let row = parsed.rows[0];
         assert_eq!(row.id, text::hash(b"1835317186_112562680@61.221.3.176"));
@@ -283,7 +416,7 @@ mod tests {
             format!("[{ROW},{ROW},{ROW}]"),
         ];
         for shape in shapes {
-            let parsed = parse_json(shape.as_bytes(), 0, &all());
+            let parsed = whole(shape.as_bytes());
             assert_eq!(
                 (parsed.read, parsed.rows.len(), parsed.problems.len()),
                 (3, 3, 0),
@@ -299,7 +432,7 @@ mod tests {
     fn a_broken_row_in_a_page_is_located_and_the_others_kept() {
         let bad = ROW.replace("\"duration\":219", "\"duration\":\"long\"");
         let content = format!("{{\n\"value\": [\n{ROW},\n{bad},\n{ROW}\n]\n}}");
-        let parsed = parse_json(content.as_bytes(), 0, &all());
+        let parsed = whole(content.as_bytes());
         assert_eq!((parsed.read, parsed.rows.len()), (3, 2));
         let problem = &parsed.problems[0];
         // 0-based line 3 is the fourth line; the column is where serde stopped in it.
@@ -312,11 +445,11 @@ mod tests {
             "\"endDateTime\":\"2019-11-01T00:03:47.2589935Z\"",
             "\"endDateTime\":\"2019-11-01T00:00:00Z\"",
         );
-        let parsed = parse_json(format!("[{late}]").as_bytes(), 0, &all());
+        let parsed = whole(format!("[{late}]").as_bytes());
         assert_eq!(parsed.problems[0].field.as_deref(), Some("endDateTime"));
         assert_eq!(parsed.problems[0].column, Some(2));
 
-        let parsed = parse_json(b"{\"value\": [\n{\"callId\": }]}", 0, &all());
+        let parsed = whole(b"{\"value\": [\n{\"callId\": }]}");
         assert_eq!(parsed.problems.len(), 1);
         assert_eq!(
             (parsed.problems[0].line, parsed.problems[0].column),

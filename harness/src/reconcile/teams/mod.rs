@@ -160,7 +160,6 @@ fn build(
         billed,
         next: NONE,
         duration_source,
-        claimed: false,
     }))
 }
 

@@ -38,7 +38,7 @@ pub(crate) async fn play_start(
         .map(|change| (start, change))
         .collect();
     observe(&initial);
-    apply(sides, traffic, &initial)
+    apply(sides, Some(traffic), &initial)
 }
 
 /// Plays one tick: the admins' changes, then the calls, into Teams, whose clock ends at the
@@ -54,19 +54,83 @@ pub(crate) async fn play_tick(
     let changes = admin.send(ChangesDuring(tick)).await?;
     // The traffic hears of these changes before it is asked for the tick's calls: its mailbox
     // keeps the order they were sent in.
-    apply(sides, traffic, &changes)?;
+    tell_traffic(traffic, &changes);
     let placed = traffic.send(CallsDuring(tick)).await?;
     admin.do_send(ringing(&placed));
     observe(Generated {
         changes: &changes,
         placed: &placed,
     });
-    let last_record = record_calls(sides, placed)?;
+    let last_record = apply_with_calls(sides, &changes, placed)?;
     sides
         .teams
         .advance_to(tick.to)
         .map_err(store_error("the clock"))?;
     Ok(last_record)
+}
+
+/// Tells the traffic of the admins' assignments and unassignments, with their times.
+fn tell_traffic(traffic: &Addr<TrafficActor>, changes: &[(UnixMillis, NumberChange)]) {
+    for (at, change) in changes {
+        let (number, assigned) = match change {
+            NumberChange::Assign {
+                telephone_number, ..
+            } => (telephone_number, true),
+            NumberChange::Unassign { telephone_number } => (telephone_number, false),
+            NumberChange::Update { .. } => continue,
+        };
+        traffic.do_send(AssignmentChanged {
+            telephone_number: number.clone(),
+            at: *at,
+            assigned,
+        });
+    }
+}
+
+/// Applies a tick's changes at their times and records its calls in between, each call (and its
+/// correction) before the clock passes its start: so every record is scheduled before the
+/// clock reaches its availability and becomes available at its own time, whatever other
+/// numbers' changes moved the clock to. (Recorded after the changes, a call that ended before
+/// the tick's last change would become available then instead, and a shard, which has other
+/// changes, would differ from the whole run.) Returns when the last record becomes available.
+fn apply_with_calls(
+    sides: &Sides,
+    changes: &[(UnixMillis, NumberChange)],
+    placed: PlacedCalls,
+) -> Result<UnixMillis, RunError> {
+    let mut last = i64::MIN;
+    for call in &placed.calls {
+        last = last.max(call.end + i64::from(call.availability_delay_ms));
+    }
+    for (_, _, _, available) in &placed.corrections {
+        last = last.max(*available);
+    }
+    let mut calls = placed.calls.into_iter().peekable();
+    let mut corrections = placed.corrections.into_iter().peekable();
+    let mut record_before = |until: Option<UnixMillis>| -> Result<(), RunError> {
+        sides.teams.with_store(|s| -> Result<(), RunError> {
+            while let Some(call) = calls.next_if(|c| until.is_none_or(|u| c.start < u)) {
+                let call_id = call.call_id.clone();
+                s.add_call(call).map_err(store_error("a call"))?;
+                if let Some((_, connect, end, available)) = corrections.next_if(|c| c.0 == call_id)
+                {
+                    s.correct_call(&call_id, connect, end, available)
+                        .map_err(store_error("a correction"))?;
+                }
+            }
+            Ok(())
+        })
+    };
+    let mut from = 0;
+    while from < changes.len() {
+        let at = changes[from].0;
+        let to = from + changes[from..].iter().take_while(|(t, _)| *t == at).count();
+        record_before(Some(at))?;
+        apply(sides, None, &changes[from..to])?;
+        from = to;
+    }
+    record_before(None)?;
+    Ok(last)
 }
 
 /// Applies the admins' closing unassignments at `at`, after the last tick (a certification's
@@ -82,13 +146,13 @@ pub(crate) async fn play_closing(
         return Ok(());
     }
     let changes = admin.send(ClosingUnassignments { at, count }).await?;
-    apply(sides, traffic, &changes)
+    apply(sides, Some(traffic), &changes)
 }
 
-/// Applies admin changes at their times, telling the traffic and the checker.
+/// Applies admin changes at their times, telling the traffic (when given) and the checker.
 fn apply(
     sides: &Sides,
-    traffic: &Addr<TrafficActor>,
+    traffic: Option<&Addr<TrafficActor>>,
     changes: &[(UnixMillis, NumberChange)],
 ) -> Result<(), RunError> {
     let mut events: Vec<NumberEvent> = Vec::new();
@@ -118,7 +182,7 @@ fn apply(
                 // seeing, not a reason to stop the run.
                 match result {
                     Ok(event) => {
-                        if let Some(assigned) = assigned {
+                        if let (Some(assigned), Some(traffic)) = (assigned, traffic) {
                             traffic.do_send(AssignmentChanged {
                                 telephone_number: event.telephone_number.clone(),
                                 at,
@@ -156,24 +220,4 @@ fn ringing(placed: &PlacedCalls) -> CallsRinging {
             .filter_map(|c| c.connect.map(|at| (c.telephone_number.clone(), at)))
             .collect(),
     )
-}
-
-/// Adds a tick's calls and corrections to Teams; returns when their last record is available.
-fn record_calls(sides: &Sides, placed: PlacedCalls) -> Result<UnixMillis, RunError> {
-    let mut last = i64::MIN;
-    for call in &placed.calls {
-        last = last.max(call.end + i64::from(call.availability_delay_ms));
-    }
-    sides.teams.with_store(|s| -> Result<(), RunError> {
-        for call in placed.calls {
-            s.add_call(call).map_err(store_error("a call"))?;
-        }
-        for (call_id, connect, end, available) in &placed.corrections {
-            s.correct_call(call_id, *connect, *end, *available)
-                .map_err(store_error("a correction"))?;
-            last = last.max(*available);
-        }
-        Ok(())
-    })?;
-    Ok(last)
 }

@@ -405,7 +405,7 @@ mod tests {
             tenant("c", 10, "+14255570000"),
             tenant("d", 10, "+14255580000"),
         ];
-        assert_eq!(deal_tenants(&tenants, 2), [1, 0, 1, 0]);
+        assert_eq!(deal_tenants(&tenants, 2), [1, 0, 1, 1]);
         assert_eq!(deal_tenants(&tenants, 3), [1, 0, 2, 1]);
         let ids: Vec<String> = tenants_of(&tenants, Shard::new(1, 3).unwrap())
             .into_iter()

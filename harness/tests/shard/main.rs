@@ -59,7 +59,31 @@ fn sharded(name: &str, length_ms: Option<i64>, count: u32) -> (Report, Vec<PathB
         .collect();
     let merged = merge::merge_dirs(&dirs, &base.join("merged"))
         .unwrap_or_else(|e| panic!("{name}: {count} shards do not merge: {e}"));
+    for dir in dirs.iter().chain([&base.join("merged")]) {
+        assert_valid_report(&dir.join("report.json"));
+        for file in ["junit.xml", "summary.md", "report.html", "evidence.ndjson"] {
+            assert!(dir.join(file).exists(), "{}: no {file}", dir.display());
+        }
+    }
     (merged, dirs)
+}
+
+/// A shard's report and a merged one are valid against the report's JSON Schema (their
+/// `shard` section included).
+fn assert_valid_report(path: &Path) {
+    let schema: Value = serde_json::from_str(oc_reports::REPORT_SCHEMA).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let report: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert!(
+        report.get("shard").is_some(),
+        "{}: no shard section",
+        path.display()
+    );
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path().as_str()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
 }
 
 /// The rules judged per exchange (a notification's deliveries, a feed page, a poll cycle, a

@@ -7,10 +7,12 @@ pub mod certify;
 pub mod checker;
 pub mod graph_pull;
 pub mod load;
+pub mod merge;
 pub mod reconcile;
 mod replay;
 pub mod run;
 pub mod scenario;
+pub mod shard;
 
 /// Exit code: everything passed (or the run showed exactly what its scenario expects).
 pub const EXIT_PASSED: u8 = 0;

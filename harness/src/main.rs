@@ -70,9 +70,43 @@ enum Command {
         /// call_id,calling_number,called_number,connect_time,end_time,duration_ms).
         #[arg(long, value_name = "DIR")]
         export: Option<PathBuf>,
+        /// Play only shard I of N (I from 0 to N − 1, as Kubernetes' JOB_COMPLETION_INDEX): a
+        /// fixed part of the scenario's numbers (whole tenants when it has at least N, else
+        /// blocks of 4 numbers dealt in turn), every random choice seeded per block, so that
+        /// the N shards together are exactly the whole run. The report goes to
+        /// OUT/shard-I-of-N, with what `oc-harness merge` needs; the exit code is 0 once it is
+        /// written (the verdict is the merged report's), 3 if it could not run or the checker
+        /// disagreed with the ground truth.
+        #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+        shard: Option<String>,
+        /// Play shard JOB_COMPLETION_INDEX (the environment variable a Kubernetes Indexed Job
+        /// sets) of N, as --shard does; the environment variable OC_SHARDS=N does the same
+        /// when neither flag is given.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Merge the reports of a sharded run (`run --shard I/N`) into the whole run's report.
+    ///
+    /// Reads each DIR/report.json (and DIR/evidence.ndjson), refuses shards of different
+    /// scenario files, seeds, lengths or harness versions, a missing or repeated shard and a
+    /// shard that did not finish, then adds the counts, classes, confusion matrix and
+    /// conservation, reconciliation, drift and latency histograms (HdrHistogram, exactly),
+    /// and each rule's failures, counts and evidence (at most 20 items per rule, as a run
+    /// keeps), and judges the rules, thresholds and expectation again on the merged figures.
+    /// Writes report.json, junit.xml, summary.md, report.html and evidence.ndjson to --out and
+    /// prints the summary. Exit codes as `run`: 0 passed, 1 failed, 2 bad input (shards that
+    /// do not merge), 3 the report could not be written or a shard's checker disagreed with
+    /// the ground truth.
+    Merge {
+        /// The shards' report folders (each holding report.json), e.g. out/scale/shard-*.
+        #[arg(required = true, num_args = 1.., value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged report.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Certify a carrier's Operator Connect integration over the wire.
     ///
@@ -174,6 +208,8 @@ fn main() -> ExitCode {
             out,
             length,
             export,
+            shard,
+            shards,
             quiet,
         } => run_command(
             &scenario,
@@ -182,9 +218,12 @@ fn main() -> ExitCode {
                 out,
                 length,
                 export,
+                shard,
+                shards,
                 quiet,
             },
         ),
+        Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Certify(args) => certify_command(args),
         Command::Reconcile(args) => reconcile_command(args),
         Command::Load(args) => load_command(args),
@@ -694,6 +733,20 @@ fn print_report(report: &Report, path: Option<&std::path::Path>) {
     }
 }
 
+/// `merge`: the shards' reports into one, written to `out` and printed as `run` prints a report.
+fn merge_command(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    match oc_harness::merge::merge_dirs(dirs, out) {
+        Ok(report) => {
+            print_report(&report, Some(&out.join("report.json")));
+            ExitCode::from(exit_code(&report))
+        }
+        Err(err) => {
+            eprintln!("error: cannot merge: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
 fn rules(json: bool) -> ExitCode {
     let catalogue = oc_protocol::rules::catalogue();
     if json {
@@ -765,6 +818,8 @@ struct RunFlags {
     out: Option<PathBuf>,
     length: Option<String>,
     export: Option<PathBuf>,
+    shard: Option<String>,
+    shards: Option<u32>,
     quiet: bool,
 }
 
@@ -774,8 +829,22 @@ fn run_command(file: &std::path::Path, flags: RunFlags) -> ExitCode {
         out,
         length,
         export,
+        shard,
+        shards,
         quiet,
     } = flags;
+    let shard = match shard {
+        Some(text) => text.parse().map(Some).map_err(|e| format!("--shard: {e}")),
+        None => oc_harness::shard::Shard::from_env(shards, |k| std::env::var(k).ok())
+            .map_err(|e| format!("--shards: {e}")),
+    };
+    let shard = match shard {
+        Ok(shard) => shard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let scenario = match scenario::load(file) {
         Ok(scenario) => scenario,
         Err(err) => {
@@ -790,23 +859,39 @@ fn run_command(file: &std::path::Path, flags: RunFlags) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let out = out.unwrap_or_else(|| PathBuf::from("oc-harness-out").join(&scenario.name));
     let options = RunOptions {
         scenario_file: file.to_path_buf(),
         seed,
-        out: out.unwrap_or_else(|| PathBuf::from("oc-harness-out").join(&scenario.name)),
+        out: match shard {
+            Some(shard) => out.join(shard.folder()),
+            None => out,
+        },
         progress: !quiet,
         length_ms,
         keep_history: false,
         export,
+        shard,
     };
     let system = actix_rt::System::new();
     match system.block_on(run(&scenario, &options)) {
         Ok(outcome) => {
-            let code = finish(
+            let mut code = finish(
                 &outcome.report,
                 &outcome.report_path,
                 outcome.write_error.as_ref(),
             );
+            if let Some(shard) = shard
+                && outcome.write_error.is_none()
+                && outcome.report.verdict != oc_reports::Verdict::HarnessError
+            {
+                say!(
+                    "  shard {shard}: finished; the run's verdict is the merged report's \
+                     (oc-harness merge DIR/shard-*-of-{} --out DIR/merged)",
+                    shard.count
+                );
+                code = ExitCode::SUCCESS;
+            }
             match (&outcome.export_error, &outcome.exported, &options.export) {
                 (Some(err), _, _) => {
                     eprintln!(

@@ -7,17 +7,23 @@ use std::path::Path;
 use crate::certify::CertifyOptions;
 use crate::scenario::format_duration;
 
-/// `oc-harness run FILE --seed N [--length L] --out DIR [--export DIR]`: `--length` only when
-/// the run was shortened, in the largest exact unit (`2h`, not `7200000ms`). `--out` always,
-/// so that the replay writes where the run wrote whatever the default is then; `--export`
-/// when the run wrote an export, so that the replay writes it again.
+/// `oc-harness run FILE --seed N [--length L] --out DIR [--export DIR] [--shard I/N]`:
+/// `--length` only when the run was shortened, in the largest exact unit (`2h`, not
+/// `7200000ms`). `--out` always, so that the replay writes where the run wrote whatever the
+/// default is then (for a shard, the folder its `shard-I-of-N` folder is in); `--export` when
+/// the run wrote an export, so that the replay writes it again; `--shard` for a shard.
 pub(crate) fn run_command(
     file: &Path,
     seed: u64,
     length_ms: Option<i64>,
     out: &Path,
     export: Option<&Path>,
+    shard: Option<crate::shard::Shard>,
 ) -> String {
+    let out = match shard {
+        Some(shard) if out.ends_with(shard.folder()) => out.parent().unwrap_or(out),
+        _ => out,
+    };
     let mut args = vec![
         "oc-harness".to_owned(),
         "run".to_owned(),
@@ -31,6 +37,9 @@ pub(crate) fn run_command(
     args.extend(["--out".to_owned(), out.display().to_string()]);
     if let Some(dir) = export {
         args.extend(["--export".to_owned(), dir.display().to_string()]);
+    }
+    if let Some(shard) = shard {
+        args.extend(["--shard".to_owned(), shard.to_string()]);
     }
     command_line(&args)
 }
@@ -127,9 +136,21 @@ mod tests {
                 7,
                 None,
                 Path::new("out/mine"),
+                None,
                 None
             ),
             "oc-harness run /some/dir/other-name.toml --seed 7 --out out/mine"
+        );
+        assert_eq!(
+            run_command(
+                Path::new("a.toml"),
+                7,
+                None,
+                Path::new("out/a/shard-1-of-3"),
+                None,
+                Some(crate::shard::Shard::new(1, 3).unwrap())
+            ),
+            "oc-harness run a.toml --seed 7 --out out/a --shard 1/3"
         );
         assert_eq!(
             run_command(
@@ -137,7 +158,8 @@ mod tests {
                 42,
                 Some(5_400_000),
                 Path::new("/tmp/a b"),
-                Some(Path::new("month end"))
+                Some(Path::new("month end")),
+                None
             ),
             "oc-harness run 'my scenarios/a.toml' --seed 42 --length 90m --out '/tmp/a b' \
              --export 'month end'"

@@ -12,7 +12,8 @@
 //!
 //! | first part | further parts | what it seeds |
 //! | --- | --- | --- |
-//! | `admin`, `traffic`, `legs` | | the harness's actors (`actor_rng`) |
+//! | `admin`, `traffic` | tenant id, the block's first number (u64 LE) | the admins' and the traffic's draws for one block of numbers (`oc_harness::shard`) |
+//! | `admin`, `legs` | | a certification's closing unassignments, its legs (`actor_rng`) |
 //! | `tenant` | index (u64 LE) | a tenant id the scenario leaves out |
 //! | `teams/traffic` | | mock-teams' sandbox traffic |
 //! | `teams/ids` | | the Teams store's call ids |

@@ -94,6 +94,74 @@ pub struct Report {
     /// A load test's figures over time (`oc-harness load`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadSection>,
+    /// What `oc-harness merge` needs of one shard of a sharded run (`run --shard I/N`), or of
+    /// a merged report the shards it was merged from; absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSection>,
+}
+
+/// One shard's figures in a form that merges without loss, or the shards a merged report came
+/// from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSection {
+    /// The shard's index, 0-based (`JOB_COMPLETION_INDEX`); absent in a merged report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// How many shards the run was cut into.
+    pub count: u32,
+    /// The scenario file as given to `run`.
+    pub scenario_file: String,
+    /// `sha256:` and the hex SHA-256 of the scenario file's bytes.
+    pub scenario_digest: String,
+    /// Whether the shard ran to its end and wrote every figure (a merge refuses one that did
+    /// not).
+    pub finished: bool,
+    /// The signed drift (carrier − Teams) of every call with both sides, as Teams' store
+    /// folds it for its percentiles: two HdrHistograms (5 significant figures, V2 serialised,
+    /// base64) of the negative differences' magnitudes and of the others, and the exact
+    /// extremes; and the counts of the report's drift bins by side and decade.
+    pub drift: ShardDrift,
+    /// Every latency histogram of the report, V2 serialised, base64.
+    pub latency: Vec<ShardLatency>,
+    /// The quality records Teams served, per minute of `availableDateTime` (Unix minutes), with
+    /// how many were poor: `[minute, streams, poor]`, ascending.
+    pub quality_minutes: Vec<[i64; 3]>,
+    /// The start of the window Teams reconciled and its end, Unix ms.
+    pub reconciled: [i64; 2],
+}
+
+/// One shard's drift, exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardDrift {
+    /// Magnitudes of the negative differences.
+    pub negative: String,
+    /// The differences from 0 up.
+    pub positive: String,
+    /// The most negative difference; absent without data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// The most positive difference; absent without data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Counts of the drift bins of negative differences by decade index (0 is `0`, k is
+    /// `10^(k−1)…10^k − 1`, the last everything beyond).
+    pub negative_bins: Vec<u64>,
+    /// The same for differences from 0 up.
+    pub positive_bins: Vec<u64>,
+}
+
+/// One latency histogram, mergeable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardLatency {
+    /// As [`LatencySummary::exchange`].
+    pub exchange: String,
+    /// As [`LatencySummary::measure`].
+    pub measure: LatencyMeasure,
+    /// The HdrHistogram (3 significant figures), V2 serialised, base64.
+    pub histogram: String,
 }
 
 /// A load test's figures over time: one entry per metrics interval, and the phases of trouble.

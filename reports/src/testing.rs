@@ -242,6 +242,7 @@ pub(crate) fn small_report() -> Report {
         },
         certification: None,
         load: None,
+        shard: None,
     }
 }
 

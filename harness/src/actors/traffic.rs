@@ -1,8 +1,13 @@
 //! The traffic: calls on assigned numbers, arriving with the scenario's daily shape, answered
 //! or not, with log-normal talk times, records that become available after an exponential
 //! delay, media quality, and the corrections Teams will make to some records.
+//!
+//! Every draw about a number comes from the generator of its block ([`crate::shard`]), and a
+//! call's id is its block's first number and the block's own count of calls, so that a shard
+//! that plays some of the blocks places exactly the calls the whole run places on them.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use actix::{Actor, Context, Handler};
 use mock_teams::NewCall;
@@ -13,9 +18,9 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal, Poisson};
 
-use super::actor_rng;
 use super::messages::{AssignmentChanged, CallsDuring, Correction, PlacedCalls, Tick};
 use crate::scenario::{CallSpec, QualitySpec};
+use crate::shard::Block;
 
 const HOUR_MS: i64 = 3_600_000;
 /// The longest an answered call rings, ms (ring times are uniform from 2 s up to this).
@@ -25,16 +30,18 @@ pub const MAX_RING_MS: i64 = 15_000;
 pub struct TrafficActor {
     calls: CallSpec,
     quality: QualitySpec,
-    /// Each number's slot in `numbers` and `history`, in number order (the order numbers are
-    /// drawn from, so that a seed picks the same numbers whatever order they were first seen).
+    /// Each number's slot in `numbers` and `history`.
     slots: BTreeMap<String, u32>,
-    /// The numbers, by slot: a tick's candidates are slots, and a number is copied only into
-    /// a call placed on it.
+    /// The numbers, by slot, block after block: a tick's candidates are slots, and a number is
+    /// copied only into a call placed on it.
     numbers: Vec<String>,
     /// Each slot's assignment history: `(time, assigned)` in time order.
     history: Vec<Vec<(UnixMillis, bool)>>,
-    rng: ChaCha8Rng,
-    next_call: u64,
+    /// Each slot's block.
+    block_of: Vec<u32>,
+    blocks: Vec<TrafficBlock>,
+    /// A tick's assigned slots of one block (kept to spare an allocation per block and tick).
+    assigned: Vec<u32>,
     peak: f64,
     call_prefix: String,
     /// A correction comes out between half of this (at most a minute) and this after the
@@ -42,22 +49,51 @@ pub struct TrafficActor {
     correction_window_ms: i64,
 }
 
+/// One block's part of the traffic: its generator, its slots and its count of calls.
+struct TrafficBlock {
+    rng: ChaCha8Rng,
+    slots: Range<u32>,
+    first: u64,
+    calls: u64,
+}
+
 impl TrafficActor {
-    /// Traffic with its own generator from the run's seed.
-    pub fn new(calls: CallSpec, quality: QualitySpec, seed: u64) -> Self {
+    /// Traffic on the numbers of `blocks`, each block with its own generator from the run's
+    /// seed.
+    pub fn new(calls: CallSpec, quality: QualitySpec, blocks: &[Block], seed: u64) -> Self {
         let peak = calls.daily_shape.iter().copied().fold(0.0, f64::max);
-        Self {
+        let mut traffic = Self {
             calls,
             quality,
             slots: BTreeMap::new(),
             numbers: Vec::new(),
             history: Vec::new(),
-            rng: actor_rng(seed, "traffic"),
-            next_call: 0,
+            block_of: Vec::new(),
+            blocks: Vec::with_capacity(blocks.len()),
+            assigned: Vec::new(),
             peak,
             call_prefix: "call-".to_owned(),
             correction_window_ms: HOUR_MS,
+        };
+        for block in blocks {
+            let b = u32::try_from(traffic.blocks.len()).unwrap_or(u32::MAX);
+            let from = u32::try_from(traffic.numbers.len()).unwrap_or(u32::MAX);
+            for number in block.telephone_numbers() {
+                let slot = u32::try_from(traffic.numbers.len()).unwrap_or(u32::MAX);
+                traffic.slots.insert(number.clone(), slot);
+                traffic.numbers.push(number);
+                traffic.history.push(Vec::new());
+                traffic.block_of.push(b);
+            }
+            let to = u32::try_from(traffic.numbers.len()).unwrap_or(u32::MAX);
+            traffic.blocks.push(TrafficBlock {
+                rng: block.rng(seed, "traffic"),
+                slots: from..to,
+                first: block.first,
+                calls: 0,
+            });
         }
+        traffic
     }
 
     /// Corrections come out within `window_ms` of their record instead of an hour (at least
@@ -75,72 +111,57 @@ impl TrafficActor {
     }
 
     fn assigned_at(&self, slot: u32, at: UnixMillis) -> bool {
-        let h = &self.history[slot as usize];
-        let before = h.partition_point(|&(t, _)| t <= at);
-        before > 0 && h[before - 1].1
+        assigned_at(&self.history, slot, at)
     }
 
-    /// The daily shape's weight at `at` over its peak: the share of the busy hour's calls that
-    /// happen then. The hour of day is the only absolute time the traffic reads.
-    fn share_of_peak(&self, at: UnixMillis) -> f64 {
-        if self.peak <= 0.0 {
-            return 0.0;
-        }
-        let hour = usize::try_from(at.rem_euclid(24 * HOUR_MS) / HOUR_MS).unwrap_or(0);
-        self.calls.daily_shape[hour] / self.peak
-    }
-
-    fn call(&mut self, number: String, start: UnixMillis) -> (NewCall, Option<Correction>) {
-        self.next_call += 1;
+    /// A call on `slot` starting at `start`, drawn from the slot's block's generator; its id is
+    /// `<prefix><block's first number>-<the block's count of calls, 7 digits>`.
+    fn call(&mut self, slot: u32, start: UnixMillis) -> (NewCall, Option<Correction>) {
+        let number = self.numbers[slot as usize].clone();
+        let block = &mut self.blocks[self.block_of[slot as usize] as usize];
+        block.calls += 1;
+        let call_id = format!("{}{}-{:07}", self.call_prefix, block.first, block.calls);
+        let rng = &mut block.rng;
         let c = &self.calls;
-        let call_id = format!("{}{:09}", self.call_prefix, self.next_call);
-        let answered = self.rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
-        let ring = self.rng.random_range(2_000..MAX_RING_MS);
+        let answered = rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
+        let ring = rng.random_range(2_000..MAX_RING_MS);
         let talk = LogNormal::new(
             (c.duration.median_ms.max(1) as f64).ln(),
             c.duration.sigma.max(0.0),
         )
-        .map_or(c.duration.median_ms, |d| d.sample(&mut self.rng) as i64)
+        .map_or(c.duration.median_ms, |d| d.sample(rng) as i64)
         .clamp(0, c.duration.max_ms);
         let connect = answered.then_some(start + ring);
         let end = connect.map_or(start + ring, |t| t + talk);
         let delay = if c.availability_delay.mean_ms > 0 {
             Exp::new(1.0 / c.availability_delay.mean_ms as f64)
-                .map_or(0, |d| d.sample(&mut self.rng) as i64)
+                .map_or(0, |d| d.sample(rng) as i64)
                 .min(c.availability_delay.max_ms)
         } else {
             0
         };
-        let impaired = self
-            .rng
-            .random_bool(self.quality.impaired_share.clamp(0.0, 1.0));
+        let impaired = rng.random_bool(self.quality.impaired_share.clamp(0.0, 1.0));
         let packets = u32::try_from(talk / 20).unwrap_or(u32::MAX);
-        let quality = answered.then(|| random_streams(&mut self.rng, packets, impaired));
-        let direction = if self.rng.random_bool(c.outbound_share.clamp(0.0, 1.0)) {
+        let quality = answered.then(|| random_streams(rng, packets, impaired));
+        let direction = if rng.random_bool(c.outbound_share.clamp(0.0, 1.0)) {
             Direction::Outbound
         } else {
             Direction::Inbound
         };
-        let other = format!(
-            "+44{}",
-            self.rng.random_range(1_000_000_000u64..9_999_999_999)
-        );
+        let other = format!("+44{}", rng.random_range(1_000_000_000u64..9_999_999_999));
         let final_sip_code = if answered {
             200
         } else {
-            *[486u16, 487, 480, 603]
-                .choose(&mut self.rng)
-                .unwrap_or(&487)
+            *[486u16, 487, 480, 603].choose(rng).unwrap_or(&487)
         };
         // A correction moves the end by up to ±3 s and comes out up to an hour (the correction
         // window) after the record.
-        let correction = (answered && self.rng.random_bool(c.correction_rate.clamp(0.0, 1.0)))
-            .then(|| {
-                let shift = self.rng.random_range(-3_000i64..=3_000);
+        let correction =
+            (answered && rng.random_bool(c.correction_rate.clamp(0.0, 1.0))).then(|| {
+                let shift = rng.random_range(-3_000i64..=3_000);
                 let new_end = (end + shift).max(connect.unwrap_or(start));
                 let window = self.correction_window_ms;
-                let available =
-                    end + delay + self.rng.random_range((window / 2).min(60_000)..=window);
+                let available = end + delay + rng.random_range((window / 2).min(60_000)..=window);
                 (call_id.clone(), connect, new_end, available)
             });
         let call = NewCall {
@@ -159,6 +180,22 @@ impl TrafficActor {
     }
 }
 
+fn assigned_at(history: &[Vec<(UnixMillis, bool)>], slot: u32, at: UnixMillis) -> bool {
+    let h = &history[slot as usize];
+    let before = h.partition_point(|&(t, _)| t <= at);
+    before > 0 && h[before - 1].1
+}
+
+/// The daily shape's weight at `at` over its peak: the share of the busy hour's calls that
+/// happen then. The hour of day is the only absolute time the traffic reads.
+fn share_of_peak(calls: &CallSpec, peak: f64, at: UnixMillis) -> f64 {
+    if peak <= 0.0 {
+        return 0.0;
+    }
+    let hour = usize::try_from(at.rem_euclid(24 * HOUR_MS) / HOUR_MS).unwrap_or(0);
+    calls.daily_shape[hour] / peak
+}
+
 impl Actor for TrafficActor {
     type Context = Context<Self>;
 }
@@ -167,16 +204,13 @@ impl Handler<AssignmentChanged> for TrafficActor {
     type Result = ();
 
     fn handle(&mut self, msg: AssignmentChanged, _: &mut Context<Self>) {
-        let next = u32::try_from(self.numbers.len()).unwrap_or(u32::MAX);
-        let slot = *self
-            .slots
-            .entry(msg.telephone_number)
-            .or_insert_with_key(|number| {
-                self.numbers.push(number.clone());
-                self.history.push(Vec::new());
-                next
-            });
-        self.history[slot as usize].push((msg.at, msg.assigned));
+        match self.slots.get(&msg.telephone_number) {
+            Some(&slot) => self.history[slot as usize].push((msg.at, msg.assigned)),
+            None => tracing::error!(
+                number = %msg.telephone_number,
+                "the traffic was told of a number outside its blocks"
+            ),
+        }
     }
 }
 
@@ -184,7 +218,7 @@ impl Handler<CallsDuring> for TrafficActor {
     type Result = actix::MessageResult<CallsDuring>;
 
     /// Calls at the busy hour's rate over the whole tick, for the numbers assigned at its
-    /// start: a Poisson number of attempts, each at a uniform time and kept with the daily
+    /// start, block by block: a Poisson number of attempts, each at a uniform time and kept with the daily
     /// shape's share of the peak at that time (thinning, which makes the rate follow the shape
     /// hour by hour), then only when its number is assigned at that time. The tick is one draw
     /// wherever hour boundaries fall in it, and every attempt draws its share, so a run replays
@@ -193,28 +227,34 @@ impl Handler<CallsDuring> for TrafficActor {
     fn handle(&mut self, msg: CallsDuring, _: &mut Context<Self>) -> Self::Result {
         let Tick { from, to } = msg.0;
         let mut placed = PlacedCalls::default();
-        let assigned: Vec<u32> = self
-            .slots
-            .values()
-            .copied()
-            .filter(|&slot| self.assigned_at(slot, from))
-            .collect();
-        let mean = self.calls.busy_hour_per_number * assigned.len() as f64 * (to - from) as f64
-            / HOUR_MS as f64;
-        let count = if mean > 0.0 && self.peak > 0.0 {
-            Poisson::new(mean).map_or(0, |p| p.sample(&mut self.rng) as u64)
-        } else {
-            0
-        };
         let mut starts: Vec<(UnixMillis, u32)> = Vec::new();
-        for _ in 0..count {
-            let Some(&number) = assigned.choose(&mut self.rng) else {
-                break;
+        let (calls, peak, history) = (&self.calls, self.peak, &self.history);
+        // Block by block, each from its own generator: a shard playing some blocks draws for
+        // them exactly what the whole run draws.
+        for block in &mut self.blocks {
+            self.assigned.clear();
+            self.assigned.extend(
+                block
+                    .slots
+                    .clone()
+                    .filter(|&slot| assigned_at(history, slot, from)),
+            );
+            let mean = calls.busy_hour_per_number * self.assigned.len() as f64 * (to - from) as f64
+                / HOUR_MS as f64;
+            let count = if mean > 0.0 && peak > 0.0 {
+                Poisson::new(mean).map_or(0, |p| p.sample(&mut block.rng) as u64)
+            } else {
+                0
             };
-            let start = self.rng.random_range(from..to.max(from + 1));
-            let kept = self.rng.random::<f64>() < self.share_of_peak(start);
-            if kept {
-                starts.push((start, number));
+            for _ in 0..count {
+                let Some(&slot) = self.assigned.choose(&mut block.rng) else {
+                    break;
+                };
+                let start = block.rng.random_range(from..to.max(from + 1));
+                let kept = block.rng.random::<f64>() < share_of_peak(calls, peak, start);
+                if kept {
+                    starts.push((start, slot));
+                }
             }
         }
         // In time order, and by number at the same time.
@@ -226,7 +266,7 @@ impl Handler<CallsDuring> for TrafficActor {
             if !self.assigned_at(slot, start) {
                 continue;
             }
-            let (call, correction) = self.call(self.numbers[slot as usize].clone(), start);
+            let (call, correction) = self.call(slot, start);
             // An unassignment already known may fall while it rings: the number would not be
             // the carrier's when answered.
             if call.connect.is_some_and(|c| !self.assigned_at(slot, c)) {
@@ -271,7 +311,13 @@ mod tests {
         let quality = QualitySpec {
             impaired_share: 0.0,
         };
-        let traffic = TrafficActor::new(spec(daily_shape), quality, 5).start();
+        let blocks = crate::shard::blocks(&[crate::scenario::TenantSpec {
+            id: "t".into(),
+            id_from_seed: false,
+            numbers: 50,
+            first_number: "+14255550000".into(),
+        }]);
+        let traffic = TrafficActor::new(spec(daily_shape), quality, &blocks, 5).start();
         for n in 0..50 {
             traffic.do_send(AssignmentChanged {
                 telephone_number: format!("+1425555{n:04}"),

@@ -265,7 +265,7 @@ pub async fn certify(
             settle_within(&sides.teams, SETTLE_LIMIT).await;
             let now = sides.teams.now();
             let (facts, summary, window) =
-                final_state(&sides, &scenario, &numbers, &credentials, now).await?;
+                final_state(&sides, &scenario, &numbers, &credentials, now, true).await?;
             let hook_failures = legs.send(FinishLegs).await?;
             (facts, summary, window, None, hook_failures)
         }

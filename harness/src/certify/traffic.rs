@@ -79,7 +79,6 @@ pub(super) async fn drive(
         Plan {
             scenario,
             seed,
-            numbers,
             length_ms: scenario.length_ms,
             pace,
             certification: Some(prefix),

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use oc_observe::{Exchange, ExchangeDetail};
-use oc_reports::{DriftBin, LATENCY_QUANTILES, LatencyMeasure, LatencyPoint, LatencySummary};
+use oc_reports::{
+    DriftBin, LATENCY_QUANTILES, LatencyMeasure, LatencyPoint, LatencySummary, ShardDrift,
+    ShardLatency,
+};
 
 use crate::checker::CallRow;
 
@@ -33,6 +36,10 @@ pub(crate) struct RunFigures {
     pub(crate) answered_calls: u64,
     pub(crate) latency: Vec<LatencySummary>,
     pub(crate) drift_distribution: Vec<DriftBin>,
+    /// The latency histograms, serialised for a shard's report.
+    pub(crate) shard_latency: Vec<ShardLatency>,
+    /// The drift, exactly, for a shard's report.
+    pub(crate) shard_drift: ShardDrift,
 }
 
 impl Figures {
@@ -54,6 +61,8 @@ impl Figures {
     }
 
     pub(crate) fn finish(self) -> RunFigures {
+        let shard_latency = self.latency.serialised();
+        let shard_drift = self.drift.serialised();
         RunFigures {
             events: self.events,
             exchanges: self.exchanges,
@@ -61,6 +70,8 @@ impl Figures {
             answered_calls: self.answered_calls,
             latency: self.latency.finish(),
             drift_distribution: self.drift.finish(),
+            shard_latency,
+            shard_drift,
         }
     }
 }
@@ -117,24 +128,67 @@ impl Latency {
     fn finish(self) -> Vec<LatencySummary> {
         self.by_kind
             .into_iter()
-            .map(|((measure, exchange), h)| LatencySummary {
-                exchange,
-                measure,
-                count: h.len(),
-                p50_us: h.value_at_quantile(0.5),
-                p90_us: h.value_at_quantile(0.9),
-                p99_us: h.value_at_quantile(0.99),
-                max_us: h.max(),
-                curve: LATENCY_QUANTILES
-                    .iter()
-                    .map(|&quantile| LatencyPoint {
-                        quantile,
-                        us: h.value_at_quantile(quantile),
-                    })
-                    .collect(),
+            .map(|((measure, exchange), h)| latency_summary(measure, exchange, &h))
+            .collect()
+    }
+
+    fn serialised(&self) -> Vec<ShardLatency> {
+        self.by_kind
+            .iter()
+            .map(|((measure, exchange), h)| ShardLatency {
+                exchange: exchange.clone(),
+                measure: *measure,
+                histogram: serialise(h),
             })
             .collect()
     }
+}
+
+/// The report's figures of one kind of exchange from its histogram (also a merged one).
+pub(crate) fn latency_summary(
+    measure: LatencyMeasure,
+    exchange: String,
+    h: &Histogram<u64>,
+) -> LatencySummary {
+    LatencySummary {
+        exchange,
+        measure,
+        count: h.len(),
+        p50_us: h.value_at_quantile(0.5),
+        p90_us: h.value_at_quantile(0.9),
+        p99_us: h.value_at_quantile(0.99),
+        max_us: h.max(),
+        curve: LATENCY_QUANTILES
+            .iter()
+            .map(|&quantile| LatencyPoint {
+                quantile,
+                us: h.value_at_quantile(quantile),
+            })
+            .collect(),
+    }
+}
+
+/// An HdrHistogram in its V2 serialised form (uncompressed), base64: what a shard's report
+/// carries so that `merge` adds histograms without loss.
+pub(crate) fn serialise(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail but for a histogram too large to encode, which one of a
+    // run's cannot be.
+    let _ = hdrhistogram::serialization::V2Serializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Reads [`serialise`]'s form back.
+pub(crate) fn deserialise(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("not an HdrHistogram in V2 form: {e:?}"))
 }
 
 /// The largest decade edge of the drift distribution: beyond it, one outer bin per side.
@@ -143,16 +197,42 @@ const DRIFT_DECADES: u32 = 7;
 /// The signed drift of every `matched` and `drift` item, folded, in bins `0`, `±(1…9)`, `±(10…99)`, …
 /// `±(10⁶…10⁷−1)` and one outer bin per side up to the extreme (at most 17 bins): the bins from
 /// the lowest non-empty to the highest non-empty one, `0` always included; empty without data.
-#[derive(Default)]
-struct DriftFold {
+///
+/// It also folds the differences as Teams' store does for its percentiles (two HdrHistograms of
+/// 5 significant figures: the negatives' magnitudes, and the rest), so that a shard's report
+/// carries them for `merge` to add and take the merged run's percentiles from.
+#[derive(Clone)]
+pub(crate) struct DriftFold {
     /// Counts by bin index (see `index`), for negative and for non-negative differences.
-    negative: [u64; BINS_PER_SIDE],
-    positive: [u64; BINS_PER_SIDE],
+    pub(crate) negative: [u64; BINS_PER_SIDE],
+    pub(crate) positive: [u64; BINS_PER_SIDE],
     /// The lowest and highest difference.
-    range: Option<(i64, i64)>,
+    pub(crate) range: Option<(i64, i64)>,
+    pub(crate) negative_hdr: Histogram<u64>,
+    pub(crate) positive_hdr: Histogram<u64>,
 }
 
-const BINS_PER_SIDE: usize = DRIFT_DECADES as usize + 2;
+/// A histogram of the store's precision: 5 significant figures, auto-resizing.
+pub(crate) fn drift_histogram() -> Histogram<u64> {
+    match Histogram::new(5) {
+        Ok(h) => h,
+        Err(_) => unreachable!("5 significant figures is within HdrHistogram's range"),
+    }
+}
+
+impl Default for DriftFold {
+    fn default() -> Self {
+        Self {
+            negative: [0; BINS_PER_SIDE],
+            positive: [0; BINS_PER_SIDE],
+            range: None,
+            negative_hdr: drift_histogram(),
+            positive_hdr: drift_histogram(),
+        }
+    }
+}
+
+pub(crate) const BINS_PER_SIDE: usize = DRIFT_DECADES as usize + 2;
 
 /// Positive bins by index: 0 is `0…0`, k in 1..=DRIFT_DECADES is `10^(k-1)…10^k − 1`, and
 /// DRIFT_DECADES + 1 is `10^DRIFT_DECADES…` the extreme.
@@ -168,13 +248,52 @@ impl DriftFold {
     fn record(&mut self, d: i64) {
         if d < 0 {
             self.negative[index(d.unsigned_abs())] += 1;
+            let _ = self.negative_hdr.record(d.unsigned_abs());
         } else {
             self.positive[index(d.unsigned_abs())] += 1;
+            let _ = self.positive_hdr.record(d.unsigned_abs());
         }
         self.range = Some(self.range.map_or((d, d), |(lo, hi)| (lo.min(d), hi.max(d))));
     }
 
-    fn finish(self) -> Vec<DriftBin> {
+    fn serialised(&self) -> ShardDrift {
+        ShardDrift {
+            negative: serialise(&self.negative_hdr),
+            positive: serialise(&self.positive_hdr),
+            min: self.range.map(|r| r.0),
+            max: self.range.map(|r| r.1),
+            negative_bins: self.negative.to_vec(),
+            positive_bins: self.positive.to_vec(),
+        }
+    }
+
+    /// The value at quantile `q` (0 to 1) by rank, clamped to the exact extremes: Teams'
+    /// store's computation (mock-teams `SignedHistogram::quantile`), on the same histograms.
+    pub(crate) fn quantile(&self, q: f64) -> Option<i64> {
+        let (min, max) = self.range?;
+        let negatives = self.negative_hdr.len();
+        let total = negatives + self.positive_hdr.len();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let value = if rank <= negatives {
+            let by_magnitude = negatives - rank + 1;
+            let magnitude = self
+                .negative_hdr
+                .value_at_quantile(by_magnitude as f64 / negatives as f64);
+            -i64::try_from(magnitude).unwrap_or(i64::MAX)
+        } else {
+            let positives = self.positive_hdr.len();
+            let magnitude = self
+                .positive_hdr
+                .value_at_quantile((rank - negatives) as f64 / positives as f64);
+            i64::try_from(magnitude).unwrap_or(i64::MAX)
+        };
+        Some(value.clamp(min, max))
+    }
+
+    pub(crate) fn finish(self) -> Vec<DriftBin> {
         let Some((low, high)) = self.range else {
             return Vec::new();
         };

@@ -73,25 +73,71 @@ pub(crate) async fn decide_tick(
     })
 }
 
-/// Plays a decided tick into Teams: the admins' changes at their times, then the calls, and
-/// Teams' clock to the tick's end; `observe` sees what was generated first. Returns when the
-/// tick's last record becomes available.
+/// Plays a decided tick into Teams: the admins' changes at their times, each call recorded
+/// before the clock passes its start ([`apply_with_calls`]), and Teams' clock to the tick's
+/// end; `observe` sees what was generated first. Returns when the tick's last record becomes
+/// available.
 pub(crate) fn apply_tick(
     sides: &Sides,
     decided: Decided,
     observe: impl FnOnce(Generated<'_>),
 ) -> Result<UnixMillis, RunError> {
-    apply(sides, &decided.changes)?;
     observe(Generated {
         changes: &decided.changes,
         placed: &decided.placed,
     });
-    let last_record = record_calls(sides, decided.placed)?;
+    let last_record = apply_with_calls(sides, &decided.changes, decided.placed)?;
     sides
         .teams
         .advance_to(decided.tick.to)
         .map_err(store_error("the clock"))?;
     Ok(last_record)
+}
+
+/// Applies a tick's changes at their times and records its calls in between, each call (and its
+/// correction) before the clock passes its start: so every record is scheduled before the
+/// clock reaches its availability and becomes available at its own time, whatever other
+/// numbers' changes moved the clock to. (Recorded after the changes, a call that ended before
+/// the tick's last change would become available then instead, and a shard, which has other
+/// changes, would differ from the whole run.) Returns when the last record becomes available.
+fn apply_with_calls(
+    sides: &Sides,
+    changes: &[(UnixMillis, NumberChange)],
+    placed: PlacedCalls,
+) -> Result<UnixMillis, RunError> {
+    let mut last = i64::MIN;
+    for call in &placed.calls {
+        last = last.max(call.end + i64::from(call.availability_delay_ms));
+    }
+    for (_, _, _, available) in &placed.corrections {
+        last = last.max(*available);
+    }
+    let mut calls = placed.calls.into_iter().peekable();
+    let mut corrections = placed.corrections.into_iter().peekable();
+    let mut record_before = |until: Option<UnixMillis>| -> Result<(), RunError> {
+        sides.teams.with_store(|s| -> Result<(), RunError> {
+            while let Some(call) = calls.next_if(|c| until.is_none_or(|u| c.start < u)) {
+                let call_id = call.call_id.clone();
+                s.add_call(call).map_err(store_error("a call"))?;
+                if let Some((_, connect, end, available)) = corrections.next_if(|c| c.0 == call_id)
+                {
+                    s.correct_call(&call_id, connect, end, available)
+                        .map_err(store_error("a correction"))?;
+                }
+            }
+            Ok(())
+        })
+    };
+    let mut from = 0;
+    while from < changes.len() {
+        let at = changes[from].0;
+        let to = from + changes[from..].iter().take_while(|(t, _)| *t == at).count();
+        record_before(Some(at))?;
+        apply(sides, &changes[from..to])?;
+        from = to;
+    }
+    record_before(None)?;
+    Ok(last)
 }
 
 /// Applies the admins' closing unassignments at `at`, after the last tick (a certification's
@@ -180,24 +226,4 @@ fn ringing(placed: &PlacedCalls) -> CallsRinging {
             .filter_map(|c| c.connect.map(|at| (c.telephone_number.clone(), at)))
             .collect(),
     )
-}
-
-/// Adds a tick's calls and corrections to Teams; returns when their last record is available.
-fn record_calls(sides: &Sides, placed: PlacedCalls) -> Result<UnixMillis, RunError> {
-    let mut last = i64::MIN;
-    for call in &placed.calls {
-        last = last.max(call.end + i64::from(call.availability_delay_ms));
-    }
-    sides.teams.with_store(|s| -> Result<(), RunError> {
-        for call in placed.calls {
-            s.add_call(call).map_err(store_error("a call"))?;
-        }
-        for (call_id, connect, end, available) in &placed.corrections {
-            s.correct_call(call_id, *connect, *end, *available)
-                .map_err(store_error("a correction"))?;
-            last = last.max(*available);
-        }
-        Ok(())
-    })?;
-    Ok(last)
 }

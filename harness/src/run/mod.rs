@@ -16,6 +16,7 @@ pub(crate) mod judge;
 pub(crate) mod probes;
 pub(crate) mod report;
 pub(crate) mod setup;
+pub(crate) mod shard_section;
 pub(crate) mod spill;
 
 use std::path::PathBuf;
@@ -70,6 +71,9 @@ pub struct RunOptions {
     /// Also writes the run as Teams' Graph call log and the carrier's CDR CSV here
     /// ([`export`]).
     pub export: Option<PathBuf>,
+    /// Plays only this shard of the scenario ([`crate::shard`]); its report (in `out`) carries
+    /// what `oc-harness merge` needs.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A finished run.
@@ -149,6 +153,18 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let seed = scenario.seed;
     let length_ms = run_length(scenario, options.length_ms)?;
     oc_reports::check_writable(&options.out)?;
+    let sharded;
+    let (scenario, shard) = match options.shard {
+        Some(shard) => {
+            sharded = crate::shard::scenario_of(scenario, shard);
+            let started = shard_section::started(&options.scenario_file, shard, &options.out)?;
+            (&sharded, Some(started))
+        }
+        None => (scenario, None),
+    };
+    // A shard probes only its numbers; the probes of the carrier as a whole (signatures,
+    // isolation) are the first shard's, so that the shards' counts add up to the whole run's.
+    let whole_run_probes = options.shard.is_none_or(|s| s.index == 0);
     if let Some(dir) = &options.export {
         export::check(dir).map_err(RunError::Export)?;
     }
@@ -224,7 +240,6 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         Plan {
             scenario,
             seed,
-            numbers: &numbers,
             length_ms,
             pace: match scenario.clock {
                 Clock::Virtual => Pace::Virtual,
@@ -260,8 +275,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         },
         None => (None, None),
     };
-    let (facts, summary, window) =
-        final_state(&sides, scenario, &numbers, &credentials, end).await?;
+    let (facts, summary, window) = final_state(
+        &sides,
+        scenario,
+        &numbers,
+        &credentials,
+        end,
+        whole_run_probes,
+    )
+    .await?;
     let observed = take_observed(&sides).await?;
     let mut judgement = carrier.with_ground_truth_calls(|truth| {
         judge::judge(observed, facts, &sides.teams, Some(truth), window)
@@ -271,8 +293,20 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     }
     carrier.stop().await;
     let quality_over_time = quality_over_time(&sides.teams)?;
+    let quality_minutes = match shard {
+        Some(_) => shard_section::quality_minutes(&sides.teams)?,
+        None => Vec::new(),
+    };
     sides.teams.stop().await;
-    let report = report::build(report::Inputs {
+    let shard_parts = shard.map(|started| {
+        shard_section::finished(
+            started,
+            &judgement.figures,
+            quality_minutes,
+            [window.0, window.1],
+        )
+    });
+    let mut report = report::build(report::Inputs {
         scenario,
         seed,
         length_ms,
@@ -289,9 +323,16 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
             (length_ms != scenario.length_ms).then_some(length_ms),
             &options.out,
             options.export.as_deref(),
+            options.shard,
         ),
     });
-    let write_error = write_report(&report, judgement.exchanges.as_ref(), &options.out).err();
+    report.shard = shard_parts;
+    let mut write_error = write_report(&report, judgement.exchanges.as_ref(), &options.out).err();
+    if write_error.is_none()
+        && let Some(section) = &report.shard
+    {
+        write_error = shard_section::mark_finished(section, &options.out).err();
+    }
     Ok(RunOutcome {
         report,
         history: judgement.history,
@@ -339,6 +380,7 @@ pub(crate) async fn final_state(
     numbers: &[String],
     credentials: &Credentials,
     end: UnixMillis,
+    whole_run_probes: bool,
 ) -> Result<
     (
         judge::EndFacts,
@@ -357,10 +399,15 @@ pub(crate) async fn final_state(
         carrier: CARRIER_ID,
         sim_time: end,
     };
-    let signature_probes = probes::signatures(rec, &sides.carrier_url, secret, end).await;
-    let link = sides.last_link.lock().map(|l| l.clone()).unwrap_or(None);
-    let isolation_probes =
-        probes::isolation(&sides.teams.base_url(), link.as_deref(), OTHER_TOKEN).await;
+    let (signature_probes, isolation_probes) = if whole_run_probes {
+        let link = sides.last_link.lock().map(|l| l.clone()).unwrap_or(None);
+        (
+            probes::signatures(rec, &sides.carrier_url, secret, end).await,
+            probes::isolation(&sides.teams.base_url(), link.as_deref(), OTHER_TOKEN).await,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let probes = probes::numbers(rec, &sides.carrier_url, secret, numbers).await;
     let teams_numbers = sides
         .teams

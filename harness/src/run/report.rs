@@ -130,6 +130,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         },
         certification: None,
         load: None,
+        shard: None,
     }
 }
 

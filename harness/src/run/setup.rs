@@ -202,8 +202,6 @@ impl TeamsStarted {
 pub(crate) struct Plan<'a> {
     pub(crate) scenario: &'a Scenario,
     pub(crate) seed: u64,
-    /// The carrier's numbers, in inventory order.
-    pub(crate) numbers: &'a [String],
     /// How much simulated time the clock runs.
     pub(crate) length_ms: i64,
     pub(crate) pace: Pace,
@@ -233,13 +231,10 @@ pub(crate) struct Wiring {
 /// share this set-up.
 pub(crate) fn wire(sides: &Sides, plan: Plan<'_>) -> Wiring {
     let scenario = plan.scenario;
-    let admin = AdminActor::new(
-        scenario.assignments.clone(),
-        plan.numbers.to_vec(),
-        plan.seed,
-    )
-    .start();
-    let mut traffic = TrafficActor::new(scenario.calls.clone(), scenario.quality, plan.seed);
+    let blocks = crate::shard::blocks(&scenario.tenants);
+    let admin = AdminActor::new(scenario.assignments.clone(), &blocks, plan.seed).start();
+    let mut traffic =
+        TrafficActor::new(scenario.calls.clone(), scenario.quality, &blocks, plan.seed);
     if let Some(prefix) = &plan.certification {
         traffic = traffic
             .with_call_prefix(prefix)

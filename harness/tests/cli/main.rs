@@ -510,3 +510,55 @@ fn the_replay_line_is_the_command_that_reruns_the_run() {
     assert_eq!(without_timing(replayed), without_timing(report));
     std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn run_refuses_a_bad_shard_and_merge_refuses_what_is_not_a_shard_with_exit_2() {
+    let out = std::env::temp_dir().join(format!("oc-harness-cli-shard-{}", std::process::id()));
+    let out = out.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec![
+                "run",
+                "scenarios/smoke.toml",
+                "--shard",
+                "3/3",
+                "--out",
+                out,
+            ],
+            "shard index 3 is out of range for 3 shards: it must be 0 to 2",
+        ),
+        (
+            vec![
+                "run",
+                "scenarios/smoke.toml",
+                "--shard",
+                "1-3",
+                "--out",
+                out,
+            ],
+            "`1-3` is not a shard: write I/N",
+        ),
+        (
+            vec!["run", "scenarios/smoke.toml", "--shards", "2", "--out", out],
+            "JOB_COMPLETION_INDEX",
+        ),
+        (
+            vec!["merge", "scenarios", "--out", out],
+            "not a shard's report folder",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_oc-harness"))
+            .args(&args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("OC_SHARDS")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let help = harness(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--shard <I/N>") && help.contains("JOB_COMPLETION_INDEX"));
+}

@@ -35,6 +35,7 @@ fn export_writes_both_sides_of_the_run_as_its_ground_truth_says() {
         length_ms: Some(12 * 3_600_000),
         keep_history: true,
         export: Some(export.clone()),
+        shard: None,
     };
     let system = actix_rt::System::new();
     let outcome = system
@@ -260,6 +261,7 @@ fn reconciling_the_exports_of_the_drift_scenarios_gives_their_ground_truth() {
             length_ms: None,
             keep_history: true,
             export: Some(export.clone()),
+            shard: None,
         };
         let system = actix_rt::System::new();
         let outcome = system

@@ -38,6 +38,7 @@ fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOu
         // Kept so that the verdicts can be checked against the facts and the pure replay.
         keep_history: true,
         export: None,
+        shard: None,
     };
     let system = actix_rt::System::new();
     system

@@ -14,9 +14,11 @@ use actix::dev::SendError;
 use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
 
-use super::messages::{CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted};
-use crate::checker::history::{CheckSettings, History, PollCycle};
-use crate::checker::{Checker, Observation};
+use super::messages::{
+    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted,
+};
+use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
+use crate::checker::{CallRow, Checker, End, Observation};
 use crate::run::figures::Figures;
 use crate::run::spill::Spill;
 
@@ -197,6 +199,44 @@ impl Handler<LegsPosted> for CheckerActor {
         }
         if let Some(kept) = &mut observed.kept {
             kept.legs.extend(msg.0);
+        }
+    }
+}
+
+impl Handler<CallsClosed> for CheckerActor {
+    type Result = ();
+
+    /// Judges each closed call as the end of a load test judges the calls still open: with no
+    /// end facts and no ground truth (a load test has neither), the exchanges so far observed.
+    fn handle(&mut self, msg: CallsClosed, _: &mut Context<Self>) {
+        self.release(false);
+        let Some(observed) = &mut self.observed else {
+            return;
+        };
+        let end = End::default();
+        for closed in msg.0 {
+            let call = CallFact {
+                call_id: closed.call_id.clone(),
+                telephone_number: closed.telephone_number.clone(),
+                answered: closed.teams.answered,
+                duration_ms: closed.teams.duration_ms,
+                end: closed.teams.end,
+                corrected: closed.teams.corrected,
+            };
+            let row = CallRow {
+                call_id: &closed.call_id,
+                call: Some(&call),
+                reported: closed.reported.as_ref(),
+                items: closed.item.as_slice(),
+                truth: None,
+            };
+            observed.checker.call(row, &end);
+            observed.figures.row(&row);
+            if let Some(kept) = &mut observed.kept {
+                kept.calls.push(call.clone());
+                kept.reported.extend(closed.reported.clone());
+                kept.reconciliation.extend(closed.item.clone());
+            }
         }
     }
 }

@@ -158,6 +158,12 @@ pub struct MadeLegs;
 #[rtype(result = "()")]
 pub struct LegsPosted(pub Vec<LegFact>);
 
+/// Teams closed these calls (a load test: `Store::close_settled`): each is judged now, as the
+/// end of a run judges a call, and is gone from Teams' store by the end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallsClosed(pub Vec<mock_teams::ClosedCall>);
+
 /// A poll cycle of the carrier ended.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -146,6 +146,9 @@ pub struct IntervalRow {
     pub errors: BTreeMap<String, u64>,
     /// Calls whose duration Teams has not received yet.
     pub open_calls: u64,
+    /// Calls Teams' store holds at the interval's end: those not closed yet
+    /// (`Store::close_settled`). It stays level while calls keep coming.
+    pub teams_calls: u64,
     /// The thresholds breached in this interval.
     pub breached: Vec<String>,
 }
@@ -541,6 +544,7 @@ impl Collector {
             requests: self.requests,
             errors: std::mem::take(&mut self.errors),
             open_calls: self.open.len() as u64,
+            teams_calls: self.setup.teams.with_store(|s| s.live_calls()) as u64,
             breached: Vec::new(),
         };
         row.breached = self.breaches(&row);
@@ -726,6 +730,7 @@ mod tests {
             requests: 0,
             errors: BTreeMap::new(),
             open_calls: 0,
+            teams_calls: 0,
             breached: Vec::new(),
         }
     }

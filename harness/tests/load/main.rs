@@ -392,3 +392,43 @@ fn a_bad_plan_exits_2_with_its_file_line_and_column() {
         "{stderr}"
     );
 }
+
+#[test]
+fn teams_store_holds_the_open_calls_only_while_calls_keep_coming() {
+    let run = load("closing.toml", "closing", CORRECT);
+    assert_eq!(
+        run.code, 0,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let intervals = run.intervals();
+    let started: u64 = intervals
+        .iter()
+        .map(|l| l["executors"]["calls"]["started"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(started, 1_000);
+    // Open: about 25 a second for the poll, the report and the 2 s hold; never the 1,000.
+    let held: Vec<(i64, u64)> = intervals
+        .iter()
+        .map(|l| {
+            (
+                l["end_ms"].as_i64().unwrap(),
+                l["teams_calls"].as_u64().expect("teams_calls"),
+            )
+        })
+        .collect();
+    let most = held.iter().map(|&(_, n)| n).max().unwrap();
+    assert!(most <= 400, "Teams held {most} calls at once: {held:?}");
+    let (_, last) = *held.last().unwrap();
+    assert!(last <= 400, "{held:?}");
+    // Every call is in Teams' books and the checker's figures, closed or not.
+    let report = run.report();
+    let recon = report.reconciliation.as_ref().expect("a reconciliation");
+    assert_eq!(recon.counts.matched, 1_000, "{recon:?}");
+    assert_eq!(report.counts.calls, 1_000);
+    assert!(
+        report.thresholds.iter().all(|t| t.passed),
+        "{:#?}",
+        report.thresholds
+    );
+}

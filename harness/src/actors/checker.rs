@@ -15,7 +15,8 @@ use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
 
 use super::messages::{
-    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted,
+    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted, VerdictSoFar,
+    WatchVerdict,
 };
 use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
 use crate::checker::{CallRow, Checker, End, Observation};
@@ -46,6 +47,8 @@ pub struct CheckerActor {
     waiting: BTreeMap<u64, Exchange>,
     /// Poll cycles whose last exchange has not come yet.
     cycles: Vec<PollCycle>,
+    /// Where the rules failing so far are kept, once asked ([`WatchVerdict`]).
+    verdict: Option<VerdictSoFar>,
 }
 
 impl CheckerActor {
@@ -67,6 +70,15 @@ impl CheckerActor {
             next_seq: 1,
             waiting: BTreeMap::new(),
             cycles: Vec::new(),
+            verdict: None,
+        }
+    }
+
+    /// Updates the verdict so far, when watched.
+    fn share_verdict(&self) {
+        if let (Some(slot), Some(observed)) = (&self.verdict, &self.observed) {
+            let failing = observed.checker.failing_so_far();
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = failing;
         }
     }
 
@@ -167,6 +179,20 @@ impl Handler<ExchangeObserved> for CheckerActor {
         }
         self.waiting.insert(exchange.seq, exchange);
         self.release(false);
+        self.share_verdict();
+    }
+}
+
+impl Handler<WatchVerdict> for CheckerActor {
+    type Result = MessageResult<WatchVerdict>;
+
+    fn handle(&mut self, _: WatchVerdict, _: &mut Context<Self>) -> Self::Result {
+        let slot = self
+            .verdict
+            .get_or_insert_with(VerdictSoFar::default)
+            .clone();
+        self.share_verdict();
+        MessageResult(slot)
     }
 }
 
@@ -238,6 +264,7 @@ impl Handler<CallsClosed> for CheckerActor {
                 kept.reconciliation.extend(closed.item.clone());
             }
         }
+        self.share_verdict();
     }
 }
 

@@ -273,8 +273,12 @@ impl Driver {
         };
         let arrivals = Arrivals::new(&spec.stages, spec.events_per_notification);
         for (k, intended_us) in (0u64..).zip(arrivals) {
-            // Notifications under way are the webhook sender's: its queue is the one to bound.
-            let in_flight = self.sides.teams.webhooks().outstanding();
+            // Notifications under way are the webhook sender's: its queue is the one to bound;
+            // those queued through a Teams outage are Teams' doing, not the generator's.
+            let webhooks = self.sides.teams.webhooks();
+            let in_flight = webhooks
+                .outstanding()
+                .saturating_sub(webhooks.waiting_recovery());
             let Some(start) = self.wait_turn(intended_us, in_flight).await else {
                 return;
             };

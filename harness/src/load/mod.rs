@@ -227,6 +227,11 @@ pub async fn load(
         plan.length_ms() / 1000
     ));
     let abort = Arc::new(AtomicBool::new(false));
+    let verdict = sides
+        .checker
+        .send(crate::actors::messages::WatchVerdict)
+        .await
+        .map_err(|_| RunError::Checker)?;
     let start = tokio::time::Instant::now();
     let start_ms = wall_ms();
     let collector = metrics::start(
@@ -238,6 +243,7 @@ pub async fn load(
             out: options.out.clone(),
             progress: options.progress,
             abort: abort.clone(),
+            verdict,
         },
         samples,
     )

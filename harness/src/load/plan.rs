@@ -640,11 +640,22 @@ stages = [{ duration = "10s", target = 5 }]
             [
                 "busy-hour",
                 "onboarding",
+                "one-hour",
                 "outage-and-recovery",
                 "smoke",
                 "three-minutes"
             ]
         );
+    }
+
+    #[test]
+    fn the_one_hour_plan_places_720_000_calls() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/load");
+        let plan = load(&dir.join("one-hour.toml")).unwrap();
+        let calls = plan.calls.unwrap();
+        let count = super::super::schedule::Arrivals::new(&calls.stages, 1).count();
+        assert!((720_000..=720_001).contains(&count), "{count}");
+        assert_eq!(plan.close_hold_ms, 30_000, "the default");
     }
 
     #[test]

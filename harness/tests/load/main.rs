@@ -432,3 +432,44 @@ fn teams_store_holds_the_open_calls_only_while_calls_keep_coming() {
         report.thresholds
     );
 }
+
+#[test]
+fn webhooks_queue_through_a_teams_outage_and_go_out_after_it() {
+    let run = load("outage.toml", "outage", CORRECT);
+    assert_eq!(
+        run.code, 0,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let intervals = run.intervals();
+    let sum = |f: &dyn Fn(&serde_json::Value) -> u64| -> u64 { intervals.iter().map(f).sum() };
+    let notifications = sum(&|l| {
+        l["executors"]["number_events"]["started"]
+            .as_u64()
+            .unwrap_or(0)
+    });
+    // 14 s at 4 a second (the one due at the very end may or may not make it in).
+    assert!((56..=57).contains(&notifications), "{notifications}");
+    // Every notification acknowledged (the count may include the call numbers' assignments
+    // before the load), none given up, no webhook error.
+    let acks = sum(&|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0));
+    assert!(acks >= notifications, "{acks} of {notifications}");
+    for line in &intervals {
+        let errors = line["errors"].as_object().unwrap();
+        assert!(errors.keys().all(|k| !k.starts_with("webhook")), "{line}");
+    }
+    // Those meant for the outage waited for the recovery: acknowledged up to 4 s after their
+    // intended time, in the intervals after it (the outage is excused).
+    let waited = intervals
+        .iter()
+        .filter(|l| l["excused"] == true)
+        .filter_map(|l| l["metrics"]["webhook_ack"]["max_ms"].as_f64())
+        .fold(0.0f64, f64::max);
+    assert!(waited >= 1_000.0, "{waited} ms: {intervals:#?}");
+    let report = run.report();
+    assert!(
+        report.thresholds.iter().all(|t| t.passed),
+        "{:#?}",
+        report.thresholds
+    );
+}

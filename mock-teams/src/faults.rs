@@ -152,6 +152,13 @@ impl Faults {
         *self.outage_until.lock().unwrap_or_else(|p| p.into_inner()) = until;
     }
 
+    /// How long the outage under way still lasts, when Teams is down.
+    pub(crate) fn outage_left(&self) -> Option<Duration> {
+        let until = (*self.outage_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
     pub(crate) fn settings(&self) -> &FaultSettings {
         &self.settings
     }

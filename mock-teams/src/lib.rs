@@ -31,8 +31,8 @@ pub use exchange::{
 pub use faults::FaultSettings;
 pub use ratelimit::RateLimit;
 pub use store::{
-    Assignment, CallView, CarrierSpec, NewCall, ReportedCall, Store, StoreError, StoreSettings,
-    StreamQuality, TeamsCall, WebhookTarget,
+    Assignment, CallView, CarrierSpec, ClosedCall, NewCall, ReportedCall, Store, StoreError,
+    StoreSettings, StreamQuality, TeamsCall, WebhookTarget,
 };
 pub use tls::TlsFiles;
 pub use webhook::{WebhookSender, WebhookSettings};
@@ -452,7 +452,8 @@ impl MockTeams {
 
     /// Takes the Teams API down for `length` from now (every request answered `503` with
     /// `Retry-After`, recorded as an injected fault), or brings it back with `None`. Webhooks
-    /// keep going out.
+    /// queue meanwhile and go out after the recovery, each with its retries still to use
+    /// (PROTOCOL 2.1).
     pub fn set_outage(&self, length: Option<Duration>) {
         self.state
             .faults

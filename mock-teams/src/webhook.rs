@@ -1,6 +1,8 @@
 //! The webhook sender: batches number events into notifications of at most 100, signs each,
 //! and delivers it at least once — retrying after 1, 2, 4, 8 and 16 s when the carrier does not
-//! acknowledge within 5 s — recording every attempt as an exchange.
+//! acknowledge within 5 s — recording every attempt as an exchange. While Teams is down (an
+//! outage, `MockTeams::set_outage`) nothing goes out: notifications queue, each attempt waits
+//! for the recovery without using up a retry, and the schedule goes on from there.
 //!
 //! Injected reordering is designed, not left to chance: a held-back notification goes out as
 //! soon as a newer event of one of its numbers has been accepted (answered 2xx), so that it is
@@ -112,6 +114,8 @@ struct Batch {
 struct Outstanding {
     count: AtomicUsize,
     idle: Notify,
+    /// Of them, those waiting for Teams to recover from an outage.
+    waiting_recovery: AtomicUsize,
 }
 
 impl Outstanding {
@@ -123,6 +127,18 @@ impl Outstanding {
         if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();
         }
+    }
+
+    /// Waits while Teams is down (bounded by the outage's end), counted as waiting.
+    async fn wait_recovery(&self, faults: &Faults) {
+        if faults.outage_left().is_none() {
+            return;
+        }
+        self.waiting_recovery.fetch_add(1, Ordering::SeqCst);
+        while let Some(left) = faults.outage_left() {
+            tokio::time::sleep(left.min(OUTAGE_STEP)).await;
+        }
+        self.waiting_recovery.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -199,6 +215,11 @@ impl WebhookSender {
     /// How many batches are queued or in flight.
     pub fn outstanding(&self) -> usize {
         self.outstanding.count.load(Ordering::SeqCst)
+    }
+
+    /// How many notifications of those are waiting for Teams to recover from an outage.
+    pub fn waiting_recovery(&self) -> usize {
+        self.outstanding.waiting_recovery.load(Ordering::SeqCst)
     }
 }
 
@@ -301,7 +322,13 @@ struct Flight {
     hold_back: Option<InjectedFault>,
     duplicate: bool,
     accepted: Arc<Accepted>,
+    faults: Arc<Faults>,
+    outstanding: Arc<Outstanding>,
 }
+
+/// How often a notification waiting out an outage looks whether Teams is back (an outage can
+/// end early).
+const OUTAGE_STEP: Duration = Duration::from_millis(100);
 
 impl Delivery {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Batch>) {
@@ -344,10 +371,14 @@ impl Delivery {
                     hold_back,
                     duplicate,
                     accepted: self.accepted.clone(),
+                    faults: self.faults.clone(),
+                    outstanding: self.outstanding.clone(),
                 };
                 let permits = permits.clone();
                 let outstanding = self.outstanding.clone();
                 tokio::spawn(async move {
+                    // Queued through an outage without holding a place in flight.
+                    outstanding.wait_recovery(&flight.faults).await;
                     // The semaphore is never closed, so acquiring only waits.
                     let _permit = permits.acquire_owned().await;
                     flight.deliver().await;
@@ -390,6 +421,8 @@ impl Flight {
             if attempt > 0 {
                 tokio::time::sleep(self.settings.retry_delays[attempt - 1]).await;
             }
+            // Teams is down: the attempt waits for its recovery, using up no retry.
+            self.outstanding.wait_recovery(&self.faults).await;
             let fault = if attempt == 0 { fault } else { None };
             if self.attempt(attempt as u32, fault).await {
                 return true;
@@ -604,6 +637,45 @@ mod tests {
             .wait_overtaken("c", &lonely, Duration::from_secs(10))
             .await;
         assert_eq!(t0.elapsed(), Duration::from_secs(10));
+    }
+
+    /// Real time (the outage is on the wall clock), short delays; ordering asserted, not speed.
+    #[tokio::test]
+    async fn notifications_queue_through_an_outage_then_retry_on_schedule() {
+        let transport = Arc::new(Scripted {
+            failures: 1,
+            attempts: Mutex::new(Vec::new()),
+        });
+        let faults = Arc::new(Faults::new(FaultSettings::default(), 1));
+        let sender = WebhookSender::spawn(
+            Arc::new(transport.clone()),
+            WebhookSettings {
+                retry_delays: [50, 100].map(Duration::from_millis).to_vec(),
+                ..WebhookSettings::default()
+            },
+            Recorder::new(log_sink(), 1024),
+            faults.clone(),
+            1,
+        );
+        let outage = Duration::from_millis(400);
+        let back = tokio::time::Instant::now() + outage;
+        faults.set_outage(Some(std::time::Instant::now() + outage));
+        sender.send("c".into(), target(), vec![event(1)], 0);
+        sender.send("c".into(), target(), vec![event(2)], 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            transport.attempts.lock().unwrap().is_empty(),
+            "Teams is down"
+        );
+        assert_eq!(sender.outstanding(), 2, "both queued");
+        assert_eq!(sender.waiting_recovery(), 2);
+        assert!(sender.wait_idle(Duration::from_secs(10)).await);
+        let attempts = transport.attempts.lock().unwrap().clone();
+        // Both went out after the recovery; the one that failed was retried 50 ms later, and
+        // the outage used up none of its retries.
+        assert_eq!(attempts.len(), 3, "{attempts:?}");
+        assert!(attempts.iter().all(|t| *t >= back), "{attempts:?}");
+        assert!(attempts[2] - attempts[0] >= Duration::from_millis(50));
     }
 
     #[tokio::test(start_paused = true)]

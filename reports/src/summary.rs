@@ -23,6 +23,9 @@ pub fn write_summary<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
         certification_part(&mut out, report, certification);
     }
     verdict(&mut out, report);
+    if let Some(section) = &report.load {
+        load_part(&mut out, report, section);
+    }
     failed_rules(&mut out, report);
     not_exercised(&mut out, report);
     rules_exercised(&mut out, report);
@@ -221,6 +224,90 @@ fn evidence_item(out: &mut String, evidence: &Evidence) {
 }
 
 /// `ms` in seconds with no trailing zeros: `5`, `1.5`, `0.25`.
+/// A load test in one paragraph: each executor's rate against its target over the load, the
+/// worst interval's p99 of each metric, what was dropped or never reported, and how many
+/// thresholds held.
+fn load_part(out: &mut String, report: &Report, section: &crate::LoadSection) {
+    out.push_str(
+        "## Load
+
+",
+    );
+    let mut rates: std::collections::BTreeMap<&str, (f64, f64, f64)> = Default::default();
+    let mut worst: std::collections::BTreeMap<&str, f64> = Default::default();
+    for interval in &section.intervals {
+        let seconds = (interval.end_ms - interval.start_ms).max(0) as f64 / 1000.0;
+        for e in &interval.executors {
+            let r = rates.entry(e.executor.as_str()).or_default();
+            r.0 += e.achieved_rate * seconds;
+            r.1 += e.target_rate * seconds;
+            r.2 += seconds;
+        }
+        for m in &interval.metrics {
+            if let Some(p99) = m.p99_ms {
+                let w = worst.entry(m.metric.as_str()).or_insert(p99);
+                *w = w.max(p99);
+            }
+        }
+    }
+    let rates: Vec<String> = rates
+        .iter()
+        .filter(|(_, r)| r.2 > 0.0)
+        .map(|(executor, (done, target, seconds))| {
+            let share = if *target > 0.0 {
+                format!(" ({:.1} %)", 100.0 * done / target)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {:.1}/s against a target of {:.1}/s{share}",
+                inline(executor),
+                done / seconds,
+                target / seconds
+            )
+        })
+        .collect();
+    let p99s: Vec<String> = worst
+        .iter()
+        .map(|(metric, ms)| format!("{} {ms:.1} ms", inline(metric)))
+        .collect();
+    let held = report.thresholds.iter().filter(|t| t.passed).count();
+    let broken: Vec<String> = report
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| inline(&t.name))
+        .collect();
+    let _ = write!(
+        out,
+        "{} intervals of {} s. Rates: {}. Worst interval's p99: {}. Dropped iterations: {}; \
+         calls never reported: {}. Thresholds: {held} held",
+        section.intervals.len(),
+        seconds(section.interval_ms),
+        if rates.is_empty() {
+            "none".to_owned()
+        } else {
+            rates.join("; ")
+        },
+        if p99s.is_empty() {
+            "none".to_owned()
+        } else {
+            p99s.join(", ")
+        },
+        section.dropped,
+        section.unreported,
+    );
+    if broken.is_empty() {
+        out.push_str(", none broken.");
+    } else {
+        let _ = write!(out, ", {} broken ({}).", broken.len(), broken.join(", "));
+    }
+    if let Some(why) = &section.aborted {
+        let _ = write!(out, " Aborted: {}.", inline(why));
+    }
+    out.push_str("\n\n");
+}
+
 fn seconds(ms: i64) -> String {
     let text = format!("{:.3}", ms as f64 / 1000.0);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -560,6 +647,25 @@ mod tests {
         let mut out = Vec::new();
         write_summary(report, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_load_test_says_its_rates_p99s_drops_and_thresholds_in_one_paragraph() {
+        let text = render(&crate::testing::load_report());
+        let load = text
+            .split("## Load\n\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("a load paragraph");
+        assert_eq!(
+            load,
+            "6 intervals of 10 s. Rates: calls 49.0/s against a target of 50.0/s (98.0 %); \
+             number\\_events 5.0/s against a target of 5.0/s (100.0 %). Worst interval's p99: \
+             feed\\_lag 21600.0 ms, legs\\_post 48.0 ms, webhook\\_ack 72.0 ms. Dropped \
+             iterations: 1; calls never reported: 3. Thresholds: 1 held, 1 broken \
+             (webhook\\_ack.p99 \\< 500ms)."
+        );
+        assert!(!render(&small_report()).contains("## Load"));
     }
 
     #[test]

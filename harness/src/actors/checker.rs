@@ -14,9 +14,12 @@ use actix::dev::SendError;
 use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
 
-use super::messages::{CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted};
-use crate::checker::history::{CheckSettings, History, PollCycle};
-use crate::checker::{Checker, Observation};
+use super::messages::{
+    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted, VerdictSoFar,
+    WatchVerdict,
+};
+use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
+use crate::checker::{CallRow, Checker, End, Observation};
 use crate::run::figures::Figures;
 use crate::run::spill::Spill;
 
@@ -44,6 +47,8 @@ pub struct CheckerActor {
     waiting: BTreeMap<u64, Exchange>,
     /// Poll cycles whose last exchange has not come yet.
     cycles: Vec<PollCycle>,
+    /// Where the rules failing so far are kept, once asked ([`WatchVerdict`]).
+    verdict: Option<VerdictSoFar>,
 }
 
 impl CheckerActor {
@@ -65,6 +70,15 @@ impl CheckerActor {
             next_seq: 1,
             waiting: BTreeMap::new(),
             cycles: Vec::new(),
+            verdict: None,
+        }
+    }
+
+    /// Updates the verdict so far, when watched.
+    fn share_verdict(&self) {
+        if let (Some(slot), Some(observed)) = (&self.verdict, &self.observed) {
+            let failing = observed.checker.failing_so_far();
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = failing;
         }
     }
 
@@ -165,6 +179,20 @@ impl Handler<ExchangeObserved> for CheckerActor {
         }
         self.waiting.insert(exchange.seq, exchange);
         self.release(false);
+        self.share_verdict();
+    }
+}
+
+impl Handler<WatchVerdict> for CheckerActor {
+    type Result = MessageResult<WatchVerdict>;
+
+    fn handle(&mut self, _: WatchVerdict, _: &mut Context<Self>) -> Self::Result {
+        let slot = self
+            .verdict
+            .get_or_insert_with(VerdictSoFar::default)
+            .clone();
+        self.share_verdict();
+        MessageResult(slot)
     }
 }
 
@@ -198,6 +226,45 @@ impl Handler<LegsPosted> for CheckerActor {
         if let Some(kept) = &mut observed.kept {
             kept.legs.extend(msg.0);
         }
+    }
+}
+
+impl Handler<CallsClosed> for CheckerActor {
+    type Result = ();
+
+    /// Judges each closed call as the end of a load test judges the calls still open: with no
+    /// end facts and no ground truth (a load test has neither), the exchanges so far observed.
+    fn handle(&mut self, msg: CallsClosed, _: &mut Context<Self>) {
+        self.release(false);
+        let Some(observed) = &mut self.observed else {
+            return;
+        };
+        let end = End::default();
+        for closed in msg.0 {
+            let call = CallFact {
+                call_id: closed.call_id.clone(),
+                telephone_number: closed.telephone_number.clone(),
+                answered: closed.teams.answered,
+                duration_ms: closed.teams.duration_ms,
+                end: closed.teams.end,
+                corrected: closed.teams.corrected,
+            };
+            let row = CallRow {
+                call_id: &closed.call_id,
+                call: Some(&call),
+                reported: closed.reported.as_ref(),
+                items: closed.item.as_slice(),
+                truth: None,
+            };
+            observed.checker.call(row, &end);
+            observed.figures.row(&row);
+            if let Some(kept) = &mut observed.kept {
+                kept.calls.push(call.clone());
+                kept.reported.extend(closed.reported.clone());
+                kept.reconciliation.extend(closed.item.clone());
+            }
+        }
+        self.share_verdict();
     }
 }
 

@@ -165,6 +165,21 @@ pub struct MadeLegs;
 #[rtype(result = "()")]
 pub struct LegsPosted(pub Vec<LegFact>);
 
+/// Teams closed these calls (a load test: `Store::close_settled`): each is judged now, as the
+/// end of a run judges a call, and is gone from Teams' store by the end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallsClosed(pub Vec<mock_teams::ClosedCall>);
+
+/// Asks the checker to keep, from now on, the rules that found failures so far in the slot it
+/// answers with (a load test's progress reads it).
+#[derive(Message)]
+#[rtype(result = "VerdictSoFar")]
+pub struct WatchVerdict;
+
+/// The rules that found failures so far, in catalogue order, as the checker last saw them.
+pub type VerdictSoFar = std::sync::Arc<std::sync::Mutex<Vec<oc_protocol::RuleId>>>;
+
 /// A poll cycle of the carrier ended.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -87,6 +87,11 @@ pub(crate) trait Rule: Send {
     fn exchange(&mut self, _exchange: &Exchange) {}
     /// Takes in one call at the end, in call-id order.
     fn call(&mut self, _row: &CallRow<'_>, _end: &End<'_>) {}
+    /// Failures found so far, for a rule that finds them as the run goes on (0 for one that
+    /// decides only at the end).
+    fn failures_so_far(&self) -> u64 {
+        0
+    }
     /// The verdict, once everything was observed.
     fn finish(self: Box<Self>, end: &End<'_>) -> Judged;
 }
@@ -195,6 +200,17 @@ impl Checker {
         {
             self.forward(&Observation::Cycle(&cycle));
         }
+    }
+
+    /// The rules that found failures so far, in catalogue order: a verdict while the run goes
+    /// on (rules that decide only at the end are not among them until then).
+    pub fn failing_so_far(&self) -> Vec<oc_protocol::RuleId> {
+        self.rules
+            .iter()
+            .zip(oc_protocol::rules::catalogue())
+            .filter(|(rule, _)| rule.failures_so_far() > 0)
+            .map(|(_, catalogued)| catalogued.id)
+            .collect()
     }
 
     /// Poll cycles observed so far (read from the wire, or marked by the run).

@@ -34,6 +34,8 @@ use crate::run::{CARRIER_ID, Sides};
 
 /// How often Teams' clock follows the wall clock (and publishes what became available).
 const CLOCK_STEP: Duration = Duration::from_millis(20);
+/// How often Teams closes its settled calls (`Store::close_settled`).
+const CLOSE_EVERY: Duration = Duration::from_secs(1);
 /// The longest one leg post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of the hook's answer read.
@@ -226,7 +228,11 @@ impl Driver {
     /// clock on the wall clock meanwhile.
     pub(crate) async fn run(&self) {
         let done = Rc::new(Cell::new(false));
-        let clock = actix_rt::spawn(keep_time(self.sides.clone(), done.clone()));
+        let clock = actix_rt::spawn(keep_time(
+            self.sides.clone(),
+            self.plan.close_hold_ms,
+            done.clone(),
+        ));
         let phases = actix_rt::spawn(phases(self.clone()));
         let mut executors = Vec::new();
         if self.plan.number_events.is_some() {
@@ -267,8 +273,12 @@ impl Driver {
         };
         let arrivals = Arrivals::new(&spec.stages, spec.events_per_notification);
         for (k, intended_us) in (0u64..).zip(arrivals) {
-            // Notifications under way are the webhook sender's: its queue is the one to bound.
-            let in_flight = self.sides.teams.webhooks().outstanding();
+            // Notifications under way are the webhook sender's: its queue is the one to bound;
+            // those queued through a Teams outage are Teams' doing, not the generator's.
+            let webhooks = self.sides.teams.webhooks();
+            let in_flight = webhooks
+                .outstanding()
+                .saturating_sub(webhooks.waiting_recovery());
             let Some(start) = self.wait_turn(intended_us, in_flight).await else {
                 return;
             };
@@ -339,8 +349,11 @@ impl Driver {
     }
 }
 
-/// Keeps Teams' clock on the wall clock until `done`.
-async fn keep_time(sides: Sides, done: Rc<Cell<bool>>) {
+/// Keeps Teams' clock on the wall clock until `done`, and closes Teams' settled calls every
+/// [`CLOSE_EVERY`], handing them to the checker: a load's memory holds the calls still open,
+/// not every call it placed.
+async fn keep_time(sides: Sides, close_hold_ms: i64, done: Rc<Cell<bool>>) {
+    let mut next_close = Instant::now() + CLOSE_EVERY;
     while !done.get() {
         let now = crate::run::probes::wall_ms();
         sides.teams.with_store(|s| {
@@ -348,7 +361,26 @@ async fn keep_time(sides: Sides, done: Rc<Cell<bool>>) {
                 let _ = s.advance_to(now);
             }
         });
+        if Instant::now() >= next_close {
+            next_close += CLOSE_EVERY;
+            close_settled(&sides, close_hold_ms);
+        }
         tokio::time::sleep(CLOCK_STEP).await;
+    }
+}
+
+/// Closes Teams' settled calls, their books open `close_hold_ms` after their report or
+/// deadline (the plan's `close_hold`: a report later than that for a closed call finds none
+/// and is unexpected), and hands them to the checker.
+pub(crate) fn close_settled(sides: &Sides, close_hold_ms: i64) {
+    let closed = sides.teams.with_store(|s| {
+        s.close_settled(close_hold_ms);
+        s.take_closed()
+    });
+    if !closed.is_empty() {
+        sides
+            .checker
+            .do_send(crate::actors::messages::CallsClosed(closed));
     }
 }
 

@@ -146,6 +146,12 @@ pub struct IntervalRow {
     pub errors: BTreeMap<String, u64>,
     /// Calls whose duration Teams has not received yet.
     pub open_calls: u64,
+    /// The rules the checker found failing so far (those it decides as the run goes on; the
+    /// others are judged at the end).
+    pub rules_failed: Vec<String>,
+    /// Calls Teams' store holds at the interval's end: those not closed yet
+    /// (`Store::close_settled`). It stays level while calls keep coming.
+    pub teams_calls: u64,
     /// The thresholds breached in this interval.
     pub breached: Vec<String>,
 }
@@ -233,6 +239,8 @@ pub(crate) struct MetricsSetup {
     pub(crate) progress: bool,
     /// Set when a breach lasted `abort_on_fail.after`.
     pub(crate) abort: Arc<AtomicBool>,
+    /// The rules the checker found failing so far.
+    pub(crate) verdict: crate::actors::messages::VerdictSoFar,
 }
 
 /// Starts the metrics thread on the samples of `receive` (an unbounded channel: a sender may be
@@ -541,6 +549,15 @@ impl Collector {
             requests: self.requests,
             errors: std::mem::take(&mut self.errors),
             open_calls: self.open.len() as u64,
+            teams_calls: self.setup.teams.with_store(|s| s.live_calls()) as u64,
+            rules_failed: self
+                .setup
+                .verdict
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
             breached: Vec::new(),
         };
         row.breached = self.breaches(&row);
@@ -649,6 +666,14 @@ impl Collector {
             " | errors {errors}/{} | open calls {}",
             row.requests, row.open_calls
         ));
+        if row.rules_failed.is_empty() {
+            line.push_str(" | no rule failed so far");
+        } else {
+            line.push_str(&format!(
+                " | rules failed so far: {}",
+                row.rules_failed.join(", ")
+            ));
+        }
         if row.excused {
             line.push_str(" | in a phase");
         }
@@ -726,6 +751,8 @@ mod tests {
             requests: 0,
             errors: BTreeMap::new(),
             open_calls: 0,
+            teams_calls: 0,
+            rules_failed: Vec::new(),
             breached: Vec::new(),
         }
     }

@@ -227,6 +227,11 @@ pub async fn load(
         plan.length_ms() / 1000
     ));
     let abort = Arc::new(AtomicBool::new(false));
+    let verdict = sides
+        .checker
+        .send(crate::actors::messages::WatchVerdict)
+        .await
+        .map_err(|_| RunError::Checker)?;
     let start = tokio::time::Instant::now();
     let start_ms = wall_ms();
     let collector = metrics::start(
@@ -238,6 +243,7 @@ pub async fn load(
             out: options.out.clone(),
             progress: options.progress,
             abort: abort.clone(),
+            verdict,
         },
         samples,
     )
@@ -264,7 +270,7 @@ pub async fn load(
     driver.run().await;
     if !abort.load(std::sync::atomic::Ordering::SeqCst) {
         say("the load is over; waiting for the carrier to catch up");
-        catch_up(&sides, &scenario, plan.catch_up_ms).await;
+        catch_up(&sides, &scenario, plan).await;
     }
     settle_within(&sides.teams, SETTLE_LIMIT).await;
     sink.send(Sample::Finish);
@@ -405,8 +411,8 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
 
 /// After the load: keeps Teams' clock on the wall clock until nothing answered lacks a
 /// duration for [`QUIET`], or `catch_up_ms` has passed.
-async fn catch_up(sides: &crate::run::Sides, scenario: &Scenario, catch_up_ms: i64) {
-    let limit = Instant::now() + Duration::from_millis(catch_up_ms.unsigned_abs());
+async fn catch_up(sides: &crate::run::Sides, scenario: &Scenario, plan: &LoadPlan) {
+    let limit = Instant::now() + Duration::from_millis(plan.catch_up_ms.unsigned_abs());
     let mut caught_up_since: Option<Instant> = None;
     while Instant::now() < limit {
         let now = wall_ms();
@@ -427,6 +433,7 @@ async fn catch_up(sides: &crate::run::Sides, scenario: &Scenario, catch_up_ms: i
         if caught_up_since.is_some_and(|since| since.elapsed() >= QUIET) {
             return;
         }
+        driver::close_settled(sides, plan.close_hold_ms);
         tokio::time::sleep(CATCH_UP_STEP).await;
     }
 }

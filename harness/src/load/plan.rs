@@ -41,6 +41,9 @@ pub struct LoadPlan {
     pub reporting_deadline_ms: i64,
     /// How long after the last iteration the carrier may take to report, ms.
     pub catch_up_ms: i64,
+    /// How long Teams keeps a call's books open after its report (or its deadline), ms: then
+    /// it closes the call and keeps only totals.
+    pub close_hold_ms: i64,
     /// Number-assignment events per second.
     pub number_events: Option<NumberEvents>,
     /// Calls per second.
@@ -239,6 +242,7 @@ struct RawPlan {
     start_slack: Option<RawDuration>,
     reporting_deadline: Option<RawDuration>,
     catch_up: Option<RawDuration>,
+    close_hold: Option<RawDuration>,
     executors: RawExecutors,
     #[serde(default)]
     phases: Vec<RawPhase>,
@@ -350,6 +354,9 @@ fn convert(raw: RawPlan) -> Result<LoadPlan, Vec<Finding>> {
     let catch_up_ms = f
         .duration("catch_up", raw.catch_up.as_ref(), 60_000)
         .unwrap_or(60_000);
+    let close_hold_ms = f
+        .duration("close_hold", raw.close_hold.as_ref(), 30_000)
+        .unwrap_or(30_000);
     let number_events = raw.executors.number_events.map(|e| {
         let per = e.events_per_notification.unwrap_or(1);
         if !(1..=MAX_EVENTS_PER_NOTIFICATION).contains(&per) {
@@ -467,6 +474,7 @@ fn convert(raw: RawPlan) -> Result<LoadPlan, Vec<Finding>> {
         start_slack_ms,
         reporting_deadline_ms,
         catch_up_ms,
+        close_hold_ms,
         number_events,
         calls,
         phases,
@@ -632,11 +640,22 @@ stages = [{ duration = "10s", target = 5 }]
             [
                 "busy-hour",
                 "onboarding",
+                "one-hour",
                 "outage-and-recovery",
                 "smoke",
                 "three-minutes"
             ]
         );
+    }
+
+    #[test]
+    fn the_one_hour_plan_places_720_000_calls() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/load");
+        let plan = load(&dir.join("one-hour.toml")).unwrap();
+        let calls = plan.calls.unwrap();
+        let count = super::super::schedule::Arrivals::new(&calls.stages, 1).count();
+        assert!((720_000..=720_001).contains(&count), "{count}");
+        assert_eq!(plan.close_hold_ms, 30_000, "the default");
     }
 
     #[test]

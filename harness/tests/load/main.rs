@@ -392,3 +392,84 @@ fn a_bad_plan_exits_2_with_its_file_line_and_column() {
         "{stderr}"
     );
 }
+
+#[test]
+fn teams_store_holds_the_open_calls_only_while_calls_keep_coming() {
+    let run = load("closing.toml", "closing", CORRECT);
+    assert_eq!(
+        run.code, 0,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let intervals = run.intervals();
+    let started: u64 = intervals
+        .iter()
+        .map(|l| l["executors"]["calls"]["started"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(started, 1_000);
+    // Open: about 25 a second for the poll, the report and the 2 s hold; never the 1,000.
+    let held: Vec<(i64, u64)> = intervals
+        .iter()
+        .map(|l| {
+            (
+                l["end_ms"].as_i64().unwrap(),
+                l["teams_calls"].as_u64().expect("teams_calls"),
+            )
+        })
+        .collect();
+    let most = held.iter().map(|&(_, n)| n).max().unwrap();
+    assert!(most <= 400, "Teams held {most} calls at once: {held:?}");
+    let (_, last) = *held.last().unwrap();
+    assert!(last <= 400, "{held:?}");
+    // Every call is in Teams' books and the checker's figures, closed or not.
+    let report = run.report();
+    let recon = report.reconciliation.as_ref().expect("a reconciliation");
+    assert_eq!(recon.counts.matched, 1_000, "{recon:?}");
+    assert_eq!(report.counts.calls, 1_000);
+    assert!(
+        report.thresholds.iter().all(|t| t.passed),
+        "{:#?}",
+        report.thresholds
+    );
+}
+
+#[test]
+fn webhooks_queue_through_a_teams_outage_and_go_out_after_it() {
+    let run = load("outage.toml", "outage", CORRECT);
+    assert_eq!(
+        run.code, 0,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let intervals = run.intervals();
+    let sum = |f: &dyn Fn(&serde_json::Value) -> u64| -> u64 { intervals.iter().map(f).sum() };
+    let notifications = sum(&|l| {
+        l["executors"]["number_events"]["started"]
+            .as_u64()
+            .unwrap_or(0)
+    });
+    // 14 s at 4 a second (the one due at the very end may or may not make it in).
+    assert!((56..=57).contains(&notifications), "{notifications}");
+    // Every notification acknowledged (the count may include the call numbers' assignments
+    // before the load), none given up, no webhook error.
+    let acks = sum(&|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0));
+    assert!(acks >= notifications, "{acks} of {notifications}");
+    for line in &intervals {
+        let errors = line["errors"].as_object().unwrap();
+        assert!(errors.keys().all(|k| !k.starts_with("webhook")), "{line}");
+    }
+    // Those meant for the outage waited for the recovery: acknowledged up to 4 s after their
+    // intended time, in the intervals after it (the outage is excused).
+    let waited = intervals
+        .iter()
+        .filter(|l| l["excused"] == true)
+        .filter_map(|l| l["metrics"]["webhook_ack"]["max_ms"].as_f64())
+        .fold(0.0f64, f64::max);
+    assert!(waited >= 1_000.0, "{waited} ms: {intervals:#?}");
+    let report = run.report();
+    assert!(
+        report.thresholds.iter().all(|t| t.passed),
+        "{:#?}",
+        report.thresholds
+    );
+}

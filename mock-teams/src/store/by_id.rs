@@ -37,8 +37,8 @@ pub struct CallView<'a> {
 }
 
 impl Store {
-    /// Every call of `carrier_id` and every call id it reported that matches none, in call-id
-    /// order, each with its reconciliation item over calls started in `window` (the index
+    /// Every call of `carrier_id` still kept (not closed: see [`Store::close_settled`]) and
+    /// every call id it reported that matches none, in call-id order, each with its reconciliation item over calls started in `window` (the index
     /// that orders them takes 4 bytes per call while it is read).
     pub fn calls_by_id(
         &self,
@@ -46,9 +46,10 @@ impl Store {
         window: (UnixMillis, UnixMillis),
     ) -> Result<impl Iterator<Item = CallView<'_>>, StoreError> {
         let carrier = self.carrier_id_index(carrier_id)?;
-        let mut order: Vec<u32> = (0..self.rows.len())
-            .filter(|&i| self.rows[i].carrier == carrier)
-            .filter_map(|i| u32::try_from(i).ok())
+        let mut order: Vec<u32> = self
+            .rows
+            .range()
+            .filter(|&i| self.rows[i as usize].carrier == carrier)
             .collect();
         order.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
         let (from, to) = window;
@@ -91,21 +92,27 @@ impl Store {
 
 impl Store {
     /// Every quality record of `carrier_id`'s feed as (when it became available, whether it is
-    /// poor), in feed order, which is availability order.
+    /// poor), in feed order, which is availability order; a closed record's time is the start
+    /// of the minute it became available in.
     pub fn quality_availability(
         &self,
         carrier_id: &str,
     ) -> Result<impl Iterator<Item = (UnixMillis, bool)> + Clone + '_, StoreError> {
         let carrier = self.carrier_id_index(carrier_id)?;
-        let feed = &self.carriers[usize::from(carrier)].quality_feed;
-        Ok(feed.entries().iter().map(|e| {
+        let c = &self.carriers[usize::from(carrier)];
+        let kept = c.quality_feed.entries().map(|(_, e)| {
             let (_, quality) = &self.quality[e.item as usize];
             (e.available, quality.is_poor())
-        }))
+        });
+        Ok(c.closed.quality_by_minute().chain(kept))
     }
 }
 
-fn reported(call_id: &str, telephone_number: &str, slot: ReconSlot) -> Option<ReportedCall> {
+pub(crate) fn reported(
+    call_id: &str,
+    telephone_number: &str,
+    slot: ReconSlot,
+) -> Option<ReportedCall> {
     Some(ReportedCall {
         call_id: call_id.to_owned(),
         telephone_number: telephone_number.to_owned(),

@@ -1,8 +1,9 @@
 //! Calls as Teams recorded them, in compact rows: interned ids, times as integers, quality as
 //! integers. Rendering to the wire types happens only when a record is served.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::ops::{Index, IndexMut, Range};
 
 use oc_protocol::ids::uuid_from_bits;
 use oc_protocol::timestamp::format_timestamp;
@@ -143,11 +144,110 @@ fn offset(start: i64, at: i64) -> Option<u32> {
         .filter(|&o| o != NOT_ANSWERED)
 }
 
+/// Items numbered from 0 in the order they came, of which only the newest are kept: those
+/// before `base` were closed (`Store::close_settled`) and are gone. Indexed by the item's number,
+/// as a `Vec` would be, so that nothing else changes when the oldest leave.
+#[derive(Debug)]
+pub(crate) struct Window<T> {
+    base: u32,
+    items: VecDeque<T>,
+}
+
+impl<T> Default for Window<T> {
+    fn default() -> Self {
+        Self {
+            base: 0,
+            items: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Window<T> {
+    /// Makes room for `items` more items, as far as the allocator grants it.
+    pub(crate) fn try_reserve(&mut self, items: usize) {
+        let _ = self.items.try_reserve_exact(items);
+    }
+
+    /// The number of the first item still kept.
+    pub(crate) fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// The number the next item will get: every item ever pushed.
+    pub(crate) fn end(&self) -> u32 {
+        self.base + u32::try_from(self.items.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The numbers of the items kept.
+    pub(crate) fn range(&self) -> Range<u32> {
+        self.base..self.end()
+    }
+
+    /// How many items are kept.
+    pub(crate) fn live(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn push(&mut self, item: T) {
+        self.items.push_back(item);
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        self.items.get(index.checked_sub(self.base as usize)?)
+    }
+
+    /// The number of the first kept item for which `pred` is false, the kept items being
+    /// partitioned by it.
+    pub(crate) fn partition_point(&self, pred: impl FnMut(&T) -> bool) -> usize {
+        self.base as usize + self.items.partition_point(pred)
+    }
+
+    /// The kept items from number `from` on.
+    pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = &T> {
+        self.items
+            .iter()
+            .skip(from.saturating_sub(self.base as usize))
+    }
+
+    /// Drops the `n` oldest items kept.
+    pub(crate) fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.items.len());
+        self.items.drain(..n);
+        self.base += u32::try_from(n).unwrap_or(u32::MAX);
+        // Give memory back once the window has shrunk well below what it once held.
+        if self.items.capacity() > 4 * self.items.len().max(1024) {
+            self.items.shrink_to(2 * self.items.len());
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+}
+
+impl<T> Index<usize> for Window<T> {
+    type Output = T;
+
+    fn index(&self, index: usize) -> &T {
+        &self.items[index - self.base as usize]
+    }
+}
+
+impl<T> IndexMut<usize> for Window<T> {
+    fn index_mut(&mut self, index: usize) -> &mut T {
+        &mut self.items[index - self.base as usize]
+    }
+}
+
 /// Call ids in one arena, found by a 64-bit hash; the rare collision goes to an overflow map.
+/// Numbered like a [`Window`]: the ids of closed calls leave the arena.
 #[derive(Debug, Default)]
 pub(crate) struct CallIds {
     arena: String,
-    starts: Vec<u64>,
+    /// Where each kept id starts, counted from the first byte ever pushed.
+    starts: Window<u64>,
+    /// Bytes dropped from the arena's front.
+    dropped_bytes: u64,
     by_hash: HashMap<u64, u32>,
     overflow: BTreeMap<String, u32>,
 }
@@ -168,22 +268,28 @@ impl CallIds {
     /// allocator grants it.
     pub(crate) fn reserve(&mut self, calls: usize, id_bytes: usize) {
         let _ = self.arena.try_reserve_exact(calls.saturating_mul(id_bytes));
-        let _ = self.starts.try_reserve_exact(calls);
+        self.starts.try_reserve(calls);
         let _ = self.by_hash.try_reserve(calls);
     }
 
+    /// Every id ever pushed (the next index).
     pub(crate) fn len(&self) -> usize {
-        self.starts.len()
+        self.starts.end() as usize
+    }
+
+    /// The indices of the ids kept.
+    pub(crate) fn range(&self) -> Range<u32> {
+        self.starts.range()
     }
 
     pub(crate) fn get(&self, index: u32) -> &str {
         let i = index as usize;
-        let start = self.starts[i] as usize;
+        let start = self.starts[i] - self.dropped_bytes;
         let end = self
             .starts
             .get(i + 1)
-            .map_or(self.arena.len(), |&s| s as usize);
-        &self.arena[start..end]
+            .map_or(self.arena.len(), |&s| (s - self.dropped_bytes) as usize);
+        &self.arena[start as usize..end]
     }
 
     pub(crate) fn find(&self, call_id: &str) -> Option<u32> {
@@ -195,8 +301,9 @@ impl CallIds {
 
     /// Adds a call id that [`CallIds::find`] does not know; returns its index.
     pub(crate) fn push(&mut self, call_id: &str) -> u32 {
-        let index = u32::try_from(self.starts.len()).unwrap_or(u32::MAX);
-        self.starts.push(self.arena.len() as u64);
+        let index = self.starts.end();
+        self.starts
+            .push(self.dropped_bytes + self.arena.len() as u64);
         self.arena.push_str(call_id);
         let hash = call_id_hash(call_id);
         match self.by_hash.entry(hash) {
@@ -208,6 +315,34 @@ impl CallIds {
             }
         }
         index
+    }
+
+    /// Forgets the ids before index `cut`: they are found no more.
+    pub(crate) fn drop_before(&mut self, cut: u32) {
+        let cut = cut.min(self.starts.end());
+        if cut <= self.starts.base() {
+            return;
+        }
+        for index in self.starts.base()..cut {
+            let id = self.get(index);
+            let hash = call_id_hash(id);
+            if self.by_hash.get(&hash) == Some(&index) {
+                self.by_hash.remove(&hash);
+            } else if !self.overflow.is_empty() {
+                let id = id.to_owned();
+                self.overflow.remove(&id);
+            }
+        }
+        let bytes = self
+            .starts
+            .get(cut as usize)
+            .map_or(self.arena.len() as u64, |&s| s - self.dropped_bytes);
+        self.arena.drain(..bytes as usize);
+        self.dropped_bytes += bytes;
+        self.starts.drop_front((cut - self.starts.base()) as usize);
+        if self.arena.capacity() > 4 * self.arena.len().max(16 * 1024) {
+            self.arena.shrink_to(2 * self.arena.len());
+        }
     }
 
     /// Heap bytes held, for the memory figures.

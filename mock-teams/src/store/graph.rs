@@ -26,8 +26,9 @@ impl Store {
         limit: usize,
     ) -> (Vec<PstnCallLogRow>, Option<u32>) {
         let mut rows = Vec::new();
-        let total = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
-        let mut index = position;
+        // Closed calls are gone: a page goes on from the first call kept.
+        let total = self.rows.end();
+        let mut index = position.max(self.rows.base());
         while index < total {
             let row = &self.rows[index as usize];
             if row.carrier == carrier

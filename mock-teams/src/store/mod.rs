@@ -8,6 +8,7 @@
 
 pub(crate) mod by_id;
 pub(crate) mod calls;
+pub(crate) mod close;
 pub(crate) mod feed;
 pub(crate) mod graph;
 pub(crate) mod numbers;
@@ -27,10 +28,12 @@ use rand_chacha::ChaCha8Rng;
 
 pub use by_id::{CallView, TeamsCall};
 pub use calls::{NewCall, StreamQuality};
+pub use close::ClosedCall;
 pub use numbers::Assignment;
 pub use reports::{ReportOutcome, ReportedCall};
 
-use calls::{CallIds, CallRow};
+use calls::{CallIds, CallRow, Window};
+use close::{ClosedBooks, Served};
 use feed::{Feed, FeedEntry};
 use numbers::NumberRow;
 use reports::{IdempotencyEntry, ReconSlot, Unmatched};
@@ -143,6 +146,10 @@ pub(crate) struct CarrierRow {
     /// Reports whose call id matches no call of this carrier (yet).
     pub(crate) unmatched: BTreeMap<String, Unmatched>,
     pub(crate) idempotency: HashMap<String, IdempotencyEntry>,
+    /// How far the carrier has read each feed: what may be closed.
+    pub(crate) served: Served,
+    /// The books of the carrier's closed calls, folded.
+    pub(crate) closed: ClosedBooks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,12 +178,14 @@ pub struct Store {
     pub(crate) numbers: Vec<NumberRow>,
     by_number: HashMap<String, u32>,
     pub(crate) call_ids: CallIds,
-    pub(crate) rows: Vec<CallRow>,
-    pub(crate) slots: Vec<ReconSlot>,
+    pub(crate) rows: Window<CallRow>,
+    pub(crate) slots: Window<ReconSlot>,
     /// Rows as they were before each correction, for serving older feed entries.
     pub(crate) old_versions: BTreeMap<u32, Vec<CallRow>>,
-    pub(crate) quality: Vec<(u32, StreamQuality)>,
+    pub(crate) quality: Window<(u32, StreamQuality)>,
     pending: BinaryHeap<Reverse<(UnixMillis, u64, Publication)>>,
+    /// Calls closed and not yet taken by [`Store::take_closed`].
+    pub(crate) closed_calls: Vec<ClosedCall>,
     corrections: Vec<PendingCorrection>,
     publish_order: u64,
     ids: ChaCha8Rng,
@@ -197,11 +206,12 @@ impl Store {
             numbers: Vec::new(),
             by_number: HashMap::new(),
             call_ids: CallIds::default(),
-            rows: Vec::new(),
-            slots: Vec::new(),
+            rows: Window::default(),
+            slots: Window::default(),
             old_versions: BTreeMap::new(),
-            quality: Vec::new(),
+            quality: Window::default(),
             pending: BinaryHeap::new(),
+            closed_calls: Vec::new(),
             corrections: Vec::new(),
             publish_order: 0,
             ids,
@@ -236,6 +246,8 @@ impl Store {
             quality_feed: Feed::default(),
             unmatched: BTreeMap::new(),
             idempotency: HashMap::new(),
+            served: Served::default(),
+            closed: ClosedBooks::default(),
         });
         Ok(())
     }
@@ -520,7 +532,7 @@ impl Store {
             "quality" => &carrier.quality_feed,
             _ => return None,
         };
-        feed.page(position, 1).first().map(|e| e.available)
+        feed.get(position).map(|e| e.available)
     }
 
     /// Moves the simulated clock to `to`, publishing every record that became available.
@@ -569,7 +581,7 @@ impl Store {
         let available = self.publish_cdr(call, at);
         let carrier = usize::from(self.rows[call as usize].carrier);
         let start = self.quality.partition_point(|(c, _)| *c < call);
-        for (offset, (c, _)) in self.quality[start..].iter().enumerate() {
+        for (offset, (c, _)) in self.quality.iter_from(start).enumerate() {
             if *c != call {
                 break;
             }
@@ -585,7 +597,7 @@ impl Store {
     fn publish_cdr(&mut self, call: u32, at: UnixMillis) -> UnixMillis {
         let row = self.rows[call as usize];
         let feed = &mut self.carriers[usize::from(row.carrier)].cdr_feed;
-        let last = feed.entries().last().map_or(i64::MIN, |e| e.available);
+        let last = feed.last().map_or(i64::MIN, |e| e.available);
         let available = at.max(last);
         feed.push(FeedEntry {
             item: call,
@@ -605,9 +617,9 @@ impl Store {
         let carrier = usize::from(self.carrier_id_index(carrier_id)?);
         // Two quality streams per answered call; a correction publishes a record again.
         let (streams, records) = (calls.saturating_mul(2), calls.saturating_add(calls / 4));
-        let _ = self.rows.try_reserve_exact(calls);
-        let _ = self.slots.try_reserve_exact(calls);
-        let _ = self.quality.try_reserve_exact(streams);
+        self.rows.try_reserve(calls);
+        self.slots.try_reserve(calls);
+        self.quality.try_reserve(streams);
         self.call_ids.reserve(calls, 16);
         let c = &mut self.carriers[carrier];
         c.cdr_feed.reserve(records);
@@ -630,12 +642,12 @@ impl Store {
 
     /// Bytes per call of the reconciliation index: the id lookup and the reconciliation slot.
     pub fn reconciliation_index_bytes_per_call(&self) -> f64 {
-        if self.rows.is_empty() {
+        if self.rows.live() == 0 {
             return 0.0;
         }
         let bytes =
             self.call_ids.heap_bytes() + self.slots.capacity() * std::mem::size_of::<ReconSlot>();
-        bytes as f64 / self.rows.len() as f64
+        bytes as f64 / self.rows.live() as f64
     }
 
     /// Takes a carrier's duration report as `POST /call-durations` does (for tools and
@@ -665,8 +677,13 @@ impl Store {
             .ok_or_else(|| StoreError::UnknownCarrier(carrier_id.to_owned()))
     }
 
-    /// How many calls the store holds.
+    /// How many calls the store was given, closed ones included.
     pub fn call_count(&self) -> usize {
         self.call_ids.len()
+    }
+
+    /// How many calls the store holds: those given, less those closed.
+    pub fn live_calls(&self) -> usize {
+        self.rows.live()
     }
 }

@@ -24,11 +24,11 @@ pub(crate) enum ItemsPosition {
 
 /// One classified call, borrowed from the store.
 pub(crate) struct Classified<'a> {
-    call_id: &'a str,
-    class: ReconClass,
-    telephone_number: &'a str,
-    teams_ms: Option<i64>,
-    slot: ReconSlot,
+    pub(crate) call_id: &'a str,
+    pub(crate) class: ReconClass,
+    pub(crate) telephone_number: &'a str,
+    pub(crate) teams_ms: Option<i64>,
+    pub(crate) slot: ReconSlot,
 }
 
 /// The item of a reported call id that matches no answered call of the carrier.
@@ -111,6 +111,15 @@ impl SignedHistogram {
 
     pub(crate) fn len(&self) -> u64 {
         self.negative.len() + self.positive.len()
+    }
+
+    /// Adds every value of `other`.
+    pub(crate) fn add(&mut self, other: &SignedHistogram) {
+        // Auto-resizing histograms of the same precision always add.
+        let _ = self.negative.add(&other.negative);
+        let _ = self.positive.add(&other.positive);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
     }
 
     /// The value at quantile `q` (0 to 1) by rank, clamped to the exact extremes.
@@ -206,7 +215,7 @@ impl Store {
     }
 
     /// Every call `carrier` reported, matched to Teams' calls or not, in call order then call id
-    /// order: what the checker judges the duration rules from.
+    /// order: what the checker judges the duration rules from. Closed calls are not among them.
     pub(crate) fn reported_calls(&self, carrier: u16) -> Vec<super::reports::ReportedCall> {
         let fact = |call_id: &str, telephone_number: &str, slot: ReconSlot| {
             Some(super::reports::ReportedCall {
@@ -217,15 +226,15 @@ impl Store {
                 repeated: slot.duplicate(),
             })
         };
-        let known = (0..self.call_ids.len()).filter_map(|i| {
-            let row = &self.rows[i];
+        let known = self.call_ids.range().filter_map(|i| {
+            let row = &self.rows[i as usize];
             if row.carrier != carrier {
                 return None;
             }
             fact(
-                self.call_ids.get(i as u32),
+                self.call_ids.get(i),
                 &self.numbers[row.number as usize].telephone_number,
-                self.slots[i],
+                self.slots[i as usize],
             )
         });
         let unmatched = self.carriers[usize::from(carrier)]
@@ -236,6 +245,7 @@ impl Store {
     }
 
     /// The reconciliation of one carrier's calls that started in `[from, to)`, as it stands.
+    /// Closed calls count as one total, in a window that holds them all.
     pub(crate) fn reconciliation(
         &self,
         carrier: u16,
@@ -246,8 +256,20 @@ impl Store {
         let mut flags = ReconFlagCounts::default();
         let mut drift = SignedHistogram::default();
         let (mut teams_ms, mut carrier_ms) = (0i64, 0i64);
-        let calls = (0..self.call_ids.len() as u32)
+        let calls = self
+            .call_ids
+            .range()
             .filter_map(|i| self.classify_call(carrier, i, from, to));
+        let closed = &self.carriers[usize::from(carrier)].closed;
+        if closed.within(from, to) {
+            closed.add_to(
+                &mut counts,
+                &mut flags,
+                &mut drift,
+                &mut teams_ms,
+                &mut carrier_ms,
+            );
+        }
         for c in calls.chain(self.unmatched_in_window(carrier, from, to)) {
             match c.class {
                 ReconClass::Matched => counts.matched += 1,
@@ -299,8 +321,9 @@ impl Store {
         let mut items = Vec::new();
         let mut position = position;
         if let ItemsPosition::Calls(start) = position {
-            let total = self.call_ids.len() as u32;
-            let mut index = start;
+            let total = self.call_ids.range().end;
+            // Closed calls are listed no more.
+            let mut index = start.max(self.call_ids.range().start);
             while index < total {
                 if items.len() == limit {
                     return (items, Some(ItemsPosition::Calls(index)));

@@ -26,12 +26,14 @@ fn read_page<T>(
     limit: usize,
     render: impl Fn(&FeedEntry) -> T,
 ) -> FeedPage<T> {
+    // Entries before the base were served and closed; a reader there goes on from the base.
+    let position = position.max(feed.base());
     let entries = feed.page(position, limit);
     let next_position = position
         .saturating_add(entries.len() as u64)
         .min(feed.len());
     FeedPage {
-        records: entries.iter().map(render).collect(),
+        records: entries.map(render).collect(),
         first_position: position,
         next_position,
         more: next_position < feed.len(),
@@ -101,10 +103,12 @@ impl Store {
         position: u64,
         limit: usize,
     ) -> FeedPage<CallRecord> {
-        let feed = &self.carriers[usize::from(carrier)].cdr_feed;
-        read_page(feed, position, limit, |e| {
+        let c = &self.carriers[usize::from(carrier)];
+        let page = read_page(&c.cdr_feed, position, limit, |e| {
             self.render_cdr(e.item, &self.row_at_version(e), e.available)
-        })
+        });
+        c.served.note_cdr(page.next_position);
+        page
     }
 
     /// Up to `limit` quality records of the carrier's feed from `position`.
@@ -114,11 +118,13 @@ impl Store {
         position: u64,
         limit: usize,
     ) -> FeedPage<QualityRecord> {
-        let feed = &self.carriers[usize::from(carrier)].quality_feed;
-        read_page(feed, position, limit, |e| {
+        let c = &self.carriers[usize::from(carrier)];
+        let page = read_page(&c.quality_feed, position, limit, |e| {
             let (call, quality) = &self.quality[e.item as usize];
             render_quality_record(quality, self.call_ids.get(*call), e.available)
-        })
+        });
+        c.served.note_quality(page.next_position);
+        page
     }
 
     /// CDRs whose start is in `[from, to)`, each once at its latest version, scanning the feed
@@ -131,20 +137,17 @@ impl Store {
         limit: usize,
     ) -> (Vec<CallRecord>, Option<u64>) {
         let (from, to) = window;
-        let feed = self.carriers[usize::from(carrier)].cdr_feed.entries();
+        let feed = &self.carriers[usize::from(carrier)].cdr_feed;
         // A record becomes available after its call started, so nothing before `from` matters.
-        let start = usize::try_from(position)
-            .unwrap_or(usize::MAX)
-            .max(feed.partition_point(|e| e.available < from))
-            .min(feed.len());
+        let start = position.max(feed.position_at(from)).max(feed.base());
         let mut records = Vec::new();
-        for (offset, entry) in feed[start..].iter().enumerate() {
+        for (at, entry) in (start..).zip(feed.page(start, usize::MAX)) {
             let row = &self.rows[entry.item as usize];
             // Serve each call once, at its latest published version.
             let latest = entry.version == row.version;
             if latest && row.start >= from && row.start < to {
                 if records.len() == limit {
-                    return (records, Some((start + offset) as u64));
+                    return (records, Some(at));
                 }
                 records.push(self.render_cdr(entry.item, row, entry.available));
             }

@@ -100,6 +100,10 @@ impl CdrPaging {
 }
 
 impl Rule for CdrPaging {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn exchange(&mut self, e: &Exchange) {
         if e.direction == ExchangeDirection::CarrierToTeams
             && !harness_caused(e)
@@ -212,6 +216,10 @@ impl CdrFeed {
 }
 
 impl Rule for CdrFeed {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn exchange(&mut self, e: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
@@ -306,6 +314,10 @@ impl CdrThrottle {
 }
 
 impl Rule for CdrThrottle {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn exchange(&mut self, e: &Exchange) {
         if let Some(
             InjectedFault::Throttled { retry_after_secs }

@@ -262,6 +262,10 @@ impl NumAck {
 }
 
 impl Rule for NumAck {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         // A webhook fault (duplicated or held-back delivery) changes when a notification goes
         // out, not the carrier's answer to it: those answers are judged like any other.

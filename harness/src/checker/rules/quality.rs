@@ -40,6 +40,10 @@ impl QuaClass {
 }
 
 impl Rule for QuaClass {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn exchange(&mut self, exchange: &Exchange) {
         let Some(ExchangeDetail::FeedPage {
             feed,
@@ -304,6 +308,10 @@ impl QuaFeed {
 }
 
 impl Rule for QuaFeed {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         match observation {
             Observation::Exchange(e) => self.exchange(e),

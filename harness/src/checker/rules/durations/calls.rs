@@ -112,6 +112,10 @@ impl DurDuplicate {
 }
 
 impl Rule for DurDuplicate {
+    fn failures_so_far(&self) -> u64 {
+        self.calls.tally.failures()
+    }
+
     fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
         let Some(r) = row.reported else {
             return;
@@ -150,6 +154,10 @@ impl DurDeadline {
 }
 
 impl Rule for DurDeadline {
+    fn failures_so_far(&self) -> u64 {
+        self.calls.tally.failures()
+    }
+
     fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
         let (Some(c), Some(r)) = (row.call, row.reported) else {
             return;
@@ -192,6 +200,10 @@ impl DurComplete {
 }
 
 impl Rule for DurComplete {
+    fn failures_so_far(&self) -> u64 {
+        self.calls.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         if let Observation::Exchange(e) = observation
             && e.direction == ExchangeDirection::CarrierToTeams
@@ -252,6 +264,10 @@ impl DurUnexpected {
 }
 
 impl Rule for DurUnexpected {
+    fn failures_so_far(&self) -> u64 {
+        self.calls.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         if let Observation::Leg(leg) = observation {
             self.legs += 1;

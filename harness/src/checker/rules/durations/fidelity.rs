@@ -72,8 +72,11 @@ impl Rule for DurFidelity {
                 self.legs.insert(leg.call_id.clone(), leg.clone());
             }
             Observation::Exchange(e) => {
+                // Only the posts of legs told of: a load test posts legs it does not tell the
+                // checker of (it judges no fidelity), and keeping their posts would grow with
+                // its calls. A certification tells of each leg before posting it.
                 if let Some(ExchangeDetail::CallLegs { call_ids }) = &e.detail {
-                    for call_id in call_ids {
+                    for call_id in call_ids.iter().filter(|id| self.legs.contains_key(*id)) {
                         self.posts.entry(call_id.clone()).or_default().push(e.seq);
                     }
                 }

@@ -89,6 +89,10 @@ impl DurSchema {
 }
 
 impl Rule for DurSchema {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         let Some(e) = report(observation) else {
             return;
@@ -188,6 +192,10 @@ impl DurIdempotent {
 }
 
 impl Rule for DurIdempotent {
+    fn failures_so_far(&self) -> u64 {
+        self.tally.failures()
+    }
+
     fn observe(&mut self, observation: &Observation<'_>) {
         let Some(e) = report(observation) else {
             return;

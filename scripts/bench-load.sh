@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Side-by-side figures of `oc-harness load` against wrk (release build, one `mock-carrier
+# serve` process as the carrier, everything on loopback):
+#
+# 1. Generator ceiling: signed webhooks (one event a notification) posted by `oc-harness load`
+#    at each rate of RATES for 20 s; the highest rate it sustains (no dropped iteration, 99 % of
+#    the target achieved) against the requests per second of `wrk` posting one signed
+#    notification body with the same connection count (64, the webhook sender's) to the same
+#    endpoint for 20 s.
+#    The body wrk posts is signed once, when the script starts: an `OC-Signature` is valid for
+#    300 s (PROTOCOL 1) and mock-carrier checks the timestamp's freshness and the HMAC, and
+#    keeps no replay cache beyond applying each eventId once [NUM-IDEMPOTENT], so every
+#    request of a 20-s run is a valid, acknowledged notification (applied once, then
+#    acknowledged as a repeat: less work for the carrier than the generator's new events).
+# 2. Coordinated omission: a constant 1,000 webhooks/s for 60 s to a carrier whose webhook
+#    handler stalls 2 s every 10 s (`webhook_stall`); the p99 and p99.9 acknowledgement latency
+#    `oc-harness load` reports (thresholds `webhook_ack.p99`, `webhook_ack.p99.9`), the truth
+#    computed from the exchanges (each notification's intended send time, its `sim_time`, to
+#    the end of its acknowledged attempt), and wrk's p99 and p99.9 (measured from when each
+#    request was actually sent, 64 connections, as fast as they go) beside them.
+#
+# Usage: scripts/bench-load.sh [RATES…]   (default: 500 1000 2000 3000 4000 6000)
+# PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
+# Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load).
+# Needs wrk (installed with apt-get when missing, as root) and python3.
+# Exit codes: 0 measured, 1 a run failed, 2 a tool missing.
+# A benchmark, not a test: quote its lines with the machine and its load average.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rates=("$@")
+if [[ ${#rates[@]} -eq 0 ]]; then
+    rates=(500 1000 2000 3000 4000 6000)
+fi
+if ! command -v wrk >/dev/null; then
+    echo "wrk not found: installing it with apt-get" >&2
+    apt-get install -y wrk >&2 || { echo "error: could not install wrk" >&2; exit 2; }
+fi
+command -v python3 >/dev/null || { echo "error: python3 not found" >&2; exit 2; }
+
+target=${CARGO_TARGET_DIR:-target}
+out=${OUT:-$target/bench-load}
+rm -rf "$out"
+mkdir -p "$out"
+cargo build --release --locked -p oc-harness -p mock-carrier >&2
+harness=$target/release/oc-harness
+carrier_bin=$target/release/mock-carrier
+connections=64
+token=bench-token
+secret=bench-webhook-secret
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+carrier_port=$(free_port)
+teams_port=$(free_port)
+url="http://127.0.0.1:$carrier_port"
+hook="$url/oc/v1/notifications/number-assignments"
+
+# One carrier for every run; $1: extra configuration (a misbehaviour).
+carrier=
+start_carrier() {
+    cat >"$out/carrier.toml" <<TOML
+listen = "127.0.0.1:$carrier_port"
+seed = 1
+calls_from = "legs"
+[teams]
+base_url = "http://127.0.0.1:$teams_port"
+token = "$token"
+webhook_secret = "$secret"
+[client]
+poll_interval_ms = 2000
+$1
+TOML
+    "$carrier_bin" serve --config "$out/carrier.toml" >"$out/carrier.log" 2>&1 &
+    carrier=$!
+    for _ in $(seq 1 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $carrier_port), 1)" \
+            2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "error: mock-carrier did not listen" >&2
+    exit 1
+}
+stop_carrier() {
+    [[ -n "$carrier" ]] && kill "$carrier" 2>/dev/null && wait "$carrier" 2>/dev/null || true
+    carrier=
+}
+trap stop_carrier EXIT
+
+# A plan of number events only: $1 name, $2 rate, $3 seconds, $4 thresholds, $5 the most
+# notifications in flight (default: the connection count).
+plan() {
+    cat >"$out/$1.toml" <<TOML
+name = "$1"
+description = "bench-load.sh: signed webhooks at $2 a second"
+seed = 1
+interval = "5s"
+numbers = 50000
+call_numbers = 10
+first_number = "+14258000000"
+max_in_flight = ${5:-$connections}
+start_slack = "100ms"
+catch_up = "0s"
+thresholds = [$4]
+
+[executors.number_events]
+events_per_notification = 1
+start_rate = $2
+stages = [{ duration = "$3s", target = $2 }]
+TOML
+}
+
+# Runs a plan; prints nothing, leaves the report in $out/$1.
+load() {
+    "$harness" load --carrier-url "$url" --plan "$out/$1.toml" \
+        --listen "127.0.0.1:$teams_port" --token "$token" --webhook-secret "$secret" \
+        --ready-timeout 30s --out "$out/$1" --quiet >"$out/$1.stdout" 2>"$out/$1.stderr" || true
+    [[ -f "$out/$1/report.json" ]] || { echo "error: $1 wrote no report" >&2; cat "$out/$1.stderr" >&2; exit 1; }
+}
+
+# A signed notification body and the wrk script posting it ($1: the script; $2: wrk's own
+# percentiles to print at the end).
+wrk_script() {
+    python3 - "$secret" >"$1" <<'PY'
+import hashlib, hmac, json, sys, time, uuid
+secret = sys.argv[1].encode()
+body = json.dumps({
+    "notificationId": str(uuid.UUID(int=1)),
+    "sentDateTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+    "events": [{
+        "eventId": str(uuid.UUID(int=2)), "sequence": 1, "type": "unassigned",
+        "tenantId": str(uuid.UUID(int=3)), "telephoneNumber": "+14258999999",
+        "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+    }],
+}, separators=(",", ":"))
+t = int(time.time())
+sig = hmac.new(secret, f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+print(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}')
+print('wrk.headers["Content-Type"] = "application/json"')
+print(f'wrk.headers["OC-Signature"] = "t={t},v1={sig}"')
+print('''done = function(summary, latency, requests)
+  io.write(string.format("wrk: %d requests, %d non-2xx or errors, p99 %.1f ms, p99.9 %.1f ms\\n",
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout,
+    latency:percentile(99) / 1000, latency:percentile(99.9) / 1000))
+end''')
+PY
+}
+
+echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ ${PART:-all} != 2 ]]; then
+echo "## 1. generator ceiling ($connections connections)"
+start_carrier ""
+best=0
+for rate in "${rates[@]}"; do
+    plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
+    load "ceiling-$rate"
+    read -r achieved dropped held < <(python3 - "$out/ceiling-$rate/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rows = r["load"]["intervals"]
+seconds = sum((i["endMs"] - i["startMs"]) / 1000 for i in rows)
+done = sum(e["achievedRate"] * (i["endMs"] - i["startMs"]) / 1000 for i in rows for e in i["executors"])
+print(f'{done / seconds:.0f} {r["load"]["dropped"]} {int(all(t["passed"] for t in r["thresholds"]))}')
+PY
+    )
+    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held"
+    if [[ $held == 1 ]]; then best=$rate; fi
+done
+wrk_script "$out/post.lua"
+wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
+wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
+grep '^wrk:' "$out/wrk-ceiling.txt" || true
+python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
+stop_carrier
+fi
+[[ ${PART:-all} == 1 ]] && exit 0
+[[ -f "$out/post.lua" ]] || wrk_script "$out/post.lua"
+
+echo "## 2. coordinated omission: 1000 webhooks/s, the carrier stalls 2 s every 10 s"
+start_carrier "[misbehaviour]
+webhook_stall = { every_ms = 10000, pause_ms = 2000 }"
+# Room for every notification a 2-s stall holds (2,000 at 1,000/s): none is dropped, each
+# waits and is timed from its intended send time.
+plan omission 1000 60 '"webhook_ack.p99 < 1h", "webhook_ack.p99.9 < 1h"' 4096
+load omission
+python3 -c "import json; r = json.load(open('$out/omission/report.json')); print('dropped iterations:', r['load']['dropped'])"
+python3 - "$out/omission" <<'PY'
+import gzip, json, math, sys
+d = sys.argv[1]
+r = json.load(open(f"{d}/report.json"))
+reported = {t["name"].split()[0]: t["measured"] for t in r["thresholds"]}
+answered = {}
+with gzip.open(f"{d}/exchanges.ndjson.gz", "rt") as f:
+    for line in f:
+        e = json.loads(line)
+        detail = e.get("detail") or {}
+        if detail.get("kind") != "webhook" or e.get("status") not in (200, 202, 204):
+            continue
+        nid = detail["notification_id"]
+        end = e["wallTimeMs"] + e["latencyUs"] / 1000
+        answered[nid] = min(answered.get(nid, math.inf), end - e["simTime"])
+lat = sorted(answered.values())
+def q(p):
+    return lat[max(0, math.ceil(p * len(lat)) - 1)]
+print(f"oc-harness: p99 {reported['webhook_ack.p99']:.1f} ms, p99.9 {reported['webhook_ack.p99.9']:.1f} ms")
+print(f"truth from the schedule ({len(lat)} notifications): p99 {q(0.99):.1f} ms, p99.9 {q(0.999):.1f} ms")
+print(f"within: p99 {100 * abs(reported['webhook_ack.p99'] / q(0.99) - 1):.1f} %, p99.9 {100 * abs(reported['webhook_ack.p99.9'] / q(0.999) - 1):.1f} %")
+PY
+wrk -t2 -c"$connections" -d60s -s "$out/post.lua" "$hook" >"$out/wrk-omission.txt" 2>&1 || true
+grep '^wrk:' "$out/wrk-omission.txt" || true
+stop_carrier

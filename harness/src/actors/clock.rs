@@ -193,19 +193,18 @@ mod tests {
         }
     }
 
+    fn listener(name: &'static str, log: &Log) -> actix::Addr<Listener> {
+        Listener {
+            name,
+            log: log.clone(),
+        }
+        .start()
+    }
+
     #[actix_rt::test]
     async fn a_tick_is_told_ahead_only_after_the_first_subscriber_answered_the_one_before() {
         let log = Log::default();
-        let first = Listener {
-            name: "first",
-            log: log.clone(),
-        }
-        .start();
-        let second = Listener {
-            name: "second",
-            log: log.clone(),
-        }
-        .start();
+        let (first, second) = (listener("first", &log), listener("second", &log));
         let clock = ClockActor::new(
             0,
             20,
@@ -231,16 +230,7 @@ mod tests {
     #[actix_rt::test]
     async fn ticks_cover_the_length_once_each_to_every_subscriber_in_order() {
         let log = Log::default();
-        let first = Listener {
-            name: "first",
-            log: log.clone(),
-        }
-        .start();
-        let second = Listener {
-            name: "second",
-            log: log.clone(),
-        }
-        .start();
+        let (first, second) = (listener("first", &log), listener("second", &log));
         let clock = ClockActor::new(
             1_000,
             25,

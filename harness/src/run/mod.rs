@@ -227,11 +227,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         .map_err(store_error("the carrier"))?;
 
     // The carrier polls on a thread of its own, while Teams' player decides the next tick on
-    // this one.
-    let carrier_thread = actix::Arbiter::new();
+    // this one; the thread stops when the ticks are done, or on any way out before.
+    let carrier_thread = StopOnDrop(actix::Arbiter::new());
     let poller = {
         let (sides, carrier) = (sides.clone(), carrier.clone());
-        CarrierActor::start_in_arbiter(&carrier_thread.handle(), move |_| {
+        CarrierActor::start_in_arbiter(&carrier_thread.0.handle(), move |_| {
             CarrierActor::new(sides, carrier)
         })
     };
@@ -259,7 +259,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     wiring.clock.send(RunTicks).await??;
     let last_record = wiring.teams.send(RecordsUntil).await?;
     drop(wiring);
-    carrier_thread.stop();
+    drop(carrier_thread);
     let end = scenario.start + length_ms;
     drain(&sides, &carrier, scenario, end.max(last_record)).await;
     // Every call of the run connected between its start and now.
@@ -341,6 +341,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         exported,
         export_error,
     })
+}
+
+/// Stops an actor thread when dropped.
+struct StopOnDrop(actix::Arbiter);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 /// How much simulated time to run: the scenario's length, or less when `--length` asks.

@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
-use oc_protocol::{ReconClass, RuleId, Severity, format_timestamp, parse_timestamp};
+use oc_protocol::{ReconClass, format_timestamp, parse_timestamp};
 use oc_reports::{
-    Accuracy, ConfusionCell, Conservation, EvidenceExchange, ExpectationResult, LatencyMeasure,
-    MAX_EVIDENCE, Outcome, Report, RuleVerdict, RunCounts, ShardDrift, ShardLatency, ShardSection,
-    ThresholdResult, Timing, Verdict,
+    Accuracy, ConfusionCell, Conservation, EvidenceExchange, LatencyMeasure, MAX_EVIDENCE, Outcome,
+    Report, RuleVerdict, RunCounts, ShardDrift, ShardLatency, ShardSection, ThresholdResult,
+    Timing, Verdict,
 };
 
 use crate::run::figures::{DriftFold, deserialise, latency_summary, serialise};
@@ -279,19 +279,8 @@ pub fn merge(shards: &[ShardReport]) -> Result<(Report, Vec<EvidenceExchange>), 
         .iter()
         .map(|t| rejudge(t, reconciliation.as_ref(), &latency))
         .collect::<Result<Vec<_>, _>>()?;
-    let actual_failures: Vec<RuleId> = rules
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed && r.severity == Severity::Must)
-        .map(|r| r.rule)
-        .collect();
-    let expected_failures = first.expectation.expected_failures.clone();
-    let mut sorted_actual = actual_failures.clone();
-    sorted_actual.sort();
-    let expectation = ExpectationResult {
-        met: sorted_actual == expected_failures,
-        expected_failures,
-        actual_failures,
-    };
+    let expectation =
+        crate::run::report::expectation(&rules, first.expectation.expected_failures.clone());
     let harness_error =
         accuracy.as_ref().is_some_and(|a| a.disagreement_count > 0) || !conservation.holds;
     let verdict = if harness_error {

@@ -55,22 +55,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         wall,
         replay,
     } = inputs;
-    let actual_failures: Vec<RuleId> = result
-        .rules
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed && r.severity == Severity::Must)
-        .map(|r| r.rule)
-        .collect();
-    let mut expected_failures = scenario.expect.failed_rules.clone();
-    expected_failures.sort();
-    expected_failures.dedup();
-    let mut sorted_actual = actual_failures.clone();
-    sorted_actual.sort();
-    let expectation = ExpectationResult {
-        met: sorted_actual == expected_failures,
-        expected_failures,
-        actual_failures,
-    };
+    let expectation = expectation(&result.rules, scenario.expect.failed_rules.clone());
     let latency = figures.latency;
     let thresholds = thresholds(scenario, &summary, &latency);
     let harness_error = result
@@ -306,6 +291,28 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The expectation judged: met when the MUST rules that failed are exactly the ones expected to
+/// fail (a run's, and a merge's judged again on the merged verdicts).
+pub(crate) fn expectation(
+    rules: &[oc_reports::RuleVerdict],
+    mut expected_failures: Vec<RuleId>,
+) -> ExpectationResult {
+    let actual_failures: Vec<RuleId> = rules
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed && r.severity == Severity::Must)
+        .map(|r| r.rule)
+        .collect();
+    expected_failures.sort();
+    expected_failures.dedup();
+    let mut sorted_actual = actual_failures.clone();
+    sorted_actual.sort();
+    ExpectationResult {
+        met: sorted_actual == expected_failures,
+        expected_failures,
+        actual_failures,
     }
 }
 

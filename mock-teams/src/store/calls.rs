@@ -1,9 +1,11 @@
 //! Calls as Teams recorded them, in compact rows: interned ids, times as integers, quality as
 //! integers. Rendering to the wire types happens only when a record is served.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::ops::{Index, IndexMut, Range};
+
+use hashbrown::HashTable;
 
 use oc_protocol::ids::uuid_from_bits;
 use oc_protocol::timestamp::format_timestamp;
@@ -248,8 +250,19 @@ pub(crate) struct CallIds {
     starts: Window<u64>,
     /// Bytes dropped from the arena's front.
     dropped_bytes: u64,
-    by_hash: HashMap<u64, u32>,
-    overflow: BTreeMap<String, u32>,
+    /// Indices of the kept ids, found by the id's hash and compared in full (5 bytes an id:
+    /// the hash is recomputed from the arena when the table grows).
+    index: HashTable<u32>,
+}
+
+/// The id of `index` in an arena whose first `dropped` bytes were dropped.
+fn id_at<'a>(arena: &'a str, starts: &Window<u64>, dropped: u64, index: u32) -> &'a str {
+    let i = index as usize;
+    let start = starts[i] - dropped;
+    let end = starts
+        .get(i + 1)
+        .map_or(arena.len(), |&s| (s - dropped) as usize);
+    &arena[start as usize..end]
 }
 
 /// The fixed hash of a call id (SipHash-1-3 with zero keys: the same in every run).
@@ -269,7 +282,15 @@ impl CallIds {
     pub(crate) fn reserve(&mut self, calls: usize, id_bytes: usize) {
         let _ = self.arena.try_reserve_exact(calls.saturating_mul(id_bytes));
         self.starts.try_reserve(calls);
-        let _ = self.by_hash.try_reserve(calls);
+        let Self {
+            arena,
+            starts,
+            dropped_bytes,
+            index,
+        } = self;
+        let _ = index.try_reserve(calls, |&i| {
+            call_id_hash(id_at(arena, starts, *dropped_bytes, i))
+        });
     }
 
     /// Every id ever pushed (the next index).
@@ -283,20 +304,13 @@ impl CallIds {
     }
 
     pub(crate) fn get(&self, index: u32) -> &str {
-        let i = index as usize;
-        let start = self.starts[i] - self.dropped_bytes;
-        let end = self
-            .starts
-            .get(i + 1)
-            .map_or(self.arena.len(), |&s| (s - self.dropped_bytes) as usize);
-        &self.arena[start as usize..end]
+        id_at(&self.arena, &self.starts, self.dropped_bytes, index)
     }
 
     pub(crate) fn find(&self, call_id: &str) -> Option<u32> {
-        match self.by_hash.get(&call_id_hash(call_id)) {
-            Some(&i) if self.get(i) == call_id => Some(i),
-            _ => self.overflow.get(call_id).copied(),
-        }
+        self.index
+            .find(call_id_hash(call_id), |&i| self.get(i) == call_id)
+            .copied()
     }
 
     /// Adds a call id that [`CallIds::find`] does not know; returns its index.
@@ -305,15 +319,15 @@ impl CallIds {
         self.starts
             .push(self.dropped_bytes + self.arena.len() as u64);
         self.arena.push_str(call_id);
-        let hash = call_id_hash(call_id);
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.overflow.insert(call_id.to_owned(), index);
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(index);
-            }
-        }
+        let Self {
+            arena,
+            starts,
+            dropped_bytes,
+            index: table,
+        } = self;
+        table.insert_unique(call_id_hash(call_id), index, |&i| {
+            call_id_hash(id_at(arena, starts, *dropped_bytes, i))
+        });
         index
     }
 
@@ -324,13 +338,9 @@ impl CallIds {
             return;
         }
         for index in self.starts.base()..cut {
-            let id = self.get(index);
-            let hash = call_id_hash(id);
-            if self.by_hash.get(&hash) == Some(&index) {
-                self.by_hash.remove(&hash);
-            } else if !self.overflow.is_empty() {
-                let id = id.to_owned();
-                self.overflow.remove(&id);
+            let hash = call_id_hash(self.get(index));
+            if let Ok(entry) = self.index.find_entry(hash, |&i| i == index) {
+                entry.remove();
             }
         }
         let bytes = self
@@ -347,10 +357,7 @@ impl CallIds {
 
     /// Heap bytes held, for the memory figures.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.starts.capacity() * 8
-            + self.by_hash.capacity() * (8 + 4 + 1)
-            + self.overflow.len() * 64
+        self.arena.capacity() + self.starts.capacity() * 8 + self.index.capacity() * (4 + 1)
     }
 }
 
@@ -453,12 +460,31 @@ mod tests {
         assert_eq!(ids.get(b), "call-é");
         assert_eq!(ids.find("call-é"), Some(b));
         assert_eq!(ids.find("call-c"), None);
-        // Force a collision: the same hash slot taken by another id goes to the overflow map.
+        // Force a collision: another id filed under "call-x"'s hash is compared in full.
         let hash = call_id_hash("call-x");
-        ids.by_hash.insert(hash, a);
+        ids.index
+            .insert_unique(hash, a, |&i| call_id_hash(ids_text(i)));
         let x = ids.push("call-x");
         assert_eq!(ids.find("call-x"), Some(x));
         assert_eq!(ids.find("call-a"), Some(a));
+    }
+
+    #[test]
+    fn dropped_call_ids_are_found_no_more() {
+        let mut ids = CallIds::default();
+        ids.push("call-a");
+        let b = ids.push("call-é");
+        let x = ids.push("call-x");
+        ids.drop_before(b);
+        assert_eq!(ids.find("call-a"), None);
+        assert_eq!(ids.find("call-é"), Some(b));
+        assert_eq!(ids.find("call-x"), Some(x));
+        assert_eq!(ids.get(x), "call-x");
+    }
+
+    /// Only the two ids of the collision test are ever rehashed there.
+    fn ids_text(i: u32) -> &'static str {
+        ["call-a", "call-é"][i as usize]
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Making protocol ids from seeded random bits, so that the same seed gives the same ids.
+//! Making protocol ids from seeded random bits, so that the same seed gives the same ids; and
+//! putting millions of call ids in order.
 
 use std::fmt::Write as _;
 
@@ -19,10 +20,134 @@ pub fn uuid_from_bits(bits: u128) -> String {
     out
 }
 
+/// Sorts `indices` by the text each one names, in the order `sort_unstable_by(|a, b|
+/// text(*a).cmp(text(*b)))` gives, but reading each text once instead of at every comparison:
+/// the 12 bytes after the prefix all texts share are the key, and only texts whose keys tie are
+/// compared in full. A run's call ids are millions of short texts in an arena, in no order:
+/// this is several times faster than comparing them through the arena, for 16 bytes per index
+/// while it sorts. Equal texts end up in an unspecified order among themselves.
+pub fn sort_by_text<'a>(indices: &mut [u32], text: impl Fn(u32) -> &'a str) {
+    let Some(&first) = indices.first() else {
+        return;
+    };
+    let first = text(first).as_bytes();
+    let shared = indices.iter().fold(first.len(), |shared, &i| {
+        let t = text(i).as_bytes();
+        first[..shared]
+            .iter()
+            .zip(t)
+            .take_while(|(a, b)| a == b)
+            .count()
+    });
+    #[derive(Clone, Copy)]
+    struct Keyed {
+        high: u64,
+        low: u32,
+        index: u32,
+    }
+    let mut keyed: Vec<Keyed> = indices
+        .iter()
+        .map(|&index| {
+            // Zero-padded: a text that ends sorts before any longer one it begins, and a tie
+            // (a zero byte, or more than 12 bytes) is settled in full below.
+            let mut key = [0u8; 12];
+            let rest = &text(index).as_bytes()[shared..];
+            let n = rest.len().min(12);
+            key[..n].copy_from_slice(&rest[..n]);
+            let (high, low) = key.split_at(8);
+            Keyed {
+                high: u64::from_be_bytes(high.try_into().unwrap_or_default()),
+                low: u32::from_be_bytes(low.try_into().unwrap_or_default()),
+                index,
+            }
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|k| (k.high, k.low));
+    let mut from = 0;
+    while from < keyed.len() {
+        let key = (keyed[from].high, keyed[from].low);
+        let to = from
+            + keyed[from..]
+                .iter()
+                .take_while(|k| (k.high, k.low) == key)
+                .count();
+        if to - from > 1 {
+            keyed[from..to].sort_unstable_by(|a, b| text(a.index).cmp(text(b.index)));
+        }
+        from = to;
+    }
+    for (slot, k) in indices.iter_mut().zip(keyed) {
+        *slot = k.index;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::validate::is_uuid;
+
+    #[test]
+    fn sort_by_text_is_the_order_of_the_texts() {
+        // Shared prefixes, texts that begin others, ties past 12 bytes, zero bytes, non-ASCII.
+        let texts = [
+            "call-6jrezd0-h",
+            "call-6jrezd0-10",
+            "call-6jrezd0-1",
+            "call-6jrezd0-",
+            "call-6jrezd0",
+            "call-6jrezd0-h\0",
+            "call-6jrezd0-h\0\0",
+            "call-6jrezd0-hhhhhhhhhhhh-a",
+            "call-6jrezd0-hhhhhhhhhhhh-b",
+            "call-6jrezd0-hhhhhhhhhhhh",
+            "call-6jrf000-0",
+            "call-é",
+            "call-",
+            "",
+            "call-6jrezd0-h",
+        ];
+        let mut indices: Vec<u32> = (0..texts.len() as u32).rev().collect();
+        sort_by_text(&mut indices, |i| texts[i as usize]);
+        let sorted: Vec<&str> = indices.iter().map(|&i| texts[i as usize]).collect();
+        let mut expected = texts.to_vec();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+        let mut one = [3];
+        sort_by_text(&mut one, |i| texts[i as usize]);
+        assert_eq!(one, [3]);
+        sort_by_text(&mut [], |i| texts[i as usize]);
+    }
+
+    #[test]
+    fn sort_by_text_agrees_with_sorting_the_texts_on_generated_ids() {
+        // A fixed linear congruential generator: ids of 0 to 30 bytes from a small alphabet
+        // behind a shared prefix, so that keys tie often and texts begin one another.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let texts: Vec<String> = (0..5_000)
+            .map(|_| {
+                let len = next(31);
+                let tail: String = (0..len)
+                    .map(|_| char::from(b"0a-\0z"[next(5) as usize]))
+                    .collect();
+                format!("call-{tail}")
+            })
+            .collect();
+        let mut indices: Vec<u32> = (0..texts.len() as u32).collect();
+        sort_by_text(&mut indices, |i| &texts[i as usize]);
+        let sorted: Vec<&str> = indices
+            .iter()
+            .map(|&i| texts[i as usize].as_str())
+            .collect();
+        let mut expected: Vec<&str> = texts.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+    }
 
     #[test]
     fn version_4_lower_case_hyphenated() {

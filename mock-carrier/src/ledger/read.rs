@@ -12,7 +12,7 @@ impl Ledger {
     pub(crate) fn calls_by_id(&self) -> impl Iterator<Item = CallRef<'_>> {
         let mut order: Vec<u32> = (0..index_u32(self.calls.len())).collect();
         // Call ids are distinct, so an unstable sort gives the one order.
-        order.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
+        oc_protocol::ids::sort_by_text(&mut order, |i| self.call_ids.get(i));
         order.into_iter().map(|call| CallRef { ledger: self, call })
     }
 }

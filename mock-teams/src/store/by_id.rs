@@ -38,8 +38,9 @@ pub struct CallView<'a> {
 
 impl Store {
     /// Every call of `carrier_id` still kept (not closed: see [`Store::close_settled`]) and
-    /// every call id it reported that matches none, in call-id order, each with its reconciliation item over calls started in `window` (the index
-    /// that orders them takes 4 bytes per call while it is read).
+    /// every call id it reported that matches none, in call-id order, each with its
+    /// reconciliation item over calls started in `window` (the index that orders them takes 4
+    /// bytes per call while it is read, 16 while it is sorted).
     pub fn calls_by_id(
         &self,
         carrier_id: &str,
@@ -51,7 +52,7 @@ impl Store {
             .range()
             .filter(|&i| self.rows[i as usize].carrier == carrier)
             .collect();
-        order.sort_unstable_by(|&a, &b| self.call_ids.get(a).cmp(self.call_ids.get(b)));
+        oc_protocol::ids::sort_by_text(&mut order, |i| self.call_ids.get(i));
         let (from, to) = window;
         let known = order.into_iter().map(move |index| {
             let row = &self.rows[index as usize];

@@ -115,12 +115,18 @@ impl TrafficActor {
     }
 
     /// A call on `slot` starting at `start`, drawn from the slot's block's generator; its id is
-    /// `<prefix><block's first number>-<the block's count of calls, 7 digits>`.
+    /// `<prefix><block's first number>-<the block's count of calls>`, both numbers in base 36
+    /// (`call-6jq0zw4-1a`): unique in the run and the same in every shard, and short, since
+    /// both sides keep every id of a run.
     fn call(&mut self, slot: u32, start: UnixMillis) -> (NewCall, Option<Correction>) {
         let number = self.numbers[slot as usize].clone();
         let block = &mut self.blocks[self.block_of[slot as usize] as usize];
         block.calls += 1;
-        let call_id = format!("{}{}-{:07}", self.call_prefix, block.first, block.calls);
+        let mut call_id = String::with_capacity(self.call_prefix.len() + 16);
+        call_id.push_str(&self.call_prefix);
+        push_base36(&mut call_id, block.first);
+        call_id.push('-');
+        push_base36(&mut call_id, block.calls);
         let rng = &mut block.rng;
         let c = &self.calls;
         let answered = rng.random_bool(c.answer_rate.clamp(0.0, 1.0));
@@ -178,6 +184,21 @@ impl TrafficActor {
         };
         (call, correction)
     }
+}
+
+/// Appends `n` in base 36, lower case, most significant digit first.
+fn push_base36(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 13];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn assigned_at(history: &[Vec<(UnixMillis, bool)>], slot: u32, at: UnixMillis) -> bool {
@@ -284,6 +305,21 @@ mod tests {
     use actix::Actor;
 
     use super::*;
+
+    #[test]
+    fn base36_digits() {
+        for (n, text) in [
+            (0, "0"),
+            (35, "z"),
+            (36, "10"),
+            (14_255_600_004, "6jrezd0"),
+            (u64::MAX, "3w5e11264sgsf"),
+        ] {
+            let mut out = String::from("call-");
+            push_base36(&mut out, n);
+            assert_eq!(out, format!("call-{text}"), "{n}");
+        }
+    }
     use crate::scenario::{ExponentialSpec, LogNormalSpec};
 
     fn spec(daily_shape: [f64; 24]) -> CallSpec {

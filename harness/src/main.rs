@@ -20,8 +20,17 @@ use oc_reports::Report;
 /// mimalloc rather than the system allocator: a run allocates and frees small objects on
 /// several threads at a high rate (parsed records, exchanges), where glibc's malloc spent about
 /// 40 % of the CPU time of `scripts/bench-scale.sh 1d` and its per-thread arenas held memory.
+#[cfg(not(feature = "heap-by-part"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The measuring build (`--features heap-by-part`, `scripts/bench-checker-memory.sh`): the
+/// same allocator, with the heap each part of the harness holds counted (16 bytes more per
+/// block, so its peak RSS is not the product's).
+#[cfg(feature = "heap-by-part")]
+#[global_allocator]
+static ALLOCATOR: oc_heap_meter::CountingAllocator<mimalloc::MiMalloc> =
+    oc_heap_meter::CountingAllocator(mimalloc::MiMalloc);
 
 /// `println!` that does not panic when stdout is closed (`oc-harness rules | head`): what
 /// cannot be printed is dropped, and the exit code still says how the command went.
@@ -874,7 +883,13 @@ fn run_command(file: &std::path::Path, flags: RunFlags) -> ExitCode {
         shard,
     };
     let system = actix_rt::System::new();
-    match system.block_on(run(&scenario, &options)) {
+    let outcome = system.block_on(run(&scenario, &options));
+    #[cfg(feature = "heap-by-part")]
+    {
+        let (now, peak) = oc_heap_meter::held(oc_heap_meter::Part::Checker);
+        eprintln!("heap held by the checker: {now} bytes at the end, {peak} bytes at the peak");
+    }
+    match outcome {
         Ok(outcome) => {
             let mut code = finish(
                 &outcome.report,

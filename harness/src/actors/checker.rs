@@ -142,7 +142,11 @@ impl CheckerActor {
     /// beside Teams, the carrier and the traffic rather than between them.
     pub(crate) fn start_on_own_thread(self) -> (Addr<Self>, Arbiter) {
         let arbiter = Arbiter::new();
-        let addr = CheckerActor::start_in_arbiter(&arbiter.handle(), move |_| self);
+        let addr = CheckerActor::start_in_arbiter(&arbiter.handle(), move |_| {
+            // On the thread that is the checker's alone: what it allocates is the checker's.
+            oc_heap_meter::mark_thread(oc_heap_meter::Part::Checker);
+            self
+        });
         (addr, arbiter)
     }
 }

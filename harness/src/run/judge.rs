@@ -12,6 +12,7 @@ use super::{CARRIER_ID, RunError, store_error};
 use crate::actors::checker::Observed;
 use crate::checker::history::{CallFact, History, IsolationProbe, Probe, SignatureProbe};
 use crate::checker::{CallRow, CheckResult, End};
+use oc_heap_meter::{self as heap, Part};
 
 /// What only the end of a run knows, besides the calls.
 #[derive(Debug, Default)]
@@ -65,7 +66,10 @@ pub(crate) fn judge(
         .unwrap_or(&mut none as &mut dyn Iterator<Item = CallTruth>)
         .peekable();
     let mut row = |row: CallRow<'_>| {
-        checker.call(row, &end);
+        {
+            let _checker = heap::enter(Part::Checker);
+            checker.call(row, &end);
+        }
         figures.row(&row);
         if let Some(kept) = &mut kept {
             kept.calls.extend(row.call.cloned());
@@ -119,6 +123,7 @@ pub(crate) fn judge(
         })
         .map_err(store_error("the calls"))?;
     let cycles = checker.cycles();
+    let checker_part = heap::enter(Part::Checker);
     let mut finished = checker.finish(&end);
     let exchanges = spill.finish();
     if finished.needs_bodies()
@@ -126,6 +131,7 @@ pub(crate) fn judge(
     {
         exchanges.for_each(|e| finished.scan(e));
     }
+    drop(checker_part);
     if let Some(kept) = &mut kept {
         kept.teams_numbers = facts.teams_numbers.clone();
         kept.probes = facts.probes.clone();

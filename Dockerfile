@@ -6,13 +6,18 @@
 #   docker build -t oc-harness:dev .        (or: podman build -t oc-harness:dev .)
 #   docker run --rm oc-harness:dev run scenarios/smoke.toml --out /data/smoke
 
-FROM rust:1.88-bookworm AS build
+# The base images, overridable where Docker Hub is out of reach (scripts/check-image.sh).
+ARG BUILD_IMAGE=rust:1.88-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 # The manifests first, so that a change of source alone does not fetch the crates again.
 COPY Cargo.toml Cargo.lock ./
 COPY protocol protocol
 COPY observe observe
 COPY server-limits server-limits
+COPY heap-meter heap-meter
 COPY mock-teams mock-teams
 COPY mock-carrier mock-carrier
 COPY reports reports
@@ -24,7 +29,7 @@ RUN cargo build --release --locked -p oc-harness -p mock-teams -p mock-carrier \
     && install -D -m 0755 target/release/oc-harness target/release/mock-teams \
         target/release/mock-carrier -t /out/bin
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
 # ca-certificates: `reconcile --graph-url` and `certify` against a TLS carrier.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \

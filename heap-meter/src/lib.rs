@@ -90,6 +90,35 @@ fn current() -> u8 {
     CURRENT.try_with(Cell::get).unwrap_or(Part::Other as u8)
 }
 
+/// A block for `layout`: `get` allocates it widened by the header, which gets the current
+/// part; null when `get` fails.
+///
+/// # Safety
+///
+/// `get` returns null or a block valid for the layout it is given.
+#[expect(
+    unsafe_code,
+    reason = "the header is written in front of the block handed out"
+)]
+unsafe fn tagged(layout: Layout, get: impl FnOnce(Layout) -> *mut u8) -> *mut u8 {
+    let Some(wide) = widened(layout) else {
+        return std::ptr::null_mut();
+    };
+    let base = get(wide);
+    if base.is_null() {
+        return base;
+    }
+    let part = current();
+    // SAFETY: the block is `header + size` bytes long, so `base + header` is inside it (or its
+    // end, for a zero size) and the byte before it is the header's last.
+    unsafe {
+        let user = base.add(header(layout));
+        user.sub(1).write(part);
+        count(part, layout.size() as i64);
+        user
+    }
+}
+
 // SAFETY: every block handed out is `A`'s block moved forward by `header(layout)` bytes, which
 // keeps `layout`'s alignment (the header is a multiple of it) and leaves room for the part byte
 // just before it; every block taken back is moved back by the same amount, with the same
@@ -97,42 +126,14 @@ fn current() -> u8 {
 #[expect(unsafe_code, reason = "a GlobalAlloc cannot be implemented without it")]
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(wide) = widened(layout) else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: `wide` has a non-zero size (it holds the header).
-        let base = unsafe { self.0.alloc(wide) };
-        if base.is_null() {
-            return base;
-        }
-        let part = current();
-        // SAFETY: the block is `header + size` bytes long, so `base + header` is inside it
-        // and the byte before it is part of the header.
-        unsafe {
-            let user = base.add(header(layout));
-            user.sub(1).write(part);
-            count(part, layout.size() as i64);
-            user
-        }
+        // SAFETY: `A::alloc` returns null or a block for `wide`, whose size is not zero (it
+        // holds the header).
+        unsafe { tagged(layout, |wide| self.0.alloc(wide)) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let Some(wide) = widened(layout) else {
-            return std::ptr::null_mut();
-        };
         // SAFETY: as in `alloc`.
-        let base = unsafe { self.0.alloc_zeroed(wide) };
-        if base.is_null() {
-            return base;
-        }
-        let part = current();
-        // SAFETY: as in `alloc`.
-        unsafe {
-            let user = base.add(header(layout));
-            user.sub(1).write(part);
-            count(part, layout.size() as i64);
-            user
-        }
+        unsafe { tagged(layout, |wide| self.0.alloc_zeroed(wide)) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -161,7 +161,7 @@ async fn serve(config: CarrierConfig) -> anyhow::Result<()> {
         // A long-running carrier keeps the calls still in play, not every call it saw.
         let retired = carrier.retire_settled(wall_clock_ms());
         if retired > 0 {
-            tracing::debug!(
+            tracing::info!(
                 retired,
                 held = carrier.ledger_calls(),
                 "settled calls retired"

@@ -463,13 +463,8 @@ impl Collector {
             Some(status) => format!("{side} {status}"),
             None => format!("{side} no answer"),
         };
+        // Webhook attempts and leg posts come as `Sample::Answered` (`MetricsSink::exchange`).
         match &e.detail {
-            Some(ExchangeDetail::Webhook { .. }) => {
-                self.answered(Metric::WebhookAck, e.status, answered - e.sim_time * 1000);
-            }
-            Some(ExchangeDetail::CallLegs { .. }) => {
-                self.answered(Metric::LegsPost, e.status, answered - e.sim_time * 1000);
-            }
             _ if e.direction == ExchangeDirection::CarrierToTeams => {
                 self.requests += 1;
                 // Teams' own faults (injected, an outage, its rate limit) are not the carrier's.
@@ -873,6 +868,85 @@ mod tests {
             }
         }
         out
+    }
+
+    fn exchange(direction: ExchangeDirection, detail: ExchangeDetail) -> Exchange {
+        Exchange {
+            seq: 1,
+            direction,
+            carrier: Some(CARRIER_ID.to_owned()),
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/x".into(),
+            status: Some(204),
+            error: None,
+            sim_time: 1_796_000_000_000,
+            wall_time_ms: 1_796_000_000_250,
+            latency_us: 1_500,
+            request_headers: Vec::new(),
+            request_body: Some("{}".into()),
+            response_body: None,
+            fault: None,
+            detail: Some(detail),
+        }
+    }
+
+    #[test]
+    fn the_generators_requests_reach_the_metrics_as_their_latency_alone() {
+        let (sender, receive) = std::sync::mpsc::channel();
+        let sink = MetricsSink::new(sender);
+        let webhook = exchange(
+            ExchangeDirection::TeamsToCarrier,
+            ExchangeDetail::Webhook {
+                notification_id: "n".into(),
+                attempt: 0,
+                event_ids: vec!["e".into()],
+            },
+        );
+        sink.exchange(&webhook);
+        let legs = ExchangeDetail::CallLegs {
+            call_ids: vec!["c".into()],
+        };
+        let mut unanswered = exchange(ExchangeDirection::TeamsToCarrier, legs.clone());
+        unanswered.status = None;
+        sink.exchange(&unanswered);
+        // Another carrier's request is not the carrier's under test.
+        let mut other = exchange(ExchangeDirection::TeamsToCarrier, legs);
+        other.carrier = Some("other".into());
+        sink.exchange(&other);
+        // The carrier's own requests go whole: their detail and body are read.
+        let report = exchange(
+            ExchangeDirection::CarrierToTeams,
+            ExchangeDetail::DurationReport {
+                key: "k".into(),
+                accepted: 1,
+                rejected: 0,
+                replayed: false,
+            },
+        );
+        sink.exchange(&report);
+        drop(sink);
+        let samples: Vec<Sample> = receive.iter().collect();
+        assert_eq!(samples.len(), 3, "{samples:?}");
+        // Sent 250 ms after its intended time, answered 1.5 ms later.
+        assert!(matches!(
+            samples[0],
+            Sample::Answered {
+                metric: Metric::WebhookAck,
+                status: Some(204),
+                from_intended_us: 251_500,
+            }
+        ));
+        assert!(matches!(
+            samples[1],
+            Sample::Answered {
+                metric: Metric::LegsPost,
+                status: None,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&samples[2], Sample::Exchange(e) if e.seq == 1 && e.direction == ExchangeDirection::CarrierToTeams)
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@
 # Usage: scripts/bench-load.sh [RATES…]   (default: 500 1000 2000 3000 4000 6000)
 # PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
 # Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load).
-# Needs wrk (installed with apt-get when missing, as root) and python3.
+# Needs wrk (installed with apt-get when missing, as root), python3 and GNU time.
 # Exit codes: 0 measured, 1 a run failed, 2 a tool missing.
 # A benchmark, not a test: quote its lines with the machine and its load average.
 set -euo pipefail
@@ -113,7 +113,8 @@ TOML
 
 # Runs a plan; prints nothing, leaves the report in $out/$1.
 load() {
-    "$harness" load --carrier-url "$url" --plan "$out/$1.toml" \
+    /usr/bin/time -f "%U %S" -o "$out/$1.cpu" \
+        "$harness" load --carrier-url "$url" --plan "$out/$1.toml" \
         --listen "127.0.0.1:$teams_port" --token "$token" --webhook-secret "$secret" \
         --ready-timeout 30s --out "$out/$1" --quiet >"$out/$1.stdout" 2>"$out/$1.stderr" || true
     [[ -f "$out/$1/report.json" ]] || { echo "error: $1 wrote no report" >&2; cat "$out/$1.stderr" >&2; exit 1; }
@@ -153,6 +154,7 @@ if [[ ${PART:-all} != 2 ]]; then
 echo "## 1. generator ceiling ($connections connections)"
 start_carrier ""
 best=0
+most=0
 for rate in "${rates[@]}"; do
     plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
     load "ceiling-$rate"
@@ -165,14 +167,19 @@ done = sum(e["achievedRate"] * (i["endMs"] - i["startMs"]) / 1000 for i in rows 
 print(f'{done / seconds:.0f} {r["load"]["dropped"]} {int(all(t["passed"] for t in r["thresholds"]))}')
 PY
     )
-    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held"
+    # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
+    # wall-clock rates on a shared machine.
+    cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$rate.cpu")
+    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks"
     if [[ $held == 1 ]]; then best=$rate; fi
+    if (( achieved > most )); then most=$achieved; fi
 done
 wrk_script "$out/post.lua"
 wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
 wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
 grep '^wrk:' "$out/wrk-ceiling.txt" || true
 python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
+python3 -c "print(f'throughput: generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier
 fi
 [[ ${PART:-all} == 1 ]] && exit 0

@@ -7,6 +7,9 @@
 # machine it ran on and its load average.
 #
 # Usage: scripts/load-memory.sh [PLAN] [SAMPLE]   (default: scenarios/load/one-hour.toml, 30)
+# RETIRE_AFTER_MS=N sets the carrier's `retire_after_ms` (how long it keeps a settled call;
+# default 10 minutes); the carrier_calls column is the calls its ledger held at its last
+# retirement (`-` before the first).
 # The output directory is $OUT (default: ${CARGO_TARGET_DIR:-target}/load-memory): the report,
 # metrics.ndjson, the carrier's configuration, both processes' logs.
 # Needs GNU time (/usr/bin/time) and python3 (picks a free port).
@@ -61,6 +64,7 @@ cat >"$out/carrier.toml" <<TOML
 listen = "127.0.0.1:$port"
 seed = 1
 calls_from = "legs"
+retire_after_ms = ${RETIRE_AFTER_MS:-600000}
 [teams]
 base_url = "$(field 'Teams API base URL')"
 token = "$(field 'bearer token')"
@@ -74,13 +78,16 @@ carrier=$!
 harness=$(pgrep -P "$timed" oc-harness || echo "$timed")
 
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo -; }
-printf '%8s %12s %12s %11s %s\n' elapsed_s harness_mb carrier_mb teams_calls load_average
+printf '%8s %12s %12s %11s %13s %s\n' elapsed_s harness_mb carrier_mb teams_calls carrier_calls \
+    load_average
 start=$(date +%s)
 while kill -0 "$timed" 2>/dev/null; do
     open=$({ tail -n 1 "$out/report/metrics.ndjson" 2>/dev/null || true; } \
         | sed -n 's/.*"teams_calls":\([0-9]*\).*/\1/p')
-    printf '%8d %12s %12s %11s %s\n' $(( $(date +%s) - start )) "$(rss_mb "$harness")" \
-        "$(rss_mb "$carrier")" "${open:--}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    held=$({ grep -o 'held=[0-9]*' "$out/carrier.stderr" 2>/dev/null || true; } | tail -n 1 \
+        | cut -d= -f2)
+    printf '%8d %12s %12s %11s %13s %s\n' $(( $(date +%s) - start )) "$(rss_mb "$harness")" \
+        "$(rss_mb "$carrier")" "${open:--}" "${held:--}" "$(cut -d' ' -f1-3 /proc/loadavg)"
     for _ in $(seq 1 "$sample"); do
         kill -0 "$timed" 2>/dev/null || break
         sleep 1

@@ -165,9 +165,22 @@ impl MockCarrier {
     }
 
     /// Heap bytes held by the carrier's call ledger: the memory that grows with calls (its
-    /// calls are kept for the ground truth).
+    /// calls are kept for the ground truth, until retired).
     pub fn ledger_heap_bytes(&self) -> usize {
         self.shared.lock_ledger().heap_bytes()
+    }
+
+    /// How many calls the carrier's ledger holds (retired ones are not held).
+    pub fn ledger_calls(&self) -> usize {
+        self.shared.ledger_len()
+    }
+
+    /// Retires from the ledger the calls settled (their last report accepted, nothing of them
+    /// pending) at least `retire_after_ms` before simulated time `now`: their truth stays in
+    /// the ground truth's counts (`retired`), no longer in its list. For a long-running
+    /// `serve`, whose memory would otherwise grow with every call; returns how many.
+    pub fn retire_settled(&self, now: UnixMillis) -> usize {
+        self.shared.retire_settled(now)
     }
 
     /// The carrier's view of one number, as its state probe serves it.

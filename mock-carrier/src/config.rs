@@ -32,6 +32,13 @@ pub struct CarrierConfig {
     /// The reporting deadline after a call's end, simulated ms (PROTOCOL.md 3.4).
     #[serde(default = "default_deadline_ms")]
     pub deadline_ms: i64,
+    /// How long `serve` keeps a settled call (its last report accepted, nothing of it pending)
+    /// before retiring it from its ledger, ms: its truth stays in the ground truth's counts,
+    /// no longer in its list of calls, and its memory is given back. A record of a retired
+    /// call that comes again counts as a new call, so this must outlast any correction Teams
+    /// may still send. Only `serve` retires calls; an in-process carrier keeps every one.
+    #[serde(default = "default_retire_after_ms")]
+    pub retire_after_ms: i64,
     /// Where `serve` writes the ground truth on exit; by default
     /// [`DEFAULT_GROUND_TRUTH_FILE`], under the harness's output folder.
     #[serde(default = "default_ground_truth_file")]
@@ -201,6 +208,9 @@ fn default_tolerance_ms() -> i64 {
 fn default_deadline_ms() -> i64 {
     oc_protocol::timestamp::DAY_MS
 }
+fn default_retire_after_ms() -> i64 {
+    10 * 60 * 1000
+}
 
 /// A configuration that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +258,7 @@ impl CarrierConfig {
             calls_from: CallSource::default(),
             tolerance_ms: default_tolerance_ms(),
             deadline_ms: default_deadline_ms(),
+            retire_after_ms: default_retire_after_ms(),
             ground_truth_file: default_ground_truth_file(),
             limits: default_limits(),
             teams: TeamsConfig {
@@ -341,6 +352,12 @@ impl CarrierConfig {
             push(
                 "deadline_ms",
                 format!("must be >= 1, is {}", self.deadline_ms),
+            );
+        }
+        if self.retire_after_ms < 0 {
+            push(
+                "retire_after_ms",
+                format!("must be >= 0, is {}", self.retire_after_ms),
             );
         }
         match reqwest::Url::parse(&self.teams.base_url) {

@@ -158,6 +158,15 @@ async fn serve(config: CarrierConfig) -> anyhow::Result<()> {
                 Err(err) => tracing::warn!(error = %err, "poll cycle failed; continuing next cycle"),
             },
         }
+        // A long-running carrier keeps the calls still in play, not every call it saw.
+        let retired = carrier.retire_settled(wall_clock_ms());
+        if retired > 0 {
+            tracing::info!(
+                retired,
+                held = carrier.ledger_calls(),
+                "settled calls retired"
+            );
+        }
     }
     tracing::info!("stopping");
     let truth = carrier.ground_truth();

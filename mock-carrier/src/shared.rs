@@ -10,7 +10,7 @@ use crate::config::CarrierConfig;
 use crate::ledger::{DriftSettings, Ledger};
 use crate::numbers::NumberBook;
 use crate::profile::Profile;
-use crate::truth::{CallTruth, GroundTruth, TruthSettings, call_truths, ground_truth};
+use crate::truth::{CallTruth, GroundTruth, TruthSettings, call_truth, call_truths, ground_truth};
 
 /// The carrier's state.
 pub(crate) struct Shared {
@@ -79,6 +79,20 @@ impl Shared {
             deadline_ms: self.config.deadline_ms,
             drift: &self.config.drift,
         }
+    }
+
+    /// Retires the calls settled `retire_after_ms` before `now` or earlier from the ledger
+    /// (see [`Ledger::retire`]); returns how many.
+    pub(crate) fn retire_settled(&self, now: UnixMillis) -> usize {
+        let settings = self.truth_settings();
+        let before = now.saturating_sub(self.config.retire_after_ms);
+        self.lock_ledger()
+            .retire(before, |call| call_truth(call, &settings))
+    }
+
+    /// How many calls the ledger holds.
+    pub(crate) fn ledger_len(&self) -> usize {
+        self.lock_ledger().len()
     }
 
     pub(crate) fn ground_truth(&self) -> GroundTruth {

@@ -29,22 +29,39 @@ pub(crate) fn call_truths<'a>(
         .filter_map(|call| call_truth(call, settings))
 }
 
-/// The ground truth of everything in `ledger`.
-pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> GroundTruth {
-    let mut counts = ReconCounts::default();
-    let mut flags = ReconFlagCounts::default();
-    let mut calls = Vec::new();
-    for call in call_truths(ledger, settings) {
+/// What the ground truth counts: calls by class and by flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// Calls counted.
+    pub(crate) calls: u64,
+    pub(crate) counts: ReconCounts,
+    pub(crate) flags: ReconFlagCounts,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, call: &CallTruth) {
+        self.calls += 1;
         match call.expected_class {
-            Some(ReconClass::Matched) => counts.matched += 1,
-            Some(ReconClass::Drift) => counts.drift += 1,
-            Some(ReconClass::Missing) => counts.missing += 1,
-            Some(ReconClass::Unexpected) => counts.unexpected += 1,
+            Some(ReconClass::Matched) => self.counts.matched += 1,
+            Some(ReconClass::Drift) => self.counts.drift += 1,
+            Some(ReconClass::Missing) => self.counts.missing += 1,
+            Some(ReconClass::Unexpected) => self.counts.unexpected += 1,
             None => {}
         }
-        flags.late += u64::from(call.late);
-        flags.duplicate += u64::from(call.duplicate);
-        flags.corrected += u64::from(call.corrected);
+        self.flags.late += u64::from(call.late);
+        self.flags.duplicate += u64::from(call.duplicate);
+        self.flags.corrected += u64::from(call.corrected);
+    }
+}
+
+/// The ground truth of everything in `ledger`: the calls it holds, listed and counted, and
+/// those it retired, counted.
+pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> GroundTruth {
+    let retired = ledger.retired;
+    let mut tally = retired;
+    let mut calls = Vec::new();
+    for call in call_truths(ledger, settings) {
+        tally.add(&call);
         calls.push(call);
     }
     GroundTruth {
@@ -54,13 +71,15 @@ pub(crate) fn ground_truth(ledger: &Ledger, settings: &TruthSettings<'_>) -> Gro
         tolerance_ms: settings.tolerance_ms,
         deadline_ms: settings.deadline_ms,
         drift: settings.drift.to_vec(),
-        counts,
-        flags,
+        counts: tally.counts,
+        flags: tally.flags,
+        retired: retired.calls,
         calls,
     }
 }
 
-fn call_truth(call: CallRef<'_>, settings: &TruthSettings<'_>) -> Option<CallTruth> {
+/// The ground truth of one call, or `None` when reconciliation does not cover it.
+pub(crate) fn call_truth(call: CallRef<'_>, settings: &TruthSettings<'_>) -> Option<CallTruth> {
     let teams = call.teams();
     let teams_times = teams.and_then(|t| t.times);
     let teams_duration = teams_times.map(|t| t.duration());

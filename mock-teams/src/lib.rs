@@ -206,7 +206,7 @@ impl MockTeams {
             .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .map_err(StartError::Client)?;
-        let transport = Arc::new(webhook::HttpTransport(client));
+        let transport = Arc::new(webhook::HttpTransport::new(client));
         let sender =
             WebhookSender::spawn(transport, options.webhooks.clone(), recorder, faults, seed);
         let app_state = state.clone();

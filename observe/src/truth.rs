@@ -28,7 +28,12 @@ pub struct GroundTruth {
     pub counts: ReconCounts,
     /// How many calls must carry each flag.
     pub flags: ReconFlagCounts,
-    /// Every call, in callId order.
+    /// Calls a long-running `mock-carrier serve` retired from its ledger once settled
+    /// (reported, acknowledged, past its `retire_after_ms`): counted in `counts` and `flags`,
+    /// no longer listed in `calls`. Always 0 in a `run`.
+    #[serde(default)]
+    pub retired: u64,
+    /// Every call the carrier still holds, in callId order.
     pub calls: Vec<CallTruth>,
 }
 

@@ -4,7 +4,9 @@
 //! It keeps every call of a run (the ground truth is read from them at the end), so a call
 //! costs a fixed row and its call id's bytes: numbers, idempotency keys and tag lists are
 //! interned, reports are integers, and what few calls have (a leg, a hold, a rejection) is kept
-//! beside the rows or in their flags. [`Ledger::heap_bytes`] counts it.
+//! beside the rows or in their flags. [`Ledger::heap_bytes`] counts it. A long-running
+//! `serve` retires settled calls ([`Ledger::retire`]): their truth is folded into totals and
+//! the rows of the others are copied into a fresh ledger.
 
 mod read;
 mod row;
@@ -18,9 +20,10 @@ use oc_protocol::{
 
 use crate::config::CallSource;
 use crate::drift::{CallTimes, DriftInput, DriftModel, SwitchView, switch_view};
+use crate::truth::Tally;
 pub use read::SwitchRecord;
 pub(crate) use read::{AcceptedRef, CallRef};
-use row::{BatchRow, CallRow, Report, ReportRow, TagSets, flag};
+use row::{BatchRow, CallRow, NONE, Report, ReportRow, TagSets, flag};
 use table::{Chunked, Strings, index_u32};
 
 /// Where a call came from.
@@ -82,6 +85,8 @@ pub(crate) struct Ledger {
     pending_len: usize,
     /// CDRs that could not be read (Teams' fault), counted and skipped.
     pub(crate) malformed_cdrs: u64,
+    /// The truth of the calls retired ([`Ledger::retire`]), counted.
+    pub(crate) retired: Tally,
 }
 
 impl Ledger {
@@ -424,6 +429,130 @@ impl Ledger {
             + map_bytes(&self.legs)
             + map_bytes(&self.holds)
             + self.pending.capacity() * size_of::<u32>()
+    }
+}
+
+impl Ledger {
+    /// How many calls the ledger holds (retired ones are not held).
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether `call` is settled since `before` or earlier: its last report accepted by then,
+    /// nothing of it pending or in flight. A call never reported is never settled: it is what
+    /// a ground truth must name (`missing`), and a late report may still come.
+    fn settled_before(&self, call: u32, before: UnixMillis) -> bool {
+        let row = &self.calls[call];
+        if row.has(flag::PENDING) || row.has(flag::QUEUED) {
+            return false;
+        }
+        self.reports
+            .get(row.last_report)
+            .is_some_and(|last| self.batches[last.batch as usize].at <= before)
+    }
+
+    /// Retires every call settled at `before` or earlier (see [`Ledger::settled_before`]):
+    /// `truth` reads each one's ground truth (`None` when reconciliation does not cover it),
+    /// which is added to [`Ledger::retired`], and the calls left are copied into a fresh
+    /// ledger, so that the memory of the retired ones is given back. Returns how many were
+    /// retired. A retired call's id is forgotten: a record of it that comes again is a new
+    /// call, which is why `serve` retires only calls settled long ago.
+    pub(crate) fn retire(
+        &mut self,
+        before: UnixMillis,
+        truth: impl Fn(CallRef<'_>) -> Option<crate::truth::CallTruth>,
+    ) -> usize {
+        let calls = index_u32(self.calls.len());
+        let retiring: Vec<bool> = (0..calls)
+            .map(|call| self.settled_before(call, before))
+            .collect();
+        let count = retiring.iter().filter(|&&r| r).count();
+        if count == 0 {
+            return 0;
+        }
+        let mut retired = self.retired;
+        for call in (0..calls).filter(|&c| retiring[c as usize]) {
+            match truth(self.call_ref(call)) {
+                Some(t) => retired.add(&t),
+                // Outside reconciliation: counted as retired, in no class.
+                None => retired.calls += 1,
+            }
+        }
+        let mut old = std::mem::take(self);
+        let mut new = Ledger {
+            // Tag lists are few (one per combination of drift models): kept whole.
+            tag_sets: std::mem::take(&mut old.tag_sets),
+            malformed_cdrs: old.malformed_cdrs,
+            retired,
+            ..Ledger::default()
+        };
+        // Old call index → new, and old batch index → new (a batch's rows are shared).
+        let mut moved = vec![NONE; calls as usize];
+        let mut batches: BTreeMap<u32, u32> = BTreeMap::new();
+        for call in (0..calls).filter(|&c| !retiring[c as usize]) {
+            let row = old.calls[call];
+            let number = old.numbers.get(row.number);
+            let to = new.insert_call(old.call_ids.get(call), number, row.origin());
+            moved[call as usize] = to;
+            // The call's accepted reports, oldest first, each pointing back to the one before.
+            let mut chain = Vec::new();
+            let mut next = row.last_report;
+            while let Some(report) = old.reports.get(next) {
+                chain.push(*report);
+                next = report.prev;
+            }
+            let mut last = NONE;
+            for report in chain.into_iter().rev() {
+                let batch = match batches.get(&report.batch) {
+                    Some(&b) => b,
+                    None => {
+                        let b = old.batches[report.batch as usize];
+                        let key = new.keys.intern(old.keys.get(b.key));
+                        new.batches.push(BatchRow { key, at: b.at });
+                        let b = index_u32(new.batches.len() - 1);
+                        batches.insert(report.batch, b);
+                        b
+                    }
+                };
+                let number = new.numbers.intern(old.numbers.get(report.report.number));
+                last = new.reports.push(ReportRow {
+                    report: Report {
+                        number,
+                        times: report.report.times,
+                    },
+                    batch,
+                    prev: last,
+                });
+            }
+            let copied = &mut new.calls[to];
+            let number = copied.number;
+            *copied = CallRow {
+                number,
+                last_report: last,
+                ..row
+            };
+            if copied.has(flag::PENDING) {
+                new.pending_len += 1;
+            }
+            if let Some(&tags) = old.tags_beyond.get(&call) {
+                new.tags_beyond.insert(to, tags);
+            }
+            if let Some(&leg) = old.legs.get(&call) {
+                new.legs.insert(to, leg);
+            }
+            if let Some(&hold) = old.holds.get(&call) {
+                new.holds.insert(to, hold);
+            }
+        }
+        // The pending calls in their order (a retired call is never pending).
+        new.pending = old
+            .pending
+            .iter()
+            .map(|&call| moved[call as usize])
+            .filter(|&call| call != NONE)
+            .collect();
+        *self = new;
+        count
     }
 }
 

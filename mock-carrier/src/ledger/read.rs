@@ -18,6 +18,11 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Call `call` (an index below [`Ledger::len`]).
+    pub(super) fn call_ref(&self, call: u32) -> CallRef<'_> {
+        CallRef { ledger: self, call }
+    }
+
     /// Every call the carrier's switch recorded (a switch view with times: not dropped), in
     /// the order the calls reached the ledger: what its CDR export holds.
     pub(crate) fn switch_records(&self) -> impl Iterator<Item = SwitchRecord<'_>> {

@@ -2,7 +2,7 @@ use oc_protocol::{CallDurationSource, Direction, ReconClass};
 
 use super::*;
 use crate::profile::Profile;
-use crate::truth::{TruthSettings, call_truths};
+use crate::truth::{TruthSettings, call_truths, ground_truth};
 
 const T0: UnixMillis = 1_793_491_200_000; // 2026-11-01T00:00:00.000Z
 
@@ -265,4 +265,101 @@ fn switch_records_hold_both_parties_and_leave_out_what_the_switch_dropped() {
             ),
         ]
     );
+}
+
+/// A long-running `serve` retires settled calls: the ledger holds only the calls still in play,
+/// and the ground truth's counts stay those of every call.
+#[test]
+fn retiring_keeps_the_calls_in_play_and_the_counts_of_all() {
+    let plain = settings(&[]);
+    let truth_settings = TruthSettings {
+        seed: 7,
+        profile: Profile::Correct,
+        tolerance_ms: 1_000,
+        deadline_ms: 86_400_000,
+        drift: &[],
+    };
+    let truth = |call: CallRef<'_>| crate::truth::call_truth(call, &truth_settings);
+    let mut ledger = Ledger::default();
+    // Eight answered calls reported in two cycles (four each), one never reported yet, one
+    // reported and corrected later.
+    let ingest = |ledger: &mut Ledger, id: &str, version: u32, talk: i64| {
+        ledger.ingest_cdr(
+            &cdr(id, "+14255550101", version, Some(talk)).borrowed(),
+            false,
+            &plain,
+            &assigned,
+        );
+    };
+    for i in 0..4 {
+        ingest(&mut ledger, &format!("a-{i}"), 1, 10_000 + i);
+    }
+    ingest(&mut ledger, "fix", 1, 20_000);
+    let due = ledger.take_due(T0, &assigned);
+    assert_eq!(due.len(), 5);
+    for d in &due {
+        ledger.accepted(d, T0 + 1_000, "k-1");
+    }
+    for i in 0..4 {
+        ingest(&mut ledger, &format!("b-{i}"), 1, 30_000 + i);
+    }
+    // A correction of "fix": Teams' newer version; reported again in the second cycle.
+    ingest(&mut ledger, "fix", 2, 25_000);
+    let due = ledger.take_due(T0 + 60_000, &assigned);
+    assert_eq!(ids(&due), ["b-0", "b-1", "b-2", "b-3", "fix"]);
+    for d in &due {
+        ledger.accepted(d, T0 + 61_000, "k-2");
+    }
+    ingest(&mut ledger, "waiting", 1, 40_000);
+    // The second cycle's acceptances mark their calls pending again (a duplicate may be
+    // wanted): the next cycle settles them.
+    assert!(
+        ledger.take_due(T0 + 62_000, &assigned).len() == 1,
+        "waiting is due"
+    );
+    let every: Vec<_> = truths(&ledger);
+    let all = ground_truth(&ledger, &truth_settings);
+    assert_eq!(all.calls.len(), 10);
+    assert_eq!(all.retired, 0);
+
+    // Nothing settled before the first cycle's acceptance.
+    assert_eq!(ledger.retire(T0 + 999, truth), 0);
+    assert_eq!(ledger.len(), 10);
+    // Settled by T0 + 1 s: the first cycle's calls but "fix", corrected since.
+    assert_eq!(ledger.retire(T0 + 1_000, truth), 4);
+    assert_eq!(ledger.len(), 6, "live entries");
+    let kept = truths(&ledger);
+    let ids_kept: Vec<&str> = kept.iter().map(|t| t.call_id.as_str()).collect();
+    assert_eq!(ids_kept, ["b-0", "b-1", "b-2", "b-3", "fix", "waiting"]);
+    // The calls kept read back exactly as before, reports and all.
+    let before: Vec<_> = every
+        .iter()
+        .filter(|t| ids_kept.contains(&t.call_id.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(kept, before);
+    let now = ground_truth(&ledger, &truth_settings);
+    assert_eq!((now.counts, now.flags), (all.counts, all.flags));
+    assert_eq!(now.retired, 4);
+    assert!(
+        now.flags.corrected == 1,
+        "fix stays corrected: {:?}",
+        now.flags
+    );
+
+    // "waiting" is queued (in flight): never retired; the others all settled by T0 + 61 s.
+    assert_eq!(ledger.retire(T0 + 10_000_000, truth), 5);
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger.pending_len(), 1);
+    let now = ground_truth(&ledger, &truth_settings);
+    assert_eq!(
+        (now.counts, now.flags, now.retired),
+        (all.counts, all.flags, 9)
+    );
+    // The ledger goes on working after a retirement: "waiting" is accepted, a new call comes.
+    let due = ledger.take_due(T0 + 70_000, &assigned);
+    assert!(due.is_empty(), "waiting is still in flight");
+    ingest(&mut ledger, "late", 1, 50_000);
+    let due = ledger.take_due(T0 + 71_000, &assigned);
+    assert_eq!(ids(&due), ["late"]);
 }

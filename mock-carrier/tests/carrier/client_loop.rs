@@ -330,3 +330,44 @@ async fn drifted_dropped_duplicated_and_held_calls_get_their_ground_truth() {
     assert_eq!(c.matched + c.drift + c.missing, 40);
     carrier.stop().await;
 }
+
+/// What a long-running `serve` does after each cycle: the calls settled `retire_after_ms`
+/// before leave the ledger (counted, not timed), and their truth stays in the counts.
+#[tokio::test]
+async fn settled_calls_are_retired_and_still_counted() {
+    let teams = FakeTeams::start(10).await;
+    teams.add_cdrs([
+        cdr("c1", N1, 0, 61_000, 1),
+        cdr("c2", N1, 10, 5_000, 1),
+        unanswered_cdr("c3", N1, 20),
+    ]);
+    let mut config = teams.config();
+    config.retire_after_ms = HOUR;
+    let carrier = MockCarrier::start(config).unwrap();
+    carrier.poll_cycle(T0 + HOUR).await.unwrap();
+    teams.add_cdrs([cdr("c4", N1, 30, 120_000, 1)]);
+    // Settles c1 and c2 (accepted last cycle); reports c4.
+    carrier.poll_cycle(T0 + 2 * HOUR).await.unwrap();
+    assert_eq!(carrier.ledger_calls(), 4);
+    let before = carrier.ground_truth();
+    assert_eq!(before.counts.matched, 3);
+    // Not yet an hour since c1's and c2's reports were accepted.
+    assert_eq!(carrier.retire_settled(T0 + 2 * HOUR - 1), 0);
+    // An hour on: c1 and c2 go; c4 was reported this cycle, c3 never will be.
+    assert_eq!(carrier.retire_settled(T0 + 2 * HOUR), 2);
+    assert_eq!(carrier.ledger_calls(), 2, "live entries: c3 and c4");
+    let after = carrier.ground_truth();
+    assert_eq!(
+        (after.counts, after.flags, after.retired),
+        (before.counts, before.flags, 2)
+    );
+    let listed: Vec<&str> = after.calls.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(listed, ["c4"]);
+    // The carrier goes on: a new call is reported, and c4 retires once settled.
+    teams.add_cdrs([cdr("c5", N1, 40, 30_000, 1)]);
+    carrier.poll_cycle(T0 + 3 * HOUR).await.unwrap();
+    assert!(teams.accepted().contains_key("c5"));
+    assert_eq!(carrier.retire_settled(T0 + 4 * HOUR), 1, "c4");
+    assert_eq!(carrier.ground_truth().retired, 3);
+    carrier.stop().await;
+}

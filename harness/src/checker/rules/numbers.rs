@@ -46,7 +46,7 @@
 //! does not count towards the rule's minimum: the rule is exercised by overtaken events on
 //! numbers with no redeliveries, where the judgement is exact.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{AssignmentState, CarrierNumberView, NumberUsage, RuleId, TeamsNumber};
@@ -108,10 +108,13 @@ struct Generated {
 struct Deliveries {
     /// Every attempt of the carrier's notifications, in `seq` order.
     attempts: Vec<Attempt>,
-    /// eventId → its attempts and the event.
-    events: BTreeMap<String, Slot>,
-    /// telephoneNumber → its index, in the order first seen.
-    numbers: BTreeMap<String, usize>,
+    /// eventId → its attempts and the event. Hashed: it is looked up twice per event as the
+    /// load goes (its attempt, the event), and a B-tree's string comparisons were a third of
+    /// the checker's time at 4,000 webhooks/s. Its order reaches nothing: the judgement reads it
+    /// by number, each number's events sorted by rank.
+    events: HashMap<String, Slot>,
+    /// telephoneNumber → its index, in the order first seen (hashed, as `events`).
+    numbers: HashMap<String, usize>,
     /// How many distinct events were observed.
     distinct: u64,
 }
@@ -131,11 +134,19 @@ impl Deliveries {
                     accepted: matches!(e.status, Some(200 | 202 | 204)),
                 });
                 for id in event_ids {
-                    self.events
-                        .entry(id.clone())
-                        .or_default()
-                        .attempts
-                        .push(index);
+                    // The event is usually known already: no key is copied for it.
+                    match self.events.get_mut(id.as_str()) {
+                        Some(slot) => slot.attempts.push(index),
+                        None => {
+                            self.events.insert(
+                                id.clone(),
+                                Slot {
+                                    attempts: vec![index],
+                                    event: None,
+                                },
+                            );
+                        }
+                    }
                 }
             }
             Observation::Event(event) => {

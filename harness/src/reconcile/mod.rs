@@ -29,6 +29,10 @@ use matching::{Claims, Index, row_ref};
 use pipeline::{Feeder, Job, JobKind, Pool, partitioned, split_rows};
 use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
 
+/// How many carrier rows a matching thread touches ahead (their Teams rows and numbers' sums)
+/// before it claims them: enough for the cache misses to overlap, few enough to stay in cache.
+const TOUCH_BATCH: usize = 256;
+
 /// How many rejected rows the report lists (all are counted).
 const ERRORS_LISTED: usize = 1000;
 
@@ -448,16 +452,26 @@ pub fn reconcile_spilling(
             .collect(),
         |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
             let index = &indexes[*k];
-            for row in &rows {
-                figures.carrier(row);
-                if row.id == 0 {
-                    idless.push(*row);
-                    continue;
-                }
-                match index.claim_from(claims, row.head, row.connect) {
-                    Some(i) => figures.pair(row_ref(*k, i), index.row(i), row),
-                    // Without a head, the row's line was made on its parsing thread.
-                    None => figures.unexpected(row, known, row.head != rows::NONE),
+            for batch in rows.chunks(TOUCH_BATCH) {
+                // The Teams rows that the claims read, and their numbers' sums, are read
+                // first, all of them, so that their cache misses overlap.
+                figures.touch(
+                    batch
+                        .iter()
+                        .filter(|row| row.head != rows::NONE)
+                        .map(|row| index.row(row.head)),
+                );
+                for row in batch {
+                    figures.carrier(row);
+                    if row.id == 0 {
+                        idless.push(*row);
+                        continue;
+                    }
+                    match index.claim_from(claims, row.head, row.connect) {
+                        Some(i) => figures.pair(row_ref(*k, i), index.row(i), row),
+                        // Without a head, the row's line was made on its parsing thread.
+                        None => figures.unexpected(row, known, row.head != rows::NONE),
+                    }
                 }
             }
             carrier_pool.give(rows);

@@ -29,10 +29,6 @@ use matching::{Claims, Index, row_ref};
 use pipeline::{Feeder, Job, JobKind, Pool, partitioned, split_rows};
 use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
 
-/// How many carrier rows a matching thread touches ahead (their Teams rows and numbers' sums)
-/// before it claims them: enough for the cache misses to overlap, few enough to stay in cache.
-const TOUCH_BATCH: usize = 256;
-
 /// How many rejected rows the report lists (all are counted).
 const ERRORS_LISTED: usize = 1000;
 
@@ -452,7 +448,7 @@ pub fn reconcile_spilling(
             .collect(),
         |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
             let index = &indexes[*k];
-            for batch in rows.chunks(TOUCH_BATCH) {
+            for batch in rows.chunks(figures::TOUCH_BATCH) {
                 // The Teams rows that the claims read, and their numbers' sums, are read
                 // first, all of them, so that their cache misses overlap.
                 figures.touch(

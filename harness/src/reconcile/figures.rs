@@ -37,7 +37,7 @@ impl Class {
 }
 
 /// A call for `mismatches.csv`: every call not `matched`, and the `matched` ones whose billed
-/// duration differs from the carrier's.
+/// duration differs from the carrier's (the `missing` ones are made when it is written).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mismatch {
     pub(crate) class: Class,
@@ -49,6 +49,10 @@ pub(crate) struct Mismatch {
     pub(crate) duration: Nanos,
     pub(crate) source: u64,
 }
+
+/// How many rows are touched ahead of their updates (see [`Figures::touch`]): enough for the
+/// cache misses to overlap, few enough for what they bring in to stay in cache.
+pub(crate) const TOUCH_BATCH: usize = 256;
 
 /// A hasher for keys that are already well mixed or small integers (number keys).
 #[derive(Default)]
@@ -189,9 +193,28 @@ impl Figures {
             row.slot = self.slot(row.number);
         }
         self.teams_numbers = self.numbers.len();
-        for row in rows.iter() {
-            self.teams_slotted(row);
+        for batch in rows.chunks(TOUCH_BATCH) {
+            self.touch(batch.iter());
+            for row in batch {
+                self.teams_slotted(row);
+            }
         }
+    }
+
+    /// Reads each row and its number's sums, to bring them into the cache: the loads are
+    /// independent of each other, so their misses overlap, where the updates that follow
+    /// would wait for each in turn.
+    pub(crate) fn touch<'a>(&self, rows: impl Iterator<Item = &'a TeamsRow>) {
+        let mut sum = 0u64;
+        for row in rows {
+            // Both ends of the number's entry, which may lie on two cache lines.
+            sum = sum.wrapping_add(
+                self.numbers
+                    .get(row.slot as usize)
+                    .map_or(0, |(key, sums)| key ^ u64::from(sums.classes[3])),
+            );
+        }
+        std::hint::black_box(sum);
     }
 
     fn teams_slotted(&mut self, row: &TeamsRow) {
@@ -265,8 +288,9 @@ impl Figures {
         );
     }
 
-    /// A carrier row that no Teams row matched; `known`: the numbers of every Teams row.
-    pub(crate) fn unexpected(&mut self, carrier: &CarrierRow, known: &KnownNumbers) {
+    /// A carrier row that no Teams row matched; `known`: the numbers of every Teams row;
+    /// `listed`: whether it goes to [`Self::mismatches`] (not when its line is already made).
+    pub(crate) fn unexpected(&mut self, carrier: &CarrierRow, known: &KnownNumbers, listed: bool) {
         // The Teams user's number is one of the two; the calling one when Teams knows neither.
         let number = if known.contains(&carrier.called) && !known.contains(&carrier.calling) {
             carrier.called
@@ -281,6 +305,9 @@ impl Figures {
         let sums = &mut self.numbers[slot as usize].1;
         sums.calls += 1;
         sums.carrier += us(carrier.duration);
+        if !listed {
+            return;
+        }
         self.mismatches.push(Mismatch {
             class: Class::Unexpected,
             billed_differs: false,
@@ -291,17 +318,10 @@ impl Figures {
         });
     }
 
-    /// A Teams row that no carrier row matched.
-    pub(crate) fn missing(&mut self, i: RowRef, teams: &TeamsRow) {
+    /// A Teams row that no carrier row matched. It is not kept in [`Self::mismatches`]:
+    /// `mismatches.csv` finds the missing rows again by their claims.
+    pub(crate) fn missing(&mut self, teams: &TeamsRow) {
         self.count(Class::Missing, teams.start, teams.slot);
-        self.mismatches.push(Mismatch {
-            class: Class::Missing,
-            billed_differs: false,
-            teams: i,
-            connect: 0,
-            duration: 0,
-            source: u64::MAX,
-        });
     }
 
     /// Adds the figures of another part of the same reconciliation (another partition of the
@@ -400,7 +420,6 @@ impl Figures {
             top_numbers,
             distinct_numbers,
             sources: self.sources,
-            mismatches: self.mismatches,
         }
     }
 }
@@ -415,7 +434,6 @@ pub(crate) struct Finished {
     pub(crate) top_numbers: Vec<NumberGap>,
     pub(crate) distinct_numbers: u64,
     pub(crate) sources: DurationSourceCounts,
-    pub(crate) mismatches: Vec<Mismatch>,
 }
 
 /// The nearest-rank percentile `q` (in hundredths) of `n` sorted values: the 0-based index

@@ -50,6 +50,11 @@ impl Claims {
         Self(vec![0; (rows as usize).div_ceil(64)])
     }
 
+    /// Whether rows `i` to `i + 63` are all claimed; `i` a multiple of 64.
+    pub(crate) fn all_64_from(&self, i: u32) -> bool {
+        self.0.get(i as usize / 64) == Some(&u64::MAX)
+    }
+
     pub(crate) fn get(&self, i: u32) -> bool {
         self.0[i as usize / 64] >> (i % 64) & 1 == 1
     }

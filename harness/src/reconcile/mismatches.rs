@@ -1,6 +1,8 @@
 //! `mismatches.csv`: one line per call not matched (and per matched call whose billed duration
-//! differs from the carrier's CDR), in time order, for a billing team's spreadsheet. The call id
-//! and numbers are read back from the input files by offset, so that matching keeps none.
+//! differs from the carrier's CDR), in time order, for a billing team's spreadsheet. A carrier
+//! row whose id Teams does not have gets its line as it streams past; the others' call id and
+//! numbers are read back from the input files by offset at the end, so that matching keeps no
+//! text. The lines are put in order by [`super::spill`], in bounded memory.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -8,10 +10,11 @@ use std::path::{Path, PathBuf};
 use super::carrier;
 use super::figures::{Class, Mismatch};
 use super::format::CarrierFormat;
-use super::matching::{Index, NO_ROW, row_of};
+use super::matching::{Claims, Index, NO_ROW, row_of, row_ref};
 use super::pipeline::JobKind;
-use super::rows::DurationSource;
+use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{unpack_source, visit_offsets};
+use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
 use super::text::{Nanos, push_int, push_rfc3339};
 
@@ -74,144 +77,271 @@ pub(crate) struct Sides<'a> {
     pub(crate) format: &'a CarrierFormat,
 }
 
-/// Reads back (call id, calling, called) of every mismatch from the side that has text for it:
-/// Teams' row when there is one, the carrier's otherwise.
-fn describe_all(
-    mismatches: &[Mismatch],
-    index: &[Index],
-    sides: &Sides<'_>,
-    mut captured: Vec<(u64, Described)>,
-) -> io::Result<Vec<Described>> {
-    let mut texts: Vec<Described> = vec![Default::default(); mismatches.len()];
-    captured.sort_unstable_by_key(|(source, _)| *source);
-    // (side, file, offset, mismatch)
-    let mut wanted: Vec<(bool, u16, u64, usize)> = mismatches
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (carrier_side, source) = if m.teams != NO_ROW {
-                (false, row_of(index, m.teams).source)
-            } else {
-                (true, m.source)
-            };
-            let (file, offset) = unpack_source(source);
-            (carrier_side, file, offset, i)
-        })
-        .filter(|&(carrier_side, _, _, i)| {
-            // Carrier rows described as they were read need no reading back.
-            let found = carrier_side
-                && captured
-                    .binary_search_by_key(&mismatches[i].source, |(source, _)| *source)
-                    .is_ok_and(|at| {
-                        texts[i] = std::mem::take(&mut captured[at].1);
-                        true
-                    });
-            !found
-        })
-        .collect();
-    wanted.sort_unstable();
-    let split = wanted.partition_point(|w| !w.0);
-    let (teams_side, carrier_side) = wanted.split_at(split);
-    // Each side's files are read back on a thread of their own.
-    let described = std::thread::scope(|scope| {
-        let carrier = scope.spawn(|| read_back(carrier_side, sides));
-        let teams = read_back(teams_side, sides);
-        (teams, carrier.join())
-    });
-    let (teams, carrier) = described;
-    let carrier =
-        carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?;
-    for (i, text) in teams?.into_iter().chain(carrier?) {
-        texts[i] = text;
-    }
-    Ok(texts)
-}
-
 /// A row's call id, calling and called number, as its file writes them.
 pub(crate) type Described = (String, String, String);
 
-/// Reads back the rows of `wanted` (side, file, offset, mismatch; sorted), one file at a time.
-fn read_back(
-    wanted: &[(bool, u16, u64, usize)],
-    sides: &Sides<'_>,
-) -> io::Result<Vec<(usize, Described)>> {
-    let mut texts = Vec::with_capacity(wanted.len());
-    for group in wanted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        let (carrier_side, file) = (group[0].0, usize::from(group[0].1));
-        let offsets: Vec<u64> = group.iter().map(|w| w.2).collect();
-        let (path, kind) = if carrier_side {
-            (&sides.carrier[file], &sides.carrier_kinds[file])
-        } else {
-            (&sides.teams[file], &sides.teams_kinds[file])
-        };
-        let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
-        let mut k = 0;
-        visit_offsets(path, &offsets, json, |offset, bytes| {
-            while k < group.len() && group[k].2 == offset {
-                let text = match kind {
-                    JobKind::Teams(shape) => teams::describe(shape, bytes),
-                    JobKind::Carrier(columns) => carrier::describe(sides.format, columns, bytes),
-                };
-                texts.push((group[k].3, text));
-                k += 1;
-            }
-        })?;
+/// Where a mismatch's line goes in the file: in time order; calls at the same time by class,
+/// then in the order of the files.
+pub(crate) fn key(m: &Mismatch, index: &[Index]) -> Key {
+    if m.teams != NO_ROW {
+        let row = row_of(index, m.teams);
+        Key {
+            at: row.start,
+            class: m.class,
+            teams: row.source,
+            carrier: m.source,
+        }
+    } else {
+        Key {
+            at: m.connect,
+            class: m.class,
+            teams: u64::MAX,
+            carrier: m.source,
+        }
     }
-    Ok(texts)
 }
 
-/// Writes `dir/mismatches.csv`; the number of lines besides the header.
+/// The line of a carrier row with an id that Teams does not have, from its text while the
+/// row's chunk is in hand: it needs nothing from the index.
+pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Described) {
+    let m = Mismatch {
+        class: Class::Unexpected,
+        billed_differs: false,
+        teams: NO_ROW,
+        connect: row.connect,
+        duration: row.duration,
+        source: row.source,
+    };
+    block.push(key(&m, &[]), |out| format_line(out, &m, None, text));
+}
+
+/// One partition's Teams rows that go to `mismatches.csv`, in its row order (which is file
+/// order): its unclaimed rows (`missing`, made here rather than kept: they can be most of a
+/// large index) and its paired mismatches (`paired`: sorted by row).
+#[derive(Clone)]
+struct PartRows<'a> {
+    part: usize,
+    index: &'a Index,
+    claims: &'a Claims,
+    paired: &'a [Mismatch],
+    next: u32,
+}
+
+impl Iterator for PartRows<'_> {
+    type Item = Mismatch;
+
+    fn next(&mut self) -> Option<Mismatch> {
+        while self.next < self.index.len() {
+            let i = self.next;
+            // Most rows are claimed and matched: 64 at a time when none is missing or paired.
+            if i.is_multiple_of(64)
+                && self.claims.all_64_from(i)
+                && self
+                    .paired
+                    .first()
+                    .is_none_or(|m| u64::from(m.teams as u32) >= u64::from(i) + 64)
+            {
+                self.next += 64;
+                continue;
+            }
+            self.next += 1;
+            let r = row_ref(self.part, i);
+            if !self.claims.get(i) {
+                return Some(Mismatch {
+                    class: Class::Missing,
+                    billed_differs: false,
+                    teams: r,
+                    connect: 0,
+                    duration: 0,
+                    source: u64::MAX,
+                });
+            }
+            if let Some((first, rest)) = self.paired.split_first()
+                && first.teams == r
+            {
+                self.paired = rest;
+                return Some(*first);
+            }
+        }
+        None
+    }
+}
+
+/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order.
+#[derive(Clone)]
+struct TeamsSide<'a> {
+    index: &'a [Index],
+    /// Each partition's rows, and the next one with its place in the files.
+    parts: Vec<(PartRows<'a>, Option<(u64, Mismatch)>)>,
+}
+
+impl<'a> TeamsSide<'a> {
+    fn new(index: &'a [Index], claims: &'a [Claims], paired: &'a [Mismatch]) -> Self {
+        let mut parts = Vec::with_capacity(index.len());
+        let mut rest = paired;
+        for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
+            let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
+            let (mine, others) = rest.split_at(end);
+            rest = others;
+            let mut rows = PartRows {
+                part,
+                index: index_part,
+                claims,
+                paired: mine,
+                next: 0,
+            };
+            let first = rows.next().map(|m| (row_of(index, m.teams).source, m));
+            parts.push((rows, first));
+        }
+        Self { index, parts }
+    }
+}
+
+impl Iterator for TeamsSide<'_> {
+    type Item = Mismatch;
+
+    fn next(&mut self) -> Option<Mismatch> {
+        let (rows, head) = self
+            .parts
+            .iter_mut()
+            .filter(|(_, head)| head.is_some())
+            .min_by_key(|(_, head)| head.map(|(source, _)| source))?;
+        let (_, m) = head.take()?;
+        *head = rows.next().map(|m| (row_of(self.index, m.teams).source, m));
+        Some(m)
+    }
+}
+
+/// Reads back, for the mismatches that have no line yet, their call id and numbers from the
+/// side that has text for them (Teams' row when there is one, the carrier's otherwise), each
+/// side's files on a thread of their own, in file order; `found`: the mismatches kept while
+/// matching (every one but the `missing` rows, which `claims` tells).
+fn read_back(
+    found: &mut [Mismatch],
+    index: &[Index],
+    claims: &[Claims],
+    sides: &Sides<'_>,
+    teams_spill: &mut Spill,
+    carrier_spill: &mut Spill,
+) -> io::Result<()> {
+    // Teams' rows in partition, then row order; the carrier's by place.
+    found.sort_unstable_by_key(|m| {
+        if m.teams != NO_ROW {
+            (false, m.teams)
+        } else {
+            (true, m.source)
+        }
+    });
+    let split = found.partition_point(|m| m.teams != NO_ROW);
+    let (paired, carrier_side) = found.split_at(split);
+    let teams_side = TeamsSide::new(index, claims, paired);
+    let (teams, carrier) = std::thread::scope(|scope| {
+        let carrier = scope.spawn(|| {
+            read_side(
+                carrier_side.iter().copied(),
+                |m| m.source,
+                (sides.carrier, sides.carrier_kinds),
+                sides.format,
+                index,
+                carrier_spill,
+            )
+        });
+        let teams = read_side(
+            teams_side,
+            |m| row_of(index, m.teams).source,
+            (sides.teams, sides.teams_kinds),
+            sides.format,
+            index,
+            teams_spill,
+        );
+        (teams, carrier.join())
+    });
+    teams?;
+    carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?
+}
+
+/// Reads back the rows of `mismatches` (in file order, by `source`; each row once) from one
+/// side's files, and gives `spill` their lines. `mismatches` is gone through twice: for the
+/// places to read, then along the reading.
+fn read_side(
+    mismatches: impl Iterator<Item = Mismatch> + Clone,
+    source: impl Fn(&Mismatch) -> u64,
+    (paths, kinds): (&[PathBuf], &[JobKind]),
+    format: &CarrierFormat,
+    index: &[Index],
+    spill: &mut Spill,
+) -> io::Result<()> {
+    let mut places: Vec<u64> = mismatches.clone().map(|m| source(&m)).collect();
+    let mut along = mismatches;
+    for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
+        let file = usize::from(unpack_source(group[0]).0);
+        for place in group.iter_mut() {
+            *place = unpack_source(*place).1;
+        }
+        let (path, kind) = (&paths[file], &kinds[file]);
+        let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
+        let mut k = 0;
+        let mut failed = Ok(());
+        visit_offsets(path, group, json, |offset, bytes| {
+            while k < group.len() && group[k] == offset {
+                k += 1;
+                let Some(m) = along.next() else { return };
+                let text = match kind {
+                    JobKind::Teams(shape) => teams::describe(shape, bytes),
+                    JobKind::Carrier(columns) => carrier::describe(format, columns, bytes),
+                };
+                let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
+                if failed.is_ok() {
+                    failed = spill.push(key(&m, index), |out| format_line(out, &m, teams, &text));
+                }
+            }
+        })?;
+        failed?;
+    }
+    Ok(())
+}
+
+/// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
+/// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
+/// in time order; the number of lines
+/// besides the header. Memory holds `budget` bytes of lines per producer at most: past it,
+/// sorted runs go to temporary files in `dir`, merged at the end and removed.
 pub(crate) fn write(
     dir: &Path,
-    mismatches: &mut [Mismatch],
+    found: &mut [Mismatch],
     index: &[Index],
+    claims: &[Claims],
     sides: &Sides<'_>,
-    captured: Vec<(u64, Described)>,
-    threads: usize,
+    streamed: Spill,
+    budget: usize,
 ) -> io::Result<u64> {
-    // In time order; calls at the same time by class, then in the order of the files.
-    let key = |m: &Mismatch| {
-        if m.teams != NO_ROW {
-            let row = row_of(index, m.teams);
-            (row.start, m.class, row.source, m.source)
-        } else {
-            (m.connect, m.class, u64::MAX, m.source)
-        }
-    };
-    mismatches.sort_by_cached_key(key);
-    let texts = describe_all(mismatches, index, sides, captured)?;
+    let mut teams_spill = Spill::new(dir, "teams", budget);
+    let mut carrier_spill = Spill::new(dir, "carrier", budget);
+    read_back(
+        found,
+        index,
+        claims,
+        sides,
+        &mut teams_spill,
+        &mut carrier_spill,
+    )?;
     let mut w =
         io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
     writeln!(w, "{HEADER}")?;
-    // Lines are formatted in blocks, each in parts on as many threads, and written in order:
-    // memory holds one block's text.
-    let lines: Vec<(&Mismatch, &Described)> = mismatches.iter().zip(&texts).collect();
-    let threads = threads.max(1);
-    for block in lines.chunks(threads * 16_384) {
-        let part = block.len().div_ceil(threads);
-        let parts: Vec<Vec<u8>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = block
-                .chunks(part)
-                .map(|lines| scope.spawn(|| format_lines(lines, index)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for bytes in parts {
-            w.write_all(&bytes)?;
-        }
-    }
+    let lines = spill::merge(vec![streamed, teams_spill, carrier_spill], &mut w)?;
     w.flush()?;
-    Ok(mismatches.len() as u64)
+    Ok(lines)
 }
 
-/// The lines of `mismatches.csv` for `lines`.
-fn format_lines(lines: &[(&Mismatch, &Described)], index: &[Index]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(lines.len() * 200);
-    for &(m, (id, calling, called)) in lines {
-        let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
+/// The line of `mismatches.csv` for a mismatch, its Teams row (when it has one) and its text,
+/// appended to `out`.
+fn format_line(
+    out: &mut Vec<u8>,
+    m: &Mismatch,
+    teams: Option<&TeamsRow>,
+    (id, calling, called): &Described,
+) {
+    {
         let carrier = m.class != Class::Missing;
         out.extend_from_slice(m.class.as_str().as_bytes());
         out.push(b',');
@@ -220,18 +350,18 @@ fn format_lines(lines: &[(&Mismatch, &Described)], index: &[Index]) -> Vec<u8> {
         }
         for text in [id, calling, called] {
             out.push(b',');
-            push_field(&mut out, text);
+            push_field(out, text);
         }
         out.push(b',');
         if let Some(t) = teams {
-            push_rfc3339(&mut out, t.start);
+            push_rfc3339(out, t.start);
             out.push(b',');
-            push_rfc3339(&mut out, t.start + t.measured);
+            push_rfc3339(out, t.start + t.measured);
             out.push(b',');
-            push_ms(&mut out, t.measured);
+            push_ms(out, t.measured);
             out.push(b',');
             if t.billed >= 0 {
-                push_int(&mut out, i64::from(t.billed));
+                push_int(out, i64::from(t.billed));
             }
             out.push(b',');
             out.extend_from_slice(match t.duration_source {
@@ -244,11 +374,11 @@ fn format_lines(lines: &[(&Mismatch, &Described)], index: &[Index]) -> Vec<u8> {
         }
         out.push(b',');
         if carrier {
-            push_rfc3339(&mut out, m.connect);
+            push_rfc3339(out, m.connect);
             out.push(b',');
-            push_rfc3339(&mut out, m.connect + m.duration);
+            push_rfc3339(out, m.connect + m.duration);
             out.push(b',');
-            push_ms(&mut out, m.duration);
+            push_ms(out, m.duration);
         } else {
             out.extend_from_slice(b",,");
         }
@@ -256,11 +386,10 @@ fn format_lines(lines: &[(&Mismatch, &Described)], index: &[Index]) -> Vec<u8> {
         if let Some(t) = teams
             && carrier
         {
-            push_ms(&mut out, m.duration - t.measured);
+            push_ms(out, m.duration - t.measured);
         }
         out.push(b'\n');
     }
-    out
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod mismatches;
 mod pipeline;
 mod rows;
 mod source;
+mod spill;
 mod teams;
 mod text;
 
@@ -30,10 +31,6 @@ use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
 
 /// How many rejected rows the report lists (all are counted).
 const ERRORS_LISTED: usize = 1000;
-
-/// How much memory the text of unexpected carrier rows kept for `mismatches.csv` may take
-/// (about 150 bytes a row); the rows past it are read back from the carrier's files.
-const CAPTURED_BYTES: u64 = 64 << 20;
 
 /// What to reconcile, and how.
 #[derive(Debug, Clone)]
@@ -245,12 +242,9 @@ impl<'a> Rejections<'a> {
 }
 
 /// What a parsing thread gives for a carrier chunk: its counts and problems, its rows by
-/// partition (their heads looked up), and the text of its rows whose id Teams does not have.
-type CarrierChunk = (
-    Parsed<CarrierRow>,
-    Vec<Vec<CarrierRow>>,
-    Vec<(u64, mismatches::Described)>,
-);
+/// partition (their heads looked up), and the `mismatches.csv` lines of its rows whose id
+/// Teams does not have.
+type CarrierChunk = (Parsed<CarrierRow>, Vec<Vec<CarrierRow>>, spill::Block);
 
 /// Parses one job on a parsing thread.
 fn parse_teams(job: &Job, filters: &Filters, rows: Vec<TeamsRow>) -> Parsed<TeamsRow> {
@@ -283,6 +277,17 @@ fn parse_teams(job: &Job, filters: &Filters, rows: Vec<TeamsRow>) -> Parsed<Team
 
 /// Reconciles, writes the files into `options.out`, and gives the report.
 pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, ReconcileError> {
+    reconcile_spilling(options, spill::SPILL_BYTES)
+}
+
+/// [`reconcile`], holding at most `spill_bytes` of `mismatches.csv` lines in memory per thread
+/// that makes them (past it, sorted runs go to temporary files in the output folder): for
+/// tests, which make it small so that the runs are exercised on small inputs.
+#[doc(hidden)]
+pub fn reconcile_spilling(
+    options: &ReconcileOptions,
+    spill_bytes: usize,
+) -> Result<ReconcileOutcome, ReconcileError> {
     let started = Instant::now();
     let (format, format_name) = match &options.carrier_format {
         Some(path) => (
@@ -431,10 +436,10 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
         all_figures.push(figures);
     }
     let indexes = indexes;
-    // The carrier rows whose id Teams does not have at all, described while their text is in
-    // hand, so that `mismatches.csv` need not read the carrier's files again for them.
-    let mut captured: Vec<(u64, mismatches::Described)> = Vec::new();
-    let mut captured_bytes = 0u64;
+    // The `mismatches.csv` lines of the carrier rows whose id Teams does not have at all,
+    // made while their text is in hand: neither kept as rows nor read again from the files.
+    let mismatches_path = options.out.join("mismatches.csv");
+    let mut streamed = spill::Spill::new(&options.out, "streamed", spill_bytes);
     let states = partitioned(
         all_figures
             .into_iter()
@@ -443,15 +448,26 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
             .collect(),
         |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
             let index = &indexes[*k];
-            for row in &rows {
-                figures.carrier(row);
-                if row.id == 0 {
-                    idless.push(*row);
-                    continue;
-                }
-                match index.claim_from(claims, row.head, row.connect) {
-                    Some(i) => figures.pair(row_ref(*k, i), index.row(i), row),
-                    None => figures.unexpected(row, known),
+            for batch in rows.chunks(figures::TOUCH_BATCH) {
+                // The Teams rows that the claims read, and their numbers' sums, are read
+                // first, all of them, so that their cache misses overlap.
+                figures.touch(
+                    batch
+                        .iter()
+                        .filter(|row| row.head != rows::NONE)
+                        .map(|row| index.row(row.head)),
+                );
+                for row in batch {
+                    figures.carrier(row);
+                    if row.id == 0 {
+                        idless.push(*row);
+                        continue;
+                    }
+                    match index.claim_from(claims, row.head, row.connect) {
+                        Some(i) => figures.pair(row_ref(*k, i), index.row(i), row),
+                        // Without a head, the row's line was made on its parsing thread.
+                        None => figures.unexpected(row, known, row.head != rows::NONE),
+                    }
                 }
             }
             carrier_pool.give(rows);
@@ -470,7 +486,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
                     );
                     // The lookups, which miss the cache, here on the parsing threads; claims
                     // do not change a chain's head, so they hold when the rows are claimed.
-                    let mut texts = Vec::new();
+                    let mut lines = spill::Block::default();
                     let (mut ids, mut heads) = (Vec::new(), Vec::new());
                     for (rows, index) in split.iter_mut().zip(&indexes) {
                         ids.clear();
@@ -484,30 +500,20 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
                             {
                                 let at =
                                     (source::unpack_source(row.source).1 - job.offset) as usize;
-                                texts.push((
-                                    row.source,
-                                    carrier::describe(&format, columns, &job.data[at..]),
-                                ));
+                                let text = carrier::describe(&format, columns, &job.data[at..]);
+                                mismatches::push_unexpected(&mut lines, row, &text);
                             }
                         }
                     }
-                    (parsed, split, texts)
+                    (parsed, split, lines)
                 },
-                |(mut parsed, split, texts): CarrierChunk| {
+                |(mut parsed, split, mut lines): CarrierChunk| {
                     if !carrier_rejections.take(&mut parsed, &mut listed, teams_rejected)? {
                         return Ok(());
                     }
-                    // Within a budget, so that a carrier export far larger than Teams' log
-                    // (most of it unexpected) does not hold its text: past it, the rows are
-                    // read back from the file at the end.
-                    for (source, text) in texts {
-                        let bytes = (text.0.len() + text.1.len() + text.2.len() + 96) as u64;
-                        if captured_bytes + bytes > CAPTURED_BYTES {
-                            break;
-                        }
-                        captured_bytes += bytes;
-                        captured.push((source, text));
-                    }
+                    streamed
+                        .add(&mut lines)
+                        .map_err(write_error(&mismatches_path))?;
                     for (k, rows) in split.into_iter().enumerate() {
                         send(k, rows);
                     }
@@ -534,26 +540,28 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     )) {
         match matched {
             Some(r) => all_figures[(r >> 32) as usize].pair(r, matching::row_of(&indexes, r), row),
-            None => all_figures[0].unexpected(row, known),
+            None => all_figures[0].unexpected(row, known, true),
         }
     }
     drop(idless);
     std::thread::scope(|scope| {
-        for (k, ((index, figures), claims)) in indexes
-            .iter()
-            .zip(all_figures.iter_mut())
-            .zip(&all_claims)
-            .enumerate()
+        for ((index, figures), claims) in
+            indexes.iter().zip(all_figures.iter_mut()).zip(&all_claims)
         {
             scope.spawn(move || {
                 for (i, row) in index.rows() {
                     if !claims.get(i) {
-                        figures.missing(row_ref(k, i), row);
+                        figures.missing(row);
                     }
                 }
             });
         }
     });
+    // The mismatches of every partition in one list, each partition's freed as it is moved.
+    let mut found = Vec::with_capacity(all_figures.iter().map(|f| f.mismatches.len()).sum());
+    for figures in &mut all_figures {
+        found.extend_from_slice(&std::mem::take(&mut figures.mismatches));
+    }
     let mut all_figures = all_figures.into_iter();
     let mut figures = all_figures
         .next()
@@ -568,7 +576,7 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     teams_rows.reconciled = indexes.iter().map(|i| u64::from(i.len())).sum();
     let mut carrier_rows = carrier_rejections.counts;
     carrier_rows.reconciled = classes.matched + classes.drift + classes.unexpected;
-    let mut finished = figures.finish(options.top_numbers);
+    let finished = figures.finish(options.top_numbers);
     let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
         teams_files.into_iter().unzip();
     let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
@@ -582,13 +590,14 @@ pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, Reconci
     };
     let mismatch_lines = mismatches::write(
         &options.out,
-        &mut finished.mismatches,
+        &mut found,
         &indexes,
+        &all_claims,
         &sides,
-        captured,
-        threads,
+        streamed,
+        spill_bytes,
     )
-    .map_err(write_error(&options.out.join("mismatches.csv")))?;
+    .map_err(write_error(&mismatches_path))?;
     let rejected = teams_rows.rejected + carrier_rows.rejected;
     let reconciled =
         finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0

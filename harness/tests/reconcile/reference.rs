@@ -2,7 +2,7 @@
 //! strings) on random small inputs with repeated ids, rows without ids, competing numbers and
 //! times on the tolerance's edges: the classes, the drift percentiles and the row counts agree.
 
-use oc_harness::reconcile::{ReconcileOptions, reconcile};
+use oc_harness::reconcile::{ReconcileOptions, reconcile, reconcile_spilling};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -281,5 +281,27 @@ fn classes_and_percentiles_equal_the_naive_reference() {
             - 1;
         assert_eq!(lines, report.mismatch_lines, "{replay}");
         assert!(lines >= c.drift + c.missing + c.unexpected, "{replay}");
+        // With room for a few lines only, `mismatches.csv` is sorted in runs spilled to
+        // temporary files and merged: the same bytes, and no temporary file left.
+        let spilled = ReconcileOptions {
+            out: dir.join(format!("out-{seed}-spilled")),
+            ..options.clone()
+        };
+        reconcile_spilling(&spilled, 300).unwrap_or_else(|e| panic!("{replay}: {e}"));
+        assert_eq!(
+            std::fs::read(spilled.out.join("mismatches.csv")).unwrap(),
+            std::fs::read(options.out.join("mismatches.csv")).unwrap(),
+            "{replay}"
+        );
+        let mut left: Vec<_> = std::fs::read_dir(&spilled.out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["mismatches.csv", "report.html", "report.json", "summary.md"],
+            "{replay}"
+        );
     }
 }

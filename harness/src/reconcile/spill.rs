@@ -1,0 +1,446 @@
+//! The lines of `mismatches.csv` put in time order in bounded memory: lines come in any order,
+//! in blocks; a block past its budget is sorted and written to a temporary file in the output
+//! folder as a run, and the runs (with what is still in memory) are merged at the end. So
+//! memory holds a budget's worth of lines per producer, however many mismatches there are.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::figures::Class;
+use super::text::Nanos;
+
+/// How many bytes of lines a producer holds before it sorts them and writes them out as a run.
+pub(crate) const SPILL_BYTES: usize = 64 << 20;
+
+/// Where a line goes in `mismatches.csv`: its time (Teams' start, or the carrier's connect
+/// time without a Teams row), its class, then its Teams row's and its carrier row's places in
+/// their files (`u64::MAX` without one). No two lines have the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Key {
+    pub(crate) at: Nanos,
+    pub(crate) class: Class,
+    pub(crate) teams: u64,
+    pub(crate) carrier: u64,
+}
+
+/// A record of a run: the key, the line's length, the line.
+const RECORD_HEAD: usize = 8 + 1 + 8 + 8 + 4;
+
+impl Key {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.at.to_le_bytes());
+        out.push(self.class as u8);
+        out.extend_from_slice(&self.teams.to_le_bytes());
+        out.extend_from_slice(&self.carrier.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8; RECORD_HEAD]) -> io::Result<(Self, usize)> {
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let class = match bytes[8] {
+            0 => Class::Matched,
+            1 => Class::Drift,
+            2 => Class::Missing,
+            3 => Class::Unexpected,
+            _ => return Err(io::Error::other("a spilled run of mismatches is corrupt")),
+        };
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&bytes[25..29]);
+        Ok((
+            Self {
+                at: u64_at(0) as i64,
+                class,
+                teams: u64_at(9),
+                carrier: u64_at(17),
+            },
+            u32::from_le_bytes(len) as usize,
+        ))
+    }
+}
+
+/// Lines in the order they were added: their keys and where each is in `text`.
+#[derive(Debug, Default)]
+pub(crate) struct Block {
+    keys: Vec<(Key, u32, u32)>,
+    text: Vec<u8>,
+}
+
+impl Block {
+    /// Adds a line: `write` appends it (with its line end) to the text.
+    pub(crate) fn push(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.text.len();
+        write(&mut self.text);
+        self.keys.push((key, start as u32, self.text.len() as u32));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The bytes held, text and keys.
+    fn bytes(&self) -> usize {
+        self.text.len() + self.keys.len() * std::mem::size_of::<(Key, u32, u32)>()
+    }
+
+    /// Puts the lines in key order.
+    fn sort(&mut self) {
+        self.keys.sort_unstable_by_key(|&(key, _, _)| key);
+    }
+
+    /// The lines in their order: (key, line).
+    fn lines(&self) -> impl Iterator<Item = (Key, &[u8])> {
+        self.keys
+            .iter()
+            .map(|&(key, start, end)| (key, &self.text[start as usize..end as usize]))
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.text.clear();
+    }
+}
+
+/// The temporary file of one producer's runs; removed when dropped.
+struct RunFile {
+    path: PathBuf,
+    writer: BufWriter<File>,
+}
+
+impl Drop for RunFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One producer's lines: a block in memory, and the runs written out so far.
+pub(crate) struct Spill {
+    dir: PathBuf,
+    name: String,
+    budget: usize,
+    block: Block,
+    file: Option<RunFile>,
+    /// (offset, length) of each run in the file.
+    runs: Vec<(u64, u64)>,
+    written: u64,
+    lines: u64,
+}
+
+impl Spill {
+    /// A producer whose runs go to `dir/.mismatches-NAME.tmp`, sorted and written out once
+    /// `budget` bytes of lines are held.
+    pub(crate) fn new(dir: &Path, name: &str, budget: usize) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            budget: budget.max(1),
+            block: Block::default(),
+            file: None,
+            runs: Vec::new(),
+            written: 0,
+            lines: 0,
+        }
+    }
+
+    /// Adds a line (see [`Block::push`]).
+    pub(crate) fn push(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        // Places in the text are 32-bit: a block far past any budget goes out first.
+        if self.block.text.len() > (u32::MAX >> 1) as usize {
+            self.spill()?;
+        }
+        self.block.push(key, write);
+        self.lines += 1;
+        self.spill_if_full()
+    }
+
+    /// Adds the lines of a block, which is left empty.
+    pub(crate) fn add(&mut self, block: &mut Block) -> io::Result<()> {
+        self.lines += block.len() as u64;
+        if self.block.keys.is_empty() {
+            std::mem::swap(&mut self.block, block);
+        } else {
+            // Places in the text are 32-bit: a block far past any budget goes out first.
+            if self.block.text.len() + block.text.len() > u32::MAX as usize {
+                self.spill()?;
+            }
+            let base = self.block.text.len() as u32;
+            self.block.keys.extend(
+                block
+                    .keys
+                    .iter()
+                    .map(|&(key, start, end)| (key, base + start, base + end)),
+            );
+            self.block.text.extend_from_slice(&block.text);
+        }
+        block.clear();
+        self.spill_if_full()
+    }
+
+    fn spill_if_full(&mut self) -> io::Result<()> {
+        if self.block.bytes() >= self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the block and writes it out as a run.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.block.keys.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let path = self.dir.join(format!(".mismatches-{}.tmp", self.name));
+            let writer = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            self.file = Some(RunFile { path, writer });
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let start = self.written;
+        let mut head = Vec::with_capacity(RECORD_HEAD);
+        self.block.sort();
+        for (key, line) in self.block.lines() {
+            head.clear();
+            key.encode(&mut head);
+            head.extend_from_slice(&(line.len() as u32).to_le_bytes());
+            file.writer.write_all(&head)?;
+            file.writer.write_all(line)?;
+            self.written += (head.len() + line.len()) as u64;
+        }
+        self.runs.push((start, self.written - start));
+        self.block.clear();
+        Ok(())
+    }
+}
+
+/// One run of a file, read through a buffer of its own: every run of a file shares one
+/// handle, so the number of runs is not limited by the open files allowed.
+struct RunReader<'a> {
+    file: &'a File,
+    /// The next byte of the file to buffer, and the end of the run.
+    pos: u64,
+    end: u64,
+    buffer: Vec<u8>,
+    at: usize,
+}
+
+impl Read for RunReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.buffer.len() {
+            let want = (self.end - self.pos).min(self.buffer.capacity() as u64) as usize;
+            if want == 0 {
+                return Ok(0);
+            }
+            let mut file = self.file;
+            file.seek(SeekFrom::Start(self.pos))?;
+            self.buffer.clear();
+            file.take(want as u64).read_to_end(&mut self.buffer)?;
+            if self.buffer.is_empty() {
+                return Err(io::Error::other("a spilled run of mismatches ends early"));
+            }
+            self.pos += self.buffer.len() as u64;
+            self.at = 0;
+        }
+        let n = out.len().min(self.buffer.len() - self.at);
+        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Where the merge takes its next line from.
+enum Source<'a> {
+    /// A sorted block, and its next line.
+    Memory(&'a Block, usize),
+    Run {
+        reader: RunReader<'a>,
+        next: Option<(Key, Vec<u8>)>,
+    },
+}
+
+impl Source<'_> {
+    fn key(&mut self) -> Option<Key> {
+        match self {
+            Self::Memory(block, next) => block.keys.get(*next).map(|&(key, _, _)| key),
+            Self::Run { next, .. } => next.as_ref().map(|(key, _)| *key),
+        }
+    }
+
+    /// Writes the current line and moves to the next.
+    fn write_next(&mut self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Self::Memory(block, next) => {
+                if let Some(&(_, start, end)) = block.keys.get(*next) {
+                    out.write_all(&block.text[start as usize..end as usize])?;
+                    *next += 1;
+                }
+            }
+            Self::Run { reader, next } => {
+                if let Some((_, line)) = next.take() {
+                    out.write_all(&line)?;
+                    *next = read_record(reader, line)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The next record of a run, read into `line`'s memory; `None` at its end.
+fn read_record(reader: &mut impl Read, mut line: Vec<u8>) -> io::Result<Option<(Key, Vec<u8>)>> {
+    let mut head = [0u8; RECORD_HEAD];
+    match reader.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let (key, len) = Key::decode(&head)?;
+    line.clear();
+    line.resize(len, 0);
+    reader.read_exact(&mut line)?;
+    Ok(Some((key, line)))
+}
+
+/// Writes the lines of every producer to `out` in key order; how many.
+pub(crate) fn merge(mut spills: Vec<Spill>, out: &mut impl Write) -> io::Result<u64> {
+    let lines = spills.iter().map(|s| s.lines).sum();
+    // A producer that wrote runs writes the rest too, so that its file is flushed and every
+    // source but the in-memory blocks is a run.
+    for spill in &mut spills {
+        if !spill.runs.is_empty() {
+            spill.spill()?;
+        }
+        if let Some(file) = spill.file.as_mut() {
+            file.writer.flush()?;
+        }
+    }
+    let runs: usize = spills.iter().map(|s| s.runs.len()).sum();
+    // Read buffers that share about one budget between the runs.
+    let buffer = (SPILL_BYTES / runs.max(1)).clamp(64 << 10, 1 << 20);
+    let mut handles = Vec::with_capacity(spills.len());
+    for spill in &mut spills {
+        spill.block.sort();
+        handles.push(match &spill.file {
+            Some(file) => Some(File::open(&file.path)?),
+            None => None,
+        });
+    }
+    let mut sources: Vec<Source<'_>> = Vec::new();
+    for (spill, handle) in spills.iter().zip(&handles) {
+        if let Some(file) = handle {
+            for &(start, len) in &spill.runs {
+                let mut reader = RunReader {
+                    file,
+                    pos: start,
+                    end: start + len,
+                    buffer: Vec::with_capacity(buffer),
+                    at: 0,
+                };
+                let next = read_record(&mut reader, Vec::new())?;
+                sources.push(Source::Run { reader, next });
+            }
+        }
+        if !spill.block.keys.is_empty() {
+            sources.push(Source::Memory(&spill.block, 0));
+        }
+    }
+    let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::with_capacity(sources.len());
+    for (i, source) in sources.iter_mut().enumerate() {
+        if let Some(key) = source.key() {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let source = &mut sources[i];
+        source.write_next(out)?;
+        if let Some(key) = source.key() {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(at: i64, carrier: u64) -> Key {
+        Key {
+            at,
+            class: if at % 2 == 0 {
+                Class::Drift
+            } else {
+                Class::Unexpected
+            },
+            teams: u64::MAX,
+            carrier,
+        }
+    }
+
+    /// Lines from three producers, in a scrambled order, merged whatever the budget: the same
+    /// bytes as sorting them all in memory, and no temporary file left behind.
+    #[test]
+    fn runs_merge_into_key_order_whatever_the_budget() {
+        let dir = std::env::temp_dir().join(format!("oc-reconcile-spill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines: Vec<(Key, String)> = (0..3000u64)
+            .map(|i| {
+                let at = (i * 7919 % 1009) as i64 - 300;
+                (
+                    key(at, i),
+                    format!("line {at} {i} {}\n", "x".repeat((i % 37) as usize)),
+                )
+            })
+            .collect();
+        let mut want: Vec<&(Key, String)> = lines.iter().collect();
+        want.sort_by_key(|(k, _)| *k);
+        let want: String = want.iter().map(|(_, l)| l.as_str()).collect();
+        for budget in [1, 500, 4096, 1 << 30] {
+            let mut spills: Vec<Spill> = ["a", "b", "c"]
+                .iter()
+                .map(|name| Spill::new(&dir, name, budget))
+                .collect();
+            for (i, (k, line)) in lines.iter().enumerate() {
+                if i % 3 == 2 {
+                    // A block of one line, as a parsing thread hands them over.
+                    let mut block = Block::default();
+                    block.push(*k, |out| out.extend_from_slice(line.as_bytes()));
+                    spills[2].add(&mut block).unwrap();
+                    assert_eq!(block.len(), 0);
+                } else {
+                    spills[i % 3]
+                        .push(*k, |out| out.extend_from_slice(line.as_bytes()))
+                        .unwrap();
+                }
+            }
+            let spilled = spills.iter().any(|s| !s.runs.is_empty());
+            assert_eq!(spilled, budget < 1 << 30, "budget {budget}");
+            let mut out = Vec::new();
+            assert_eq!(merge(spills, &mut out).unwrap(), 3000);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "budget {budget}");
+            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+            assert!(left.is_empty(), "budget {budget}: {left:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keys_read_back_as_written() {
+        for k in [key(-5, 0), key(i64::MIN, u64::MAX), key(i64::MAX, 1 << 50)] {
+            let mut bytes = Vec::new();
+            k.encode(&mut bytes);
+            bytes.extend_from_slice(&7u32.to_le_bytes());
+            let head: [u8; RECORD_HEAD] = bytes.try_into().unwrap();
+            assert_eq!(Key::decode(&head).unwrap(), (k, 7));
+        }
+        let mut bad = [0u8; RECORD_HEAD];
+        bad[8] = 9;
+        assert!(Key::decode(&bad).is_err());
+    }
+}

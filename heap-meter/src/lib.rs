@@ -4,8 +4,9 @@
 //! thread costs a thread-local write.
 //!
 //! Each allocation carries its part in a header in front of it, so that a block is credited
-//! back to the part that made it wherever it is freed (an exchange made on Teams' thread and
-//! dropped by the checker counts for neither): the figure is what a part itself holds.
+//! back to the part that made it wherever it is freed: an exchange made on Teams' thread and
+//! dropped by the checker counts as [`Part::Other`]'s all along. The figure is what a part made
+//! and still holds; blocks another part made and handed over are not in it.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;

@@ -3,6 +3,7 @@
 //! into the rules and the figures; then the evidence still to be found, in the kept exchanges.
 
 use mock_teams::{CallView, MockTeams};
+use oc_heap_meter::{self as heap, Part};
 use oc_observe::CallTruth;
 use oc_protocol::{TeamsNumber, UnixMillis};
 
@@ -12,7 +13,6 @@ use super::{CARRIER_ID, RunError, store_error};
 use crate::actors::checker::Observed;
 use crate::checker::history::{CallFact, History, IsolationProbe, Probe, SignatureProbe};
 use crate::checker::{CallRow, CheckResult, End};
-use oc_heap_meter::{self as heap, Part};
 
 /// What only the end of a run knows, besides the calls.
 #[derive(Debug, Default)]

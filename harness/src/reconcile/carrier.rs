@@ -250,6 +250,24 @@ mod tests {
 
     const HEADER: &[u8] = b"call_id,calling_number,called_number,connect_time,end_time,duration_ms";
 
+    /// `body` as the first chunk of file 0, after its header line, unfiltered.
+    fn parse_from_line_2(
+        format: &CarrierFormat,
+        columns: &CarrierColumns,
+        body: &[u8],
+    ) -> Parsed<CarrierRow> {
+        parse_csv(
+            format,
+            columns,
+            body,
+            0,
+            0,
+            Some(2),
+            &Filters::default(),
+            Vec::new(),
+        )
+    }
+
     #[test]
     fn the_export_csv_reads() {
         let format = format::parse(OC_HARNESS_FORMAT, "oc-harness.toml").unwrap();
@@ -291,16 +309,7 @@ mod tests {
         let sample = include_bytes!("../../../docs/carrier-formats/example-sbc.csv");
         let (header, body) = sample.split_at(memchr::memchr(b'\n', sample).unwrap() + 1);
         let columns = CarrierColumns::resolve(&format, Some(&header[..header.len() - 1])).unwrap();
-        let parsed = parse_csv(
-            &format,
-            &columns,
-            body,
-            0,
-            0,
-            Some(2),
-            &Filters::default(),
-            Vec::new(),
-        );
+        let parsed = parse_from_line_2(&format, &columns, body);
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!(parsed.rows.len(), 3);
         assert_eq!(parsed.rows[0].duration, 61_500_000_000);
@@ -313,16 +322,7 @@ mod tests {
         let format = format::parse(OC_HARNESS_FORMAT, "oc-harness.toml").unwrap();
         let columns = CarrierColumns::resolve(&format, Some(HEADER)).unwrap();
         let body = b"c1,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc2,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1s\nc3,+1,+2,yesterday,2026-01-05T10:00:01.000Z,1000\nc4,\"+1,+2\n";
-        let parsed = parse_csv(
-            &format,
-            &columns,
-            body,
-            0,
-            0,
-            Some(2),
-            &Filters::default(),
-            Vec::new(),
-        );
+        let parsed = parse_from_line_2(&format, &columns, body);
         assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
         let p = &parsed.problems;
         assert_eq!(
@@ -345,16 +345,7 @@ mod tests {
         // Line 2's record holds a line break in a quoted field (RFC 4180 allows it), over
         // three lines; the rows before and after it read.
         let body = b"c1,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc2,\"+1\nsecond line, with a comma\n\",+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc3,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\n";
-        let parsed = parse_csv(
-            &format,
-            &columns,
-            body,
-            0,
-            0,
-            Some(2),
-            &Filters::default(),
-            Vec::new(),
-        );
+        let parsed = parse_from_line_2(&format, &columns, body);
         assert_eq!((parsed.read, parsed.rows.len(), parsed.lines), (3, 2, 5));
         assert_eq!(parsed.problems.len(), 1, "{:?}", parsed.problems);
         let p = &parsed.problems[0];

@@ -21,7 +21,7 @@ use oc_protocol::{ReconClass, format_timestamp, parse_timestamp};
 use oc_reports::{
     Accuracy, ConfusionCell, Conservation, EvidenceExchange, LatencyMeasure, MAX_EVIDENCE, Outcome,
     Report, RuleVerdict, RunCounts, ShardDrift, ShardLatency, ShardSection, ThresholdResult,
-    Timing, Verdict,
+    Timing,
 };
 
 use crate::run::figures::{DriftFold, deserialise, latency_summary, serialise};
@@ -281,15 +281,8 @@ pub fn merge(shards: &[ShardReport]) -> Result<(Report, Vec<EvidenceExchange>), 
         .collect::<Result<Vec<_>, _>>()?;
     let expectation =
         crate::run::report::expectation(&rules, first.expectation.expected_failures.clone());
-    let harness_error =
-        accuracy.as_ref().is_some_and(|a| a.disagreement_count > 0) || !conservation.holds;
-    let verdict = if harness_error {
-        Verdict::HarnessError
-    } else if expectation.met && thresholds.iter().all(|t| t.passed) {
-        Verdict::Passed
-    } else {
-        Verdict::Failed
-    };
+    let verdict =
+        crate::run::report::verdict(accuracy.as_ref(), &conservation, &expectation, &thresholds);
     // The shards ran side by side: the run took from the first start to the last end.
     let starts: Vec<i64> = shards
         .iter()

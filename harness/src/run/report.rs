@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use oc_protocol::{ReconciliationSummary, RuleId, Severity, format_timestamp};
 use oc_reports::{
-    ExpectationResult, LatencySummary, Outcome, QualityBucket, Report, RunCounts, ScenarioInfo,
-    ThresholdResult, Timing, Verdict,
+    Accuracy, Conservation, ExpectationResult, LatencySummary, Outcome, QualityBucket, Report,
+    RunCounts, ScenarioInfo, ThresholdResult, Timing, Verdict,
 };
 
 use super::figures::RunFigures;
@@ -58,18 +58,12 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
     let expectation = expectation(&result.rules, scenario.expect.failed_rules.clone());
     let latency = figures.latency;
     let thresholds = thresholds(scenario, &summary, &latency);
-    let harness_error = result
-        .accuracy
-        .as_ref()
-        .is_some_and(|a| a.disagreement_count > 0)
-        || !result.conservation.holds;
-    let verdict = if harness_error {
-        Verdict::HarnessError
-    } else if expectation.met && thresholds.iter().all(|t| t.passed) {
-        Verdict::Passed
-    } else {
-        Verdict::Failed
-    };
+    let verdict = verdict(
+        result.accuracy.as_ref(),
+        &result.conservation,
+        &expectation,
+        &thresholds,
+    );
     let counts = RunCounts {
         numbers,
         events: figures.events,
@@ -291,6 +285,24 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The verdict of a run (and of a merge, on the merged figures): a harness error when the
+/// checker disagreed with the ground truth or the classes do not add up; else passed when the
+/// expectation is met and every threshold held.
+pub(crate) fn verdict(
+    accuracy: Option<&Accuracy>,
+    conservation: &Conservation,
+    expectation: &ExpectationResult,
+    thresholds: &[ThresholdResult],
+) -> Verdict {
+    if accuracy.is_some_and(|a| a.disagreement_count > 0) || !conservation.holds {
+        Verdict::HarnessError
+    } else if expectation.met && thresholds.iter().all(|t| t.passed) {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
     }
 }
 

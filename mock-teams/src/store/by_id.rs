@@ -101,9 +101,10 @@ impl Store {
     ) -> Result<impl Iterator<Item = (UnixMillis, bool)> + Clone + '_, StoreError> {
         let carrier = self.carrier_id_index(carrier_id)?;
         let c = &self.carriers[usize::from(carrier)];
-        let kept = c.quality_feed.entries().map(|(_, e)| {
-            let (_, quality) = &self.quality[e.item as usize];
-            (e.available, quality.is_poor())
+        // An entry of a closed call is in the closed books already.
+        let kept = c.quality_feed.entries().filter_map(|(_, e)| {
+            let (_, quality) = self.quality.get(e.item as usize)?;
+            Some((e.available, quality.is_poor()))
         });
         Ok(c.closed.quality_by_minute().chain(kept))
     }

@@ -5,9 +5,12 @@
 //! run needs of it (its class, drift, minutes, quality) into bounded totals, hands it out once
 //! as a [`ClosedCall`] for the harness's checker, and drops it.
 //!
-//! Only a caller that asks closes anything (`oc-harness load` does, `run` never does), and
-//! calls close in the order they were added: the oldest open call holds back the ones after it.
-//! A report that comes for a closed call finds no call and is `unexpected`.
+//! Only a caller that asks closes anything: `oc-harness load` after a hold, `oc-harness run`
+//! when the mock carrier also has nothing more to do with the call ([`Store::close_settled_where`]).
+//! Calls close in the order they were added: the oldest open call holds back the ones after it.
+//! Their feed entries leave from the front of each feed; an entry of a closed call behind one of
+//! an open call stays until the front reaches it, and serves nothing if read again. A report
+//! that comes for a closed call finds no call and is `unexpected`.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -120,6 +123,18 @@ impl Store {
     /// and nothing of it still to be published. Returns how many closed; take them with
     /// [`Store::take_closed`].
     pub fn close_settled(&mut self, hold_ms: i64) -> usize {
+        self.close_settled_where(hold_ms, |_| true)
+    }
+
+    /// [`Store::close_settled`], closing only calls for which `may_close(call_id)` also holds
+    /// (as it closes calls in the order they were added, the first that may not holds back
+    /// the ones after it): a run asks the mock carrier, so that a call closes on both sides at
+    /// once, when nothing more can happen to it on either.
+    pub fn close_settled_where(
+        &mut self,
+        hold_ms: i64,
+        mut may_close: impl FnMut(&str) -> bool,
+    ) -> usize {
         let now = self.now;
         let deadline_ms = self.settings.reporting_deadline_ms;
         let base = self.rows.base();
@@ -138,7 +153,7 @@ impl Store {
                             <= now
                     }
                 };
-            if !settled {
+            if !settled || !may_close(self.call_ids.get(cut)) {
                 break;
             }
             cut += 1;
@@ -148,23 +163,24 @@ impl Store {
                 *what;
             cut = cut.min(call.max(base));
         }
-        let (cdr_to, quality_to) = loop {
-            match self.feeds_cut(cut) {
-                Ok(to) => break to,
-                Err(lower) => cut = lower.max(base),
-            }
-        };
+        cut = self.unread_cut(cut).max(base);
         if cut == base {
             return 0;
         }
-        self.fold_closed(base, cut, &quality_to);
-        let quality_cut = self.quality.partition_point(|(c, _)| *c < cut);
-        self.quality
-            .drop_front(quality_cut - self.quality.base() as usize);
-        for (carrier, (cdr, quality)) in cdr_to.into_iter().zip(quality_to).enumerate() {
-            self.carriers[carrier].cdr_feed.drop_before(cdr);
-            self.carriers[carrier].quality_feed.drop_before(quality);
+        // The quality records of calls before `cut`: those numbered before `quality_cut`.
+        let quality_cut =
+            u32::try_from(self.quality.partition_point(|(c, _)| *c < cut)).unwrap_or(u32::MAX);
+        self.fold_closed(base, cut, quality_cut);
+        for c in &mut self.carriers {
+            // The feeds lose their leading entries of closed calls; an entry of a closed call
+            // behind one of a call still open stays, unread again (see `Feed`).
+            let cdr = c.cdr_feed.leading(|e| e.item < cut);
+            c.cdr_feed.drop_before(cdr);
+            let quality = c.quality_feed.leading(|e| e.item < quality_cut);
+            c.quality_feed.drop_before(quality);
         }
+        self.quality
+            .drop_front((quality_cut - self.quality.base()) as usize);
         self.old_versions = self.old_versions.split_off(&cut);
         self.call_ids.drop_before(cut);
         self.rows.drop_front((cut - base) as usize);
@@ -172,34 +188,25 @@ impl Store {
         (cut - base) as usize
     }
 
-    /// Where each carrier's feeds are cut when the calls before `cut` close (CDR, quality):
-    /// after the longest run of read entries that are all theirs. `Err` with a lower cut when
-    /// an entry of theirs is unread or lies beyond an entry of a call that stays.
-    fn feeds_cut(&self, cut: u32) -> Result<(Vec<u64>, Vec<u64>), u32> {
-        let mut cdr_to = Vec::with_capacity(self.carriers.len());
-        let mut quality_to = Vec::with_capacity(self.carriers.len());
+    /// `cut`, lowered to the first call with a record its carrier has not read yet (the
+    /// entries from the carrier's `served` position on: the newest few).
+    fn unread_cut(&self, mut cut: u32) -> u32 {
         for c in &self.carriers {
-            cdr_to.push(prefix_of(
-                c.cdr_feed.entries().map(|(p, e)| (p, e.item)),
-                c.cdr_feed.len(),
-                c.served.cdr.get(),
-                cut,
-            )?);
-            quality_to.push(prefix_of(
-                c.quality_feed
-                    .entries()
-                    .map(|(p, e)| (p, self.quality[e.item as usize].0)),
-                c.quality_feed.len(),
-                c.served.quality.get(),
-                cut,
-            )?);
+            for (_, e) in c.cdr_feed.entries_from(c.served.cdr.get()) {
+                cut = cut.min(e.item);
+            }
+            for (_, e) in c.quality_feed.entries_from(c.served.quality.get()) {
+                if let Some((call, _)) = self.quality.get(e.item as usize) {
+                    cut = cut.min(*call);
+                }
+            }
         }
-        Ok((cdr_to, quality_to))
+        cut
     }
 
-    /// Folds calls `[from, cut)` into their carriers' closed books, with the quality records
-    /// before `quality_to` of each carrier's feed, and hands the calls out.
-    fn fold_closed(&mut self, from: u32, cut: u32, quality_to: &[u64]) {
+    /// Folds calls `[from, cut)` into their carriers' closed books, with their quality records
+    /// (numbered before `quality_cut`, wherever they are in the feeds), and hands the calls out.
+    fn fold_closed(&mut self, from: u32, cut: u32, quality_cut: u32) {
         let mut closed = Vec::with_capacity((cut - from) as usize);
         let mut folds = Vec::with_capacity(closed.capacity());
         for index in from..cut {
@@ -231,12 +238,12 @@ impl Store {
         for fold in folds {
             self.carriers[usize::from(fold.carrier)].closed.add(&fold);
         }
-        for (carrier, &to) in quality_to.iter().enumerate() {
-            let c = &self.carriers[carrier];
-            let records: Vec<(UnixMillis, bool)> = c
+        let quality_base = self.quality.base();
+        for carrier in 0..self.carriers.len() {
+            let records: Vec<(UnixMillis, bool)> = self.carriers[carrier]
                 .quality_feed
                 .entries()
-                .take_while(|(p, _)| *p < to)
+                .filter(|(_, e)| (quality_base..quality_cut).contains(&e.item))
                 .map(|(_, e)| (e.available, self.quality[e.item as usize].1.is_poor()))
                 .collect();
             for (at, poor) in records {
@@ -290,33 +297,6 @@ impl ClosedBooks {
         self.flags.late += u64::from(slot.late());
         self.flags.duplicate += u64::from(slot.duplicate());
         self.flags.corrected += u64::from(slot.corrected());
-    }
-}
-
-/// The position after the longest leading run of `entries` (position, call) that were read
-/// (before `served`) and belong to calls before `cut` (`end` when all are); `Err` with a lower
-/// cut when a call before `cut` has an entry after that run.
-fn prefix_of(
-    entries: impl Iterator<Item = (u64, u32)>,
-    end: u64,
-    served: u64,
-    cut: u32,
-) -> Result<u64, u32> {
-    let mut to = None;
-    let mut lowest_after = u32::MAX;
-    for (position, call) in entries {
-        if to.is_none() {
-            if position < served && call < cut {
-                continue;
-            }
-            to = Some(position);
-        }
-        lowest_after = lowest_after.min(call);
-    }
-    if lowest_after < cut {
-        Err(lowest_after)
-    } else {
-        Ok(to.unwrap_or(end))
     }
 }
 
@@ -534,5 +514,79 @@ mod tests {
         store.cdr_page(0, 0, usize::MAX);
         store.quality_page(0, 0, usize::MAX);
         assert_eq!(store.close_settled(0), 0);
+    }
+
+    #[test]
+    fn a_call_closes_before_one_whose_record_came_first_and_leaves_its_entry_unread_again() {
+        let mut store = store();
+        // "long" starts first and ends last; "short" starts after it and its record comes first.
+        let call = |id: &str, start: i64, end: i64| NewCall {
+            call_id: id.into(),
+            telephone_number: N.into(),
+            direction: Direction::Outbound,
+            other_number: "+442079460000".into(),
+            start,
+            connect: Some(start + 1_000),
+            end,
+            final_sip_code: 200,
+            availability_delay_ms: 500,
+            quality: Some([
+                stream(StreamDirection::CallerToCallee, 80),
+                stream(StreamDirection::CalleeToCaller, 600),
+            ]),
+        };
+        store.add_call(call("long", T0, T0 + 120_000)).unwrap();
+        store
+            .add_call(call("short", T0 + 10_000, T0 + 20_000))
+            .unwrap();
+        store.advance_to(T0 + 130_000).unwrap();
+        for (id, connect, end) in [
+            ("long", T0 + 1_000, T0 + 120_000),
+            ("short", T0 + 11_000, T0 + 20_000),
+        ] {
+            let body = serde_json::json!({ "records": [{
+                "callId": id, "telephoneNumber": N,
+                "connectDateTime": format_timestamp(connect),
+                "endDateTime": format_timestamp(end), "durationMs": end - connect,
+            }]});
+            store.report("c", id, body.to_string().as_bytes()).unwrap();
+        }
+        read_feeds(&store);
+        let quality_before: Vec<_> = store.quality_availability("c").unwrap().collect();
+        // The carrier's side may not close "short" yet: only "long" closes.
+        assert_eq!(store.close_settled_where(0, |id| id != "short"), 1);
+        let closed = store.take_closed();
+        assert_eq!(closed[0].call_id, "long");
+        // Its entries stay behind "short"'s: read again, the feeds serve only "short"'s records,
+        // at the same positions.
+        let cdrs = store.cdr_page(0, 0, usize::MAX);
+        assert_eq!(
+            cdrs.records
+                .iter()
+                .map(|r| r.call_id.as_str())
+                .collect::<Vec<_>>(),
+            ["short"]
+        );
+        assert_eq!((cdrs.first_position, cdrs.next_position), (0, 2));
+        let quality = store.quality_page(0, 0, usize::MAX);
+        assert_eq!(quality.records.len(), 2);
+        assert_eq!(quality.next_position, 4);
+        // Each quality record counted once, the closed ones by their minute.
+        let minute = |v: &[(UnixMillis, bool)]| {
+            let mut v: Vec<_> = v
+                .iter()
+                .map(|(at, p)| (at.div_euclid(60_000), *p))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let quality_after: Vec<_> = store.quality_availability("c").unwrap().collect();
+        assert_eq!(minute(&quality_after), minute(&quality_before));
+        // Then "short" closes, and both feeds lose every entry.
+        assert_eq!(store.close_settled_where(0, |_| true), 1);
+        assert_eq!(store.live_calls(), 0);
+        let cdrs = store.cdr_page(0, 0, usize::MAX);
+        assert!(cdrs.records.is_empty());
+        assert_eq!(cdrs.first_position, 2, "read from the first position kept");
     }
 }

@@ -16,6 +16,9 @@ pub(crate) struct FeedEntry {
 
 /// A feed; a position is how many entries come before it (0 is the start). The entries before
 /// `base` were served and closed (`Store::close_settled`): a position before it reads from it.
+/// An entry of a closed call behind one of a call still open stays until the entries before it
+/// go, but its item is gone: reading it again (the carrier read every entry of a call before it
+/// closed) serves nothing for it.
 #[derive(Debug, Default)]
 pub(crate) struct Feed {
     base: u64,
@@ -70,6 +73,17 @@ impl Feed {
     /// The entries kept, each with its position.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, &FeedEntry)> + Clone {
         (self.base..).zip(self.entries.iter())
+    }
+
+    /// The entries kept from `position` on, each with its position.
+    pub(crate) fn entries_from(&self, position: u64) -> impl Iterator<Item = (u64, &FeedEntry)> {
+        let skip = usize::try_from(position.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        (self.base..).zip(self.entries.iter()).skip(skip)
+    }
+
+    /// The position after the longest leading run of entries for which `pred` holds.
+    pub(crate) fn leading(&self, pred: impl Fn(&FeedEntry) -> bool) -> u64 {
+        self.base + self.entries.iter().take_while(|e| pred(e)).count() as u64
     }
 
     /// The last entry.

@@ -19,12 +19,13 @@ pub(crate) struct FeedPage<T> {
     pub(crate) more: bool,
 }
 
-/// Up to `limit` entries of `feed` from `position`, each rendered, with where to go on from.
+/// Up to `limit` entries of `feed` from `position`, each rendered (but those of closed calls,
+/// which render to `None`), with where to go on from.
 fn read_page<T>(
     feed: &Feed,
     position: u64,
     limit: usize,
-    render: impl Fn(&FeedEntry) -> T,
+    render: impl Fn(&FeedEntry) -> Option<T>,
 ) -> FeedPage<T> {
     // Entries before the base were served and closed; a reader there goes on from the base.
     let position = position.max(feed.base());
@@ -33,7 +34,7 @@ fn read_page<T>(
         .saturating_add(entries.len() as u64)
         .min(feed.len());
     FeedPage {
-        records: entries.map(render).collect(),
+        records: entries.filter_map(render).collect(),
         first_position: position,
         next_position,
         more: next_position < feed.len(),
@@ -105,7 +106,8 @@ impl Store {
     ) -> FeedPage<CallRecord> {
         let c = &self.carriers[usize::from(carrier)];
         let page = read_page(&c.cdr_feed, position, limit, |e| {
-            self.render_cdr(e.item, &self.row_at_version(e), e.available)
+            let open = e.item >= self.rows.base();
+            open.then(|| self.render_cdr(e.item, &self.row_at_version(e), e.available))
         });
         c.served.note_cdr(page.next_position);
         page
@@ -120,8 +122,12 @@ impl Store {
     ) -> FeedPage<QualityRecord> {
         let c = &self.carriers[usize::from(carrier)];
         let page = read_page(&c.quality_feed, position, limit, |e| {
-            let (call, quality) = &self.quality[e.item as usize];
-            render_quality_record(quality, self.call_ids.get(*call), e.available)
+            let (call, quality) = self.quality.get(e.item as usize)?;
+            Some(render_quality_record(
+                quality,
+                self.call_ids.get(*call),
+                e.available,
+            ))
         });
         c.served.note_quality(page.next_position);
         page
@@ -142,7 +148,10 @@ impl Store {
         let start = position.max(feed.position_at(from)).max(feed.base());
         let mut records = Vec::new();
         for (at, entry) in (start..).zip(feed.page(start, usize::MAX)) {
-            let row = &self.rows[entry.item as usize];
+            let Some(row) = self.rows.get(entry.item as usize) else {
+                // A closed call's.
+                continue;
+            };
             // Serve each call once, at its latest published version.
             let latest = entry.version == row.version;
             if latest && row.start >= from && row.start < to {

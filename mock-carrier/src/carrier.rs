@@ -183,6 +183,26 @@ impl MockCarrier {
         self.shared.retire_settled(now)
     }
 
+    /// Hands `f` a test of whether nothing more can happen to a call on the carrier's side
+    /// (nothing of it due, held back or unanswered; a call the carrier does not have counts
+    /// as final), with the ledger locked while `f` runs: what a run asks before Teams closes
+    /// a call, so that a call closes on both sides at once.
+    pub fn with_finality<R>(&self, f: impl FnOnce(&dyn Fn(&str) -> bool) -> R) -> R {
+        self.shared.with_finality(f)
+    }
+
+    /// Closes the calls `call_ids`, which Teams closed once they were final here: returns the
+    /// ground truth of each (`None` when the ledger does not have it, or reconciliation does
+    /// not cover it), in order. A closed call is no longer in [`MockCarrier::ground_truth`],
+    /// [`MockCarrier::with_ground_truth_calls`] or the switch records; its memory is given
+    /// back once closed calls are half the ledger.
+    pub fn close_calls<'a>(
+        &self,
+        call_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Option<CallTruth>> {
+        self.shared.close_calls(call_ids)
+    }
+
     /// The carrier's view of one number, as its state probe serves it.
     pub fn number_view(&self, telephone_number: &str) -> Option<CarrierNumberView> {
         self.shared.lock_numbers().view(telephone_number)

@@ -90,6 +90,25 @@ impl Shared {
             .retire(before, |call| call_truth(call, &settings))
     }
 
+    /// Hands `f` the ledger's [`Ledger::is_final`], with the ledger locked meanwhile.
+    pub(crate) fn with_finality<R>(&self, f: impl FnOnce(&dyn Fn(&str) -> bool) -> R) -> R {
+        let ledger = self.lock_ledger();
+        f(&|call_id| ledger.is_final(call_id))
+    }
+
+    /// Closes the calls `call_ids` (see [`Ledger::close`]): each one's ground truth, in order.
+    pub(crate) fn close_calls<'a>(
+        &self,
+        call_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Option<CallTruth>> {
+        let settings = self.truth_settings();
+        let mut ledger = self.lock_ledger();
+        call_ids
+            .into_iter()
+            .map(|id| ledger.close(id, |call| call_truth(call, &settings)))
+            .collect()
+    }
+
     /// How many calls the ledger holds.
     pub(crate) fn ledger_len(&self) -> usize {
         self.lock_ledger().len()

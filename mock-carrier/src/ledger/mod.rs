@@ -1,12 +1,14 @@
 //! The carrier's book of calls: Teams' record and the switch view of each, what is due to be
 //! reported, and every report Teams accepted. The ground truth is read from it.
 //!
-//! It keeps every call of a run (the ground truth is read from them at the end), so a call
-//! costs a fixed row and its call id's bytes: numbers, idempotency keys and tag lists are
-//! interned, reports are integers, and what few calls have (a leg, a hold, a rejection) is kept
-//! beside the rows or in their flags. [`Ledger::heap_bytes`] counts it. A long-running
-//! `serve` retires settled calls ([`Ledger::retire`]): their truth is folded into totals and
-//! the rows of the others are copied into a fresh ledger.
+//! It keeps the calls still in play (the ground truth of the others was read when they left),
+//! so a call costs a fixed row and its call id's bytes: numbers, idempotency keys and tag lists
+//! are interned, reports are integers, and what few calls have (a leg, a hold, a rejection) is
+//! kept beside the rows or in their flags. [`Ledger::heap_bytes`] counts it. Calls leave two
+//! ways: in a run, Teams closes a call once it is final here too, and its truth goes to the
+//! checker then ([`Ledger::close`]); a long-running `serve` retires settled calls
+//! ([`Ledger::retire`]), their truth folded into totals. Either way the rows of the others are
+//! copied into a fresh ledger, once enough have left.
 
 mod read;
 mod row;
@@ -87,6 +89,8 @@ pub(crate) struct Ledger {
     pub(crate) malformed_cdrs: u64,
     /// The truth of the calls retired ([`Ledger::retire`]), counted.
     pub(crate) retired: Tally,
+    /// Calls flagged [`flag::CLOSED`], still in the rows until the next compaction.
+    closed_len: usize,
 }
 
 impl Ledger {
@@ -433,9 +437,52 @@ impl Ledger {
 }
 
 impl Ledger {
-    /// How many calls the ledger holds (retired ones are not held).
+    /// How many calls the ledger holds (retired and closed ones are not held).
     pub(crate) fn len(&self) -> usize {
-        self.calls.len()
+        self.calls.len() - self.closed_len
+    }
+
+    /// Whether nothing more can happen to call `call_id` on the carrier's side: nothing of it
+    /// is pending (due, held back, or waiting for a correction's turn) or in a batch Teams
+    /// has not answered. A call the ledger does not have is final: there is nothing of it to
+    /// report. Teams asks before it closes a call ([`Ledger::close`]).
+    pub(crate) fn is_final(&self, call_id: &str) -> bool {
+        self.call_ids.find(call_id).is_none_or(|call| {
+            let row = &self.calls[call];
+            !row.has(flag::PENDING) && !row.has(flag::QUEUED)
+        })
+    }
+
+    /// Closes call `call_id`, which Teams closed once [`Ledger::is_final`] said it was:
+    /// returns its ground truth (read by `truth`; `None` when the ledger does not have it or
+    /// reconciliation does not cover it) and stops reading it. Its row leaves with the next
+    /// compaction, once closed calls are half the rows, so that closing costs a constant time
+    /// a call however many are open.
+    pub(crate) fn close(
+        &mut self,
+        call_id: &str,
+        truth: impl Fn(CallRef<'_>) -> Option<crate::truth::CallTruth>,
+    ) -> Option<crate::truth::CallTruth> {
+        let call = self.call_ids.find(call_id)?;
+        if self.calls[call].has(flag::CLOSED) {
+            return None;
+        }
+        let t = truth(self.call_ref(call));
+        self.settle(call);
+        self.calls[call].set(flag::CLOSED, true);
+        self.closed_len += 1;
+        if self.closed_len >= 4096 && 2 * self.closed_len >= self.calls.len() {
+            let gone: Vec<bool> = (0..index_u32(self.calls.len()))
+                .map(|c| self.is_closed(c))
+                .collect();
+            self.compact(&gone);
+        }
+        t
+    }
+
+    /// Whether call `call` was closed (and is no longer read).
+    pub(super) fn is_closed(&self, call: u32) -> bool {
+        self.calls[call].has(flag::CLOSED)
     }
 
     /// Whether `call` is settled since `before` or earlier: its last report accepted by then,
@@ -464,32 +511,42 @@ impl Ledger {
     ) -> usize {
         let calls = index_u32(self.calls.len());
         let retiring: Vec<bool> = (0..calls)
-            .map(|call| self.settled_before(call, before))
+            .map(|call| !self.is_closed(call) && self.settled_before(call, before))
             .collect();
         let count = retiring.iter().filter(|&&r| r).count();
         if count == 0 {
             return 0;
         }
-        let mut retired = self.retired;
         for call in (0..calls).filter(|&c| retiring[c as usize]) {
             match truth(self.call_ref(call)) {
-                Some(t) => retired.add(&t),
+                Some(t) => self.retired.add(&t),
                 // Outside reconciliation: counted as retired, in no class.
-                None => retired.calls += 1,
+                None => self.retired.calls += 1,
             }
         }
+        let gone: Vec<bool> = (0..calls)
+            .map(|c| retiring[c as usize] || self.is_closed(c))
+            .collect();
+        self.compact(&gone);
+        count
+    }
+
+    /// Drops each call whose entry in `gone` is true, copying the others into a fresh ledger
+    /// so that their memory is given back.
+    fn compact(&mut self, gone: &[bool]) {
+        let calls = index_u32(self.calls.len());
         let mut old = std::mem::take(self);
         let mut new = Ledger {
             // Tag lists are few (one per combination of drift models): kept whole.
             tag_sets: std::mem::take(&mut old.tag_sets),
             malformed_cdrs: old.malformed_cdrs,
-            retired,
+            retired: old.retired,
             ..Ledger::default()
         };
         // Old call index → new, and old batch index → new (a batch's rows are shared).
         let mut moved = vec![NONE; calls as usize];
         let mut batches: BTreeMap<u32, u32> = BTreeMap::new();
-        for call in (0..calls).filter(|&c| !retiring[c as usize]) {
+        for call in (0..calls).filter(|&c| !gone[c as usize]) {
             let row = old.calls[call];
             let number = old.numbers.get(row.number);
             let to = new.insert_call(old.call_ids.get(call), number, row.origin());
@@ -552,7 +609,6 @@ impl Ledger {
             .filter(|&call| call != NONE)
             .collect();
         *self = new;
-        count
     }
 }
 

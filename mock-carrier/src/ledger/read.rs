@@ -8,9 +8,12 @@ use super::{Ledger, Origin, TeamsSide};
 use crate::drift::CallTimes;
 
 impl Ledger {
-    /// Every call, in call-id order (sorted now: the rows are in the order calls arrived).
+    /// Every call not closed, in call-id order (sorted now: the rows are in the order calls
+    /// arrived).
     pub(crate) fn calls_by_id(&self) -> impl Iterator<Item = CallRef<'_>> {
-        let mut order: Vec<u32> = (0..index_u32(self.calls.len())).collect();
+        let mut order: Vec<u32> = (0..index_u32(self.calls.len()))
+            .filter(|&call| !self.is_closed(call))
+            .collect();
         // Call ids are distinct, so an unstable sort gives the one order.
         oc_protocol::ids::sort_by_text(&mut order, |i| self.call_ids.get(i));
         order.into_iter().map(|call| CallRef { ledger: self, call })
@@ -23,11 +26,15 @@ impl Ledger {
         CallRef { ledger: self, call }
     }
 
-    /// Every call the carrier's switch recorded (a switch view with times: not dropped), in
-    /// the order the calls reached the ledger: what its CDR export holds.
+    /// Every call the carrier's switch recorded (a switch view with times: not dropped) and
+    /// that was not closed, in the order the calls reached the ledger: what its CDR export
+    /// holds.
     pub(crate) fn switch_records(&self) -> impl Iterator<Item = SwitchRecord<'_>> {
         (0..index_u32(self.calls.len())).filter_map(|call| {
             let row = &self.calls[call];
+            if self.is_closed(call) {
+                return None;
+            }
             let times = row.view_times()?;
             Some(SwitchRecord {
                 call_id: self.call_ids.get(call),

@@ -85,6 +85,9 @@ pub(super) mod flag {
     /// The Teams user placed the call ([`super::CallRow::other`] is the callee); else the user
     /// took it.
     pub(in crate::ledger) const OUTBOUND: u16 = 1 << 13;
+    /// Teams closed the call and its truth was taken ([`super::super::Ledger::close`]): it
+    /// is no longer read, and leaves with the next compaction.
+    pub(in crate::ledger) const CLOSED: u16 = 1 << 14;
 }
 
 /// Everything the carrier knows of one call but its leg and hold (in side maps).

@@ -363,3 +363,70 @@ fn retiring_keeps_the_calls_in_play_and_the_counts_of_all() {
     let due = ledger.take_due(T0 + 71_000, &assigned);
     assert_eq!(ids(&due), ["late"]);
 }
+
+#[test]
+fn closing_hands_out_each_truth_once_and_compacts_when_half_are_closed() {
+    let plain = settings(&[]);
+    let truth_settings = TruthSettings {
+        seed: 7,
+        profile: Profile::Correct,
+        tolerance_ms: 1_000,
+        deadline_ms: 86_400_000,
+        drift: &[],
+    };
+    let truth = |call: CallRef<'_>| crate::truth::call_truth(call, &truth_settings);
+    let mut ledger = Ledger::default();
+    let ingest = |ledger: &mut Ledger, id: &str, talk: i64| {
+        ledger.ingest_cdr(
+            &cdr(id, "+14255550101", 1, Some(talk)).borrowed(),
+            false,
+            &plain,
+            &assigned,
+        );
+    };
+    // Enough calls for a compaction (closed calls are dropped once they are 4,096 and half).
+    let calls = 10_000;
+    for i in 0..calls {
+        ingest(&mut ledger, &format!("c-{i:05}"), 10_000 + i);
+    }
+    // Due, then in flight: neither is final.
+    assert!(!ledger.is_final("c-00000"), "pending");
+    let due = ledger.take_due(T0, &assigned);
+    assert_eq!(due.len(), calls as usize);
+    assert!(!ledger.is_final("c-00000"), "queued, unanswered");
+    for d in &due {
+        ledger.accepted(d, T0 + 1_000, "k-1");
+    }
+    // Accepted: pending until the next cycle finds nothing more (a duplicate may be due).
+    assert!(ledger.take_due(T0 + 2_000, &assigned).is_empty());
+    assert!(ledger.is_final("c-00000"));
+    assert!(
+        ledger.is_final("never-seen"),
+        "nothing to report of a call it does not have"
+    );
+    let before = truths(&ledger);
+
+    // Closing hands each truth out once, as the ground truth had it.
+    assert_eq!(ledger.close("c-00000", truth).as_ref(), Some(&before[0]));
+    assert_eq!(ledger.close("c-00000", truth), None, "closed once");
+    assert_eq!(ledger.close("never-seen", truth), None);
+    assert_eq!(ledger.len(), calls as usize - 1);
+    for (i, t) in before.iter().enumerate().skip(1).take(5_999) {
+        assert_eq!(
+            ledger.close(&t.call_id, truth).as_ref(),
+            Some(t),
+            "call {i}"
+        );
+    }
+    // 6,000 closed of 10,000: compacted; the calls left read back as before.
+    assert_eq!(ledger.len(), 4_000);
+    assert!(
+        ledger.calls.len() < calls as usize,
+        "the closed rows are gone"
+    );
+    assert_eq!(truths(&ledger), before[6_000..]);
+    assert_eq!(ledger.switch_records().count(), 4_000);
+    // And the ledger goes on: a new call comes and is reported.
+    ingest(&mut ledger, "late-comer", 5_000);
+    assert_eq!(ids(&ledger.take_due(T0 + 3_000, &assigned)), ["late-comer"]);
+}

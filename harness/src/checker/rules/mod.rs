@@ -127,6 +127,12 @@ impl Tally {
         }
     }
 
+    /// Counts `n` failures beyond those with evidence (which must be full).
+    pub(crate) fn fail_uncited(&mut self, n: u64) {
+        debug_assert!(n == 0 || self.evidence.len() == MAX_EVIDENCE);
+        self.failures += n;
+    }
+
     pub(crate) fn failures(&self) -> u64 {
         self.failures
     }

@@ -11,6 +11,7 @@ use super::is_report;
 use crate::checker::history::CheckSettings;
 use crate::checker::rules::{Tally, count, path_of};
 use crate::checker::stream::{CallRow, End, Judged, Observation, Rule};
+use oc_reports::MAX_EVIDENCE;
 
 /// A post of certification legs to the carrier: what told it of a call.
 fn is_call_legs(e: &Exchange) -> bool {
@@ -28,15 +29,31 @@ fn is_cdr_page(e: &Exchange) -> bool {
 }
 
 /// What a duration rule judging call rows counted: the calls it judged, and the failures among
-/// them, whose evidence cites the exchanges that name the call (found after the run).
+/// them, whose evidence cites the exchanges that name the call (found after the run). The
+/// evidence is that of the failing calls first in call-id order, whatever order the calls came
+/// in (as they close, or at the end), so that a run's evidence is the same however its calls
+/// were judged, and shards' merge to it (the merge keeps the first notes, which begin with the
+/// call id).
 struct Calls {
     tally: Tally,
     /// The calls judged.
     judged: u64,
+    /// The failures counted.
+    failures: u64,
+    /// The failing calls with the smallest ids, in id order.
+    first: Vec<Cited>,
     /// What the judged calls are, e.g. `answered call`.
     what: &'static str,
     /// What the failing ones did, e.g. `never reported`.
     found: &'static str,
+}
+
+/// A failing call kept for the evidence.
+struct Cited {
+    call_id: String,
+    note: String,
+    /// The kind of exchange that names it.
+    shown_by: fn(&Exchange) -> bool,
 }
 
 impl Calls {
@@ -44,9 +61,15 @@ impl Calls {
         Self {
             tally: Tally::new(rule),
             judged: 0,
+            failures: 0,
+            first: Vec::new(),
             what,
             found,
         }
+    }
+
+    fn failures(&self) -> u64 {
+        self.failures
     }
 
     /// Counts `call_id` judged; when it `failed`, a failure saying `note` that also cites the
@@ -59,9 +82,19 @@ impl Calls {
         note: impl FnOnce() -> String,
     ) {
         self.judged += 1;
-        if failed {
-            self.tally
-                .fail_mentioning(call_id, shown_by, || (note(), Vec::new()));
+        if !failed {
+            return;
+        }
+        self.failures += 1;
+        let at = self.first.partition_point(|c| c.call_id.as_str() < call_id);
+        if at < MAX_EVIDENCE {
+            let cited = Cited {
+                call_id: call_id.to_owned(),
+                note: note(),
+                shown_by,
+            };
+            self.first.insert(at, cited);
+            self.first.truncate(MAX_EVIDENCE);
         }
     }
 
@@ -72,10 +105,21 @@ impl Calls {
         let Self {
             mut tally,
             judged,
+            failures,
+            first,
             what,
             found,
         } = self;
-        let failures = tally.failures();
+        let cited = first.len() as u64;
+        for Cited {
+            call_id,
+            note,
+            shown_by,
+        } in first
+        {
+            tally.fail_mentioning(&call_id, shown_by, || (note, Vec::new()));
+        }
+        tally.fail_uncited(failures - cited);
         tally.exercised(format!("{what}s judged"), judged, 1);
         if let Some((what, n)) = also_exercised {
             tally.exercised(what, n, 1);
@@ -113,7 +157,7 @@ impl DurDuplicate {
 
 impl Rule for DurDuplicate {
     fn failures_so_far(&self) -> u64 {
-        self.calls.tally.failures()
+        self.calls.failures()
     }
 
     fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
@@ -155,7 +199,7 @@ impl DurDeadline {
 
 impl Rule for DurDeadline {
     fn failures_so_far(&self) -> u64 {
-        self.calls.tally.failures()
+        self.calls.failures()
     }
 
     fn call(&mut self, row: &CallRow<'_>, _end: &End<'_>) {
@@ -201,7 +245,7 @@ impl DurComplete {
 
 impl Rule for DurComplete {
     fn failures_so_far(&self) -> u64 {
-        self.calls.tally.failures()
+        self.calls.failures()
     }
 
     fn observe(&mut self, observation: &Observation<'_>) {
@@ -265,7 +309,7 @@ impl DurUnexpected {
 
 impl Rule for DurUnexpected {
     fn failures_so_far(&self) -> u64 {
-        self.calls.tally.failures()
+        self.calls.failures()
     }
 
     fn observe(&mut self, observation: &Observation<'_>) {
@@ -357,6 +401,48 @@ mod tests {
                 .contains("call-000019"),
             "{verdict:#?}"
         );
+    }
+
+    /// The evidence is that of the failing calls first in call-id order, whatever order the
+    /// calls were judged in (a run judges them as they close): judged backwards, or odd ids
+    /// first, DUR-COMPLETE cites the same calls, in the same order, as judged in id order.
+    #[test]
+    fn dur_complete_cites_the_first_calls_by_id_whatever_order_they_come_in() {
+        let end = End::default();
+        let cite = |order: &[u64]| {
+            let mut rule = Box::new(DurComplete::new());
+            for &i in order {
+                let call = answered(i);
+                let row = CallRow {
+                    call_id: &call.call_id,
+                    call: Some(&call),
+                    reported: None,
+                    items: &[],
+                    truth: None,
+                };
+                rule.call(&row, &end);
+            }
+            let judged = rule.finish(&end);
+            assert_eq!(judged.verdict.failures, order.len() as u64);
+            let lookups: Vec<usize> = judged.lookups.iter().map(|l| l.evidence).collect();
+            assert_eq!(lookups, (0..MAX_EVIDENCE).collect::<Vec<_>>());
+            judged
+                .verdict
+                .evidence
+                .into_iter()
+                .map(|e| e.note)
+                .collect::<Vec<_>>()
+        };
+        let in_order: Vec<u64> = (0..500).collect();
+        let backwards: Vec<u64> = (0..500).rev().collect();
+        let odd_first: Vec<u64> = (0..500)
+            .filter(|i| i % 2 == 1)
+            .chain((0..500).step_by(2))
+            .collect();
+        let want = cite(&in_order);
+        assert!(want[0].contains("call-000000") && want[MAX_EVIDENCE - 1].contains("call-000019"));
+        assert_eq!(cite(&backwards), want);
+        assert_eq!(cite(&odd_first), want);
     }
 
     /// DUR-COMPLETE's diagnosis folds over the exchanges: only the carrier's last request

@@ -76,7 +76,9 @@ enum Command {
         /// getPstnCalls pages, exactly what mock Teams serves the carrier over the run, chained
         /// by @odata.nextLink; a run over 90 days is split into 90-day windows, as Graph
         /// requires) and DIR/carrier/cdrs.csv (every call the carrier's switch recorded:
-        /// call_id,calling_number,called_number,connect_time,end_time,duration_ms).
+        /// call_id,calling_number,called_number,connect_time,end_time,duration_ms). Written at
+        /// the end, so the run keeps every call until then (about 380 bytes a call) instead of
+        /// letting each go once it is final.
         #[arg(long, value_name = "DIR")]
         export: Option<PathBuf>,
         /// Play only shard I of N (I from 0 to N − 1, as Kubernetes' JOB_COMPLETION_INDEX): a

@@ -1,25 +1,56 @@
 //! The carrier's clock in a run: each tick, the mock carrier runs one poll cycle at the tick's
-//! end (feeds, reports), marked for the checker. A certified carrier polls on its own clock
-//! instead, and has no such actor.
+//! end (feeds, reports), marked for the checker; then the calls final on both sides close
+//! (see [`close_calls`]). A certified carrier polls on its own clock instead, and has no such
+//! actor.
 
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 use mock_carrier::MockCarrier;
 
-use super::messages::TickStarted;
+use super::messages::{CallsClosed, TickStarted};
 use crate::run::{RunError, Sides, poll};
 
-/// Runs the mock carrier's poll cycles.
+/// Runs the mock carrier's poll cycles, and closes the calls they finished.
 pub struct CarrierActor {
     sides: Sides,
     carrier: Arc<MockCarrier>,
+    /// Whether calls close as they become final (see [`close_calls`]).
+    close: bool,
 }
 
 impl CarrierActor {
-    /// The poller of `carrier`, against Teams in `sides`.
-    pub(crate) fn new(sides: Sides, carrier: Arc<MockCarrier>) -> Self {
-        Self { sides, carrier }
+    /// The poller of `carrier`, against Teams in `sides`; with `close`, closing the calls
+    /// final on both sides after each cycle.
+    pub(crate) fn new(sides: Sides, carrier: Arc<MockCarrier>, close: bool) -> Self {
+        Self {
+            sides,
+            carrier,
+            close,
+        }
+    }
+}
+
+/// Closes every call that is final on both sides, oldest first: on Teams' side settled (its
+/// report in, or its deadline past, and every record of it read: `Store::close_settled`), on
+/// the carrier's nothing of it due, held back or unanswered. Both sides drop it, and the
+/// checker judges it now with its ground truth, so that a run holds its open calls, not
+/// every call it placed. Called between two poll cycles, when neither side moves: what closes
+/// is decided by simulated time alone.
+pub(crate) async fn close_calls(sides: &Sides, carrier: &MockCarrier) {
+    let closed = carrier.with_finality(|is_final| {
+        sides.teams.with_store(|s| {
+            s.close_settled_where(0, is_final);
+            s.take_closed()
+        })
+    });
+    if closed.is_empty() {
+        return;
+    }
+    let truths = carrier.close_calls(closed.iter().map(|c| c.call_id.as_str()));
+    // Awaited: a checker that falls behind slows the run rather than queueing closed calls.
+    if let Err(err) = sides.checker.send(CallsClosed(closed, Some(truths))).await {
+        tracing::error!(%err, "the checker stopped before it judged closed calls");
     }
 }
 
@@ -33,9 +64,12 @@ impl Handler<TickStarted> for CarrierActor {
     /// Webhooks go on in the background, as Teams sends them: the cycle does not wait for
     /// acknowledgements, so notifications can overtake each other.
     fn handle(&mut self, msg: TickStarted, _: &mut Context<Self>) -> Self::Result {
-        let (sides, carrier) = (self.sides.clone(), self.carrier.clone());
+        let (sides, carrier, close) = (self.sides.clone(), self.carrier.clone(), self.close);
         Box::pin(async move {
             poll(&sides, &carrier, msg.0.to).await;
+            if close {
+                close_calls(&sides, &carrier).await;
+            }
             Ok(())
         })
     }

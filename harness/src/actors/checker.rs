@@ -33,6 +33,8 @@ pub struct Observed {
     pub(crate) spill: Spill,
     /// Everything observed, when asked to keep it (tests).
     pub(crate) kept: Option<History>,
+    /// Calls closed before the end and judged ([`CallsClosed`]).
+    pub(crate) closed_calls: u64,
 }
 
 /// Folds the observations of one run.
@@ -65,6 +67,7 @@ impl CheckerActor {
                     settings,
                     ..History::default()
                 }),
+                closed_calls: 0,
             }),
             // mock-teams numbers exchanges from 1.
             next_seq: 1,
@@ -236,15 +239,23 @@ impl Handler<LegsPosted> for CheckerActor {
 impl Handler<CallsClosed> for CheckerActor {
     type Result = ();
 
-    /// Judges each closed call as the end of a load test judges the calls still open: with no
-    /// end facts and no ground truth (a load test has neither), the exchanges so far observed.
+    /// Judges each closed call as the end of a run judges the calls still open, with the
+    /// exchanges so far observed: with the mock carrier's ground truth when it came (a run),
+    /// without (a load test has none); no end facts (a closed call ended long before).
     fn handle(&mut self, msg: CallsClosed, _: &mut Context<Self>) {
         self.release(false);
         let Some(observed) = &mut self.observed else {
             return;
         };
-        let end = End::default();
-        for closed in msg.0 {
+        let CallsClosed(calls, truths) = msg;
+        let end = End {
+            truth: truths.is_some(),
+            ..End::default()
+        };
+        let mut truths = truths.into_iter().flatten();
+        observed.closed_calls += calls.len() as u64;
+        for closed in calls {
+            let truth = truths.next().flatten();
             let call = CallFact {
                 call_id: closed.call_id.clone(),
                 telephone_number: closed.telephone_number.clone(),
@@ -258,7 +269,7 @@ impl Handler<CallsClosed> for CheckerActor {
                 call: Some(&call),
                 reported: closed.reported.as_ref(),
                 items: closed.item.as_slice(),
-                truth: None,
+                truth: truth.as_ref(),
             };
             observed.checker.call(row, &end);
             observed.figures.row(&row);

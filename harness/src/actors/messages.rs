@@ -165,11 +165,16 @@ pub struct MadeLegs;
 #[rtype(result = "()")]
 pub struct LegsPosted(pub Vec<LegFact>);
 
-/// Teams closed these calls (a load test: `Store::close_settled`): each is judged now, as the
-/// end of a run judges a call, and is gone from Teams' store by the end.
+/// Teams closed these calls (`Store::close_settled`): each is judged now, as the end of a run
+/// judges a call, and is gone from Teams' store by the end. In a run, the mock carrier closed
+/// them too, and the second field holds the ground truth of each, in the same order; a load
+/// test has none.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CallsClosed(pub Vec<mock_teams::ClosedCall>);
+pub struct CallsClosed(
+    pub Vec<mock_teams::ClosedCall>,
+    pub Option<Vec<Option<oc_observe::CallTruth>>>,
+);
 
 /// Asks the checker to keep, from now on, the rules that found failures so far in the slot it
 /// answers with (a load test's progress reads it).

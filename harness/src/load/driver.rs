@@ -380,7 +380,7 @@ pub(crate) fn close_settled(sides: &Sides, close_hold_ms: i64) {
     if !closed.is_empty() {
         sides
             .checker
-            .do_send(crate::actors::messages::CallsClosed(closed));
+            .do_send(crate::actors::messages::CallsClosed(closed, None));
     }
 }
 

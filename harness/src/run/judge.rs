@@ -34,6 +34,8 @@ pub(crate) struct Judgement {
     pub(crate) exchanges: Option<Kept>,
     /// Everything observed, when the run was asked to keep it.
     pub(crate) history: Option<History>,
+    /// Calls closed during the run (judged before the end).
+    pub(crate) closed_calls: u64,
 }
 
 /// Judges the run: `truth` is the mock carrier's ground truth, in call-id order, when the
@@ -51,6 +53,7 @@ pub(crate) fn judge(
         mut figures,
         spill,
         mut kept,
+        closed_calls,
     } = observed;
     let has_truth = truth.is_some();
     let end = End {
@@ -145,5 +148,6 @@ pub(crate) fn judge(
         cycles,
         exchanges,
         history: kept,
+        closed_calls,
     })
 }

@@ -4,9 +4,11 @@
 //! available and delivers webhooks), then to the mock carrier's poller (one poll cycle, on a
 //! thread of its own) while Teams' player decides the next tick, then to the progress, and
 //! starts the next tick when all answered. Every exchange reaches the checker
-//! as it happens. After the last tick the run drains (records still to come, reports still
+//! as it happens. After each poll cycle, the calls final on both sides close: the checker
+//! judges each with its ground truth, and both sides forget it, so memory holds the open calls,
+//! not the run's. After the last tick the run drains (records still to come, reports still
 //! held), probes the carrier's state and signature checking, and the checker judges the end:
-//! Teams' final state and every call, streamed in call-id order.
+//! Teams' final state and the calls still open, streamed in call-id order.
 
 pub(crate) mod evidence;
 pub mod export;
@@ -66,10 +68,12 @@ pub struct RunOptions {
     /// Runs only this much simulated time instead of the scenario's length (tests).
     pub length_ms: Option<i64>,
     /// Also keeps everything the checker observed in memory, as a [`History`] (tests that
-    /// check the verdicts against the run's facts): memory then grows with the run.
+    /// check the verdicts against the run's facts): memory then grows with the run, and no
+    /// call closes before the end (the history's replay judges the calls in call-id order).
     pub keep_history: bool,
     /// Also writes the run as Teams' Graph call log and the carrier's CDR CSV here
-    /// ([`export`]).
+    /// ([`export`]). The export is written from both sides' calls at the end, so no call
+    /// closes before it: memory then grows with the run's calls.
     pub export: Option<PathBuf>,
     /// Plays only this shard of the scenario ([`crate::shard`]); its report (in `out`) carries
     /// what `oc-harness merge` needs.
@@ -82,6 +86,9 @@ pub struct RunOutcome {
     pub report: oc_reports::Report,
     /// Everything the checker judged, when [`RunOptions::keep_history`] asked for it.
     pub history: Option<History>,
+    /// How many calls closed during the run, judged as soon as they were final on both
+    /// sides and dropped (the others were judged at the end).
+    pub closed_calls: u64,
     /// Where `report.json` was written (beside it: `junit.xml`, `summary.md`,
     /// `evidence.ndjson`), or would have been if `write_error` says it was not.
     pub report_path: PathBuf,
@@ -212,9 +219,18 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     })?);
     let sides = teams.with_carrier(carrier.base_url(), &credentials)?;
     let numbers = inventory(scenario, &sides.teams)?;
-    // The calls a run of this length expects, and a margin: Teams' tables get their room at
-    // once instead of doubling (and holding the old and the new table) as the run goes.
-    let expected = scenario.expected_calls_within(length_ms) * 1.2;
+    // Calls close as they become final, so that memory holds the open calls, not the run's;
+    // unless everything is wanted at the end (a kept history, an export).
+    let close = !options.keep_history && options.export.is_none();
+    // When every call stays, the calls a run of this length expects, and a margin: Teams'
+    // tables get their room at once instead of doubling (and holding the old and the new
+    // table) as the run goes. Room for every call would defeat closing (the tables' front
+    // moves through all of it).
+    let expected = if close {
+        0.0
+    } else {
+        scenario.expected_calls_within(length_ms) * 1.2
+    };
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -232,7 +248,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     let poller = {
         let (sides, carrier) = (sides.clone(), carrier.clone());
         CarrierActor::start_in_arbiter(&carrier_thread.0.handle(), move |_| {
-            CarrierActor::new(sides, carrier)
+            CarrierActor::new(sides, carrier, close)
         })
     };
     let wiring = wire(
@@ -336,6 +352,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     Ok(RunOutcome {
         report,
         history: judgement.history,
+        closed_calls: judgement.closed_calls,
         report_path: options.out.join("report.json"),
         write_error,
         exported,

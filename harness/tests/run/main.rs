@@ -29,14 +29,24 @@ fn out_dir(name: &str, tag: &str) -> PathBuf {
 }
 
 fn run_scenario(scenario: &Scenario, tag: &str, length_ms: Option<i64>) -> RunOutcome {
+    // Kept so that the verdicts can be checked against the facts and the pure replay.
+    run_keeping(scenario, tag, length_ms, true)
+}
+
+/// Runs `scenario`; without `keep_history`, calls close as they become final.
+fn run_keeping(
+    scenario: &Scenario,
+    tag: &str,
+    length_ms: Option<i64>,
+    keep_history: bool,
+) -> RunOutcome {
     let options = RunOptions {
         scenario_file: scenario_path(&scenario.name),
         seed: None,
         out: out_dir(&scenario.name, tag),
         progress: false,
         length_ms,
-        // Kept so that the verdicts can be checked against the facts and the pure replay.
-        keep_history: true,
+        keep_history,
         export: None,
         shard: None,
     };
@@ -167,6 +177,56 @@ fn the_same_seed_gives_the_same_report() {
     assert_eq!(
         serde_json::to_string_pretty(&first).unwrap(),
         serde_json::to_string_pretty(&second).unwrap()
+    );
+}
+
+/// A run closes its calls as they become final on both sides (so that its memory holds the
+/// open calls): each is judged then, with its ground truth, and everything the report counts
+/// stays as when every call is judged at the end; only which calls the evidence cites first
+/// follows the order they closed in. Checked on the scenario with every class, duplicates,
+/// corrections and lateness; and twice, for the order calls close in is simulated time's.
+#[test]
+fn closing_calls_as_they_become_final_changes_no_verdict_or_figure() {
+    let scenario = load("drift-mixed");
+    let kept = run_keeping(&scenario, "whole", None, true);
+    assert_eq!(
+        kept.closed_calls, 0,
+        "a kept history keeps every call to the end"
+    );
+    let closing = run_keeping(&scenario, "closing", None, false);
+    let again = run_keeping(&scenario, "closing", None, false);
+    assert!(
+        closing.closed_calls > 500,
+        "{} calls closed during the run",
+        closing.closed_calls
+    );
+    assert_eq!(closing.closed_calls, again.closed_calls);
+    assert_eq!(closing.report.verdict, Verdict::Passed);
+    let without_evidence = |outcome: &RunOutcome| {
+        let mut report = outcome.report.without_timing();
+        let notes: Vec<Vec<String>> = report
+            .rules
+            .iter_mut()
+            .map(|rule| {
+                std::mem::take(&mut rule.evidence)
+                    .into_iter()
+                    .map(|e| e.note)
+                    .collect()
+            })
+            .collect();
+        report.scenario.replay = String::new();
+        (serde_json::to_value(&report).unwrap(), notes)
+    };
+    let (kept, kept_notes) = without_evidence(&kept);
+    let (closing, notes) = without_evidence(&closing);
+    let (again, notes_again) = without_evidence(&again);
+    assert_eq!(closing, kept);
+    assert_eq!(again, closing);
+    assert_eq!(notes, kept_notes, "the same calls cited, in the same order");
+    assert_eq!(notes_again, notes);
+    assert!(
+        notes.iter().any(|n| !n.is_empty()),
+        "the scenario's failures have evidence"
     );
 }
 

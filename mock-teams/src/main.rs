@@ -157,6 +157,9 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
             }
         }
     }
+    // Ctrl-C is caught before anyone is told where the server is: one sent as soon as the URL
+    // was read stops it gracefully instead of killing it.
+    let ctrl_c = ctrl_c();
     // The one line on stdout: where to point a carrier (scripts read it).
     println!("mock-teams: serving the Teams API at {}", teams.base_url());
     tracing::info!(
@@ -164,7 +167,7 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
         traffic = config.traffic.is_some(),
         "Ctrl-C stops it"
     );
-    if let Err(err) = tokio::signal::ctrl_c().await {
+    if let Err(err) = ctrl_c.await {
         tracing::error!(%err, "cannot wait for Ctrl-C; stopping");
     }
     tracing::info!("stopping: finishing requests in flight");
@@ -177,4 +180,22 @@ async fn run(config: ServeConfig, listen: Option<std::net::SocketAddr>) -> ExitC
         Err(_) => tracing::warn!("the server is still shared; exiting without draining"),
     }
     ExitCode::SUCCESS
+}
+
+/// Catches Ctrl-C from now on (on Unix, the handler is installed here, not when first awaited);
+/// the future completes when it comes.
+fn ctrl_c() -> impl std::future::Future<Output = std::io::Result<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            interrupt?.recv().await;
+            Ok(())
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+    }
 }

@@ -1,7 +1,7 @@
 //! The carrier's view of its numbers: applying number events (once each, in sequence order),
 //! resynchronising from Teams' full state, and each number's assignment history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use oc_protocol::{
     AssignmentState, CarrierNumberView, NumberEvent, NumberEventType, NumberUsage, TeamsNumber,
@@ -40,7 +40,9 @@ struct NumberState {
 #[derive(Debug, Default)]
 pub(crate) struct NumberBook {
     numbers: BTreeMap<String, NumberState>,
-    applied_event_ids: BTreeSet<String>,
+    /// Only ever looked up, never listed: hashed, one lookup and one insert per new event
+    /// rather than a B-tree walk comparing 36-byte ids.
+    applied_event_ids: HashSet<String>,
 }
 
 impl NumberBook {
@@ -52,18 +54,25 @@ impl NumberBook {
         }
         let effective = parse_timestamp(&event.effective_date_time).unwrap_or_default();
         let assigned = event.kind != NumberEventType::Unassigned;
-        let entry = self
-            .numbers
-            .entry(event.telephone_number.clone())
-            .or_insert_with(|| NumberState {
-                tenant_id: event.tenant_id.clone(),
-                state: AssignmentState::Unassigned,
-                sip_uri: None,
-                usage: None,
-                sequence: 0,
-                applied_events: 0,
-                history: BTreeMap::new(),
-            });
+        // Looked up before inserted: the key is copied only for a number heard of first.
+        if !self.numbers.contains_key(&event.telephone_number) {
+            self.numbers.insert(
+                event.telephone_number.clone(),
+                NumberState {
+                    tenant_id: event.tenant_id.clone(),
+                    state: AssignmentState::Unassigned,
+                    sip_uri: None,
+                    usage: None,
+                    sequence: 0,
+                    applied_events: 0,
+                    history: BTreeMap::new(),
+                },
+            );
+        }
+        let Some(entry) = self.numbers.get_mut(&event.telephone_number) else {
+            // Inserted just above: not reached.
+            return EventOutcome::Stale;
+        };
         entry.history.insert(event.sequence, (effective, assigned));
         let stale = match profile {
             Profile::NumOrder => false,

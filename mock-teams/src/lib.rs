@@ -10,6 +10,7 @@ pub mod config;
 mod cursor;
 pub mod exchange;
 pub mod faults;
+mod http1;
 mod ratelimit;
 pub mod store;
 mod tls;
@@ -198,15 +199,21 @@ impl MockTeams {
             links: api::LinkBase::new(options.public_url.clone(), options.trust_forwarded_headers),
             guard: api::limits::Guard::new(&options.limits, "the server"),
         });
+        let connect_timeout = Duration::from_secs(5);
+        // Drop idle connections well before a carrier's keep-alive (actix-web's is 5 s) can
+        // close them: reusing one just as the server closes it fails the attempt, and that
+        // would be blamed on the carrier [NUM-ACK].
+        let idle_timeout = Duration::from_secs(2);
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            // Drop idle connections well before a carrier's keep-alive (actix-web's is 5 s) can
-            // close them: reusing one just as the server closes it fails the attempt, and that
-            // would be blamed on the carrier [NUM-ACK].
-            .pool_idle_timeout(Duration::from_secs(2))
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(idle_timeout)
             .build()
             .map_err(StartError::Client)?;
-        let transport = Arc::new(webhook::HttpTransport::new(client));
+        let transport = Arc::new(webhook::HttpTransport::new(
+            client,
+            connect_timeout,
+            idle_timeout,
+        ));
         let sender =
             WebhookSender::spawn(transport, options.webhooks.clone(), recorder, faults, seed);
         let app_state = state.clone();

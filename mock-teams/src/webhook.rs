@@ -65,31 +65,51 @@ pub trait Transport: Send + Sync + 'static {
     ) -> futures_util::future::BoxFuture<'static, AttemptResult>;
 }
 
-/// The HTTP transport.
+/// The HTTP transport: plain `http` webhook URLs through the small client of [`crate::http1`],
+/// `https` (and URLs with credentials) through reqwest.
 pub(crate) struct HttpTransport {
     client: reqwest::Client,
+    plain: Arc<crate::http1::Client>,
     /// The URL last posted to, parsed: a carrier's webhook URL is the same for every attempt,
     /// and parsing it anew each time (IDNA mapping included) was a twentieth of the sender's
     /// time at 4,000 notifications a second.
-    parsed: Mutex<Option<(String, reqwest::Url)>>,
+    parsed: Mutex<Option<(String, Parsed)>>,
+}
+
+/// A webhook URL parsed: for reqwest, and for the plain client when it can serve it.
+#[derive(Clone)]
+struct Parsed {
+    url: reqwest::Url,
+    plain: Option<Arc<crate::http1::Target>>,
 }
 
 impl HttpTransport {
-    pub(crate) fn new(client: reqwest::Client) -> Self {
+    /// `client` for `https`; plain `http` connects within `connect_timeout` and keeps a
+    /// connection idle at most `idle_timeout`, as `client` does.
+    pub(crate) fn new(
+        client: reqwest::Client,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
         Self {
             client,
+            plain: Arc::new(crate::http1::Client::new(connect_timeout, idle_timeout)),
             parsed: Mutex::new(None),
         }
     }
 
     /// `url` parsed, from the one kept when it is the last one posted to; `None` when it does
     /// not parse (reqwest then says why).
-    fn parse(&self, url: &str) -> Option<reqwest::Url> {
+    fn parse(&self, url: &str) -> Option<Parsed> {
         let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, kept)) = parsed.as_ref().filter(|(text, _)| text == url) {
             return Some(kept.clone());
         }
         let fresh = reqwest::Url::parse(url).ok()?;
+        let fresh = Parsed {
+            plain: crate::http1::Target::of(&fresh).map(Arc::new),
+            url: fresh,
+        };
         *parsed = Some((url.to_owned(), fresh.clone()));
         Some(fresh)
     }
@@ -103,8 +123,14 @@ impl Transport for HttpTransport {
         body: Vec<u8>,
         timeout: Duration,
     ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
-        let request = match self.parse(url) {
-            Some(parsed) => self.client.post(parsed),
+        let parsed = self.parse(url);
+        if let Some(target) = parsed.as_ref().and_then(|p| p.plain.clone()) {
+            let plain = self.plain.clone();
+            let signature = signature.to_owned();
+            return Box::pin(async move { plain.post(&target, &signature, &body, timeout).await });
+        }
+        let request = match parsed {
+            Some(parsed) => self.client.post(parsed.url),
             None => self.client.post(url),
         };
         let request = request
@@ -729,6 +755,47 @@ mod tests {
         sender.send("c".into(), target(), vec![event(1)], 0);
         assert!(sender.wait_idle(Duration::from_secs(120)).await);
         assert_eq!(transport.attempts.lock().unwrap().len(), 3);
+    }
+
+    /// Plain `http` goes through the small client, `https` through reqwest and TLS: the same
+    /// plain server acknowledges the first and cannot complete the second's handshake.
+    #[tokio::test]
+    async fn https_webhooks_go_through_tls_and_plain_ones_through_the_small_client() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    if socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let answer =
+                            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok";
+                        let _ = socket.write_all(answer).await;
+                    }
+                });
+            }
+        });
+        let timeout = Duration::from_secs(5);
+        let transport = HttpTransport::new(reqwest::Client::new(), timeout, Duration::from_secs(2));
+        let plain = transport
+            .post(
+                &format!("http://{addr}/hook"),
+                "t=1,v1=ab",
+                b"{}".to_vec(),
+                timeout,
+            )
+            .await;
+        assert_eq!(plain, Ok((200, b"ok".to_vec())));
+        let tls = transport
+            .post(
+                &format!("https://{addr}/hook"),
+                "t=1,v1=ab",
+                b"{}".to_vec(),
+                timeout,
+            )
+            .await;
+        assert!(tls.is_err(), "a TLS handshake with a plain server: {tls:?}");
     }
 
     #[tokio::test(start_paused = true)]

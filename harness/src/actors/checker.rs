@@ -159,11 +159,21 @@ impl CheckerActor {
 /// is dropped.
 pub(crate) fn deliver(checker: &Addr<CheckerActor>, exchange: Exchange) {
     let mut message = ExchangeObserved(exchange);
+    let mut waited = None;
     loop {
         match checker.try_send(message) {
-            Ok(()) => return,
+            Ok(()) => {
+                if let Some(since) = waited.map(|t: std::time::Instant| t.elapsed())
+                    && since >= std::time::Duration::from_millis(1)
+                {
+                    // The recording thread (a load's generator) was held back this long.
+                    tracing::debug!(waited_us = since.as_micros() as u64, "checker mailbox full");
+                }
+                return;
+            }
             Err(SendError::Full(back)) => {
                 message = back;
+                waited.get_or_insert_with(std::time::Instant::now);
                 std::thread::sleep(std::time::Duration::from_micros(100));
             }
             Err(SendError::Closed(_)) => return,

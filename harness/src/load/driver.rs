@@ -260,7 +260,17 @@ impl Driver {
             .saturating_duration_since(self.start)
             .saturating_sub(Duration::from_micros(intended_us));
         let slack = Duration::from_millis(self.plan.start_slack_ms.unsigned_abs());
-        Some(late <= slack && in_flight < self.plan.max_in_flight as usize)
+        let start = late <= slack && in_flight < self.plan.max_in_flight as usize;
+        if !start {
+            // Why each iteration was dropped, and when: `RUST_LOG=oc_harness::load=debug`.
+            tracing::debug!(
+                intended_ms = intended_us / 1000,
+                late_us = late.as_micros() as u64,
+                in_flight,
+                "iteration dropped"
+            );
+        }
+        Some(start)
     }
 
     fn intended_ms(&self, intended_us: u64) -> UnixMillis {

@@ -13,7 +13,7 @@ use super::format::CarrierFormat;
 use super::matching::{Claims, Index, NO_ROW, row_of, row_ref};
 use super::pipeline::JobKind;
 use super::rows::{CarrierRow, DurationSource, TeamsRow};
-use super::source::{unpack_source, visit_offsets};
+use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
 use super::text::{Nanos, push_int, push_rfc3339};
@@ -167,63 +167,62 @@ impl Iterator for PartRows<'_> {
     }
 }
 
-/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order.
-#[derive(Clone)]
-struct TeamsSide<'a> {
-    index: &'a [Index],
-    /// Each partition's rows, and the next one with its place in the files.
-    parts: Vec<(PartRows<'a>, Option<(u64, Mismatch)>)>,
-}
-
-impl<'a> TeamsSide<'a> {
-    fn new(index: &'a [Index], claims: &'a [Claims], paired: &'a [Mismatch]) -> Self {
-        let mut parts = Vec::with_capacity(index.len());
-        let mut rest = paired;
-        for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
-            let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
-            let (mine, others) = rest.split_at(end);
-            rest = others;
-            let mut rows = PartRows {
-                part,
-                index: index_part,
-                claims,
-                paired: mine,
-                next: 0,
-            };
-            let first = rows.next().map(|m| (row_of(index, m.teams).source, m));
-            parts.push((rows, first));
-        }
-        Self { index, parts }
+/// The Teams rows of every partition that go to `mismatches.csv`, with their places in the
+/// files, in file order: each partition's collected on a thread of its own, then merged.
+fn teams_side(index: &[Index], claims: &[Claims], paired: &[Mismatch]) -> Vec<(u64, Mismatch)> {
+    let mut rest = paired;
+    let mut parts = Vec::with_capacity(index.len());
+    for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
+        let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
+        let (mine, others) = rest.split_at(end);
+        rest = others;
+        parts.push(PartRows {
+            part,
+            index: index_part,
+            claims,
+            paired: mine,
+            next: 0,
+        });
     }
-}
-
-impl Iterator for TeamsSide<'_> {
-    type Item = Mismatch;
-
-    fn next(&mut self) -> Option<Mismatch> {
-        let (rows, head) = self
-            .parts
-            .iter_mut()
-            .filter(|(_, head)| head.is_some())
-            .min_by_key(|(_, head)| head.map(|(source, _)| source))?;
-        let (_, m) = head.take()?;
-        *head = rows.next().map(|m| (row_of(self.index, m.teams).source, m));
-        Some(m)
+    let collected: Vec<Vec<(u64, Mismatch)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|rows| {
+                scope.spawn(move || {
+                    let index_part = rows.index;
+                    rows.map(|m| (index_part.row(m.teams as u32).source, m))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all = Vec::with_capacity(collected.iter().map(Vec::len).sum());
+    for part in collected {
+        all.extend_from_slice(&part);
     }
+    // A Teams row is in one partition, and goes to the file once: places are distinct.
+    all.sort_unstable_by_key(|&(place, _)| place);
+    all
 }
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
-/// side that has text for them (Teams' row when there is one, the carrier's otherwise), each
-/// side's files on a thread of their own, in file order; `found`: the mismatches kept while
-/// matching (every one but the `missing` rows, which `claims` tells).
+/// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
+/// gives their lines to spills of their own (made in `dir`, holding `budget` bytes each): the
+/// carrier's files on a thread, Teams' rows cut into `threads` runs of consecutive places
+/// read on a thread each (one when a Teams file is JSON or gzip, which is read from its
+/// start); `found`: the mismatches kept while matching (every one but the `missing` rows,
+/// which `claims` tells).
 fn read_back(
     found: &mut [Mismatch],
     index: &[Index],
     claims: &[Claims],
     sides: &Sides<'_>,
-    teams_spill: &mut Spill,
-    carrier_spill: &mut Spill,
-) -> io::Result<()> {
+    (dir, budget, threads): (&Path, usize, usize),
+) -> io::Result<Vec<Spill>> {
     // Teams' rows in partition, then row order; the carrier's by place.
     found.sort_unstable_by_key(|m| {
         if m.teams != NO_ROW {
@@ -234,58 +233,75 @@ fn read_back(
     });
     let split = found.partition_point(|m| m.teams != NO_ROW);
     let (paired, carrier_side) = found.split_at(split);
-    let teams_side = TeamsSide::new(index, claims, paired);
-    let (teams, carrier) = std::thread::scope(|scope| {
+    let teams = teams_side(index, claims, paired);
+    let carrier: Vec<(u64, Mismatch)> = carrier_side.iter().map(|m| (m.source, *m)).collect();
+    let mut sequential = false;
+    for (path, kind) in sides.teams.iter().zip(sides.teams_kinds) {
+        sequential |= matches!(kind, JobKind::Teams(TeamsShape::Json)) || source::is_gzip(path)?;
+    }
+    let runs = if sequential { 1 } else { threads.max(1) };
+    let per_run = teams.len().div_ceil(runs).max(1);
+    std::thread::scope(|scope| {
         let carrier = scope.spawn(|| {
+            let mut spill = Spill::new(dir, "carrier", budget);
             read_side(
-                carrier_side.iter().copied(),
-                |m| m.source,
+                &carrier,
                 (sides.carrier, sides.carrier_kinds),
                 sides.format,
                 index,
-                carrier_spill,
+                &mut spill,
             )
+            .map(|()| spill)
         });
-        let teams = read_side(
-            teams_side,
-            |m| row_of(index, m.teams).source,
-            (sides.teams, sides.teams_kinds),
-            sides.format,
-            index,
-            teams_spill,
-        );
-        (teams, carrier.join())
-    });
-    teams?;
-    carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?
+        let teams_runs: Vec<_> = teams
+            .chunks(per_run)
+            .enumerate()
+            .map(|(k, run)| {
+                scope.spawn(move || {
+                    let mut spill = Spill::new(dir, &format!("teams-{k}"), budget);
+                    read_side(
+                        run,
+                        (sides.teams, sides.teams_kinds),
+                        sides.format,
+                        index,
+                        &mut spill,
+                    )
+                    .map(|()| spill)
+                })
+            })
+            .collect();
+        let panicked = || io::Error::other("reading rows back for mismatches.csv panicked");
+        let mut spills = vec![carrier.join().map_err(|_| panicked())??];
+        for run in teams_runs {
+            spills.push(run.join().map_err(|_| panicked())??);
+        }
+        Ok(spills)
+    })
 }
 
-/// Reads back the rows of `mismatches` (in file order, by `source`; each row once) from one
-/// side's files, and gives `spill` their lines. `mismatches` is gone through twice: for the
-/// places to read, then along the reading.
+/// Reads back the rows of `mismatches` (in file order, by their places; each row once) from
+/// one side's files, and gives `spill` their lines.
 fn read_side(
-    mismatches: impl Iterator<Item = Mismatch> + Clone,
-    source: impl Fn(&Mismatch) -> u64,
+    mismatches: &[(u64, Mismatch)],
     (paths, kinds): (&[PathBuf], &[JobKind]),
     format: &CarrierFormat,
     index: &[Index],
     spill: &mut Spill,
 ) -> io::Result<()> {
-    let mut places: Vec<u64> = mismatches.clone().map(|m| source(&m)).collect();
-    let mut along = mismatches;
-    for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
-        let file = usize::from(unpack_source(group[0]).0);
-        for place in group.iter_mut() {
-            *place = unpack_source(*place).1;
-        }
+    for group in mismatches.chunk_by(|a, b| unpack_source(a.0).0 == unpack_source(b.0).0) {
+        let file = usize::from(unpack_source(group[0].0).0);
+        let places: Vec<u64> = group
+            .iter()
+            .map(|&(place, _)| unpack_source(place).1)
+            .collect();
         let (path, kind) = (&paths[file], &kinds[file]);
         let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
         let mut k = 0;
         let mut failed = Ok(());
-        visit_offsets(path, group, json, |offset, bytes| {
-            while k < group.len() && group[k] == offset {
+        visit_offsets(path, &places, json, |offset, bytes| {
+            while k < places.len() && places[k] == offset {
+                let m = group[k].1;
                 k += 1;
-                let Some(m) = along.next() else { return };
                 let text = match kind {
                     JobKind::Teams(shape) => teams::describe(shape, bytes),
                     JobKind::Carrier(columns) => carrier::describe(format, columns, bytes),
@@ -303,9 +319,9 @@ fn read_side(
 
 /// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
 /// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
-/// in time order; the number of lines
-/// besides the header. Memory holds `budget` bytes of lines per producer at most: past it,
-/// sorted runs go to temporary files in `dir`, merged at the end and removed.
+/// on up to `threads` threads, in time order; the number of lines besides the header. Memory
+/// holds `budget` bytes of lines per producer at most: past it, sorted runs go to temporary
+/// files in `dir`, merged at the end and removed.
 pub(crate) fn write(
     dir: &Path,
     found: &mut [Mismatch],
@@ -313,22 +329,20 @@ pub(crate) fn write(
     claims: &[Claims],
     sides: &Sides<'_>,
     streamed: Spill,
-    budget: usize,
+    (budget, threads): (usize, usize),
 ) -> io::Result<u64> {
-    let mut teams_spill = Spill::new(dir, "teams", budget);
-    let mut carrier_spill = Spill::new(dir, "carrier", budget);
-    read_back(
+    let mut spills = vec![streamed];
+    spills.extend(read_back(
         found,
         index,
         claims,
         sides,
-        &mut teams_spill,
-        &mut carrier_spill,
-    )?;
+        (dir, budget, threads),
+    )?);
     let mut w =
         io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
     writeln!(w, "{HEADER}")?;
-    let lines = spill::merge(vec![streamed, teams_spill, carrier_spill], &mut w)?;
+    let lines = spill::merge(spills, &mut w)?;
     w.flush()?;
     Ok(lines)
 }

@@ -444,7 +444,10 @@ pub fn reconcile_spilling(
         all_figures
             .into_iter()
             .enumerate()
-            .map(|(k, figures)| (k, Claims::new(indexes[k].len()), figures, Vec::new()))
+            .map(|(k, mut figures)| {
+                figures.reserve_pairs(indexes[k].len() as usize);
+                (k, Claims::new(indexes[k].len()), figures, Vec::new())
+            })
             .collect(),
         |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
             let index = &indexes[*k];

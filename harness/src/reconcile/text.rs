@@ -454,26 +454,23 @@ fn fold(a: u64, b: u64) -> u64 {
 /// about n²/2⁶⁵ among n ids (3·10⁻⁶ for 10 million): they would be taken for one repeated id and
 /// told apart by start time.
 pub(crate) fn hash(bytes: &[u8]) -> u64 {
-    let word = |b: &[u8]| {
-        let mut word = [0u8; 8];
-        word[..b.len()].copy_from_slice(b);
-        u64::from_le_bytes(word)
-    };
     let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
-    // Sixteen bytes a multiply (a UUID's 36: three, in a chain), as wyhash reads them.
-    let mut blocks = bytes.chunks_exact(16);
-    for block in &mut blocks {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
         h = fold(
-            word(&block[..8]) ^ 0xa076_1d64_78bd_642f,
-            word(&block[8..]) ^ h ^ 0xe703_7ed1_a0b4_28db,
+            u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
+            h ^ 0xe703_7ed1_a0b4_28db,
         );
     }
-    let tail = blocks.remainder();
+    let tail = chunks.remainder();
     if !tail.is_empty() {
-        let (low, high) = tail.split_at(tail.len().min(8));
+        let mut word = [0u8; 8];
+        word[..tail.len()].copy_from_slice(tail);
         h = fold(
-            word(low) ^ 0x8ebc_6af0_9c88_c6e3,
-            word(high) ^ h ^ 0x5899_65cc_7537_4cc3,
+            u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
+            h ^ 0x5899_65cc_7537_4cc3,
         );
     }
     h ^= h >> 33;

@@ -121,17 +121,18 @@ pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Descri
 #[derive(Clone)]
 struct PartRows<'a> {
     part: usize,
-    index: &'a Index,
     claims: &'a Claims,
     paired: &'a [Mismatch],
     next: u32,
+    /// The row after the last one to give.
+    end: u32,
 }
 
 impl Iterator for PartRows<'_> {
     type Item = Mismatch;
 
     fn next(&mut self) -> Option<Mismatch> {
-        while self.next < self.index.len() {
+        while self.next < self.end {
             let i = self.next;
             // Most rows are claimed and matched: 64 at a time when none is missing or paired.
             if i.is_multiple_of(64)
@@ -167,55 +168,79 @@ impl Iterator for PartRows<'_> {
     }
 }
 
-/// The Teams rows of every partition that go to `mismatches.csv`, with their places in the
-/// files, in file order: each partition's collected on a thread of its own, then merged.
-fn teams_side(index: &[Index], claims: &[Claims], paired: &[Mismatch]) -> Vec<(u64, Mismatch)> {
-    let mut rest = paired;
-    let mut parts = Vec::with_capacity(index.len());
-    for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
-        let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
-        let (mine, others) = rest.split_at(end);
-        rest = others;
-        parts.push(PartRows {
-            part,
-            index: index_part,
-            claims,
-            paired: mine,
-            next: 0,
-        });
+/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order.
+#[derive(Clone)]
+struct TeamsSide<'a> {
+    index: &'a [Index],
+    /// Each partition's rows, and the next one with its place in the files.
+    parts: Vec<(PartRows<'a>, Option<(u64, Mismatch)>)>,
+}
+
+impl<'a> TeamsSide<'a> {
+    /// The rows whose places are in `places` (rows are in file order in a partition, so
+    /// theirs are a range of it, found by bisection).
+    fn new(
+        index: &'a [Index],
+        claims: &'a [Claims],
+        paired: &'a [Mismatch],
+        places: std::ops::Range<u64>,
+    ) -> Self {
+        let mut parts = Vec::with_capacity(index.len());
+        let mut rest = paired;
+        for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
+            let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
+            let (mine, others) = rest.split_at(end);
+            rest = others;
+            let first_at = |place: u64| {
+                let (mut low, mut high) = (0, index_part.len());
+                while low < high {
+                    let mid = low + (high - low) / 2;
+                    if index_part.row(mid).source < place {
+                        low = mid + 1;
+                    } else {
+                        high = mid;
+                    }
+                }
+                low
+            };
+            let (start, end) = (first_at(places.start), first_at(places.end));
+            let skip = mine.partition_point(|m| (m.teams as u32) < start);
+            let mut rows = PartRows {
+                part,
+                claims,
+                paired: &mine[skip..],
+                next: start,
+                end,
+            };
+            let first = rows.next().map(|m| (row_of(index, m.teams).source, m));
+            parts.push((rows, first));
+        }
+        Self { index, parts }
     }
-    let collected: Vec<Vec<(u64, Mismatch)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|rows| {
-                scope.spawn(move || {
-                    let index_part = rows.index;
-                    rows.map(|m| (index_part.row(m.teams as u32).source, m))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut all = Vec::with_capacity(collected.iter().map(Vec::len).sum());
-    for part in collected {
-        all.extend_from_slice(&part);
+}
+
+impl Iterator for TeamsSide<'_> {
+    type Item = Mismatch;
+
+    fn next(&mut self) -> Option<Mismatch> {
+        let (rows, head) = self
+            .parts
+            .iter_mut()
+            .filter(|(_, head)| head.is_some())
+            .min_by_key(|(_, head)| head.map(|(source, _)| source))?;
+        let (_, m) = head.take()?;
+        *head = rows.next().map(|m| (row_of(self.index, m.teams).source, m));
+        Some(m)
     }
-    // A Teams row is in one partition, and goes to the file once: places are distinct.
-    all.sort_unstable_by_key(|&(place, _)| place);
-    all
 }
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
 /// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
 /// gives their lines to spills of their own (made in `dir`, holding `budget` bytes each): the
-/// carrier's files on a thread, Teams' rows cut into `threads` runs of consecutive places
-/// read on a thread each (one when a Teams file is JSON or gzip, which is read from its
-/// start); `found`: the mismatches kept while matching (every one but the `missing` rows,
-/// which `claims` tells).
+/// carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
+/// rows of the first partition) read on a thread each (one run when a Teams file is JSON or
+/// gzip, which is read from its start); `found`: the mismatches kept while matching (every one
+/// but the `missing` rows, which `claims` tells).
 fn read_back(
     found: &mut [Mismatch],
     index: &[Index],
@@ -233,19 +258,29 @@ fn read_back(
     });
     let split = found.partition_point(|m| m.teams != NO_ROW);
     let (paired, carrier_side) = found.split_at(split);
-    let teams = teams_side(index, claims, paired);
-    let carrier: Vec<(u64, Mismatch)> = carrier_side.iter().map(|m| (m.source, *m)).collect();
     let mut sequential = false;
     for (path, kind) in sides.teams.iter().zip(sides.teams_kinds) {
         sequential |= matches!(kind, JobKind::Teams(TeamsShape::Json)) || source::is_gzip(path)?;
     }
     let runs = if sequential { 1 } else { threads.max(1) };
-    let per_run = teams.len().div_ceil(runs).max(1);
+    // The places where runs start: the first partition's rows cut into `runs` equal parts.
+    let mut bounds = vec![0u64];
+    if let Some(first) = index.first() {
+        for k in 1..runs {
+            let i = (u64::from(first.len()) * k as u64 / runs as u64) as u32;
+            if i < first.len() {
+                bounds.push(first.row(i).source);
+            }
+        }
+    }
+    bounds.push(u64::MAX);
+    bounds.dedup();
     std::thread::scope(|scope| {
         let carrier = scope.spawn(|| {
             let mut spill = Spill::new(dir, "carrier", budget);
             read_side(
-                &carrier,
+                carrier_side.iter().copied(),
+                |m| m.source,
                 (sides.carrier, sides.carrier_kinds),
                 sides.format,
                 index,
@@ -253,14 +288,16 @@ fn read_back(
             )
             .map(|()| spill)
         });
-        let teams_runs: Vec<_> = teams
-            .chunks(per_run)
+        let teams_runs: Vec<_> = bounds
+            .windows(2)
             .enumerate()
-            .map(|(k, run)| {
+            .map(|(k, range)| {
+                let places = range[0]..range[1];
                 scope.spawn(move || {
                     let mut spill = Spill::new(dir, &format!("teams-{k}"), budget);
                     read_side(
-                        run,
+                        TeamsSide::new(index, claims, paired, places),
+                        |m| row_of(index, m.teams).source,
                         (sides.teams, sides.teams_kinds),
                         sides.format,
                         index,
@@ -279,29 +316,32 @@ fn read_back(
     })
 }
 
-/// Reads back the rows of `mismatches` (in file order, by their places; each row once) from
-/// one side's files, and gives `spill` their lines.
+/// Reads back the rows of `mismatches` (in file order, by `source`; each row once) from one
+/// side's files, and gives `spill` their lines. `mismatches` is gone through twice: for the
+/// places to read, then along the reading.
 fn read_side(
-    mismatches: &[(u64, Mismatch)],
+    mismatches: impl Iterator<Item = Mismatch> + Clone,
+    source: impl Fn(&Mismatch) -> u64,
     (paths, kinds): (&[PathBuf], &[JobKind]),
     format: &CarrierFormat,
     index: &[Index],
     spill: &mut Spill,
 ) -> io::Result<()> {
-    for group in mismatches.chunk_by(|a, b| unpack_source(a.0).0 == unpack_source(b.0).0) {
-        let file = usize::from(unpack_source(group[0].0).0);
-        let places: Vec<u64> = group
-            .iter()
-            .map(|&(place, _)| unpack_source(place).1)
-            .collect();
+    let mut places: Vec<u64> = mismatches.clone().map(|m| source(&m)).collect();
+    let mut along = mismatches;
+    for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
+        let file = usize::from(unpack_source(group[0]).0);
+        for place in group.iter_mut() {
+            *place = unpack_source(*place).1;
+        }
         let (path, kind) = (&paths[file], &kinds[file]);
         let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
         let mut k = 0;
         let mut failed = Ok(());
-        visit_offsets(path, &places, json, |offset, bytes| {
-            while k < places.len() && places[k] == offset {
-                let m = group[k].1;
+        visit_offsets(path, group, json, |offset, bytes| {
+            while k < group.len() && group[k] == offset {
                 k += 1;
+                let Some(m) = along.next() else { return };
                 let text = match kind {
                     JobKind::Teams(shape) => teams::describe(shape, bytes),
                     JobKind::Carrier(columns) => carrier::describe(format, columns, bytes),

@@ -236,8 +236,8 @@ impl Iterator for TeamsSide<'_> {
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
 /// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
-/// gives their lines to spills of their own (made in `dir`, holding `budget` bytes each): the
-/// carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
+/// gives their lines to spills of their own (made in `dir`: the carrier's holding `budget`
+/// bytes, Teams' sharing `budget`): the carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
 /// rows of the first partition) read on a thread each (one run when a Teams file is JSON or
 /// gzip, which is read from its start); `found`: the mismatches kept while matching (every one
 /// but the `missing` rows, which `claims` tells).
@@ -294,7 +294,8 @@ fn read_back(
             .map(|(k, range)| {
                 let places = range[0]..range[1];
                 scope.spawn(move || {
-                    let mut spill = Spill::new(dir, &format!("teams-{k}"), budget);
+                    // The runs share one producer's budget: memory as with one thread.
+                    let mut spill = Spill::new(dir, &format!("teams-{k}"), budget / runs);
                     read_side(
                         TeamsSide::new(index, claims, paired, places),
                         |m| row_of(index, m.teams).source,

@@ -233,6 +233,13 @@ impl Figures {
         }
     }
 
+    /// Makes room for the drifts of up to `pairs` calls with both sides (at most one per Teams
+    /// row), so that they are not copied as they grow: untouched room costs address space, not
+    /// memory.
+    pub(crate) fn reserve_pairs(&mut self, pairs: usize) {
+        self.drifts.reserve(pairs.saturating_sub(self.drifts.len()));
+    }
+
     /// A carrier row kept for reconciliation, before it is matched.
     pub(crate) fn carrier(&mut self, row: &CarrierRow) {
         self.carrier += i128::from(row.duration);

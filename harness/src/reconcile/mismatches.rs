@@ -13,7 +13,7 @@ use super::format::CarrierFormat;
 use super::matching::{Claims, Index, NO_ROW, row_of, row_ref};
 use super::pipeline::JobKind;
 use super::rows::{CarrierRow, DurationSource, TeamsRow};
-use super::source::{unpack_source, visit_offsets};
+use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
 use super::text::{Nanos, push_int, push_rfc3339};
@@ -121,17 +121,18 @@ pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Descri
 #[derive(Clone)]
 struct PartRows<'a> {
     part: usize,
-    index: &'a Index,
     claims: &'a Claims,
     paired: &'a [Mismatch],
     next: u32,
+    /// The row after the last one to give.
+    end: u32,
 }
 
 impl Iterator for PartRows<'_> {
     type Item = Mismatch;
 
     fn next(&mut self) -> Option<Mismatch> {
-        while self.next < self.index.len() {
+        while self.next < self.end {
             let i = self.next;
             // Most rows are claimed and matched: 64 at a time when none is missing or paired.
             if i.is_multiple_of(64)
@@ -176,19 +177,40 @@ struct TeamsSide<'a> {
 }
 
 impl<'a> TeamsSide<'a> {
-    fn new(index: &'a [Index], claims: &'a [Claims], paired: &'a [Mismatch]) -> Self {
+    /// The rows whose places are in `places` (rows are in file order in a partition, so
+    /// theirs are a range of it, found by bisection).
+    fn new(
+        index: &'a [Index],
+        claims: &'a [Claims],
+        paired: &'a [Mismatch],
+        places: std::ops::Range<u64>,
+    ) -> Self {
         let mut parts = Vec::with_capacity(index.len());
         let mut rest = paired;
         for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
             let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
             let (mine, others) = rest.split_at(end);
             rest = others;
+            let first_at = |place: u64| {
+                let (mut low, mut high) = (0, index_part.len());
+                while low < high {
+                    let mid = low + (high - low) / 2;
+                    if index_part.row(mid).source < place {
+                        low = mid + 1;
+                    } else {
+                        high = mid;
+                    }
+                }
+                low
+            };
+            let (start, end) = (first_at(places.start), first_at(places.end));
+            let skip = mine.partition_point(|m| (m.teams as u32) < start);
             let mut rows = PartRows {
                 part,
-                index: index_part,
                 claims,
-                paired: mine,
-                next: 0,
+                paired: &mine[skip..],
+                next: start,
+                end,
             };
             let first = rows.next().map(|m| (row_of(index, m.teams).source, m));
             parts.push((rows, first));
@@ -213,17 +235,19 @@ impl Iterator for TeamsSide<'_> {
 }
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
-/// side that has text for them (Teams' row when there is one, the carrier's otherwise), each
-/// side's files on a thread of their own, in file order; `found`: the mismatches kept while
-/// matching (every one but the `missing` rows, which `claims` tells).
+/// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
+/// gives their lines to spills of their own (made in `dir`: the carrier's holding `budget`
+/// bytes, Teams' sharing `budget`): the carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
+/// rows of the first partition) read on a thread each (one run when a Teams file is JSON or
+/// gzip, which is read from its start); `found`: the mismatches kept while matching (every one
+/// but the `missing` rows, which `claims` tells).
 fn read_back(
     found: &mut [Mismatch],
     index: &[Index],
     claims: &[Claims],
     sides: &Sides<'_>,
-    teams_spill: &mut Spill,
-    carrier_spill: &mut Spill,
-) -> io::Result<()> {
+    (dir, budget, threads): (&Path, usize, usize),
+) -> io::Result<Vec<Spill>> {
     // Teams' rows in partition, then row order; the carrier's by place.
     found.sort_unstable_by_key(|m| {
         if m.teams != NO_ROW {
@@ -234,30 +258,63 @@ fn read_back(
     });
     let split = found.partition_point(|m| m.teams != NO_ROW);
     let (paired, carrier_side) = found.split_at(split);
-    let teams_side = TeamsSide::new(index, claims, paired);
-    let (teams, carrier) = std::thread::scope(|scope| {
+    let mut sequential = false;
+    for (path, kind) in sides.teams.iter().zip(sides.teams_kinds) {
+        sequential |= matches!(kind, JobKind::Teams(TeamsShape::Json)) || source::is_gzip(path)?;
+    }
+    let runs = if sequential { 1 } else { threads.max(1) };
+    // The places where runs start: the first partition's rows cut into `runs` equal parts.
+    let mut bounds = vec![0u64];
+    if let Some(first) = index.first() {
+        for k in 1..runs {
+            let i = (u64::from(first.len()) * k as u64 / runs as u64) as u32;
+            if i < first.len() {
+                bounds.push(first.row(i).source);
+            }
+        }
+    }
+    bounds.push(u64::MAX);
+    bounds.dedup();
+    std::thread::scope(|scope| {
         let carrier = scope.spawn(|| {
+            let mut spill = Spill::new(dir, "carrier", budget);
             read_side(
                 carrier_side.iter().copied(),
                 |m| m.source,
                 (sides.carrier, sides.carrier_kinds),
                 sides.format,
                 index,
-                carrier_spill,
+                &mut spill,
             )
+            .map(|()| spill)
         });
-        let teams = read_side(
-            teams_side,
-            |m| row_of(index, m.teams).source,
-            (sides.teams, sides.teams_kinds),
-            sides.format,
-            index,
-            teams_spill,
-        );
-        (teams, carrier.join())
-    });
-    teams?;
-    carrier.map_err(|_| io::Error::other("reading the carrier's rows back panicked"))?
+        let teams_runs: Vec<_> = bounds
+            .windows(2)
+            .enumerate()
+            .map(|(k, range)| {
+                let places = range[0]..range[1];
+                scope.spawn(move || {
+                    // The runs share one producer's budget: memory as with one thread.
+                    let mut spill = Spill::new(dir, &format!("teams-{k}"), budget / runs);
+                    read_side(
+                        TeamsSide::new(index, claims, paired, places),
+                        |m| row_of(index, m.teams).source,
+                        (sides.teams, sides.teams_kinds),
+                        sides.format,
+                        index,
+                        &mut spill,
+                    )
+                    .map(|()| spill)
+                })
+            })
+            .collect();
+        let panicked = || io::Error::other("reading rows back for mismatches.csv panicked");
+        let mut spills = vec![carrier.join().map_err(|_| panicked())??];
+        for run in teams_runs {
+            spills.push(run.join().map_err(|_| panicked())??);
+        }
+        Ok(spills)
+    })
 }
 
 /// Reads back the rows of `mismatches` (in file order, by `source`; each row once) from one
@@ -303,9 +360,9 @@ fn read_side(
 
 /// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
 /// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
-/// in time order; the number of lines
-/// besides the header. Memory holds `budget` bytes of lines per producer at most: past it,
-/// sorted runs go to temporary files in `dir`, merged at the end and removed.
+/// on up to `threads` threads, in time order; the number of lines besides the header. Memory
+/// holds `budget` bytes of lines per producer at most: past it, sorted runs go to temporary
+/// files in `dir`, merged at the end and removed.
 pub(crate) fn write(
     dir: &Path,
     found: &mut [Mismatch],
@@ -313,22 +370,20 @@ pub(crate) fn write(
     claims: &[Claims],
     sides: &Sides<'_>,
     streamed: Spill,
-    budget: usize,
+    (budget, threads): (usize, usize),
 ) -> io::Result<u64> {
-    let mut teams_spill = Spill::new(dir, "teams", budget);
-    let mut carrier_spill = Spill::new(dir, "carrier", budget);
-    read_back(
+    let mut spills = vec![streamed];
+    spills.extend(read_back(
         found,
         index,
         claims,
         sides,
-        &mut teams_spill,
-        &mut carrier_spill,
-    )?;
+        (dir, budget, threads),
+    )?);
     let mut w =
         io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("mismatches.csv"))?);
     writeln!(w, "{HEADER}")?;
-    let lines = spill::merge(vec![streamed, teams_spill, carrier_spill], &mut w)?;
+    let lines = spill::merge(spills, &mut w)?;
     w.flush()?;
     Ok(lines)
 }

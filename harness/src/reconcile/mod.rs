@@ -444,7 +444,10 @@ pub fn reconcile_spilling(
         all_figures
             .into_iter()
             .enumerate()
-            .map(|(k, figures)| (k, Claims::new(indexes[k].len()), figures, Vec::new()))
+            .map(|(k, mut figures)| {
+                figures.reserve_pairs(indexes[k].len() as usize);
+                (k, Claims::new(indexes[k].len()), figures, Vec::new())
+            })
             .collect(),
         |(k, claims, figures, idless), rows: Vec<CarrierRow>| {
             let index = &indexes[*k];
@@ -576,7 +579,6 @@ pub fn reconcile_spilling(
     teams_rows.reconciled = indexes.iter().map(|i| u64::from(i.len())).sum();
     let mut carrier_rows = carrier_rejections.counts;
     carrier_rows.reconciled = classes.matched + classes.drift + classes.unexpected;
-    let finished = figures.finish(options.top_numbers);
     let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
         teams_files.into_iter().unzip();
     let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
@@ -588,16 +590,28 @@ pub fn reconcile_spilling(
         carrier_kinds: &carrier_kinds,
         format: &format,
     };
-    let mismatch_lines = mismatches::write(
-        &options.out,
-        &mut found,
-        &indexes,
-        &all_claims,
-        &sides,
-        streamed,
-        spill_bytes,
-    )
-    .map_err(write_error(&mismatches_path))?;
+    // The figures (sorting the drifts for their percentiles) on a thread of their own while
+    // `mismatches.csv` is written.
+    let top_numbers = options.top_numbers;
+    let (finished, mismatch_lines) = std::thread::scope(|scope| {
+        let finishing = scope.spawn(move || figures.finish(top_numbers));
+        let lines = mismatches::write(
+            &options.out,
+            &mut found,
+            &indexes,
+            &all_claims,
+            &sides,
+            streamed,
+            (spill_bytes, threads),
+        );
+        (finishing.join(), lines)
+    });
+    let mismatch_lines = mismatch_lines.map_err(write_error(&mismatches_path))?;
+    let finished = finished.map_err(|_| {
+        ReconcileError::BadInput(
+            "the figures' thread stopped unexpectedly (a bug: please report it)".into(),
+        )
+    })?;
     let rejected = teams_rows.rejected + carrier_rows.rejected;
     let reconciled =
         finished.classes.drift + finished.classes.missing + finished.classes.unexpected == 0

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
@@ -372,7 +372,7 @@ const JSON_ROW_BYTES: usize = 1 << 20;
 /// each offset when they are few, and streamed otherwise (always when it is gzip); a JSON file
 /// is streamed, a few chunks in memory at a time.
 pub(crate) fn visit_offsets(
-    path: &PathBuf,
+    path: &Path,
     offsets: &[u64],
     json: bool,
     mut visit: impl FnMut(u64, &[u8]),
@@ -408,24 +408,8 @@ pub(crate) fn visit_offsets(
         }
         return Ok(());
     }
-    let size = std::fs::metadata(path)?.len();
-    if !is_gzip(path)? && (offsets.len() as u64) < size / 16_384 {
-        let mut file = File::open(path)?;
-        let mut buffer = Vec::new();
-        for &offset in offsets {
-            let mut want = 1024;
-            loop {
-                buffer.clear();
-                file.seek(SeekFrom::Start(offset))?;
-                (&mut file).take(want).read_to_end(&mut buffer)?;
-                if memchr::memchr(b'\n', &buffer).is_some() || (buffer.len() as u64) < want {
-                    break;
-                }
-                want *= 4;
-            }
-            visit(offset, &buffer);
-        }
-        return Ok(());
+    if !is_gzip(path)? {
+        return visit_lines_at(path, offsets, visit);
     }
     let mut lines = Lines::new(open(path)?);
     let mut next = 0;
@@ -444,13 +428,62 @@ pub(crate) fn visit_offsets(
     Ok(())
 }
 
+/// How much [`visit_lines_at`] reads at a time when the offsets are dense.
+const WINDOW_BYTES: usize = 1 << 20;
+
+/// [`visit_offsets`] for a plain (not gzip) line-based file: read at the offsets, in windows
+/// that cover as many of the next offsets as fit in [`WINDOW_BYTES`] (so a few offsets read a
+/// line or so each, and dense ones read the file once), a window read again, larger, when a
+/// line does not end in it.
+fn visit_lines_at(
+    path: &Path,
+    offsets: &[u64],
+    mut visit: impl FnMut(u64, &[u8]),
+) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    // The bytes from `start` on; `eof`: the window reaches the end of the file.
+    let mut window: Vec<u8> = Vec::new();
+    let mut start = 0u64;
+    let mut eof = false;
+    for (k, &offset) in offsets.iter().enumerate() {
+        let mut want = 0;
+        loop {
+            let end = start + window.len() as u64;
+            if offset >= start && offset <= end {
+                let from = (offset - start) as usize;
+                if eof || memchr::memchr(b'\n', &window[from..]).is_some() {
+                    visit(offset, &window[from..]);
+                    break;
+                }
+                // The line goes on past the window: read it again from here, larger.
+                want = (2 * (end - offset) as usize).max(2 * want).max(1024);
+            } else {
+                // Up to the last of the next offsets that fit in a window, and a line past it.
+                let last = offsets[k..]
+                    .iter()
+                    .take_while(|&&o| o - offset < (WINDOW_BYTES - 1024) as u64)
+                    .last()
+                    .copied()
+                    .unwrap_or(offset);
+                want = (last - offset) as usize + 1024;
+            }
+            window.clear();
+            file.seek(SeekFrom::Start(offset))?;
+            (&mut file).take(want as u64).read_to_end(&mut window)?;
+            start = offset;
+            eof = window.len() < want;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
 
     use super::*;
 
-    fn temp(name: &str, content: &[u8], gzip: bool) -> PathBuf {
+    fn temp(name: &str, content: &[u8], gzip: bool) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("oc-reconcile-source-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
@@ -571,6 +604,57 @@ mod tests {
             assert_eq!(error.as_deref(), fail_at_end.then_some("disk on fire"));
             // After the end or the error, the end.
             assert_eq!(reader.read(&mut buffer).unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn offsets_are_visited_across_windows_and_through_lines_longer_than_one() {
+        // Lines of every length up to 3 windows, the longest ones past a window, the last one
+        // without a line end; every line visited, and a sparse selection, plain and gzip.
+        let mut content = Vec::new();
+        let mut lines = Vec::new();
+        let mut n = 0u64;
+        while content.len() < 5 * WINDOW_BYTES {
+            let len = match n % 97 {
+                0 => 3 * WINDOW_BYTES + 17,
+                1 => WINDOW_BYTES - 1,
+                k => (k as usize * 37) % 700,
+            };
+            let line: Vec<u8> = (0..len)
+                .map(|i| b'a' + ((i as u64 + n) % 26) as u8)
+                .collect();
+            lines.push((content.len() as u64, line.clone()));
+            content.extend_from_slice(&line);
+            content.push(b'\n');
+            n += 1;
+        }
+        let (last_offset, _) = *lines.last().unwrap();
+        content.pop();
+        for gzip in [false, true] {
+            let path = temp(
+                if gzip { "windows.gz" } else { "windows.csv" },
+                &content,
+                gzip,
+            );
+            for step in [1, 13, 200] {
+                let chosen: Vec<&(u64, Vec<u8>)> = lines.iter().step_by(step).collect();
+                let offsets: Vec<u64> = chosen.iter().map(|(o, _)| *o).collect();
+                let mut seen = 0;
+                visit_offsets(&path, &offsets, false, |offset, bytes| {
+                    let (want_offset, want) = chosen[seen];
+                    assert_eq!(offset, *want_offset);
+                    let end = memchr::memchr(b'\n', bytes);
+                    assert_eq!(end.is_none(), offset == last_offset, "at {offset}");
+                    assert_eq!(
+                        &bytes[..end.unwrap_or(bytes.len())],
+                        &want[..],
+                        "at {offset}"
+                    );
+                    seen += 1;
+                })
+                .unwrap();
+                assert_eq!(seen, chosen.len());
+            }
         }
     }
 

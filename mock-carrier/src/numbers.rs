@@ -36,6 +36,21 @@ struct NumberState {
     history: BTreeMap<u64, (UnixMillis, bool)>,
 }
 
+impl NumberState {
+    /// A number just heard of, of `tenant_id`: unassigned, no change learnt yet.
+    fn heard_of(tenant_id: &str) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            state: AssignmentState::Unassigned,
+            sip_uri: None,
+            usage: None,
+            sequence: 0,
+            applied_events: 0,
+            history: BTreeMap::new(),
+        }
+    }
+}
+
 /// Every number the carrier has heard of, and the eventIds it applied.
 #[derive(Debug, Default)]
 pub(crate) struct NumberBook {
@@ -58,15 +73,7 @@ impl NumberBook {
         if !self.numbers.contains_key(&event.telephone_number) {
             self.numbers.insert(
                 event.telephone_number.clone(),
-                NumberState {
-                    tenant_id: event.tenant_id.clone(),
-                    state: AssignmentState::Unassigned,
-                    sip_uri: None,
-                    usage: None,
-                    sequence: 0,
-                    applied_events: 0,
-                    history: BTreeMap::new(),
-                },
+                NumberState::heard_of(&event.tenant_id),
             );
         }
         let Some(entry) = self.numbers.get_mut(&event.telephone_number) else {
@@ -115,15 +122,7 @@ impl NumberBook {
         let entry = self
             .numbers
             .entry(number.telephone_number.clone())
-            .or_insert_with(|| NumberState {
-                tenant_id: number.tenant_id.clone(),
-                state: AssignmentState::Unassigned,
-                sip_uri: None,
-                usage: None,
-                sequence: 0,
-                applied_events: 0,
-                history: BTreeMap::new(),
-            });
+            .or_insert_with(|| NumberState::heard_of(&number.tenant_id));
         if number.sequence > 0 {
             entry.history.insert(number.sequence, (changed, assigned));
         }

@@ -42,15 +42,29 @@ fn assigned(_: &str, _: UnixMillis) -> bool {
     true
 }
 
-fn truths(ledger: &Ledger) -> Vec<crate::truth::CallTruth> {
-    let settings = TruthSettings {
+/// The ground truth's settings of these tests: a correct carrier, no drift.
+fn truth_settings() -> TruthSettings<'static> {
+    TruthSettings {
         seed: 7,
         profile: Profile::Correct,
         tolerance_ms: 1_000,
         deadline_ms: 86_400_000,
         drift: &[],
-    };
-    call_truths(ledger, &settings).collect()
+    }
+}
+
+fn truths(ledger: &Ledger) -> Vec<crate::truth::CallTruth> {
+    call_truths(ledger, &truth_settings()).collect()
+}
+
+/// Takes Teams' CDR (version `version`) of an answered call of `talk` ms on +14255550101.
+fn ingest_answered(ledger: &mut Ledger, id: &str, version: u32, talk: i64) {
+    ledger.ingest_cdr(
+        &cdr(id, "+14255550101", version, Some(talk)).borrowed(),
+        false,
+        &settings(&[]),
+        &assigned,
+    );
 }
 
 fn ids(due: &[Due]) -> Vec<&str> {
@@ -271,26 +285,12 @@ fn switch_records_hold_both_parties_and_leave_out_what_the_switch_dropped() {
 /// and the ground truth's counts stay those of every call.
 #[test]
 fn retiring_keeps_the_calls_in_play_and_the_counts_of_all() {
-    let plain = settings(&[]);
-    let truth_settings = TruthSettings {
-        seed: 7,
-        profile: Profile::Correct,
-        tolerance_ms: 1_000,
-        deadline_ms: 86_400_000,
-        drift: &[],
-    };
+    let truth_settings = truth_settings();
     let truth = |call: CallRef<'_>| crate::truth::call_truth(call, &truth_settings);
     let mut ledger = Ledger::default();
     // Eight answered calls reported in two cycles (four each), one never reported yet, one
     // reported and corrected later.
-    let ingest = |ledger: &mut Ledger, id: &str, version: u32, talk: i64| {
-        ledger.ingest_cdr(
-            &cdr(id, "+14255550101", version, Some(talk)).borrowed(),
-            false,
-            &plain,
-            &assigned,
-        );
-    };
+    let ingest = ingest_answered;
     for i in 0..4 {
         ingest(&mut ledger, &format!("a-{i}"), 1, 10_000 + i);
     }
@@ -366,24 +366,10 @@ fn retiring_keeps_the_calls_in_play_and_the_counts_of_all() {
 
 #[test]
 fn closing_hands_out_each_truth_once_and_compacts_when_half_are_closed() {
-    let plain = settings(&[]);
-    let truth_settings = TruthSettings {
-        seed: 7,
-        profile: Profile::Correct,
-        tolerance_ms: 1_000,
-        deadline_ms: 86_400_000,
-        drift: &[],
-    };
+    let truth_settings = truth_settings();
     let truth = |call: CallRef<'_>| crate::truth::call_truth(call, &truth_settings);
     let mut ledger = Ledger::default();
-    let ingest = |ledger: &mut Ledger, id: &str, talk: i64| {
-        ledger.ingest_cdr(
-            &cdr(id, "+14255550101", 1, Some(talk)).borrowed(),
-            false,
-            &plain,
-            &assigned,
-        );
-    };
+    let ingest = |ledger: &mut Ledger, id: &str, talk: i64| ingest_answered(ledger, id, 1, talk);
     // Enough calls for a compaction (closed calls are dropped once they are 4,096 and half).
     let calls = 10_000;
     for i in 0..calls {

@@ -372,12 +372,12 @@ mod tests {
     /// DUR-COMPLETE is a fold over the rows: over 100,000 answered calls never reported it counts
     /// every one, keeps the first MAX_EVIDENCE as evidence (each with one lookup of the
     /// exchanges naming it), and nothing else of the rows.
-    #[test]
-    fn dur_complete_counts_every_call_and_keeps_only_the_first_evidence() {
-        const CALLS: u64 = 100_000;
+    /// DUR-COMPLETE's verdict on the answered calls numbered `calls`, in that order, none
+    /// reported.
+    fn never_reported(calls: impl IntoIterator<Item = u64>) -> Judged {
         let end = End::default();
         let mut rule = Box::new(DurComplete::new());
-        for i in 0..CALLS {
+        for i in calls {
             let call = answered(i);
             let row = CallRow {
                 call_id: &call.call_id,
@@ -388,7 +388,13 @@ mod tests {
             };
             rule.call(&row, &end);
         }
-        let judged = rule.finish(&end);
+        rule.finish(&end)
+    }
+
+    #[test]
+    fn dur_complete_counts_every_call_and_keeps_only_the_first_evidence() {
+        const CALLS: u64 = 100_000;
+        let judged = never_reported(0..CALLS);
         let verdict = &judged.verdict;
         assert_eq!(verdict.outcome, Outcome::Failed);
         assert_eq!(verdict.failures, CALLS);
@@ -408,22 +414,10 @@ mod tests {
     /// first, DUR-COMPLETE cites the same calls, in the same order, as judged in id order.
     #[test]
     fn dur_complete_cites_the_first_calls_by_id_whatever_order_they_come_in() {
-        let end = End::default();
-        let cite = |order: &[u64]| {
-            let mut rule = Box::new(DurComplete::new());
-            for &i in order {
-                let call = answered(i);
-                let row = CallRow {
-                    call_id: &call.call_id,
-                    call: Some(&call),
-                    reported: None,
-                    items: &[],
-                    truth: None,
-                };
-                rule.call(&row, &end);
-            }
-            let judged = rule.finish(&end);
-            assert_eq!(judged.verdict.failures, order.len() as u64);
+        let cite = |order: Vec<u64>| {
+            let failures = order.len() as u64;
+            let judged = never_reported(order);
+            assert_eq!(judged.verdict.failures, failures);
             let lookups: Vec<usize> = judged.lookups.iter().map(|l| l.evidence).collect();
             assert_eq!(lookups, (0..MAX_EVIDENCE).collect::<Vec<_>>());
             judged
@@ -439,10 +433,10 @@ mod tests {
             .filter(|i| i % 2 == 1)
             .chain((0..500).step_by(2))
             .collect();
-        let want = cite(&in_order);
+        let want = cite(in_order);
         assert!(want[0].contains("call-000000") && want[MAX_EVIDENCE - 1].contains("call-000019"));
-        assert_eq!(cite(&backwards), want);
-        assert_eq!(cite(&odd_first), want);
+        assert_eq!(cite(backwards), want);
+        assert_eq!(cite(odd_first), want);
     }
 
     /// DUR-COMPLETE's diagnosis folds over the exchanges: only the carrier's last request

@@ -1,6 +1,6 @@
 //! The carrier's clock in a run: each tick, the mock carrier runs one poll cycle at the tick's
 //! end (feeds, reports), marked for the checker; then the calls final on both sides close
-//! (see [`close_calls`]). A certified carrier polls on its own clock instead, and has no such
+//! (see `close_calls`). A certified carrier polls on its own clock instead, and has no such
 //! actor.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::run::{RunError, Sides, poll};
 pub struct CarrierActor {
     sides: Sides,
     carrier: Arc<MockCarrier>,
-    /// Whether calls close as they become final (see [`close_calls`]).
+    /// Whether calls close as they become final (see `close_calls`).
     close: bool,
 }
 

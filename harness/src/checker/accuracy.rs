@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use oc_protocol::ReconClass;
-use oc_reports::{Accuracy, ConfusionCell, Conservation, Disagreement, MAX_EVIDENCE};
+use oc_reports::{Accuracy, ConfusionCell, Conservation, Disagreement};
 
+use super::first::FirstById;
 use super::stream::CallRow;
 
 /// The confusion matrix of (Teams' class, ground truth's expected class) over every call either
@@ -16,7 +17,7 @@ use super::stream::CallRow;
 #[derive(Default)]
 pub(crate) struct AccuracyFold {
     cells: BTreeMap<(Option<ReconClass>, Option<ReconClass>), u64>,
-    disagreements: Vec<Disagreement>,
+    disagreements: FirstById<Disagreement>,
     disagreement_count: u64,
 }
 
@@ -32,13 +33,11 @@ impl AccuracyFold {
         *self.cells.entry((teams, truth)).or_default() += 1;
         if teams != truth {
             self.disagreement_count += 1;
-            if self.disagreements.len() < MAX_EVIDENCE {
-                self.disagreements.push(Disagreement {
-                    call_id: row.call_id.to_owned(),
-                    teams,
-                    truth,
-                });
-            }
+            self.disagreements.offer(row.call_id, || Disagreement {
+                call_id: row.call_id.to_owned(),
+                teams,
+                truth,
+            });
         }
     }
 
@@ -53,7 +52,7 @@ impl AccuracyFold {
                     count,
                 })
                 .collect(),
-            disagreements: self.disagreements,
+            disagreements: self.disagreements.into_items(),
             disagreement_count: self.disagreement_count,
         }
     }
@@ -65,7 +64,7 @@ impl AccuracyFold {
 pub(crate) struct ConservationFold {
     answered_calls: u64,
     classified: u64,
-    violations: Vec<String>,
+    violations: FirstById<String>,
     violated: u64,
 }
 
@@ -84,30 +83,30 @@ impl ConservationFold {
         if !classes.is_empty() {
             self.classified += 1;
         }
-        let violation = match classes.as_slice() {
-            [_] => return,
-            [] => format!("{}: answered, but in no class", row.call_id),
-            many => {
-                let names: Vec<&str> = many.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "{}: in {} classes ({})",
-                    row.call_id,
-                    many.len(),
-                    names.join(", ")
-                )
-            }
-        };
-        self.violated += 1;
-        if self.violations.len() < MAX_EVIDENCE {
-            self.violations.push(violation);
+        if classes.len() == 1 {
+            return;
         }
+        self.violated += 1;
+        self.violations
+            .offer(row.call_id, || match classes.as_slice() {
+                [] => format!("{}: answered, but in no class", row.call_id),
+                many => {
+                    let names: Vec<&str> = many.iter().map(|c| c.as_str()).collect();
+                    format!(
+                        "{}: in {} classes ({})",
+                        row.call_id,
+                        many.len(),
+                        names.join(", ")
+                    )
+                }
+            });
     }
 
     pub(crate) fn finish(self) -> Conservation {
         Conservation {
             answered_calls: self.answered_calls,
             classified: self.classified,
-            violations: self.violations,
+            violations: self.violations.into_items(),
             holds: self.violated == 0,
         }
     }

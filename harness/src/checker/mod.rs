@@ -3,6 +3,7 @@
 //! truth, and conservation.
 
 pub mod accuracy;
+pub(crate) mod first;
 pub mod history;
 pub mod rules;
 pub mod stream;

@@ -8,10 +8,10 @@ use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{RuleId, format_timestamp, paths};
 
 use super::is_report;
+use crate::checker::first::FirstById;
 use crate::checker::history::CheckSettings;
 use crate::checker::rules::{Tally, count, path_of};
 use crate::checker::stream::{CallRow, End, Judged, Observation, Rule};
-use oc_reports::MAX_EVIDENCE;
 
 /// A post of certification legs to the carrier: what told it of a call.
 fn is_call_legs(e: &Exchange) -> bool {
@@ -40,21 +40,16 @@ struct Calls {
     judged: u64,
     /// The failures counted.
     failures: u64,
-    /// The failing calls with the smallest ids, in id order.
-    first: Vec<Cited>,
+    /// The failing calls cited: note, and the kind of exchange that names the call.
+    first: FirstById<(String, ShownBy)>,
     /// What the judged calls are, e.g. `answered call`.
     what: &'static str,
     /// What the failing ones did, e.g. `never reported`.
     found: &'static str,
 }
 
-/// A failing call kept for the evidence.
-struct Cited {
-    call_id: String,
-    note: String,
-    /// The kind of exchange that names it.
-    shown_by: fn(&Exchange) -> bool,
-}
+/// The kind of exchange that names a call.
+type ShownBy = fn(&Exchange) -> bool;
 
 impl Calls {
     fn new(rule: RuleId, what: &'static str, found: &'static str) -> Self {
@@ -62,7 +57,7 @@ impl Calls {
             tally: Tally::new(rule),
             judged: 0,
             failures: 0,
-            first: Vec::new(),
+            first: FirstById::default(),
             what,
             found,
         }
@@ -86,16 +81,7 @@ impl Calls {
             return;
         }
         self.failures += 1;
-        let at = self.first.partition_point(|c| c.call_id.as_str() < call_id);
-        if at < MAX_EVIDENCE {
-            let cited = Cited {
-                call_id: call_id.to_owned(),
-                note: note(),
-                shown_by,
-            };
-            self.first.insert(at, cited);
-            self.first.truncate(MAX_EVIDENCE);
-        }
+        self.first.offer(call_id, || (note(), shown_by));
     }
 
     /// The verdict. `also_exercised` is one more thing the run must have exercised, when the
@@ -111,12 +97,7 @@ impl Calls {
             found,
         } = self;
         let cited = first.len() as u64;
-        for Cited {
-            call_id,
-            note,
-            shown_by,
-        } in first
-        {
+        for (call_id, (note, shown_by)) in first.into_kept() {
             tally.fail_mentioning(&call_id, shown_by, || (note, Vec::new()));
         }
         tally.fail_uncited(failures - cited);

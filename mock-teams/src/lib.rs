@@ -418,7 +418,7 @@ impl MockTeams {
     ) -> Result<Vec<oc_protocol::QualityRecord>, StoreError> {
         self.with_store(|s| {
             let c = s.carrier_id_index(carrier_id)?;
-            Ok(s.quality_page(c, 0, usize::MAX).records)
+            Ok(s.quality_records(c))
         })
     }
 

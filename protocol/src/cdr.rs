@@ -93,6 +93,32 @@ impl CallRecord {
     }
 }
 
+impl<S: AsRef<str>> CallRecord<S> {
+    /// The record with every text copied into a `String`.
+    pub fn to_owned_record(&self) -> CallRecord {
+        CallRecord {
+            id: self.id.as_ref().to_owned(),
+            version: self.version,
+            call_id: self.call_id.as_ref().to_owned(),
+            tenant_id: self.tenant_id.as_ref().to_owned(),
+            telephone_number: self.telephone_number.as_ref().to_owned(),
+            direction: self.direction,
+            caller_number: self.caller_number.as_ref().to_owned(),
+            callee_number: self.callee_number.as_ref().to_owned(),
+            start_date_time: self.start_date_time.as_ref().to_owned(),
+            connect_date_time: self
+                .connect_date_time
+                .as_ref()
+                .map(|c| c.as_ref().to_owned()),
+            end_date_time: self.end_date_time.as_ref().to_owned(),
+            duration_ms: self.duration_ms,
+            final_sip_code: self.final_sip_code,
+            call_duration_source: self.call_duration_source,
+            available_date_time: self.available_date_time.as_ref().to_owned(),
+        }
+    }
+}
+
 impl<S: AsRef<str>> Validate for CallRecord<S> {
     fn validate_at(&self, at: Path<'_>, out: &mut Findings) {
         out.uuid(at.key("id"), self.id.as_ref());

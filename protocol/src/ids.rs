@@ -1,23 +1,45 @@
 //! Making protocol ids from seeded random bits, so that the same seed gives the same ids; and
 //! putting millions of call ids in order.
 
-use std::fmt::Write as _;
-
 /// A lower-case hyphenated version-4 UUID made from 128 random bits (the version and variant
 /// bits are overwritten, as RFC 9562 says for version 4).
 pub fn uuid_from_bits(bits: u128) -> String {
-    let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-    let mut out = String::with_capacity(36);
-    for (i, shift) in [96u32, 80, 64, 48, 0].into_iter().enumerate() {
-        let width = [8usize, 4, 4, 4, 12][i];
-        let mask = (1u128 << (width * 4)) - 1;
-        if i > 0 {
-            out.push('-');
+    UuidText::from_bits(bits).as_str().to_owned()
+}
+
+/// The text of a UUID made by [`uuid_from_bits`], on the stack (a feed page renders one per
+/// record).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UuidText([u8; 36]);
+
+impl UuidText {
+    /// The version-4 UUID of `bits` (see [`uuid_from_bits`]).
+    pub fn from_bits(bits: u128) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+        let mut out = [b'-'; 36];
+        let mut nibble = 32;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            nibble -= 1;
+            *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{:0width$x}", (bits >> shift) & mask);
+        Self(out)
     }
-    out
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Hex digits and hyphens only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for UuidText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Sorts `indices` by the text each one names, in the order `sort_unstable_by(|a, b|
@@ -85,6 +107,34 @@ pub fn sort_by_text<'a>(indices: &mut [u32], text: impl Fn(u32) -> &'a str) {
 mod tests {
     use super::*;
     use crate::validate::is_uuid;
+
+    /// The text is the version-4 UUID of the bits in the usual 8-4-4-4-12 grouping, whatever
+    /// the bits (written out by `format!` here, independently of the hand-made hex).
+    #[test]
+    fn uuid_text_is_the_hex_of_the_bits() {
+        let mut bits: u128 = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+        for _ in 0..1000 {
+            let v4 = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+            let hex = format!("{v4:032x}");
+            let expected = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            );
+            assert_eq!(UuidText::from_bits(bits).as_str(), expected);
+            assert_eq!(uuid_from_bits(bits), expected);
+            assert!(is_uuid(&expected));
+            bits = bits.wrapping_mul(0x2545_f491_4f6c_dd1d_9e37_79b9_7f4a_7c15) ^ (bits >> 61);
+        }
+        assert_eq!(
+            uuid_from_bits(u128::MAX),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(uuid_from_bits(0), "00000000-0000-4000-8000-000000000000");
+    }
 
     #[test]
     fn sort_by_text_is_the_order_of_the_texts() {

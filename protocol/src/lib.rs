@@ -48,6 +48,7 @@ pub mod cdr;
 pub mod durations;
 pub mod graph;
 pub mod ids;
+pub mod json_write;
 pub mod legs;
 pub mod limits;
 pub mod log_throttle;

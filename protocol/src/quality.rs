@@ -29,12 +29,14 @@ pub fn is_poor_stream(
             || average_jitter_ms > POOR_JITTER_MS)
 }
 
-/// The quality of one media direction of one call.
+/// The quality of one media direction of one call. Its text is `String`s; Teams renders a
+/// page of `QualityRecord<&str>`, borrowing the call id and formatting the time on the stack
+/// (as [`crate::CallRecord`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QualityRecord {
+pub struct QualityRecord<S = String> {
     /// The call.
-    pub call_id: String,
+    pub call_id: S,
     /// Which way the media flowed.
     pub stream_direction: StreamDirection,
     /// The audio codec.
@@ -60,10 +62,10 @@ pub struct QualityRecord {
     /// Computed by Teams with [`is_poor_stream`].
     pub poor: bool,
     /// When the record entered the feed.
-    pub available_date_time: String,
+    pub available_date_time: S,
 }
 
-impl QualityRecord {
+impl<S> QualityRecord<S> {
     /// What [`is_poor_stream`] says of this record's fields.
     pub fn classify(&self) -> bool {
         is_poor_stream(
@@ -105,10 +107,35 @@ wire_enum! {
     }
 }
 
-impl Validate for QualityRecord {
+impl<S: AsRef<str>> QualityRecord<S> {
+    /// The record with its texts copied into `String`s.
+    pub fn to_owned_record(&self) -> QualityRecord {
+        QualityRecord {
+            call_id: self.call_id.as_ref().to_owned(),
+            stream_direction: self.stream_direction,
+            audio_codec: self.audio_codec,
+            packet_utilization: self.packet_utilization,
+            average_jitter_ms: self.average_jitter_ms,
+            max_jitter_ms: self.max_jitter_ms,
+            average_packet_loss_rate: self.average_packet_loss_rate,
+            max_packet_loss_rate: self.max_packet_loss_rate,
+            average_round_trip_time_ms: self.average_round_trip_time_ms,
+            max_round_trip_time_ms: self.max_round_trip_time_ms,
+            average_audio_degradation: self.average_audio_degradation,
+            average_ratio_of_concealed_samples: self.average_ratio_of_concealed_samples,
+            poor: self.poor,
+            available_date_time: self.available_date_time.as_ref().to_owned(),
+        }
+    }
+}
+
+impl<S: AsRef<str>> Validate for QualityRecord<S> {
     fn validate_at(&self, at: Path<'_>, out: &mut Findings) {
-        out.call_id(at.key("callId"), &self.call_id);
-        out.timestamp(at.key("availableDateTime"), &self.available_date_time);
+        out.call_id(at.key("callId"), self.call_id.as_ref());
+        out.timestamp(
+            at.key("availableDateTime"),
+            self.available_date_time.as_ref(),
+        );
         let mut rate = |key: &'static str, value: f64| {
             if !(0.0..=1.0).contains(&value) {
                 out.push(at.key(key), format!("must be from 0 to 1, is {value}"));

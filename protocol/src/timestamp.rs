@@ -87,24 +87,46 @@ pub fn format_timestamp(ms: UnixMillis) -> String {
     out
 }
 
-/// Appends the wire form of `ms` to `out` (see [`format_timestamp`]). Digits are written by
-/// hand into a fixed buffer: records carry several timestamps each, and `core::fmt` was a
-/// visible share of rendering a feed page.
+/// Appends the wire form of `ms` to `out` (see [`format_timestamp`]).
 pub fn write_timestamp(out: &mut String, ms: UnixMillis) {
-    let ms = ms.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
-    let days = ms.div_euclid(DAY_MS);
-    let in_day = ms.rem_euclid(DAY_MS);
-    let (year, month, day) = civil_from_days(days);
-    let mut buf = *b"0000-00-00T00:00:00.000Z";
-    put_digits(&mut buf[0..4], year);
-    put_digits(&mut buf[5..7], month);
-    put_digits(&mut buf[8..10], day);
-    put_digits(&mut buf[11..13], in_day / HOUR_MS);
-    put_digits(&mut buf[14..16], in_day % HOUR_MS / MINUTE_MS);
-    put_digits(&mut buf[17..19], in_day % MINUTE_MS / SECOND_MS);
-    put_digits(&mut buf[20..23], in_day % SECOND_MS);
-    // Every byte written is an ASCII digit or one of the template's ASCII characters.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    out.push_str(TimestampText::new(ms).as_str());
+}
+
+/// The wire form of a timestamp (see [`format_timestamp`]), on the stack: a record carries
+/// several, and rendering a feed page formats each straight into the page, with no `String`.
+/// Digits are written by hand: `core::fmt` was a visible share of rendering a feed page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TimestampText([u8; 24]);
+
+impl TimestampText {
+    /// The wire form of `ms`, clamped as [`format_timestamp`] says.
+    pub fn new(ms: UnixMillis) -> Self {
+        let ms = ms.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
+        let days = ms.div_euclid(DAY_MS);
+        let in_day = ms.rem_euclid(DAY_MS);
+        let (year, month, day) = civil_from_days(days);
+        let mut buf = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut buf[0..4], year);
+        put_digits(&mut buf[5..7], month);
+        put_digits(&mut buf[8..10], day);
+        put_digits(&mut buf[11..13], in_day / HOUR_MS);
+        put_digits(&mut buf[14..16], in_day % HOUR_MS / MINUTE_MS);
+        put_digits(&mut buf[17..19], in_day % MINUTE_MS / SECOND_MS);
+        put_digits(&mut buf[20..23], in_day % SECOND_MS);
+        Self(buf)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Every byte is an ASCII digit or one of the template's ASCII characters.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for TimestampText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Writes `value` (0 ≤ value < 10^len, which the clamp above guarantees) as `len` decimal

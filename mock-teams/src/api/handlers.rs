@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
+use oc_protocol::json_write::PageWriter;
 use oc_protocol::problem::ProblemKind;
 use oc_protocol::validate::{
     check_idempotency_key, check_tenant_id, parse_page_size, parse_window,
@@ -207,28 +208,19 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
     let c = call.carrier;
     let limit = page_limit(state, size);
     let mut misclassified = Vec::new();
-    let (value, from_position, next_position, more) = match kind {
-        FeedKind::Cdr => {
-            let page = store.cdr_page(c, position, limit);
-            (
-                FeedValue::Cdr(page.records),
-                page.first_position,
-                page.next_position,
-                page.more,
-            )
-        }
-        FeedKind::Quality => {
-            let mut page = store.quality_page(c, position, limit);
-            misclassified = misclassify(state, &mut page.records);
-            (
-                FeedValue::Quality(page.records),
-                page.first_position,
-                page.next_position,
-                page.more,
-            )
-        }
+    // Written straight from the store's rows while its lock is held: no wire type with a
+    // `String` per field is built on the way.
+    let mut page = PageWriter::new(PAGE_BYTES_HINT);
+    let span = match kind {
+        FeedKind::Cdr => store.write_cdr_page(c, position, limit, &mut page),
+        FeedKind::Quality => store.write_quality_page(c, position, limit, &mut page, |i, r| {
+            if misclassify(state, r) {
+                misclassified.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }),
     };
     drop(store);
+    let (from_position, next_position, more) = (span.first_position, span.next_position, span.more);
     let cursor = match kind {
         FeedKind::Cdr => Cursor::CdrDelta {
             c,
@@ -242,29 +234,12 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
         },
     };
     let url = link(state, call, path, &cursor);
-    let (next_link, delta_link) = if more {
-        (Some(url.clone()), None)
+    let body = if more {
+        page.finish(Some(&url), None)
     } else {
-        (None, Some(url.clone()))
+        page.finish(None, Some(&url))
     };
-    let reply = match value {
-        FeedValue::Cdr(value) => Reply::json(
-            StatusCode::OK,
-            &Page {
-                value,
-                next_link,
-                delta_link,
-            },
-        ),
-        FeedValue::Quality(value) => Reply::json(
-            StatusCode::OK,
-            &Page {
-                value,
-                next_link,
-                delta_link,
-            },
-        ),
-    };
+    let reply = Reply::json_body(StatusCode::OK, body);
     let detail = ExchangeDetail::FeedPage {
         feed: match kind {
             FeedKind::Cdr => "cdr",
@@ -281,26 +256,20 @@ fn feed(state: &AppState, call: &Call<'_>, kind: FeedKind) -> Result<Reply, Refu
     Ok(reply.with_detail(detail))
 }
 
-/// Flips the `poor` flag of the records the injected fault picks (`quality_misclassify_share`);
-/// returns where they are in the page.
-fn misclassify(state: &AppState, records: &mut [oc_protocol::QualityRecord]) -> Vec<u32> {
-    let mut flipped = Vec::new();
-    for (index, record) in records.iter_mut().enumerate() {
-        if state
-            .faults
-            .misclassifies(&record.call_id, record.stream_direction)
-        {
-            record.poor = !record.poor;
-            flipped.push(u32::try_from(index).unwrap_or(u32::MAX));
-        }
+/// Flips the `poor` flag of a record the injected fault picks (`quality_misclassify_share`);
+/// returns whether it did.
+fn misclassify(state: &AppState, record: &mut oc_protocol::QualityRecord<&str>) -> bool {
+    let flip = state
+        .faults
+        .misclassifies(record.call_id, record.stream_direction);
+    if flip {
+        record.poor = !record.poor;
     }
-    flipped
+    flip
 }
 
-enum FeedValue {
-    Cdr(Vec<oc_protocol::CallRecord>),
-    Quality(Vec<oc_protocol::QualityRecord>),
-}
+/// Room a feed page's body starts with: a full page of CDRs is about half a megabyte.
+const PAGE_BYTES_HINT: usize = 64 * 1024;
 
 /// `GET /oc/v1/cdrs?from=&to=&pageSize=` (3.2, backfill; at most 7 days).
 pub(super) fn cdrs_window(state: &AppState, call: &Call<'_>) -> Result<Reply, Refusal> {

@@ -117,6 +117,15 @@ impl Reply {
         }
     }
 
+    /// A reply whose JSON body is already written.
+    pub(crate) fn json_body(status: StatusCode, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            body,
+            detail: None,
+        }
+    }
+
     pub(crate) fn with_detail(mut self, detail: ExchangeDetail) -> Self {
         self.detail = Some(detail);
         self

@@ -7,8 +7,8 @@ use std::ops::{Index, IndexMut, Range};
 
 use hashbrown::HashTable;
 
-use oc_protocol::ids::uuid_from_bits;
-use oc_protocol::timestamp::format_timestamp;
+use oc_protocol::ids::UuidText;
+use oc_protocol::timestamp::TimestampText;
 use oc_protocol::{
     AudioCodec, CallDurationSource, CallRecord, Direction, QualityRecord, StreamDirection,
     UnixMillis, is_poor_stream,
@@ -379,37 +379,83 @@ pub(crate) struct RenderContext<'a> {
 /// The record id of a call: stable for the call across versions, derived from the store's seed
 /// through the one seed derivation (FNV-1a, fixed forever), so that the same seed gives the same
 /// ids on every machine and Rust release (std's `DefaultHasher` promises neither).
-pub(crate) fn record_id(seed: u64, call_index: u32) -> String {
+pub(crate) fn record_id(seed: u64, call_index: u32) -> UuidText {
     let index = call_index.to_le_bytes();
     let high = oc_protocol::seed::derive(seed, &[b"teams/record-id/high", &index]);
     let low = oc_protocol::seed::derive(seed, &[b"teams/record-id/low", &index]);
-    uuid_from_bits((u128::from(high) << 64) | u128::from(low))
+    UuidText::from_bits((u128::from(high) << 64) | u128::from(low))
+}
+
+/// The texts of a call record that are not in the store, formatted on the stack: a record
+/// borrows them while it is written into a page, so rendering allocates nothing.
+pub(crate) struct CdrTexts {
+    id: UuidText,
+    other: PlusDigits,
+    start: TimestampText,
+    connect: Option<TimestampText>,
+    end: TimestampText,
+    available: TimestampText,
+}
+
+/// `+` and an E.164 number's digits, from its integer.
+struct PlusDigits {
+    buf: [u8; 21],
+    len: usize,
+}
+
+impl PlusDigits {
+    fn new(digits: u64) -> Self {
+        let mut buf = [b'+'; 21];
+        let mut text = itoa::Buffer::new();
+        let written = text.format(digits).as_bytes();
+        buf[1..=written.len()].copy_from_slice(written);
+        Self {
+            buf,
+            len: written.len() + 1,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // `+` and ASCII digits.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
 }
 
 /// Renders a call record at `version`, whose times are `row`'s (the caller passes the row as it
-/// was at that version).
-pub(crate) fn render_call_record(
+/// was at that version): the texts of the store are borrowed, the others formatted into
+/// `texts`.
+pub(crate) fn render_call_record<'a>(
     row: &CallRow,
-    ctx: &RenderContext<'_>,
+    ctx: &RenderContext<'a>,
     available: UnixMillis,
-) -> CallRecord {
-    let other = format!("+{}", row.other);
+    texts: &'a mut CdrTexts,
+) -> CallRecord<&'a str> {
+    *texts = CdrTexts {
+        id: record_id(ctx.record_id_seed, ctx.call_index),
+        other: PlusDigits::new(row.other),
+        start: TimestampText::new(row.start),
+        connect: row.connect().map(TimestampText::new),
+        end: TimestampText::new(row.end()),
+        available: TimestampText::new(available),
+    };
+    let texts: &'a CdrTexts = texts;
+    let other = texts.other.as_str();
     let (caller, callee) = match row.direction {
-        Direction::Outbound => (ctx.telephone_number.to_owned(), other),
-        Direction::Inbound => (other, ctx.telephone_number.to_owned()),
+        Direction::Outbound => (ctx.telephone_number, other),
+        Direction::Inbound => (other, ctx.telephone_number),
     };
     CallRecord {
-        id: record_id(ctx.record_id_seed, ctx.call_index),
+        id: texts.id.as_str(),
         version: u32::from(row.version),
-        call_id: ctx.call_id.to_owned(),
-        tenant_id: ctx.tenant_id.to_owned(),
-        telephone_number: ctx.telephone_number.to_owned(),
+        call_id: ctx.call_id,
+        tenant_id: ctx.tenant_id,
+        telephone_number: ctx.telephone_number,
         direction: row.direction,
         caller_number: caller,
         callee_number: callee,
-        start_date_time: format_timestamp(row.start),
-        connect_date_time: row.connect().map(format_timestamp),
-        end_date_time: format_timestamp(row.end()),
+        start_date_time: texts.start.as_str(),
+        connect_date_time: texts.connect.as_ref().map(TimestampText::as_str),
+        end_date_time: texts.end.as_str(),
         duration_ms: row.duration_ms(),
         final_sip_code: row.final_sip_code,
         call_duration_source: if ctx.operator_source {
@@ -417,18 +463,37 @@ pub(crate) fn render_call_record(
         } else {
             CallDurationSource::Microsoft
         },
-        available_date_time: format_timestamp(available),
+        available_date_time: texts.available.as_str(),
     }
 }
 
-/// Renders one quality record; `poor` is computed from the very fields served [QUA-CLASS].
-pub(crate) fn render_quality_record(
+impl CdrTexts {
+    /// Room for a record's texts, before [`render_call_record`] fills it.
+    pub(crate) fn new() -> Self {
+        let zero = TimestampText::new(0);
+        Self {
+            id: UuidText::from_bits(0),
+            other: PlusDigits::new(0),
+            start: zero,
+            connect: None,
+            end: zero,
+            available: zero,
+        }
+    }
+}
+
+/// Renders one quality record, borrowing the call id and formatting the time into
+/// `available_text`; `poor` is computed from the very fields served [QUA-CLASS].
+pub(crate) fn render_quality_record<'a>(
     quality: &StreamQuality,
-    call_id: &str,
+    call_id: &'a str,
     available: UnixMillis,
-) -> QualityRecord {
+    available_text: &'a mut TimestampText,
+) -> QualityRecord<&'a str> {
+    *available_text = TimestampText::new(available);
+    let available_text: &'a TimestampText = available_text;
     let mut record = QualityRecord {
-        call_id: call_id.to_owned(),
+        call_id,
         stream_direction: quality.direction,
         audio_codec: quality.codec,
         packet_utilization: u64::from(quality.packets),
@@ -441,7 +506,7 @@ pub(crate) fn render_quality_record(
         average_audio_degradation: f64::from(quality.degradation_milli) / 1000.0,
         average_ratio_of_concealed_samples: ppm(quality.concealed_ppm),
         poor: false,
-        available_date_time: format_timestamp(available),
+        available_date_time: available_text.as_str(),
     };
     record.poor = record.classify();
     record
@@ -527,7 +592,8 @@ mod tests {
             degradation_milli: 350,
             concealed_ppm: 20_000,
         };
-        let r = render_quality_record(&q, "c", 0);
+        let mut at = TimestampText::new(0);
+        let r = render_quality_record(&q, "c", 0, &mut at);
         assert_eq!(r.average_packet_loss_rate, 0.1);
         assert!(!r.poor, "0.1 is not over 0.1");
         assert_eq!(
@@ -538,7 +604,7 @@ mod tests {
             avg_loss_ppm: 100_001,
             ..q
         };
-        assert!(render_quality_record(&worse, "c", 0).poor);
+        assert!(render_quality_record(&worse, "c", 0, &mut at).poor);
         assert!(worse.is_poor());
     }
 }
@@ -551,10 +617,16 @@ mod record_id_tests {
     /// values are fixed, and a change of them is a change of every replay.
     #[test]
     fn record_ids_are_fixed_forever() {
-        assert_eq!(record_id(7, 0), "37fb7f08-2eb2-4b45-8e61-5cc2451e9be9");
-        assert_eq!(record_id(7, 1), "44ab4032-ac03-4ee2-9b0f-1decc26c1986");
         assert_eq!(
-            record_id(2026, 123_456),
+            record_id(7, 0).as_str(),
+            "37fb7f08-2eb2-4b45-8e61-5cc2451e9be9"
+        );
+        assert_eq!(
+            record_id(7, 1).as_str(),
+            "44ab4032-ac03-4ee2-9b0f-1decc26c1986"
+        );
+        assert_eq!(
+            record_id(2026, 123_456).as_str(),
             "1eb86d25-0b8b-462c-bd9d-920d758f7498"
         );
     }

@@ -402,6 +402,57 @@ mod tests {
             .unwrap();
     }
 
+    /// The pages the Teams API writes by hand are serde's bytes of the records the store
+    /// renders, CDRs (answered or not, reconciled or not) and quality records alike, and an
+    /// edit of a quality record reaches the page.
+    #[test]
+    fn written_pages_are_the_records_serde_writes() {
+        use oc_protocol::Page;
+        use oc_protocol::json_write::PageWriter;
+        let mut store = store();
+        for i in 0..40 {
+            store.advance_to(T0 + 40_000 + i * 1_000).unwrap();
+            add(&mut store, i);
+            if i > 0 {
+                report(&mut store, i - 1);
+            }
+        }
+        store.advance_to(T0 + 200_000).unwrap();
+        for (from, limit) in [(0, 7), (7, 100), (0, usize::MAX)] {
+            let mut page = PageWriter::new(0);
+            let span = store.write_cdr_page(0, from, limit, &mut page);
+            let records = store.cdr_page(0, from, limit);
+            assert_eq!(span, records.span);
+            assert!(records.records.len() > 5);
+            let expected = Page {
+                value: records.records,
+                next_link: Some("n".to_owned()),
+                delta_link: None,
+            };
+            assert_eq!(
+                String::from_utf8(page.finish(Some("n"), None)).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
+
+            let mut page = PageWriter::new(0);
+            let span = store.write_quality_page(0, from, limit, &mut page, |i, r| {
+                r.poor ^= i == 1;
+            });
+            let mut records = store.quality_page(0, from, limit);
+            assert_eq!(span, records.span);
+            records.records[1].poor ^= true;
+            let expected = Page {
+                value: records.records,
+                next_link: None,
+                delta_link: Some("d".to_owned()),
+            };
+            assert_eq!(
+                String::from_utf8(page.finish(None, Some("d"))).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
+        }
+    }
+
     fn read_feeds(store: &Store) {
         store.cdr_page(0, 0, usize::MAX);
         store.quality_page(0, 0, usize::MAX);
@@ -477,7 +528,7 @@ mod tests {
         assert_eq!(minutes(&closing), minutes(&kept));
         // The feeds go on from where the carrier was.
         let next = closing.cdr_page(0, 0, 10);
-        assert_eq!(next.first_position, 300 - closing.live_calls() as u64);
+        assert_eq!(next.span.first_position, 300 - closing.live_calls() as u64);
     }
 
     #[test]
@@ -567,10 +618,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["short"]
         );
-        assert_eq!((cdrs.first_position, cdrs.next_position), (0, 2));
+        assert_eq!((cdrs.span.first_position, cdrs.span.next_position), (0, 2));
         let quality = store.quality_page(0, 0, usize::MAX);
         assert_eq!(quality.records.len(), 2);
-        assert_eq!(quality.next_position, 4);
+        assert_eq!(quality.span.next_position, 4);
         // Each quality record counted once, the closed ones by their minute.
         let minute = |v: &[(UnixMillis, bool)]| {
             let mut v: Vec<_> = v
@@ -587,6 +638,9 @@ mod tests {
         assert_eq!(store.live_calls(), 0);
         let cdrs = store.cdr_page(0, 0, usize::MAX);
         assert!(cdrs.records.is_empty());
-        assert_eq!(cdrs.first_position, 2, "read from the first position kept");
+        assert_eq!(
+            cdrs.span.first_position, 2,
+            "read from the first position kept"
+        );
     }
 }

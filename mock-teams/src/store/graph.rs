@@ -63,7 +63,7 @@ impl Store {
             Direction::Inbound => (other, number, CALL_TYPE_USER_IN),
         };
         PstnCallLogRow {
-            id: record_id(self.settings.seed, index),
+            id: record_id(self.settings.seed, index).as_str().to_owned(),
             call_id: self.call_ids.get(index).to_owned(),
             // The sandbox has no directory of users: who placed or took the call is unknown.
             user_id: None,

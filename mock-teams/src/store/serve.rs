@@ -1,16 +1,25 @@
 //! Reading the store for the Teams API: pages of the change feeds, of the CDR window and of the
 //! number inventory, rendered to wire types.
 
+use oc_protocol::json_write::PageWriter;
+use oc_protocol::timestamp::TimestampText;
 use oc_protocol::{CallRecord, QualityRecord, TeamsNumber, UnixMillis};
 
 use super::Store;
-use super::calls::{CallRow, RenderContext, render_call_record, render_quality_record};
+use super::calls::{CallRow, CdrTexts, RenderContext, render_call_record, render_quality_record};
 use super::feed::{Feed, FeedEntry};
 
-/// One page read from a change feed.
+/// One page read from a change feed, as wire types (the tests' view of what is served).
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct FeedPage<T> {
     pub(crate) records: Vec<T>,
+    pub(crate) span: PageSpan,
+}
+
+/// Where a page of a change feed starts and ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageSpan {
     /// The position of the first record served.
     pub(crate) first_position: u64,
     /// The position after the last record served.
@@ -19,22 +28,17 @@ pub(crate) struct FeedPage<T> {
     pub(crate) more: bool,
 }
 
-/// Up to `limit` entries of `feed` from `position`, each rendered (but those of closed calls,
-/// which render to `None`), with where to go on from.
-fn read_page<T>(
-    feed: &Feed,
-    position: u64,
-    limit: usize,
-    render: impl Fn(&FeedEntry) -> Option<T>,
-) -> FeedPage<T> {
+/// Up to `limit` entries of `feed` from `position`, each handed to `each` (which renders it,
+/// or skips a closed call's), with where to go on from.
+fn read_page(feed: &Feed, position: u64, limit: usize, each: impl FnMut(&FeedEntry)) -> PageSpan {
     // Entries before the base were served and closed; a reader there goes on from the base.
     let position = position.max(feed.base());
     let entries = feed.page(position, limit);
     let next_position = position
         .saturating_add(entries.len() as u64)
         .min(feed.len());
-    FeedPage {
-        records: entries.filter_map(render).collect(),
+    entries.for_each(each);
+    PageSpan {
         first_position: position,
         next_position,
         more: next_position < feed.len(),
@@ -80,7 +84,14 @@ impl Store {
             .unwrap_or(current)
     }
 
-    fn render_cdr(&self, call: u32, row: &CallRow, available: UnixMillis) -> CallRecord {
+    /// Renders call `call`'s record from `row` and hands it to `use_record`.
+    fn with_cdr<R>(
+        &self,
+        call: u32,
+        row: &CallRow,
+        available: UnixMillis,
+        use_record: impl FnOnce(&CallRecord<&str>) -> R,
+    ) -> R {
         let number = &self.numbers[row.number as usize];
         let slot = self.slots[call as usize];
         let reconciled = slot
@@ -94,43 +105,127 @@ impl Store {
             call_index: call,
             operator_source: reconciled && row.is_answered(),
         };
-        render_call_record(row, &ctx, available)
+        let mut texts = CdrTexts::new();
+        use_record(&render_call_record(row, &ctx, available, &mut texts))
+    }
+
+    /// Hands each CDR of the carrier's feed from `position`, up to `limit`, to `each`.
+    fn each_cdr(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+        mut each: impl FnMut(&CallRecord<&str>),
+    ) -> PageSpan {
+        let c = &self.carriers[usize::from(carrier)];
+        let span = read_page(&c.cdr_feed, position, limit, |e| {
+            if e.item >= self.rows.base() {
+                self.with_cdr(e.item, &self.row_at_version(e), e.available, &mut each);
+            }
+        });
+        c.served.note_cdr(span.next_position);
+        span
     }
 
     /// Up to `limit` CDRs of the carrier's feed from `position`.
+    #[cfg(test)]
     pub(crate) fn cdr_page(
         &self,
         carrier: u16,
         position: u64,
         limit: usize,
     ) -> FeedPage<CallRecord> {
-        let c = &self.carriers[usize::from(carrier)];
-        let page = read_page(&c.cdr_feed, position, limit, |e| {
-            let open = e.item >= self.rows.base();
-            open.then(|| self.render_cdr(e.item, &self.row_at_version(e), e.available))
+        let mut records = Vec::new();
+        let span = self.each_cdr(carrier, position, limit, |r| {
+            records.push(r.to_owned_record());
         });
-        c.served.note_cdr(page.next_position);
-        page
+        FeedPage { records, span }
+    }
+
+    /// Up to `limit` CDRs of the carrier's feed from `position`, written into `page` (the
+    /// same records as [`Store::cdr_page`], with no `String` per field).
+    pub(crate) fn write_cdr_page(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+        page: &mut PageWriter,
+    ) -> PageSpan {
+        self.each_cdr(carrier, position, limit, |r| page.item(r))
+    }
+
+    /// Hands each quality record of the carrier's feed from `position`, up to `limit`, to
+    /// `each`.
+    fn each_quality(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+        mut each: impl FnMut(QualityRecord<&str>),
+    ) -> PageSpan {
+        let c = &self.carriers[usize::from(carrier)];
+        let mut at = TimestampText::new(0);
+        let span = read_page(&c.quality_feed, position, limit, |e| {
+            if let Some((call, quality)) = self.quality.get(e.item as usize) {
+                each(render_quality_record(
+                    quality,
+                    self.call_ids.get(*call),
+                    e.available,
+                    &mut at,
+                ));
+            }
+        });
+        c.served.note_quality(span.next_position);
+        span
     }
 
     /// Up to `limit` quality records of the carrier's feed from `position`.
+    #[cfg(test)]
     pub(crate) fn quality_page(
         &self,
         carrier: u16,
         position: u64,
         limit: usize,
     ) -> FeedPage<QualityRecord> {
-        let c = &self.carriers[usize::from(carrier)];
-        let page = read_page(&c.quality_feed, position, limit, |e| {
-            let (call, quality) = self.quality.get(e.item as usize)?;
-            Some(render_quality_record(
-                quality,
-                self.call_ids.get(*call),
-                e.available,
-            ))
+        let mut records = Vec::new();
+        let span = self.each_quality(carrier, position, limit, |r| {
+            records.push(r.to_owned_record());
         });
-        c.served.note_quality(page.next_position);
-        page
+        FeedPage { records, span }
+    }
+
+    /// Every quality record of the carrier's feed, as wire types, marking none as served
+    /// (see [`MockTeams::quality_records`](crate::MockTeams::quality_records)).
+    pub(crate) fn quality_records(&self, carrier: u16) -> Vec<QualityRecord> {
+        let c = &self.carriers[usize::from(carrier)];
+        let mut at = TimestampText::new(0);
+        let mut records = Vec::new();
+        read_page(&c.quality_feed, 0, usize::MAX, |e| {
+            if let Some((call, quality)) = self.quality.get(e.item as usize) {
+                records.push(
+                    render_quality_record(quality, self.call_ids.get(*call), e.available, &mut at)
+                        .to_owned_record(),
+                );
+            }
+        });
+        records
+    }
+
+    /// Up to `limit` quality records of the carrier's feed from `position`, written into
+    /// `page` (the records of [`Store::quality_page`]), each passed through `edit` first (an
+    /// injected fault may change it).
+    pub(crate) fn write_quality_page(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+        page: &mut PageWriter,
+        mut edit: impl FnMut(usize, &mut QualityRecord<&str>),
+    ) -> PageSpan {
+        self.each_quality(carrier, position, limit, |mut r| {
+            edit(page.len(), &mut r);
+            page.item(&r);
+        })
     }
 
     /// CDRs whose start is in `[from, to)`, each once at its latest version, scanning the feed
@@ -158,7 +253,8 @@ impl Store {
                 if records.len() == limit {
                     return (records, Some(at));
                 }
-                records.push(self.render_cdr(entry.item, row, entry.available));
+                records
+                    .push(self.with_cdr(entry.item, row, entry.available, |r| r.to_owned_record()));
             }
         }
         (records, None)

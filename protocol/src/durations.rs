@@ -119,25 +119,39 @@ pub struct ParsedDurationReport {
 /// (the `Err` is the 400 problem to answer). Otherwise every record is read and validated on its
 /// own.
 pub fn parse_duration_report(bytes: &[u8]) -> Result<ParsedDurationReport, Problem> {
-    // Each record is kept as its slice of the body and read on its own, straight into its
-    // type: one bad record does not spoil the others, and no JSON tree is built.
+    // A sound body is read in one pass, straight into its records. Otherwise each record is
+    // kept as its slice of the body and read on its own, straight into its type: one bad
+    // record does not spoil the others, and no JSON tree is built.
+    #[derive(Deserialize)]
+    struct Whole {
+        records: Vec<DurationReport>,
+    }
     #[derive(Deserialize)]
     struct Envelope<'a> {
         #[serde(borrow)]
         records: Vec<&'a serde_json::value::RawValue>,
     }
-    let envelope: Envelope = body::from_slice(bytes).map_err(Problem::malformed)?;
-    let mut findings = Findings::default();
-    let root = Path::ROOT;
-    findings.count(
-        root.key("records"),
-        envelope.records.len(),
-        1,
-        MAX_RECORDS_PER_REPORT,
-    );
-    if !findings.is_empty() {
-        return Err(Problem::validation(findings.into_errors()));
+    let count = |len: usize| {
+        let mut findings = Findings::default();
+        findings.count(Path::ROOT.key("records"), len, 1, MAX_RECORDS_PER_REPORT);
+        if findings.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::validation(findings.into_errors()))
+        }
+    };
+    if let Ok(whole) = serde_json::from_slice::<Whole>(bytes) {
+        count(whole.records.len())?;
+        let records = whole
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| validated(index, record))
+            .collect();
+        return Ok(ParsedDurationReport { records });
     }
+    let envelope: Envelope = body::from_slice(bytes).map_err(Problem::malformed)?;
+    count(envelope.records.len())?;
     let records = envelope
         .records
         .into_iter()
@@ -148,10 +162,9 @@ pub fn parse_duration_report(bytes: &[u8]) -> Result<ParsedDurationReport, Probl
 }
 
 fn read_record(index: usize, text: &str) -> Result<DurationReport, RejectedRecord> {
-    let root = Path::ROOT;
-    let records = root.key("records");
+    let records = Path::ROOT.key("records");
     let here = records.index(index);
-    let mut record = body::from_slice::<DurationReport>(text.as_bytes()).map_err(|err| {
+    let record = body::from_slice::<DurationReport>(text.as_bytes()).map_err(|err| {
         // The pointer says where; serde's line and column would count from the record's own
         // first byte, not the body's.
         let err = err.without_location();
@@ -161,6 +174,13 @@ fn read_record(index: usize, text: &str) -> Result<DurationReport, RejectedRecor
             errors: vec![err.under(&here.pointer()).field_error()],
         }
     })?;
+    validated(index, record)
+}
+
+/// Record `index` of a report, read: itself when valid, else rejected with its findings.
+fn validated(index: usize, mut record: DurationReport) -> Result<DurationReport, RejectedRecord> {
+    let records = Path::ROOT.key("records");
+    let here = records.index(index);
     let mut findings = Findings::default();
     record.validate_at(here, &mut findings);
     if findings.is_empty() {
@@ -217,6 +237,20 @@ mod tests {
             Some("/records/2/durationMs")
         );
         assert!(parsed.records[3].is_ok(), "1 ms of slack is allowed");
+    }
+
+    /// A body whose records all read is taken in one pass; a record the validation refuses
+    /// is rejected the same way as when another record cannot be read and each is read alone.
+    #[test]
+    fn one_pass_and_record_by_record_reading_agree() {
+        let mut wrong_type = record(61_000);
+        wrong_type["durationMs"] = serde_json::json!("61000");
+        let sound = serde_json::json!({"records": [record(61_000), record(-5)]});
+        let spoiled = serde_json::json!({"records": [record(61_000), record(-5), wrong_type]});
+        let one_pass = parse_duration_report(sound.to_string().as_bytes()).unwrap();
+        let by_record = parse_duration_report(spoiled.to_string().as_bytes()).unwrap();
+        assert_eq!(one_pass.records[..], by_record.records[..2]);
+        assert!(by_record.records[2].is_err());
     }
 
     #[test]

@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use crate::config::CarrierConfig;
 use crate::errors::ClientError;
+use crate::ledger::Ledger;
 use crate::profile::Profile;
 use crate::shared::Shared;
-use feed::FeedKind;
+use feed::{FeedKind, Items};
 use report::Batch;
 use retry::RetryCounts;
 use transport::Transport;
@@ -119,7 +120,7 @@ impl Client {
                 false,
                 &mut counts,
                 &mut |_, items| {
-                    for item in items {
+                    for item in items.raw() {
                         match oc_protocol::body::from_slice::<TeamsNumber>(item.get().as_bytes()) {
                             Ok(n) if n.validate().is_ok() => numbers.push(n),
                             Ok(n) => warn(&BAD_FROM_TEAMS, |suppressed| {
@@ -206,37 +207,42 @@ impl Client {
                     let skipped = skip == Some(index);
                     let mut ledger = shared.lock_ledger();
                     let assigned = |n: &str, at: UnixMillis| shared.assigned_at(n, at);
-                    for item in items {
+                    let take = |ledger: &mut Ledger, record: &CallRecord<&str>| {
+                        if record.validate().is_ok() {
+                            ledger.ingest_cdr(record, skipped, &drift, &assigned);
+                        } else {
+                            warn(&BAD_FROM_TEAMS, |suppressed| {
+                                tracing::warn!(call_id = %record.call_id, suppressed, "invalid CDR skipped");
+                            });
+                            ledger.malformed_cdrs += 1;
+                        }
+                    };
+                    let raw = match items {
+                        Items::Cdrs(records) => {
+                            for record in records {
+                                take(&mut ledger, record);
+                            }
+                            return;
+                        }
+                        Items::Raw(raw) => raw,
+                    };
+                    for item in raw {
                         let bytes = item.get().as_bytes();
                         // Borrowed from the page; a text with a JSON escape cannot be, and is
                         // read into `String`s instead.
-                        let owned: CallRecord;
                         let read = match serde_json::from_slice::<CallRecord<&str>>(bytes) {
-                            Ok(record) => Ok(record),
-                            Err(_) => match oc_protocol::body::from_slice::<CallRecord>(bytes) {
-                                Ok(record) => {
-                                    owned = record;
-                                    Ok(owned.borrowed())
-                                }
-                                Err(err) => Err(err),
-                            },
-                        };
-                        match read {
-                            Ok(record) if record.validate().is_ok() => {
-                                ledger.ingest_cdr(&record, skipped, &drift, &assigned);
-                            }
                             Ok(record) => {
-                                warn(&BAD_FROM_TEAMS, |suppressed| {
-                                    tracing::warn!(call_id = %record.call_id, suppressed, "invalid CDR skipped");
-                                });
-                                ledger.malformed_cdrs += 1;
+                                take(&mut ledger, &record);
+                                Ok(())
                             }
-                            Err(err) => {
-                                warn(&BAD_FROM_TEAMS, |suppressed| {
-                                    tracing::warn!(error = %err, suppressed, "unreadable CDR skipped");
-                                });
-                                ledger.malformed_cdrs += 1;
-                            }
+                            Err(_) => oc_protocol::body::from_slice::<CallRecord>(bytes)
+                                .map(|record| take(&mut ledger, &record.borrowed())),
+                        };
+                        if let Err(err) = read {
+                            warn(&BAD_FROM_TEAMS, |suppressed| {
+                                tracing::warn!(error = %err, suppressed, "unreadable CDR skipped");
+                            });
+                            ledger.malformed_cdrs += 1;
                         }
                     }
                 },

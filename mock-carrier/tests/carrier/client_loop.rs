@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mock_carrier::{DriftModel, MockCarrier};
 use oc_protocol::ReconClass;
+use serde_json::json;
 use wiremock::ResponseTemplate;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate as Template};
@@ -98,6 +99,31 @@ async fn a_record_whose_texts_carry_json_escapes_is_read_and_reported() {
     let accepted = teams.accepted();
     assert_eq!(accepted.keys().collect::<Vec<_>>(), [escaped, "c1"]);
     assert_eq!(accepted[escaped][0].duration_ms, 5_000);
+    carrier.stop().await;
+}
+
+/// A page is read in one pass when every record on it reads; one that does not (a record of
+/// the wrong shape, or an invalid one) is read record by record, and only the bad ones are
+/// skipped.
+#[tokio::test]
+async fn a_bad_record_on_a_page_spoils_only_itself() {
+    let teams = FakeTeams::start(10).await;
+    let mut unreadable = cdr("c2", N1, 5, 7_000, 1);
+    unreadable["durationMs"] = json!("seven seconds");
+    let mut invalid = cdr("c3", N1, 6, 8_000, 1);
+    invalid["telephoneNumber"] = json!("not a number");
+    teams.add_cdrs([
+        cdr("c1", N1, 0, 61_000, 1),
+        unreadable,
+        invalid,
+        cdr("c4", N1, 10, 5_000, 1),
+    ]);
+    let carrier = MockCarrier::start(teams.config()).unwrap();
+
+    let outcome = carrier.poll_cycle(T0 + HOUR).await.unwrap();
+    assert_eq!((outcome.cdr_records, outcome.accepted), (4, 2));
+    let accepted = teams.accepted();
+    assert_eq!(accepted.keys().collect::<Vec<_>>(), ["c1", "c4"]);
     carrier.stop().await;
 }
 

@@ -153,8 +153,10 @@ impl Client {
         Ok(numbers.len() as u64)
     }
 
-    /// One poll cycle at simulated time `now`: the CDR feed, the reports due, the quality
-    /// feed. Each step runs even when an earlier one failed; the first error is returned.
+    /// One poll cycle at simulated time `now`: the CDR feed then the reports due, and the
+    /// quality feed beside them (it shares nothing with the other two, and Teams renders its
+    /// pages on another connection meanwhile). Each step runs even when another failed; the
+    /// first error (in that order) is returned.
     pub(crate) async fn poll_cycle(
         &self,
         now: UnixMillis,
@@ -162,20 +164,37 @@ impl Client {
     ) -> Result<CycleOutcome, ClientError> {
         let mut state = self.state.lock().await;
         let mut counts = RetryCounts::default();
+        let mut quality_counts = RetryCounts::default();
         let mut outcome = CycleOutcome::default();
-        let cdrs = self.read_cdrs(&mut state, &mut counts, &mut outcome).await;
-        let reports = self
-            .report(&mut state, now, flush, &mut counts, &mut outcome)
-            .await;
-        let quality = if flush {
-            Ok(())
-        } else {
-            self.read_quality(&mut state, &mut counts, &mut outcome)
-                .await
-        };
+        let (quality_delta, cycles) = (state.quality_delta.clone(), state.cycles);
+        let ((cdrs, reports), quality) = futures_util::join!(
+            async {
+                let cdrs = self.read_cdrs(&mut state, &mut counts, &mut outcome).await;
+                let reports = self
+                    .report(&mut state, now, flush, &mut counts, &mut outcome)
+                    .await;
+                (cdrs, reports)
+            },
+            async {
+                if flush {
+                    Ok(None)
+                } else {
+                    self.read_quality(quality_delta.as_deref(), cycles, &mut quality_counts)
+                        .await
+                }
+            }
+        );
+        let quality = quality.map(|chain| {
+            if let Some(chain) = chain {
+                outcome.quality_read = true;
+                outcome.quality_pages = chain.pages;
+                outcome.quality_records = chain.records;
+                state.quality_delta = chain.delta_link;
+            }
+        });
         state.cycles += 1;
-        outcome.throttled = counts.throttled;
-        outcome.retried = counts.retried;
+        outcome.throttled = counts.throttled + quality_counts.throttled;
+        outcome.retried = counts.retried + quality_counts.retried;
         outcome.pending = self.shared.lock_ledger().pending_len();
         outcome.outbox = state.outbox.len();
         tracing::debug!(?outcome, "poll cycle");
@@ -254,32 +273,29 @@ impl Client {
         Ok(())
     }
 
+    /// Reads the quality feed from `delta` (its kept deltaLink), in the carrier's cycle
+    /// `cycles`; `None` when the `QUA-FEED` profile no longer reads it.
     async fn read_quality(
         &self,
-        state: &mut ClientState,
+        delta: Option<&str>,
+        cycles: u64,
         counts: &mut RetryCounts,
-        outcome: &mut CycleOutcome,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<feed::Chain>, ClientError> {
         if self.profile() == Profile::QuaFeed
-            && state.cycles >= u64::from(self.config.misbehaviour.quality_full_cycles)
+            && cycles >= u64::from(self.config.misbehaviour.quality_full_cycles)
         {
             // Breaks QUA-FEED on purpose: the feed is no longer read at all.
-            return Ok(());
+            return Ok(None);
         }
-        let (start, is_link) = match &state.quality_delta {
+        let (start, is_link) = match delta {
             Some(link) => (self.resolve_link(link)?, true),
             None => (self.start_url(paths::QUALITY_DELTA)?, false),
         };
         // The carrier keeps no quality data: reading the feed to its end is what the protocol
         // asks; the records themselves are for troubleshooting.
-        let chain = self
-            .read_chain(FeedKind::Quality, start, is_link, counts, &mut |_, _| {})
-            .await?;
-        outcome.quality_read = true;
-        outcome.quality_pages = chain.pages;
-        outcome.quality_records = chain.records;
-        state.quality_delta = chain.delta_link;
-        Ok(())
+        self.read_chain(FeedKind::Quality, start, is_link, counts, &mut |_, _| {})
+            .await
+            .map(Some)
     }
 
     async fn report(

@@ -48,7 +48,23 @@ impl Client {
             .fetch(kind, &url, followed_link, followed_next, counts)
             .await?;
         loop {
-            let page = read_page(kind, &url, &answer)?;
+            let page = if kind == FeedKind::Quality && answer.status == 200 {
+                // Only counted and followed: read on the I/O thread, so that the carrier's own
+                // thread takes in the CDRs and reports meanwhile.
+                let body = answer.body.clone();
+                let counted = {
+                    let body = body.clone();
+                    self.transport.on_io(move || count_page(&body)).await
+                };
+                counted
+                    .unwrap_or_else(|| count_page(&body))
+                    .map_err(|message| ClientError::Body {
+                        url: url.to_string(),
+                        message,
+                    })?
+            } else {
+                read_page(kind, &url, &answer)?
+            };
             chain.records += page.value.len() as u64;
             chain.pages += 1;
             let next = match (
@@ -166,6 +182,9 @@ pub(crate) enum Items<'a> {
     /// record does not stop the feed (or a text with an escape, which cannot be borrowed, is
     /// read into a `String`).
     Raw(Vec<&'a RawValue>),
+    /// How many items there were, each checked for JSON syntax only: a feed the carrier reads
+    /// to its end and keeps nothing of (quality).
+    Counted(usize),
 }
 
 impl<'a> Items<'a> {
@@ -173,7 +192,7 @@ impl<'a> Items<'a> {
     /// pass has none).
     pub(crate) fn raw(&self) -> &[&'a RawValue] {
         match self {
-            Items::Cdrs(_) => &[],
+            Items::Cdrs(_) | Items::Counted(_) => &[],
             Items::Raw(items) => items,
         }
     }
@@ -182,6 +201,7 @@ impl<'a> Items<'a> {
         match self {
             Items::Cdrs(records) => records.len(),
             Items::Raw(items) => items.len(),
+            Items::Counted(count) => *count,
         }
     }
 }
@@ -239,6 +259,18 @@ fn read_page<'a>(
             url: url.to_string(),
             message: format!("{} at {:?}", err.message, err.pointer),
         })
+}
+
+/// A 200 page of items the carrier keeps nothing of: counted, each checked for JSON syntax,
+/// and its links; `Err` says what is wrong with the body.
+fn count_page(body: &[u8]) -> Result<ReadPage<'static>, String> {
+    oc_protocol::body::from_slice::<WirePage<serde::de::IgnoredAny>>(body)
+        .map(|page| ReadPage {
+            value: Items::Counted(page.value.len()),
+            next_link: page.next_link,
+            delta_link: page.delta_link,
+        })
+        .map_err(|err| format!("{} at {:?}", err.message, err.pointer))
 }
 
 /// An empty link is no link (the protocol forbids it; following it would re-read the base URL).

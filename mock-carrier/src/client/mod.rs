@@ -243,7 +243,7 @@ impl Client {
                             }
                             return;
                         }
-                        Items::Raw(raw) => raw,
+                        other => other.raw(),
                     };
                     for item in raw {
                         let bytes = item.get().as_bytes();

@@ -171,6 +171,18 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Runs `work` on the I/O thread and hands back its result, `None` when the I/O runtime
+    /// stopped: work of the client the caller's thread need not wait on (reading a page the
+    /// carrier keeps nothing of), done on the other core while the caller's thread goes on.
+    pub(crate) async fn on_io<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        self.io.spawn(async move { work() }).await.ok()
+    }
+}
+
 /// reqwest's error with its causes, which say what actually failed.
 fn error_text(err: &reqwest::Error) -> String {
     let mut text = err.to_string();

@@ -127,6 +127,42 @@ async fn a_bad_record_on_a_page_spoils_only_itself() {
     carrier.stop().await;
 }
 
+/// The quality feed is read beside the CDRs and reports (its pages on the carrier's I/O
+/// thread): a broken quality page is an error of the cycle that names its URL, and the CDRs
+/// and reports of the cycle still happen; a quality 429 is waited out and counted.
+#[tokio::test]
+async fn a_broken_quality_page_fails_the_cycle_but_not_its_reports() {
+    let teams = FakeTeams::start(10).await;
+    teams.add_cdrs([cdr("c1", N1, 0, 61_000, 1)]);
+    teams.add_quality([quality("c1")]);
+    teams
+        .quality
+        .lock()
+        .unwrap()
+        .script
+        .push_back(ResponseTemplate::new(200).set_body_string(r#"{"value":[{"callId":"c1"},"#));
+    let carrier = MockCarrier::start(teams.config()).unwrap();
+    let err = carrier.poll_cycle(T0 + HOUR).await.unwrap_err().to_string();
+    assert!(err.contains("failed to read the answer of"), "{err}");
+    assert!(err.contains("quality"), "{err}");
+    assert_eq!(
+        teams.accepted().len(),
+        1,
+        "the report went out all the same"
+    );
+
+    teams
+        .quality
+        .lock()
+        .unwrap()
+        .script
+        .push_back(ResponseTemplate::new(429).insert_header("Retry-After", "0"));
+    let outcome = carrier.poll_cycle(T0 + 2 * HOUR).await.unwrap();
+    assert!(outcome.quality_read);
+    assert_eq!((outcome.quality_records, outcome.throttled), (1, 1));
+    carrier.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_429_is_waited_out_for_its_retry_after_on_the_paused_clock() {
     let teams = FakeTeams::start(10).await;

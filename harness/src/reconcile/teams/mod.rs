@@ -137,11 +137,12 @@ fn build(
         Some(id) => text::hash(id),
     };
     if let Some(charge) = fields.charge {
-        let currency = fields
-            .currency
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
+        let currency = fields.currency.as_deref().unwrap_or_default();
+        // Mostly ASCII (`USD`): read in place, without a lossy copy's scan.
+        let currency = match std::str::from_utf8(currency) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(currency),
+        };
         match charges.get_mut(currency.as_ref()) {
             Some(sum) => *sum += charge,
             None => {

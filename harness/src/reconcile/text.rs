@@ -254,7 +254,7 @@ pub(crate) fn parse_rfc3339(
 
 /// A flag (the byte's high bit) on each byte of `word` that is not an ASCII digit: exact up to
 /// the first such byte, which is all that callers read (a carry may flag bytes after it).
-#[inline]
+#[inline(always)]
 fn non_digits(word: u64) -> u64 {
     let x = word ^ 0x3030_3030_3030_3030;
     // A digit is now 0 to 9, anything else 10 or more; adding 0x76 sets the high bit of a
@@ -265,7 +265,7 @@ fn non_digits(word: u64) -> u64 {
 /// [`parse_rfc3339`]'s fast path: `YYYY-MM-DD`, `T` or a space, `HH:MM:SS` (seconds 0 to 59),
 /// an optional `.` with 1 to 9 digits, then `Z` or nothing (`default_offset`, when there is
 /// one); `None` for anything else, valid or not.
-#[inline]
+#[inline(always)]
 fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     let (head, rest) = text.split_first_chunk::<19>()?;
     let (date, clock) = head.split_first_chunk::<8>()?;
@@ -301,37 +301,17 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     let hour = digit(clock, 3) * 10 + digit(clock, 4);
     let minute = digit(clock, 6) * 10 + digit(clock, 7);
     let second = u32::from(seconds_tens) * 10 + u32::from(seconds_ones);
-    let year = i64::from(year);
-    if !(1..=12).contains(&month)
+    if year == 0
+        || !(1..=12).contains(&month)
         || day == 0
-        || day > days_in_month(year, month)
+        || day > 28 && day > days_in_month(i64::from(year), month)
         || hour > 23
         || minute > 59
     {
         return None;
     }
     let (fraction, rest) = match rest.split_first() {
-        Some((b'.', tail)) => {
-            // Up to eight digits as one word (bytes past the end read as non-digits), then
-            // a ninth.
-            let mut word = [0u8; 8];
-            let take = tail.len().min(8);
-            word[..take].copy_from_slice(&tail[..take]);
-            let word = u64::from_le_bytes(word);
-            let n = (non_digits(word).trailing_zeros() / 8) as usize;
-            if n == 0 {
-                return None;
-            }
-            // The digits after the n-th read as zeros: the fraction in tens of nanoseconds.
-            let kept = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
-            let tens = eight_digits(word & kept | ZEROS & !kept)? as i64;
-            match tail.get(8) {
-                Some(b) if n == 8 && b.is_ascii_digit() => {
-                    (tens * 10 + i64::from(b - b'0'), &tail[9..])
-                }
-                _ => (tens * 10, &tail[n..]),
-            }
-        }
+        Some((b'.', tail)) => fraction_digits(tail)?,
         _ => (0, rest),
     };
     let offset = match rest {
@@ -339,12 +319,69 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
         [b'Z'] => 0,
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
+    let days = days_from_civil_ad(year, month, day);
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
     seconds.checked_mul(SECOND)?.checked_add(fraction)
 }
 
+/// The 1 to 9 digits of a fraction of a second at the start of `tail`, as nanoseconds, and what
+/// follows them; `None` without a digit or with more than nine.
+#[inline(always)]
+fn fraction_digits(tail: &[u8]) -> Option<(Nanos, &[u8])> {
+    const SCALE: [i64; 8] = [
+        1_000_000_000,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+    ];
+    let Some(word) = tail.first_chunk::<8>() else {
+        // Fewer than eight bytes (`.250Z`): a digit at a time.
+        let mut value = 0;
+        let mut n = 0;
+        while let Some(&b) = tail.get(n)
+            && b.is_ascii_digit()
+        {
+            value = value * 10 + i64::from(b - b'0');
+            n += 1;
+        }
+        return (n > 0).then(|| (value * SCALE[n], &tail[n..]));
+    };
+    // Eight bytes as one word (`.1234567Z`): the digits before the first other byte, those
+    // after it read as zeros, are the fraction in tens of nanoseconds.
+    let word = u64::from_le_bytes(*word);
+    let n = (non_digits(word).trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return None;
+    }
+    let kept = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+    let tens = eight_digits(word & kept | 0x3030_3030_3030_3030 & !kept)? as i64;
+    match tail.get(8) {
+        Some(&b) if n == 8 && b.is_ascii_digit() => {
+            Some((tens * 10 + i64::from(b - b'0'), &tail[9..]))
+        }
+        _ => Some((tens * 10, &tail[n..])),
+    }
+}
+
+/// [`days_from_civil`] for the years 1 to 9999 of the fixed layouts, in unsigned arithmetic
+/// (divisions by constants become multiplications).
+#[inline(always)]
+fn days_from_civil_ad(year: u32, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y / 400, y % 400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i64::from(era * 146_097 + doe) - 719_468
+}
+
 /// [`parse_rfc3339`] for every layout it reads, with the precise error for the others.
+#[cold]
+#[inline(never)]
 fn parse_rfc3339_general(text: &[u8], default_offset: Option<i64>) -> Result<Nanos, &'static str> {
     const SHAPE: &str = "not an RFC 3339 timestamp (2026-01-05T10:00:00.123Z)";
     if text.len() < 19
@@ -554,7 +591,7 @@ pub(crate) fn number_key(text: &[u8]) -> u64 {
 /// 9 to 16 ASCII digits (most telephone numbers) as their value, read as two words: the first
 /// eight, and the last eight with those they share with the first read as zeros; `None` for
 /// another length or a byte that is not a digit.
-#[inline]
+#[inline(always)]
 fn nine_to_sixteen_digits(digits: &[u8]) -> Option<u64> {
     const POWERS: [u64; 9] = [
         1,
@@ -581,7 +618,7 @@ fn nine_to_sixteen_digits(digits: &[u8]) -> Option<u64> {
 
 /// Eight ASCII digits (the first in the lowest byte) as their value, all at once; `None` when
 /// one is not a digit.
-#[inline]
+#[inline(always)]
 fn eight_digits(word: u64) -> Option<u64> {
     // Every byte 0x30 to 0x39: its high nibble 3, and adding 6 does not carry out of it.
     let high = 0xf0f0_f0f0_f0f0_f0f0;
@@ -981,6 +1018,21 @@ mod tests {
                 Err(OUT_OF_RANGE),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn days_from_civil_in_unsigned_arithmetic_agree_with_the_protocol() {
+        for year in (1..=2600).chain([9_998, 9_999]) {
+            for month in 1..=12 {
+                for day in [1, 15, 28, days_in_month(i64::from(year), month)] {
+                    assert_eq!(
+                        days_from_civil_ad(year, month, day),
+                        days_from_civil(i64::from(year), month, day),
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
         }
     }
 

@@ -95,9 +95,20 @@ pub(crate) fn split(
             base += 8;
         }
         let tail = words.remainder();
-        let mut word = [pad; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        scan(word, base);
+        if tail.is_empty() {
+            // Every byte scanned.
+        } else if let Some(last) = line.last_chunk::<8>() {
+            // The line's last eight bytes, those already scanned read as padding: no copy of a
+            // variable length (a call).
+            let seen = 8 - tail.len();
+            let word = u64::from_le_bytes(*last) & !((1u64 << (8 * seen)) - 1)
+                | u64::from_le_bytes([pad; 8]) & ((1u64 << (8 * seen)) - 1);
+            scan(word.to_le_bytes(), line.len() - 8);
+        } else {
+            let mut word = [pad; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            scan(word, base);
+        }
     }
     if !quoted {
         out.push(Span {
@@ -229,6 +240,9 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 }
 
 thread_local! {
+    /// The date [`fixed_rfc3339`] read last on this thread (checked; as its first eight bytes
+    /// and the two of the day), and its day number.
+    static LAST_DAY: std::cell::Cell<((u64, u16), i64)> = const { std::cell::Cell::new(((0, 0), 0)) };
     /// The date [`parse_rfc3339`] read last on this thread (checked), and its day number.
     static LAST_DATE: std::cell::Cell<([u8; 10], i64)> =
         const { std::cell::Cell::new(([0; 10], 0)) };
@@ -282,9 +296,7 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
         b' ' => clock & !0x00ff_0000 | u64::from(b'T') << 16,
         _ => return None,
     };
-    if (date ^ DATE) & DATE_SEPARATORS != 0
-        || (clock ^ CLOCK) & CLOCK_SEPARATORS != 0
-        || non_digits(date & !DATE_SEPARATORS | ZEROS & DATE_SEPARATORS) != 0
+    if (clock ^ CLOCK) & CLOCK_SEPARATORS != 0
         || non_digits(clock & !CLOCK_SEPARATORS | ZEROS & CLOCK_SEPARATORS) != 0
         || head[16] != b':'
     {
@@ -295,21 +307,39 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     if seconds_tens > 5 || seconds_ones > 9 {
         return None;
     }
-    let year = digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
-    let month = digit(date, 5) * 10 + digit(date, 6);
-    let day = digit(clock, 0) * 10 + digit(clock, 1);
     let hour = digit(clock, 3) * 10 + digit(clock, 4);
     let minute = digit(clock, 6) * 10 + digit(clock, 7);
     let second = u32::from(seconds_tens) * 10 + u32::from(seconds_ones);
-    if year == 0
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > 28 && day > days_in_month(i64::from(year), month)
-        || hour > 23
-        || minute > 59
-    {
+    if hour > 23 || minute > 59 {
         return None;
     }
+    // Rows mostly come in time order, and a row's end mostly has its start's date: the date
+    // checked and counted last on this thread is mostly this one.
+    let date_key = (date, (clock & 0xffff) as u16);
+    let days = match LAST_DAY.get() {
+        (key, days) if key == date_key => days,
+        _ => {
+            if (date ^ DATE) & DATE_SEPARATORS != 0
+                || non_digits(date & !DATE_SEPARATORS | ZEROS & DATE_SEPARATORS) != 0
+            {
+                return None;
+            }
+            let year =
+                digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
+            let month = digit(date, 5) * 10 + digit(date, 6);
+            let day = digit(clock, 0) * 10 + digit(clock, 1);
+            if year == 0
+                || !(1..=12).contains(&month)
+                || day == 0
+                || day > 28 && day > days_in_month(i64::from(year), month)
+            {
+                return None;
+            }
+            let days = days_from_civil_ad(year, month, day);
+            LAST_DAY.set((date_key, days));
+            days
+        }
+    };
     let (fraction, rest) = match rest.split_first() {
         Some((b'.', tail)) => fraction_digits(tail)?,
         _ => (0, rest),
@@ -319,7 +349,6 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
         [b'Z'] => 0,
         _ => return None,
     };
-    let days = days_from_civil_ad(year, month, day);
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
     seconds.checked_mul(SECOND)?.checked_add(fraction)
 }

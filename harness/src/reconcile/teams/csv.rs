@@ -182,7 +182,7 @@ pub(super) fn describe(columns: &CsvColumns, bytes: &[u8]) -> (String, String, S
             .unwrap_or_default()
     };
     let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
-    let mut spans: Vec<Span> = Vec::new();
+    let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
     if text::split(line, b',', &mut spans).is_err() {
         return Default::default();
     }

@@ -521,7 +521,7 @@ pub(crate) fn format_rfc3339(ns: Nanos) -> String {
 }
 
 /// `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
     let at = out.len();
     out.resize(at + width, b'0');
     for slot in out[at..].iter_mut().rev() {
@@ -552,25 +552,29 @@ pub(crate) fn push_rfc3339(out: &mut Vec<u8>, ns: Nanos) {
     let mut fraction = (rem % SECOND) as u32;
     // `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, the fraction's trailing zeros dropped down to three.
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    let mut put = |at: usize, value: u32, width: usize| {
-        let mut value = value;
-        for slot in buf[at..at + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
+    // Two digits at a time from a table of "00" to "99".
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut pair = |at: usize, value: u32| {
+        let i = 2 * (value % 100) as usize;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
     };
-    put(0, year.rem_euclid(10_000) as u32, 4);
-    put(5, month, 2);
-    put(8, day, 2);
-    put(11, secs / 3600, 2);
-    put(14, secs / 60 % 60, 2);
-    put(17, secs % 60, 2);
+    let year = year.rem_euclid(10_000) as u32;
+    pair(0, year / 100);
+    pair(2, year);
+    pair(5, month);
+    pair(8, day);
+    pair(11, secs / 3600);
+    pair(14, secs / 60 % 60);
+    pair(17, secs % 60);
     let mut digits = 9;
     while digits > 3 && fraction.is_multiple_of(10) {
         fraction /= 10;
         digits -= 1;
     }
-    put(20, fraction, digits);
+    for slot in buf[20..20 + digits].iter_mut().rev() {
+        *slot = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
     buf[20 + digits] = b'Z';
     let from = if (0..=9999).contains(&year) { 0 } else { 4 };
     out.extend_from_slice(&buf[from..21 + digits]);

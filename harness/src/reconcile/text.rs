@@ -744,18 +744,27 @@ pub(crate) fn hash(bytes: &[u8]) -> u64 {
 }
 
 /// A decimal amount (`0.31`, `-2`, `1.5e-3`) as integer millionths, rounded to the nearest.
+#[inline]
 pub(crate) fn parse_money(text: &[u8]) -> Option<i64> {
     // The common shape, `12.34`: read exactly, without going through a float (which agrees
     // up to 15 significant digits, and is slower).
-    if let Some(value) = parse_plain_money(text) {
-        return Some(value);
+    match parse_plain_money(text) {
+        Some(value) => Some(value),
+        None => parse_float_money(text),
     }
+}
+
+/// [`parse_money`] for the other shapes, through a float.
+#[cold]
+#[inline(never)]
+fn parse_float_money(text: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(text).ok()?;
     let value: f64 = text.trim().parse().ok()?;
     value.is_finite().then(|| (value * 1e6).round() as i64)
 }
 
 /// `[-]digits[.digits]` with at most 12 whole and 6 fraction digits, as millionths.
+#[inline]
 fn parse_plain_money(text: &[u8]) -> Option<i64> {
     let (negative, body) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -789,28 +798,53 @@ fn parse_plain_money(text: &[u8]) -> Option<i64> {
 }
 
 /// A whole number, optionally signed, without spaces.
+#[inline]
 pub(crate) fn parse_int(text: &[u8]) -> Option<i64> {
     let (negative, body) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    if body.is_empty() || body.len() > 18 || !body.iter().all(u8::is_ascii_digit) {
+    if body.is_empty() || body.len() > 18 {
         return None;
     }
-    let value = body.iter().fold(0i64, |v, &b| v * 10 + i64::from(b - b'0'));
+    // One pass: each byte checked as it is added.
+    let mut value = 0i64;
+    for &b in body {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+    }
     Some(if negative { -value } else { value })
 }
 
 /// A decimal number of units (`12`, `12.5`, `-0.25`) scaled to nanoseconds by `unit` (the
 /// nanoseconds in one unit), rounded to the nanosecond; none for anything else.
+#[inline]
 pub(crate) fn parse_scaled(text: &[u8], unit: i64) -> Option<i64> {
     // Most durations are whole units (`511340` milliseconds): digits only, the general reading
     // below gives the same.
-    if (1..=18).contains(&text.len()) && text.iter().all(u8::is_ascii_digit) {
-        let value = text.iter().fold(0i64, |v, &b| v * 10 + i64::from(b - b'0'));
-        return value.checked_mul(unit);
+    if (1..=18).contains(&text.len()) {
+        // One pass: digits only, checked as they are added.
+        let mut value = 0i64;
+        let mut plain = true;
+        for &b in text {
+            let digit = b.wrapping_sub(b'0');
+            plain &= digit <= 9;
+            value = value.wrapping_mul(10).wrapping_add(i64::from(digit));
+        }
+        if plain {
+            return value.checked_mul(unit);
+        }
     }
+    parse_scaled_general(text, unit)
+}
+
+/// [`parse_scaled`] for any shape.
+#[inline(never)]
+fn parse_scaled_general(text: &[u8], unit: i64) -> Option<i64> {
     let (whole, fraction) = match memchr::memchr(b'.', text) {
         Some(dot) => (&text[..dot], &text[dot + 1..]),
         None => (text, &b""[..]),

@@ -730,12 +730,17 @@ pub(crate) fn hash(bytes: &[u8]) -> u64 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        let mut word = [0u8; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        h = fold(
-            u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
-            h ^ 0x5899_65cc_7537_4cc3,
-        );
+        // The tail in the low bytes of a zeroed word: shifted down from the last eight bytes
+        // when there are eight (no copy of a variable length, which is a call).
+        let word = match bytes.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail.len())),
+            None => {
+                let mut word = [0u8; 8];
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(word)
+            }
+        };
+        h = fold(word ^ 0x8ebc_6af0_9c88_c6e3, h ^ 0x5899_65cc_7537_4cc3);
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -1085,6 +1090,37 @@ mod tests {
                 Err(OUT_OF_RANGE),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn call_id_hashes_read_the_tail_as_a_zero_padded_word() {
+        // The hash as it was written first: the tail copied into a zeroed word.
+        let reference = |bytes: &[u8]| {
+            let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
+            for chunk in bytes.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                h = if chunk.len() == 8 {
+                    fold(
+                        u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
+                        h ^ 0xe703_7ed1_a0b4_28db,
+                    )
+                } else {
+                    fold(
+                        u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
+                        h ^ 0x5899_65cc_7537_4cc3,
+                    )
+                };
+            }
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            h.max(1)
+        };
+        let text = b"dff1a71b-0ab1-6013-2714-3f42b5c5488e1835317186_112562680@61.221.3.176";
+        for len in 0..=text.len() {
+            assert_eq!(hash(&text[..len]), reference(&text[..len]), "{len}");
         }
     }
 

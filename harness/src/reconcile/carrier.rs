@@ -227,7 +227,7 @@ pub(crate) fn describe(
     bytes: &[u8],
 ) -> (String, String, String) {
     let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
-    let mut spans = Vec::new();
+    let mut spans = Vec::with_capacity(columns.width + 1);
     if text::split(line, format.delimiter, &mut spans).is_err() {
         return Default::default();
     }

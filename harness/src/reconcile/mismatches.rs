@@ -16,7 +16,7 @@ use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
-use super::text::{Nanos, push_int, push_rfc3339};
+use super::text::{Nanos, push_digits, push_int, push_rfc3339};
 
 /// The header of `mismatches.csv`.
 pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
@@ -37,15 +37,16 @@ fn push_ms(out: &mut Vec<u8>, ns: Nanos) {
     let abs = ns.unsigned_abs();
     let whole = abs / 1_000_000;
     push_int(out, whole as i64);
-    let fraction = abs % 1_000_000;
+    let mut fraction = abs % 1_000_000;
     if fraction != 0 {
-        out.push(b'.');
-        let at = out.len();
-        push_int(out, (fraction + 1_000_000) as i64);
-        out.remove(at);
-        while out.last() == Some(&b'0') {
-            out.pop();
+        // Six digits, less the trailing zeros.
+        let mut digits = 6;
+        while fraction.is_multiple_of(10) {
+            fraction /= 10;
+            digits -= 1;
         }
+        out.push(b'.');
+        push_digits(out, fraction, digits);
     }
 }
 
@@ -450,6 +451,27 @@ fn format_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn milliseconds_are_written_as_decimal_text_writes_them() {
+        let reference = |ns: Nanos| {
+            let abs = ns.unsigned_abs();
+            let sign = if ns < 0 { "-" } else { "" };
+            let fraction = format!("{:06}", abs % 1_000_000);
+            let fraction = fraction.trim_end_matches('0');
+            let dot = if fraction.is_empty() { "" } else { "." };
+            format!("{sign}{}{dot}{fraction}", abs / 1_000_000)
+        };
+        let mut x: i64 = 0x5851_f42d_4c95_7f2d;
+        for i in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let ns = x >> (i % 64);
+            assert_eq!(format_ms(ns), reference(ns), "{ns}");
+        }
+        for ns in [0, 1, -1, 10, 1_000_000, 999_999, i64::MIN, i64::MAX] {
+            assert_eq!(format_ms(ns), reference(ns), "{ns}");
+        }
+    }
 
     #[test]
     fn milliseconds_are_exact() {

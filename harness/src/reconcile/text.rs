@@ -95,9 +95,20 @@ pub(crate) fn split(
             base += 8;
         }
         let tail = words.remainder();
-        let mut word = [pad; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        scan(word, base);
+        if tail.is_empty() {
+            // Every byte scanned.
+        } else if let Some(last) = line.last_chunk::<8>() {
+            // The line's last eight bytes, those already scanned read as padding: no copy of a
+            // variable length (a call).
+            let seen = 8 - tail.len();
+            let word = u64::from_le_bytes(*last) & !((1u64 << (8 * seen)) - 1)
+                | u64::from_le_bytes([pad; 8]) & ((1u64 << (8 * seen)) - 1);
+            scan(word.to_le_bytes(), line.len() - 8);
+        } else {
+            let mut word = [pad; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            scan(word, base);
+        }
     }
     if !quoted {
         out.push(Span {
@@ -229,6 +240,9 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 }
 
 thread_local! {
+    /// The date [`fixed_rfc3339`] read last on this thread (checked; as its first eight bytes
+    /// and the two of the day), and its day number.
+    static LAST_DAY: std::cell::Cell<((u64, u16), i64)> = const { std::cell::Cell::new(((0, 0), 0)) };
     /// The date [`parse_rfc3339`] read last on this thread (checked), and its day number.
     static LAST_DATE: std::cell::Cell<([u8; 10], i64)> =
         const { std::cell::Cell::new(([0; 10], 0)) };
@@ -238,10 +252,166 @@ thread_local! {
 /// up to nine fractional digits, `T`, `t` or a space between date and time, and `Z`, `z` or
 /// `±hh:mm` as its offset. Without an offset, `default_offset` (seconds east of UTC) applies,
 /// and a timestamp without one and without a default is an error.
+#[inline]
 pub(crate) fn parse_rfc3339(
     text: &[u8],
     default_offset: Option<i64>,
 ) -> Result<Nanos, &'static str> {
+    // Exports write one layout all along (`2026-11-03T10:15:42.1234567Z`, `2026-11-03
+    // 10:15:42`): read a word at a time; anything else, or anything wrong, goes to the general
+    // parser, which gives the same value or the precise error.
+    match fixed_rfc3339(text, default_offset) {
+        Some(ns) => Ok(ns),
+        None => parse_rfc3339_general(text, default_offset),
+    }
+}
+
+/// A flag (the byte's high bit) on each byte of `word` that is not an ASCII digit: exact up to
+/// the first such byte, which is all that callers read (a carry may flag bytes after it).
+#[inline(always)]
+fn non_digits(word: u64) -> u64 {
+    let x = word ^ 0x3030_3030_3030_3030;
+    // A digit is now 0 to 9, anything else 10 or more; adding 0x76 sets the high bit of a
+    // byte ≥ 10, and cannot carry out of a byte below 0x80 (whose own high bit flags it).
+    (x | x.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080
+}
+
+/// [`parse_rfc3339`]'s fast path: `YYYY-MM-DD`, `T` or a space, `HH:MM:SS` (seconds 0 to 59),
+/// an optional `.` with 1 to 9 digits, then `Z` or nothing (`default_offset`, when there is
+/// one); `None` for anything else, valid or not.
+#[inline(always)]
+fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
+    let (head, rest) = text.split_first_chunk::<19>()?;
+    let (date, clock) = head.split_first_chunk::<8>()?;
+    // `YYYY-MM-` and `DDTHH:MM` as words, separators compared exactly, the others as digits.
+    const DATE: u64 = u64::from_le_bytes(*b"0000-00-");
+    const DATE_SEPARATORS: u64 = 0xff00_00ff_0000_0000;
+    const CLOCK: u64 = u64::from_le_bytes(*b"00T00:00");
+    const CLOCK_SEPARATORS: u64 = 0x0000_ff00_00ff_0000;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let date = u64::from_le_bytes(*date);
+    let clock = u64::from_le_bytes(*clock.first_chunk::<8>()?);
+    let clock = match head[10] {
+        b'T' => clock,
+        b' ' => clock & !0x00ff_0000 | u64::from(b'T') << 16,
+        _ => return None,
+    };
+    if (clock ^ CLOCK) & CLOCK_SEPARATORS != 0
+        || non_digits(clock & !CLOCK_SEPARATORS | ZEROS & CLOCK_SEPARATORS) != 0
+        || head[16] != b':'
+    {
+        return None;
+    }
+    let digit = |word: u64, i: u32| ((word >> (8 * i)) & 0xf) as u32;
+    let (seconds_tens, seconds_ones) = (head[17].wrapping_sub(b'0'), head[18].wrapping_sub(b'0'));
+    if seconds_tens > 5 || seconds_ones > 9 {
+        return None;
+    }
+    let hour = digit(clock, 3) * 10 + digit(clock, 4);
+    let minute = digit(clock, 6) * 10 + digit(clock, 7);
+    let second = u32::from(seconds_tens) * 10 + u32::from(seconds_ones);
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    // Rows mostly come in time order, and a row's end mostly has its start's date: the date
+    // checked and counted last on this thread is mostly this one.
+    let date_key = (date, (clock & 0xffff) as u16);
+    let days = match LAST_DAY.get() {
+        (key, days) if key == date_key => days,
+        _ => {
+            if (date ^ DATE) & DATE_SEPARATORS != 0
+                || non_digits(date & !DATE_SEPARATORS | ZEROS & DATE_SEPARATORS) != 0
+            {
+                return None;
+            }
+            let year =
+                digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
+            let month = digit(date, 5) * 10 + digit(date, 6);
+            let day = digit(clock, 0) * 10 + digit(clock, 1);
+            if year == 0
+                || !(1..=12).contains(&month)
+                || day == 0
+                || day > 28 && day > days_in_month(i64::from(year), month)
+            {
+                return None;
+            }
+            let days = days_from_civil_ad(year, month, day);
+            LAST_DAY.set((date_key, days));
+            days
+        }
+    };
+    let (fraction, rest) = match rest.split_first() {
+        Some((b'.', tail)) => fraction_digits(tail)?,
+        _ => (0, rest),
+    };
+    let offset = match rest {
+        [] => default_offset?,
+        [b'Z'] => 0,
+        _ => return None,
+    };
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
+    seconds.checked_mul(SECOND)?.checked_add(fraction)
+}
+
+/// The 1 to 9 digits of a fraction of a second at the start of `tail`, as nanoseconds, and what
+/// follows them; `None` without a digit or with more than nine.
+#[inline(always)]
+fn fraction_digits(tail: &[u8]) -> Option<(Nanos, &[u8])> {
+    const SCALE: [i64; 8] = [
+        1_000_000_000,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+    ];
+    let Some(word) = tail.first_chunk::<8>() else {
+        // Fewer than eight bytes (`.250Z`): a digit at a time.
+        let mut value = 0;
+        let mut n = 0;
+        while let Some(&b) = tail.get(n)
+            && b.is_ascii_digit()
+        {
+            value = value * 10 + i64::from(b - b'0');
+            n += 1;
+        }
+        return (n > 0).then(|| (value * SCALE[n], &tail[n..]));
+    };
+    // Eight bytes as one word (`.1234567Z`): the digits before the first other byte, those
+    // after it read as zeros, are the fraction in tens of nanoseconds.
+    let word = u64::from_le_bytes(*word);
+    let n = (non_digits(word).trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return None;
+    }
+    let kept = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+    let tens = eight_digits(word & kept | 0x3030_3030_3030_3030 & !kept)? as i64;
+    match tail.get(8) {
+        Some(&b) if n == 8 && b.is_ascii_digit() => {
+            Some((tens * 10 + i64::from(b - b'0'), &tail[9..]))
+        }
+        _ => Some((tens * 10, &tail[n..])),
+    }
+}
+
+/// [`days_from_civil`] for the years 1 to 9999 of the fixed layouts, in unsigned arithmetic
+/// (divisions by constants become multiplications).
+#[inline(always)]
+fn days_from_civil_ad(year: u32, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y / 400, y % 400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i64::from(era * 146_097 + doe) - 719_468
+}
+
+/// [`parse_rfc3339`] for every layout it reads, with the precise error for the others.
+#[cold]
+#[inline(never)]
+fn parse_rfc3339_general(text: &[u8], default_offset: Option<i64>) -> Result<Nanos, &'static str> {
     const SHAPE: &str = "not an RFC 3339 timestamp (2026-01-05T10:00:00.123Z)";
     if text.len() < 19
         || text[4] != b'-'
@@ -333,8 +503,14 @@ pub(crate) fn parse_rfc3339(
         _ => return Err(SHAPE),
     };
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
-    Ok(seconds * SECOND + fraction)
+    seconds
+        .checked_mul(SECOND)
+        .and_then(|ns| ns.checked_add(fraction))
+        .ok_or(OUT_OF_RANGE)
 }
+
+/// [`parse_rfc3339`]'s error for a time that nanoseconds in an `i64` cannot hold.
+const OUT_OF_RANGE: &str = "out of range (the years 1678 to 2261)";
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC: milliseconds always, more digits only
 /// when the time has them (`…T10:00:00.123Z`, `…T10:00:00.1234567Z`).
@@ -345,7 +521,7 @@ pub(crate) fn format_rfc3339(ns: Nanos) -> String {
 }
 
 /// `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
     let at = out.len();
     out.resize(at + width, b'0');
     for slot in out[at..].iter_mut().rev() {
@@ -365,34 +541,43 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
 }
 
 /// [`format_rfc3339`] appended to `out`, without allocating (`mismatches.csv` writes four
-/// timestamps a line).
+/// timestamps a line): laid out in a fixed buffer, copied once.
 pub(crate) fn push_rfc3339(out: &mut Vec<u8>, ns: Nanos) {
     let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
     let (year, month, day) = civil_from_days(days);
-    let secs = (rem / SECOND) as u64;
-    if (0..=9999).contains(&year) {
-        push_digits(out, year as u64, 4);
-    } else {
+    if !(0..=9999).contains(&year) {
         out.extend_from_slice(format!("{year:04}").as_bytes());
     }
-    out.push(b'-');
-    push_digits(out, u64::from(month), 2);
-    out.push(b'-');
-    push_digits(out, u64::from(day), 2);
-    out.push(b'T');
-    push_digits(out, secs / 3600, 2);
-    out.push(b':');
-    push_digits(out, secs / 60 % 60, 2);
-    out.push(b':');
-    push_digits(out, secs % 60, 2);
-    out.push(b'.');
-    let fraction = (rem % SECOND) as u64;
-    let at = out.len();
-    push_digits(out, fraction, 9);
-    while out.len() > at + 3 && out.last() == Some(&b'0') {
-        out.pop();
+    let secs = (rem / SECOND) as u32;
+    let mut fraction = (rem % SECOND) as u32;
+    // `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, the fraction's trailing zeros dropped down to three.
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    // Two digits at a time from a table of "00" to "99".
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut pair = |at: usize, value: u32| {
+        let i = 2 * (value % 100) as usize;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+    };
+    let year = year.rem_euclid(10_000) as u32;
+    pair(0, year / 100);
+    pair(2, year);
+    pair(5, month);
+    pair(8, day);
+    pair(11, secs / 3600);
+    pair(14, secs / 60 % 60);
+    pair(17, secs % 60);
+    let mut digits = 9;
+    while digits > 3 && fraction.is_multiple_of(10) {
+        fraction /= 10;
+        digits -= 1;
     }
-    out.push(b'Z');
+    for slot in buf[20..20 + digits].iter_mut().rev() {
+        *slot = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
+    buf[20 + digits] = b'Z';
+    let from = if (0..=9999).contains(&year) { 0 } else { 4 };
+    out.extend_from_slice(&buf[from..21 + digits]);
 }
 
 /// `2026-01-05`: the UTC date of a day since the epoch.
@@ -411,6 +596,9 @@ pub(crate) fn number_key(text: &[u8]) -> u64 {
         Some((b'+', rest)) => (1, rest),
         _ => (0, text),
     };
+    if let Some(value) = nine_to_sixteen_digits(digits) {
+        return value << 6 | (digits.len() as u64) << 1 | plus;
+    }
     if (1..=17).contains(&digits.len()) {
         let mut value = 0u64;
         let mut rest = digits;
@@ -433,9 +621,37 @@ pub(crate) fn number_key(text: &[u8]) -> u64 {
     number_key_slow(text)
 }
 
+/// 9 to 16 ASCII digits (most telephone numbers) as their value, read as two words: the first
+/// eight, and the last eight with those they share with the first read as zeros; `None` for
+/// another length or a byte that is not a digit.
+#[inline(always)]
+fn nine_to_sixteen_digits(digits: &[u8]) -> Option<u64> {
+    const POWERS: [u64; 9] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    let len = digits.len();
+    if !(9..=16).contains(&len) {
+        return None;
+    }
+    let first = u64::from_le_bytes(*digits.first_chunk::<8>()?);
+    let last = u64::from_le_bytes(*digits.last_chunk::<8>()?);
+    // The last word's low 16 − len bytes are the first word's too.
+    let shared = (1u64 << (8 * (16 - len))) - 1;
+    let last = last & !shared | 0x3030_3030_3030_3030 & shared;
+    Some(eight_digits(first)? * POWERS[len - 8] + eight_digits(last)?)
+}
+
 /// Eight ASCII digits (the first in the lowest byte) as their value, all at once; `None` when
 /// one is not a digit.
-#[inline]
+#[inline(always)]
 fn eight_digits(word: u64) -> Option<u64> {
     // Every byte 0x30 to 0x39: its high nibble 3, and adding 6 does not carry out of it.
     let high = 0xf0f0_f0f0_f0f0_f0f0;
@@ -514,12 +730,17 @@ pub(crate) fn hash(bytes: &[u8]) -> u64 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        let mut word = [0u8; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        h = fold(
-            u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
-            h ^ 0x5899_65cc_7537_4cc3,
-        );
+        // The tail in the low bytes of a zeroed word: shifted down from the last eight bytes
+        // when there are eight (no copy of a variable length, which is a call).
+        let word = match bytes.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail.len())),
+            None => {
+                let mut word = [0u8; 8];
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(word)
+            }
+        };
+        h = fold(word ^ 0x8ebc_6af0_9c88_c6e3, h ^ 0x5899_65cc_7537_4cc3);
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -528,59 +749,107 @@ pub(crate) fn hash(bytes: &[u8]) -> u64 {
 }
 
 /// A decimal amount (`0.31`, `-2`, `1.5e-3`) as integer millionths, rounded to the nearest.
+#[inline]
 pub(crate) fn parse_money(text: &[u8]) -> Option<i64> {
     // The common shape, `12.34`: read exactly, without going through a float (which agrees
     // up to 15 significant digits, and is slower).
-    if let Some(value) = parse_plain_money(text) {
-        return Some(value);
+    match parse_plain_money(text) {
+        Some(value) => Some(value),
+        None => parse_float_money(text),
     }
+}
+
+/// [`parse_money`] for the other shapes, through a float.
+#[cold]
+#[inline(never)]
+fn parse_float_money(text: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(text).ok()?;
     let value: f64 = text.trim().parse().ok()?;
     value.is_finite().then(|| (value * 1e6).round() as i64)
 }
 
 /// `[-]digits[.digits]` with at most 12 whole and 6 fraction digits, as millionths.
+#[inline]
 fn parse_plain_money(text: &[u8]) -> Option<i64> {
     let (negative, body) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
-    let (whole, fraction) = match memchr::memchr(b'.', body) {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &b""[..]),
-    };
-    // Up to 12 whole digits: the millionths fit an i64 with room to spare.
-    if whole.is_empty() || whole.len() > 12 || fraction.len() > 6 {
-        return None;
-    }
+    // One pass: digits, at most one `.` (a short field costs more to search than to read).
     let mut value = 0i64;
-    for &b in whole.iter().chain(fraction) {
-        if !b.is_ascii_digit() {
+    let mut whole = 0usize;
+    let mut fraction: Option<usize> = None;
+    for &b in body {
+        if b.is_ascii_digit() {
+            match &mut fraction {
+                None => whole += 1,
+                Some(n) => *n += 1,
+            }
+            // Up to 12 whole and 6 fraction digits: the millionths fit an i64 with room to
+            // spare (more is rejected below, before the value is used).
+            value = value.wrapping_mul(10).wrapping_add(i64::from(b - b'0'));
+        } else if b == b'.' && fraction.is_none() {
+            fraction = Some(0);
+        } else {
             return None;
         }
-        value = value * 10 + i64::from(b - b'0');
     }
-    value *= 10i64.pow(6 - fraction.len() as u32);
+    let fraction = fraction.unwrap_or(0);
+    if whole == 0 || whole > 12 || fraction > 6 {
+        return None;
+    }
+    value *= 10i64.pow(6 - fraction as u32);
     Some(if negative { -value } else { value })
 }
 
 /// A whole number, optionally signed, without spaces.
+#[inline]
 pub(crate) fn parse_int(text: &[u8]) -> Option<i64> {
     let (negative, body) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    if body.is_empty() || body.len() > 18 || !body.iter().all(u8::is_ascii_digit) {
+    if body.is_empty() || body.len() > 18 {
         return None;
     }
-    let value = body.iter().fold(0i64, |v, &b| v * 10 + i64::from(b - b'0'));
+    // One pass: each byte checked as it is added.
+    let mut value = 0i64;
+    for &b in body {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+    }
     Some(if negative { -value } else { value })
 }
 
 /// A decimal number of units (`12`, `12.5`, `-0.25`) scaled to nanoseconds by `unit` (the
 /// nanoseconds in one unit), rounded to the nanosecond; none for anything else.
+#[inline]
 pub(crate) fn parse_scaled(text: &[u8], unit: i64) -> Option<i64> {
+    // Most durations are whole units (`511340` milliseconds): digits only, the general reading
+    // below gives the same.
+    if (1..=18).contains(&text.len()) {
+        // One pass: digits only, checked as they are added.
+        let mut value = 0i64;
+        let mut plain = true;
+        for &b in text {
+            let digit = b.wrapping_sub(b'0');
+            plain &= digit <= 9;
+            value = value.wrapping_mul(10).wrapping_add(i64::from(digit));
+        }
+        if plain {
+            return value.checked_mul(unit);
+        }
+    }
+    parse_scaled_general(text, unit)
+}
+
+/// [`parse_scaled`] for any shape.
+#[inline(never)]
+fn parse_scaled_general(text: &[u8], unit: i64) -> Option<i64> {
     let (whole, fraction) = match memchr::memchr(b'.', text) {
         Some(dot) => (&text[..dot], &text[dot + 1..]),
         None => (text, &b""[..]),
@@ -732,6 +1001,219 @@ mod tests {
             push_int(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());
         }
+    }
+
+    /// Strings around the fixed layouts: each template, and each with one byte replaced by
+    /// each of a set of bytes (digits out of range, separators, letters, the end).
+    fn layouts_and_near_misses() -> Vec<Vec<u8>> {
+        let templates = [
+            "2026-11-03T10:15:42.1234567Z",
+            "2026-11-03 10:15:42",
+            "2026-11-03T10:15:42Z",
+            "2026-11-03T10:15:42.1Z",
+            "2026-11-03T10:15:42.12345678Z",
+            "2026-11-03T10:15:42.123456789Z",
+            "2026-11-03T10:15:42.1234567890Z",
+            "2024-02-29T23:59:59.999Z",
+            "2023-02-29T00:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-01-05t10:00:00z",
+            "2026-01-05T10:00:00.250+01:00",
+            "2026-01-05 10:00:00.5",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+        ];
+        let replacements = b"0123456789:-.TtZz +/ \x00\xff";
+        let mut out = Vec::new();
+        for template in templates {
+            let template = template.as_bytes();
+            out.push(template.to_vec());
+            for at in 0..template.len() {
+                for &b in replacements {
+                    let mut text = template.to_vec();
+                    text[at] = b;
+                    out.push(text);
+                }
+                out.push(template[..at].to_vec());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fixed_timestamp_layouts_read_as_the_general_parser_reads_them() {
+        let mut fast = 0;
+        for text in layouts_and_near_misses() {
+            for default in [None, Some(0), Some(-18_000)] {
+                let general = parse_rfc3339_general(&text, default);
+                if let Some(ns) = fixed_rfc3339(&text, default) {
+                    fast += 1;
+                    assert_eq!(Ok(ns), general, "{}", String::from_utf8_lossy(&text));
+                }
+                // Whichever path reads it, the answer (or the error) is the general parser's.
+                assert_eq!(
+                    parse_rfc3339(&text, default),
+                    general,
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+        // The exports' layouts take the fast path; others (an offset, a leap second, `t`)
+        // fall back.
+        for (text, default) in [
+            ("2026-11-03T10:15:42.1234567Z", None),
+            ("2026-11-03 10:15:42", Some(3600)),
+            ("2026-11-03T10:15:42.123456789Z", None),
+            ("2026-11-03T10:15:42Z", None),
+        ] {
+            assert!(fixed_rfc3339(text.as_bytes(), default).is_some(), "{text}");
+        }
+        for (text, default) in [
+            ("2026-11-03T10:15:42+01:00", None),
+            ("2026-12-31T23:59:60Z", None),
+            ("2026-11-03t10:15:42Z", None),
+            ("2026-11-03 10:15:42", None),
+            ("2026-02-29T10:15:42Z", None),
+        ] {
+            assert!(fixed_rfc3339(text.as_bytes(), default).is_none(), "{text}");
+        }
+        assert!(fast > 100, "{fast}");
+        // Past what nanoseconds in an i64 hold: an error, on either path.
+        for text in [
+            "2262-04-12T00:00:00Z",
+            "1677-09-21 00:00:00",
+            "0001-01-01T00:00:00+01:00",
+        ] {
+            assert_eq!(
+                parse_rfc3339(text.as_bytes(), Some(0)),
+                Err(OUT_OF_RANGE),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn call_id_hashes_read_the_tail_as_a_zero_padded_word() {
+        // The hash as it was written first: the tail copied into a zeroed word.
+        let reference = |bytes: &[u8]| {
+            let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
+            for chunk in bytes.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                h = if chunk.len() == 8 {
+                    fold(
+                        u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
+                        h ^ 0xe703_7ed1_a0b4_28db,
+                    )
+                } else {
+                    fold(
+                        u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
+                        h ^ 0x5899_65cc_7537_4cc3,
+                    )
+                };
+            }
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            h.max(1)
+        };
+        let text = b"dff1a71b-0ab1-6013-2714-3f42b5c5488e1835317186_112562680@61.221.3.176";
+        for len in 0..=text.len() {
+            assert_eq!(hash(&text[..len]), reference(&text[..len]), "{len}");
+        }
+    }
+
+    #[test]
+    fn days_from_civil_in_unsigned_arithmetic_agree_with_the_protocol() {
+        for year in (1..=2600).chain([9_998, 9_999]) {
+            for month in 1..=12 {
+                for day in [1, 15, 28, days_in_month(i64::from(year), month)] {
+                    assert_eq!(
+                        days_from_civil_ad(year, month, day),
+                        days_from_civil(i64::from(year), month, day),
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_of_nine_to_sixteen_digits_read_as_one_digit_at_a_time() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..5_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let len = 1 + (i % 19) as usize;
+            let mut text: Vec<u8> = (0..len)
+                .map(|k| b'0' + ((x >> (k * 3)) % 10) as u8)
+                .collect();
+            // Every third number has one character that is not a digit somewhere.
+            if i % 3 == 0 {
+                let at = (x >> 60) as usize % len;
+                text[at] = [b' ', b'-', b'(', b'/', b':', b'a'][(x >> 40) as usize % 6];
+            }
+            let plus = if i % 2 == 0 { "+" } else { "" };
+            let full = [plus.as_bytes(), &text].concat();
+            assert_eq!(
+                number_key(&full),
+                number_key_slow(&full),
+                "{}",
+                String::from_utf8_lossy(&full)
+            );
+            let fast = nine_to_sixteen_digits(&text);
+            assert_eq!(fast.is_some(), (9..=16).contains(&len) && i % 3 != 0);
+            if let Some(value) = fast {
+                assert_eq!(
+                    Ok(value),
+                    std::str::from_utf8(&text).unwrap().parse::<u64>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn whole_durations_and_plain_money_read_as_the_general_rules() {
+        // A duration of digits only takes the fast path: the same as its reading with a `.0`.
+        for text in ["0", "7", "511340", "000123", "999999999999999999"] {
+            for unit in [1, 1_000_000, SECOND] {
+                let with_fraction = format!("{text}.0");
+                assert_eq!(
+                    parse_scaled(text.as_bytes(), unit),
+                    parse_scaled(with_fraction.as_bytes(), unit),
+                    "{text} {unit}"
+                );
+            }
+        }
+        assert_eq!(parse_scaled(b"511340", 1_000_000), Some(511_340_000_000));
+        assert_eq!(parse_scaled(b"9999999999999999999", 1), None);
+        assert_eq!(parse_scaled(b"999999999999999999", SECOND), None);
+        // Money in one pass: the same millionths as a float's reading, for the plain shapes.
+        for text in [
+            "0.01",
+            "0",
+            "12.5",
+            "-2",
+            "-0.000001",
+            "5.",
+            "1.2345678",
+            ".5",
+            "1.2.3",
+            "1e-3",
+            "-",
+            "",
+            "1,5",
+            "1234567890123",
+        ] {
+            let float = text.parse::<f64>().ok().map(|v| (v * 1e6).round() as i64);
+            assert_eq!(parse_money(text.as_bytes()), float, "{text}");
+        }
+        assert_eq!(parse_plain_money(b"1.2345678"), None);
+        assert_eq!(parse_plain_money(b"1234567890123"), None);
+        assert_eq!(
+            parse_plain_money(b"123456789012.123456"),
+            Some(123_456_789_012_123_456)
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The CSV of `m365 teams report pstncalls --output csv`: a header row of `pstnCallLogRow`
 //! property names, then one row per call, fields quoted when they need to be.
 
+use std::borrow::Cow;
+
 use super::super::rows::{Filters, Parsed, TeamsRow};
 use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::super::text::{self, Span};
@@ -113,7 +115,23 @@ pub(crate) fn parse_csv(
             );
             continue;
         }
-        let get = |i: Option<usize>| i.map(|i| text::field(line, spans[i]));
+        // Fields are slices of the line; a line with doubled quotes in a quoted field has its
+        // fields unescaped first (an empty list costs nothing).
+        let escaped = spans.iter().any(|s| s.escaped);
+        let unescaped: Vec<Cow<'_, [u8]>> = if escaped {
+            spans.iter().map(|&s| text::field(line, s)).collect()
+        } else {
+            Vec::new()
+        };
+        let get = |i: Option<usize>| -> Option<&[u8]> {
+            i.map(|i| {
+                if escaped {
+                    &*unescaped[i]
+                } else {
+                    &line[spans[i].start as usize..spans[i].end as usize]
+                }
+            })
+        };
         let column_of = |name: &str| -> Option<u64> {
             let i = match name {
                 "startDateTime" => Some(columns.start),
@@ -129,7 +147,7 @@ pub(crate) fn parse_csv(
                       i: Option<usize>,
                       money: bool|
          -> Result<Option<i64>, FieldError> {
-            match get(i).as_deref().map(<[u8]>::trim_ascii) {
+            match get(i).map(<[u8]>::trim_ascii) {
                 None | Some(b"") => Ok(None),
                 Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
                     (
@@ -182,7 +200,7 @@ pub(super) fn describe(columns: &CsvColumns, bytes: &[u8]) -> (String, String, S
             .unwrap_or_default()
     };
     let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
-    let mut spans: Vec<Span> = Vec::new();
+    let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
     if text::split(line, b',', &mut spans).is_err() {
         return Default::default();
     }
@@ -244,6 +262,29 @@ pub(crate) mod tests {
             (filtered.rows.len(), filtered.filtered, filtered.read),
             (1, 1, 2)
         );
+    }
+
+    #[test]
+    fn fields_with_doubled_quotes_are_read_unescaped() {
+        let columns = CsvColumns::from_header(CSV_HEADER.as_bytes()).unwrap();
+        let body = "r1,c1,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,0.5,user_in,\"U\"\"SD\",+1,+2,\"Say \"\"Hi\"\"\",operator\n";
+        let filters = Filters {
+            operator: Some("say \"hi\"".into()),
+            ..Filters::default()
+        };
+        let parsed = parse_csv(
+            &columns,
+            body.as_bytes(),
+            0,
+            0,
+            Some(2),
+            &filters,
+            Vec::new(),
+        );
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!((parsed.rows.len(), parsed.filtered), (1, 0));
+        assert_eq!(parsed.charges.get("U\"SD"), Some(&500_000));
+        assert_eq!(parsed.rows[0].id, text::hash(b"c1"));
     }
 
     #[test]

@@ -40,8 +40,8 @@ struct GraphRow<'a> {
     call_duration_source: Option<Cow<'a, str>>,
 }
 
-fn bytes<'a>(value: &'a Option<Cow<'a, str>>) -> Option<Cow<'a, [u8]>> {
-    value.as_deref().map(|s| Cow::Borrowed(s.as_bytes()))
+fn bytes<'a>(value: &'a Option<Cow<'a, str>>) -> Option<&'a [u8]> {
+    value.as_deref().map(str::as_bytes)
 }
 
 /// Why a JSON row was rejected: where serde stopped in it (line, column), when it did; the

@@ -63,20 +63,21 @@ pub(crate) fn detect(head: &[u8]) -> Detected {
     }
 }
 
-/// The fields of one row that reconciliation reads, borrowed from the input where it can.
+/// The fields of one row that reconciliation reads, borrowed from the input (or, for a CSV
+/// field with doubled quotes, from its unescaped copy).
 #[derive(Default)]
 struct Fields<'a> {
-    call_id: Option<Cow<'a, [u8]>>,
-    start: Option<Cow<'a, [u8]>>,
-    end: Option<Cow<'a, [u8]>>,
+    call_id: Option<&'a [u8]>,
+    start: Option<&'a [u8]>,
+    end: Option<&'a [u8]>,
     duration: Option<i64>,
     charge: Option<i64>,
-    currency: Option<Cow<'a, [u8]>>,
-    call_type: Option<Cow<'a, [u8]>>,
-    caller: Option<Cow<'a, [u8]>>,
-    callee: Option<Cow<'a, [u8]>>,
-    operator: Option<Cow<'a, [u8]>>,
-    duration_source: Option<Cow<'a, [u8]>>,
+    currency: Option<&'a [u8]>,
+    call_type: Option<&'a [u8]>,
+    caller: Option<&'a [u8]>,
+    callee: Option<&'a [u8]>,
+    operator: Option<&'a [u8]>,
+    duration_source: Option<&'a [u8]>,
 }
 
 /// A row's field that is wrong: its name and why.
@@ -89,13 +90,13 @@ fn build(
     source: u64,
     charges: &mut BTreeMap<String, i64>,
 ) -> Result<Option<TeamsRow>, FieldError> {
-    let time = |name: &'static str, value: &Option<Cow<'_, [u8]>>| match value.as_deref() {
+    let time = |name: &'static str, value: Option<&[u8]>| match value {
         None | Some(b"") => Err((name, "missing".to_owned())),
         Some(v) => text::parse_rfc3339(v, None)
             .map_err(|why| (name, format!("{why}: `{}`", String::from_utf8_lossy(v)))),
     };
-    let start = time("startDateTime", &fields.start)?;
-    let end = time("endDateTime", &fields.end)?;
+    let start = time("startDateTime", fields.start)?;
+    let end = time("endDateTime", fields.end)?;
     if end < start {
         return Err(("endDateTime", "before startDateTime".to_owned()));
     }
@@ -109,7 +110,7 @@ fn build(
             ));
         }
     };
-    let duration_source = match fields.duration_source.as_deref() {
+    let duration_source = match fields.duration_source {
         None | Some(b"") => DurationSource::Unknown,
         Some(b"operator") => DurationSource::Operator,
         Some(b"microsoft") => DurationSource::Microsoft,
@@ -123,25 +124,25 @@ fn build(
             ));
         }
     };
-    if !filters.in_window(start) || !filters.operator_kept(fields.operator.as_deref()) {
+    if !filters.in_window(start) || !filters.operator_kept(fields.operator) {
         return Ok(None);
     }
-    let caller = fields.caller.as_deref().map_or(0, text::number_key);
-    let callee = fields.callee.as_deref().map_or(0, text::number_key);
+    let caller = fields.caller.map_or(0, text::number_key);
+    let callee = fields.callee.map_or(0, text::number_key);
     let inbound = fields
         .call_type
-        .as_deref()
         .is_some_and(|t| t.split(|&b| b == b'_').any(|part| part == b"in"));
-    let id = match fields.call_id.as_deref().map(<[u8]>::trim_ascii) {
+    let id = match fields.call_id.map(<[u8]>::trim_ascii) {
         None | Some(b"") => 0,
         Some(id) => text::hash(id),
     };
     if let Some(charge) = fields.charge {
-        let currency = fields
-            .currency
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
+        let currency = fields.currency.unwrap_or_default();
+        // Mostly ASCII (`USD`): read in place, without a lossy copy's scan.
+        let currency = match std::str::from_utf8(currency) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(currency),
+        };
         match charges.get_mut(currency.as_ref()) {
             Some(sum) => *sum += charge,
             None => {

@@ -21,7 +21,8 @@
 #
 # Usage: scripts/bench-load.sh [RATES…]   (default: 500 1000 2000 3000 4000 6000)
 # PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
-# Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load).
+# Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load). HARNESS=PATH and
+# CARRIER=PATH measure those binaries instead of building this tree.
 # Needs wrk (installed with apt-get when missing, as root), python3 and GNU time.
 # Exit codes: 0 measured, 1 a run failed, 2 a tool missing.
 # A benchmark, not a test: quote its lines with the machine and its load average.
@@ -42,9 +43,13 @@ target=${CARGO_TARGET_DIR:-target}
 out=${OUT:-$target/bench-load}
 rm -rf "$out"
 mkdir -p "$out"
-cargo build --release --locked -p oc-harness -p mock-carrier >&2
-harness=$target/release/oc-harness
-carrier_bin=$target/release/mock-carrier
+# HARNESS and CARRIER name other builds to measure (e.g. the one before a change, for an A/B
+# on the same machine state); without them, this tree's release build.
+if [[ -z ${HARNESS:-} || -z ${CARRIER:-} ]]; then
+    cargo build --release --locked -p oc-harness -p mock-carrier >&2
+fi
+harness=${HARNESS:-$target/release/oc-harness}
+carrier_bin=${CARRIER:-$target/release/mock-carrier}
 connections=64
 token=bench-token
 secret=bench-webhook-secret
@@ -157,7 +162,9 @@ best=0
 most=0
 for rate in "${rates[@]}"; do
     plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
     load "ceiling-$rate"
+    load_after=$(cut -d' ' -f1 /proc/loadavg)
     read -r achieved dropped held < <(python3 - "$out/ceiling-$rate/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -170,14 +177,16 @@ PY
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
     # wall-clock rates on a shared machine.
     cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$rate.cpu")
-    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks"
+    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done
 wrk_script "$out/post.lua"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
 wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
 grep '^wrk:' "$out/wrk-ceiling.txt" || true
+echo "wrk: load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after"
 python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
 python3 -c "print(f'throughput: generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier
@@ -245,4 +254,5 @@ PY
 # requests adds the samples that interval would have seen), an estimate from its achieved rate.
 wrk -t2 -c"$connections" -d60s --timeout 10s -s "$out/post.lua" "$hook" >"$out/wrk-omission.txt" 2>&1 || true
 grep '^wrk:' "$out/wrk-omission.txt" || true
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 stop_carrier

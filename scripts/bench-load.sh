@@ -15,13 +15,15 @@
 # 2. Coordinated omission: a constant 1,000 webhooks/s for 60 s to a carrier whose webhook
 #    handler stalls 2 s every 10 s (`webhook_stall`); the p99 and p99.9 acknowledgement latency
 #    `oc-harness load` reports (thresholds `webhook_ack.p99`, `webhook_ack.p99.9`), the truth
-#    computed from the exchanges (each notification's intended send time, its `sim_time`, to
-#    the end of its acknowledged attempt), and wrk's p99 and p99.9 (measured from when each
-#    request was actually sent, 64 connections, as fast as they go) beside them.
+#    computed from the schedule (each notification's intended send time, (k + 1) / rate after
+#    the load's start, to the end of its acknowledged attempt in the exchange log), and wrk's
+#    p99 and p99.9 (64 connections, as fast as they go, each request timed from when it was
+#    actually sent, then wrk 4's own correction) beside them.
 #
 # Usage: scripts/bench-load.sh [RATES…]   (default: 500 1000 2000 3000 4000 6000)
 # PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
-# Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load).
+# Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load). HARNESS=PATH and
+# CARRIER=PATH measure those binaries instead of building this tree.
 # Needs wrk (installed with apt-get when missing, as root), python3 and GNU time.
 # Exit codes: 0 measured, 1 a run failed, 2 a tool missing.
 # A benchmark, not a test: quote its lines with the machine and its load average.
@@ -42,9 +44,13 @@ target=${CARGO_TARGET_DIR:-target}
 out=${OUT:-$target/bench-load}
 rm -rf "$out"
 mkdir -p "$out"
-cargo build --release --locked -p oc-harness -p mock-carrier >&2
-harness=$target/release/oc-harness
-carrier_bin=$target/release/mock-carrier
+# HARNESS and CARRIER name other builds to measure (e.g. the one before a change, for an A/B
+# on the same machine state); without them, this tree's release build.
+if [[ -z ${HARNESS:-} || -z ${CARRIER:-} ]]; then
+    cargo build --release --locked -p oc-harness -p mock-carrier >&2
+fi
+harness=${HARNESS:-$target/release/oc-harness}
+carrier_bin=${CARRIER:-$target/release/mock-carrier}
 connections=64
 token=bench-token
 secret=bench-webhook-secret
@@ -157,7 +163,9 @@ best=0
 most=0
 for rate in "${rates[@]}"; do
     plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
     load "ceiling-$rate"
+    load_after=$(cut -d' ' -f1 /proc/loadavg)
     read -r achieved dropped held < <(python3 - "$out/ceiling-$rate/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -170,14 +178,16 @@ PY
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
     # wall-clock rates on a shared machine.
     cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$rate.cpu")
-    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks"
+    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done
 wrk_script "$out/post.lua"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
 wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
 grep '^wrk:' "$out/wrk-ceiling.txt" || true
+echo "wrk: load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after"
 python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
 python3 -c "print(f'throughput: generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier
@@ -193,28 +203,60 @@ webhook_stall = { every_ms = 10000, pause_ms = 2000 }"
 plan omission 1000 60 '"webhook_ack.p99 < 1h", "webhook_ack.p99.9 < 1h"' 4096
 load omission
 python3 -c "import json; r = json.load(open('$out/omission/report.json')); print('dropped iterations:', r['load']['dropped'])"
-python3 - "$out/omission" <<'PY'
-import gzip, json, math, sys
-d = sys.argv[1]
+python3 - "$out/omission" 1000 60 50000 <<'PY'
+# The truth, from the schedule alone: the plan's constant rate puts notification k (from 0) at
+# (k + 1) / rate s after the load's start (`BaseTime` in metrics.hlog); k is read from what the
+# notification carries (one event a notification: event k is on number k mod N of the pool, its
+# (k div N)-th change: assigned, updated, unassigned), not from the harness's own `simTime`
+# stamp; its answer is the end of its acknowledged attempt as the exchange log recorded it.
+import gzip, json, math, re, sys
+d, rate, seconds, pool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = json.load(open(f"{d}/report.json"))
 reported = {t["name"].split()[0]: t["measured"] for t in r["thresholds"]}
-answered = {}
+base_ms = None
+for line in open(f"{d}/metrics.hlog"):
+    m = re.match(r"#\[BaseTime: ([0-9.]+)", line)
+    if m:
+        base_ms = round(float(m.group(1)) * 1000)
+first = 14258000000
+changes = {"assigned": 0, "updated": 1, "unassigned": 2}
+answered, stamped, attempts = {}, {}, 0
 with gzip.open(f"{d}/exchanges.ndjson.gz", "rt") as f:
     for line in f:
         e = json.loads(line)
         detail = e.get("detail") or {}
-        if detail.get("kind") != "webhook" or e.get("status") not in (200, 202, 204):
+        if detail.get("kind") != "webhook":
             continue
-        nid = detail["notification_id"]
+        events = json.loads(e["requestBody"])["events"]
+        if len(events) != 1 or int(events[0]["telephoneNumber"][1:]) - first >= pool:
+            continue  # the call numbers, assigned before the load
+        attempts += 1
+        if e.get("status") not in (200, 202, 204):
+            continue
+        ev = events[0]
+        k = int(ev["telephoneNumber"][1:]) - first + pool * changes[ev["type"]]
         end = e["wallTimeMs"] + e["latencyUs"] / 1000
-        answered[nid] = min(answered.get(nid, math.inf), end - e["simTime"])
+        answered[k] = min(answered.get(k, math.inf), end - (base_ms + (k + 1) * 1000 / rate))
+        stamped[k] = min(stamped.get(k, math.inf), end - e["simTime"])
+scheduled = seconds * rate
+never = scheduled - len(answered) - r["load"]["dropped"]
 lat = sorted(answered.values())
-def q(p):
-    return lat[max(0, math.ceil(p * len(lat)) - 1)]
-print(f"oc-harness: p99 {reported['webhook_ack.p99']:.1f} ms, p99.9 {reported['webhook_ack.p99.9']:.1f} ms")
-print(f"truth from the schedule ({len(lat)} notifications): p99 {q(0.99):.1f} ms, p99.9 {q(0.999):.1f} ms")
-print(f"within: p99 {100 * abs(reported['webhook_ack.p99'] / q(0.99) - 1):.1f} %, p99.9 {100 * abs(reported['webhook_ack.p99.9'] / q(0.999) - 1):.1f} %")
+def q(values, p):
+    return values[max(0, math.ceil(p * len(values)) - 1)]
+print(f"oc-harness (the report's thresholds): p99 {reported['webhook_ack.p99']:.1f} ms, p99.9 {reported['webhook_ack.p99.9']:.1f} ms")
+print(f"truth from the schedule ({len(lat)} of {scheduled} notifications acknowledged, {attempts} attempts, {never} never acknowledged nor dropped): p99 {q(lat, 0.99):.1f} ms, p99.9 {q(lat, 0.999):.1f} ms, max {lat[-1]:.1f} ms")
+off = max(abs(answered[k] - stamped[k]) for k in answered)
+print(f"the harness's intended-time stamps against the schedule: at most {off:.1f} ms apart")
+print(f"within: p99 {100 * abs(reported['webhook_ack.p99'] / q(lat, 0.99) - 1):.1f} %, p99.9 {100 * abs(reported['webhook_ack.p99.9'] / q(lat, 0.999) - 1):.1f} %")
 PY
+# wrk twice, as most run it and with room for the stalls. wrk 4 corrects its own histogram at
+# the end (`stats_correct`: each sample longer than the mean interval between a connection's
+# requests adds the samples that interval would have seen, an estimate from its achieved rate),
+# but a request that outlasts its socket timeout (2 s by default) is counted as a time-out and
+# never as a sample: the default leaves out exactly the requests a 2-s stall holds longest.
 wrk -t2 -c"$connections" -d60s -s "$out/post.lua" "$hook" >"$out/wrk-omission.txt" 2>&1 || true
-grep '^wrk:' "$out/wrk-omission.txt" || true
+echo "wrk, default 2-s timeout: $(grep '^wrk:' "$out/wrk-omission.txt" | cut -d' ' -f2-)"
+wrk -t2 -c"$connections" -d60s --timeout 10s -s "$out/post.lua" "$hook" >"$out/wrk-omission-10s.txt" 2>&1 || true
+echo "wrk, --timeout 10s: $(grep '^wrk:' "$out/wrk-omission-10s.txt" | cut -d' ' -f2-)"
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 stop_carrier

@@ -55,12 +55,13 @@ pub type AttemptResult = Result<(u16, Vec<u8>), String>;
 
 /// Sends one signed notification; the real one is HTTP (reqwest), tests may script it.
 pub trait Transport: Send + Sync + 'static {
-    /// POSTs `body` to `url` with the `OC-Signature` header, giving up after `timeout`.
+    /// POSTs `body` to `url` with the `OC-Signature` header, giving up after `timeout`. The
+    /// body is shared: each attempt of a notification sends the same bytes.
     fn post(
         &self,
         url: &str,
         signature: &str,
-        body: Vec<u8>,
+        body: Arc<Vec<u8>>,
         timeout: Duration,
     ) -> futures_util::future::BoxFuture<'static, AttemptResult>;
 }
@@ -120,7 +121,7 @@ impl Transport for HttpTransport {
         &self,
         url: &str,
         signature: &str,
-        body: Vec<u8>,
+        body: Arc<Vec<u8>>,
         timeout: Duration,
     ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
         let parsed = self.parse(url);
@@ -137,7 +138,7 @@ impl Transport for HttpTransport {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
             .timeout(timeout)
-            .body(body);
+            .body(body.as_ref().clone());
         Box::pin(async move {
             let started = tokio::time::Instant::now();
             let response = request.send().await.map_err(|e| describe(&e))?;
@@ -523,7 +524,7 @@ impl Flight {
             .post(
                 &self.target.url,
                 &signature,
-                self.body.as_ref().clone(),
+                self.body.clone(),
                 self.settings.ack_timeout,
             )
             .await;
@@ -602,7 +603,7 @@ mod tests {
             &self,
             _url: &str,
             _signature: &str,
-            _body: Vec<u8>,
+            _body: Arc<Vec<u8>>,
             _timeout: Duration,
         ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
             let mut attempts = self.attempts.lock().unwrap();
@@ -782,7 +783,7 @@ mod tests {
             .post(
                 &format!("http://{addr}/hook"),
                 "t=1,v1=ab",
-                b"{}".to_vec(),
+                Arc::new(b"{}".to_vec()),
                 timeout,
             )
             .await;
@@ -791,7 +792,7 @@ mod tests {
             .post(
                 &format!("https://{addr}/hook"),
                 "t=1,v1=ab",
-                b"{}".to_vec(),
+                Arc::new(b"{}".to_vec()),
                 timeout,
             )
             .await;

@@ -353,20 +353,24 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     seconds.checked_mul(SECOND)?.checked_add(fraction)
 }
 
+/// Nanoseconds per unit of a fraction of a second written with `n` digits (index `n`).
+const NANOS_PER_DIGITS: [i64; 10] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
 /// The 1 to 9 digits of a fraction of a second at the start of `tail`, as nanoseconds, and what
 /// follows them; `None` without a digit or with more than nine.
 #[inline(always)]
 fn fraction_digits(tail: &[u8]) -> Option<(Nanos, &[u8])> {
-    const SCALE: [i64; 8] = [
-        1_000_000_000,
-        100_000_000,
-        10_000_000,
-        1_000_000,
-        100_000,
-        10_000,
-        1_000,
-        100,
-    ];
     let Some(word) = tail.first_chunk::<8>() else {
         // Fewer than eight bytes (`.250Z`): a digit at a time.
         let mut value = 0;
@@ -377,7 +381,7 @@ fn fraction_digits(tail: &[u8]) -> Option<(Nanos, &[u8])> {
             value = value * 10 + i64::from(b - b'0');
             n += 1;
         }
-        return (n > 0).then(|| (value * SCALE[n], &tail[n..]));
+        return (n > 0).then(|| (value * NANOS_PER_DIGITS[n], &tail[n..]));
     };
     // Eight bytes as one word (`.1234567Z`): the digits before the first other byte, those
     // after it read as zeros, are the fraction in tens of nanoseconds.
@@ -472,19 +476,7 @@ fn parse_rfc3339_general(text: &[u8], default_offset: Option<i64>) -> Result<Nan
         if n == 0 {
             return Err("a fraction of a second needs 1 to 9 digits");
         }
-        const SCALE: [i64; 10] = [
-            1_000_000_000,
-            100_000_000,
-            10_000_000,
-            1_000_000,
-            100_000,
-            10_000,
-            1_000,
-            100,
-            10,
-            1,
-        ];
-        fraction = value * SCALE[n];
+        fraction = value * NANOS_PER_DIGITS[n];
         rest = &tail[n..];
     }
     let offset = match rest {

@@ -153,10 +153,12 @@ impl Client {
         Ok(numbers.len() as u64)
     }
 
-    /// One poll cycle at simulated time `now`: the CDR feed then the reports due, and the
-    /// quality feed beside them (it shares nothing with the other two, and Teams renders its
-    /// pages on another connection meanwhile). Each step runs even when another failed; the
-    /// first error (in that order) is returned.
+    /// One poll cycle at simulated time `now`: the CDR feed, then the reports due and, beside
+    /// them, the quality feed (it shares nothing with the reports, and Teams renders its pages
+    /// on another connection meanwhile). The quality feed is read after the CDR feed's end, not
+    /// beside it: a checker that sees only the wire takes the span between two ends of the CDR
+    /// feed for one poll cycle, and a quality chain straddling an end would be cut in two. Each
+    /// step runs even when another failed; the first error (in that order) is returned.
     pub(crate) async fn poll_cycle(
         &self,
         now: UnixMillis,
@@ -166,15 +168,10 @@ impl Client {
         let mut counts = RetryCounts::default();
         let mut quality_counts = RetryCounts::default();
         let mut outcome = CycleOutcome::default();
+        let cdrs = self.read_cdrs(&mut state, &mut counts, &mut outcome).await;
         let (quality_delta, cycles) = (state.quality_delta.clone(), state.cycles);
-        let ((cdrs, reports), quality) = futures_util::join!(
-            async {
-                let cdrs = self.read_cdrs(&mut state, &mut counts, &mut outcome).await;
-                let reports = self
-                    .report(&mut state, now, flush, &mut counts, &mut outcome)
-                    .await;
-                (cdrs, reports)
-            },
+        let (reports, quality) = futures_util::join!(
+            self.report(&mut state, now, flush, &mut counts, &mut outcome),
             async {
                 if flush {
                     Ok(None)

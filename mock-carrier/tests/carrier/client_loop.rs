@@ -163,6 +163,46 @@ async fn a_broken_quality_page_fails_the_cycle_but_not_its_reports() {
     carrier.stop().await;
 }
 
+/// The quality feed is read beside the reports, never beside the CDR feed: a certifying
+/// checker sees only the wire and takes the span between two ends of the CDR feed for one poll
+/// cycle, so every quality request of a cycle must come after its CDR feed's last page.
+#[tokio::test]
+async fn the_quality_feed_is_read_after_the_cdr_feed_ends() {
+    let teams = FakeTeams::start(2).await;
+    teams.add_cdrs((0..7).map(|i| cdr(&format!("c{i}"), N1, i, 5_000, 1)));
+    teams.add_quality((0..7).map(|i| quality(&format!("c{i}"))));
+    let carrier = MockCarrier::start(teams.config()).unwrap();
+    for cycle in 1..=3 {
+        let outcome = carrier.poll_cycle(T0 + cycle * HOUR).await.unwrap();
+        assert!(outcome.quality_read);
+    }
+    let paths: Vec<String> = teams
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .filter(|p| p.contains("cdrs") || p.contains("quality"))
+        .collect();
+    // Per cycle: CDR pages up to the feed's end, then quality pages; the next cycle's CDRs
+    // come only after.
+    let mut cycles = 0;
+    let mut in_quality = false;
+    for path in &paths {
+        match (path.contains("quality"), in_quality) {
+            (true, false) => {
+                in_quality = true;
+                cycles += 1;
+            }
+            (false, true) => in_quality = false,
+            _ => {}
+        }
+    }
+    assert_eq!(cycles, 3, "CDR and quality requests interleaved: {paths:?}");
+    carrier.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_429_is_waited_out_for_its_retry_after_on_the_paused_clock() {
     let teams = FakeTeams::start(10).await;

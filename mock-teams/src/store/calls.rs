@@ -421,24 +421,29 @@ impl PlusDigits {
     }
 }
 
+impl CdrTexts {
+    /// The texts of `row`'s record (the row as it was at the version served), made available
+    /// at `available`.
+    pub(crate) fn of(row: &CallRow, ctx: &RenderContext<'_>, available: UnixMillis) -> Self {
+        Self {
+            id: record_id(ctx.record_id_seed, ctx.call_index),
+            other: PlusDigits::new(row.other),
+            start: TimestampText::new(row.start),
+            connect: row.connect().map(TimestampText::new),
+            end: TimestampText::new(row.end()),
+            available: TimestampText::new(available),
+        }
+    }
+}
+
 /// Renders a call record at `version`, whose times are `row`'s (the caller passes the row as it
-/// was at that version): the texts of the store are borrowed, the others formatted into
-/// `texts`.
+/// was at that version): the texts of the store are borrowed, the others from `texts`
+/// ([`CdrTexts::of`] the same row).
 pub(crate) fn render_call_record<'a>(
     row: &CallRow,
     ctx: &RenderContext<'a>,
-    available: UnixMillis,
-    texts: &'a mut CdrTexts,
+    texts: &'a CdrTexts,
 ) -> CallRecord<&'a str> {
-    *texts = CdrTexts {
-        id: record_id(ctx.record_id_seed, ctx.call_index),
-        other: PlusDigits::new(row.other),
-        start: TimestampText::new(row.start),
-        connect: row.connect().map(TimestampText::new),
-        end: TimestampText::new(row.end()),
-        available: TimestampText::new(available),
-    };
-    let texts: &'a CdrTexts = texts;
     let other = texts.other.as_str();
     let (caller, callee) = match row.direction {
         Direction::Outbound => (ctx.telephone_number, other),
@@ -467,31 +472,13 @@ pub(crate) fn render_call_record<'a>(
     }
 }
 
-impl CdrTexts {
-    /// Room for a record's texts, before [`render_call_record`] fills it.
-    pub(crate) fn new() -> Self {
-        let zero = TimestampText::new(0);
-        Self {
-            id: UuidText::from_bits(0),
-            other: PlusDigits::new(0),
-            start: zero,
-            connect: None,
-            end: zero,
-            available: zero,
-        }
-    }
-}
-
-/// Renders one quality record, borrowing the call id and formatting the time into
-/// `available_text`; `poor` is computed from the very fields served [QUA-CLASS].
+/// Renders one quality record, borrowing the call id and the time it became available (its
+/// wire text); `poor` is computed from the very fields served [QUA-CLASS].
 pub(crate) fn render_quality_record<'a>(
     quality: &StreamQuality,
     call_id: &'a str,
-    available: UnixMillis,
-    available_text: &'a mut TimestampText,
+    available: &'a TimestampText,
 ) -> QualityRecord<&'a str> {
-    *available_text = TimestampText::new(available);
-    let available_text: &'a TimestampText = available_text;
     let mut record = QualityRecord {
         call_id,
         stream_direction: quality.direction,
@@ -506,7 +493,7 @@ pub(crate) fn render_quality_record<'a>(
         average_audio_degradation: f64::from(quality.degradation_milli) / 1000.0,
         average_ratio_of_concealed_samples: ppm(quality.concealed_ppm),
         poor: false,
-        available_date_time: available_text.as_str(),
+        available_date_time: available.as_str(),
     };
     record.poor = record.classify();
     record
@@ -592,8 +579,8 @@ mod tests {
             degradation_milli: 350,
             concealed_ppm: 20_000,
         };
-        let mut at = TimestampText::new(0);
-        let r = render_quality_record(&q, "c", 0, &mut at);
+        let at = TimestampText::new(0);
+        let r = render_quality_record(&q, "c", &at);
         assert_eq!(r.average_packet_loss_rate, 0.1);
         assert!(!r.poor, "0.1 is not over 0.1");
         assert_eq!(
@@ -604,7 +591,7 @@ mod tests {
             avg_loss_ppm: 100_001,
             ..q
         };
-        assert!(render_quality_record(&worse, "c", 0, &mut at).poor);
+        assert!(render_quality_record(&worse, "c", &at).poor);
         assert!(worse.is_poor());
     }
 }

@@ -105,8 +105,8 @@ impl Store {
             call_index: call,
             operator_source: reconciled && row.is_answered(),
         };
-        let mut texts = CdrTexts::new();
-        use_record(&render_call_record(row, &ctx, available, &mut texts))
+        let texts = CdrTexts::of(row, &ctx, available);
+        use_record(&render_call_record(row, &ctx, &texts))
     }
 
     /// Hands each CDR of the carrier's feed from `position`, up to `limit`, to `each`.
@@ -155,8 +155,23 @@ impl Store {
     }
 
     /// Hands each quality record of the carrier's feed from `position`, up to `limit`, to
-    /// `each`.
+    /// `each`, and notes what was served.
     fn each_quality(
+        &self,
+        carrier: u16,
+        position: u64,
+        limit: usize,
+        each: impl FnMut(QualityRecord<&str>),
+    ) -> PageSpan {
+        let span = self.render_quality(carrier, position, limit, each);
+        self.carriers[usize::from(carrier)]
+            .served
+            .note_quality(span.next_position);
+        span
+    }
+
+    /// [`Store::each_quality`] without noting anything as served.
+    fn render_quality(
         &self,
         carrier: u16,
         position: u64,
@@ -164,19 +179,16 @@ impl Store {
         mut each: impl FnMut(QualityRecord<&str>),
     ) -> PageSpan {
         let c = &self.carriers[usize::from(carrier)];
-        let mut at = TimestampText::new(0);
-        let span = read_page(&c.quality_feed, position, limit, |e| {
+        read_page(&c.quality_feed, position, limit, |e| {
             if let Some((call, quality)) = self.quality.get(e.item as usize) {
+                let at = TimestampText::new(e.available);
                 each(render_quality_record(
                     quality,
                     self.call_ids.get(*call),
-                    e.available,
-                    &mut at,
+                    &at,
                 ));
             }
-        });
-        c.served.note_quality(span.next_position);
-        span
+        })
     }
 
     /// Up to `limit` quality records of the carrier's feed from `position`.
@@ -197,16 +209,9 @@ impl Store {
     /// Every quality record of the carrier's feed, as wire types, marking none as served
     /// (see [`MockTeams::quality_records`](crate::MockTeams::quality_records)).
     pub(crate) fn quality_records(&self, carrier: u16) -> Vec<QualityRecord> {
-        let c = &self.carriers[usize::from(carrier)];
-        let mut at = TimestampText::new(0);
         let mut records = Vec::new();
-        read_page(&c.quality_feed, 0, usize::MAX, |e| {
-            if let Some((call, quality)) = self.quality.get(e.item as usize) {
-                records.push(
-                    render_quality_record(quality, self.call_ids.get(*call), e.available, &mut at)
-                        .to_owned_record(),
-                );
-            }
+        self.render_quality(carrier, 0, usize::MAX, |r| {
+            records.push(r.to_owned_record());
         });
         records
     }

@@ -107,6 +107,10 @@ pub struct ClientConfig {
     pub key_prefix: Option<String>,
     /// The most pages one chain of links may have (against a feed that never ends).
     pub max_pages_per_chain: u32,
+    /// The `pageSize` asked for when a feed's chain starts without a link, 1 to 1000; Teams'
+    /// links carry it on (the carrier never adds paging parameters to a link). `None` asks
+    /// for none, and Teams serves its default (500).
+    pub page_size: Option<u32>,
 }
 
 impl Default for ClientConfig {
@@ -122,6 +126,7 @@ impl Default for ClientConfig {
             batch_size: oc_protocol::durations::MAX_RECORDS_PER_REPORT,
             key_prefix: None,
             max_pages_per_chain: 100_000,
+            page_size: None,
         }
     }
 }
@@ -392,6 +397,14 @@ impl CarrierConfig {
                 format!("must be from 1 to 1000, is {}", c.batch_size),
             );
         }
+        if let Some(size) = c.page_size
+            && !(1..=oc_protocol::validate::page_size::MAX).contains(&size)
+        {
+            push(
+                "client.page_size",
+                format!("must be from 1 to 1000, is {size}"),
+            );
+        }
         if let Some(prefix) = &c.key_prefix
             && !(1..=100).contains(&prefix.chars().count())
         {
@@ -496,13 +509,20 @@ webhook_secret = "s"
     #[test]
     fn out_of_range_values_are_all_reported() {
         let text = format!(
-            "{MINIMAL}\n[client]\nbatch_size = 5000\n\n[misbehaviour]\nprofile = \"NUM-ACK\"\n\n\
+            "{MINIMAL}\n[client]\nbatch_size = 5000\npage_size = 0\n\n[misbehaviour]\nprofile = \"NUM-ACK\"\n\n\
              [[drift]]\nmodel = \"drop\"\nprobability = 1.5\n"
         );
         match CarrierConfig::from_toml_str(&text, "c.toml").unwrap_err() {
             ConfigError::Invalid { problems, .. } => {
                 let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
-                assert_eq!(keys, ["client.batch_size", "drift[0].probability"]);
+                assert_eq!(
+                    keys,
+                    [
+                        "client.batch_size",
+                        "client.page_size",
+                        "drift[0].probability"
+                    ]
+                );
             }
             other => panic!("{other}"),
         }

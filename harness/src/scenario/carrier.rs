@@ -29,6 +29,7 @@ fn external(raw: RawCarrier, f: &mut Findings) -> CarrierSpec {
         ("skip_page_index", raw.skip_page_index.is_some()),
         ("quality_full_cycles", raw.quality_full_cycles.is_some()),
         ("batch_size", raw.batch_size.is_some()),
+        ("page_size", raw.page_size.is_some()),
         ("drift", raw.drift.is_some()),
     ];
     for (key, given) in mock_only {
@@ -127,6 +128,16 @@ fn mock(raw: RawCarrier, f: &mut Findings) -> CarrierSpec {
             );
         }
     }
+    if let Some(size) = raw.page_size {
+        if (1..=oc_protocol::validate::page_size::MAX).contains(&size) {
+            client.page_size = Some(size);
+        } else {
+            f.push(
+                "carrier.page_size",
+                format!("must be from 1 to 1000 (records per feed page asked for), got {size}"),
+            );
+        }
+    }
     let drift = raw.drift.unwrap_or_default();
     // mock-carrier checks its own drift parameters; ask it through a configuration that holds
     // only them, and keep its drift findings.
@@ -191,6 +202,9 @@ pub(crate) fn describe_carrier(carrier: &CarrierSpec) -> String {
             }
             if client.batch_size != ClientConfig::default().batch_size {
                 out.push_str(&format!(", batch_size {}", client.batch_size));
+            }
+            if let Some(size) = client.page_size {
+                out.push_str(&format!(", page_size {size}"));
             }
             out
         }
@@ -270,7 +284,10 @@ mod tests {
     #[test]
     fn profile_parameters_map_to_the_misbehaviour_config() {
         let s = parse(
-            &with("[carrier]\nprofile = \"NUM-ACK\"\nack_delay = \"7s\"\nbatch_size = 25\n"),
+            &with(
+                "[carrier]\nprofile = \"NUM-ACK\"\nack_delay = \"7s\"\nbatch_size = 25\n\
+                 page_size = 1000\n",
+            ),
             "t",
         )
         .unwrap();
@@ -285,6 +302,7 @@ mod tests {
         assert_eq!(misbehaviour.profile, Profile::NumAck);
         assert_eq!(misbehaviour.ack_delay_ms, 7_000);
         assert_eq!(client.batch_size, 25);
+        assert_eq!(client.page_size, Some(1000));
         assert_eq!(
             client.poll_interval_ms,
             ClientConfig::default().poll_interval_ms
@@ -335,6 +353,28 @@ mod tests {
                 at("carrier.batch_size", 11, 14)
             );
         }
+    }
+
+    #[test]
+    fn the_page_size_is_from_1_to_1000_and_unset_by_default() {
+        for bad in [0, 1001] {
+            let text = with(&format!("[carrier]\npage_size = {bad}\n"));
+            assert_eq!(
+                located(&text, "from 1 to 1000"),
+                at("carrier.page_size", 11, 13)
+            );
+        }
+        let CarrierSpec::Mock { client, .. } = parse(&with(""), "t").unwrap().carrier else {
+            panic!("the default carrier is the mock")
+        };
+        assert_eq!(client.page_size, None);
+        let text = with(
+            "[carrier]\nkind = \"external\"\nurl = \"http://127.0.0.1:8081\"\npage_size = 5\n",
+        );
+        assert_eq!(
+            located(&text, "only for kind = \"mock\""),
+            at("carrier.page_size", 13, 13)
+        );
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub(crate) struct RawCarrier {
     pub(crate) skip_page_index: Option<u32>,
     pub(crate) quality_full_cycles: Option<u32>,
     pub(crate) batch_size: Option<usize>,
+    pub(crate) page_size: Option<u32>,
     pub(crate) drift: Option<Vec<DriftModel>>,
 }
 

@@ -109,6 +109,17 @@ impl Client {
         })
     }
 
+    /// Where a chain of `path` starts without a link: with the configured `pageSize`, if any
+    /// (fewer, larger pages: fewer round trips a cycle). Links are followed as given.
+    fn chain_start_url(&self, path: &str) -> Result<Url, ClientError> {
+        let mut url = self.start_url(path)?;
+        if let Some(size) = self.config.client.page_size {
+            url.query_pairs_mut()
+                .append_pair("pageSize", &size.to_string());
+        }
+        Ok(url)
+    }
+
     /// `GET /oc/v1/numbers`, every page, into the number book; returns how many numbers.
     pub(crate) async fn resync(&self) -> Result<u64, ClientError> {
         let mut counts = RetryCounts::default();
@@ -116,7 +127,7 @@ impl Client {
         let chain = self
             .read_chain(
                 FeedKind::Numbers,
-                self.start_url(paths::NUMBERS)?,
+                self.chain_start_url(paths::NUMBERS)?,
                 false,
                 &mut counts,
                 &mut |_, items| {
@@ -206,7 +217,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         let (start, is_link) = match &state.cdr_delta {
             Some(link) => (self.resolve_link(link)?, true),
-            None => (self.start_url(paths::CDRS_DELTA)?, false),
+            None => (self.chain_start_url(paths::CDRS_DELTA)?, false),
         };
         let skip = (self.profile() == Profile::DurComplete)
             .then_some(self.config.misbehaviour.skip_page_index);
@@ -286,7 +297,7 @@ impl Client {
         }
         let (start, is_link) = match delta {
             Some(link) => (self.resolve_link(link)?, true),
-            None => (self.start_url(paths::QUALITY_DELTA)?, false),
+            None => (self.chain_start_url(paths::QUALITY_DELTA)?, false),
         };
         // The carrier keeps no quality data: reading the feed to its end is what the protocol
         // asks; the records themselves are for troubleshooting.

@@ -27,6 +27,42 @@ fn cdr_requests(teams: &FakeTeams) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_configured_page_size_is_asked_for_at_a_chain_start_only() {
+    let teams = FakeTeams::start(2).await;
+    teams.add_cdrs((1..=5).map(|i| cdr(&format!("c{i}"), N1, i, 1_000, 1)));
+    teams.add_quality([quality("c1"), quality("c2"), quality("c3")]);
+    let mut config = teams.config();
+    config.client.page_size = Some(3);
+    let carrier = MockCarrier::start(config).unwrap();
+
+    let first = carrier.poll_cycle(T0 + HOUR).await.unwrap();
+    // Pages of three, not the fake's two: the chain started with the carrier's pageSize.
+    assert_eq!((first.cdr_pages, first.cdr_records), (2, 5));
+    assert_eq!((first.quality_pages, first.quality_records), (1, 3));
+    let base = "/oc/v1/cdrs/delta";
+    assert_eq!(
+        cdr_requests(&teams),
+        [
+            format!("{base}?pageSize=3"),
+            format!("{base}?cursor=3&pageSize=3"),
+        ]
+    );
+    let quality_requests: Vec<String> = teams
+        .quality
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .map(|s| s.path_and_query.clone())
+        .collect();
+    assert_eq!(quality_requests, ["/oc/v1/quality/delta?pageSize=3"]);
+    // The next cycle follows the kept deltaLink as given, adding nothing.
+    teams.add_cdrs([cdr("c6", N1, 6, 1_000, 1)]);
+    carrier.poll_cycle(T0 + 2 * HOUR).await.unwrap();
+    assert_eq!(cdr_requests(&teams)[2], format!("{base}?cursor=5&delta=1"));
+}
+
+#[tokio::test]
 async fn follows_next_links_keeps_the_delta_link_and_reports_each_call_once() {
     let teams = FakeTeams::start(2).await;
     teams.add_cdrs([

@@ -45,8 +45,17 @@ pub(crate) struct Feed {
 impl Feed {
     fn answer(&mut self, request: &Request) -> ResponseTemplate {
         let query = request.url.query().map(str::to_owned);
+        // A chain may start with a `pageSize` of the carrier's choosing; the links carry it on.
+        if let Some(size) = query
+            .as_deref()
+            .and_then(|q| q.strip_prefix("pageSize="))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            self.page_size = size;
+        }
         let start = match &query {
             None => 0,
+            Some(q) if q.starts_with("pageSize=") => 0,
             Some(q) if self.issued.contains(q) => q
                 .split('&')
                 .find_map(|p| p.strip_prefix("cursor="))

@@ -47,6 +47,7 @@ pub mod body;
 pub mod cdr;
 pub mod durations;
 pub mod graph;
+pub mod hash;
 pub mod ids;
 pub mod json_write;
 pub mod legs;

@@ -6,7 +6,6 @@
 //! 24-byte header each. Here a row costs its size, and a string its bytes, a 8-byte span and
 //! a few bytes of index.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::{Index, IndexMut};
 
 use hashbrown::HashTable;
@@ -110,11 +109,10 @@ struct Span {
     start: u32,
 }
 
-/// A hash of a string, the same for the whole run (the table's order is never read).
+/// A hash of a string (the table's order is never read): a fast one, as call ids are hashed
+/// on every lookup and again whenever the table grows.
 fn hash(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+    oc_protocol::hash::of_str(text)
 }
 
 fn text<'a>(arena: &'a [String], spans: &Chunked<Span>, index: u32) -> &'a str {
@@ -173,6 +171,13 @@ impl Strings {
         };
         chunk.push_str(value);
         self.spans.push(span)
+    }
+
+    /// Makes room in the index for `more` strings, so that filling it does not rehash it
+    /// over and over (a compaction re-interns every call id kept).
+    pub(crate) fn reserve(&mut self, more: usize) {
+        let (arena, spans) = (&self.arena, &self.spans);
+        self.index.reserve(more, |&i| hash(text(arena, spans, i)));
     }
 
     /// Heap bytes held.

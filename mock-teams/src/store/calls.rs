@@ -2,7 +2,6 @@
 //! integers. Rendering to the wire types happens only when a record is served.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::ops::{Index, IndexMut, Range};
 
 use hashbrown::HashTable;
@@ -265,15 +264,10 @@ fn id_at<'a>(arena: &'a str, starts: &Window<u64>, dropped: u64, index: u32) -> 
     &arena[start as usize..end]
 }
 
-/// The fixed hash of a call id (SipHash-1-3 with zero keys: the same in every run).
+/// The hash of a call id: a fast one, fixed (no random state), as every lookup and every
+/// growth of the table hashes ids.
 pub(crate) fn call_id_hash(call_id: &str) -> u64 {
-    #[expect(
-        deprecated,
-        reason = "SipHasher with fixed keys gives a run-independent hash"
-    )]
-    let mut hasher = std::hash::SipHasher::new();
-    call_id.hash(&mut hasher);
-    hasher.finish()
+    oc_protocol::hash::of_str(call_id)
 }
 
 impl CallIds {

@@ -365,12 +365,13 @@ fn retiring_keeps_the_calls_in_play_and_the_counts_of_all() {
 }
 
 #[test]
-fn closing_hands_out_each_truth_once_and_compacts_when_half_are_closed() {
+fn closing_hands_out_each_truth_once_and_compacts_when_three_quarters_are_closed() {
     let truth_settings = truth_settings();
     let truth = |call: CallRef<'_>| crate::truth::call_truth(call, &truth_settings);
     let mut ledger = Ledger::default();
     let ingest = |ledger: &mut Ledger, id: &str, talk: i64| ingest_answered(ledger, id, 1, talk);
-    // Enough calls for a compaction (closed calls are dropped once they are 4,096 and half).
+    // Enough calls for a compaction (closed calls are dropped once they are 4,096 and three
+    // rows in four).
     let calls = 10_000;
     for i in 0..calls {
         ingest(&mut ledger, &format!("c-{i:05}"), 10_000 + i);
@@ -397,21 +398,25 @@ fn closing_hands_out_each_truth_once_and_compacts_when_half_are_closed() {
     assert_eq!(ledger.close("c-00000", truth), None, "closed once");
     assert_eq!(ledger.close("never-seen", truth), None);
     assert_eq!(ledger.len(), calls as usize - 1);
-    for (i, t) in before.iter().enumerate().skip(1).take(5_999) {
+    for (i, t) in before.iter().enumerate().skip(1).take(7_498) {
         assert_eq!(
             ledger.close(&t.call_id, truth).as_ref(),
             Some(t),
             "call {i}"
         );
     }
-    // 6,000 closed of 10,000: compacted; the calls left read back as before.
-    assert_eq!(ledger.len(), 4_000);
+    // 7,499 closed of 10,000: not yet compacted.
+    assert_eq!(ledger.calls.len(), calls as usize, "the rows are all kept");
+    let t = &before[7_499];
+    assert_eq!(ledger.close(&t.call_id, truth).as_ref(), Some(t));
+    // 7,500: compacted; the calls left read back as before.
+    assert_eq!(ledger.len(), 2_500);
     assert!(
         ledger.calls.len() < calls as usize,
         "the closed rows are gone"
     );
-    assert_eq!(truths(&ledger), before[6_000..]);
-    assert_eq!(ledger.switch_records().count(), 4_000);
+    assert_eq!(truths(&ledger), before[7_500..]);
+    assert_eq!(ledger.switch_records().count(), 2_500);
     // And the ledger goes on: a new call comes and is reported.
     ingest(&mut ledger, "late-comer", 5_000);
     assert_eq!(ids(&ledger.take_due(T0 + 3_000, &assigned)), ["late-comer"]);

@@ -3,7 +3,7 @@
 //! [DUR-IDEMPOTENT].
 
 use actix_web::web::Bytes;
-use oc_protocol::{DurationReportBatch, DurationReportResponse, UnixMillis, paths};
+use oc_protocol::{DurationReportResponse, UnixMillis, paths};
 use reqwest::Method;
 
 use super::retry::RetryCounts;
@@ -31,6 +31,25 @@ pub(crate) struct Reported {
     pub(crate) rejected: u64,
 }
 
+/// A batch's body as [`oc_protocol::DurationReportBatch`] serialises it, written from the
+/// records due without copying them into one.
+struct BatchBody<'a>(&'a [Due]);
+
+impl serde::Serialize for BatchBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Records<'a>(&'a [Due]);
+        impl serde::Serialize for Records<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|due| &due.record))
+            }
+        }
+        let mut batch = serializer.serialize_struct("DurationReportBatch", 1)?;
+        batch.serialize_field("records", &Records(self.0))?;
+        batch.end()
+    }
+}
+
 impl Client {
     /// Forms batches of `due` (in order) and appends them to the outbox.
     pub(crate) fn enqueue(&self, state: &mut ClientState, due: Vec<Due>) {
@@ -38,11 +57,8 @@ impl Client {
         let mut due = due.into_iter().peekable();
         while due.peek().is_some() {
             let records: Vec<Due> = due.by_ref().take(size).collect();
-            let batch = DurationReportBatch {
-                records: records.iter().map(|d| d.record.clone()).collect(),
-            };
             // Serialising plain strings and integers cannot fail.
-            let body = Bytes::from(serde_json::to_vec(&batch).unwrap_or_default());
+            let body = Bytes::from(serde_json::to_vec(&BatchBody(&records)).unwrap_or_default());
             state.next_key += 1;
             let key = format!("{}-{}", self.key_prefix, state.next_key);
             state.outbox.push_back(Batch {

@@ -48,8 +48,17 @@ pub(crate) async fn close_calls(sides: &Sides, carrier: &MockCarrier) {
         return;
     }
     let truths = carrier.close_calls(closed.iter().map(|c| c.call_id.as_str()));
-    // Awaited: a checker that falls behind slows the run rather than queueing closed calls.
-    if let Err(err) = sides.checker.send(CallsClosed(closed, Some(truths))).await {
+    // In the checker's mailbox before the next tick sends it anything, so it judges them in
+    // the same order whatever the threads do; judged while the next tick runs. A full mailbox
+    // is waited for (and the judging with it): a checker that falls behind slows the run rather
+    // than queueing closed calls, and every exchange waits for room in the same mailbox.
+    let message = CallsClosed(closed, Some(truths));
+    let sent = match sides.checker.try_send(message) {
+        Ok(()) => Ok(()),
+        Err(actix::dev::SendError::Full(message)) => sides.checker.send(message).await,
+        Err(actix::dev::SendError::Closed(_)) => Err(actix::MailboxError::Closed),
+    };
+    if let Err(err) = sent {
         tracing::error!(%err, "the checker stopped before it judged closed calls");
     }
 }

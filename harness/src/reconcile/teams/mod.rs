@@ -137,18 +137,7 @@ fn build(
         Some(id) => text::hash(id),
     };
     if let Some(charge) = fields.charge {
-        let currency = fields.currency.unwrap_or_default();
-        // Mostly ASCII (`USD`): read in place, without a lossy copy's scan.
-        let currency = match std::str::from_utf8(currency) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(currency),
-        };
-        match charges.get_mut(currency.as_ref()) {
-            Some(sum) => *sum += charge,
-            None => {
-                charges.insert(currency.into_owned(), charge);
-            }
-        }
+        add_charge(charges, fields.currency.unwrap_or_default(), charge);
     }
     Ok(Some(TeamsRow {
         id,
@@ -162,6 +151,30 @@ fn build(
         next: NONE,
         duration_source,
     }))
+}
+
+/// Adds a kept row's `charge` to its `currency`'s sum.
+#[inline]
+fn add_charge(charges: &mut BTreeMap<String, i64>, currency: &[u8], charge: i64) {
+    // Mostly one currency a chunk: when it is the first (or only) one summed, its sum is found
+    // without a search or a UTF-8 check.
+    if let Some((first, sum)) = charges.iter_mut().next()
+        && first.as_bytes() == currency
+    {
+        *sum += charge;
+        return;
+    }
+    // Mostly ASCII (`USD`): read in place, without a lossy copy's scan.
+    let currency = match std::str::from_utf8(currency) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(currency),
+    };
+    match charges.get_mut(currency.as_ref()) {
+        Some(sum) => *sum += charge,
+        None => {
+            charges.insert(currency.into_owned(), charge);
+        }
+    }
 }
 
 /// Adds one row's outcome to a chunk's result.
@@ -219,6 +232,38 @@ pub(crate) mod tests {
             detect(b"id,callId,startDateTime,endDateTime\n"),
             Detected::Csv
         ));
+    }
+
+    #[test]
+    fn charges_are_summed_by_currency_whichever_comes_first() {
+        // The first currency (the smallest) found without a search, the others by theirs; a
+        // currency that is not UTF-8 summed under its lossy text, apart from the others.
+        let mut charges = BTreeMap::new();
+        for (currency, charge) in [
+            (&b"USD"[..], 1),
+            (b"EUR", 10),
+            (b"USD", 2),
+            (b"AUD", 100),
+            (b"USD", 3),
+            (b"AUD", 200),
+            (b"EUR", 20),
+            (b"\xffX", 1000),
+            (b"\xffX", 2000),
+            (b"", 5),
+        ] {
+            add_charge(&mut charges, currency, charge);
+        }
+        let want: BTreeMap<String, i64> = [
+            ("", 5),
+            ("AUD", 300),
+            ("EUR", 30),
+            ("USD", 6),
+            ("\u{fffd}X", 3000),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(charges, want);
     }
 
     #[test]

@@ -134,6 +134,21 @@ pub struct PlacedCalls {
 #[rtype(result = "()")]
 pub struct ExchangeObserved(pub Exchange);
 
+/// Exchanges the Teams side observed and number events it generated, gathered into one
+/// message in the order they happened (exchanges not necessarily in `seq` order: the checker
+/// orders them).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExchangesObserved(pub Vec<Gathered>);
+
+/// One item of [`ExchangesObserved`]: what [`ExchangeObserved`] or [`EventsGenerated`] carry.
+pub enum Gathered {
+    /// An exchange.
+    Exchange(Exchange),
+    /// Number events.
+    Events(Vec<NumberEvent>),
+}
+
 /// Number events Teams generated.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -46,6 +46,10 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(65);
 const CATCH_UP_STEP: Duration = Duration::from_millis(500);
 /// How long nothing may be missing before the catch-up ends early.
 const QUIET: Duration = Duration::from_secs(2);
+/// The most webhook connections opened before the load starts.
+const PREOPENED: usize = 64;
+/// How long opening them may take.
+const PREOPEN_LIMIT: Duration = Duration::from_secs(5);
 
 /// How to run a load test.
 #[derive(Debug, Clone)]
@@ -221,6 +225,22 @@ pub async fn load(
         plan.name,
         plan.length_ms() / 1000
     ));
+    if plan.number_events.is_some() {
+        // The webhook sender's connections are opened before the schedule starts, as wrk and
+        // k6 open theirs: the first notifications do not wait for connects (and are not
+        // dropped for them). As many as may be in flight, at most the sender's usual 64.
+        let connections = (plan.max_in_flight as usize).min(PREOPENED);
+        let opened = sides
+            .teams
+            .webhooks()
+            .preopen(
+                &format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
+                connections,
+                PREOPEN_LIMIT,
+            )
+            .await;
+        tracing::debug!(opened, connections, "webhook connections opened ahead");
+    }
     let abort = Arc::new(AtomicBool::new(false));
     let verdict = sides
         .checker

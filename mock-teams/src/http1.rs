@@ -608,7 +608,10 @@ mod tests {
         let addr = gone.local_addr().unwrap();
         drop(gone);
         let url = reqwest::Url::parse(&format!("http://{addr}/hook")).unwrap();
-        assert_eq!(client.preopen(&Target::of(&url).unwrap(), 2, TIMEOUT).await, 0);
+        assert_eq!(
+            client.preopen(&Target::of(&url).unwrap(), 2, TIMEOUT).await,
+            0
+        );
     }
 
     #[tokio::test]

@@ -142,6 +142,10 @@ pub struct ExchangeObserved(pub Exchange);
 pub struct ExchangesObserved(pub Vec<Gathered>);
 
 /// One item of [`ExchangesObserved`]: what [`ExchangeObserved`] or [`EventsGenerated`] carry.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is an exchange: boxing them would add an allocation each"
+)]
 pub enum Gathered {
     /// An exchange.
     Exchange(Exchange),

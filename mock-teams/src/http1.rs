@@ -132,6 +132,23 @@ impl Client {
         }
     }
 
+    /// Opens up to `n` connections to `target` at once and keeps them idle, ready for the first
+    /// requests (as wrk and k6 open theirs before they start): a load's first notifications
+    /// then do not wait for connects. Returns how many opened; a connect that fails is left to
+    /// the requests, which report it.
+    pub(crate) async fn preopen(&self, target: &Target, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let opened =
+            futures_util::future::join_all((0..n).map(|_| self.connect(&target.addr, deadline)))
+                .await;
+        let mut count = 0;
+        for (stream, _) in opened.into_iter().flatten() {
+            self.put_idle(&target.addr, stream);
+            count += 1;
+        }
+        count
+    }
+
     /// The most recently used idle connection to `addr` still fresh, closing the stale ones.
     fn take_idle(&self, addr: &str) -> Option<(TcpStream, bool)> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -572,6 +589,29 @@ mod tests {
         let third = client.post(&target, "t=1,v1=ab", b"{}", TIMEOUT).await;
         assert_eq!(third, Ok((204, Vec::new())));
         assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_opened_ahead_carry_the_first_requests() {
+        let (target, connections) =
+            server(vec![Some(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")]).await;
+        let client = client();
+        assert_eq!(client.preopen(&target, 3, TIMEOUT).await, 3);
+        // Three requests at once: each on a connection opened ahead, none opened for them.
+        let posts = (0..3).map(|_| client.post(&target, "t=1,v1=ab", b"{}", TIMEOUT));
+        for answer in futures_util::future::join_all(posts).await {
+            assert_eq!(answer, Ok((200, Vec::new())));
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
+        // Nothing listens here any more: none opens, and the failure is left to the requests.
+        let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = gone.local_addr().unwrap();
+        drop(gone);
+        let url = reqwest::Url::parse(&format!("http://{addr}/hook")).unwrap();
+        assert_eq!(
+            client.preopen(&Target::of(&url).unwrap(), 2, TIMEOUT).await,
+            0
+        );
     }
 
     #[tokio::test]

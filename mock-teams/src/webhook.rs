@@ -64,6 +64,18 @@ pub trait Transport: Send + Sync + 'static {
         body: Arc<Vec<u8>>,
         timeout: Duration,
     ) -> futures_util::future::BoxFuture<'static, AttemptResult>;
+
+    /// Opens up to `connections` connections to `url` ahead of the first posts, within
+    /// `timeout`; how many opened. A transport without kept-alive connections opens none.
+    fn preopen(
+        &self,
+        url: &str,
+        connections: usize,
+        timeout: Duration,
+    ) -> futures_util::future::BoxFuture<'static, usize> {
+        let _ = (url, connections, timeout);
+        Box::pin(async { 0 })
+    }
 }
 
 /// The HTTP transport: plain `http` webhook URLs through the small client of [`crate::http1`],
@@ -155,6 +167,21 @@ impl Transport for HttpTransport {
             Ok((status, body))
         })
     }
+
+    fn preopen(
+        &self,
+        url: &str,
+        connections: usize,
+        timeout: Duration,
+    ) -> futures_util::future::BoxFuture<'static, usize> {
+        // reqwest's pool opens its connections as requests need them: only the plain client's
+        // are opened ahead.
+        let Some(target) = self.parse(url).and_then(|p| p.plain) else {
+            return Box::pin(async { 0 });
+        };
+        let plain = self.plain.clone();
+        Box::pin(async move { plain.preopen(&target, connections, timeout).await })
+    }
 }
 
 /// Events to deliver to one carrier.
@@ -203,6 +230,7 @@ impl Outstanding {
 pub struct WebhookSender {
     queue: mpsc::UnboundedSender<Batch>,
     outstanding: Arc<Outstanding>,
+    transport: Arc<dyn Transport>,
 }
 
 impl WebhookSender {
@@ -217,7 +245,7 @@ impl WebhookSender {
         let (queue, rx) = mpsc::unbounded_channel();
         let outstanding = Arc::new(Outstanding::default());
         let delivery = Delivery {
-            transport,
+            transport: transport.clone(),
             settings: Arc::new(settings),
             recorder,
             faults,
@@ -226,7 +254,18 @@ impl WebhookSender {
             accepted: Arc::new(Accepted::default()),
         };
         tokio::spawn(delivery.run(rx));
-        Self { queue, outstanding }
+        Self {
+            queue,
+            outstanding,
+            transport,
+        }
+    }
+
+    /// Opens up to `connections` connections to the webhook `url` before the first
+    /// notifications (a load test's, so that its first ones do not wait for connects), within
+    /// `timeout`; how many opened.
+    pub async fn preopen(&self, url: &str, connections: usize, timeout: Duration) -> usize {
+        self.transport.preopen(url, connections, timeout).await
     }
 
     /// Queues events for a carrier's webhook; they go out in notifications of at most 100.

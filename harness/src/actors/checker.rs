@@ -15,8 +15,8 @@ use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
 
 use super::messages::{
-    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, Handover, LegsPosted, VerdictSoFar,
-    WatchVerdict,
+    CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, ExchangesObserved, Gathered,
+    Handover, LegsPosted, VerdictSoFar, WatchVerdict,
 };
 use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
 use crate::checker::{CallRow, Checker, End, Observation};
@@ -121,6 +121,33 @@ impl CheckerActor {
         }
     }
 
+    /// Observes number events Teams generated.
+    fn events(&mut self, events: Vec<oc_protocol::NumberEvent>) {
+        let Some(observed) = &mut self.observed else {
+            return;
+        };
+        observed.figures.events += events.len() as u64;
+        for event in &events {
+            observed.checker.observe(Observation::Event(event));
+        }
+        if let Some(kept) = &mut observed.kept {
+            kept.events.extend(events);
+        }
+    }
+
+    /// Puts an exchange among those waiting for their turn in `seq` order.
+    fn wait_for_turn(&mut self, exchange: Exchange) {
+        if exchange.seq < self.next_seq {
+            // Numbered before one already observed: only a sink that skipped numbers does this.
+            tracing::warn!(
+                seq = exchange.seq,
+                "an exchange came after later ones; ignored"
+            );
+            return;
+        }
+        self.waiting.insert(exchange.seq, exchange);
+    }
+
     fn observe(&mut self, observation: Observation<'_>) {
         if let Some(observed) = &mut self.observed {
             observed.checker.observe(observation);
@@ -158,7 +185,15 @@ impl CheckerActor {
 /// mailbox is full (the back-pressure of [`MAILBOX`]); an exchange for a checker that stopped
 /// is dropped.
 pub(crate) fn deliver(checker: &Addr<CheckerActor>, exchange: Exchange) {
-    let mut message = ExchangeObserved(exchange);
+    send_waiting(checker, ExchangeObserved(exchange));
+}
+
+/// Sends `message`, waiting while the mailbox is full; dropped when the checker stopped.
+fn send_waiting<M>(checker: &Addr<CheckerActor>, mut message: M)
+where
+    M: actix::Message<Result = ()> + Send + 'static,
+    CheckerActor: Handler<M>,
+{
     let mut waited = None;
     loop {
         match checker.try_send(message) {
@@ -181,20 +216,89 @@ pub(crate) fn deliver(checker: &Addr<CheckerActor>, exchange: Exchange) {
     }
 }
 
+/// The most exchanges an [`Outbox`] gathers before it sends them on its own.
+pub(crate) const BATCH: usize = 64;
+
+/// Gathers exchanges and hands them to the checker in batches ([`ExchangesObserved`]): one
+/// mailbox message, and one wake of the checker's thread, for up to [`BATCH`] exchanges,
+/// where [`deliver`] costs one each (a load's generator at tens of thousands of webhooks a
+/// second spent a tenth of its thread waking the checker). A batch goes when it is full or
+/// when its owner flushes ([`Outbox::flush`]: a load's generator before it sleeps, Teams'
+/// clock every step, and before any other message to the checker that must come after the
+/// exchanges). The mailbox stays bounded: a full batch waits for room as [`deliver`] does.
+pub(crate) struct Outbox {
+    checker: Addr<CheckerActor>,
+    pending: std::sync::Mutex<Vec<Gathered>>,
+}
+
+impl Outbox {
+    /// An outbox to `checker`.
+    pub(crate) fn new(checker: Addr<CheckerActor>) -> Self {
+        Self {
+            checker,
+            pending: std::sync::Mutex::new(Vec::with_capacity(BATCH)),
+        }
+    }
+
+    /// Adds an exchange; sends the batch when it is full.
+    pub(crate) fn push(&self, exchange: Exchange) {
+        self.gather(Gathered::Exchange(exchange));
+    }
+
+    /// Adds number events Teams generated, to be observed after what was gathered before them
+    /// (as an [`EventsGenerated`] sent now would be).
+    pub(crate) fn push_events(&self, events: Vec<oc_protocol::NumberEvent>) {
+        if !events.is_empty() {
+            self.gather(Gathered::Events(events));
+        }
+    }
+
+    fn gather(&self, item: Gathered) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.push(item);
+        if pending.len() >= BATCH {
+            // Sent under the lock, so that batches reach the mailbox in the order they were
+            // gathered (the checker puts exchanges in `seq` order either way).
+            let batch = std::mem::replace(&mut *pending, Vec::with_capacity(BATCH));
+            send_waiting(&self.checker, ExchangesObserved(batch));
+        }
+    }
+
+    /// Sends what was gathered, if anything.
+    pub(crate) fn flush(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if !pending.is_empty() {
+            let batch = std::mem::replace(&mut *pending, Vec::with_capacity(BATCH));
+            send_waiting(&self.checker, ExchangesObserved(batch));
+        }
+    }
+}
+
+impl Handler<ExchangesObserved> for CheckerActor {
+    type Result = ();
+
+    /// Each item as its own message would be handled: an exchange waits for its turn in `seq`
+    /// order, events are observed at once.
+    fn handle(&mut self, msg: ExchangesObserved, _: &mut Context<Self>) {
+        for item in msg.0 {
+            match item {
+                Gathered::Exchange(exchange) => self.wait_for_turn(exchange),
+                Gathered::Events(events) => {
+                    self.release(false);
+                    self.events(events);
+                }
+            }
+        }
+        self.release(false);
+        self.share_verdict();
+    }
+}
+
 impl Handler<ExchangeObserved> for CheckerActor {
     type Result = ();
 
     fn handle(&mut self, msg: ExchangeObserved, _: &mut Context<Self>) {
-        let exchange = msg.0;
-        if exchange.seq < self.next_seq {
-            // Numbered before one already observed: only a sink that skipped numbers does this.
-            tracing::warn!(
-                seq = exchange.seq,
-                "an exchange came after later ones; ignored"
-            );
-            return;
-        }
-        self.waiting.insert(exchange.seq, exchange);
+        self.wait_for_turn(msg.0);
         self.release(false);
         self.share_verdict();
     }
@@ -217,16 +321,7 @@ impl Handler<EventsGenerated> for CheckerActor {
     type Result = ();
 
     fn handle(&mut self, msg: EventsGenerated, _: &mut Context<Self>) {
-        let Some(observed) = &mut self.observed else {
-            return;
-        };
-        observed.figures.events += msg.0.len() as u64;
-        for event in &msg.0 {
-            observed.checker.observe(Observation::Event(event));
-        }
-        if let Some(kept) = &mut observed.kept {
-            kept.events.extend(msg.0);
-        }
+        self.events(msg.0);
     }
 }
 

@@ -134,6 +134,25 @@ pub struct PlacedCalls {
 #[rtype(result = "()")]
 pub struct ExchangeObserved(pub Exchange);
 
+/// Exchanges the Teams side observed and number events it generated, gathered into one
+/// message in the order they happened (exchanges not necessarily in `seq` order: the checker
+/// orders them).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExchangesObserved(pub Vec<Gathered>);
+
+/// One item of [`ExchangesObserved`]: what [`ExchangeObserved`] or [`EventsGenerated`] carry.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every item is an exchange: boxing them would add an allocation each"
+)]
+pub enum Gathered {
+    /// An exchange.
+    Exchange(Exchange),
+    /// Number events.
+    Events(Vec<NumberEvent>),
+}
+
 /// Number events Teams generated.
 #[derive(Message)]
 #[rtype(result = "()")]

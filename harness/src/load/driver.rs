@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::metrics::{Executor, MetricsSink, Sample};
 use super::plan::{Calls, LoadPlan, NumberEvents, PhaseKind};
 use super::schedule::Arrivals;
-use crate::actors::messages::EventsGenerated;
+use crate::actors::checker::Outbox;
 use crate::run::probes::{Recording, send, wall_secs};
 use crate::run::{CARRIER_ID, Sides};
 
@@ -161,6 +161,8 @@ pub(crate) struct Driver {
     pub(crate) metrics: MetricsSink,
     pub(crate) abort: Arc<AtomicBool>,
     pub(crate) legs: Arc<LegPoster>,
+    /// Where exchanges and number events are gathered for the checker.
+    pub(crate) outbox: Arc<Outbox>,
 }
 
 /// Posts legs to the carrier's hook, each recorded as an exchange.
@@ -230,6 +232,7 @@ impl Driver {
         let done = Rc::new(Cell::new(false));
         let clock = actix_rt::spawn(keep_time(
             self.sides.clone(),
+            self.outbox.clone(),
             self.plan.close_hold_ms,
             done.clone(),
         ));
@@ -252,7 +255,13 @@ impl Driver {
 
     /// Waits for iteration time `intended_us`; whether it may start (on time, room in flight).
     async fn wait_turn(&self, intended_us: u64, in_flight: usize) -> Option<bool> {
-        tokio::time::sleep_until(self.start + Duration::from_micros(intended_us)).await;
+        let due = self.start + Duration::from_micros(intended_us);
+        if due > Instant::now() {
+            // The generator is about to sleep: what it and the webhooks gathered goes to the
+            // checker now, one message for the whole turn.
+            self.outbox.flush();
+            tokio::time::sleep_until(due).await;
+        }
         if self.abort.load(Ordering::SeqCst) {
             return None;
         }
@@ -310,7 +319,7 @@ impl Driver {
             if events.len() < spec.events_per_notification as usize {
                 tracing::debug!("number changes refused after a dropped iteration");
             }
-            self.sides.checker.do_send(EventsGenerated(events));
+            self.outbox.push_events(events);
         }
     }
 
@@ -362,7 +371,7 @@ impl Driver {
 /// Keeps Teams' clock on the wall clock until `done`, and closes Teams' settled calls every
 /// [`CLOSE_EVERY`], handing them to the checker: a load's memory holds the calls still open,
 /// not every call it placed.
-async fn keep_time(sides: Sides, close_hold_ms: i64, done: Rc<Cell<bool>>) {
+async fn keep_time(sides: Sides, outbox: Arc<Outbox>, close_hold_ms: i64, done: Rc<Cell<bool>>) {
     let mut next_close = Instant::now() + CLOSE_EVERY;
     while !done.get() {
         let now = crate::run::probes::wall_ms();
@@ -373,21 +382,26 @@ async fn keep_time(sides: Sides, close_hold_ms: i64, done: Rc<Cell<bool>>) {
         });
         if Instant::now() >= next_close {
             next_close += CLOSE_EVERY;
-            close_settled(&sides, close_hold_ms);
+            close_settled(&sides, &outbox, close_hold_ms);
         }
+        // Exchanges gathered while the generator is busy (or has nothing to send) reach the
+        // checker at least this often.
+        outbox.flush();
         tokio::time::sleep(CLOCK_STEP).await;
     }
 }
 
 /// Closes Teams' settled calls, their books open `close_hold_ms` after their report or
 /// deadline (the plan's `close_hold`: a report later than that for a closed call finds none
-/// and is unexpected), and hands them to the checker.
-pub(crate) fn close_settled(sides: &Sides, close_hold_ms: i64) {
+/// and is unexpected), and hands them to the checker after what `outbox` gathered (the checker
+/// judges a closed call with the exchanges observed so far).
+pub(crate) fn close_settled(sides: &Sides, outbox: &Outbox, close_hold_ms: i64) {
     let closed = sides.teams.with_store(|s| {
         s.close_settled(close_hold_ms);
         s.take_closed()
     });
     if !closed.is_empty() {
+        outbox.flush();
         sides
             .checker
             .do_send(crate::actors::messages::CallsClosed(closed, None));

@@ -24,6 +24,7 @@ use oc_protocol::timestamp::DAY_MS;
 use oc_protocol::{Severity, UnixMillis, paths};
 use oc_reports::{Outcome, Report, ThresholdResult, Verdict};
 
+use crate::actors::checker::Outbox;
 use crate::certify::{Setup, wait_ready};
 use crate::run::probes::wall_ms;
 use crate::run::{
@@ -45,6 +46,10 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(65);
 const CATCH_UP_STEP: Duration = Duration::from_millis(500);
 /// How long nothing may be missing before the catch-up ends early.
 const QUIET: Duration = Duration::from_secs(2);
+/// The most webhook connections opened before the load starts.
+const PREOPENED: usize = 64;
+/// How long opening them may take.
+const PREOPEN_LIMIT: Duration = Duration::from_secs(5);
 
 /// How to run a load test.
 #[derive(Debug, Clone)]
@@ -142,15 +147,13 @@ pub async fn load(
     let (sink, samples) = std::sync::mpsc::channel();
     let sink = metrics::MetricsSink::new(sink);
     let tap_sink = sink.clone();
-    let teams = start_teams_tapped(
+    let (teams, outbox) = start_teams_tapped(
         &scenario,
         seed,
         teams_options,
         check_settings(&scenario, true),
         (&options.out, false),
-        Some(Arc::new(move |e: &oc_observe::Exchange| {
-            tap_sink.exchange(e)
-        })),
+        Arc::new(move |e: &oc_observe::Exchange| tap_sink.exchange(e)),
     )
     .await?;
     let carrier_url = options.carrier_url.trim_end_matches('/').to_owned();
@@ -215,17 +218,29 @@ pub async fn load(
         })
         .collect();
     let events = sides.teams.apply_changes(assignments);
-    sides
-        .checker
-        .do_send(crate::actors::messages::EventsGenerated(
-            events.into_iter().filter_map(Result::ok).collect(),
-        ));
+    outbox.push_events(events.into_iter().filter_map(Result::ok).collect());
     settle_within(&sides.teams, ASSIGNMENTS_LIMIT).await;
     say(&format!(
         "the carrier answered; running {} for {} s",
         plan.name,
         plan.length_ms() / 1000
     ));
+    if plan.number_events.is_some() {
+        // The webhook sender's connections are opened before the schedule starts, as wrk and
+        // k6 open theirs: the first notifications do not wait for connects (and are not
+        // dropped for them). As many as may be in flight, at most the sender's usual 64.
+        let connections = (plan.max_in_flight as usize).min(PREOPENED);
+        let opened = sides
+            .teams
+            .webhooks()
+            .preopen(
+                &format!("{carrier_url}{}", paths::NUMBER_ASSIGNMENTS),
+                connections,
+                PREOPEN_LIMIT,
+            )
+            .await;
+        tracing::debug!(opened, connections, "webhook connections opened ahead");
+    }
     let abort = Arc::new(AtomicBool::new(false));
     let verdict = sides
         .checker
@@ -266,11 +281,12 @@ pub async fn load(
             &credentials.webhook_secret,
             sides.teams.harness_calls(),
         )),
+        outbox: outbox.clone(),
     };
     driver.run().await;
     if !abort.load(std::sync::atomic::Ordering::SeqCst) {
         say("the load is over; waiting for the carrier to catch up");
-        catch_up(&sides, &scenario, plan).await;
+        catch_up(&sides, &outbox, &scenario, plan).await;
     }
     settle_within(&sides.teams, SETTLE_LIMIT).await;
     sink.send(Sample::Finish);
@@ -281,6 +297,8 @@ pub async fn load(
         .teams
         .reconciliation(CARRIER_ID, window.0, window.1)
         .map_err(crate::run::store_error("the reconciliation"))?;
+    // Whatever was gathered reaches the checker before it hands its state over.
+    outbox.flush();
     let observed = take_observed(&sides).await?;
     let judgement = judge::judge(
         observed,
@@ -411,7 +429,12 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
 
 /// After the load: keeps Teams' clock on the wall clock until nothing answered lacks a
 /// duration for [`QUIET`], or `catch_up_ms` has passed.
-async fn catch_up(sides: &crate::run::Sides, scenario: &Scenario, plan: &LoadPlan) {
+async fn catch_up(
+    sides: &crate::run::Sides,
+    outbox: &Outbox,
+    scenario: &Scenario,
+    plan: &LoadPlan,
+) {
     let limit = Instant::now() + Duration::from_millis(plan.catch_up_ms.unsigned_abs());
     let mut caught_up_since: Option<Instant> = None;
     while Instant::now() < limit {
@@ -433,7 +456,8 @@ async fn catch_up(sides: &crate::run::Sides, scenario: &Scenario, plan: &LoadPla
         if caught_up_since.is_some_and(|since| since.elapsed() >= QUIET) {
             return;
         }
-        driver::close_settled(sides, plan.close_hold_ms);
+        driver::close_settled(sides, outbox, plan.close_hold_ms);
+        outbox.flush();
         tokio::time::sleep(CATCH_UP_STEP).await;
     }
 }

@@ -13,7 +13,7 @@ use super::CARRIER_TOKEN;
 use super::report;
 use super::{CARRIER_ID, OTHER_CARRIER_ID, OTHER_TOKEN, RunError, store_error};
 use crate::actors::admin::AdminActor;
-use crate::actors::checker::CheckerActor;
+use crate::actors::checker::{CheckerActor, Outbox};
 use crate::actors::clock::{ClockActor, Pace};
 use crate::actors::messages::{TickPlayed, TickStarted};
 use crate::actors::progress::ProgressActor;
@@ -90,26 +90,49 @@ pub(crate) async fn start_teams(
     settings: CheckSettings,
     out: (&std::path::Path, bool),
 ) -> Result<TeamsStarted, RunError> {
-    start_teams_tapped(scenario, seed, options, settings, out, None).await
+    Ok(
+        start_teams_with(scenario, seed, options, settings, out, None, false)
+            .await?
+            .0,
+    )
 }
 
 /// Sees every exchange before the checker does (a load test's metrics).
 type Tap = Arc<dyn Fn(&oc_observe::Exchange) + Send + Sync>;
 
-/// [`start_teams`], every exchange also shown to `tap` first.
+/// [`start_teams`] for a load test: every exchange shown to `tap` first, and handed to the
+/// checker in batches through the returned [`Outbox`], which its owner flushes (a load test:
+/// its generator before each sleep, Teams' clock every step, and before the other messages it
+/// sends the checker).
 pub(crate) async fn start_teams_tapped(
+    scenario: &Scenario,
+    seed: u64,
+    options: TeamsOptions,
+    settings: CheckSettings,
+    out: (&std::path::Path, bool),
+    tap: Tap,
+) -> Result<(TeamsStarted, Arc<Outbox>), RunError> {
+    let (teams, outbox) =
+        start_teams_with(scenario, seed, options, settings, out, Some(tap), true).await?;
+    Ok((teams, outbox.ok_or(RunError::Checker)?))
+}
+
+async fn start_teams_with(
     scenario: &Scenario,
     seed: u64,
     mut options: TeamsOptions,
     settings: CheckSettings,
     out: (&std::path::Path, bool),
     tap: Option<Tap>,
-) -> Result<TeamsStarted, RunError> {
+    batched: bool,
+) -> Result<(TeamsStarted, Option<Arc<Outbox>>), RunError> {
     let (checker, checker_thread) =
         CheckerActor::new(CARRIER_ID, settings, out.0, out.1).start_on_own_thread();
     let last_link = Arc::new(Mutex::new(None));
     let sink_checker = checker.clone();
     let sink_link = last_link.clone();
+    let outbox = batched.then(|| Arc::new(Outbox::new(checker.clone())));
+    let sink_outbox = outbox.clone();
     options.start_time = scenario.start;
     options.store.seed = seed;
     options.store.tolerance_ms = scenario.reconciliation.tolerance_ms;
@@ -124,7 +147,10 @@ pub(crate) async fn start_teams_tapped(
         if let Some(tap) = &tap {
             tap(&e);
         }
-        crate::actors::checker::deliver(&sink_checker, e);
+        match &sink_outbox {
+            Some(outbox) => outbox.push(e),
+            None => crate::actors::checker::deliver(&sink_checker, e),
+        }
     });
     let teams = MockTeams::start(options)
         .await
@@ -132,12 +158,15 @@ pub(crate) async fn start_teams_tapped(
             what: "the Teams side",
             message: format!("{e:#}"),
         })?;
-    Ok(TeamsStarted {
-        teams,
-        checker,
-        checker_thread: checker_thread.handle(),
-        last_link,
-    })
+    Ok((
+        TeamsStarted {
+            teams,
+            checker,
+            checker_thread: checker_thread.handle(),
+            last_link,
+        },
+        outbox,
+    ))
 }
 
 impl TeamsStarted {

@@ -1,11 +1,13 @@
 //! A fast 64-bit hash of bytes for the in-memory tables of ids (call ids interned by Teams'
-//! store, the carrier's ledger and `reconcile`): wyhash-style folded multiplies, eight bytes a
+//! store and the carrier's ledger, the call ids `oc-harness reconcile` joins on): wyhash-style folded multiplies, eight bytes a
 //! step, then an avalanche. Not keyed and not for anything persisted or shown: a table built
 //! with it must never let its iteration order reach an output. Fixed, so the same input hashes
 //! the same in every run (no random state to seed).
 
-/// The 128-bit product of two words, folded to 64 bits: the mixing step of [`of_bytes`].
-fn fold(a: u64, b: u64) -> u64 {
+/// The 128-bit product of two words, folded to 64 bits: the mixing step of [`of_bytes`], for a
+/// caller that hashes words of its own the same way.
+#[inline]
+pub fn fold(a: u64, b: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
     (product as u64) ^ (product >> 64) as u64
 }
@@ -13,6 +15,7 @@ fn fold(a: u64, b: u64) -> u64 {
 /// The hash of `bytes`; never 0 (a caller may keep 0 for "no hash"). Two different inputs share
 /// a hash with a probability of about n²/2⁶⁵ among n inputs (3·10⁻⁶ for 10 million), so a table
 /// still compares the bytes.
+#[inline]
 pub fn of_bytes(bytes: &[u8]) -> u64 {
     let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
     let mut chunks = bytes.chunks_exact(8);
@@ -45,6 +48,7 @@ pub fn of_bytes(bytes: &[u8]) -> u64 {
 }
 
 /// The hash of a text: [`of_bytes`] of its UTF-8.
+#[inline]
 pub fn of_str(text: &str) -> u64 {
     of_bytes(text.as_bytes())
 }
@@ -72,6 +76,10 @@ mod tests {
         }
         assert_eq!(uuids.len(), 10_000);
         assert_ne!(of_bytes(b"ab"), of_bytes(b"ab\0"));
+        assert_ne!(
+            of_bytes(b"0123456789abcdef"),
+            of_bytes(b"0123456789abcdef\0")
+        );
     }
 
     #[test]
@@ -99,7 +107,7 @@ mod tests {
             h ^= h >> 33;
             h.max(1)
         };
-        let text = b"0123456789abcdef0123456789abcdef-tail";
+        let text = b"dff1a71b-0ab1-6013-2714-3f42b5c5488e1835317186_112562680@61.221.3.176";
         for len in 0..=text.len() {
             assert_eq!(of_bytes(&text[..len]), reference(&text[..len]), "{len}");
         }

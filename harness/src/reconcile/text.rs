@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use oc_protocol::hash::fold;
+
 /// Nanoseconds since the Unix epoch (UTC); an `i64` covers the years 1678 to 2261.
 pub(crate) type Nanos = i64;
 
@@ -797,45 +799,13 @@ pub(crate) fn pair_key(calling: u64, called: u64) -> u64 {
     )
 }
 
-/// The 128-bit product of two words, folded to 64 bits: the mixing step of [`hash`].
-fn fold(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    (product as u64) ^ (product >> 64) as u64
-}
-
-/// A 64-bit hash of a call id's bytes (wyhash-style folded multiplies, then a final avalanche);
-/// never 0, which marks "no usable id". Two different ids share a hash with a probability of
-/// about n²/2⁶⁵ among n ids (3·10⁻⁶ for 10 million): they would be taken for one repeated id and
-/// told apart by start time.
+/// A 64-bit hash of a call id's bytes ([`oc_protocol::hash::of_bytes`]); never 0, which marks
+/// "no usable id". Two different ids share a hash with a probability of about n²/2⁶⁵ among n
+/// ids (3·10⁻⁶ for 10 million): they would be taken for one repeated id and told apart by
+/// start time.
+#[inline]
 pub(crate) fn hash(bytes: &[u8]) -> u64 {
-    let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = fold(
-            u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
-            h ^ 0xe703_7ed1_a0b4_28db,
-        );
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        // The tail in the low bytes of a zeroed word: shifted down from the last eight bytes
-        // when there are eight (no copy of a variable length, which is a call).
-        let word = match bytes.last_chunk::<8>() {
-            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - tail.len())),
-            None => {
-                let mut word = [0u8; 8];
-                word[..tail.len()].copy_from_slice(tail);
-                u64::from_le_bytes(word)
-            }
-        };
-        h = fold(word ^ 0x8ebc_6af0_9c88_c6e3, h ^ 0x5899_65cc_7537_4cc3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h.max(1)
+    oc_protocol::hash::of_bytes(bytes)
 }
 
 /// A decimal amount (`0.31`, `-2`, `1.5e-3`) as integer millionths, rounded to the nearest.
@@ -1263,37 +1233,6 @@ mod tests {
     }
 
     #[test]
-    fn call_id_hashes_read_the_tail_as_a_zero_padded_word() {
-        // The hash as it was written first: the tail copied into a zeroed word.
-        let reference = |bytes: &[u8]| {
-            let mut h = (bytes.len() as u64) ^ 0x2d35_8dcc_aa6c_78a5;
-            for chunk in bytes.chunks(8) {
-                let mut word = [0u8; 8];
-                word[..chunk.len()].copy_from_slice(chunk);
-                h = if chunk.len() == 8 {
-                    fold(
-                        u64::from_le_bytes(word) ^ 0xa076_1d64_78bd_642f,
-                        h ^ 0xe703_7ed1_a0b4_28db,
-                    )
-                } else {
-                    fold(
-                        u64::from_le_bytes(word) ^ 0x8ebc_6af0_9c88_c6e3,
-                        h ^ 0x5899_65cc_7537_4cc3,
-                    )
-                };
-            }
-            h ^= h >> 33;
-            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-            h ^= h >> 33;
-            h.max(1)
-        };
-        let text = b"dff1a71b-0ab1-6013-2714-3f42b5c5488e1835317186_112562680@61.221.3.176";
-        for len in 0..=text.len() {
-            assert_eq!(hash(&text[..len]), reference(&text[..len]), "{len}");
-        }
-    }
-
-    #[test]
     fn days_from_civil_in_unsigned_arithmetic_agree_with_the_protocol() {
         for year in (1..=2600).chain([9_998, 9_999]) {
             for month in 1..=12 {
@@ -1515,27 +1454,5 @@ mod tests {
         assert_eq!(parse_money(b"-"), None);
         assert_eq!(parse_int(b"-12"), Some(-12));
         assert_eq!(parse_int(b"1 2"), None);
-    }
-
-    #[test]
-    fn hashes_differ_and_are_never_zero() {
-        let ids: std::collections::BTreeSet<u64> = (0..10_000)
-            .map(|i| hash(format!("call-{i}").as_bytes()))
-            .collect();
-        assert_eq!(ids.len(), 10_000);
-        assert_ne!(hash(b""), 0);
-        assert_ne!(hash(b"abcdefgh"), hash(b"abcdefgi"));
-        // UUIDs differing in one block, or with their 16-byte blocks swapped; a tail of zero
-        // bytes is not the same id as none.
-        let mut uuids = std::collections::BTreeSet::new();
-        for i in 0..5_000u64 {
-            let uuid = format!("{:08x}-0000-4000-8000-{:012x}", i % 7, i);
-            let swapped = format!("{}{}{}", &uuid[16..32], &uuid[..16], &uuid[32..]);
-            uuids.insert(hash(uuid.as_bytes()));
-            uuids.insert(hash(swapped.as_bytes()));
-        }
-        assert_eq!(uuids.len(), 10_000);
-        assert_ne!(hash(b"abc"), hash(b"abc\0"));
-        assert_ne!(hash(b"0123456789abcdef"), hash(b"0123456789abcdef\0"));
     }
 }

@@ -345,24 +345,15 @@ mod tests {
     }
 
     #[test]
-    fn the_batch_size_is_from_1_to_1000() {
-        for bad in [0, 1001] {
-            let text = with(&format!("[carrier]\nbatch_size = {bad}\n"));
-            assert_eq!(
-                located(&text, "from 1 to 1000"),
-                at("carrier.batch_size", 11, 14)
-            );
-        }
-    }
-
-    #[test]
-    fn the_page_size_is_from_1_to_1000_and_unset_by_default() {
-        for bad in [0, 1001] {
-            let text = with(&format!("[carrier]\npage_size = {bad}\n"));
-            assert_eq!(
-                located(&text, "from 1 to 1000"),
-                at("carrier.page_size", 11, 13)
-            );
+    fn the_batch_and_page_sizes_are_from_1_to_1000_and_the_page_size_unset_by_default() {
+        for key in ["batch_size", "page_size"] {
+            for bad in [0, 1001] {
+                let text = with(&format!("[carrier]\n{key} = {bad}\n"));
+                assert_eq!(
+                    located(&text, "from 1 to 1000"),
+                    at(&format!("carrier.{key}"), 11, key.len() + 4)
+                );
+            }
         }
         let CarrierSpec::Mock { client, .. } = parse(&with(""), "t").unwrap().carrier else {
             panic!("the default carrier is the mock")

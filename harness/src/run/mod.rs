@@ -245,10 +245,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
     // The carrier polls on a thread of its own, while Teams' player decides the next tick on
     // this one; the thread stops when the ticks are done, or on any way out before.
     let carrier_thread = StopOnDrop(actix::Arbiter::new());
+    let closing = crate::actors::carrier::Closing::default();
     let poller = {
-        let (sides, carrier) = (sides.clone(), carrier.clone());
+        let (sides, carrier, closing) = (sides.clone(), carrier.clone(), closing.clone());
         CarrierActor::start_in_arbiter(&carrier_thread.0.handle(), move |_| {
-            CarrierActor::new(sides, carrier, close)
+            CarrierActor::new(sides, carrier, close, closing)
         })
     };
     let wiring = wire(
@@ -273,6 +274,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         tracing::warn!(%err, "the carrier's resync failed");
     }
     wiring.clock.send(RunTicks).await??;
+    // The last tick's calls closed on the carrier's side too, before its thread stops.
+    drop(closing.lock().await);
     let last_record = wiring.teams.send(RecordsUntil).await?;
     drop(wiring);
     drop(carrier_thread);

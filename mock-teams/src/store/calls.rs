@@ -212,12 +212,16 @@ impl<T> Window<T> {
 
     /// Drops the `n` oldest items kept.
     pub(crate) fn drop_front(&mut self, n: usize) {
-        let n = n.min(self.items.len());
+        // Held before the drop: the most held since the last one (only pushes come between).
+        let held = self.items.len();
+        let n = n.min(held);
         self.items.drain(..n);
         self.base += u32::try_from(n).unwrap_or(u32::MAX);
-        // Give memory back once the window has shrunk well below what it once held.
-        if self.items.capacity() > 4 * self.items.len().max(1024) {
-            self.items.shrink_to(2 * self.items.len());
+        // Give memory back once the window holds well below what it held at its fullest since
+        // the last drop; not measured after the drop, or a window that fills and empties each
+        // tick (a run closing its calls) would give its room back and grow again every tick.
+        if self.items.capacity() > 4 * held.max(1024) {
+            self.items.shrink_to(2 * held);
         }
     }
 
@@ -341,11 +345,13 @@ impl CallIds {
             .starts
             .get(cut as usize)
             .map_or(self.arena.len() as u64, |&s| s - self.dropped_bytes);
+        // Held before the drop: the most held since the last one (see `Window::drop_front`).
+        let held = self.arena.len();
         self.arena.drain(..bytes as usize);
         self.dropped_bytes += bytes;
         self.starts.drop_front((cut - self.starts.base()) as usize);
-        if self.arena.capacity() > 4 * self.arena.len().max(16 * 1024) {
-            self.arena.shrink_to(2 * self.arena.len());
+        if self.arena.capacity() > 4 * held.max(16 * 1024) {
+            self.arena.shrink_to(2 * held);
         }
     }
 
@@ -496,6 +502,39 @@ pub(crate) fn render_quality_record<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_that_fills_and_empties_each_tick_keeps_its_room_and_gives_back_what_it_no_longer_fills()
+     {
+        let mut window = Window::<u64>::default();
+        let fill = |window: &mut Window<u64>, n: u64| {
+            for i in 0..n {
+                window.push(i);
+            }
+        };
+        // A busy tick: 10,000 pushed, then all but 500 dropped (closed).
+        fill(&mut window, 10_000);
+        window.drop_front(window.live() - 500);
+        let room = window.items.capacity();
+        assert!(room >= 10_000, "room for the tick kept: {room}");
+        // The next busy ticks find it: no growth, no shrinking.
+        for _ in 0..3 {
+            fill(&mut window, 9_500);
+            assert_eq!(window.items.capacity(), room);
+            window.drop_front(window.live() - 500);
+            assert_eq!(window.items.capacity(), room);
+        }
+        // Quiet ticks (a night): once a tick's fullest is a quarter of the room, it goes back.
+        fill(&mut window, 1_500);
+        window.drop_front(window.live() - 100);
+        assert!(
+            window.items.capacity() <= 4_096,
+            "{}",
+            window.items.capacity()
+        );
+        assert_eq!(window.range(), 39_900..40_000);
+        assert_eq!(window.get(39_900), Some(&1_400));
+    }
 
     #[test]
     fn call_ids_round_trip_and_survive_collisions() {

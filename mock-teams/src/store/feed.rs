@@ -102,10 +102,12 @@ impl Feed {
         let n = usize::try_from(position.saturating_sub(self.base))
             .unwrap_or(usize::MAX)
             .min(self.entries.len());
+        // Held before the drop: the most held since the last one (only pushes come between).
+        let held = self.entries.len();
         self.entries.drain(..n);
         self.base += n as u64;
-        if self.entries.capacity() > 4 * self.entries.len().max(1024) {
-            self.entries.shrink_to(2 * self.entries.len());
+        if self.entries.capacity() > 4 * held.max(1024) {
+            self.entries.shrink_to(2 * held);
         }
     }
 

@@ -1,9 +1,12 @@
 //! The carrier's side: a CDR CSV (gzip or not) read through its [`CarrierFormat`] into
 //! [`CarrierRow`]s, every malformed row rejected with its line, column and field.
 
+use std::borrow::Cow;
+
 use super::format::{CarrierFormat, ColumnRef};
+use super::mismatches::Described;
 use super::rows::{CarrierRow, Filters, NONE, Parsed};
-use super::source::{lines_inclusive, pack_source, trim_cr};
+use super::source::{pack_source, trim_cr};
 use super::text::{self, Span};
 
 /// The columns of one carrier file, by 0-based position: the format's names resolved against
@@ -112,24 +115,35 @@ pub(crate) fn parse_csv(
     parsed.rows.clear();
     parsed.rows.reserve(chunk.len() / 64 + 1);
     let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
-    let mut at = 0;
+    let mut next_line = 0u64;
     let mut quoted = text::QuotedLines::default();
-    for (line_no, raw) in lines_inclusive(chunk).enumerate() {
-        let line_no = line_no as u64;
-        let start = at;
-        at += raw.len();
+    let mut lines = text::LineScanner::new(chunk, format.delimiter);
+    while let Some(scanned) = lines.next_line() {
+        let line_no = next_line;
+        next_line += 1;
         parsed.lines += 1;
-        let line = trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        let line = scanned.line;
         if quoted.continues(line) || line.is_empty() {
             continue;
         }
         parsed.read += 1;
-        if let Err((column, why)) = text::split(line, format.delimiter, &mut spans) {
-            quoted.rejected(why);
-            parsed.reject(line_no, Some(column as u64 + 1), None, why);
-            continue;
-        }
-        if (columns.exact_width && spans.len() != columns.width) || spans.len() < columns.width {
+        // Fields between the delimiters found with the line end; a line with a quote is split
+        // field by field.
+        let fields = match scanned.delimiters {
+            Some(delimiters) => text::LineFields::Plain { line, delimiters },
+            None => match text::split(line, format.delimiter, &mut spans) {
+                Ok(()) => text::LineFields::Split {
+                    line,
+                    spans: &spans,
+                },
+                Err((column, why)) => {
+                    quoted.rejected(why);
+                    parsed.reject(line_no, Some(column as u64 + 1), None, why);
+                    continue;
+                }
+            },
+        };
+        if (columns.exact_width && fields.len() != columns.width) || fields.len() < columns.width {
             let expected = if columns.exact_width {
                 "the header has"
             } else {
@@ -139,12 +153,12 @@ pub(crate) fn parse_csv(
                 line_no,
                 None,
                 None,
-                format!("{} fields where {expected} {}", spans.len(), columns.width),
+                format!("{} fields where {expected} {}", fields.len(), columns.width),
             );
             continue;
         }
         let outcome = (|| -> Result<Option<CarrierRow>, (usize, String)> {
-            let get = |i: usize| text::field(line, spans[i]);
+            let get = |i: usize| fields.get(i);
             let timestamp = |i: usize| {
                 let value = get(i);
                 format
@@ -202,7 +216,7 @@ pub(crate) fn parse_csv(
                 connect,
                 duration,
                 charge,
-                source: pack_source(file, offset + start as u64),
+                source: pack_source(file, offset + scanned.start as u64),
                 head: NONE,
             }))
         })();
@@ -211,7 +225,7 @@ pub(crate) fn parse_csv(
             Ok(None) => parsed.filtered += 1,
             Err((i, why)) => parsed.reject(
                 line_no,
-                Some(u64::from(spans[i].start) + 1),
+                Some(u64::from(fields.start(i)) + 1),
                 Some(&columns.name(i)),
                 why,
             ),
@@ -221,11 +235,11 @@ pub(crate) fn parse_csv(
 }
 
 /// The call id and the two numbers of the row at the start of `bytes`, for `mismatches.csv`.
-pub(crate) fn describe(
+pub(crate) fn describe<'a>(
     format: &CarrierFormat,
     columns: &CarrierColumns,
-    bytes: &[u8],
-) -> (String, String, String) {
+    bytes: &'a [u8],
+) -> Described<'a> {
     let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
     let mut spans = Vec::with_capacity(columns.width + 1);
     if text::split(line, format.delimiter, &mut spans).is_err() {
@@ -233,8 +247,7 @@ pub(crate) fn describe(
     }
     let get = |i: Option<usize>| {
         i.and_then(|i| spans.get(i))
-            .map(|&s| String::from_utf8_lossy(&text::field(line, s)).into_owned())
-            .unwrap_or_default()
+            .map_or(Cow::Borrowed(""), |&s| text::lossy(text::field(line, s)))
     };
     (
         get(columns.call_id),

@@ -4,6 +4,7 @@
 //! numbers are read back from the input files by offset at the end, so that matching keeps no
 //! text. The lines are put in order by [`super::spill`], in bounded memory.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,10 @@ fn push_ms(out: &mut Vec<u8>, ns: Nanos) {
 
 /// A field appended to `out`, quoted when it needs to be.
 fn push_field(out: &mut Vec<u8>, text: &str) {
-    if text.contains([',', '"', '\n', '\r']) {
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
         out.push(b'"');
         out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
         out.push(b'"');
@@ -78,8 +82,9 @@ pub(crate) struct Sides<'a> {
     pub(crate) format: &'a CarrierFormat,
 }
 
-/// A row's call id, calling and called number, as its file writes them.
-pub(crate) type Described = (String, String, String);
+/// A row's call id, calling and called number, as its file writes them: borrowed from the
+/// bytes read back when they are UTF-8 without doubled quotes (no copy a line).
+pub(crate) type Described<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 
 /// Where a mismatch's line goes in the file: in time order; calls at the same time by class,
 /// then in the order of the files.
@@ -104,7 +109,7 @@ pub(crate) fn key(m: &Mismatch, index: &[Index]) -> Key {
 
 /// The line of a carrier row with an id that Teams does not have, from its text while the
 /// row's chunk is in hand: it needs nothing from the index.
-pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Described) {
+pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Described<'_>) {
     let m = Mismatch {
         class: Class::Unexpected,
         billed_differs: false,
@@ -395,7 +400,7 @@ fn format_line(
     out: &mut Vec<u8>,
     m: &Mismatch,
     teams: Option<&TeamsRow>,
-    (id, calling, called): &Described,
+    (id, calling, called): &Described<'_>,
 ) {
     {
         let carrier = m.class != Class::Missing;

@@ -202,6 +202,253 @@ pub(crate) fn split(
     }
 }
 
+/// One line of a chunk, as [`LineScanner`] gives it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScannedLine<'a> {
+    /// Its offset in the chunk.
+    pub(crate) start: usize,
+    /// The line without its `\n` and the `\r` before it.
+    pub(crate) line: &'a [u8],
+    /// The offsets in `line` of its delimiters when the line has no quote (its fields are then
+    /// the bytes between them); `None` when it has one ([`split`] reads it).
+    pub(crate) delimiters: Option<&'a [u32]>,
+}
+
+/// The lines of a chunk and the places of their delimiters, found in one pass: three SSE2
+/// compares a sixteen bytes (line end, delimiter, quote), 64 bytes a step, their bits walked in
+/// order. No separate line-end search, no line scanned twice, one `u32` a field, in place. The
+/// lines are those of [`super::source::lines_inclusive`] (the last one without its `\n` when
+/// the chunk does not end with one).
+pub(crate) struct LineScanner<'a> {
+    chunk: &'a [u8],
+    delimiter: u8,
+    /// The offset of the block whose flags are below.
+    base: usize,
+    /// The block's line ends, delimiters and quotes not yet walked (bit i: byte `base + i`).
+    ends: u64,
+    delimiters: u64,
+    quotes: u64,
+    /// Where the current line starts.
+    line_start: usize,
+    /// Whether the current line has a quote.
+    quoted: bool,
+    /// The current line's delimiters (offsets in the line), the first [`SCANNED_FIELDS`].
+    found: [u32; SCANNED_FIELDS],
+    count: usize,
+}
+
+/// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`].
+const SCANNED_FIELDS: usize = 128;
+
+impl<'a> LineScanner<'a> {
+    pub(crate) fn new(chunk: &'a [u8], delimiter: u8) -> Self {
+        let mut scanner = Self {
+            chunk,
+            delimiter,
+            base: 0,
+            ends: 0,
+            delimiters: 0,
+            quotes: 0,
+            line_start: 0,
+            quoted: false,
+            found: [0; SCANNED_FIELDS],
+            count: 0,
+        };
+        scanner.load();
+        scanner
+    }
+
+    /// The flags of the block at `base`, the bytes past the chunk's end left out.
+    #[inline(always)]
+    fn load(&mut self) {
+        let (ends, delimiters, quotes) = match self.chunk.get(self.base..self.base + 64) {
+            Some(block) => {
+                let block: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
+                masks64(block, self.delimiter)
+            }
+            None => {
+                let tail = self.chunk.get(self.base..).unwrap_or_default();
+                let mut block = [0u8; 64];
+                block[..tail.len()].copy_from_slice(tail);
+                let (e, d, q) = masks64(&block, self.delimiter);
+                let kept = (1u64 << tail.len()) - 1;
+                (e & kept, d & kept, q & kept)
+            }
+        };
+        (self.ends, self.delimiters, self.quotes) = (ends, delimiters, quotes);
+    }
+
+    /// The next line; `None` after the last.
+    #[inline]
+    pub(crate) fn next_line(&mut self) -> Option<ScannedLine<'_>> {
+        loop {
+            // The flags before the block's next line end (all of them without one).
+            let before = match self.ends {
+                0 => u64::MAX,
+                ends => (ends & ends.wrapping_neg()) - 1,
+            };
+            let mut delimiters = self.delimiters & before;
+            self.quoted |= self.quotes & before != 0;
+            while delimiters != 0 {
+                let at = self.base + delimiters.trailing_zeros() as usize;
+                self.found[self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
+                self.count += 1;
+                delimiters &= delimiters - 1;
+            }
+            if self.ends != 0 {
+                let end = self.base + self.ends.trailing_zeros() as usize;
+                self.ends &= self.ends - 1;
+                self.delimiters &= !before;
+                self.quotes &= !before;
+                return Some(self.take(end));
+            }
+            self.base += 64;
+            if self.base >= self.chunk.len() {
+                return (self.line_start < self.chunk.len()).then(|| self.take(self.chunk.len()));
+            }
+            self.load();
+        }
+    }
+
+    /// The line from `line_start` to `end` (its `\n`, or the chunk's end); the next starts
+    /// after it.
+    #[inline(always)]
+    fn take(&mut self, end: usize) -> ScannedLine<'_> {
+        let start = std::mem::replace(&mut self.line_start, end + 1);
+        let count = std::mem::take(&mut self.count);
+        let quoted = std::mem::take(&mut self.quoted);
+        let line = &self.chunk[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // A `\r` delimiter at the line's end is its line ending, as `split` of the trimmed line
+        // sees it.
+        let count = match count.checked_sub(1) {
+            Some(last) if count <= SCANNED_FIELDS && self.found[last] as usize >= line.len() => {
+                last
+            }
+            _ => count,
+        };
+        ScannedLine {
+            start,
+            line,
+            delimiters: (!quoted && count <= SCANNED_FIELDS).then(|| &self.found[..count]),
+        }
+    }
+}
+
+/// A line's fields: between the delimiters [`LineScanner`] found, or as [`split`] read a line
+/// with quotes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineFields<'a> {
+    Plain {
+        line: &'a [u8],
+        delimiters: &'a [u32],
+    },
+    Split {
+        line: &'a [u8],
+        spans: &'a [Span],
+    },
+}
+
+impl<'a> LineFields<'a> {
+    /// How many fields.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Plain { delimiters, .. } => delimiters.len() + 1,
+            Self::Split { spans, .. } => spans.len(),
+        }
+    }
+
+    /// Where field `i` (below [`Self::len`]) starts in the line, 0-based.
+    #[inline(always)]
+    pub(crate) fn start(&self, i: usize) -> u32 {
+        match self {
+            Self::Plain { delimiters, .. } => match i {
+                0 => 0,
+                _ => delimiters[i - 1] + 1,
+            },
+            Self::Split { spans, .. } => spans[i].start,
+        }
+    }
+
+    /// Field `i`'s bytes as the line has them (doubled quotes kept: see [`Self::escaped`]).
+    #[inline(always)]
+    pub(crate) fn raw(&self, i: usize) -> &'a [u8] {
+        match *self {
+            Self::Plain { line, delimiters } => {
+                let end = delimiters.get(i).map_or(line.len(), |&d| d as usize);
+                &line[self.start(i) as usize..end]
+            }
+            Self::Split { line, spans } => &line[spans[i].start as usize..spans[i].end as usize],
+        }
+    }
+
+    /// Field `i`'s text, unescaped.
+    #[inline(always)]
+    pub(crate) fn get(&self, i: usize) -> Cow<'a, [u8]> {
+        match *self {
+            Self::Plain { .. } => Cow::Borrowed(self.raw(i)),
+            Self::Split { line, spans } => field(line, spans[i]),
+        }
+    }
+
+    /// Whether a field has doubled quotes (then [`Self::get`] copies it).
+    #[inline(always)]
+    pub(crate) fn escaped(&self) -> bool {
+        match self {
+            Self::Plain { .. } => false,
+            Self::Split { spans, .. } => spans.iter().any(|s| s.escaped),
+        }
+    }
+}
+
+/// The line ends, delimiters and quotes of 64 bytes, as bit masks (bit i: byte i).
+#[inline(always)]
+fn masks64(block: &[u8; 64], delimiter: u8) -> (u64, u64, u64) {
+    let (quarters, _) = block.as_chunks::<16>();
+    let mut masks = (0, 0, 0);
+    for (i, quarter) in quarters.iter().enumerate() {
+        let (e, d, q) = masks16(quarter, delimiter);
+        masks.0 |= u64::from(e) << (16 * i);
+        masks.1 |= u64::from(d) << (16 * i);
+        masks.2 |= u64::from(q) << (16 * i);
+    }
+    masks
+}
+
+/// [`flags16`] with the line ends as well: `(line ends, delimiters, quotes)`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn masks16(block: &[u8; 16], delimiter: u8) -> (u32, u32, u32) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let bytes = load_unaligned_m128i(block);
+    let mask = |byte: u8| {
+        move_mask_i8_m128i(cmp_eq_mask_i8_m128i(bytes, set_splat_i8_m128i(byte as i8))) as u32
+    };
+    (mask(b'\n'), mask(delimiter), mask(b'"'))
+}
+
+/// [`masks16`] elsewhere.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn masks16(block: &[u8; 16], delimiter: u8) -> (u32, u32, u32) {
+    masks16_words(block, delimiter)
+}
+
+/// [`masks16`] without vector instructions (the tests hold the two equal).
+#[cfg_attr(
+    all(target_arch = "x86_64", target_feature = "sse2", not(test)),
+    expect(dead_code, reason = "the vector version is used on this target")
+)]
+#[inline]
+fn masks16_words(block: &[u8; 16], delimiter: u8) -> (u32, u32, u32) {
+    let (ends, _) = flags16_words(block, b'\n');
+    let (delimiters, quotes) = flags16_words(block, delimiter);
+    (ends, delimiters, quotes)
+}
+
 /// [`flags16`] of 64 bytes.
 #[inline]
 fn flags64(block: &[u8; 64], delimiter: u8) -> (u64, u64) {
@@ -245,11 +492,7 @@ fn flags16(block: &[u8; 16], delimiter: u8) -> (u32, u32) {
 }
 
 /// [`flags16`] without vector instructions (what other targets use; the tests hold the two
-/// equal).
-#[cfg_attr(
-    all(target_arch = "x86_64", target_feature = "sse2", not(test)),
-    expect(dead_code, reason = "the vector version is used on this target")
-)]
+/// equal), and a part of [`masks16_words`].
 #[inline]
 fn flags16_words(block: &[u8; 16], delimiter: u8) -> (u32, u32) {
     let [low, high] = [&block[..8], &block[8..]].map(|half| {
@@ -285,6 +528,22 @@ pub(crate) fn field<'a>(line: &'a [u8], span: Span) -> Cow<'a, [u8]> {
         Cow::Owned(unescape(raw))
     } else {
         Cow::Borrowed(raw)
+    }
+}
+
+/// A field's text as UTF-8, invalid bytes replaced: borrowed when the field is (most are).
+pub(crate) fn lossy(field: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match field {
+        // `from_utf8` first: it checks ASCII a word at a time, where the lossy reading goes a
+        // chunk of valid text at a time.
+        Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        },
+        Cow::Owned(bytes) => Cow::Owned(
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
     }
 }
 
@@ -954,6 +1213,160 @@ mod tests {
             .iter()
             .map(|&s| String::from_utf8(field(line.as_bytes(), s).into_owned()).unwrap())
             .collect())
+    }
+
+    /// A line's start, its bytes, and its fields when the scan found them.
+    type Scanned = (usize, Vec<u8>, Option<Vec<Vec<u8>>>);
+
+    /// What [`LineScanner`] should give: the lines of `lines_inclusive`, without line ends,
+    /// and `split`'s fields for those without a quote.
+    fn scanned_lines(chunk: &[u8], delimiter: u8) -> Vec<Scanned> {
+        let mut got = Vec::new();
+        let mut scanner = LineScanner::new(chunk, delimiter);
+        while let Some(scanned) = scanner.next_line() {
+            let fields = scanned.delimiters.map(|delimiters| {
+                let fields = LineFields::Plain {
+                    line: scanned.line,
+                    delimiters,
+                };
+                (0..fields.len()).map(|i| fields.raw(i).to_vec()).collect()
+            });
+            got.push((scanned.start, scanned.line.to_vec(), fields));
+        }
+        got
+    }
+
+    #[test]
+    fn lines_and_fields_found_in_one_pass_are_those_of_a_line_search_and_split() {
+        // Lines of every length around the 64-byte blocks, delimiters on and around block edges,
+        // quotes, `\r\n` endings, empty lines, with and without a last line end.
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for len in [0, 1, 2, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200] {
+            let line: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 7 == 3 || i == 63 || i == 64 {
+                        b';'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            lines.push(line.clone());
+            if len > 2 {
+                let mut quoted = line.clone();
+                quoted[len / 2] = b'"';
+                lines.push(quoted);
+                let mut cr = line.clone();
+                cr.push(b'\r');
+                lines.push(cr);
+            }
+        }
+        for delimiter in [b';', b'\r'] {
+            for skip in 0..lines.len() {
+                for last_end in [true, false] {
+                    let mut chunk = Vec::new();
+                    let mut starts = Vec::new();
+                    for line in lines.iter().cycle().skip(skip).take(lines.len() + 3) {
+                        starts.push(chunk.len());
+                        chunk.extend_from_slice(line);
+                        chunk.push(b'\n');
+                    }
+                    if !last_end {
+                        chunk.pop();
+                    }
+                    let mut want = Vec::new();
+                    let mut at = 0;
+                    for raw in super::super::source::lines_inclusive(&chunk) {
+                        let line =
+                            super::super::source::trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+                        let fields = (!line.contains(&b'"')).then(|| {
+                            let mut spans = Vec::new();
+                            split(line, delimiter, &mut spans).unwrap();
+                            spans.iter().map(|&s| field(line, s).into_owned()).collect()
+                        });
+                        want.push((at, line.to_vec(), fields));
+                        at += raw.len();
+                    }
+                    assert_eq!(scanned_lines(&chunk, delimiter), want, "skip {skip}");
+                }
+            }
+        }
+        assert!(scanned_lines(b"", b',').is_empty());
+        assert_eq!(
+            scanned_lines(b"\n\na", b','),
+            [
+                (0, vec![], Some(vec![vec![]])),
+                (1, vec![], Some(vec![vec![]])),
+                (2, b"a".to_vec(), Some(vec![b"a".to_vec()]))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_with_more_delimiters_than_the_scanner_keeps_is_left_to_split() {
+        let wide = [b';'; SCANNED_FIELDS + 1];
+        let narrow = [b';'; SCANNED_FIELDS];
+        let chunk = [&wide[..], b"\n", &narrow[..], b"\nx"].concat();
+        let lines = scanned_lines(&chunk, b';');
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[0].0, lines[0].2.as_ref()), (0, None));
+        assert_eq!(lines[1].2.as_ref().map(Vec::len), Some(SCANNED_FIELDS + 1));
+        assert_eq!(lines[2].2, Some(vec![b"x".to_vec()]));
+    }
+
+    #[test]
+    fn lossy_text_is_borrowed_unless_unescaped_or_invalid() {
+        assert!(matches!(
+            lossy(Cow::Borrowed(b"+1425")),
+            Cow::Borrowed("+1425")
+        ));
+        assert_eq!(lossy(Cow::Borrowed(b"a\xffb")), "a\u{FFFD}b");
+        assert_eq!(lossy(Cow::Owned(b"say \"hi\"".to_vec())), "say \"hi\"");
+        assert_eq!(lossy(Cow::Owned(b"\xff".to_vec())), "\u{FFFD}");
+    }
+
+    #[test]
+    fn quoted_line_fields_read_through_split() {
+        let line = b"x,\"say \"\"hi\"\"\",\"a,b\"";
+        let mut spans = Vec::new();
+        split(line, b',', &mut spans).unwrap();
+        let fields = LineFields::Split {
+            line,
+            spans: &spans,
+        };
+        assert_eq!(fields.len(), 3);
+        assert!(fields.escaped());
+        assert_eq!(&*fields.get(1), b"say \"hi\"");
+        assert_eq!(fields.raw(2), b"a,b");
+        assert_eq!((fields.start(1), fields.start(2)), (3, 16));
+        let plain = LineFields::Plain {
+            line: b"ab,,c",
+            delimiters: &[2, 3],
+        };
+        assert!(!plain.escaped());
+        assert_eq!(
+            (0..3)
+                .map(|i| plain.get(i).into_owned())
+                .collect::<Vec<_>>(),
+            [b"ab".to_vec(), vec![], b"c".to_vec()]
+        );
+        assert_eq!((plain.start(0), plain.start(1), plain.start(2)), (0, 3, 4));
+    }
+
+    #[test]
+    fn line_end_masks_without_vectors_are_the_vector_ones() {
+        for seed in 0..64u64 {
+            let mut block = [0u8; 16];
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = [b'\n', b';', b'"', b'a', b'\r', 0x80, 0xff, b'0']
+                    [((seed * 7 + i as u64 * (seed | 1)) % 8) as usize];
+            }
+            assert_eq!(
+                masks16(&block, b';'),
+                masks16_words(&block, b';'),
+                "{block:?}"
+            );
+        }
     }
 
     #[test]

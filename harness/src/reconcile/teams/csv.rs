@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
+use super::super::mismatches::Described;
 use super::super::rows::{Filters, Parsed, TeamsRow};
-use super::super::source::{lines_inclusive, pack_source, trim_cr};
+use super::super::source::{pack_source, trim_cr};
 use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
 
@@ -84,24 +85,35 @@ pub(crate) fn parse_csv(
     parsed.rows.clear();
     parsed.rows.reserve(chunk.len() / 64 + 1);
     let mut spans = Vec::with_capacity(columns.width + 1);
-    let mut at = 0;
+    let mut next_line = 0u64;
     let mut quoted = text::QuotedLines::default();
-    for (line_no, raw) in lines_inclusive(chunk).enumerate() {
-        let line_no = line_no as u64;
-        let start = at;
-        at += raw.len();
+    let mut lines = text::LineScanner::new(chunk, b',');
+    while let Some(scanned) = lines.next_line() {
+        let line_no = next_line;
+        next_line += 1;
         parsed.lines += 1;
-        let line = trim_cr(raw.strip_suffix(b"\n").unwrap_or(raw));
+        let line = scanned.line;
         if quoted.continues(line) || line.is_empty() {
             continue;
         }
-        if let Err((column, why)) = text::split(line, b',', &mut spans) {
-            parsed.read += 1;
-            quoted.rejected(why);
-            parsed.reject(line_no, Some(column as u64 + 1), None, why);
-            continue;
-        }
-        if spans.len() != columns.width {
+        // Fields between the delimiters found with the line end; a line with a quote is split
+        // field by field.
+        let fields = match scanned.delimiters {
+            Some(delimiters) => text::LineFields::Plain { line, delimiters },
+            None => match text::split(line, b',', &mut spans) {
+                Ok(()) => text::LineFields::Split {
+                    line,
+                    spans: &spans,
+                },
+                Err((column, why)) => {
+                    parsed.read += 1;
+                    quoted.rejected(why);
+                    parsed.reject(line_no, Some(column as u64 + 1), None, why);
+                    continue;
+                }
+            },
+        };
+        if fields.len() != columns.width {
             parsed.read += 1;
             parsed.reject(
                 line_no,
@@ -109,7 +121,7 @@ pub(crate) fn parse_csv(
                 None,
                 format!(
                     "{} fields where the header has {}",
-                    spans.len(),
+                    fields.len(),
                     columns.width
                 ),
             );
@@ -117,20 +129,10 @@ pub(crate) fn parse_csv(
         }
         // Fields are slices of the line; a line with doubled quotes in a quoted field has its
         // fields unescaped first (an empty list costs nothing).
-        let escaped = spans.iter().any(|s| s.escaped);
-        let unescaped: Vec<Cow<'_, [u8]>> = if escaped {
-            spans.iter().map(|&s| text::field(line, s)).collect()
+        let unescaped: Vec<Cow<'_, [u8]>> = if fields.escaped() {
+            (0..fields.len()).map(|i| fields.get(i)).collect()
         } else {
             Vec::new()
-        };
-        let get = |i: Option<usize>| -> Option<&[u8]> {
-            i.map(|i| {
-                if escaped {
-                    &*unescaped[i]
-                } else {
-                    &line[spans[i].start as usize..spans[i].end as usize]
-                }
-            })
         };
         let column_of = |name: &str| -> Option<u64> {
             let i = match name {
@@ -141,35 +143,16 @@ pub(crate) fn parse_csv(
                 "callDurationSource" => columns.duration_source,
                 _ => None,
             }?;
-            Some(u64::from(spans[i].start) + 1)
+            Some(u64::from(fields.start(i)) + 1)
         };
-        let number = |name: &'static str,
-                      i: Option<usize>,
-                      money: bool|
-         -> Result<Option<i64>, FieldError> {
-            match get(i).map(<[u8]>::trim_ascii) {
-                None | Some(b"") => Ok(None),
-                Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
-                    (
-                        name,
-                        format!("not a number: `{}`", String::from_utf8_lossy(v)),
-                    )
-                }),
-                Some(v) => text::parse_int(v).map(Some).ok_or_else(|| {
-                    (
-                        name,
-                        format!("not a whole number: `{}`", String::from_utf8_lossy(v)),
-                    )
-                }),
-            }
-        };
+        let get = |i: Option<usize>| pick(&fields, &unescaped, i);
         let outcome = (|| {
             let fields = Fields {
                 call_id: get(columns.call_id),
                 start: get(Some(columns.start)),
                 end: get(Some(columns.end)),
-                duration: number("duration", columns.duration, false)?,
-                charge: number("charge", columns.charge, true)?,
+                duration: number("duration", get(columns.duration), false)?,
+                charge: number("charge", get(columns.charge), true)?,
                 currency: get(columns.currency),
                 call_type: get(columns.call_type),
                 caller: get(columns.caller),
@@ -180,7 +163,7 @@ pub(crate) fn parse_csv(
             build(
                 &fields,
                 filters,
-                pack_source(file, offset + start as u64),
+                pack_source(file, offset + scanned.start as u64),
                 &mut parsed.charges,
             )
         })();
@@ -193,12 +176,48 @@ pub(crate) fn parse_csv(
     parsed
 }
 
+/// Field `i` of a row, when the file has that column: from the unescaped copies when the line
+/// has doubled quotes (a function, not a closure, so that it is always inlined).
+#[inline(always)]
+fn pick<'b>(
+    fields: &text::LineFields<'b>,
+    unescaped: &'b [Cow<'_, [u8]>],
+    i: Option<usize>,
+) -> Option<&'b [u8]> {
+    let i = i?;
+    Some(match unescaped.get(i) {
+        Some(copy) => copy,
+        None => fields.raw(i),
+    })
+}
+
+/// A whole number (`money`: a decimal amount, as millionths) from a field, `None` when it is
+/// absent or empty.
+#[inline(always)]
+fn number(
+    name: &'static str,
+    value: Option<&[u8]>,
+    money: bool,
+) -> Result<Option<i64>, FieldError> {
+    match value.map(<[u8]>::trim_ascii) {
+        None | Some(b"") => Ok(None),
+        Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
+            (
+                name,
+                format!("not a number: `{}`", String::from_utf8_lossy(v)),
+            )
+        }),
+        Some(v) => text::parse_int(v).map(Some).ok_or_else(|| {
+            (
+                name,
+                format!("not a whole number: `{}`", String::from_utf8_lossy(v)),
+            )
+        }),
+    }
+}
+
 /// The call id and the two numbers of the CSV row at the start of `bytes`.
-pub(super) fn describe(columns: &CsvColumns, bytes: &[u8]) -> (String, String, String) {
-    let lossy = |v: Option<&[u8]>| {
-        v.map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
+pub(super) fn describe<'a>(columns: &CsvColumns, bytes: &'a [u8]) -> Described<'a> {
     let line = trim_cr(&bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]);
     let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
     if text::split(line, b',', &mut spans).is_err() {
@@ -206,12 +225,12 @@ pub(super) fn describe(columns: &CsvColumns, bytes: &[u8]) -> (String, String, S
     }
     let get = |i: Option<usize>| {
         i.and_then(|i| spans.get(i))
-            .map(|&s| text::field(line, s).into_owned())
+            .map_or(Cow::Borrowed(""), |&s| text::lossy(text::field(line, s)))
     };
     (
-        lossy(get(columns.call_id).as_deref()),
-        lossy(get(columns.caller).as_deref()),
-        lossy(get(columns.callee).as_deref()),
+        get(columns.call_id),
+        get(columns.caller),
+        get(columns.callee),
     )
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::super::mismatches::Described;
 use super::super::rows::{Filters, Parsed, TeamsRow};
 use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::{Fields, build};
@@ -275,14 +276,14 @@ pub(crate) fn parse_json(
 }
 
 /// The call id and the two numbers of the JSON row at the start of `bytes`.
-pub(super) fn describe(bytes: &[u8]) -> (String, String, String) {
+pub(super) fn describe(bytes: &[u8]) -> Described<'_> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Default::default();
     };
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<GraphRow<'_>>();
     match stream.next() {
         Some(Ok(row)) => {
-            let s = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned).unwrap_or_default();
+            let s = Option::unwrap_or_default;
             (s(row.call_id), s(row.caller_number), s(row.callee_number))
         }
         _ => Default::default(),
@@ -357,7 +358,7 @@ mod tests {
             let offsets: Vec<u64> = ids.iter().map(|&(_, source)| source).collect();
             let mut described = Vec::new();
             visit_offsets(&path, &offsets, true, |_, bytes| {
-                described.push(describe(bytes).0)
+                described.push(describe(bytes).0.into_owned())
             })
             .unwrap();
             assert_eq!(described.len(), 12_000);

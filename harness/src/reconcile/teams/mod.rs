@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::mismatches::Described;
 use super::rows::{DurationSource, Filters, NONE, Parsed, TeamsRow};
 use super::source::trim_cr;
 use super::text;
@@ -193,7 +194,7 @@ fn keep(
 }
 
 /// The call id and the two numbers of the row at the start of `bytes`, for `mismatches.csv`.
-pub(crate) fn describe(shape: &TeamsShape, bytes: &[u8]) -> (String, String, String) {
+pub(crate) fn describe<'a>(shape: &TeamsShape, bytes: &'a [u8]) -> Described<'a> {
     match shape {
         TeamsShape::Csv(columns) => csv::describe(columns, bytes),
         TeamsShape::Json | TeamsShape::Ndjson => json::describe(bytes),

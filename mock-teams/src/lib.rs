@@ -32,8 +32,8 @@ pub use exchange::{
 pub use faults::FaultSettings;
 pub use ratelimit::RateLimit;
 pub use store::{
-    Assignment, CallView, CarrierSpec, ClosedCall, NewCall, ReportedCall, Store, StoreError,
-    StoreSettings, StreamQuality, TeamsCall, WebhookTarget,
+    Assignment, CallView, CarrierSpec, ClosedCall, ClosedCalls, NewCall, ReportedCall, Store,
+    StoreError, StoreSettings, StreamQuality, TeamsCall, WebhookTarget,
 };
 pub use tls::TlsFiles;
 pub use webhook::{WebhookSender, WebhookSettings};

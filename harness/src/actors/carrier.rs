@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 use mock_carrier::MockCarrier;
-use mock_teams::ClosedCall;
+use mock_teams::ClosedCalls;
 
 use super::messages::{CallsClosed, TickStarted};
 use crate::run::{RunError, Sides, poll};
@@ -56,24 +56,22 @@ impl CarrierActor {
 /// checker judges it now with its ground truth, so that a run holds its open calls, not
 /// every call it placed. Called between two poll cycles, when neither side moves: what closes
 /// is decided by simulated time alone. This is Teams' share, done before the tick is
-/// answered; [`close_on_carrier`] is the rest.
-pub(crate) fn close_calls(sides: &Sides, carrier: &MockCarrier) -> Vec<ClosedCall> {
+/// answered and kept short, as both sides are locked meanwhile (the calls come out in one
+/// text); [`close_on_carrier`] is the rest.
+pub(crate) fn close_calls(sides: &Sides, carrier: &MockCarrier) -> ClosedCalls {
     carrier.with_finality(|is_final| {
         sides.teams.with_store(|s| {
             s.close_settled_where(0, is_final);
-            s.take_closed()
+            s.take_closed_calls()
         })
     })
 }
 
 /// The carrier's share of closing `closed` (see [`close_calls`]): drops them from its ledger
 /// and hands them to the checker with their ground truth.
-pub(crate) async fn close_on_carrier(
-    sides: &Sides,
-    carrier: &MockCarrier,
-    closed: Vec<ClosedCall>,
-) {
-    let truths = carrier.close_calls(closed.iter().map(|c| c.call_id.as_str()));
+pub(crate) async fn close_on_carrier(sides: &Sides, carrier: &MockCarrier, closed: ClosedCalls) {
+    let truths = carrier.close_calls(closed.call_ids());
+    let closed = closed.into_calls();
     // In the checker's mailbox before the next poll cycle sends it anything, so it judges them
     // in the same order whatever the threads do (judging a closed call reads nothing of the
     // changes the next tick applies meanwhile); judged while the next tick runs. A full mailbox

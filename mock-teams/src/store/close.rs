@@ -19,7 +19,7 @@ use oc_protocol::{ReconClass, ReconCounts, ReconFlagCounts, ReconciliationItem, 
 
 use super::Store;
 use super::by_id::TeamsCall;
-use super::recon::SignedHistogram;
+use super::recon::{Classified, SignedHistogram};
 use super::reports::{ReconSlot, ReportedCall};
 
 /// How far a carrier has read each feed: the position after the last record served.
@@ -52,6 +52,100 @@ pub struct ClosedCall {
     pub reported: Option<ReportedCall>,
     /// Its class when it closed, when it has one.
     pub item: Option<ReconciliationItem>,
+}
+
+/// Calls closed and not yet taken, kept in a form that is cheap to make while the store is
+/// locked: their ids and numbers in one text, the rest as values.
+/// [`ClosedCalls::into_calls`] makes the [`ClosedCall`]s, a `String` per field, wherever the
+/// caller likes (a run: on the carrier's thread, after the store is unlocked).
+#[derive(Debug, Default)]
+pub struct ClosedCalls {
+    /// Each call's id then its number, one after the other.
+    text: String,
+    calls: Vec<ClosedRaw>,
+}
+
+#[derive(Debug)]
+struct ClosedRaw {
+    /// Where its id ends in `text` (it starts where the call before ends) and its number.
+    id_end: usize,
+    number_end: usize,
+    teams: TeamsCall,
+    slot: ReconSlot,
+    class: Option<ReconClass>,
+    teams_ms: Option<i64>,
+}
+
+impl ClosedCalls {
+    /// How many calls.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The calls' ids, in order.
+    pub fn call_ids(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.calls.iter().map(move |c| {
+            let id = &self.text[start..c.id_end];
+            start = c.number_end;
+            id
+        })
+    }
+
+    fn push(
+        &mut self,
+        call_id: &str,
+        telephone_number: &str,
+        teams: TeamsCall,
+        slot: ReconSlot,
+        classified: Option<(ReconClass, Option<i64>)>,
+    ) {
+        self.text.push_str(call_id);
+        let id_end = self.text.len();
+        self.text.push_str(telephone_number);
+        self.calls.push(ClosedRaw {
+            id_end,
+            number_end: self.text.len(),
+            teams,
+            slot,
+            class: classified.map(|c| c.0),
+            teams_ms: classified.and_then(|c| c.1),
+        });
+    }
+
+    /// The calls, each as the end of a run reads a call.
+    pub fn into_calls(self) -> Vec<ClosedCall> {
+        let mut start = 0;
+        self.calls
+            .iter()
+            .map(|c| {
+                let call_id = &self.text[start..c.id_end];
+                let telephone_number = &self.text[c.id_end..c.number_end];
+                start = c.number_end;
+                ClosedCall {
+                    call_id: call_id.to_owned(),
+                    telephone_number: telephone_number.to_owned(),
+                    teams: c.teams,
+                    reported: super::by_id::reported(call_id, telephone_number, c.slot),
+                    item: c.class.map(|class| {
+                        Classified {
+                            call_id,
+                            class,
+                            telephone_number,
+                            teams_ms: c.teams_ms,
+                            slot: c.slot,
+                        }
+                        .to_item()
+                    }),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The reconciliation of a carrier's closed calls, folded; and their quality records per
@@ -207,8 +301,9 @@ impl Store {
     /// Folds calls `[from, cut)` into their carriers' closed books, with their quality records
     /// (numbered before `quality_cut`, wherever they are in the feeds), and hands the calls out.
     fn fold_closed(&mut self, from: u32, cut: u32, quality_cut: u32) {
-        let mut closed = Vec::with_capacity((cut - from) as usize);
-        let mut folds = Vec::with_capacity(closed.capacity());
+        let mut closed = std::mem::take(&mut self.closed_calls);
+        closed.calls.reserve((cut - from) as usize);
+        let mut folds = Vec::with_capacity((cut - from) as usize);
         for index in from..cut {
             let row = self.rows[index as usize];
             let slot = self.slots[index as usize];
@@ -222,19 +317,16 @@ impl Store {
                 teams_ms: classified.as_ref().and_then(|c| c.teams_ms),
                 slot,
             });
-            closed.push(ClosedCall {
-                call_id: call_id.to_owned(),
-                telephone_number: telephone_number.clone(),
-                teams: TeamsCall {
-                    answered: row.is_answered(),
-                    duration_ms: row.duration_ms(),
-                    end: row.end(),
-                    corrected: row.version > 1,
-                },
-                reported: super::by_id::reported(call_id, telephone_number, slot),
-                item: classified.map(|c| c.to_item()),
-            });
+            let teams = TeamsCall {
+                answered: row.is_answered(),
+                duration_ms: row.duration_ms(),
+                end: row.end(),
+                corrected: row.version > 1,
+            };
+            let classified = classified.map(|c| (c.class, c.teams_ms));
+            closed.push(call_id, telephone_number, teams, slot, classified);
         }
+        self.closed_calls = closed;
         for fold in folds {
             self.carriers[usize::from(fold.carrier)].closed.add(&fold);
         }
@@ -250,11 +342,16 @@ impl Store {
                 self.carriers[carrier].closed.add_quality(at, poor);
             }
         }
-        self.closed_calls.extend(closed);
     }
 
     /// The calls closed since the last call, in the order they were added.
     pub fn take_closed(&mut self) -> Vec<ClosedCall> {
+        self.take_closed_calls().into_calls()
+    }
+
+    /// [`Store::take_closed`], as [`ClosedCalls`]: what a caller holding the store's lock takes,
+    /// to make the [`ClosedCall`]s after letting it go.
+    pub fn take_closed_calls(&mut self) -> ClosedCalls {
         std::mem::take(&mut self.closed_calls)
     }
 }
@@ -553,7 +650,14 @@ mod tests {
         store.quality_page(0, 8, usize::MAX);
         // Call 5 was never reported and its deadline (60 s after its end) has passed.
         assert_eq!(store.close_settled(0), 5);
-        let closed = store.take_closed();
+        // Taken as one text, the ids come out in order, the same as the calls made of them.
+        let closed = store.take_closed_calls();
+        assert_eq!(closed.len(), 10);
+        let ids: Vec<String> = closed.call_ids().map(str::to_owned).collect();
+        let closed = closed.into_calls();
+        let made: Vec<String> = closed.iter().map(|c| c.call_id.clone()).collect();
+        assert_eq!(ids, made);
+        assert!(closed.iter().all(|c| c.telephone_number.starts_with('+')));
         assert_eq!(closed.len(), 10);
         assert_eq!(
             closed[5].item.as_ref().map(|i| i.class),

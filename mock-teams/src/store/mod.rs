@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use by_id::{CallView, TeamsCall};
 pub use calls::{NewCall, StreamQuality};
-pub use close::ClosedCall;
+pub use close::{ClosedCall, ClosedCalls};
 pub use numbers::Assignment;
 pub use reports::{ReportOutcome, ReportedCall};
 
@@ -185,7 +185,7 @@ pub struct Store {
     pub(crate) quality: Window<(u32, StreamQuality)>,
     pending: BinaryHeap<Reverse<(UnixMillis, u64, Publication)>>,
     /// Calls closed and not yet taken by [`Store::take_closed`].
-    pub(crate) closed_calls: Vec<ClosedCall>,
+    pub(crate) closed_calls: ClosedCalls,
     corrections: Vec<PendingCorrection>,
     publish_order: u64,
     ids: ChaCha8Rng,
@@ -211,7 +211,7 @@ impl Store {
             old_versions: BTreeMap::new(),
             quality: Window::default(),
             pending: BinaryHeap::new(),
-            closed_calls: Vec::new(),
+            closed_calls: ClosedCalls::default(),
             corrections: Vec::new(),
             publish_order: 0,
             ids,

@@ -6,7 +6,9 @@
 #    at each rate of RATES for 20 s; the highest rate it sustains (no dropped iteration, 99 % of
 #    the target achieved) against the requests per second of `wrk` posting one signed
 #    notification body with the same connection count (64, the webhook sender's) to the same
-#    endpoint for 20 s.
+#    endpoint for 20 s. Each line gives the CPU time per 1,000 notifications of the harness and
+#    of the carrier (and the carrier's per 1,000 of wrk's requests): steadier than rates on a
+#    shared machine.
 #    The body wrk posts is signed once, when the script starts: an `OC-Signature` is valid for
 #    300 s (PROTOCOL 1) and mock-carrier checks the timestamp's freshness and the HMAC, and
 #    keeps no replay cache beyond applying each eventId once [NUM-IDEMPOTENT], so every
@@ -94,6 +96,12 @@ stop_carrier() {
 }
 trap stop_carrier EXIT
 
+# The carrier's CPU time so far (user + system), in clock ticks (/proc/PID/stat fields 14, 15;
+# the command name, field 2, has no spaces here).
+carrier_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$carrier/stat"
+}
+
 # A plan of number events only: $1 name, $2 rate, $3 seconds, $4 thresholds, $5 the most
 # notifications in flight (default: the connection count).
 plan() {
@@ -164,7 +172,9 @@ most=0
 for rate in "${rates[@]}"; do
     plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
     load_before=$(cut -d' ' -f1 /proc/loadavg)
+    carrier_before=$(carrier_ticks)
     load "ceiling-$rate"
+    carrier_after=$(carrier_ticks)
     load_after=$(cut -d' ' -f1 /proc/loadavg)
     read -r achieved dropped held < <(python3 - "$out/ceiling-$rate/report.json" <<'PY'
 import json, sys
@@ -178,16 +188,24 @@ PY
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
     # wall-clock rates on a shared machine.
     cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$rate.cpu")
-    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks (load average $load_before before, $load_after after)"
+    # The carrier's CPU over the same run (its process lives through every rate), per 1,000
+    # notifications acknowledged.
+    carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$achieved" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
+    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done
 wrk_script "$out/post.lua"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
+carrier_before=$(carrier_ticks)
 wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
+carrier_after=$(carrier_ticks)
 wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
 grep '^wrk:' "$out/wrk-ceiling.txt" || true
-echo "wrk: load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after"
+carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$wrk_rps" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
+echo "wrk: carrier CPU ${carrier_cpu} s per 1000 requests (load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after)"
 python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
 python3 -c "print(f'throughput: generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier

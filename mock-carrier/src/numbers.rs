@@ -68,50 +68,17 @@ impl NumberBook {
             return EventOutcome::Redelivered;
         }
         let effective = parse_timestamp(&event.effective_date_time).unwrap_or_default();
-        let assigned = event.kind != NumberEventType::Unassigned;
-        // Looked up before inserted: the key is copied only for a number heard of first.
-        if !self.numbers.contains_key(&event.telephone_number) {
-            self.numbers.insert(
-                event.telephone_number.clone(),
-                NumberState::heard_of(&event.tenant_id),
-            );
+        // One walk of the map for a number already heard of (every event but its first); the
+        // key is copied only for a number heard of first.
+        let ids = checks_ids.then_some(&mut self.applied_event_ids);
+        if let Some(entry) = self.numbers.get_mut(&event.telephone_number) {
+            return apply_to(entry, ids, event, effective, profile);
         }
-        let Some(entry) = self.numbers.get_mut(&event.telephone_number) else {
-            // Inserted just above: not reached.
-            return EventOutcome::Stale;
-        };
-        entry.history.insert(event.sequence, (effective, assigned));
-        let stale = match profile {
-            Profile::NumOrder => false,
-            // Without eventId bookkeeping, the only guard left is the sequence; the equal
-            // sequence of a redelivery passes it, and the state does not regress.
-            Profile::NumIdempotent => event.sequence < entry.sequence,
-            _ => event.sequence <= entry.sequence,
-        };
-        // Breaks NUM-STATE on purpose: an unassignment is acknowledged and forgotten.
-        let ignored = profile == Profile::NumState && !assigned;
-        if stale || ignored {
-            if checks_ids {
-                self.applied_event_ids.insert(event.event_id.clone());
-            }
-            return EventOutcome::Stale;
-        }
-        entry.tenant_id.clone_from(&event.tenant_id);
-        entry.sequence = event.sequence;
-        entry.applied_events += 1;
-        if assigned {
-            entry.state = AssignmentState::Assigned;
-            entry.sip_uri.clone_from(&event.sip_uri);
-            entry.usage = event.usage;
-        } else {
-            entry.state = AssignmentState::Unassigned;
-            entry.sip_uri = None;
-            entry.usage = None;
-        }
-        if checks_ids {
-            self.applied_event_ids.insert(event.event_id.clone());
-        }
-        EventOutcome::Applied
+        let entry = self
+            .numbers
+            .entry(event.telephone_number.clone())
+            .or_insert_with(|| NumberState::heard_of(&event.tenant_id));
+        apply_to(entry, ids, event, effective, profile)
     }
 
     /// Takes Teams' state of a number (from `GET /oc/v1/numbers`) where it is newer than the
@@ -169,6 +136,47 @@ impl NumberBook {
     pub(crate) fn len(&self) -> usize {
         self.numbers.len()
     }
+}
+
+/// Applies `event` to its number's `entry` as `profile` does, recording its id in `ids` when
+/// the profile keeps them ([`NumberBook::apply`]).
+fn apply_to(
+    entry: &mut NumberState,
+    ids: Option<&mut HashSet<String>>,
+    event: &NumberEvent,
+    effective: UnixMillis,
+    profile: Profile,
+) -> EventOutcome {
+    let assigned = event.kind != NumberEventType::Unassigned;
+    entry.history.insert(event.sequence, (effective, assigned));
+    let stale = match profile {
+        Profile::NumOrder => false,
+        // Without eventId bookkeeping, the only guard left is the sequence; the equal
+        // sequence of a redelivery passes it, and the state does not regress.
+        Profile::NumIdempotent => event.sequence < entry.sequence,
+        _ => event.sequence <= entry.sequence,
+    };
+    // Breaks NUM-STATE on purpose: an unassignment is acknowledged and forgotten.
+    let ignored = profile == Profile::NumState && !assigned;
+    if let Some(ids) = ids {
+        ids.insert(event.event_id.clone());
+    }
+    if stale || ignored {
+        return EventOutcome::Stale;
+    }
+    entry.tenant_id.clone_from(&event.tenant_id);
+    entry.sequence = event.sequence;
+    entry.applied_events += 1;
+    if assigned {
+        entry.state = AssignmentState::Assigned;
+        entry.sip_uri.clone_from(&event.sip_uri);
+        entry.usage = event.usage;
+    } else {
+        entry.state = AssignmentState::Unassigned;
+        entry.sip_uri = None;
+        entry.usage = None;
+    }
+    EventOutcome::Applied
 }
 
 #[cfg(test)]

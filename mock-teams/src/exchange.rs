@@ -134,18 +134,19 @@ pub(crate) fn masked_headers<'a>(
         "oc-signature",
         "retry-after",
     ];
-    let mut out: Vec<(String, String)> = headers
-        .filter(|(name, _)| KEPT.contains(&name.to_ascii_lowercase().as_str()))
-        .map(|(name, value)| {
-            let lower = name.to_ascii_lowercase();
-            let value = match lower.as_str() {
-                "authorization" => mask_bearer(value),
-                "oc-signature" => mask_signature(value),
-                _ => value.to_owned(),
-            };
-            (lower, value)
-        })
-        .collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if !KEPT.contains(&lower.as_str()) {
+            continue;
+        }
+        let value = match lower.as_str() {
+            "authorization" => mask_bearer(value),
+            "oc-signature" => mask_signature(value),
+            _ => value.to_owned(),
+        };
+        out.push((lower, value));
+    }
     out.sort();
     out
 }
@@ -158,20 +159,34 @@ fn mask_bearer(value: &str) -> String {
 }
 
 fn mask_signature(value: &str) -> String {
-    value
-        .split(',')
-        .map(|part| match part.split_once('=') {
-            Some(("v1", sig)) => format!("v1={}", mask(sig)),
-            _ => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    // Written into one string: this runs on every webhook attempt.
+    let mut out = String::with_capacity(value.len());
+    for (i, part) in value.split(',').enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match part.split_once('=') {
+            Some(("v1", sig)) => {
+                out.push_str("v1=");
+                push_mask(&mut out, sig);
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out
 }
 
 /// Keeps the first four characters, so that a person can tell two credentials apart.
 fn mask(secret: &str) -> String {
-    let shown: String = secret.chars().take(4).collect();
-    format!("{shown}…")
+    let mut out = String::with_capacity(8);
+    push_mask(&mut out, secret);
+    out
+}
+
+/// [`mask`], appended to `out`.
+fn push_mask(out: &mut String, secret: &str) {
+    out.extend(secret.chars().take(4));
+    out.push('…');
 }
 
 #[cfg(test)]

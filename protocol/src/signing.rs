@@ -59,17 +59,19 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// Checks an `OC-Signature` header against the raw `body`, the shared `secret` and the
-/// receiver's clock `now_unix_secs`.
-///
-/// Several `v1=` values may be present (as during a secret rotation); one matching is enough.
-/// Each comparison takes constant time.
-pub fn verify(
+/// Checks everything of an `OC-Signature` header that does not need the body: present, well
+/// formed, its timestamp within the tolerance of `now_unix_secs`. Every error [`verify`] can
+/// return but [`SignatureError::Mismatch`], found without computing an HMAC: a receiver can
+/// refuse a bad header before it reads the body.
+pub fn check_header(header: Option<&str>, now_unix_secs: i64) -> Result<(), SignatureError> {
+    parse(header, now_unix_secs).map(|_| ())
+}
+
+/// The header's timestamp text and `v1` signatures, checked as [`check_header`] says.
+fn parse(
     header: Option<&str>,
-    secret: &[u8],
-    body: &[u8],
     now_unix_secs: i64,
-) -> Result<(), SignatureError> {
+) -> Result<(&str, Vec<[u8; 32]>), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut signatures = Vec::new();
@@ -101,6 +103,21 @@ pub fn verify(
     if skew_secs.abs() > TOLERANCE_SECS {
         return Err(SignatureError::OutsideTolerance { skew_secs });
     }
+    Ok((t, signatures))
+}
+
+/// Checks an `OC-Signature` header against the raw `body`, the shared `secret` and the
+/// receiver's clock `now_unix_secs`.
+///
+/// Several `v1=` values may be present (as during a secret rotation); one matching is enough.
+/// Each comparison takes constant time.
+pub fn verify(
+    header: Option<&str>,
+    secret: &[u8],
+    body: &[u8],
+    now_unix_secs: i64,
+) -> Result<(), SignatureError> {
+    let (t, signatures) = parse(header, now_unix_secs)?;
     let mut mac = new_mac(secret);
     mac.update(t.as_bytes());
     mac.update(b".");

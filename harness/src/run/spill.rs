@@ -16,13 +16,18 @@ use oc_observe::Exchange;
 /// The file's name in the output folder.
 pub(crate) const FILE_NAME: &str = "exchanges.ndjson.gz";
 
+/// How many bytes of lines gather before the compressor gets them, in one call.
+const BLOCK: usize = 1 << 17;
+
 /// Writes exchanges as they come. A write that fails is logged once and ends the spill: the
 /// verdicts stand, only evidence bodies after that point are lost.
 pub(crate) struct Spill {
     path: PathBuf,
-    /// Buffered before the compressor too: it works per write call, and serde makes many
-    /// small ones.
-    writer: Option<BufWriter<GzEncoder<BufWriter<File>>>>,
+    writer: Option<GzEncoder<BufWriter<File>>>,
+    /// Lines serialised and not yet compressed: serde writes each line in many small pieces
+    /// (every escape in a captured body is one), which cost little into a `Vec` and a call
+    /// each through a writer in front of the compressor; the compressor gets whole blocks.
+    block: Vec<u8>,
     written: u64,
 }
 
@@ -33,10 +38,7 @@ impl Spill {
         let path = dir.join(FILE_NAME);
         let writer = std::fs::create_dir_all(dir)
             .and_then(|()| File::create(&path))
-            .map(|file| {
-                let gzip = GzEncoder::new(BufWriter::new(file), Compression::fast());
-                BufWriter::with_capacity(1 << 16, gzip)
-            })
+            .map(|file| GzEncoder::new(BufWriter::new(file), Compression::fast()))
             .map_err(|e| {
                 tracing::warn!(
                     "cannot keep the exchanges in {}: {e}; evidence will cite exchanges without \
@@ -48,39 +50,62 @@ impl Spill {
         Self {
             path,
             writer,
+            block: Vec::with_capacity(BLOCK + (1 << 12)),
             written: 0,
         }
     }
 
     /// Appends one exchange.
     pub(crate) fn write(&mut self, exchange: &Exchange) {
-        let Some(writer) = &mut self.writer else {
+        if self.writer.is_none() {
             return;
-        };
-        let result = serde_json::to_writer(&mut *writer, exchange)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writer.write_all(b"\n"));
-        match result {
-            Ok(()) => self.written += 1,
-            Err(e) => {
-                tracing::warn!(
-                    "stopped keeping the exchanges in {} after {}: {e}",
-                    self.path.display(),
-                    self.written
-                );
-                self.writer = None;
+        }
+        let mark = self.block.len();
+        match serde_json::to_writer(&mut self.block, exchange) {
+            Ok(()) => {
+                self.block.push(b'\n');
+                self.written += 1;
             }
+            Err(e) => {
+                // Serialising into memory fails only on a map with keys that are not strings:
+                // Exchange has none. Stop as on a failed write, with nothing half written.
+                self.block.truncate(mark);
+                self.stop(&std::io::Error::from(e));
+                return;
+            }
+        }
+        if self.block.len() >= BLOCK {
+            self.compress();
         }
     }
 
+    /// Hands the gathered lines to the compressor.
+    fn compress(&mut self) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        let result = writer.write_all(&self.block);
+        self.block.clear();
+        if let Err(e) = result {
+            self.stop(&e);
+        }
+    }
+
+    /// Logs why the spill stops and stops it.
+    fn stop(&mut self, e: &std::io::Error) {
+        tracing::warn!(
+            "stopped keeping the exchanges in {} after {}: {e}",
+            self.path.display(),
+            self.written
+        );
+        self.writer = None;
+    }
+
     /// Finishes the file; returns where it is, when it was kept whole.
-    pub(crate) fn finish(self) -> Option<Kept> {
+    pub(crate) fn finish(mut self) -> Option<Kept> {
+        self.compress();
         let writer = self.writer?;
-        let done = writer
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)
-            .and_then(GzEncoder::finish)
-            .and_then(|mut file| file.flush());
+        let done = writer.finish().and_then(|mut file| file.flush());
         match done {
             Ok(()) => Some(Kept { path: self.path }),
             Err(e) => {

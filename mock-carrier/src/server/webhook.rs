@@ -41,15 +41,15 @@ pub(crate) async fn number_assignments(
     let secret = shared.config.teams.webhook_secret.as_bytes();
     // Everything but the HMAC can be checked without the body: a missing, malformed or stale
     // signature is refused before a byte of the body is read, so unsigned floods hold nothing.
-    match check_signature(profile, header, secret, b"") {
-        Ok(()) | Err(SignatureError::Mismatch) => {}
-        Err(err) => return refuse(&err),
+    // No HMAC is computed for that (one per notification is enough).
+    if let Err(err) = check_signature(profile, header, secret, None) {
+        return refuse(&err);
     }
     let body = match limits::read_json_body(&guard, &req, payload).await {
         Ok(body) => body,
         Err(refused) => return limits::respond(&refused),
     };
-    if let Err(err) = check_signature(profile, header, secret, &body.bytes) {
+    if let Err(err) = check_signature(profile, header, secret, Some(&body.bytes)) {
         return refuse(&err);
     }
     let notification: NumberAssignmentNotification = match body::from_slice(&body.bytes) {
@@ -107,20 +107,25 @@ fn refuse(err: &SignatureError) -> HttpResponse {
     respond(&Problem::new(ProblemKind::Unauthorized, err.to_string()))
 }
 
-/// Checks the signature as `profile` does. `SEC-SIGNATURE` lets a missing signature through and
+/// Checks the signature as `profile` does: against `body`, or without it (everything but the
+/// HMAC: [`signing::check_header`]). `SEC-SIGNATURE` lets a missing signature through and
 /// checks a present one against its own `t`, so stale and future timestamps pass; a present
 /// signature that does not match the body is still refused.
 fn check_signature(
     profile: Profile,
     header: Option<&str>,
     secret: &[u8],
-    body: &[u8],
+    body: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
+    let check = |header: Option<&str>, now: i64| match body {
+        Some(body) => signing::verify(header, secret, body, now),
+        None => signing::check_header(header, now),
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     if profile != Profile::SecSignature {
-        return signing::verify(header, secret, body, now);
+        return check(header, now);
     }
     let Some(header) = header else {
         return Ok(());
@@ -130,7 +135,7 @@ fn check_signature(
         .find_map(|part| part.trim().strip_prefix("t="))
         .and_then(|t| t.parse::<i64>().ok())
         .unwrap_or(now);
-    signing::verify(Some(header), secret, body, t)
+    check(Some(header), t)
 }
 
 #[cfg(test)]
@@ -152,7 +157,7 @@ mod tests {
         let stale = signing::sign(SECRET, now() - 301, body);
         let wrong = signing::sign(b"other", now(), body);
         let good = signing::sign(SECRET, now(), body);
-        let check = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, body);
+        let check = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, Some(body));
         assert_eq!(check(None), Err(SignatureError::Missing));
         assert!(matches!(
             check(Some(&stale)),
@@ -160,6 +165,19 @@ mod tests {
         ));
         assert_eq!(check(Some(&wrong)), Err(SignatureError::Mismatch));
         assert_eq!(check(Some(&good)), Ok(()));
+        // Without the body: the same refusals, but no HMAC, so a wrong one passes until the
+        // body is read.
+        let head = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, None);
+        assert_eq!(head(None), Err(SignatureError::Missing));
+        assert!(matches!(
+            head(Some(&stale)),
+            Err(SignatureError::OutsideTolerance { .. })
+        ));
+        assert_eq!(head(Some(&wrong)), Ok(()));
+        assert_eq!(
+            head(Some("t=1")),
+            Err(SignatureError::Malformed("no v1= signature"))
+        );
     }
 
     #[test]
@@ -167,7 +185,7 @@ mod tests {
         let body = b"{}";
         let stale = signing::sign(SECRET, now() - 3600, body);
         let wrong = signing::sign(b"other", now(), body);
-        let check = |h: Option<&str>| check_signature(Profile::SecSignature, h, SECRET, body);
+        let check = |h: Option<&str>| check_signature(Profile::SecSignature, h, SECRET, Some(body));
         assert_eq!(check(None), Ok(()));
         assert_eq!(check(Some(&stale)), Ok(()));
         assert_eq!(check(Some(&wrong)), Err(SignatureError::Mismatch));

@@ -1236,21 +1236,26 @@ mod tests {
         got
     }
 
+    /// `len` letters with a `;` every seventh byte and on both sides of the first block edge.
+    fn letters_and_delimiters(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| {
+                if i % 7 == 3 || i == 63 || i == 64 {
+                    b';'
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn lines_and_fields_found_in_one_pass_are_those_of_a_line_search_and_split() {
         // Lines of every length around the 64-byte blocks, delimiters on and around block edges,
         // quotes, `\r\n` endings, empty lines, with and without a last line end.
         let mut lines: Vec<Vec<u8>> = Vec::new();
         for len in [0, 1, 2, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200] {
-            let line: Vec<u8> = (0..len)
-                .map(|i| {
-                    if i % 7 == 3 || i == 63 || i == 64 {
-                        b';'
-                    } else {
-                        b'a' + (i % 26) as u8
-                    }
-                })
-                .collect();
+            let line = letters_and_delimiters(len);
             lines.push(line.clone());
             if len > 2 {
                 let mut quoted = line.clone();
@@ -1387,15 +1392,7 @@ mod tests {
         // and a quote only in a later block, split as a plain field-by-field scan would.
         for len in [63, 64, 65, 127, 128, 129, 200] {
             for quote_at in [None, Some(len - 1), Some(70.min(len - 1))] {
-                let mut line: Vec<u8> = (0..len)
-                    .map(|i| {
-                        if i % 7 == 3 || i == 63 || i == 64 {
-                            b';'
-                        } else {
-                            b'a' + (i % 26) as u8
-                        }
-                    })
-                    .collect();
+                let mut line = letters_and_delimiters(len);
                 if let Some(q) = quote_at {
                     line[q] = b'"';
                 }

@@ -450,13 +450,12 @@ impl Delivery {
             // The events are moved into their notifications, not copied (each is a handful of
             // strings: copying them was a tenth of a load generator's thread).
             let mut chunks: Vec<(WebhookClass, Vec<NumberEvent>)> = Vec::new();
-            for (class, mut events) in by_class {
-                while events.len() > MAX_EVENTS_PER_NOTIFICATION {
-                    let rest = events.split_off(MAX_EVENTS_PER_NOTIFICATION);
-                    chunks.push((class, std::mem::replace(&mut events, rest)));
-                }
-                if !events.is_empty() {
-                    chunks.push((class, events));
+            for (class, events) in by_class {
+                // Each event moved once (`split_off` would move the rest again per chunk).
+                let mut events = events.into_iter().peekable();
+                while events.peek().is_some() {
+                    let chunk = events.by_ref().take(MAX_EVENTS_PER_NOTIFICATION).collect();
+                    chunks.push((class, chunk));
                 }
             }
             // One batch may become several notifications; each is outstanding on its own.

@@ -89,11 +89,16 @@ impl ClosedCalls {
 
     /// The calls' ids, in order.
     pub fn call_ids(&self) -> impl Iterator<Item = &str> {
+        self.each().map(|(call_id, _, _)| call_id)
+    }
+
+    /// Each call's id, number and values, in order.
+    fn each(&self) -> impl Iterator<Item = (&str, &str, &ClosedRaw)> {
         let mut start = 0;
         self.calls.iter().map(move |c| {
-            let id = &self.text[start..c.id_end];
+            let call_id = &self.text[start..c.id_end];
             start = c.number_end;
-            id
+            (call_id, &self.text[c.id_end..c.number_end], c)
         })
     }
 
@@ -120,29 +125,22 @@ impl ClosedCalls {
 
     /// The calls, each as the end of a run reads a call.
     pub fn into_calls(self) -> Vec<ClosedCall> {
-        let mut start = 0;
-        self.calls
-            .iter()
-            .map(|c| {
-                let call_id = &self.text[start..c.id_end];
-                let telephone_number = &self.text[c.id_end..c.number_end];
-                start = c.number_end;
-                ClosedCall {
-                    call_id: call_id.to_owned(),
-                    telephone_number: telephone_number.to_owned(),
-                    teams: c.teams,
-                    reported: super::by_id::reported(call_id, telephone_number, c.slot),
-                    item: c.class.map(|class| {
-                        Classified {
-                            call_id,
-                            class,
-                            telephone_number,
-                            teams_ms: c.teams_ms,
-                            slot: c.slot,
-                        }
-                        .to_item()
-                    }),
-                }
+        self.each()
+            .map(|(call_id, telephone_number, c)| ClosedCall {
+                call_id: call_id.to_owned(),
+                telephone_number: telephone_number.to_owned(),
+                teams: c.teams,
+                reported: super::by_id::reported(call_id, telephone_number, c.slot),
+                item: c.class.map(|class| {
+                    Classified {
+                        call_id,
+                        class,
+                        telephone_number,
+                        teams_ms: c.teams_ms,
+                        slot: c.slot,
+                    }
+                    .to_item()
+                }),
             })
             .collect()
     }

@@ -5,11 +5,12 @@ use oc_protocol::CallRecord;
 use reqwest::Url;
 use serde_json::value::RawValue;
 
-use super::Client;
 use super::retry::RetryCounts;
 use super::transport::{Incoming, Outgoing};
+use super::{BAD_FROM_TEAMS, Client};
 use crate::errors::ClientError;
 use crate::profile::Profile;
+use crate::server::limits::warn;
 
 /// What one chain of links gave.
 #[derive(Debug, Default)]
@@ -31,6 +32,13 @@ pub(crate) enum FeedKind {
 impl Client {
     /// Reads the chain starting at `start` and hands each page's items to `on_page` with the
     /// page's index in the chain. `followed_link`: `start` is a link Teams issued.
+    ///
+    /// A page whose body ends with its `nextLink` (as Teams writes pages: see
+    /// [`tail_next_link`]) has its next page asked for at once, before it is read: Teams
+    /// renders the next page while the carrier reads this one, so a chain takes the longer of
+    /// the two per page rather than their sum. The link read in full must be the one asked
+    /// for; a body that says otherwise (a broken or hostile Teams) has its extra page dropped
+    /// and the link read in full followed, as without the shortcut.
     pub(crate) async fn read_chain(
         &self,
         kind: FeedKind,
@@ -48,30 +56,29 @@ impl Client {
             .fetch(kind, &url, followed_link, followed_next, counts)
             .await?;
         loop {
-            let page = if kind == FeedKind::Quality && answer.status == 200 {
-                // Only counted and followed: read on the I/O thread, so that the carrier's own
-                // thread takes in the CDRs and reports meanwhile.
-                let body = answer.body.clone();
-                let counted = {
-                    let body = body.clone();
-                    self.transport.on_io(move || count_page(&body)).await
-                };
-                counted
-                    .unwrap_or_else(|| count_page(&body))
-                    .map_err(|message| ClientError::Body {
-                        url: url.to_string(),
-                        message,
-                    })?
-            } else {
-                read_page(kind, &url, &answer)?
+            let ahead = (answer.status == 200
+                && chain.pages + 1 < self.config.client.max_pages_per_chain)
+                .then(|| tail_next_link(&answer.body))
+                .flatten()
+                .and_then(|link| Some((link.to_owned(), self.resolve_link(link).ok()?)));
+            let index = chain.pages;
+            let (links, fetched) = match &ahead {
+                Some((_, next)) => {
+                    let (fetched, links) = futures_util::join!(
+                        self.fetch(kind, next, true, true, counts),
+                        self.take_page(kind, &url, &answer, index, on_page)
+                    );
+                    (links?, Some(fetched))
+                }
+                None => (
+                    self.take_page(kind, &url, &answer, index, on_page).await?,
+                    None,
+                ),
             };
-            chain.records += page.value.len() as u64;
+            chain.records += links.items as u64;
             chain.pages += 1;
-            let next = match (
-                nonempty(page.next_link.clone()),
-                nonempty(page.delta_link.clone()),
-            ) {
-                (Some(next), _) => self.resolve_link(&next).map(Some),
+            let next = match (nonempty(links.next_link), nonempty(links.delta_link)) {
+                (Some(next), _) => self.resolve_link(&next).map(|url| Some((next, url))),
                 (None, Some(delta)) => self.resolve_link(&delta).map(|_| {
                     chain.delta_link = Some(delta);
                     None
@@ -81,33 +88,66 @@ impl Client {
                     url: url.to_string(),
                 }),
             };
-            let next = match next {
-                Ok(Some(next)) if chain.pages < self.config.client.max_pages_per_chain => next,
-                // The chain ends here, well or not: the page in hand is still taken in.
-                ended => {
-                    on_page(chain.pages - 1, &page.value);
-                    return match ended {
-                        Ok(None) => Ok(chain),
-                        Ok(Some(_)) => Err(ClientError::EndlessFeed {
-                            url: first,
-                            pages: chain.pages,
-                        }),
-                        Err(err) => Err(err),
-                    };
+            let (next_text, next) = match next? {
+                None => return Ok(chain),
+                Some(_) if chain.pages >= self.config.client.max_pages_per_chain => {
+                    return Err(ClientError::EndlessFeed {
+                        url: first,
+                        pages: chain.pages,
+                    });
                 }
+                Some(next) => next,
             };
-            // The next page is asked for before this one is taken in: Teams renders it while
-            // the carrier reads this one (the request goes out on the transport's own thread
-            // as soon as it is first polled, which `join` does before taking the page in).
             followed_link = true;
             followed_next = true;
-            let (fetched, ()) = futures_util::join!(
-                self.fetch(kind, &next, followed_link, followed_next, counts),
-                async { on_page(chain.pages - 1, &page.value) }
-            );
-            answer = fetched?;
+            answer = match (ahead, fetched) {
+                (Some((asked, _)), Some(fetched)) if asked == next_text => fetched?,
+                (ahead, _) => {
+                    if ahead.is_some() {
+                        warn(&BAD_FROM_TEAMS, |suppressed| {
+                            tracing::warn!(%url, suppressed, "a page's body ends with another nextLink than it holds");
+                        });
+                    }
+                    self.fetch(kind, &next, followed_link, followed_next, counts)
+                        .await?
+                }
+            };
             url = next;
         }
+    }
+
+    /// Reads a page of a chain and hands its items to `on_page`; returns its links. A quality
+    /// page is only counted and checked, on the I/O thread, so that the carrier's own thread
+    /// takes in the CDRs and reports meanwhile.
+    async fn take_page(
+        &self,
+        kind: FeedKind,
+        url: &Url,
+        answer: &Incoming,
+        index: u32,
+        on_page: &mut (dyn FnMut(u32, &Items<'_>) + Send),
+    ) -> Result<PageLinks, ClientError> {
+        let page = if kind == FeedKind::Quality && answer.status == 200 {
+            let body = answer.body.clone();
+            let counted = {
+                let body = body.clone();
+                self.transport.on_io(move || count_page(&body)).await
+            };
+            counted
+                .unwrap_or_else(|| count_page(&body))
+                .map_err(|message| ClientError::Body {
+                    url: url.to_string(),
+                    message,
+                })?
+        } else {
+            read_page(kind, url, answer)?
+        };
+        on_page(index, &page.value);
+        Ok(PageLinks {
+            items: page.value.len(),
+            next_link: page.next_link,
+            delta_link: page.delta_link,
+        })
     }
 
     /// One page of a chain: as asked, or with the carrier's own `pageSize` when the
@@ -206,6 +246,28 @@ impl<'a> Items<'a> {
     }
 }
 
+/// What a chain needs of a page once its items were taken in.
+struct PageLinks {
+    items: usize,
+    next_link: Option<String>,
+    delta_link: Option<String>,
+}
+
+/// The `nextLink` a page's body ends with, `…,"nextLink":"<link>"}` byte for byte, as Teams
+/// writes its pages; `None` for any other ending (a `deltaLink`, a `null`, whitespace, a link
+/// with an escape). In valid JSON such an ending can only be the top-level object's last
+/// member, so it is the page's nextLink; the page read in full says so before it is followed.
+pub(crate) fn tail_next_link(body: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"nextLink\":\"";
+    let inner = body.strip_suffix(b"\"}")?;
+    let open = inner.iter().rposition(|&b| b == b'"' || b == b'\\')?;
+    if inner[open] != b'"' || !inner[..=open].ends_with(KEY) {
+        return None;
+    }
+    let link = std::str::from_utf8(&inner[open + 1..]).ok()?;
+    (!link.is_empty()).then_some(link)
+}
+
 /// A page as read.
 struct ReadPage<'a> {
     value: Items<'a>,
@@ -276,4 +338,39 @@ fn count_page(body: &[u8]) -> Result<ReadPage<'static>, String> {
 /// An empty link is no link (the protocol forbids it; following it would re-read the base URL).
 fn nonempty(link: Option<String>) -> Option<String> {
     link.filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_read_from_a_page_written_as_teams_writes_it() {
+        let link = "http://127.0.0.1:1/oc/v1/cdrs/delta?cursor=abc";
+        let body = format!(r#"{{"value":[{{"callId":"c1"}}],"nextLink":"{link}"}}"#);
+        assert_eq!(tail_next_link(body.as_bytes()), Some(link));
+    }
+
+    #[test]
+    fn any_other_ending_gives_no_link() {
+        for body in [
+            // The last page: no nextLink, a deltaLink.
+            r#"{"value":[],"nextLink":null,"deltaLink":"http://t/oc/v1/cdrs/delta?d=1"}"#,
+            // Keys in another order, or space around them.
+            r#"{"nextLink":"http://t/x","value":[]}"#,
+            r#"{"value":[],"nextLink":"http://t/x"} "#,
+            r#"{"value":[],"nextLink": "http://t/x"}"#,
+            // A link with an escape in it is read in full, never from the tail.
+            r#"{"value":[],"nextLink":"http:\/\/t\/x"}"#,
+            // The key inside a string, escaped.
+            r#"{"value":[],"note":"\"nextLink\":\"http://t/x"}"#,
+            // A nested object's key.
+            r#"{"value":[{"nextLink":"http://t/x"}]}"#,
+            r#"{"value":[],"nextLink":""}"#,
+            "",
+            "\"}",
+        ] {
+            assert_eq!(tail_next_link(body.as_bytes()), None, "{body}");
+        }
+    }
 }

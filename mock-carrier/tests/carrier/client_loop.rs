@@ -121,6 +121,29 @@ async fn follows_next_links_keeps_the_delta_link_and_reports_each_call_once() {
     carrier.stop().await;
 }
 
+/// A chain longer than `max_pages_per_chain` fails the cycle at the limit, and the page after
+/// the limit is never asked for, although each page's body names it at its end.
+#[tokio::test]
+async fn a_chain_past_the_page_limit_fails_without_asking_for_more() {
+    let teams = FakeTeams::start(1).await;
+    teams.add_cdrs((1..=5).map(|i| cdr(&format!("c{i}"), N1, i, 1_000, 1)));
+    let mut config = teams.config();
+    config.client.max_pages_per_chain = 2;
+    let carrier = MockCarrier::start(config).unwrap();
+
+    let err = carrier.poll_cycle(T0 + HOUR).await.unwrap_err();
+    assert!(
+        err.to_string().contains("did not end within 2 pages"),
+        "{err}"
+    );
+    let base = "/oc/v1/cdrs/delta";
+    assert_eq!(
+        cdr_requests(&teams),
+        [base.to_owned(), format!("{base}?cursor=1&pageSize=1")]
+    );
+    carrier.stop().await;
+}
+
 /// Records are read borrowing their texts from the page; a text a JSON escape is written in
 /// cannot be borrowed and must be read all the same.
 #[tokio::test]

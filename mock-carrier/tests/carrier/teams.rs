@@ -69,7 +69,11 @@ impl Feed {
         let body = if end < self.records.len() {
             let q = format!("cursor={end}&pageSize={}", self.page_size);
             self.issued.insert(q.clone());
-            json!({"value": value, "nextLink": format!("{}{}?{q}", self.base, self.path)})
+            // Written as Teams writes a page, its nextLink last: the carrier asks for the next
+            // page from the body's end while it reads this one.
+            let link = format!("{}{}?{q}", self.base, self.path);
+            let body = format!(r#"{{"value":{},"nextLink":"{link}"}}"#, Value::from(value));
+            return ResponseTemplate::new(200).set_body_raw(body, "application/json");
         } else {
             let q = format!("cursor={end}&delta=1");
             self.issued.insert(q.clone());

@@ -102,17 +102,15 @@ impl TimestampText {
     /// The wire form of `ms`, clamped as [`format_timestamp`] says.
     pub fn new(ms: UnixMillis) -> Self {
         let ms = ms.clamp(MIN_UNIX_MILLIS, MAX_UNIX_MILLIS);
-        let days = ms.div_euclid(DAY_MS);
         let in_day = ms.rem_euclid(DAY_MS);
-        let (year, month, day) = civil_from_days(days);
         let mut buf = *b"0000-00-00T00:00:00.000Z";
-        put_digits(&mut buf[0..4], year);
-        put_digits(&mut buf[5..7], month);
-        put_digits(&mut buf[8..10], day);
-        put_digits(&mut buf[11..13], in_day / HOUR_MS);
-        put_digits(&mut buf[14..16], in_day % HOUR_MS / MINUTE_MS);
-        put_digits(&mut buf[17..19], in_day % MINUTE_MS / SECOND_MS);
-        put_digits(&mut buf[20..23], in_day % SECOND_MS);
+        buf[..10].copy_from_slice(&date_text(ms.div_euclid(DAY_MS)));
+        let (seconds, milli) = (in_day / SECOND_MS, in_day % SECOND_MS);
+        put_two(&mut buf[11..13], seconds / 3600);
+        put_two(&mut buf[14..16], seconds % 3600 / 60);
+        put_two(&mut buf[17..19], seconds % 60);
+        put_two(&mut buf[20..22], milli / 10);
+        buf[22] = b'0' + (milli % 10) as u8;
         Self(buf)
     }
 
@@ -127,6 +125,41 @@ impl std::fmt::Debug for TimestampText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// `YYYY-MM-DD` of `days` since the epoch. The records of a page, and the times of one record,
+/// mostly fall on one day: each thread keeps the last day's text, and works out the calendar
+/// only when the day changes.
+fn date_text(days: i64) -> [u8; 10] {
+    thread_local! {
+        static LAST: std::cell::Cell<(i64, [u8; 10])> =
+            const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+    }
+    LAST.with(|last| {
+        let (day, text) = last.get();
+        if day == days {
+            return text;
+        }
+        let (year, month, day) = civil_from_days(days);
+        let mut text = *b"0000-00-00";
+        put_digits(&mut text[0..4], year);
+        put_two(&mut text[5..7], month);
+        put_two(&mut text[8..10], day);
+        last.set((days, text));
+        text
+    })
+}
+
+/// Writes `value` (0 ≤ value < 100) as two decimal digits, from a table: one division where a
+/// digit at a time takes two.
+fn put_two(slot: &mut [u8], value: i64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let at = 2 * value as usize;
+    slot.copy_from_slice(&PAIRS[at..at + 2]);
 }
 
 /// Writes `value` (0 ≤ value < 10^len, which the clamp above guarantees) as `len` decimal
@@ -321,6 +354,21 @@ mod tests {
             .unwrap()
             .format(format)
             .unwrap()
+    }
+
+    /// The day's text is kept from one call to the next on a thread: times on both sides of
+    /// midnight, and back and forth between days far apart, must each get their own.
+    #[test]
+    fn consecutive_times_across_days_agree_with_the_time_crate() {
+        let midnight = parse_timestamp("2026-02-28T00:00:00.000Z").unwrap();
+        let far = parse_timestamp("1999-12-31T23:59:59.999Z").unwrap();
+        for day in -2..=2 {
+            for offset in [-1_001, -1, 0, 1, 59_999, 3_600_000] {
+                let ms = midnight + day * DAY_MS + offset;
+                assert_eq!(format_timestamp(ms), oracle(ms), "{ms}");
+                assert_eq!(format_timestamp(far), oracle(far));
+            }
+        }
     }
 
     proptest! {

@@ -301,6 +301,9 @@ impl Store {
     fn fold_closed(&mut self, from: u32, cut: u32, quality_cut: u32) {
         let mut closed = std::mem::take(&mut self.closed_calls);
         closed.calls.reserve((cut - from) as usize);
+        // An id and a number are about 30 bytes: the text is not grown (and copied) call by call
+        // while both sides are locked.
+        closed.text.reserve((cut - from) as usize * 32);
         let mut folds = Vec::with_capacity((cut - from) as usize);
         for index in from..cut {
             let row = self.rows[index as usize];

@@ -13,7 +13,7 @@ use oc_reports::reconcile::{
 };
 
 use super::matching::{NO_ROW, RowRef};
-use super::rows::{CarrierRow, DurationSource, TeamsRow};
+use super::rows::{CarrierRow, DurationSource, ReadTeamsRow, TeamsRow};
 use super::text::{self, DAY, Nanos, SECOND};
 
 /// A call's class.
@@ -180,23 +180,29 @@ impl Figures {
         self.numbers[slot as usize].1.classes[class as usize] += 1;
     }
 
-    /// A Teams row kept for reconciliation: gives it its number's slot.
+    /// A Teams row kept for reconciliation, its number unknown (0): gives it that number's
+    /// slot.
     #[cfg(test)]
     pub(crate) fn teams(&mut self, row: &mut TeamsRow) {
-        self.teams_rows(std::slice::from_mut(row));
+        let mut read = [ReadTeamsRow {
+            row: *row,
+            number: 0,
+        }];
+        self.teams_rows(&mut read);
+        *row = read[0].row;
     }
 
     /// Teams rows kept for reconciliation, in order: gives each its number's slot. The slots
     /// are found first, all of them, so that the lookups' cache misses overlap.
-    pub(crate) fn teams_rows(&mut self, rows: &mut [TeamsRow]) {
-        for row in rows.iter_mut() {
-            row.slot = self.slot(row.number);
+    pub(crate) fn teams_rows(&mut self, rows: &mut [ReadTeamsRow]) {
+        for read in rows.iter_mut() {
+            read.row.slot = self.slot(read.number);
         }
         self.teams_numbers = self.numbers.len();
         for batch in rows.chunks(TOUCH_BATCH) {
-            self.touch(batch.iter());
-            for row in batch {
-                self.teams_slotted(row);
+            self.touch(batch.iter().map(|read| &read.row));
+            for read in batch {
+                self.teams_slotted(&read.row);
             }
         }
     }

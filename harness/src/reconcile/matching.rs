@@ -7,7 +7,7 @@
 
 use hashbrown::HashTable;
 
-use super::rows::{CarrierRow, NONE, TeamsRow};
+use super::rows::{CarrierRow, NONE, ReadTeamsRow, TeamsRow};
 use super::text::Nanos;
 
 /// Teams rows live in pages of this many, so that growing never copies them.
@@ -168,12 +168,12 @@ impl Index {
 
     /// Adds rows (after those before them in file order), a batch at a time so that the cache
     /// misses of finding their slots overlap.
-    pub(crate) fn insert_all(&mut self, rows: &[TeamsRow]) {
+    pub(crate) fn insert_all(&mut self, rows: &[ReadTeamsRow]) {
         self.reserve(rows.len());
         for batch in rows.chunks(16) {
-            std::hint::black_box(self.by_id.touch(batch.iter().map(|r| r.id)));
-            for &row in batch {
-                self.insert(row);
+            std::hint::black_box(self.by_id.touch(batch.iter().map(|r| r.row.id)));
+            for read in batch {
+                self.insert(read.row);
             }
         }
     }
@@ -351,7 +351,6 @@ pub(crate) mod tests {
         TeamsRow {
             id,
             pair,
-            number: 0,
             slot: 0,
             start,
             measured: 60 * SECOND,
@@ -394,7 +393,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_teams_row_is_as_compact_as_the_readme_says() {
-        assert_eq!(std::mem::size_of::<TeamsRow>(), 64);
+        assert_eq!(std::mem::size_of::<TeamsRow>(), 56);
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod text;
 use figures::Figures;
 use matching::{Claims, Index, row_ref};
 use pipeline::{Feeder, Job, JobKind, Pool, partitioned, split_rows};
-use rows::{CarrierRow, Filters, Parsed, Problem, TeamsRow};
+use rows::{CarrierRow, Filters, Parsed, Problem, ReadTeamsRow};
 
 /// How many rejected rows the report lists (all are counted).
 const ERRORS_LISTED: usize = 1000;
@@ -247,7 +247,7 @@ impl<'a> Rejections<'a> {
 type CarrierChunk = (Parsed<CarrierRow>, Vec<Vec<CarrierRow>>, spill::Block);
 
 /// Parses one job on a parsing thread.
-fn parse_teams(job: &Job, filters: &Filters, rows: Vec<TeamsRow>) -> Parsed<TeamsRow> {
+fn parse_teams(job: &Job, filters: &Filters, rows: Vec<ReadTeamsRow>) -> Parsed<ReadTeamsRow> {
     let mut parsed = match &job.kind {
         JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(
             &job.data,
@@ -354,7 +354,7 @@ pub fn reconcile_spilling(
         (0..parts)
             .map(|_| (Index::default(), Figures::new(tolerance)))
             .collect(),
-        |(index, figures), (reserve, mut rows): (usize, Vec<TeamsRow>)| {
+        |(index, figures), (reserve, mut rows): (usize, Vec<ReadTeamsRow>)| {
             if reserve > 0 {
                 index.reserve(reserve);
             }
@@ -371,12 +371,12 @@ pub fn reconcile_spilling(
                     let split = split_rows(
                         std::mem::take(&mut parsed.rows),
                         parts,
-                        |r| r.id,
+                        |r| r.row.id,
                         teams_pool,
                     );
                     (parsed, split)
                 },
-                |(mut parsed, split): (Parsed<TeamsRow>, Vec<Vec<TeamsRow>>)| {
+                |(mut parsed, split): (Parsed<ReadTeamsRow>, Vec<Vec<ReadTeamsRow>>)| {
                     if !teams_rejections.take(&mut parsed, &mut listed, 0)? {
                         return Ok(());
                     }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, TeamsRow};
+use super::super::rows::{Filters, Parsed, ReadTeamsRow};
 use super::super::source::{pack_source, trim_cr};
 use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
@@ -77,8 +77,8 @@ pub(crate) fn parse_csv(
     file: u16,
     first_line: Option<u64>,
     filters: &Filters,
-    rows: Vec<TeamsRow>,
-) -> Parsed<TeamsRow> {
+    rows: Vec<ReadTeamsRow>,
+) -> Parsed<ReadTeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
     // `rows`: a vector used before (see the carrier's `parse_csv`).
     parsed.rows = rows;
@@ -259,9 +259,12 @@ pub(crate) mod tests {
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!(parsed.rows.len(), 2);
         assert_eq!(parsed.rows[0].number, text::number_key(b"+0987654321"));
-        assert_eq!(parsed.rows[0].duration_source, DurationSource::Microsoft);
         assert_eq!(
-            parsed.rows[1].source,
+            parsed.rows[0].row.duration_source,
+            DurationSource::Microsoft
+        );
+        assert_eq!(
+            parsed.rows[1].row.source,
             pack_source(2, 100 + body.find("r2").unwrap() as u64)
         );
         assert_eq!(parsed.charges.get("USD"), Some(&500_000));
@@ -303,7 +306,7 @@ pub(crate) mod tests {
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!((parsed.rows.len(), parsed.filtered), (1, 0));
         assert_eq!(parsed.charges.get("U\"SD"), Some(&500_000));
-        assert_eq!(parsed.rows[0].id, text::hash(b"c1"));
+        assert_eq!(parsed.rows[0].row.id, text::hash(b"c1"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, TeamsRow};
+use super::super::rows::{Filters, Parsed, ReadTeamsRow};
 use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::{Fields, build};
 
@@ -55,7 +55,7 @@ fn graph_row(
     filters: &Filters,
     source: u64,
     charges: &mut BTreeMap<String, i64>,
-) -> Result<Option<TeamsRow>, RowFault> {
+) -> Result<Option<ReadTeamsRow>, RowFault> {
     let row: GraphRow<'_> = serde_json::from_str(json)
         .map_err(|e| (Some((e.line(), e.column())), None, e.to_string()))?;
     let fields = Fields {
@@ -84,7 +84,7 @@ pub(crate) fn parse_ndjson(
     file: u16,
     first_line: Option<u64>,
     filters: &Filters,
-) -> Parsed<TeamsRow> {
+) -> Parsed<ReadTeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
     let mut at = 0;
     for (line_no, raw) in lines_inclusive(chunk).enumerate() {
@@ -159,7 +159,7 @@ pub(crate) fn parse_json(
     first_line: Option<u64>,
     first_column: u64,
     filters: &Filters,
-) -> Parsed<TeamsRow> {
+) -> Parsed<ReadTeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
     parsed.lines = memchr::memchr_iter(b'\n', content).count() as u64;
     let mut positions = Positions {
@@ -299,7 +299,7 @@ mod tests {
     use crate::reconcile::source::{JsonCut, Lines, visit_offsets};
 
     /// A whole file read as one chunk.
-    fn whole(content: &[u8]) -> Parsed<TeamsRow> {
+    fn whole(content: &[u8]) -> Parsed<ReadTeamsRow> {
         parse_json(content, 0, 0, Some(1), 0, &all())
     }
 
@@ -349,7 +349,7 @@ mod tests {
                 };
                 read += parsed.read;
                 balance += parsed.array_balance;
-                ids.extend(parsed.rows.iter().map(|r| (r.id, r.source)));
+                ids.extend(parsed.rows.iter().map(|r| (r.row.id, r.row.source)));
                 chunks += 1;
             }
             assert!(chunks > 1, "one chunk of {} bytes", shape.len());
@@ -388,13 +388,14 @@ mod tests {
     fn a_graph_row_reads_into_a_compact_row() {
         let parsed = whole(format!("{{\"@odata.context\":\"x\",\"value\":[{ROW}],\"@odata.nextLink\":\"https://graph\"}}").as_bytes());
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        let row = parsed.rows[0];
+        let read = parsed.rows[0];
+        let row = read.row;
         assert_eq!(row.id, text::hash(b"1835317186_112562680@61.221.3.176"));
         assert_eq!(row.measured, 219 * text::SECOND);
         assert_eq!(row.billed, 219);
         assert_eq!(row.duration_source, DurationSource::Operator);
         // Inbound: the user's number is the callee.
-        assert_eq!(row.number, text::number_key(b"+1234567890"));
+        assert_eq!(read.number, text::number_key(b"+1234567890"));
         assert_eq!(
             row.start,
             text::parse_rfc3339(b"2019-11-01T00:00:08.2589935Z", None).unwrap()

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::mismatches::Described;
-use super::rows::{DurationSource, Filters, NONE, Parsed, TeamsRow};
+use super::rows::{DurationSource, Filters, NONE, Parsed, ReadTeamsRow, TeamsRow};
 use super::source::trim_cr;
 use super::text;
 
@@ -90,7 +90,7 @@ fn build(
     filters: &Filters,
     source: u64,
     charges: &mut BTreeMap<String, i64>,
-) -> Result<Option<TeamsRow>, FieldError> {
+) -> Result<Option<ReadTeamsRow>, FieldError> {
     let time = |name: &'static str, value: Option<&[u8]>| match value {
         None | Some(b"") => Err((name, "missing".to_owned())),
         Some(v) => text::parse_rfc3339(v, None)
@@ -140,17 +140,19 @@ fn build(
     if let Some(charge) = fields.charge {
         add_charge(charges, fields.currency.unwrap_or_default(), charge);
     }
-    Ok(Some(TeamsRow {
-        id,
-        pair: text::pair_key(caller, callee),
+    Ok(Some(ReadTeamsRow {
+        row: TeamsRow {
+            id,
+            pair: text::pair_key(caller, callee),
+            slot: 0,
+            start,
+            measured: end - start,
+            source,
+            billed,
+            next: NONE,
+            duration_source,
+        },
         number: if inbound { callee } else { caller },
-        slot: 0,
-        start,
-        measured: end - start,
-        source,
-        billed,
-        next: NONE,
-        duration_source,
     }))
 }
 
@@ -180,10 +182,10 @@ fn add_charge(charges: &mut BTreeMap<String, i64>, currency: &[u8], charge: i64)
 
 /// Adds one row's outcome to a chunk's result.
 fn keep(
-    parsed: &mut Parsed<TeamsRow>,
+    parsed: &mut Parsed<ReadTeamsRow>,
     line: u64,
     column: Option<u64>,
-    outcome: Result<Option<TeamsRow>, FieldError>,
+    outcome: Result<Option<ReadTeamsRow>, FieldError>,
 ) {
     parsed.read += 1;
     match outcome {

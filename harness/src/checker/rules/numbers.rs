@@ -179,51 +179,12 @@ struct Attempt {
     accepted: bool,
 }
 
-/// What is known of one event id: the attempts that carried it, and the event once it was
-/// observed (either may come first).
-#[derive(Debug, Default)]
-struct Slot {
-    /// Indexes into [`Deliveries::attempts`], in `seq` order.
-    attempts: Carried,
-    /// The first event of this id observed.
-    event: Option<Generated>,
-}
-
-/// The attempts that carried one event, as indexes: the first one kept inline, since nearly
-/// every event travels once (an allocation per event was a cost of its own at tens of
-/// thousands of events a second).
-#[derive(Debug, Default)]
-enum Carried {
-    #[default]
-    None,
-    One(usize),
-    Many(Vec<usize>),
-}
-
-impl Carried {
-    fn push(&mut self, index: usize) {
-        *self = match std::mem::take(self) {
-            Self::None => Self::One(index),
-            Self::One(first) => Self::Many(vec![first, index]),
-            Self::Many(mut all) => {
-                all.push(index);
-                Self::Many(all)
-            }
-        };
-    }
-
-    fn as_slice(&self) -> &[usize] {
-        match self {
-            Self::None => &[],
-            Self::One(index) => std::slice::from_ref(index),
-            Self::Many(all) => all,
-        }
-    }
-}
-
+/// One event as observed: its id, when it came among the events, its number and sequence.
 #[derive(Debug)]
 struct Generated {
-    /// Its rank among the distinct events, in the order generated.
+    key: EventKey,
+    /// Its place among the events observed (a repeated id's first observation is the one that
+    /// counts).
     rank: u64,
     /// Its number, as an index into the values of [`Deliveries::numbers`].
     number: usize,
@@ -231,21 +192,30 @@ struct Generated {
 }
 
 /// The state NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE fold over a run: every webhook attempt and
-/// every distinct number event, joined by event id. It grows with events and their attempts,
+/// every number event, joined by event id at the end. It grows with events and their attempts,
 /// never with calls or other exchanges.
+///
+/// The join is made once, at the end ([`Deliveries::by_number`]): as the run goes, an attempt's
+/// event ids and an event are appended to lists, in the order observed. Joining as they came,
+/// in a table keyed by event id, cost a random probe of a table growing by one entry per event
+/// for each event and each attempt, in each of the three rules: half the checker's thread at
+/// 20,000 webhooks a second (a load test's), where sorting the lists once costs milliseconds.
 #[derive(Debug, Default)]
 struct Deliveries {
     /// Every attempt of the carrier's notifications, in `seq` order.
     attempts: Vec<Attempt>,
-    /// eventId → its attempts and the event. Hashed: it is looked up twice per event as the
-    /// load goes (its attempt, the event), and a B-tree's string comparisons were a third of
-    /// the checker's time at 4,000 webhooks/s. Its order reaches nothing: the judgement reads it
-    /// by number, each number's events sorted by rank.
-    events: FxMap<EventKey, Slot>,
-    /// telephoneNumber → its index, in the order first seen (hashed, as `events`).
+    /// Each event id an attempt carried, with the attempt's index in `attempts`, in the order
+    /// observed (sorted by id at the end).
+    carried: Pile<(EventKey, usize)>,
+    /// Every event observed, in the order observed (sorted by id at the end).
+    events: Pile<Generated>,
+    /// The attempt indexes of `carried` once sorted, so that each event's are one slice.
+    carried_indexes: Vec<usize>,
+    /// How many events were observed.
+    observed: u64,
+    /// telephoneNumber → its index, in the order first seen. Hashed: looked up once per event;
+    /// its order reaches nothing (the judgement reads numbers by name).
     numbers: FxMap<String, usize>,
-    /// How many distinct events were observed.
-    distinct: u64,
 }
 
 impl Deliveries {
@@ -263,21 +233,10 @@ impl Deliveries {
                     accepted: matches!(e.status, Some(200 | 202 | 204)),
                 });
                 for id in event_ids {
-                    self.events
-                        .entry(EventKey::of(id))
-                        .or_default()
-                        .attempts
-                        .push(index);
+                    self.carried.push((EventKey::of(id), index));
                 }
             }
             Observation::Event(event) => {
-                let slot = self
-                    .events
-                    .entry(EventKey::of(&event.event_id))
-                    .or_default();
-                if slot.event.is_some() {
-                    return;
-                }
                 let number = match self.numbers.get(&event.telephone_number) {
                     Some(&number) => number,
                     None => {
@@ -286,35 +245,53 @@ impl Deliveries {
                         number
                     }
                 };
-                slot.event = Some(Generated {
-                    rank: self.distinct,
+                self.events.push(Generated {
+                    key: EventKey::of(&event.event_id),
+                    rank: self.observed,
                     number,
                     sequence: event.sequence,
                 });
-                self.distinct += 1;
+                self.observed += 1;
             }
             Observation::Cycle(_) | Observation::Leg(_) => {}
         }
     }
 
-    /// Each number's events with their attempts, for judging at the end.
-    fn by_number(&self) -> Numbers<'_> {
+    /// Each number's distinct events (the first observation of each id) with the attempts that
+    /// carried them (in the order observed), for judging at the end.
+    fn by_number(&mut self) -> Numbers<'_> {
+        // By id, and in the order observed within an id: the first event of an id leads its
+        // run, an id's attempts come in `seq` order.
+        let events = self
+            .events
+            .sorted_by(|a, b| (&a.key, a.rank).cmp(&(&b.key, b.rank)));
+        let carried = self.carried.sorted_by(Ord::cmp);
+        self.carried_indexes = carried.iter().map(|&(_, index)| index).collect();
         let mut names = vec![""; self.numbers.len()];
         for (name, &i) in &self.numbers {
             names[i] = name;
         }
         let mut by_number: BTreeMap<&str, Vec<(u64, Event<'_>)>> = BTreeMap::new();
-        for (id, slot) in &self.events {
-            if let Some(g) = &slot.event {
-                by_number.entry(names[g.number]).or_default().push((
-                    g.rank,
-                    Event {
-                        id,
-                        sequence: g.sequence,
-                        attempts: slot.attempts.as_slice(),
-                    },
-                ));
+        let mut from = 0;
+        let mut previous: Option<&EventKey> = None;
+        for g in events {
+            if previous == Some(&g.key) {
+                continue;
             }
+            previous = Some(&g.key);
+            // The attempts of this id: the run of `carried` with its key (ids come in the same
+            // order in both lists, so the search goes on from the last run).
+            from += carried[from..].partition_point(|(key, _)| *key < g.key);
+            let to = from + carried[from..].partition_point(|(key, _)| *key == g.key);
+            by_number.entry(names[g.number]).or_default().push((
+                g.rank,
+                Event {
+                    id: &g.key,
+                    sequence: g.sequence,
+                    attempts: &self.carried_indexes[from..to],
+                },
+            ));
+            from = to;
         }
         Numbers {
             attempts: &self.attempts,
@@ -326,6 +303,59 @@ impl Deliveries {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A list that grows by one item per event, appended to as the run goes and read once, sorted,
+/// at the end: kept in blocks that are never moved, each as large as everything before it (at
+/// most [`Pile::BLOCK`] items), so that growing never copies what is there (a `Vec` doubling
+/// copied it all, and cleared twice the pages it ends with) and a small run keeps small blocks.
+#[derive(Debug)]
+struct Pile<T> {
+    blocks: Vec<Vec<T>>,
+    /// How many items the blocks hold.
+    len: usize,
+    /// All of it in one list, sorted ([`Pile::sorted_by`]).
+    sorted: Vec<T>,
+}
+
+impl<T> Default for Pile<T> {
+    fn default() -> Self {
+        Self {
+            blocks: Vec::new(),
+            len: 0,
+            sorted: Vec::new(),
+        }
+    }
+}
+
+impl<T> Pile<T> {
+    /// The most items in one block.
+    const BLOCK: usize = 1 << 14;
+    /// The items in the first block.
+    const FIRST: usize = 16;
+
+    fn push(&mut self, item: T) {
+        match self.blocks.last_mut() {
+            Some(block) if block.len() < block.capacity() => block.push(item),
+            _ => {
+                let mut block = Vec::with_capacity(self.len.clamp(Self::FIRST, Self::BLOCK));
+                block.push(item);
+                self.blocks.push(block);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Every item, sorted by `order` (items equal by it in no set order).
+    fn sorted_by(&mut self, order: impl FnMut(&T, &T) -> std::cmp::Ordering) -> &[T] {
+        self.sorted.reserve(self.len);
+        self.len = 0;
+        for block in self.blocks.drain(..) {
+            self.sorted.extend(block);
+        }
+        self.sorted.sort_unstable_by(order);
+        &self.sorted
     }
 }
 
@@ -492,7 +522,7 @@ impl Rule for NumIdempotent {
         self.deliveries.observe(observation);
     }
 
-    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+    fn finish(mut self: Box<Self>, end: &End<'_>) -> Judged {
         let numbers = self.deliveries.by_number();
         let mut tally = Tally::new(RuleId::NumIdempotent);
         let mut probed = 0u64;
@@ -620,7 +650,7 @@ impl Rule for NumOrder {
         self.deliveries.observe(observation);
     }
 
-    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+    fn finish(mut self: Box<Self>, end: &End<'_>) -> Judged {
         let numbers = self.deliveries.by_number();
         let mut tally = Tally::new(RuleId::NumOrder);
         let mut exact = 0u64;
@@ -716,7 +746,7 @@ impl Rule for NumState {
         self.deliveries.observe(observation);
     }
 
-    fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
+    fn finish(mut self: Box<Self>, end: &End<'_>) -> Judged {
         let numbers = self.deliveries.by_number();
         let teams: BTreeMap<&str, &TeamsNumber> = end
             .teams_numbers
@@ -828,13 +858,90 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_attempts_of_an_event_come_back_in_the_order_pushed() {
-        let mut carried = Carried::default();
-        assert!(carried.as_slice().is_empty());
-        for (n, index) in [7, 3, 9].into_iter().enumerate() {
-            carried.push(index);
-            assert_eq!(carried.as_slice(), &[7, 3, 9][..=n]);
+    fn events_are_joined_to_their_attempts_by_id_whatever_came_first() {
+        use oc_protocol::NumberEventType;
+        let id = |i: u128| oc_protocol::ids::uuid_from_bits(i << 100 | i);
+        let event = |i: u128, number: &str, sequence: u64| oc_protocol::NumberEvent {
+            event_id: id(i),
+            sequence,
+            kind: NumberEventType::Unassigned,
+            tenant_id: id(99),
+            telephone_number: number.into(),
+            sip_uri: None,
+            usage: None,
+            assignee: None,
+            effective_date_time: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let attempt = |seq: u64, ids: &[u128]| Exchange {
+            seq,
+            direction: ExchangeDirection::TeamsToCarrier,
+            carrier: Some("c".into()),
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            status: Some(204),
+            error: None,
+            sim_time: 0,
+            wall_time_ms: 0,
+            latency_us: 0,
+            request_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+            fault: None,
+            detail: Some(ExchangeDetail::Webhook {
+                notification_id: id(1000 + u128::from(seq)),
+                attempt: 0,
+                event_ids: ids.iter().map(|&i| id(i)).collect(),
+            }),
+        };
+        let mut d = Deliveries::default();
+        // Event 7's attempts come before it and after it; event 3 is observed twice (the first
+        // counts), event 5 never travels, event 9 travels but is never observed.
+        d.observe(&Observation::Exchange(&attempt(1, &[7, 9])));
+        d.observe(&Observation::Event(&event(3, "+1", 2)));
+        d.observe(&Observation::Event(&event(7, "+1", 1)));
+        d.observe(&Observation::Event(&event(5, "+2", 1)));
+        d.observe(&Observation::Exchange(&attempt(2, &[3, 7])));
+        d.observe(&Observation::Event(&event(3, "+2", 9)));
+        d.observe(&Observation::Exchange(&attempt(3, &[7])));
+        let numbers = d.by_number();
+        let summary = |number: &str| -> Vec<(String, u64, Vec<u64>)> {
+            numbers
+                .events(number)
+                .iter()
+                .map(|e| {
+                    let seqs = numbers.attempts_of(e).map(|a| a.seq).collect();
+                    (e.id.short(), e.sequence, seqs)
+                })
+                .collect()
+        };
+        // In the order first observed, each with its attempts in `seq` order.
+        assert_eq!(
+            summary("+1"),
+            [
+                (id(3)[..8].to_owned(), 2, vec![2]),
+                (id(7)[..8].to_owned(), 1, vec![1, 2, 3]),
+            ]
+        );
+        assert_eq!(summary("+2"), [(id(5)[..8].to_owned(), 1, vec![])]);
+        assert_eq!(numbers.by_number.len(), 2);
+    }
+
+    #[test]
+    fn a_pile_gives_back_every_item_sorted_in_blocks_that_grow_to_a_bound() {
+        let mut pile = Pile::default();
+        let n = 3 * Pile::<u32>::BLOCK as u32;
+        for i in (0..n).rev() {
+            pile.push(i);
         }
+        let sizes: Vec<usize> = pile.blocks.iter().map(Vec::capacity).collect();
+        assert_eq!(sizes[..3], [16, 16, 32]);
+        assert!(sizes.iter().all(|&c| c <= Pile::<u32>::BLOCK));
+        assert!(pile.sorted_by(Ord::cmp).iter().copied().eq(0..n));
+        // Items pushed after a sort join the rest at the next one.
+        pile.push(7);
+        let sorted = pile.sorted_by(Ord::cmp);
+        assert_eq!(sorted.len(), n as usize + 1);
+        assert_eq!(sorted[7..9], [7, 7]);
     }
 
     #[test]

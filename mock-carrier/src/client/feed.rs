@@ -60,10 +60,10 @@ impl Client {
                 && chain.pages + 1 < self.config.client.max_pages_per_chain)
                 .then(|| tail_next_link(&answer.body))
                 .flatten()
-                .and_then(|link| Some((link.to_owned(), self.resolve_link(link).ok()?)));
+                .and_then(|link| self.resolve_link(link).ok());
             let index = chain.pages;
             let (links, fetched) = match &ahead {
-                Some((_, next)) => {
+                Some(next) => {
                     let (fetched, links) = futures_util::join!(
                         self.fetch(kind, next, true, true, counts),
                         self.take_page(kind, &url, &answer, index, on_page)
@@ -78,7 +78,7 @@ impl Client {
             chain.records += links.items as u64;
             chain.pages += 1;
             let next = match (nonempty(links.next_link), nonempty(links.delta_link)) {
-                (Some(next), _) => self.resolve_link(&next).map(|url| Some((next, url))),
+                (Some(next), _) => self.resolve_link(&next).map(Some),
                 (None, Some(delta)) => self.resolve_link(&delta).map(|_| {
                     chain.delta_link = Some(delta);
                     None
@@ -88,7 +88,7 @@ impl Client {
                     url: url.to_string(),
                 }),
             };
-            let (next_text, next) = match next? {
+            let next = match next? {
                 None => return Ok(chain),
                 Some(_) if chain.pages >= self.config.client.max_pages_per_chain => {
                     return Err(ClientError::EndlessFeed {
@@ -101,7 +101,7 @@ impl Client {
             followed_link = true;
             followed_next = true;
             answer = match (ahead, fetched) {
-                (Some((asked, _)), Some(fetched)) if asked == next_text => fetched?,
+                (Some(asked), Some(fetched)) if asked == next => fetched?,
                 (ahead, _) => {
                     if ahead.is_some() {
                         warn(&BAD_FROM_TEAMS, |suppressed| {

@@ -348,8 +348,8 @@ pub fn reconcile_spilling(
     let mut teams_feeder = Feeder::new(&options.teams, None);
     let mut teams_rejections = Rejections::new("teams", &options.teams, options.max_errors);
     let mut reserved = false;
-    let teams_pool = Pool::new();
-    let teams_pool = &teams_pool;
+    let teams_vectors = Pool::new();
+    let teams_pool = &teams_vectors;
     let states = partitioned(
         (0..parts)
             .map(|_| (Index::default(), Figures::new(tolerance)))
@@ -401,6 +401,8 @@ pub fn reconcile_spilling(
             )
         },
     )?;
+    // The vectors kept for Teams' rows are freed for the carrier's.
+    drop(teams_vectors);
     teams_rejections.finish(&mut listed, 0)?;
     let teams_files = std::mem::take(&mut teams_feeder.files);
     let teams_done = started.elapsed().as_secs_f64();
@@ -436,6 +438,7 @@ pub fn reconcile_spilling(
         all_figures.push(figures);
     }
     let indexes = indexes;
+    let teams_kept: usize = indexes.iter().map(|index| index.len() as usize).sum();
     // The `mismatches.csv` lines of the carrier rows whose id Teams does not have at all,
     // made while their text is in hand: neither kept as rows nor read again from the files.
     let mismatches_path = options.out.join("mismatches.csv");
@@ -445,7 +448,15 @@ pub fn reconcile_spilling(
             .into_iter()
             .enumerate()
             .map(|(k, mut figures)| {
-                figures.reserve_pairs(indexes[k].len() as usize);
+                // The first partition's room is for every partition's drifts, which are
+                // merged into it at the end: copied once, into room that was never touched,
+                // rather than grown (a copy of its own and twice the fresh memory).
+                let pairs = if k == 0 {
+                    teams_kept
+                } else {
+                    indexes[k].len() as usize
+                };
+                figures.reserve_pairs(pairs);
                 (k, Claims::new(indexes[k].len()), figures, Vec::new())
             })
             .collect(),

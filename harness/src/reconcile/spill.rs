@@ -161,7 +161,9 @@ impl Spill {
     /// Adds the lines of a block, which is left empty.
     pub(crate) fn add(&mut self, block: &mut Block) -> io::Result<()> {
         self.lines += block.len() as u64;
-        if self.block.keys.is_empty() {
+        // Taken whole only when it is the larger: the caller drops the block it is left
+        // with, and a grown block dropped is fresh memory to clear when it grows again.
+        if self.block.keys.is_empty() && self.block.text.capacity() < block.text.capacity() {
             std::mem::swap(&mut self.block, block);
         } else {
             // Places in the text are 32-bit: a block far past any budget goes out first.

@@ -7,8 +7,11 @@
 #    the target achieved) against the requests per second of `wrk` posting one signed
 #    notification body with the same connection count (64, the webhook sender's) to the same
 #    endpoint for 20 s. Each line gives the CPU time per 1,000 notifications of the harness and
-#    of the carrier (and the carrier's per 1,000 of wrk's requests): steadier than rates on a
-#    shared machine.
+#    of the carrier (and wrk's and the carrier's per 1,000 of wrk's requests): steadier than
+#    rates on a shared machine. Measured twice: unpinned (load tool and carrier share both
+#    cores, as the scheduler places them), then pinned with `taskset` (the carrier on core 1,
+#    the harness or wrk on core 0: each side one core, as when the carrier runs on a machine of
+#    its own). PINNED=0 measures only the first, PINNED=1 only the second.
 #    The body wrk posts is signed once, when the script starts: an `OC-Signature` is valid for
 #    300 s (PROTOCOL 1) and mock-carrier checks the timestamp's freshness and the HMAC, and
 #    keeps no replay cache beyond applying each eventId once [NUM-IDEMPOTENT], so every
@@ -26,7 +29,7 @@
 # PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
 # Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load). HARNESS=PATH and
 # CARRIER=PATH measure those binaries instead of building this tree.
-# Needs wrk (installed with apt-get when missing, as root), python3 and GNU time.
+# Needs wrk (installed with apt-get when missing, as root), python3, GNU time and taskset.
 # Exit codes: 0 measured, 1 a run failed, 2 a tool missing.
 # A benchmark, not a test: quote its lines with the machine and its load average.
 set -euo pipefail
@@ -41,6 +44,7 @@ if ! command -v wrk >/dev/null; then
     apt-get install -y wrk >&2 || { echo "error: could not install wrk" >&2; exit 2; }
 fi
 command -v python3 >/dev/null || { echo "error: python3 not found" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "error: taskset not found" >&2; exit 2; }
 
 target=${CARGO_TARGET_DIR:-target}
 out=${OUT:-$target/bench-load}
@@ -65,6 +69,9 @@ teams_port=$(free_port)
 url="http://127.0.0.1:$carrier_port"
 hook="$url/oc/v1/notifications/number-assignments"
 
+# Commands that pin the carrier and the load tool to a core (none: unpinned).
+pin_carrier=()
+pin_load=()
 # One carrier for every run; $1: extra configuration (a misbehaviour).
 carrier=
 start_carrier() {
@@ -80,7 +87,7 @@ webhook_secret = "$secret"
 poll_interval_ms = 2000
 $1
 TOML
-    "$carrier_bin" serve --config "$out/carrier.toml" >"$out/carrier.log" 2>&1 &
+    "${pin_carrier[@]}" "$carrier_bin" serve --config "$out/carrier.toml" >"$out/carrier.log" 2>&1 &
     carrier=$!
     for _ in $(seq 1 100); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1', $carrier_port), 1)" \
@@ -127,7 +134,7 @@ TOML
 
 # Runs a plan; prints nothing, leaves the report in $out/$1.
 load() {
-    /usr/bin/time -f "%U %S" -o "$out/$1.cpu" \
+    "${pin_load[@]}" /usr/bin/time -f "%U %S" -o "$out/$1.cpu" \
         "$harness" load --carrier-url "$url" --plan "$out/$1.toml" \
         --listen "127.0.0.1:$teams_port" --token "$token" --webhook-secret "$secret" \
         --ready-timeout 30s --out "$out/$1" --quiet >"$out/$1.stdout" 2>"$out/$1.stderr" || true
@@ -164,19 +171,20 @@ PY
 }
 
 echo "# machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-if [[ ${PART:-all} != 2 ]]; then
-echo "## 1. generator ceiling ($connections connections)"
+# The ceiling against wrk; $1 names the set-up in each line (unpinned, pinned).
+ceiling() {
+local setup=$1
+echo "## 1. generator ceiling ($connections connections, $setup)"
 start_carrier ""
-best=0
-most=0
+local best=0 most=0
 for rate in "${rates[@]}"; do
-    plan "ceiling-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
+    plan "ceiling-$setup-$rate" "$rate" 20 '"dropped == 0", "achieved_rate >= 0.99"'
     load_before=$(cut -d' ' -f1 /proc/loadavg)
     carrier_before=$(carrier_ticks)
-    load "ceiling-$rate"
+    load "ceiling-$setup-$rate"
     carrier_after=$(carrier_ticks)
     load_after=$(cut -d' ' -f1 /proc/loadavg)
-    read -r achieved dropped held < <(python3 - "$out/ceiling-$rate/report.json" <<'PY'
+    read -r achieved dropped held < <(python3 - "$out/ceiling-$setup-$rate/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rows = r["load"]["intervals"]
@@ -187,28 +195,43 @@ PY
     )
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
     # wall-clock rates on a shared machine.
-    cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$rate.cpu")
+    cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$setup-$rate.cpu")
     # The carrier's CPU over the same run (its process lives through every rate), per 1,000
     # notifications acknowledged.
     carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$achieved" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
-    echo "generator: target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
+    echo "generator ($setup): target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done
 wrk_script "$out/post.lua"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 carrier_before=$(carrier_ticks)
-wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling.txt" 2>&1
+"${pin_load[@]}" /usr/bin/time -f "%U %S" -o "$out/wrk-$setup.cpu" \
+    wrk -t2 -c"$connections" -d20s -s "$out/post.lua" "$hook" >"$out/wrk-ceiling-$setup.txt" 2>&1
 carrier_after=$(carrier_ticks)
-wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling.txt")
-grep '^wrk:' "$out/wrk-ceiling.txt" || true
+wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling-$setup.txt")
+grep '^wrk:' "$out/wrk-ceiling-$setup.txt" || true
 carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$wrk_rps" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
-echo "wrk: carrier CPU ${carrier_cpu} s per 1000 requests (load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after)"
-python3 -c "print(f'ceiling: generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
-python3 -c "print(f'throughput: generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
+wrk_cpu=$(awk -v n="$wrk_rps" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/wrk-$setup.cpu")
+echo "wrk ($setup): ${wrk_rps} requests/s, wrk CPU ${wrk_cpu} s and carrier CPU ${carrier_cpu} s per 1000 requests (load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after)"
+python3 -c "print(f'ceiling ($setup): generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
+python3 -c "print(f'throughput ($setup): generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier
+}
+if [[ ${PART:-all} != 2 ]]; then
+    if [[ ${PINNED:-} != 1 ]]; then
+        ceiling unpinned
+    fi
+    if [[ ${PINNED:-} != 0 ]]; then
+        # Each side one core: the carrier on core 1, the harness or wrk on core 0.
+        pin_carrier=(taskset -c 1)
+        pin_load=(taskset -c 0)
+        ceiling pinned
+        pin_carrier=()
+        pin_load=()
+    fi
 fi
 [[ ${PART:-all} == 1 ]] && exit 0
 [[ -f "$out/post.lua" ]] || wrk_script "$out/post.lua"

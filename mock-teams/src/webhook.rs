@@ -634,20 +634,36 @@ mod tests {
     use crate::exchange::log_sink;
     use crate::faults::FaultSettings;
 
-    /// Fails the first `failures` attempts, recording when each came (on tokio's clock).
+    /// Fails the first `failures` attempts, recording when each came (on tokio's clock) and
+    /// what it posted (its signature and body).
     struct Scripted {
         failures: usize,
         attempts: Mutex<Vec<tokio::time::Instant>>,
+        posted: Mutex<Vec<(String, Arc<Vec<u8>>)>>,
+    }
+
+    impl Scripted {
+        fn new(failures: usize) -> Arc<Self> {
+            Arc::new(Self {
+                failures,
+                attempts: Mutex::new(Vec::new()),
+                posted: Mutex::new(Vec::new()),
+            })
+        }
     }
 
     impl Transport for Arc<Scripted> {
         fn post(
             &self,
             _url: &str,
-            _signature: &str,
-            _body: Arc<Vec<u8>>,
+            signature: &str,
+            body: Arc<Vec<u8>>,
             _timeout: Duration,
         ) -> futures_util::future::BoxFuture<'static, AttemptResult> {
+            self.posted
+                .lock()
+                .unwrap()
+                .push((signature.to_owned(), body));
             let mut attempts = self.attempts.lock().unwrap();
             attempts.push(tokio::time::Instant::now());
             let fail = attempts.len() <= self.failures;
@@ -696,10 +712,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_follow_1_2_4_8_16_seconds_then_give_up() {
-        let transport = Arc::new(Scripted {
-            failures: usize::MAX,
-            attempts: Mutex::new(Vec::new()),
-        });
+        let transport = Scripted::new(usize::MAX);
         let sender = sender(transport.clone());
         let t0 = tokio::time::Instant::now();
         sender.send("c".into(), target(), vec![event(1)], 0);
@@ -752,10 +765,7 @@ mod tests {
     /// Real time (the outage is on the wall clock), short delays; ordering asserted, not speed.
     #[tokio::test]
     async fn notifications_queue_through_an_outage_then_retry_on_schedule() {
-        let transport = Arc::new(Scripted {
-            failures: 1,
-            attempts: Mutex::new(Vec::new()),
-        });
+        let transport = Scripted::new(1);
         let faults = Arc::new(Faults::new(FaultSettings::default(), 1));
         let sender = WebhookSender::spawn(
             Arc::new(transport.clone()),
@@ -790,10 +800,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_acknowledged_retry_ends_delivery() {
-        let transport = Arc::new(Scripted {
-            failures: 2,
-            attempts: Mutex::new(Vec::new()),
-        });
+        let transport = Scripted::new(2);
         let sender = sender(transport.clone());
         sender.send("c".into(), target(), vec![event(1)], 0);
         assert!(sender.wait_idle(Duration::from_secs(120)).await);
@@ -843,18 +850,31 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn events_go_out_in_notifications_of_at_most_100() {
-        let transport = Arc::new(Scripted {
-            failures: 0,
-            attempts: Mutex::new(Vec::new()),
-        });
+        let transport = Scripted::new(0);
         let sender = sender(transport.clone());
-        sender.send("c".into(), target(), (0..250).map(event).collect(), 0);
+        let events: Vec<NumberEvent> = (0..250).map(event).collect();
+        sender.send("c".into(), target(), events.clone(), 0);
         assert!(sender.wait_idle(Duration::from_secs(10)).await);
-        assert_eq!(
-            transport.attempts.lock().unwrap().len(),
-            3,
-            "100 + 100 + 50"
-        );
         assert_eq!(sender.outstanding(), 0);
+        let posted = transport.posted.lock().unwrap().clone();
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        let mut sent = Vec::new();
+        let mut sizes = Vec::new();
+        for (signature, body) in &posted {
+            // Each notification signed with the carrier's secret over its own body.
+            oc_protocol::signing::verify(Some(signature), target().secret.as_bytes(), body, now)
+                .unwrap();
+            let notification: NumberAssignmentNotification = serde_json::from_slice(body).unwrap();
+            sizes.push(notification.events.len());
+            sent.extend(notification.events);
+        }
+        assert_eq!(sizes, [100, 100, 50]);
+        assert_eq!(sent, events, "every event once, in order");
     }
 }

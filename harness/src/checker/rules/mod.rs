@@ -21,48 +21,71 @@ use super::History;
 use super::history::CheckSettings;
 use super::stream::{Judged, Lookup, Rule};
 
-/// A new rule's state, judging with the run's settings.
-type NewRule = fn(&CheckSettings) -> Box<dyn Rule>;
+/// A new rule's state, judging with the run's settings, and the state it shares with others.
+type NewRule = fn(&CheckSettings, &Shared) -> Box<dyn Rule>;
 
 /// Every rule, in catalogue order (`oc_protocol::rules::catalogue()`).
 const RULES: [(RuleId, NewRule); 18] = [
-    (RuleId::SecSignature, |_| Box::new(security::SecSignature)),
-    (RuleId::SecIsolation, |_| Box::new(security::SecIsolation)),
-    (RuleId::NumAck, |s| Box::new(numbers::NumAck::new(s))),
-    (RuleId::NumIdempotent, |_| {
-        Box::new(numbers::NumIdempotent::default())
+    (RuleId::SecSignature, |_, _| {
+        Box::new(security::SecSignature)
     }),
-    (RuleId::NumOrder, |_| Box::new(numbers::NumOrder::default())),
-    (RuleId::NumState, |_| Box::new(numbers::NumState::default())),
-    (RuleId::CdrPaging, |_| Box::new(feeds::CdrPaging::new())),
-    (RuleId::CdrFeed, |_| Box::new(feeds::CdrFeed::new())),
-    (RuleId::CdrThrottle, |_| Box::new(feeds::CdrThrottle::new())),
-    (RuleId::QuaClass, |_| Box::new(quality::QuaClass::new())),
-    (RuleId::QuaFeed, |_| Box::new(quality::QuaFeed::new())),
-    (RuleId::DurSchema, |_| Box::new(durations::DurSchema::new())),
-    (RuleId::DurIdempotent, |_| {
+    (RuleId::SecIsolation, |_, _| {
+        Box::new(security::SecIsolation)
+    }),
+    (RuleId::NumAck, |s, _| Box::new(numbers::NumAck::new(s))),
+    (RuleId::NumIdempotent, |_, shared| {
+        Box::new(numbers::NumIdempotent::new(shared.deliveries.clone()))
+    }),
+    (RuleId::NumOrder, |_, shared| {
+        Box::new(numbers::NumOrder::new(shared.deliveries.clone()))
+    }),
+    (RuleId::NumState, |_, shared| {
+        Box::new(numbers::NumState::new(shared.deliveries.clone()))
+    }),
+    (RuleId::CdrPaging, |_, _| Box::new(feeds::CdrPaging::new())),
+    (RuleId::CdrFeed, |_, _| Box::new(feeds::CdrFeed::new())),
+    (RuleId::CdrThrottle, |_, _| {
+        Box::new(feeds::CdrThrottle::new())
+    }),
+    (RuleId::QuaClass, |_, _| Box::new(quality::QuaClass::new())),
+    (RuleId::QuaFeed, |_, _| Box::new(quality::QuaFeed::new())),
+    (RuleId::DurSchema, |_, _| {
+        Box::new(durations::DurSchema::new())
+    }),
+    (RuleId::DurIdempotent, |_, _| {
         Box::new(durations::DurIdempotent::new())
     }),
-    (RuleId::DurDuplicate, |_| {
+    (RuleId::DurDuplicate, |_, _| {
         Box::new(durations::DurDuplicate::new())
     }),
-    (RuleId::DurDeadline, |s| {
+    (RuleId::DurDeadline, |s, _| {
         Box::new(durations::DurDeadline::new(s))
     }),
-    (RuleId::DurComplete, |_| {
+    (RuleId::DurComplete, |_, _| {
         Box::new(durations::DurComplete::new())
     }),
-    (RuleId::DurUnexpected, |_| {
+    (RuleId::DurUnexpected, |_, _| {
         Box::new(durations::DurUnexpected::new())
     }),
-    (RuleId::DurFidelity, |_| {
+    (RuleId::DurFidelity, |_, _| {
         Box::new(durations::DurFidelity::new())
     }),
 ];
 
 /// Every rule's initial state, in catalogue order.
 pub(crate) fn all(settings: &CheckSettings) -> Vec<Box<dyn Rule>> {
-    RULES.iter().map(|(_, new)| new(settings)).collect()
+    let shared = Shared::default();
+    RULES
+        .iter()
+        .map(|(_, new)| new(settings, &shared))
+        .collect()
+}
+
+/// What several rules fold once for all of them.
+#[derive(Default)]
+struct Shared {
+    /// The webhook attempts and number events of NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE.
+    deliveries: numbers::SharedDeliveries,
 }
 
 /// Judges one rule on a kept history (replayed through the whole checker).

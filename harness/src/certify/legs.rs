@@ -29,7 +29,7 @@ use crate::actors::messages::{
     FinishLegs, LegsPosted, PendingLegs, PostDueLegs, TickPlayed, TickStarted,
 };
 use crate::checker::history::LegFact;
-use crate::run::probes::{Recording, send, wall_secs};
+use crate::run::probes::{Recording, send_until_answered, wall_secs};
 use crate::run::{CARRIER_ID, RunError, Sides};
 use crate::scenario::CertificationSpec;
 
@@ -224,7 +224,7 @@ impl Legs {
         let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
         let what = format!("POST {} with {} legs", paths::CALL_LEGS, batch.legs.len());
         let signature = sign(self.secret.as_bytes(), wall_secs(), &body);
-        let answer = send(
+        let answer = send_until_answered(
             &self.client,
             Recording {
                 calls: &self.calls,

@@ -29,7 +29,7 @@ use super::metrics::{Executor, MetricsSink, Sample};
 use super::plan::{Calls, LoadPlan, NumberEvents, PhaseKind};
 use super::schedule::Arrivals;
 use crate::actors::checker::Outbox;
-use crate::run::probes::{Recording, send, wall_secs};
+use crate::run::probes::{Recording, send_until_answered, wall_secs};
 use crate::run::{CARRIER_ID, Sides};
 
 /// How often Teams' clock follows the wall clock (and publishes what became available).
@@ -199,7 +199,7 @@ impl LegPoster {
         };
         let body = serde_json::to_vec(&batch).unwrap_or_default();
         let signature = sign(self.secret.as_bytes(), wall_secs(), &body);
-        send(
+        send_until_answered(
             &self.client,
             Recording {
                 calls: &self.calls,

@@ -29,7 +29,7 @@ use crate::actors::messages::{
     FinishLegs, LegsPosted, PendingLegs, PostDueLegs, TickPlayed, TickStarted,
 };
 use crate::checker::history::LegFact;
-use crate::run::probes::{Recording, send_until_answered, wall_secs};
+use crate::run::probes::{Answer, Recording, Request, send_until_answered, wall_secs};
 use crate::run::{CARRIER_ID, RunError, Sides};
 use crate::scenario::CertificationSpec;
 
@@ -223,28 +223,17 @@ impl Legs {
     async fn post(&self, batch: &CallLegBatch, now: UnixMillis) -> Result<(), String> {
         let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
         let what = format!("POST {} with {} legs", paths::CALL_LEGS, batch.legs.len());
-        let signature = sign(self.secret.as_bytes(), wall_secs(), &body);
-        let answer = send_until_answered(
+        let answer = post_legs(
             &self.client,
             Recording {
                 calls: &self.calls,
                 carrier: CARRIER_ID,
                 sim_time: now,
             },
-            reqwest::Method::POST,
             &self.url,
-            &[
-                (
-                    reqwest::header::CONTENT_TYPE.as_str(),
-                    "application/json".to_owned(),
-                ),
-                (SIGNATURE_HEADER, signature),
-            ],
+            &self.secret,
+            batch,
             body,
-            ANSWER_LIMIT,
-            ExchangeDetail::CallLegs {
-                call_ids: batch.legs.iter().map(|l| l.call_id.clone()).collect(),
-            },
         )
         .await;
         match (answer.status, answer.body) {
@@ -401,4 +390,39 @@ fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(St
             })
             .collect()
     })
+}
+
+/// Posts `batch` (serialised as `body`) to the carrier's call-legs hook at `url`, signed with
+/// `secret` like a webhook, and sends it again while unanswered (PROTOCOL 2.3): how both a
+/// certification and a load test tell the carrier of its calls.
+pub(crate) async fn post_legs(
+    client: &reqwest::Client,
+    rec: Recording<'_>,
+    url: &str,
+    secret: &str,
+    batch: &CallLegBatch,
+    body: Vec<u8>,
+) -> Answer {
+    let signature = sign(secret.as_bytes(), wall_secs(), &body);
+    send_until_answered(
+        client,
+        rec,
+        Request {
+            method: reqwest::Method::POST,
+            url,
+            headers: &[
+                (
+                    reqwest::header::CONTENT_TYPE.as_str(),
+                    "application/json".to_owned(),
+                ),
+                (SIGNATURE_HEADER, signature),
+            ],
+            body,
+            limit: ANSWER_LIMIT,
+            detail: ExchangeDetail::CallLegs {
+                call_ids: batch.legs.iter().map(|l| l.call_id.clone()).collect(),
+            },
+        },
+    )
+    .await
 }

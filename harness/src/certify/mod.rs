@@ -15,7 +15,7 @@
 //! the report from being written.
 
 pub mod cases;
-mod legs;
+pub(crate) mod legs;
 mod traffic;
 
 use std::net::SocketAddr;

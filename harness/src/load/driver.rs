@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use mock_teams::traffic::random_streams;
 use mock_teams::{Assignment, HarnessCalls, NewCall, NumberChange};
-use oc_observe::ExchangeDetail;
 use oc_protocol::legs::{CallLeg, CallLegBatch};
-use oc_protocol::signing::{SIGNATURE_HEADER, sign};
 use oc_protocol::{Assignee, NumberUsage, UnixMillis, format_timestamp, paths};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,7 +27,8 @@ use super::metrics::{Executor, MetricsSink, Sample};
 use super::plan::{Calls, LoadPlan, NumberEvents, PhaseKind};
 use super::schedule::Arrivals;
 use crate::actors::checker::Outbox;
-use crate::run::probes::{Recording, send_until_answered, wall_secs};
+use crate::certify::legs::post_legs;
+use crate::run::probes::Recording;
 use crate::run::{CARRIER_ID, Sides};
 
 /// How often Teams' clock follows the wall clock (and publishes what became available).
@@ -38,8 +37,6 @@ const CLOCK_STEP: Duration = Duration::from_millis(20);
 const CLOSE_EVERY: Duration = Duration::from_secs(1);
 /// The longest one leg post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most of the hook's answer read.
-const ANSWER_LIMIT: usize = 16 * 1024;
 
 /// The generator of iteration `k` of `executor`.
 pub(crate) fn iteration_rng(seed: u64, executor: Executor, k: u64) -> ChaCha8Rng {
@@ -198,28 +195,17 @@ impl LegPoster {
             }],
         };
         let body = serde_json::to_vec(&batch).unwrap_or_default();
-        let signature = sign(self.secret.as_bytes(), wall_secs(), &body);
-        send_until_answered(
+        post_legs(
             &self.client,
             Recording {
                 calls: &self.calls,
                 carrier: CARRIER_ID,
                 sim_time: intended,
             },
-            reqwest::Method::POST,
             &self.url,
-            &[
-                (
-                    reqwest::header::CONTENT_TYPE.as_str(),
-                    "application/json".to_owned(),
-                ),
-                (SIGNATURE_HEADER, signature),
-            ],
+            &self.secret,
+            &batch,
             body,
-            ANSWER_LIMIT,
-            ExchangeDetail::CallLegs {
-                call_ids: vec![call.call_id.clone()],
-            },
         )
         .await;
     }

@@ -36,21 +36,33 @@ pub(crate) struct Answer {
     pub(crate) unanswered: bool,
 }
 
-/// One call to the carrier, recorded as an exchange with `detail`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one request's parts, each used once; a struct would only rename them"
-)]
+/// One request to the carrier, as [`send`] makes and records it.
+#[derive(Clone)]
+pub(crate) struct Request<'a> {
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(&'a str, String)],
+    pub(crate) body: Vec<u8>,
+    /// The most of the answer's body read.
+    pub(crate) limit: usize,
+    /// What the exchange is about, for the checker.
+    pub(crate) detail: ExchangeDetail,
+}
+
+/// One call to the carrier, recorded as an exchange with its `detail`.
 pub(crate) async fn send(
     client: &reqwest::Client,
     rec: Recording<'_>,
-    method: reqwest::Method,
-    url: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    limit: usize,
-    detail: ExchangeDetail,
+    request: Request<'_>,
 ) -> Answer {
+    let Request {
+        method,
+        url,
+        headers,
+        body,
+        limit,
+        detail,
+    } = request;
     let wall_time_ms = wall_ms();
     let started = std::time::Instant::now();
     let mut request = client.request(method.clone(), url);
@@ -104,33 +116,14 @@ pub(crate) const RESEND_AFTER: [Duration; 2] = [Duration::from_millis(250), Dura
 /// lost 30 so, each a call the carrier then never knew of). Only for posts a carrier may get
 /// twice: a leg is identified by its call id (PROTOCOL 2.3). A post that timed out is not sent
 /// again: the carrier had it and was slow, which is for the figures to show.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "send's arguments, passed on to each attempt"
-)]
 pub(crate) async fn send_until_answered(
     client: &reqwest::Client,
     rec: Recording<'_>,
-    method: reqwest::Method,
-    url: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    limit: usize,
-    detail: ExchangeDetail,
+    request: Request<'_>,
 ) -> Answer {
     let mut waits = RESEND_AFTER.iter();
     loop {
-        let answer = send(
-            client,
-            rec,
-            method.clone(),
-            url,
-            headers,
-            body.clone(),
-            limit,
-            detail.clone(),
-        )
-        .await;
+        let answer = send(client, rec, request.clone()).await;
         match waits.next() {
             Some(wait) if answer.unanswered => tokio::time::sleep(*wait).await,
             _ => return answer,
@@ -217,13 +210,15 @@ async fn probe_number(
     let answer = send(
         client,
         rec,
-        reqwest::Method::GET,
-        &url,
-        &[(SIGNATURE_HEADER, signature)],
-        Vec::new(),
-        PROBE_BODY_LIMIT,
-        ExchangeDetail::StateProbe {
-            telephone_number: number.to_owned(),
+        Request {
+            method: reqwest::Method::GET,
+            url: &url,
+            headers: &[(SIGNATURE_HEADER, signature)],
+            body: Vec::new(),
+            limit: PROBE_BODY_LIMIT,
+            detail: ExchangeDetail::StateProbe {
+                telephone_number: number.to_owned(),
+            },
         },
     )
     .await;
@@ -368,14 +363,16 @@ pub(crate) async fn signatures(
         let forged = send(
             &client,
             rec,
-            reqwest::Method::POST,
-            &url,
-            &headers,
-            body,
-            PROBE_BODY_LIMIT,
-            ExchangeDetail::ForgedNotification {
-                signature: kind.to_owned(),
-                telephone_number: number.to_owned(),
+            Request {
+                method: reqwest::Method::POST,
+                url: &url,
+                headers: &headers,
+                body,
+                limit: PROBE_BODY_LIMIT,
+                detail: ExchangeDetail::ForgedNotification {
+                    signature: kind.to_owned(),
+                    telephone_number: number.to_owned(),
+                },
             },
         )
         .await;
@@ -383,13 +380,15 @@ pub(crate) async fn signatures(
         let probe = send(
             &client,
             rec,
-            reqwest::Method::GET,
-            &probe_url,
-            &[(SIGNATURE_HEADER, sign(secret.as_bytes(), wall_secs(), b""))],
-            Vec::new(),
-            PROBE_BODY_LIMIT,
-            ExchangeDetail::StateProbe {
-                telephone_number: number.to_owned(),
+            Request {
+                method: reqwest::Method::GET,
+                url: &probe_url,
+                headers: &[(SIGNATURE_HEADER, sign(secret.as_bytes(), wall_secs(), b""))],
+                body: Vec::new(),
+                limit: PROBE_BODY_LIMIT,
+                detail: ExchangeDetail::StateProbe {
+                    telephone_number: number.to_owned(),
+                },
             },
         )
         .await;
@@ -541,13 +540,15 @@ mod tests {
                     carrier: "carrier",
                     sim_time: 1_790_000_000_000,
                 },
-                reqwest::Method::POST,
-                &url,
-                &[("content-type", "application/json".to_owned())],
-                body.clone(),
-                1024,
-                ExchangeDetail::CallLegs {
-                    call_ids: vec!["call-1".to_owned()],
+                Request {
+                    method: reqwest::Method::POST,
+                    url: &url,
+                    headers: &[("content-type", "application/json".to_owned())],
+                    body: body.clone(),
+                    limit: 1024,
+                    detail: ExchangeDetail::CallLegs {
+                        call_ids: vec!["call-1".to_owned()],
+                    },
                 },
             ),
         )
@@ -600,13 +601,15 @@ mod tests {
                 carrier: "carrier",
                 sim_time: 1_790_000_000_000,
             },
-            reqwest::Method::POST,
-            &url,
-            &[],
-            b"{}".to_vec(),
-            1024,
-            ExchangeDetail::CallLegs {
-                call_ids: Vec::new(),
+            Request {
+                method: reqwest::Method::POST,
+                url: &url,
+                headers: &[],
+                body: b"{}".to_vec(),
+                limit: 1024,
+                detail: ExchangeDetail::CallLegs {
+                    call_ids: Vec::new(),
+                },
             },
         )
         .await;

@@ -475,6 +475,15 @@ mod tests {
         assert!(not_a_view(&err, &long).ends_with("x…"));
     }
 
+    /// Where the tests' calls are recorded: one carrier, at a fixed simulated time.
+    fn at_start(calls: &mock_teams::HarnessCalls) -> Recording<'_> {
+        Recording {
+            calls,
+            carrier: "carrier",
+            sim_time: 1_790_000_000_000,
+        }
+    }
+
     /// Reads one HTTP/1.1 request (headers, then a `content-length` body) from `socket`;
     /// returns its body.
     async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -535,11 +544,7 @@ mod tests {
             Duration::from_secs(20),
             send_until_answered(
                 &client(),
-                Recording {
-                    calls: &calls,
-                    carrier: "carrier",
-                    sim_time: 1_790_000_000_000,
-                },
+                at_start(&calls),
                 Request {
                     method: reqwest::Method::POST,
                     url: &url,
@@ -596,11 +601,7 @@ mod tests {
             .expect("a client");
         let answer = send_until_answered(
             &quick,
-            Recording {
-                calls: &calls,
-                carrier: "carrier",
-                sim_time: 1_790_000_000_000,
-            },
+            at_start(&calls),
             Request {
                 method: reqwest::Method::POST,
                 url: &url,

@@ -142,7 +142,7 @@ impl Handler<RunTicks> for ClockActor {
 
 /// Waits until the wall clock reaches `at`.
 async fn sleep_until_wall(at: UnixMillis) {
-    let wait = at - crate::run::probes::wall_ms();
+    let wait = at - crate::run::recorded::wall_ms();
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
     }

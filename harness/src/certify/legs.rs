@@ -29,7 +29,7 @@ use crate::actors::messages::{
     FinishLegs, LegsPosted, PendingLegs, PostDueLegs, TickPlayed, TickStarted,
 };
 use crate::checker::history::LegFact;
-use crate::run::probes::{Answer, Recording, Request, send_until_answered, wall_secs};
+use crate::run::recorded::{Answer, Recording, Request, send_until_answered, wall_secs};
 use crate::run::{CARRIER_ID, RunError, Sides};
 use crate::scenario::CertificationSpec;
 
@@ -224,7 +224,7 @@ impl Legs {
         let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
         let what = format!("POST {} with {} legs", paths::CALL_LEGS, batch.legs.len());
         let answer = post_legs(
-            &self.client,
+            (&self.client, POST_TIMEOUT),
             Recording {
                 calls: &self.calls,
                 carrier: CARRIER_ID,
@@ -394,9 +394,10 @@ fn unassigned_now(sides: &Sides, numbers: &[String], now: UnixMillis) -> Vec<(St
 
 /// Posts `batch` (serialised as `body`) to the carrier's call-legs hook at `url`, signed with
 /// `secret` like a webhook, and sends it again while unanswered (PROTOCOL 2.3): how both a
-/// certification and a load test tell the carrier of its calls.
+/// certification and a load test tell the carrier of its calls; each attempt may take up to
+/// `timeout`.
 pub(crate) async fn post_legs(
-    client: &reqwest::Client,
+    (client, timeout): (&reqwest::Client, Duration),
     rec: Recording<'_>,
     url: &str,
     secret: &str,
@@ -419,6 +420,7 @@ pub(crate) async fn post_legs(
             ],
             body,
             limit: ANSWER_LIMIT,
+            timeout,
             detail: ExchangeDetail::CallLegs {
                 call_ids: batch.legs.iter().map(|l| l.call_id.clone()).collect(),
             },

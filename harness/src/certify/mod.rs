@@ -34,7 +34,7 @@ use crate::run::{
 };
 use crate::scenario::{Clock, Scenario};
 
-use crate::run::probes::{wall_ms, wall_secs};
+use crate::run::recorded::{wall_ms, wall_secs};
 use actix::Addr;
 use legs::{Legs, LegsActor};
 
@@ -352,7 +352,7 @@ pub(crate) async fn wait_ready(
             .await;
         let last_error = match answer {
             Ok(_) => return Ok(()),
-            Err(err) => crate::run::probes::transport_error(&err),
+            Err(err) => crate::run::recorded::transport_error(&err, READY_PROBE_TIMEOUT),
         };
         if Instant::now() + Duration::from_millis(500) >= deadline {
             return Err(format!(

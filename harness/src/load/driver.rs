@@ -28,7 +28,7 @@ use super::plan::{Calls, LoadPlan, NumberEvents, PhaseKind};
 use super::schedule::Arrivals;
 use crate::actors::checker::Outbox;
 use crate::certify::legs::post_legs;
-use crate::run::probes::Recording;
+use crate::run::recorded::Recording;
 use crate::run::{CARRIER_ID, Sides};
 
 /// How often Teams' clock follows the wall clock (and publishes what became available).
@@ -196,7 +196,7 @@ impl LegPoster {
         };
         let body = serde_json::to_vec(&batch).unwrap_or_default();
         post_legs(
-            &self.client,
+            (&self.client, POST_TIMEOUT),
             Recording {
                 calls: &self.calls,
                 carrier: CARRIER_ID,
@@ -376,7 +376,7 @@ impl Driver {
 async fn keep_time(sides: Sides, outbox: Arc<Outbox>, close_hold_ms: i64, done: Rc<Cell<bool>>) {
     let mut next_close = Instant::now() + CLOSE_EVERY;
     while !done.get() {
-        let now = crate::run::probes::wall_ms();
+        let now = crate::run::recorded::wall_ms();
         sides.teams.with_store(|s| {
             if now > s.now() {
                 let _ = s.advance_to(now);

@@ -520,7 +520,7 @@ impl Collector {
     /// At the end: every call still unreported counts in `report_lag` at its age, so that a
     /// carrier that never reports cannot show no lag at all.
     fn censor_open(&mut self) {
-        let now_us = crate::run::probes::wall_ms() * 1000;
+        let now_us = crate::run::recorded::wall_ms() * 1000;
         let ends: Vec<UnixMillis> = self.open.values().copied().collect();
         for end in ends {
             self.record(Metric::ReportLag, now_us - end * 1000);

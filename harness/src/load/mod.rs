@@ -26,7 +26,7 @@ use oc_reports::{Outcome, Report, ThresholdResult, Verdict};
 
 use crate::actors::checker::Outbox;
 use crate::certify::{Setup, wait_ready};
-use crate::run::probes::wall_ms;
+use crate::run::recorded::wall_ms;
 use crate::run::{
     CARRIER_ID, Credentials, RunError, check_settings, inventory, judge, quality_over_time, report,
     settle_within, start_teams_tapped, take_observed, write_report,

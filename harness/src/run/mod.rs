@@ -16,6 +16,7 @@ pub(crate) mod figures;
 pub(crate) mod generate;
 pub(crate) mod judge;
 pub(crate) mod probes;
+pub(crate) mod recorded;
 pub(crate) mod report;
 pub(crate) mod setup;
 pub(crate) mod shard_section;
@@ -423,7 +424,7 @@ pub(crate) async fn final_state(
     let window = (scenario.start - DAY_MS, sides.teams.now() + DAY_MS);
     let secret = &credentials.webhook_secret;
     let calls = sides.teams.harness_calls();
-    let rec = probes::Recording {
+    let rec = recorded::Recording {
         calls: &calls,
         carrier: CARRIER_ID,
         sim_time: end,

@@ -102,7 +102,7 @@ pub(crate) fn build(inputs: Inputs<'_>) -> Report {
         quality_over_time,
         timing: Timing {
             started_at: format_timestamp(
-                crate::run::probes::wall_ms() - i64::try_from(wall.as_millis()).unwrap_or(0),
+                crate::run::recorded::wall_ms() - i64::try_from(wall.as_millis()).unwrap_or(0),
             ),
             wall_ms,
             calls_per_second: figures.calls as f64 / wall.as_secs_f64().max(1e-9),

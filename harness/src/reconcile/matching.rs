@@ -50,9 +50,19 @@ impl Claims {
         Self(vec![0; (rows as usize).div_ceil(64)])
     }
 
-    /// Whether rows `i` to `i + 63` are all claimed; `i` a multiple of 64.
-    pub(crate) fn all_64_from(&self, i: u32) -> bool {
-        self.0.get(i as usize / 64) == Some(&u64::MAX)
+    /// The first row from `from` on that is not claimed; `end` when there is none before it.
+    pub(crate) fn first_unclaimed(&self, from: u32, end: u32) -> u32 {
+        let mut word = from as usize / 64;
+        // The rows before `from` in its word count as claimed.
+        let mut open = self.0.get(word).map_or(0, |w| !w) & (u64::MAX << (from % 64));
+        while open == 0 {
+            word += 1;
+            if word * 64 >= end as usize {
+                return end;
+            }
+            open = self.0.get(word).map_or(0, |w| !w);
+        }
+        (word as u32 * 64 + open.trailing_zeros()).min(end)
     }
 
     pub(crate) fn get(&self, i: u32) -> bool {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::carrier;
 use super::figures::{Class, Mismatch};
 use super::format::CarrierFormat;
-use super::matching::{Claims, Index, NO_ROW, row_of, row_ref};
+use super::matching::{Claims, Index, NO_ROW, RowRef, row_of, row_ref};
 use super::pipeline::JobKind;
 use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
@@ -121,65 +121,62 @@ pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Descri
     block.push(key(&m, &[]), |out| format_line(out, &m, None, text));
 }
 
+/// A Teams row that goes to `mismatches.csv`: unclaimed (`missing`), or paired with a carrier
+/// row (its place among the paired mismatches).
+#[derive(Clone, Copy)]
+enum Pick {
+    Missing(RowRef),
+    Paired(usize),
+}
+
 /// One partition's Teams rows that go to `mismatches.csv`, in its row order (which is file
 /// order): its unclaimed rows (`missing`, made here rather than kept: they can be most of a
-/// large index) and its paired mismatches (`paired`: sorted by row).
-#[derive(Clone)]
+/// large index) and its paired mismatches (`paired`: sorted by row, the first of them at
+/// `first_paired` among all partitions').
 struct PartRows<'a> {
     part: usize,
     claims: &'a Claims,
     paired: &'a [Mismatch],
+    first_paired: usize,
     next: u32,
     /// The row after the last one to give.
     end: u32,
 }
 
 impl Iterator for PartRows<'_> {
-    type Item = Mismatch;
+    /// The row, and what it is.
+    type Item = (RowRef, Pick);
 
-    fn next(&mut self) -> Option<Mismatch> {
-        while self.next < self.end {
-            let i = self.next;
-            // Most rows are claimed and matched: 64 at a time when none is missing or paired.
-            if i.is_multiple_of(64)
-                && self.claims.all_64_from(i)
-                && self
-                    .paired
-                    .first()
-                    .is_none_or(|m| u64::from(m.teams as u32) >= u64::from(i) + 64)
-            {
-                self.next += 64;
-                continue;
-            }
-            self.next += 1;
-            let r = row_ref(self.part, i);
-            if !self.claims.get(i) {
-                return Some(Mismatch {
-                    class: Class::Missing,
-                    billed_differs: false,
-                    teams: r,
-                    connect: 0,
-                    duration: 0,
-                    source: u64::MAX,
-                });
-            }
-            if let Some((first, rest)) = self.paired.split_first()
-                && first.teams == r
-            {
-                self.paired = rest;
-                return Some(*first);
-            }
+    fn next(&mut self) -> Option<(RowRef, Pick)> {
+        // Two ascending lists merged: the unclaimed rows, found a word of claims at a time
+        // (most rows are claimed), and the paired ones (claimed, so never the same row).
+        let missing = self.claims.first_unclaimed(self.next, self.end);
+        let paired = self
+            .paired
+            .first()
+            .map_or(self.end, |m| (m.teams as u32).min(self.end));
+        let i = missing.min(paired);
+        if i >= self.end {
+            self.next = self.end;
+            return None;
         }
-        None
+        self.next = i + 1;
+        let r = row_ref(self.part, i);
+        if i == missing {
+            return Some((r, Pick::Missing(r)));
+        }
+        self.paired = &self.paired[1..];
+        self.first_paired += 1;
+        Some((r, Pick::Paired(self.first_paired - 1)))
     }
 }
 
-/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order.
-#[derive(Clone)]
+/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order, with
+/// their places in the files.
 struct TeamsSide<'a> {
     index: &'a [Index],
     /// Each partition's rows, and the next one with its place in the files.
-    parts: Vec<(PartRows<'a>, Option<(u64, Mismatch)>)>,
+    parts: Vec<(PartRows<'a>, Option<(u64, Pick)>)>,
 }
 
 impl<'a> TeamsSide<'a> {
@@ -195,6 +192,7 @@ impl<'a> TeamsSide<'a> {
         let mut rest = paired;
         for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
             let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
+            let before = paired.len() - rest.len();
             let (mine, others) = rest.split_at(end);
             rest = others;
             let first_at = |place: u64| {
@@ -215,10 +213,11 @@ impl<'a> TeamsSide<'a> {
                 part,
                 claims,
                 paired: &mine[skip..],
+                first_paired: before + skip,
                 next: start,
                 end,
             };
-            let first = rows.next().map(|m| (row_of(index, m.teams).source, m));
+            let first = rows.next().map(|(r, pick)| (row_of(index, r).source, pick));
             parts.push((rows, first));
         }
         Self { index, parts }
@@ -226,17 +225,20 @@ impl<'a> TeamsSide<'a> {
 }
 
 impl Iterator for TeamsSide<'_> {
-    type Item = Mismatch;
+    /// The row's place in the files, and what it is.
+    type Item = (u64, Pick);
 
-    fn next(&mut self) -> Option<Mismatch> {
+    fn next(&mut self) -> Option<(u64, Pick)> {
         let (rows, head) = self
             .parts
             .iter_mut()
             .filter(|(_, head)| head.is_some())
             .min_by_key(|(_, head)| head.map(|(source, _)| source))?;
-        let (_, m) = head.take()?;
-        *head = rows.next().map(|m| (row_of(self.index, m.teams).source, m));
-        Some(m)
+        let next = head.take()?;
+        *head = rows
+            .next()
+            .map(|(r, pick)| (row_of(self.index, r).source, pick));
+        Some(next)
     }
 }
 
@@ -285,8 +287,8 @@ fn read_back(
         let carrier = scope.spawn(|| {
             let mut spill = Spill::new(dir, "carrier", budget);
             read_side(
+                carrier_side.iter().map(|m| m.source).collect(),
                 carrier_side.iter().copied(),
-                |m| m.source,
                 (sides.carrier, sides.carrier_kinds),
                 sides.format,
                 index,
@@ -302,9 +304,24 @@ fn read_back(
                 scope.spawn(move || {
                     // The runs share one producer's budget: memory as with one thread.
                     let mut spill = Spill::new(dir, &format!("teams-{k}"), budget / runs);
+                    // Gone through once, kept small (finding a row's place is a cache miss
+                    // for most rows), then read along.
+                    let (places, picks): (Vec<u64>, Vec<Pick>) =
+                        TeamsSide::new(index, claims, paired, places).unzip();
+                    let along = picks.into_iter().map(|pick| match pick {
+                        Pick::Missing(r) => Mismatch {
+                            class: Class::Missing,
+                            billed_differs: false,
+                            teams: r,
+                            connect: 0,
+                            duration: 0,
+                            source: u64::MAX,
+                        },
+                        Pick::Paired(k) => paired[k],
+                    });
                     read_side(
-                        TeamsSide::new(index, claims, paired, places),
-                        |m| row_of(index, m.teams).source,
+                        places,
+                        along,
                         (sides.teams, sides.teams_kinds),
                         sides.format,
                         index,
@@ -323,18 +340,16 @@ fn read_back(
     })
 }
 
-/// Reads back the rows of `mismatches` (in file order, by `source`; each row once) from one
-/// side's files, and gives `spill` their lines. `mismatches` is gone through twice: for the
-/// places to read, then along the reading.
+/// Reads back the rows of `mismatches` (in file order, at `places`; each row once) from one
+/// side's files, and gives `spill` their lines.
 fn read_side(
-    mismatches: impl Iterator<Item = Mismatch> + Clone,
-    source: impl Fn(&Mismatch) -> u64,
+    mut places: Vec<u64>,
+    mismatches: impl Iterator<Item = Mismatch>,
     (paths, kinds): (&[PathBuf], &[JobKind]),
     format: &CarrierFormat,
     index: &[Index],
     spill: &mut Spill,
 ) -> io::Result<()> {
-    let mut places: Vec<u64> = mismatches.clone().map(|m| source(&m)).collect();
     let mut along = mismatches;
     for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
         let file = usize::from(unpack_source(group[0]).0);

@@ -442,4 +442,35 @@ pub(crate) mod tests {
             [Some(1), Some(0), None, None, None]
         );
     }
+
+    /// The word-at-a-time search gives the first unclaimed row a row-by-row scan gives, from
+    /// any row to any end, whatever the claims around word boundaries.
+    #[test]
+    fn the_first_unclaimed_row_is_the_one_a_scan_finds() {
+        let rows = 300u32;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..40 {
+            let mut claims = Claims::new(rows);
+            // From all claimed to none, in runs that cross the 64-row words.
+            for i in 0..rows {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                if (x >> 33) % 40 < round {
+                    claims.set(i);
+                }
+            }
+            if round == 39 {
+                (0..rows).for_each(|i| claims.set(i));
+            }
+            for from in 0..=rows {
+                for end in [from, (from + 1).min(rows), (from + 70).min(rows), rows] {
+                    let scan = (from..end).find(|&i| !claims.get(i)).unwrap_or(end);
+                    assert_eq!(
+                        claims.first_unclaimed(from, end),
+                        scan,
+                        "from {from} to {end}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -38,7 +38,8 @@ pub(crate) struct Request<'a> {
     pub(crate) body: Vec<u8>,
     /// The most of the answer's body read.
     pub(crate) limit: usize,
-    /// The longest the request may take, connection included (the client's own is not used).
+    /// The longest the request may take, from connecting to the answer's last byte (it
+    /// overrides the client's own).
     pub(crate) timeout: Duration,
     /// What the exchange is about, for the checker.
     pub(crate) detail: ExchangeDetail,

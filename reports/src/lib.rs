@@ -176,11 +176,32 @@ pub struct LoadSection {
     pub intervals: Vec<LoadInterval>,
     /// Iterations that could not start on time, over the whole load.
     pub dropped: u64,
+    /// Of which the generator was more than the plan's `start_slack` behind its schedule (the
+    /// machine running the load is the limit).
+    #[serde(default)]
+    pub dropped_late: u64,
+    /// Of which `max_in_flight` iterations were under way (answers too slow for the rate).
+    #[serde(default)]
+    pub dropped_in_flight: u64,
     /// Calls whose duration Teams never received (counted in `report_lag` at their age at the
     /// end).
     pub unreported: u64,
     /// Why the load stopped early (`abort_on_fail`), when it did.
     pub aborted: Option<String>,
+}
+
+impl LoadSection {
+    /// The dropped iterations and, when there are some, why: `12 (9 with the generator behind
+    /// its schedule, 3 at the in-flight cap)`.
+    pub fn dropped_text(&self) -> String {
+        if self.dropped == 0 {
+            return "0".to_owned();
+        }
+        format!(
+            "{} ({} with the generator behind its schedule, {} at the in-flight cap)",
+            self.dropped, self.dropped_late, self.dropped_in_flight
+        )
+    }
 }
 
 /// A phase of trouble of a load test.

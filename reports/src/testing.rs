@@ -518,6 +518,8 @@ pub(crate) fn load_report() -> Report {
         }],
         intervals: (0..6).map(interval).collect(),
         dropped: 1,
+        dropped_late: 0,
+        dropped_in_flight: 1,
         unreported: 3,
         aborted: None,
     });

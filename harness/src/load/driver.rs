@@ -23,7 +23,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::metrics::{Executor, MetricsSink, Sample};
+use super::metrics::{Executor, MetricsSink, Sample, Turn};
 use super::plan::{Calls, LoadPlan, NumberEvents, PhaseKind};
 use super::schedule::Arrivals;
 use crate::actors::checker::Outbox;
@@ -240,8 +240,8 @@ impl Driver {
     }
 
     /// Waits for iteration time `intended_us`; whether it may start (on time, room in flight,
-    /// as `count` counts what is in flight).
-    async fn wait_turn(&self, intended_us: u64, count: impl Fn() -> usize) -> Option<bool> {
+    /// as `count` counts what is in flight), or why not.
+    async fn wait_turn(&self, intended_us: u64, count: impl Fn() -> usize) -> Option<Turn> {
         let due = self.start + Duration::from_micros(intended_us);
         if due > Instant::now() {
             // The generator is about to sleep: what it and the webhooks gathered goes to the
@@ -269,8 +269,15 @@ impl Driver {
             .saturating_duration_since(self.start)
             .saturating_sub(Duration::from_micros(intended_us));
         let slack = Duration::from_millis(self.plan.start_slack_ms.unsigned_abs());
-        let start = late <= slack && in_flight < cap;
-        if !start {
+        // Late first: a generator behind its schedule is the limit whatever is in flight.
+        let turn = if late > slack {
+            Turn::Late
+        } else if in_flight >= cap {
+            Turn::InFlight
+        } else {
+            Turn::Start
+        };
+        if turn != Turn::Start {
             // Why each iteration was dropped, and when: `RUST_LOG=oc_harness::load=debug`.
             tracing::debug!(
                 intended_ms = intended_us / 1000,
@@ -279,7 +286,7 @@ impl Driver {
                 "iteration dropped"
             );
         }
-        Some(start)
+        Some(turn)
     }
 
     fn intended_ms(&self, intended_us: u64) -> UnixMillis {
@@ -300,14 +307,14 @@ impl Driver {
                 .saturating_sub(webhooks.waiting_recovery())
         };
         for (k, intended_us) in (0u64..).zip(arrivals) {
-            let Some(start) = self.wait_turn(intended_us, in_flight).await else {
+            let Some(turn) = self.wait_turn(intended_us, in_flight).await else {
                 return;
             };
             self.metrics.send(Sample::Iteration {
                 executor: Executor::NumberEvents,
-                started: start,
+                turn,
             });
-            if !start {
+            if turn != Turn::Start {
                 continue;
             }
             let changes = number_changes(self.seed, spec, &self.numbers.events, k);
@@ -332,14 +339,14 @@ impl Driver {
         let in_flight = Rc::new(Cell::new(0usize));
         let arrivals = Arrivals::new(&spec.stages, 1);
         for (k, intended_us) in (0u64..).zip(arrivals) {
-            let Some(start) = self.wait_turn(intended_us, || in_flight.get()).await else {
+            let Some(turn) = self.wait_turn(intended_us, || in_flight.get()).await else {
                 return;
             };
             self.metrics.send(Sample::Iteration {
                 executor: Executor::Calls,
-                started: start,
+                turn,
             });
-            if !start {
+            if turn != Turn::Start {
                 continue;
             }
             let end = self.intended_ms(intended_us);

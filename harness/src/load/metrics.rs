@@ -54,6 +54,17 @@ impl Executor {
 }
 
 /// What the metrics thread is told.
+/// What became of an iteration when it came due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Started on time.
+    Start,
+    /// Dropped: the generator was more than the plan's `start_slack` behind its schedule.
+    Late,
+    /// Dropped: `max_in_flight` iterations were under way.
+    InFlight,
+}
+
 #[derive(Debug)]
 pub(crate) enum Sample {
     /// An exchange of the carrier under test, as Teams recorded it: one the carrier made (the
@@ -71,7 +82,7 @@ pub(crate) enum Sample {
     /// An iteration started on time, or was dropped; counted in the interval in which this
     /// arrives (an iteration due just before an interval's end may count in the next one; the
     /// totals are exact).
-    Iteration { executor: Executor, started: bool },
+    Iteration { executor: Executor, turn: Turn },
     /// A call that ended at `end` was placed: its duration is awaited.
     CallPlaced { call_id: String, end: UnixMillis },
     /// The load and its catch-up are over: the last interval is written, the thread ends.
@@ -150,6 +161,12 @@ pub struct ExecutorRow {
     pub started: u64,
     /// Iterations dropped: they could not start on time.
     pub dropped: u64,
+    /// Of which the generator was more than the plan's `start_slack` behind its schedule: the
+    /// machine running the load is the limit.
+    pub dropped_late: u64,
+    /// Of which `max_in_flight` iterations were under way: answers came too slowly for the
+    /// rate (Little's law), the carrier's doing or the generator's, too busy to read them.
+    pub dropped_in_flight: u64,
 }
 
 /// One line of `metrics.ndjson`.
@@ -223,6 +240,14 @@ impl MetricsTotals {
         self.executors.values().map(|e| e.dropped).sum()
     }
 
+    /// Iterations dropped because the generator was behind its schedule, and because
+    /// `max_in_flight` iterations were under way.
+    pub fn dropped_by_reason(&self) -> (u64, u64) {
+        self.executors.values().fold((0, 0), |(late, full), e| {
+            (late + e.dropped_late, full + e.dropped_in_flight)
+        })
+    }
+
     /// What `threshold` measured at the end (`rules`: the `must` rules failed, given).
     pub fn measured(&self, threshold: &Threshold, rules_failed: u64) -> Option<f64> {
         match threshold.kind {
@@ -292,7 +317,7 @@ struct Collector {
     current: BTreeMap<Metric, Histogram<u64>>,
     judged: BTreeMap<Metric, Histogram<u64>>,
     all: BTreeMap<Metric, Histogram<u64>>,
-    started: BTreeMap<Executor, (u64, u64)>,
+    started: BTreeMap<Executor, (u64, u64, u64)>,
     totals: BTreeMap<Executor, ExecutorRow>,
     requests: u64,
     errors: BTreeMap<String, u64>,
@@ -416,12 +441,12 @@ impl Collector {
 
     fn take(&mut self, sample: Sample) {
         match sample {
-            Sample::Iteration { executor, started } => {
+            Sample::Iteration { executor, turn } => {
                 let counts = self.started.entry(executor).or_default();
-                if started {
-                    counts.0 += 1;
-                } else {
-                    counts.1 += 1;
+                match turn {
+                    Turn::Start => counts.0 += 1,
+                    Turn::Late => counts.1 += 1,
+                    Turn::InFlight => counts.2 += 1,
                 }
             }
             Sample::CallPlaced { call_id, end } => {
@@ -544,18 +569,22 @@ impl Collector {
         }
         for (executor, stages, per) in each {
             let scheduled = Arrivals::new(stages, per).scheduled_between(start_ms, end_ms);
-            let (started, dropped) = self.started.remove(&executor).unwrap_or_default();
+            let (started, late, in_flight) = self.started.remove(&executor).unwrap_or_default();
             let row = ExecutorRow {
                 target_rate: scheduled as f64 * f64::from(per) / seconds,
                 achieved_rate: started as f64 * f64::from(per) / seconds,
                 scheduled,
                 started,
-                dropped,
+                dropped: late + in_flight,
+                dropped_late: late,
+                dropped_in_flight: in_flight,
             };
             let total = self.totals.entry(executor).or_default();
             total.scheduled += row.scheduled;
             total.started += row.started;
             total.dropped += row.dropped;
+            total.dropped_late += row.dropped_late;
+            total.dropped_in_flight += row.dropped_in_flight;
             executors.insert(executor, row);
         }
         let mut metrics = BTreeMap::new();
@@ -694,7 +723,10 @@ impl Collector {
                 e.target_rate
             ));
             if e.dropped > 0 {
-                line.push_str(&format!(" ({} dropped)", e.dropped));
+                line.push_str(&format!(
+                    " ({} dropped: {} late, {} at the in-flight cap)",
+                    e.dropped, e.dropped_late, e.dropped_in_flight
+                ));
             }
         }
         line.push_str(" | p99");

@@ -422,6 +422,8 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
             })
             .collect(),
         dropped: totals.dropped(),
+        dropped_late: totals.dropped_by_reason().0,
+        dropped_in_flight: totals.dropped_by_reason().1,
         unreported: totals.unreported,
         aborted: totals.aborted.clone(),
     }

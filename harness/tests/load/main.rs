@@ -407,6 +407,44 @@ fn a_plan_the_generator_cannot_keep_counts_dropped_iterations() {
         1000,
         "every scheduled iteration accounted for"
     );
+    // Two places in flight, and two seconds of slack: the cap dropped them, not lateness.
+    let load = report.load.expect("a load section");
+    assert_eq!(load.dropped, counted);
+    assert_eq!(
+        (load.dropped_late, load.dropped_in_flight),
+        (0, counted),
+        "why each was dropped"
+    );
+    let in_flight: u64 = run
+        .intervals()
+        .iter()
+        .map(|l| {
+            l["executors"]["calls"]["dropped_in_flight"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(in_flight, counted, "the intervals say why too");
+}
+
+/// A schedule kept to the microsecond (no start slack) with room for every iteration in
+/// flight: the drops are the generator's lateness, and the report says so, so that a CI job
+/// can tell a load machine too small from a carrier too slow.
+#[test]
+fn iterations_the_generator_starts_late_are_dropped_as_late() {
+    let run = load("late.toml", "late", CORRECT);
+    assert_eq!(
+        run.code, 1,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let load = run.report().load.expect("a load section");
+    assert!(load.dropped > 0, "{load:#?}");
+    assert_eq!(
+        (load.dropped_late, load.dropped_in_flight),
+        (load.dropped, 0),
+        "why each was dropped"
+    );
 }
 
 #[test]

@@ -26,10 +26,10 @@ pub(super) fn section(out: &mut String, load: &LoadSection) {
     out.push_str("<h2>Load</h2>\n");
     let _ = writeln!(
         out,
-        "<p>{} intervals of {} s; {} iterations dropped; {} calls never reported{}.</p>",
+        "<p>{} intervals of {} s; iterations dropped: {}; {} calls never reported{}.</p>",
         load.intervals.len(),
         super::charts::seconds(load.interval_ms),
-        load.dropped,
+        load.dropped_text(),
         load.unreported,
         load.aborted
             .as_ref()

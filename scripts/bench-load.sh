@@ -184,13 +184,14 @@ for rate in "${rates[@]}"; do
     load "ceiling-$setup-$rate"
     carrier_after=$(carrier_ticks)
     load_after=$(cut -d' ' -f1 /proc/loadavg)
-    read -r achieved dropped held < <(python3 - "$out/ceiling-$setup-$rate/report.json" <<'PY'
+    read -r achieved dropped late in_flight held < <(python3 - "$out/ceiling-$setup-$rate/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rows = r["load"]["intervals"]
 seconds = sum((i["endMs"] - i["startMs"]) / 1000 for i in rows)
 done = sum(e["achievedRate"] * (i["endMs"] - i["startMs"]) / 1000 for i in rows for e in i["executors"])
-print(f'{done / seconds:.0f} {r["load"]["dropped"]} {int(all(t["passed"] for t in r["thresholds"]))}')
+l = r["load"]
+print(f'{done / seconds:.0f} {l["dropped"]} {l["droppedLate"]} {l["droppedInFlight"]} {int(all(t["passed"] for t in r["thresholds"]))}')
 PY
     )
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
@@ -200,7 +201,7 @@ PY
     # notifications acknowledged.
     carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$achieved" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
-    echo "generator ($setup): target $rate/s, achieved $achieved/s, dropped $dropped, sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
+    echo "generator ($setup): target $rate/s, achieved $achieved/s, dropped $dropped ($late late, $in_flight at the in-flight cap), sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done

@@ -53,7 +53,6 @@ impl Executor {
     }
 }
 
-/// What the metrics thread is told.
 /// What became of an iteration when it came due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Turn {
@@ -65,6 +64,7 @@ pub(crate) enum Turn {
     InFlight,
 }
 
+/// What the metrics thread is told.
 #[derive(Debug)]
 pub(crate) enum Sample {
     /// An exchange of the carrier under test, as Teams recorded it: one the carrier made (the

@@ -377,6 +377,7 @@ fn judge_thresholds(report: &mut Report, plan: &LoadPlan, totals: &MetricsTotals
 
 /// The report's load section: every interval as `metrics.ndjson` has it, the phases, totals.
 fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSection {
+    let (dropped_late, dropped_in_flight) = totals.dropped_by_reason();
     oc_reports::LoadSection {
         interval_ms: plan.interval_ms,
         phases: plan
@@ -422,8 +423,8 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
             })
             .collect(),
         dropped: totals.dropped(),
-        dropped_late: totals.dropped_by_reason().0,
-        dropped_in_flight: totals.dropped_by_reason().1,
+        dropped_late,
+        dropped_in_flight,
         unreported: totals.unreported,
         aborted: totals.aborted.clone(),
     }

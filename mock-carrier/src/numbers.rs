@@ -1,13 +1,21 @@
 //! The carrier's view of its numbers: applying number events (once each, in sequence order),
 //! resynchronising from Teams' full state, and each number's assignment history.
+//!
+//! Every notification Teams sends is a new event to apply, tens of thousands a second under
+//! load, so the book is laid out for that: numbers interned once and their states in rows that
+//! never move ([`Strings`], [`Chunked`], as the ledger keeps calls), each history a short
+//! vector in sequence order, and applied eventIds kept as their 128 bits in a hash table rather
+//! than a heap string each.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use hashbrown::HashTable;
 use oc_protocol::{
     AssignmentState, CarrierNumberView, NumberEvent, NumberEventType, NumberUsage, TeamsNumber,
     UnixMillis, parse_timestamp,
 };
 
+use crate::ledger::{Chunked, Strings};
 use crate::profile::Profile;
 
 /// What became of one event of a notification.
@@ -21,6 +29,15 @@ pub(crate) enum EventOutcome {
     Stale,
 }
 
+/// One change the carrier learnt of: the number's assignment after it, from its effective
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Change {
+    sequence: u64,
+    effective: UnixMillis,
+    assigned: bool,
+}
+
 /// One number as the carrier sees it.
 #[derive(Debug, Clone)]
 struct NumberState {
@@ -30,10 +47,11 @@ struct NumberState {
     usage: Option<NumberUsage>,
     sequence: u64,
     applied_events: u64,
-    /// Every change the carrier learnt of, by sequence: (effective time, assigned after it).
-    /// Kept even for events too stale to change the current state, because they still say
-    /// when the number was or was not assigned (PROTOCOL.md 2.3).
-    history: BTreeMap<u64, (UnixMillis, bool)>,
+    /// Every change the carrier learnt of, in sequence order, one per sequence (the last one
+    /// heard of a sequence wins). Kept even for events too stale to change the current state,
+    /// because they still say when the number was or was not assigned (PROTOCOL.md 2.3).
+    /// Events mostly come in sequence order, so a change is mostly pushed at the end.
+    history: Vec<Change>,
 }
 
 impl NumberState {
@@ -46,39 +64,138 @@ impl NumberState {
             usage: None,
             sequence: 0,
             applied_events: 0,
-            history: BTreeMap::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Records `change`, in place of one of the same sequence.
+    fn learn(&mut self, change: Change) {
+        match self.history.last() {
+            Some(last) if last.sequence >= change.sequence => {
+                match self
+                    .history
+                    .binary_search_by_key(&change.sequence, |c| c.sequence)
+                {
+                    Ok(at) => self.history[at] = change,
+                    Err(at) => self.history.insert(at, change),
+                }
+            }
+            _ => self.history.push(change),
         }
     }
 }
 
+/// The eventIds applied: only ever looked up, never listed.
+#[derive(Debug, Default)]
+struct AppliedIds {
+    /// Canonical UUIDs (lower-case, hyphenated: what the webhook's validation lets through,
+    /// and what Teams sends), as their bits: 16 bytes each, no key copied.
+    uuids: HashTable<u128>,
+    /// Anything else, as its text (only a caller that applies unvalidated events has any).
+    other: HashSet<String>,
+}
+
+impl AppliedIds {
+    /// Adds `id`; false when it was there already.
+    fn insert(&mut self, id: &str) -> bool {
+        let Some(bits) = canonical_uuid(id) else {
+            return self.other.insert(id.to_owned());
+        };
+        match self
+            .uuids
+            .entry(hash_uuid(bits), |&k| k == bits, |&k| hash_uuid(k))
+        {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(bits);
+                true
+            }
+        }
+    }
+}
+
+/// A hash of a UUID's bits (the table's order is never read).
+fn hash_uuid(bits: u128) -> u64 {
+    oc_protocol::hash::fold(
+        (bits as u64) ^ 0xa076_1d64_78bd_642f,
+        ((bits >> 64) as u64) ^ 0xe703_7ed1_a0b4_28db,
+    )
+}
+
+/// The bits of `id` when it is a UUID in canonical form (so that printing them gives `id`
+/// back: two ids share bits only when they are the same text), else None. Once per event, on
+/// the webhook's path: a table lookup a digit, and one test for them all.
+fn canonical_uuid(id: &str) -> Option<u128> {
+    /// Where the 32 hex digits are, around the hyphens at 8, 13, 18 and 23.
+    const DIGITS: [usize; 32] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28,
+        29, 30, 31, 32, 33, 34, 35,
+    ];
+    let bytes: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
+        return None;
+    }
+    let mut bits = 0u128;
+    let mut invalid = 0u8;
+    for i in DIGITS {
+        let digit = HEX_DIGIT[usize::from(bytes[i])];
+        invalid |= digit;
+        bits = bits << 4 | u128::from(digit & 0xf);
+    }
+    (invalid & 0xf0 == 0).then_some(bits)
+}
+
+/// The value of each lower-case hexadecimal digit; 0xff for any other byte.
+static HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Every number the carrier has heard of, and the eventIds it applied.
 #[derive(Debug, Default)]
 pub(crate) struct NumberBook {
-    numbers: BTreeMap<String, NumberState>,
-    /// Only ever looked up, never listed: hashed, one lookup and one insert per new event
-    /// rather than a B-tree walk comparing 36-byte ids.
-    applied_event_ids: HashSet<String>,
+    /// The numbers heard of, each named by its index in `states`.
+    numbers: Strings,
+    states: Chunked<NumberState>,
+    applied_event_ids: AppliedIds,
 }
 
 impl NumberBook {
     /// Applies one (validated) event as `profile` does.
     pub(crate) fn apply(&mut self, event: &NumberEvent, profile: Profile) -> EventOutcome {
-        let checks_ids = profile != Profile::NumIdempotent;
-        if checks_ids && self.applied_event_ids.contains(&event.event_id) {
+        // Without eventId bookkeeping (NumIdempotent) no id is kept; otherwise an id is kept
+        // whatever becomes of its event, so adding it is the check.
+        if profile != Profile::NumIdempotent && !self.applied_event_ids.insert(&event.event_id) {
             return EventOutcome::Redelivered;
         }
         let effective = parse_timestamp(&event.effective_date_time).unwrap_or_default();
-        // One walk of the map for a number already heard of (every event but its first); the
-        // key is copied only for a number heard of first.
-        let ids = checks_ids.then_some(&mut self.applied_event_ids);
-        if let Some(entry) = self.numbers.get_mut(&event.telephone_number) {
-            return apply_to(entry, ids, event, effective, profile);
+        let entry = self.entry(&event.telephone_number, &event.tenant_id);
+        apply_to(entry, event, effective, profile)
+    }
+
+    /// The state of `telephone_number`, heard of now (of `tenant_id`) if it is new.
+    fn entry(&mut self, telephone_number: &str, tenant_id: &str) -> &mut NumberState {
+        let index = self.numbers.intern(telephone_number);
+        if index as usize == self.states.len() {
+            self.states.push(NumberState::heard_of(tenant_id));
         }
-        let entry = self
-            .numbers
-            .entry(event.telephone_number.clone())
-            .or_insert_with(|| NumberState::heard_of(&event.tenant_id));
-        apply_to(entry, ids, event, effective, profile)
+        &mut self.states[index]
+    }
+
+    fn get(&self, telephone_number: &str) -> Option<&NumberState> {
+        self.numbers
+            .find(telephone_number)
+            .map(|index| &self.states[index])
     }
 
     /// Takes Teams' state of a number (from `GET /oc/v1/numbers`) where it is newer than the
@@ -86,12 +203,13 @@ impl NumberBook {
     pub(crate) fn resync(&mut self, number: &TeamsNumber) {
         let changed = parse_timestamp(&number.last_changed_date_time).unwrap_or_default();
         let assigned = number.state == AssignmentState::Assigned;
-        let entry = self
-            .numbers
-            .entry(number.telephone_number.clone())
-            .or_insert_with(|| NumberState::heard_of(&number.tenant_id));
+        let entry = self.entry(&number.telephone_number, &number.tenant_id);
         if number.sequence > 0 {
-            entry.history.insert(number.sequence, (changed, assigned));
+            entry.learn(Change {
+                sequence: number.sequence,
+                effective: changed,
+                assigned,
+            });
         }
         if number.sequence < entry.sequence
             || (number.sequence == entry.sequence && number.sequence > 0)
@@ -107,48 +225,48 @@ impl NumberBook {
 
     /// The state probe's answer for `telephone_number`, if the carrier has heard of it.
     pub(crate) fn view(&self, telephone_number: &str) -> Option<CarrierNumberView> {
-        self.numbers
-            .get(telephone_number)
-            .map(|n| CarrierNumberView {
-                telephone_number: telephone_number.to_owned(),
-                tenant_id: n.tenant_id.clone(),
-                state: n.state,
-                sip_uri: n.sip_uri.clone(),
-                usage: n.usage,
-                sequence: n.sequence,
-                applied_events: n.applied_events,
-            })
+        self.get(telephone_number).map(|n| CarrierNumberView {
+            telephone_number: telephone_number.to_owned(),
+            tenant_id: n.tenant_id.clone(),
+            state: n.state,
+            sip_uri: n.sip_uri.clone(),
+            usage: n.usage,
+            sequence: n.sequence,
+            applied_events: n.applied_events,
+        })
     }
 
     /// Whether the number was assigned at `at`, by the history the carrier knows: the change
     /// with the highest sequence among those effective at or before `at`.
     pub(crate) fn assigned_at(&self, telephone_number: &str, at: UnixMillis) -> bool {
-        self.numbers.get(telephone_number).is_some_and(|n| {
+        self.get(telephone_number).is_some_and(|n| {
             n.history
-                .values()
+                .iter()
                 .rev()
-                .find(|(effective, _)| *effective <= at)
-                .is_some_and(|(_, assigned)| *assigned)
+                .find(|c| c.effective <= at)
+                .is_some_and(|c| c.assigned)
         })
     }
 
     /// How many numbers the carrier has heard of.
     pub(crate) fn len(&self) -> usize {
-        self.numbers.len()
+        self.states.len()
     }
 }
 
-/// Applies `event` to its number's `entry` as `profile` does, recording its id in `ids` when
-/// the profile keeps them ([`NumberBook::apply`]).
+/// Applies `event` to its number's `entry` as `profile` does ([`NumberBook::apply`]).
 fn apply_to(
     entry: &mut NumberState,
-    ids: Option<&mut HashSet<String>>,
     event: &NumberEvent,
     effective: UnixMillis,
     profile: Profile,
 ) -> EventOutcome {
     let assigned = event.kind != NumberEventType::Unassigned;
-    entry.history.insert(event.sequence, (effective, assigned));
+    entry.learn(Change {
+        sequence: event.sequence,
+        effective,
+        assigned,
+    });
     let stale = match profile {
         Profile::NumOrder => false,
         // Without eventId bookkeeping, the only guard left is the sequence; the equal
@@ -158,9 +276,6 @@ fn apply_to(
     };
     // Breaks NUM-STATE on purpose: an unassignment is acknowledged and forgotten.
     let ignored = profile == Profile::NumState && !assigned;
-    if let Some(ids) = ids {
-        ids.insert(event.event_id.clone());
-    }
     if stale || ignored {
         return EventOutcome::Stale;
     }
@@ -249,6 +364,67 @@ mod tests {
         let view = book.view(N).unwrap();
         assert_eq!(view.state, AssignmentState::Assigned);
         assert_eq!((view.sequence, view.applied_events), (1, 2));
+    }
+
+    #[test]
+    fn event_ids_are_told_apart_exactly_canonical_or_not() {
+        let id = "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f00";
+        assert_eq!(
+            canonical_uuid(id),
+            Some(0x0b6e8a52_3c1d_4f7e_9a2b_5d4c3b2a1f00)
+        );
+        for other in [
+            "0B6E8A52-3C1D-4F7E-9A2B-5D4C3B2A1F00",
+            "0b6e8a523c1d4f7e9a2b5d4c3b2a1f00",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f0",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f0g",
+            "0b6e8a52+3c1d-4f7e-9a2b-5d4c3b2a1f00",
+            "",
+        ] {
+            assert_eq!(canonical_uuid(other), None, "{other}");
+        }
+        let mut ids = AppliedIds::default();
+        assert!(ids.insert(id));
+        assert!(!ids.insert(id));
+        // The same UUID in upper case is another id, as it was as a string.
+        assert!(ids.insert("0B6E8A52-3C1D-4F7E-9A2B-5D4C3B2A1F00"));
+        assert!(!ids.insert("0B6E8A52-3C1D-4F7E-9A2B-5D4C3B2A1F00"));
+        assert!(ids.insert("event-1"));
+        assert!(!ids.insert("event-1"));
+        for i in 0..10_000u32 {
+            assert!(ids.insert(&format!("00000000-0000-4000-8000-{i:012x}")));
+        }
+        assert!(!ids.insert("00000000-0000-4000-8000-000000000007"));
+    }
+
+    #[test]
+    fn history_keeps_one_change_per_sequence_in_sequence_order() {
+        let mut state = NumberState::heard_of("t");
+        let change = |sequence, effective, assigned| Change {
+            sequence,
+            effective,
+            assigned,
+        };
+        for c in [
+            change(2, 20, true),
+            change(5, 50, false),
+            change(1, 10, true),
+            change(3, 30, false),
+            change(5, 55, true),
+            change(6, 60, true),
+        ] {
+            state.learn(c);
+        }
+        assert_eq!(
+            state.history,
+            [
+                change(1, 10, true),
+                change(2, 20, true),
+                change(3, 30, false),
+                change(5, 55, true),
+                change(6, 60, true),
+            ]
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@ use crate::truth::Tally;
 pub use read::SwitchRecord;
 pub(crate) use read::{AcceptedRef, CallRef};
 use row::{BatchRow, CallRow, NONE, Report, ReportRow, TagSets, flag};
-use table::{Chunked, Strings, index_u32};
+use table::index_u32;
+pub(crate) use table::{Chunked, Strings};
 
 /// Where a call came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

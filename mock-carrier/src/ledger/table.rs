@@ -1,5 +1,5 @@
-//! Append-only storage for the ledger: rows grown in fixed chunks, and strings kept once in an
-//! arena and named by a `u32` index.
+//! Append-only storage for the ledger and the number book: rows grown in fixed chunks, and
+//! strings kept once in an arena and named by a `u32` index.
 //!
 //! A month is millions of calls. A `Vec` that doubles holds up to twice what it needs and
 //! copies everything on each growth; a `String` per call id or number costs a heap block and a

@@ -363,13 +363,17 @@ impl Store {
             .map_err(|why| invalid("number change", why))?;
         let tenant_id = self.tenants[row.tenant as usize].clone();
         let carrier_id = self.carriers[usize::from(row.carrier)].spec.id.clone();
-        let event = change.to_event(uuid_from_bits(self.ids.random()), tenant_id);
+        let event = change.to_event(
+            &row.telephone_number,
+            uuid_from_bits(self.ids.random()),
+            tenant_id,
+        );
         // An assignment that breaks the protocol (a SIP URI naming another number, an assignee
         // type that does not go with the usage) is refused before anything changes.
         event
             .validate()
             .map_err(|errors| invalid("number change", errors.to_string()))?;
-        self.numbers[index as usize].commit(&change);
+        self.numbers[index as usize].commit(change);
         Ok((carrier_id, event))
     }
 

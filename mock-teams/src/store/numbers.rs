@@ -78,19 +78,18 @@ impl NumberRow {
         Ok(PendingEvent {
             sequence: self.sequence + 1,
             kind,
-            telephone_number: self.telephone_number.clone(),
             assignment,
             effective: at,
         })
     }
 
-    /// Applies a planned change.
-    pub(crate) fn commit(&mut self, change: &PendingEvent) {
+    /// Applies a planned change: the row takes its assignment (the event has its own copy).
+    pub(crate) fn commit(&mut self, change: PendingEvent) {
         self.sequence = change.sequence;
         self.last_changed = change.effective;
-        self.assignment = change.assignment.clone();
         self.history
             .push((change.effective, change.assignment.is_some()));
+        self.assignment = change.assignment;
     }
 
     pub(crate) fn to_wire(&self, tenant_id: &str) -> TeamsNumber {
@@ -112,24 +111,31 @@ impl NumberRow {
     }
 }
 
-/// A change, before it gets its event id and tenant.
+/// A change of one number, before it gets its event id and tenant. A load test makes one per
+/// notification: the number and the assignment are copied once, into the event, and the
+/// assignment itself moves into the row.
 pub(crate) struct PendingEvent {
     pub(crate) sequence: u64,
     pub(crate) kind: NumberEventType,
-    pub(crate) telephone_number: String,
     pub(crate) assignment: Option<Assignment>,
     pub(crate) effective: UnixMillis,
 }
 
 impl PendingEvent {
-    pub(crate) fn to_event(&self, event_id: String, tenant_id: String) -> NumberEvent {
+    /// The event of this change of `telephone_number`.
+    pub(crate) fn to_event(
+        &self,
+        telephone_number: &str,
+        event_id: String,
+        tenant_id: String,
+    ) -> NumberEvent {
         let a = self.assignment.as_ref();
         NumberEvent {
             event_id,
             sequence: self.sequence,
             kind: self.kind,
             tenant_id,
-            telephone_number: self.telephone_number.clone(),
+            telephone_number: telephone_number.to_owned(),
             sip_uri: a.map(|a| a.sip_uri.clone()),
             usage: a.map(|a| a.usage),
             assignee: a.map(|a| a.assignee.clone()),
@@ -159,21 +165,22 @@ mod tests {
         kind: NumberEventType,
         assignment: Option<Assignment>,
         at: UnixMillis,
-    ) -> Result<PendingEvent, String> {
+    ) -> Result<u64, String> {
         let change = row.plan(kind, assignment, at)?;
-        row.commit(&change);
-        Ok(change)
+        let sequence = change.sequence;
+        row.commit(change);
+        Ok(sequence)
     }
 
     #[test]
     fn sequence_and_history_follow_each_change() {
         let mut row = NumberRow::new("+14255550100".into(), 0, 0, 0);
         assert!(!row.assigned_at(0));
-        let e = apply(&mut row, NumberEventType::Assigned, Some(assignment()), 100).unwrap();
-        assert_eq!(e.sequence, 1);
+        let sequence = apply(&mut row, NumberEventType::Assigned, Some(assignment()), 100).unwrap();
+        assert_eq!(sequence, 1);
         apply(&mut row, NumberEventType::Updated, Some(assignment()), 200).unwrap();
-        let e = apply(&mut row, NumberEventType::Unassigned, None, 300).unwrap();
-        assert_eq!(e.sequence, 3);
+        let sequence = apply(&mut row, NumberEventType::Unassigned, None, 300).unwrap();
+        assert_eq!(sequence, 3);
         assert!(!row.assigned_at(99));
         assert!(row.assigned_at(100));
         assert!(row.assigned_at(299));

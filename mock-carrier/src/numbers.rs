@@ -15,6 +15,8 @@ use oc_protocol::{
     UnixMillis, parse_timestamp,
 };
 
+use oc_protocol::validate::is_uuid;
+
 use crate::ledger::{Chunked, Strings};
 use crate::profile::Profile;
 
@@ -122,44 +124,16 @@ fn hash_uuid(bits: u128) -> u64 {
     )
 }
 
-/// The bits of `id` when it is a UUID in canonical form (so that printing them gives `id`
-/// back: two ids share bits only when they are the same text), else None. Once per event, on
-/// the webhook's path: a table lookup a digit, and one test for them all.
+/// The bits of `id` when it is a UUID in the protocol's canonical form ([`is_uuid`]: lower-case,
+/// hyphenated), so that printing them gives `id` back: two ids share bits only when they are
+/// the same text. Else None.
 fn canonical_uuid(id: &str) -> Option<u128> {
-    /// Where the 32 hex digits are, around the hyphens at 8, 13, 18 and 23.
-    const DIGITS: [usize; 32] = [
-        0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27, 28,
-        29, 30, 31, 32, 33, 34, 35,
-    ];
-    let bytes: &[u8; 36] = id.as_bytes().try_into().ok()?;
-    if [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
-        return None;
-    }
-    let mut bits = 0u128;
-    let mut invalid = 0u8;
-    for i in DIGITS {
-        let digit = HEX_DIGIT[usize::from(bytes[i])];
-        invalid |= digit;
-        bits = bits << 4 | u128::from(digit & 0xf);
-    }
-    (invalid & 0xf0 == 0).then_some(bits)
+    is_uuid(id).then(|| {
+        id.bytes()
+            .filter_map(|b| char::from(b).to_digit(16))
+            .fold(0, |bits, digit| bits << 4 | u128::from(digit))
+    })
 }
-
-/// The value of each lower-case hexadecimal digit; 0xff for any other byte.
-static HEX_DIGIT: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 /// Every number the carrier has heard of, and the eventIds it applied.
 #[derive(Debug, Default)]

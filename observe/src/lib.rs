@@ -5,6 +5,7 @@
 //! reports read them without linking either mock. `oc-protocol` stays the wire itself.
 
 pub mod drift;
+mod json_line;
 pub mod profile;
 pub mod truth;
 
@@ -185,7 +186,12 @@ pub fn cut_capture(body: &[u8], limit: usize) -> Option<String> {
     // Only the head can be kept: converting a long body whole (a feed page is hundreds of KB)
     // would cost more than the rest of recording it. Lossy conversion never shortens, and a
     // character is at most 4 bytes, so the first `limit + 4` bytes give the same cut.
-    let text = String::from_utf8_lossy(&body[..body.len().min(limit.saturating_add(4))]);
+    let head = &body[..body.len().min(limit.saturating_add(4))];
+    // A body is UTF-8 but for a hostile peer's: checked first by the faster test.
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(head),
+    };
     if text.len() <= limit {
         return Some(text.into_owned());
     }

@@ -24,9 +24,9 @@ const BLOCK: usize = 1 << 17;
 pub(crate) struct Spill {
     path: PathBuf,
     writer: Option<GzEncoder<BufWriter<File>>>,
-    /// Lines serialised and not yet compressed: serde writes each line in many small pieces
-    /// (every escape in a captured body is one), which cost little into a `Vec` and a call
-    /// each through a writer in front of the compressor; the compressor gets whole blocks.
+    /// Lines written and not yet compressed: a line is written in many small pieces (every
+    /// escape in a captured body is one), which cost little into a `Vec` and a call each
+    /// through a writer in front of the compressor; the compressor gets whole blocks.
     block: Vec<u8>,
     written: u64,
 }
@@ -60,20 +60,9 @@ impl Spill {
         if self.writer.is_none() {
             return;
         }
-        let mark = self.block.len();
-        match serde_json::to_writer(&mut self.block, exchange) {
-            Ok(()) => {
-                self.block.push(b'\n');
-                self.written += 1;
-            }
-            Err(e) => {
-                // Serialising into memory fails only on a map with keys that are not strings:
-                // Exchange has none. Stop as on a failed write, with nothing half written.
-                self.block.truncate(mark);
-                self.stop(&std::io::Error::from(e));
-                return;
-            }
-        }
+        exchange.write_json(&mut self.block);
+        self.block.push(b'\n');
+        self.written += 1;
         if self.block.len() >= BLOCK {
             self.compress();
         }

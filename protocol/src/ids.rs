@@ -18,13 +18,16 @@ impl UuidText {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
         let mut out = [b'-'; 36];
-        let mut nibble = 32;
-        for (i, slot) in out.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                continue;
-            }
-            nibble -= 1;
-            *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
+        // Two digits a byte, the hyphens skipped: byte i's digits start at 2i plus the hyphens
+        // before them (after bytes 4, 6, 8 and 10).
+        for (i, byte) in bits.to_be_bytes().into_iter().enumerate() {
+            let at = 2 * i
+                + usize::from(i >= 4)
+                + usize::from(i >= 6)
+                + usize::from(i >= 8)
+                + usize::from(i >= 10);
+            out[at] = HEX[usize::from(byte >> 4)];
+            out[at + 1] = HEX[usize::from(byte & 0xf)];
         }
         Self(out)
     }

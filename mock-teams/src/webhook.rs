@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oc_protocol::ids::uuid_from_bits;
+use oc_protocol::json_write::WriteJson;
 use oc_protocol::numbers::MAX_EVENTS_PER_NOTIFICATION;
 use oc_protocol::seed::derive;
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
@@ -467,7 +468,9 @@ impl Delivery {
                     sent_date_time: format_timestamp(batch.sim_time),
                     events,
                 };
-                let body = Arc::new(serde_json::to_vec(&notification).unwrap_or_default());
+                let mut body = Vec::with_capacity(512 * notification.events.len() + 128);
+                notification.write_json(&mut body);
+                let body = Arc::new(body);
                 let (duplicate, hold_back) = self.faults.on_notification(class);
                 let flight = Flight {
                     transport: self.transport.clone(),

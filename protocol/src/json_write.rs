@@ -1,15 +1,17 @@
-//! Writing the change feeds' pages as JSON by hand: the very bytes `serde_json` writes for a
-//! [`Page`](crate::Page) of [`CallRecord`]s or [`QualityRecord`]s (a test holds the two
-//! equal), without serde's escape scan of every key.
+//! Writing the change feeds' pages and the number webhooks' notifications as JSON by hand: the
+//! very bytes `serde_json` writes for a [`Page`](crate::Page) of [`CallRecord`]s or
+//! [`QualityRecord`]s and for a [`NumberAssignmentNotification`] (tests hold the two equal),
+//! without serde's escape scan of every key.
 //!
 //! Teams renders a record per call and two per answered call's media, a month is millions of
 //! them, and serialising through serde was the largest share of Teams' thread in a `run`: each
 //! of a record's fifteen keys went through the same byte-by-byte escape loop as its values.
 //! Here keys are literals, texts known to need no escape (timestamps, UUIDs made here) are
 //! still checked, cheaply, and numbers are written with `itoa` (integers) and `serde_json`'s
-//! own formatter (floats), so the output cannot drift from serde's.
+//! own formatter (floats), so the output cannot drift from serde's. A load test signs and sends
+//! tens of thousands of notifications a second, each written once.
 
-use crate::{CallRecord, QualityRecord};
+use crate::{CallRecord, NumberAssignmentNotification, NumberEvent, QualityRecord};
 
 /// A wire type written as JSON by hand, byte for byte as `serde_json::to_vec` writes it.
 pub trait WriteJson {
@@ -197,6 +199,57 @@ pub fn write_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+impl WriteJson for NumberAssignmentNotification {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"notificationId\":");
+        write_str(out, &self.notification_id);
+        out.extend_from_slice(b",\"sentDateTime\":");
+        write_str(out, &self.sent_date_time);
+        out.extend_from_slice(b",\"events\":[");
+        for (i, event) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            event.write_json(out);
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
+impl WriteJson for NumberEvent {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"eventId\":");
+        write_str(out, &self.event_id);
+        out.extend_from_slice(b",\"sequence\":");
+        write_int(out, self.sequence);
+        out.extend_from_slice(b",\"type\":");
+        write_str(out, self.kind.as_str());
+        out.extend_from_slice(b",\"tenantId\":");
+        write_str(out, &self.tenant_id);
+        out.extend_from_slice(b",\"telephoneNumber\":");
+        write_str(out, &self.telephone_number);
+        // Absent fields are left out, as the type's `skip_serializing_if` says.
+        if let Some(sip_uri) = &self.sip_uri {
+            out.extend_from_slice(b",\"sipUri\":");
+            write_str(out, sip_uri);
+        }
+        if let Some(usage) = self.usage {
+            out.extend_from_slice(b",\"usage\":");
+            write_str(out, usage.as_str());
+        }
+        if let Some(assignee) = &self.assignee {
+            out.extend_from_slice(b",\"assignee\":{\"id\":");
+            write_str(out, &assignee.id);
+            out.extend_from_slice(b",\"type\":");
+            write_str(out, assignee.kind.as_str());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b",\"effectiveDateTime\":");
+        write_str(out, &self.effective_date_time);
+        out.push(b'}');
+    }
+}
+
 impl<S: AsRef<str>> WriteJson for CallRecord<S> {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"id\":");
@@ -288,6 +341,12 @@ mod tests {
         String::from_utf8_lossy(bytes).into_owned()
     }
 
+    fn written(value: &impl WriteJson) -> Vec<u8> {
+        let mut out = Vec::new();
+        value.write_json(&mut out);
+        out
+    }
+
     /// A text longer than the pieces room is made for, escapes on and across their borders.
     #[test]
     fn long_strings_are_serdes_bytes() {
@@ -357,6 +416,28 @@ mod tests {
             quality.poor = poor;
             let page = Page { value: vec![quality], next_link: None, delta_link: next };
             prop_assert_eq!(text(&by_hand(&page)), text(&serde_json::to_vec(&page).unwrap()));
+        }
+
+        /// Every kind of event, with or without its assignment, any texts: serde's bytes.
+        #[test]
+        fn notifications_are_serdes_bytes(
+            mut notification in testing::number_assignment_notification(),
+            texts in proptest::collection::vec(any::<String>(), 4),
+        ) {
+            prop_assert_eq!(
+                text(&written(&notification)),
+                text(&serde_json::to_vec(&notification).unwrap())
+            );
+            notification.notification_id = texts[0].clone();
+            if let Some(event) = notification.events.first_mut() {
+                event.event_id = texts[1].clone();
+                event.sip_uri = Some(texts[2].clone());
+                event.effective_date_time = texts[3].clone();
+            }
+            prop_assert_eq!(
+                text(&written(&notification)),
+                text(&serde_json::to_vec(&notification).unwrap())
+            );
         }
 
         /// Texts dense in escapes (every control character, quotes, backslashes, non-ASCII) at

@@ -183,10 +183,18 @@ impl Figures {
         slot
     }
 
-    fn count(&mut self, class: Class, at: Nanos, slot: u32) {
+    /// A call of `class` on the day of `at` and the number of `slot`, with the carrier's
+    /// minutes (µs) and calls it adds to both: the day found once.
+    fn count(&mut self, class: Class, at: Nanos, slot: u32, carrier: i64, calls: u64) {
         self.classes[class as usize] += 1;
-        self.day(at).classes[class as usize] += 1;
-        self.numbers[slot as usize].1.classes[class as usize] += 1;
+        let day = self.day(at);
+        day.classes[class as usize] += 1;
+        day.carrier += carrier;
+        day.calls += calls;
+        let number = &mut self.numbers[slot as usize].1;
+        number.classes[class as usize] += 1;
+        number.carrier += carrier;
+        number.calls += calls;
     }
 
     /// A Teams row kept for reconciliation, its number unknown (0): gives it that number's
@@ -265,9 +273,7 @@ impl Figures {
             Class::Drift
         };
         self.drifts.push(drift);
-        self.count(class, teams.start, teams.slot);
-        self.day(teams.start).carrier += us(carrier.duration);
-        self.numbers[teams.slot as usize].1.carrier += us(carrier.duration);
+        self.count(class, teams.start, teams.slot, us(carrier.duration), 0);
         let billed_differs =
             teams.duration_source == DurationSource::Operator && teams.billed >= 0 && {
                 let floor = carrier.duration.div_euclid(SECOND);
@@ -315,13 +321,13 @@ impl Figures {
             carrier.calling
         };
         let slot = self.slot(number);
-        self.count(Class::Unexpected, carrier.connect, slot);
-        let day = self.day(carrier.connect);
-        day.calls += 1;
-        day.carrier += us(carrier.duration);
-        let sums = &mut self.numbers[slot as usize].1;
-        sums.calls += 1;
-        sums.carrier += us(carrier.duration);
+        self.count(
+            Class::Unexpected,
+            carrier.connect,
+            slot,
+            us(carrier.duration),
+            1,
+        );
         if !listed {
             return;
         }
@@ -338,7 +344,7 @@ impl Figures {
     /// A Teams row that no carrier row matched. It is not kept in [`Self::mismatches`]:
     /// `mismatches.csv` finds the missing rows again by their claims.
     pub(crate) fn missing(&mut self, teams: &TeamsRow) {
-        self.count(Class::Missing, teams.start, teams.slot);
+        self.count(Class::Missing, teams.start, teams.slot, 0, 0);
     }
 
     /// Adds the figures of another part of the same reconciliation (another partition of the

@@ -4,11 +4,10 @@
 //! A load test writes every webhook's exchange, body and all, on the checker's thread; through
 //! serde, escaping the captured bodies (JSON inside a JSON string, an escape every few bytes)
 //! and the keys cost that thread more than compressing the line. Keys here are literals and
-//! strings go through
-//! [`oc_protocol::json_write::write_str`]; the rarer parts (an injected fault, details
-//! other than a webhook's) still go through serde.
+//! strings go through [`oc_protocol::json_write::write_str`]; the rarer parts (an injected
+//! fault, details other than a webhook's) still go through serde.
 
-use oc_protocol::json_write::{write_int, write_opt_str, write_str};
+use oc_protocol::json_write::{write_array, write_int, write_opt_str, write_str};
 
 use crate::{Exchange, ExchangeDetail, ExchangeDirection};
 
@@ -40,18 +39,11 @@ impl Exchange {
         write_int(out, self.wall_time_ms);
         out.extend_from_slice(b",\"latencyUs\":");
         write_int(out, self.latency_us);
-        out.extend_from_slice(b",\"requestHeaders\":[");
-        for (i, (name, value)) in self.request_headers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            write_str(out, name);
-            out.push(b',');
-            write_str(out, value);
-            out.push(b']');
-        }
-        out.extend_from_slice(b"],\"requestBody\":");
+        out.extend_from_slice(b",\"requestHeaders\":");
+        write_array(out, &self.request_headers, |out, (name, value)| {
+            write_array(out, [name, value], |out, text| write_str(out, text));
+        });
+        out.extend_from_slice(b",\"requestBody\":");
         write_opt_str(out, self.request_body.as_deref());
         out.extend_from_slice(b",\"responseBody\":");
         write_opt_str(out, self.response_body.as_deref());
@@ -71,14 +63,9 @@ impl Exchange {
                 write_str(out, notification_id);
                 out.extend_from_slice(b",\"attempt\":");
                 write_int(out, *attempt);
-                out.extend_from_slice(b",\"event_ids\":[");
-                for (i, id) in event_ids.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, id);
-                }
-                out.extend_from_slice(b"]}");
+                out.extend_from_slice(b",\"event_ids\":");
+                write_array(out, event_ids, |out, id| write_str(out, id));
+                out.push(b'}');
             }
             Some(detail) => by_serde(out, detail),
             None => out.extend_from_slice(b"null"),

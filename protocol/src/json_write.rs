@@ -200,6 +200,22 @@ fn write_f64(out: &mut Vec<u8>, value: f64) {
     let _ = serde_json::to_writer(&mut *out, &value);
 }
 
+/// Appends a JSON array of `items`, each written by `write`.
+pub fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
 /// Appends a text as a JSON string, or `null`.
 pub fn write_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
@@ -214,14 +230,9 @@ impl WriteJson for NumberAssignmentNotification {
         write_str(out, &self.notification_id);
         out.extend_from_slice(b",\"sentDateTime\":");
         write_str(out, &self.sent_date_time);
-        out.extend_from_slice(b",\"events\":[");
-        for (i, event) in self.events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            event.write_json(out);
-        }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b",\"events\":");
+        write_array(out, &self.events, |out, event| event.write_json(out));
+        out.push(b'}');
     }
 }
 

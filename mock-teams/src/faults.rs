@@ -246,10 +246,22 @@ impl Faults {
             && (self.applied_reports.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every)
     }
 
+    /// Whether a notification may be held back until a newer one overtakes it [NUM-ORDER]:
+    /// only then must the webhook sender keep what the carrier accepted, per number.
+    pub(crate) fn may_hold_back(&self) -> bool {
+        self.settings.webhook_reorder_share > 0.0
+    }
+
+    /// Whether numbers' notifications are split by [`WebhookClass`]: only when both webhook
+    /// faults are on (with one, or none, every number is [`WebhookClass::Any`]).
+    pub(crate) fn splits_webhooks(&self) -> bool {
+        let s = &self.settings;
+        s.webhook_duplicate_share != 0.0 && s.webhook_reorder_share != 0.0
+    }
+
     /// The webhook faults `telephone_number`'s notifications may get (see [`WebhookClass`]).
     pub(crate) fn webhook_class(&self, telephone_number: &str) -> WebhookClass {
-        let s = &self.settings;
-        if s.webhook_duplicate_share == 0.0 || s.webhook_reorder_share == 0.0 {
+        if !self.splits_webhooks() {
             return WebhookClass::Any;
         }
         let draw = derive(self.seed, &[b"webhook-class", telephone_number.as_bytes()]);

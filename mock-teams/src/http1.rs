@@ -112,7 +112,7 @@ impl Client {
         request.extend_from_slice(b"\r\ncontent-type: application/json\r\noc-signature: ");
         request.extend_from_slice(signature.as_bytes());
         request.extend_from_slice(b"\r\ncontent-length: ");
-        request.extend_from_slice(body.len().to_string().as_bytes());
+        request.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         request.extend_from_slice(b"\r\n\r\n");
         request.extend_from_slice(body);
         if let Some(stream) = self.take_idle(&target.addr) {
@@ -202,7 +202,13 @@ impl Client {
         }
         let mut buf = Vec::with_capacity(1024);
         let head = loop {
-            match parse_head(&buf) {
+            // Nothing read yet: no head to look for (and its header array to set up).
+            let parsed = if buf.is_empty() {
+                Ok(None)
+            } else {
+                parse_head(&buf)
+            };
+            match parsed {
                 Ok(Some(head)) if head.status < 200 && head.status != 101 => {
                     // An interim answer (100 Continue): the final one follows.
                     buf.drain(..head.len);

@@ -597,10 +597,6 @@ impl Flight {
             self.accepted
                 .record(&self.carrier, &self.notification.events);
         }
-        let headers = [
-            ("content-type", "application/json"),
-            ("oc-signature", signature.as_str()),
-        ];
         self.recorder.record(Exchange {
             seq: 0,
             direction: ExchangeDirection::TeamsToCarrier,
@@ -612,7 +608,7 @@ impl Flight {
             sim_time: self.sim_time,
             wall_time_ms: i64::try_from(wall.as_millis()).unwrap_or(i64::MAX),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            request_headers: crate::exchange::masked_headers(headers.into_iter()),
+            request_headers: crate::exchange::webhook_headers(&signature),
             request_body: self.recorder.capture(&self.body),
             response_body: response_body.and_then(|b| self.recorder.capture(&b)),
             fault,

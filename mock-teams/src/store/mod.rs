@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use oc_protocol::ids::uuid_from_bits;
 use oc_protocol::seed::derive;
 use oc_protocol::validate::{is_call_id, is_e164, is_uuid};
-use oc_protocol::{NumberEvent, NumberEventType, UnixMillis, Validate};
+use oc_protocol::{NumberEvent, NumberEventType, UnixMillis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -369,9 +369,10 @@ impl Store {
             tenant_id,
         );
         // An assignment that breaks the protocol (a SIP URI naming another number, an assignee
-        // type that does not go with the usage) is refused before anything changes.
+        // type that does not go with the usage) is refused before anything changes. The rest
+        // of the event is the store's own making, each part valid: not checked again.
         event
-            .validate()
+            .validate_change()
             .map_err(|errors| invalid("number change", errors.to_string()))?;
         self.numbers[index as usize].commit(change);
         Ok((carrier_id, event))
@@ -689,5 +690,80 @@ impl Store {
     /// How many calls the store holds: those given, less those closed.
     pub fn live_calls(&self) -> usize {
         self.rows.live()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oc_protocol::{Assignee, AssigneeType, NumberUsage, Validate};
+
+    use super::*;
+
+    const N: &str = "+14255550100";
+
+    fn store() -> Store {
+        let mut store = Store::new(StoreSettings::default(), 1_000);
+        store
+            .add_carrier(CarrierSpec {
+                id: "c".into(),
+                token: "t".into(),
+                webhook: None,
+            })
+            .unwrap();
+        store
+            .add_number("c", "c0ffee00-0000-4000-8000-000000000001", N)
+            .unwrap();
+        store
+    }
+
+    fn assignment(sip_uri: &str, kind: AssigneeType) -> Assignment {
+        Assignment {
+            sip_uri: sip_uri.into(),
+            usage: NumberUsage::CallingUserAssignment,
+            assignee: Assignee {
+                id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
+                kind,
+            },
+        }
+    }
+
+    /// An assignment that breaks the protocol is refused, with the field and why, and changes
+    /// nothing: the number stays unassigned at sequence 0, and a valid one is then sequence 1.
+    #[test]
+    fn an_assignment_that_breaks_the_protocol_is_refused_before_anything_changes() {
+        let mut store = store();
+        let cases = [
+            (
+                assignment(
+                    "sip:+14255550199@sbc.example;user=phone",
+                    AssigneeType::User,
+                ),
+                "/sipUri must name the telephone number +14255550100",
+            ),
+            (
+                assignment(
+                    "sip:+14255550100@sbc.example;user=phone",
+                    AssigneeType::ConferenceBridge,
+                ),
+                "/assignee/type must be user for usage",
+            ),
+        ];
+        for (refused, why) in cases {
+            let err = store.assign(N, refused).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+            let number = store.number(N).unwrap();
+            assert_eq!((number.sequence, number.sip_uri), (0, None));
+        }
+        let (_, event) = store
+            .assign(
+                N,
+                assignment(
+                    "sip:+14255550100@sbc.example;user=phone",
+                    AssigneeType::User,
+                ),
+            )
+            .unwrap();
+        assert_eq!(event.sequence, 1);
+        assert_eq!(event.validate(), Ok(()));
     }
 }

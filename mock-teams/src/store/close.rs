@@ -401,11 +401,10 @@ impl ClosedBooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Assignment, CarrierSpec, NewCall, StoreSettings, StreamQuality};
+    use crate::store::testing::{one_number, to_user};
+    use crate::store::{NewCall, StoreSettings, StreamQuality};
     use oc_protocol::timestamp::format_timestamp;
-    use oc_protocol::{
-        Assignee, AssigneeType, AudioCodec, Direction, NumberUsage, StreamDirection,
-    };
+    use oc_protocol::{AudioCodec, Direction, StreamDirection};
 
     const T0: i64 = 1_795_651_200_000;
     const N: &str = "+14255550100";
@@ -427,35 +426,13 @@ mod tests {
     }
 
     fn store() -> Store {
-        let mut store = Store::new(
-            StoreSettings {
-                reporting_deadline_ms: 60_000,
-                ..StoreSettings::default()
-            },
-            T0,
-        );
+        let settings = StoreSettings {
+            reporting_deadline_ms: 60_000,
+            ..StoreSettings::default()
+        };
+        let mut store = one_number(settings, T0, N);
         store
-            .add_carrier(CarrierSpec {
-                id: "c".into(),
-                token: "t".into(),
-                webhook: None,
-            })
-            .unwrap();
-        store
-            .add_number("c", "c0ffee00-0000-4000-8000-000000000001", N)
-            .unwrap();
-        store
-            .assign(
-                N,
-                Assignment {
-                    sip_uri: format!("sip:{N}@sbc.example;user=phone"),
-                    usage: NumberUsage::CallingUserAssignment,
-                    assignee: Assignee {
-                        id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
-                        kind: AssigneeType::User,
-                    },
-                },
-            )
+            .assign(N, to_user(&format!("sip:{N}@sbc.example;user=phone")))
             .unwrap();
         store
     }

@@ -693,16 +693,16 @@ impl Store {
     }
 }
 
+/// What the store's tests share: a store with carrier `c` and one number.
 #[cfg(test)]
-mod tests {
-    use oc_protocol::{Assignee, AssigneeType, NumberUsage, Validate};
+pub(crate) mod testing {
+    use oc_protocol::{Assignee, AssigneeType, NumberUsage, UnixMillis};
 
-    use super::*;
+    use super::{Assignment, CarrierSpec, Store, StoreSettings};
 
-    const N: &str = "+14255550100";
-
-    fn store() -> Store {
-        let mut store = Store::new(StoreSettings::default(), 1_000);
+    /// A store at `now` with carrier `c` (token `t`, no webhook) and `number`, unassigned.
+    pub(crate) fn one_number(settings: StoreSettings, now: UnixMillis, number: &str) -> Store {
+        let mut store = Store::new(settings, now);
         store
             .add_carrier(CarrierSpec {
                 id: "c".into(),
@@ -711,42 +711,46 @@ mod tests {
             })
             .unwrap();
         store
-            .add_number("c", "c0ffee00-0000-4000-8000-000000000001", N)
+            .add_number("c", "c0ffee00-0000-4000-8000-000000000001", number)
             .unwrap();
         store
     }
 
-    fn assignment(sip_uri: &str, kind: AssigneeType) -> Assignment {
+    /// An assignment of `number` to a user, through `sip_uri`.
+    pub(crate) fn to_user(sip_uri: &str) -> Assignment {
         Assignment {
             sip_uri: sip_uri.into(),
             usage: NumberUsage::CallingUserAssignment,
             assignee: Assignee {
                 id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
-                kind,
+                kind: AssigneeType::User,
             },
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use oc_protocol::{AssigneeType, Validate};
+
+    use super::testing::{one_number, to_user};
+    use super::*;
+
+    const N: &str = "+14255550100";
 
     /// An assignment that breaks the protocol is refused, with the field and why, and changes
     /// nothing: the number stays unassigned at sequence 0, and a valid one is then sequence 1.
     #[test]
     fn an_assignment_that_breaks_the_protocol_is_refused_before_anything_changes() {
-        let mut store = store();
+        let mut store = one_number(StoreSettings::default(), 1_000, N);
+        let mut bridge = to_user("sip:+14255550100@sbc.example;user=phone");
+        bridge.assignee.kind = AssigneeType::ConferenceBridge;
         let cases = [
             (
-                assignment(
-                    "sip:+14255550199@sbc.example;user=phone",
-                    AssigneeType::User,
-                ),
+                to_user("sip:+14255550199@sbc.example;user=phone"),
                 "/sipUri must name the telephone number +14255550100",
             ),
-            (
-                assignment(
-                    "sip:+14255550100@sbc.example;user=phone",
-                    AssigneeType::ConferenceBridge,
-                ),
-                "/assignee/type must be user for usage",
-            ),
+            (bridge, "/assignee/type must be user for usage"),
         ];
         for (refused, why) in cases {
             let err = store.assign(N, refused).unwrap_err().to_string();
@@ -755,13 +759,7 @@ mod tests {
             assert_eq!((number.sequence, number.sip_uri), (0, None));
         }
         let (_, event) = store
-            .assign(
-                N,
-                assignment(
-                    "sip:+14255550100@sbc.example;user=phone",
-                    AssigneeType::User,
-                ),
-            )
+            .assign(N, to_user("sip:+14255550100@sbc.example;user=phone"))
             .unwrap();
         assert_eq!(event.sequence, 1);
         assert_eq!(event.validate(), Ok(()));

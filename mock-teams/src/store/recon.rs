@@ -363,37 +363,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Assignment, CarrierSpec, NewCall, StoreSettings};
-    use oc_protocol::{Assignee, AssigneeType, Direction, NumberUsage};
+    use crate::store::testing::{one_number, to_user};
+    use crate::store::{NewCall, StoreSettings};
+    use oc_protocol::Direction;
     use proptest::prelude::*;
 
     const T0: i64 = 1_795_651_200_000;
 
     fn store_with_calls(talks: &[Option<i64>]) -> Store {
-        let mut store = Store::new(StoreSettings::default(), T0);
-        store
-            .add_carrier(CarrierSpec {
-                id: "c".into(),
-                token: "t".into(),
-                webhook: None,
-            })
-            .unwrap();
         let n = "+14255550100";
+        let mut store = one_number(StoreSettings::default(), T0, n);
         store
-            .add_number("c", "c0ffee00-0000-4000-8000-000000000001", n)
-            .unwrap();
-        store
-            .assign(
-                n,
-                Assignment {
-                    sip_uri: format!("sip:{n}@sbc.example;user=phone"),
-                    usage: NumberUsage::CallingUserAssignment,
-                    assignee: Assignee {
-                        id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
-                        kind: AssigneeType::User,
-                    },
-                },
-            )
+            .assign(n, to_user(&format!("sip:{n}@sbc.example;user=phone")))
             .unwrap();
         for (i, talk) in talks.iter().enumerate() {
             let start = T0 + 1_000 + i as i64 * 10_000;

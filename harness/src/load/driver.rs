@@ -55,8 +55,13 @@ pub(crate) struct Numbers {
 /// A new assignment of `number`, drawn from `rng`.
 fn assignment(rng: &mut ChaCha8Rng, number: &str) -> Assignment {
     let usage = NumberUsage::ALL[rng.random_range(0..NumberUsage::ALL.len())];
+    // Pushed, not `format!`ed: one per event, on the generator's thread.
+    let mut sip_uri = String::with_capacity(number.len() + 35);
+    sip_uri.push_str("sip:");
+    sip_uri.push_str(number);
+    sip_uri.push_str("@load.example.com;user=phone");
     Assignment {
-        sip_uri: format!("sip:{number}@load.example.com;user=phone"),
+        sip_uri,
         usage,
         assignee: Assignee {
             id: oc_protocol::ids::uuid_from_bits(
@@ -474,6 +479,26 @@ mod tests {
             assert_eq!(number, &pool[i % 3]);
             let want = ["assign", "update", "unassign"][(i / 3) % 3];
             assert_eq!(*kind, want, "event {i}");
+        }
+    }
+
+    /// Teams' store refuses an assignment whose SIP URI names another number.
+    #[test]
+    fn an_assignment_names_its_own_number() {
+        let pool = numbers(2);
+        for change in (0..4).flat_map(|k| number_changes(1, &events(1), &pool, k)) {
+            if let NumberChange::Assign {
+                telephone_number,
+                assignment,
+            }
+            | NumberChange::Update {
+                telephone_number,
+                assignment,
+            } = change
+            {
+                let uri = format!("sip:{telephone_number}@load.example.com;user=phone");
+                assert_eq!(assignment.sip_uri, uri);
+            }
         }
     }
 

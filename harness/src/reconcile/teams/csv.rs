@@ -69,6 +69,20 @@ impl CsvColumns {
     }
 }
 
+impl CsvColumns {
+    /// The position of a field that [`build`] names in an error.
+    fn position(&self, name: &str) -> Option<usize> {
+        match name {
+            "startDateTime" => Some(self.start),
+            "endDateTime" => Some(self.end),
+            "duration" => self.duration,
+            "charge" => self.charge,
+            "callDurationSource" => self.duration_source,
+            _ => None,
+        }
+    }
+}
+
 /// Reads a chunk of CSV lines (`offset`: the chunk's byte offset in its file).
 pub(crate) fn parse_csv(
     columns: &CsvColumns,
@@ -96,84 +110,122 @@ pub(crate) fn parse_csv(
         if quoted.continues(line) || line.is_empty() {
             continue;
         }
-        // Fields between the delimiters found with the line end; a line with a quote is split
-        // field by field.
-        let fields = match scanned.delimiters {
-            Some(delimiters) => text::LineFields::Plain { line, delimiters },
-            None => match text::split(line, b',', &mut spans) {
-                Ok(()) => text::LineFields::Split {
-                    line,
-                    spans: &spans,
-                },
-                Err((column, why)) => {
-                    parsed.read += 1;
-                    quoted.rejected(why);
-                    parsed.reject(line_no, Some(column as u64 + 1), None, why);
-                    continue;
-                }
-            },
-        };
-        if fields.len() != columns.width {
-            parsed.read += 1;
-            parsed.reject(
-                line_no,
-                None,
-                None,
-                format!(
-                    "{} fields where the header has {}",
-                    fields.len(),
-                    columns.width
-                ),
-            );
+        let source = pack_source(file, offset + scanned.start as u64);
+        // Most lines: no quote, and the header's number of fields, read straight from the
+        // delimiters found with the line end.
+        if let Some(delimiters) = scanned.delimiters
+            && delimiters.len() + 1 == columns.width
+        {
+            let get = |i: Option<usize>| i.map(|i| text::plain_field(line, delimiters, i));
+            let outcome = read_row(columns, get, filters, source, &mut parsed.charges);
+            let column = outcome.as_ref().err().and_then(|(field, _)| {
+                columns
+                    .position(field)
+                    .map(|i| u64::from(text::LineFields::Plain { line, delimiters }.start(i)) + 1)
+            });
+            keep(&mut parsed, line_no, column, outcome);
             continue;
         }
-        // Fields are slices of the line; a line with doubled quotes in a quoted field has its
-        // fields unescaped first (an empty list costs nothing).
-        let unescaped: Vec<Cow<'_, [u8]>> = if fields.escaped() {
-            (0..fields.len()).map(|i| fields.get(i)).collect()
-        } else {
-            Vec::new()
-        };
-        let column_of = |name: &str| -> Option<u64> {
-            let i = match name {
-                "startDateTime" => Some(columns.start),
-                "endDateTime" => Some(columns.end),
-                "duration" => columns.duration,
-                "charge" => columns.charge,
-                "callDurationSource" => columns.duration_source,
-                _ => None,
-            }?;
-            Some(u64::from(fields.start(i)) + 1)
-        };
-        let get = |i: Option<usize>| pick(&fields, &unescaped, i);
-        let outcome = (|| {
-            let fields = Fields {
-                call_id: get(columns.call_id),
-                start: get(Some(columns.start)),
-                end: get(Some(columns.end)),
-                duration: number("duration", get(columns.duration), false)?,
-                charge: number("charge", get(columns.charge), true)?,
-                currency: get(columns.currency),
-                call_type: get(columns.call_type),
-                caller: get(columns.caller),
-                callee: get(columns.callee),
-                operator: get(columns.operator),
-                duration_source: get(columns.duration_source),
-            };
-            build(
-                &fields,
-                filters,
-                pack_source(file, offset + scanned.start as u64),
-                &mut parsed.charges,
-            )
-        })();
-        let column = outcome
-            .as_ref()
-            .err()
-            .and_then(|(field, _)| column_of(field));
-        keep(&mut parsed, line_no, column, outcome);
+        quoted_row(
+            columns,
+            line,
+            scanned.delimiters,
+            (line_no, source),
+            filters,
+            &mut spans,
+            &mut quoted,
+            &mut parsed,
+        );
     }
     parsed
+}
+
+/// A row's outcome from its fields (`get`: a column's field, `None` without the column).
+#[inline(always)]
+fn read_row<'b>(
+    columns: &CsvColumns,
+    get: impl Fn(Option<usize>) -> Option<&'b [u8]>,
+    filters: &Filters,
+    source: u64,
+    charges: &mut std::collections::BTreeMap<String, i64>,
+) -> Result<Option<ReadTeamsRow>, FieldError> {
+    let fields = Fields {
+        call_id: get(columns.call_id),
+        start: get(Some(columns.start)),
+        end: get(Some(columns.end)),
+        duration: number("duration", get(columns.duration), false)?,
+        charge: number("charge", get(columns.charge), true)?,
+        currency: get(columns.currency),
+        call_type: get(columns.call_type),
+        caller: get(columns.caller),
+        callee: get(columns.callee),
+        operator: get(columns.operator),
+        duration_source: get(columns.duration_source),
+    };
+    build(&fields, filters, source, charges)
+}
+
+/// A line the fast path of [`parse_csv`] does not read: one with a quote (split field by
+/// field, and unescaped when a field has doubled quotes), or with another number of fields
+/// than the header (rejected).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of parse_csv's loop, passed apart so that the loop keeps it in registers"
+)]
+#[inline(never)]
+fn quoted_row(
+    columns: &CsvColumns,
+    line: &[u8],
+    delimiters: Option<&[u32]>,
+    (line_no, source): (u64, u64),
+    filters: &Filters,
+    spans: &mut Vec<Span>,
+    quoted: &mut text::QuotedLines,
+    parsed: &mut Parsed<ReadTeamsRow>,
+) {
+    // Fields between the delimiters found with the line end; a line with a quote is split
+    // field by field.
+    let fields = match delimiters {
+        Some(delimiters) => text::LineFields::Plain { line, delimiters },
+        None => match text::split(line, b',', spans) {
+            Ok(()) => text::LineFields::Split { line, spans },
+            Err((column, why)) => {
+                parsed.read += 1;
+                quoted.rejected(why);
+                parsed.reject(line_no, Some(column as u64 + 1), None, why);
+                return;
+            }
+        },
+    };
+    if fields.len() != columns.width {
+        parsed.read += 1;
+        parsed.reject(
+            line_no,
+            None,
+            None,
+            format!(
+                "{} fields where the header has {}",
+                fields.len(),
+                columns.width
+            ),
+        );
+        return;
+    }
+    // Fields are slices of the line; a line with doubled quotes in a quoted field has its
+    // fields unescaped first (an empty list costs nothing).
+    let unescaped: Vec<Cow<'_, [u8]>> = if fields.escaped() {
+        (0..fields.len()).map(|i| fields.get(i)).collect()
+    } else {
+        Vec::new()
+    };
+    let get = |i: Option<usize>| pick(&fields, &unescaped, i);
+    let outcome = read_row(columns, get, filters, source, &mut parsed.charges);
+    let column = outcome
+        .as_ref()
+        .err()
+        .and_then(|(field, _)| columns.position(field))
+        .map(|i| u64::from(fields.start(i)) + 1);
+    keep(parsed, line_no, column, outcome);
 }
 
 /// Field `i` of a row, when the file has that column: from the unescaped copies when the line
@@ -199,7 +251,7 @@ fn number(
     value: Option<&[u8]>,
     money: bool,
 ) -> Result<Option<i64>, FieldError> {
-    match value.map(<[u8]>::trim_ascii) {
+    match value.map(text::trim) {
         None | Some(b"") => Ok(None),
         Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
             (

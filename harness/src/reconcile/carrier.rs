@@ -141,18 +141,17 @@ pub(crate) fn parse_csv(
         let source = pack_source(file, offset + scanned.start as u64);
         // Most lines: no quote, and the fields the columns need, read straight from the
         // delimiters found with the line end.
-        if let Some(delimiters) = scanned.delimiters
-            && columns.width_fits(delimiters.len() + 1)
+        if let Some(bounds) = scanned.bounds
+            && columns.width_fits(bounds.len() - 1)
         {
-            let get = |i: usize| text::plain_field(line, delimiters, i);
+            let get = |i: usize| text::bounded_field(line, bounds, i);
             match read_row(format, columns, get, filters, source) {
                 Ok(Some(row)) => parsed.rows.push(row),
                 Ok(None) => parsed.filtered += 1,
                 Err((i, why)) => {
-                    let fields = text::LineFields::Plain { line, delimiters };
                     parsed.reject(
                         line_no,
-                        Some(u64::from(fields.start(i)) + 1),
+                        Some(u64::from(bounds[i].wrapping_add(1)) + 1),
                         Some(&columns.name(i)),
                         why,
                     );

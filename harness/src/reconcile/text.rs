@@ -212,6 +212,9 @@ pub(crate) struct ScannedLine<'a> {
     /// The offsets in `line` of its delimiters when the line has no quote (its fields are then
     /// the bytes between them); `None` when it has one ([`split`] reads it).
     pub(crate) delimiters: Option<&'a [u32]>,
+    /// `delimiters` after a `u32::MAX` and before the line's length, so that field `i` is
+    /// `line[bounds[i] + 1..bounds[i + 1]]` (wrapping): [`bounded_field`].
+    pub(crate) bounds: Option<&'a [u32]>,
 }
 
 /// The lines of a chunk and the places of their delimiters, found in one pass: three SSE2
@@ -232,8 +235,9 @@ pub(crate) struct LineScanner<'a> {
     line_start: usize,
     /// Whether the current line has a quote.
     quoted: bool,
-    /// The current line's delimiters (offsets in the line), the first [`SCANNED_FIELDS`].
-    found: [u32; SCANNED_FIELDS],
+    /// `u32::MAX`, then the current line's delimiters (offsets in the line), the first
+    /// [`SCANNED_FIELDS`], then (once the line is taken) its length: [`ScannedLine::bounds`].
+    found: [u32; SCANNED_FIELDS + 2],
     count: usize,
 }
 
@@ -251,7 +255,7 @@ impl<'a> LineScanner<'a> {
             quotes: 0,
             line_start: 0,
             quoted: false,
-            found: [0; SCANNED_FIELDS],
+            found: [u32::MAX; SCANNED_FIELDS + 2],
             count: 0,
         };
         scanner.load();
@@ -291,7 +295,7 @@ impl<'a> LineScanner<'a> {
             self.quoted |= self.quotes & before != 0;
             while delimiters != 0 {
                 let at = self.base + delimiters.trailing_zeros() as usize;
-                self.found[self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
+                self.found[1 + self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
                 self.count += 1;
                 delimiters &= delimiters - 1;
             }
@@ -322,15 +326,22 @@ impl<'a> LineScanner<'a> {
         // A `\r` delimiter at the line's end is its line ending, as `split` of the trimmed line
         // sees it.
         let count = match count.checked_sub(1) {
-            Some(last) if count <= SCANNED_FIELDS && self.found[last] as usize >= line.len() => {
+            Some(last)
+                if count <= SCANNED_FIELDS && self.found[1 + last] as usize >= line.len() =>
+            {
                 last
             }
             _ => count,
         };
+        let plain = !quoted && count <= SCANNED_FIELDS;
+        if plain {
+            self.found[count + 1] = line.len() as u32;
+        }
         ScannedLine {
             start,
             line,
-            delimiters: (!quoted && count <= SCANNED_FIELDS).then(|| &self.found[..count]),
+            delimiters: plain.then(|| &self.found[1..count + 1]),
+            bounds: plain.then(|| &self.found[..count + 2]),
         }
     }
 }
@@ -402,19 +413,22 @@ impl<'a> LineFields<'a> {
     }
 }
 
-/// Field `i` of a line without quotes whose fields are between `delimiters` (`i` at most
-/// their number): [`LineFields::raw`] without its other shape, for the row loops.
+/// Field `i` of a line without quotes from its [`ScannedLine::bounds`]: [`LineFields::raw`]
+/// without its other shape or a test for the first and last fields, for the row loops; empty
+/// for an `i` past the last field (a column the file does not have: [`NO_FIELD`]).
 #[inline(always)]
-pub(crate) fn plain_field<'a>(line: &'a [u8], delimiters: &[u32], i: usize) -> &'a [u8] {
-    let start = match i.checked_sub(1) {
-        None => 0,
-        Some(before) => delimiters
-            .get(before)
-            .map_or(line.len(), |&d| d as usize + 1),
-    };
-    let end = delimiters.get(i).map_or(line.len(), |&d| d as usize);
-    line.get(start..end).unwrap_or_default()
+pub(crate) fn bounded_field<'a>(line: &'a [u8], bounds: &[u32], i: usize) -> &'a [u8] {
+    match (bounds.get(i), bounds.get(i + 1)) {
+        (Some(&start), Some(&end)) => line
+            .get(start.wrapping_add(1) as usize..end as usize)
+            .unwrap_or_default(),
+        _ => &[],
+    }
 }
+
+/// A field number past any line's last field (a column that a file does not have), which
+/// [`bounded_field`] reads as empty.
+pub(crate) const NO_FIELD: usize = usize::MAX >> 1;
 
 /// `field` without ASCII whitespace at either end ([`<[u8]>::trim_ascii`]), inlined: most
 /// fields have none, which two compares tell (every ASCII whitespace byte is at most `b' '`).
@@ -1295,7 +1309,16 @@ mod tests {
                     line: scanned.line,
                     delimiters,
                 };
-                (0..fields.len()).map(|i| fields.raw(i).to_vec()).collect()
+                let raw: Vec<Vec<u8>> = (0..fields.len()).map(|i| fields.raw(i).to_vec()).collect();
+                // The same fields from the bounds, and none past them.
+                let bounds = scanned.bounds.unwrap();
+                let bounded: Vec<Vec<u8>> = (0..fields.len())
+                    .map(|i| bounded_field(scanned.line, bounds, i).to_vec())
+                    .collect();
+                assert_eq!(raw, bounded);
+                assert!(bounded_field(scanned.line, bounds, fields.len()).is_empty());
+                assert!(bounded_field(scanned.line, bounds, NO_FIELD).is_empty());
+                raw
             });
             got.push((scanned.start, scanned.line.to_vec(), fields));
         }

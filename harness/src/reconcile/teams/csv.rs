@@ -10,20 +10,22 @@ use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
 
 /// The columns of a Teams CSV, by position (0-based); only `startDateTime` and `endDateTime`
-/// are required.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// are required, the others [`text::NO_FIELD`] when the file does not have them: the row loop
+/// reads them as empty fields, which [`build`] reads as it reads absent ones (all but
+/// `operator`'s), without a test a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CsvColumns {
-    call_id: Option<usize>,
+    call_id: usize,
     start: usize,
     end: usize,
-    duration: Option<usize>,
-    charge: Option<usize>,
-    currency: Option<usize>,
-    call_type: Option<usize>,
-    caller: Option<usize>,
-    callee: Option<usize>,
-    operator: Option<usize>,
-    duration_source: Option<usize>,
+    duration: usize,
+    charge: usize,
+    currency: usize,
+    call_type: usize,
+    caller: usize,
+    callee: usize,
+    operator: usize,
+    duration_source: usize,
     /// How many columns the header has.
     width: usize,
 }
@@ -52,21 +54,27 @@ impl CsvColumns {
                 )
             })
         };
+        let optional = |name: &str| find(name).unwrap_or(text::NO_FIELD);
         Ok(Self {
             start: required("startDateTime")?,
             end: required("endDateTime")?,
-            call_id: find("callId"),
-            duration: find("duration"),
-            charge: find("charge"),
-            currency: find("currency"),
-            call_type: find("callType"),
-            caller: find("callerNumber"),
-            callee: find("calleeNumber"),
-            operator: find("operator"),
-            duration_source: find("callDurationSource"),
+            call_id: optional("callId"),
+            duration: optional("duration"),
+            charge: optional("charge"),
+            currency: optional("currency"),
+            call_type: optional("callType"),
+            caller: optional("callerNumber"),
+            callee: optional("calleeNumber"),
+            operator: optional("operator"),
+            duration_source: optional("callDurationSource"),
             width: names.len(),
         })
     }
+}
+
+/// A column's position, `None` for [`text::NO_FIELD`].
+fn column(i: usize) -> Option<usize> {
+    (i != text::NO_FIELD).then_some(i)
 }
 
 impl CsvColumns {
@@ -75,9 +83,9 @@ impl CsvColumns {
         match name {
             "startDateTime" => Some(self.start),
             "endDateTime" => Some(self.end),
-            "duration" => self.duration,
-            "charge" => self.charge,
-            "callDurationSource" => self.duration_source,
+            "duration" => column(self.duration),
+            "charge" => column(self.charge),
+            "callDurationSource" => column(self.duration_source),
             _ => None,
         }
     }
@@ -113,15 +121,29 @@ pub(crate) fn parse_csv(
         let source = pack_source(file, offset + scanned.start as u64);
         // Most lines: no quote, and the header's number of fields, read straight from the
         // delimiters found with the line end.
-        if let Some(delimiters) = scanned.delimiters
-            && delimiters.len() + 1 == columns.width
+        if let Some(bounds) = scanned.bounds
+            && bounds.len() == columns.width + 1
         {
-            let get = |i: Option<usize>| i.map(|i| text::plain_field(line, delimiters, i));
-            let outcome = read_row(columns, get, filters, source, &mut parsed.charges);
+            let field = |i: usize| text::bounded_field(line, bounds, i);
+            let outcome = (|| {
+                let fields = Fields {
+                    call_id: Some(field(columns.call_id)),
+                    start: Some(field(columns.start)),
+                    end: Some(field(columns.end)),
+                    duration: number("duration", Some(field(columns.duration)), false)?,
+                    charge: number("charge", Some(field(columns.charge)), true)?,
+                    currency: Some(field(columns.currency)),
+                    call_type: Some(field(columns.call_type)),
+                    caller: Some(field(columns.caller)),
+                    callee: Some(field(columns.callee)),
+                    operator: column(columns.operator).map(field),
+                    duration_source: Some(field(columns.duration_source)),
+                };
+                build(&fields, filters, source, &mut parsed.charges)
+            })();
             let column = outcome.as_ref().err().and_then(|(field, _)| {
-                columns
-                    .position(field)
-                    .map(|i| u64::from(text::LineFields::Plain { line, delimiters }.start(i)) + 1)
+                let i = columns.position(field)?;
+                Some(u64::from(bounds[i].wrapping_add(1)) + 1)
             });
             keep(&mut parsed, line_no, column, outcome);
             continue;
@@ -140,19 +162,19 @@ pub(crate) fn parse_csv(
     parsed
 }
 
-/// A row's outcome from its fields (`get`: a column's field, `None` without the column).
+/// A row's outcome from its fields (`get`: the field at a position, `None` past the last).
 #[inline(always)]
 fn read_row<'b>(
     columns: &CsvColumns,
-    get: impl Fn(Option<usize>) -> Option<&'b [u8]>,
+    get: impl Fn(usize) -> Option<&'b [u8]>,
     filters: &Filters,
     source: u64,
     charges: &mut std::collections::BTreeMap<String, i64>,
 ) -> Result<Option<ReadTeamsRow>, FieldError> {
     let fields = Fields {
         call_id: get(columns.call_id),
-        start: get(Some(columns.start)),
-        end: get(Some(columns.end)),
+        start: get(columns.start),
+        end: get(columns.end),
         duration: number("duration", get(columns.duration), false)?,
         charge: number("charge", get(columns.charge), true)?,
         currency: get(columns.currency),
@@ -218,7 +240,7 @@ fn quoted_row(
     } else {
         Vec::new()
     };
-    let get = |i: Option<usize>| pick(&fields, &unescaped, i);
+    let get = |i: usize| pick(&fields, &unescaped, i);
     let outcome = read_row(columns, get, filters, source, &mut parsed.charges);
     let column = outcome
         .as_ref()
@@ -234,9 +256,11 @@ fn quoted_row(
 fn pick<'b>(
     fields: &text::LineFields<'b>,
     unescaped: &'b [Cow<'_, [u8]>],
-    i: Option<usize>,
+    i: usize,
 ) -> Option<&'b [u8]> {
-    let i = i?;
+    if i >= fields.len() {
+        return None;
+    }
     Some(match unescaped.get(i) {
         Some(copy) => copy,
         None => fields.raw(i),
@@ -275,8 +299,9 @@ pub(super) fn describe<'a>(columns: &CsvColumns, bytes: &'a [u8]) -> Described<'
     if text::split(line, b',', &mut spans).is_err() {
         return Default::default();
     }
-    let get = |i: Option<usize>| {
-        i.and_then(|i| spans.get(i))
+    let get = |i: usize| {
+        spans
+            .get(i)
             .map_or(Cow::Borrowed(""), |&s| text::lossy(text::field(line, s)))
     };
     (

@@ -283,7 +283,7 @@ impl<'a> LineScanner<'a> {
     }
 
     /// The next line; `None` after the last.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_line(&mut self) -> Option<ScannedLine<'_>> {
         loop {
             // The flags before the block's next line end (all of them without one).

@@ -84,6 +84,17 @@ impl CarrierColumns {
         Ok(columns)
     }
 
+    /// Whether a row of `fields` fields has the header's number (or, without a header, at
+    /// least the positions the columns use).
+    #[inline(always)]
+    fn width_fits(&self, fields: usize) -> bool {
+        if self.exact_width {
+            fields == self.width
+        } else {
+            fields >= self.width
+        }
+    }
+
     fn name(&self, i: usize) -> String {
         self.names
             .get(i)
@@ -127,111 +138,170 @@ pub(crate) fn parse_csv(
             continue;
         }
         parsed.read += 1;
-        // Fields between the delimiters found with the line end; a line with a quote is split
-        // field by field.
-        let fields = match scanned.delimiters {
-            Some(delimiters) => text::LineFields::Plain { line, delimiters },
-            None => match text::split(line, format.delimiter, &mut spans) {
-                Ok(()) => text::LineFields::Split {
-                    line,
-                    spans: &spans,
-                },
-                Err((column, why)) => {
-                    quoted.rejected(why);
-                    parsed.reject(line_no, Some(column as u64 + 1), None, why);
-                    continue;
+        let source = pack_source(file, offset + scanned.start as u64);
+        // Most lines: no quote, and the fields the columns need, read straight from the
+        // delimiters found with the line end.
+        if let Some(bounds) = scanned.bounds
+            && columns.width_fits(bounds.len() - 1)
+        {
+            let get = |i: usize| text::bounded_field(line, bounds, i);
+            match read_row(format, columns, get, filters, source) {
+                Ok(Some(row)) => parsed.rows.push(row),
+                Ok(None) => parsed.filtered += 1,
+                Err((i, why)) => {
+                    parsed.reject(
+                        line_no,
+                        Some(u64::from(bounds[i].wrapping_add(1)) + 1),
+                        Some(&columns.name(i)),
+                        why,
+                    );
                 }
-            },
-        };
-        if (columns.exact_width && fields.len() != columns.width) || fields.len() < columns.width {
-            let expected = if columns.exact_width {
-                "the header has"
-            } else {
-                "the format needs at least"
-            };
-            parsed.reject(
-                line_no,
-                None,
-                None,
-                format!("{} fields where {expected} {}", fields.len(), columns.width),
-            );
+            }
             continue;
         }
-        let outcome = (|| -> Result<Option<CarrierRow>, (usize, String)> {
-            let get = |i: usize| fields.get(i);
-            let timestamp = |i: usize| {
-                let value = get(i);
-                format
-                    .timestamp(value.trim_ascii())
-                    .map_err(|why| (i, format!("{why}: `{}`", String::from_utf8_lossy(&value))))
-            };
-            let connect = timestamp(columns.connect)?;
-            let duration = match (columns.duration, columns.end) {
-                (Some(i), _) => {
-                    let value = get(i);
-                    text::parse_scaled(value.trim_ascii(), format.duration_unit).ok_or_else(
-                        || {
-                            (
-                                i,
-                                format!("not a duration: `{}`", String::from_utf8_lossy(&value)),
-                            )
-                        },
-                    )?
-                }
-                (None, Some(i)) => timestamp(i)? - connect,
-                (None, None) => unreachable!("a format has an end time or a duration"),
-            };
-            if duration < 0 {
-                return Err((
-                    columns.duration.or(columns.end).unwrap_or(columns.connect),
-                    "a negative duration".to_owned(),
-                ));
-            }
-            let charge = match columns.charge {
-                None => 0,
-                Some(i) => match get(i).trim_ascii() {
-                    b"" => 0,
-                    value => text::parse_money(value).ok_or_else(|| {
-                        (
-                            i,
-                            format!("not a number: `{}`", String::from_utf8_lossy(value)),
-                        )
-                    })?,
-                },
-            };
-            if !filters.in_window(connect) {
-                return Ok(None);
-            }
-            let id = match columns.call_id.map(&get) {
-                Some(id) if !id.trim_ascii().is_empty() => text::hash(id.trim_ascii()),
-                _ => 0,
-            };
-            let calling = text::number_key(&get(columns.calling));
-            let called = text::number_key(&get(columns.called));
-            Ok(Some(CarrierRow {
-                id,
-                pair: text::pair_key(calling, called),
-                calling,
-                called,
-                connect,
-                duration,
-                charge,
-                source: pack_source(file, offset + scanned.start as u64),
-                head: NONE,
-            }))
-        })();
-        match outcome {
-            Ok(Some(row)) => parsed.rows.push(row),
-            Ok(None) => parsed.filtered += 1,
-            Err((i, why)) => parsed.reject(
-                line_no,
-                Some(u64::from(fields.start(i)) + 1),
-                Some(&columns.name(i)),
-                why,
-            ),
-        }
+        other_row(
+            format,
+            columns,
+            line,
+            scanned.delimiters,
+            (line_no, source),
+            filters,
+            &mut spans,
+            &mut quoted,
+            &mut parsed,
+        );
     }
     parsed
+}
+
+/// A row's outcome from its fields (`get`: the field at a position); an error is the
+/// position of the field that is wrong, and why.
+#[inline(always)]
+fn read_row<'b>(
+    format: &CarrierFormat,
+    columns: &CarrierColumns,
+    get: impl Fn(usize) -> &'b [u8],
+    filters: &Filters,
+    source: u64,
+) -> Result<Option<CarrierRow>, (usize, String)> {
+    let timestamp = |i: usize| {
+        let value = get(i);
+        format
+            .timestamp(text::trim(value))
+            .map_err(|why| (i, format!("{why}: `{}`", String::from_utf8_lossy(value))))
+    };
+    let connect = timestamp(columns.connect)?;
+    let duration = match (columns.duration, columns.end) {
+        (Some(i), _) => {
+            let value = get(i);
+            text::parse_scaled(text::trim(value), format.duration_unit).ok_or_else(|| {
+                (
+                    i,
+                    format!("not a duration: `{}`", String::from_utf8_lossy(value)),
+                )
+            })?
+        }
+        (None, Some(i)) => timestamp(i)? - connect,
+        (None, None) => unreachable!("a format has an end time or a duration"),
+    };
+    if duration < 0 {
+        return Err((
+            columns.duration.or(columns.end).unwrap_or(columns.connect),
+            "a negative duration".to_owned(),
+        ));
+    }
+    let charge = match columns.charge {
+        None => 0,
+        Some(i) => match text::trim(get(i)) {
+            b"" => 0,
+            value => text::parse_money(value).ok_or_else(|| {
+                (
+                    i,
+                    format!("not a number: `{}`", String::from_utf8_lossy(value)),
+                )
+            })?,
+        },
+    };
+    if !filters.in_window(connect) {
+        return Ok(None);
+    }
+    let id = match columns.call_id.map(|i| text::trim(get(i))) {
+        Some(id) if !id.is_empty() => text::hash(id),
+        _ => 0,
+    };
+    let calling = text::number_key(get(columns.calling));
+    let called = text::number_key(get(columns.called));
+    Ok(Some(CarrierRow {
+        id,
+        pair: text::pair_key(calling, called),
+        calling,
+        called,
+        connect,
+        duration,
+        charge,
+        source,
+        head: NONE,
+    }))
+}
+
+/// A line the fast path of [`parse_csv`] does not read: one with a quote (split field by
+/// field, and unescaped when a field has doubled quotes), or with fewer fields than the
+/// columns need or another number than the header's (rejected).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of parse_csv's loop, passed apart so that the loop keeps it in registers"
+)]
+#[inline(never)]
+fn other_row(
+    format: &CarrierFormat,
+    columns: &CarrierColumns,
+    line: &[u8],
+    delimiters: Option<&[u32]>,
+    (line_no, source): (u64, u64),
+    filters: &Filters,
+    spans: &mut Vec<Span>,
+    quoted: &mut text::QuotedLines,
+    parsed: &mut Parsed<CarrierRow>,
+) {
+    // Fields between the delimiters found with the line end; a line with a quote is split
+    // field by field.
+    let fields = match delimiters {
+        Some(delimiters) => text::LineFields::Plain { line, delimiters },
+        None => match text::split(line, format.delimiter, spans) {
+            Ok(()) => text::LineFields::Split { line, spans },
+            Err((column, why)) => {
+                quoted.rejected(why);
+                parsed.reject(line_no, Some(column as u64 + 1), None, why);
+                return;
+            }
+        },
+    };
+    if !columns.width_fits(fields.len()) {
+        let expected = if columns.exact_width {
+            "the header has"
+        } else {
+            "the format needs at least"
+        };
+        parsed.reject(
+            line_no,
+            None,
+            None,
+            format!("{} fields where {expected} {}", fields.len(), columns.width),
+        );
+        return;
+    }
+    // Fields are slices of the line, or unescaped copies when it has doubled quotes.
+    let unescaped: Vec<Cow<'_, [u8]>> = (0..fields.len()).map(|i| fields.get(i)).collect();
+    match read_row(format, columns, |i| &unescaped[i], filters, source) {
+        Ok(Some(row)) => parsed.rows.push(row),
+        Ok(None) => parsed.filtered += 1,
+        Err((i, why)) => parsed.reject(
+            line_no,
+            Some(u64::from(fields.start(i)) + 1),
+            Some(&columns.name(i)),
+            why,
+        ),
+    }
 }
 
 /// The call id and the two numbers of the row at the start of `bytes`, for `mismatches.csv`.

@@ -212,6 +212,9 @@ pub(crate) struct ScannedLine<'a> {
     /// The offsets in `line` of its delimiters when the line has no quote (its fields are then
     /// the bytes between them); `None` when it has one ([`split`] reads it).
     pub(crate) delimiters: Option<&'a [u32]>,
+    /// `delimiters` after a `u32::MAX` and before the line's length, so that field `i` is
+    /// `line[bounds[i] + 1..bounds[i + 1]]` (wrapping): [`bounded_field`].
+    pub(crate) bounds: Option<&'a [u32]>,
 }
 
 /// The lines of a chunk and the places of their delimiters, found in one pass: three SSE2
@@ -232,8 +235,9 @@ pub(crate) struct LineScanner<'a> {
     line_start: usize,
     /// Whether the current line has a quote.
     quoted: bool,
-    /// The current line's delimiters (offsets in the line), the first [`SCANNED_FIELDS`].
-    found: [u32; SCANNED_FIELDS],
+    /// `u32::MAX`, then the current line's delimiters (offsets in the line), the first
+    /// [`SCANNED_FIELDS`], then (once the line is taken) its length: [`ScannedLine::bounds`].
+    found: [u32; SCANNED_FIELDS + 2],
     count: usize,
 }
 
@@ -251,7 +255,7 @@ impl<'a> LineScanner<'a> {
             quotes: 0,
             line_start: 0,
             quoted: false,
-            found: [0; SCANNED_FIELDS],
+            found: [u32::MAX; SCANNED_FIELDS + 2],
             count: 0,
         };
         scanner.load();
@@ -279,7 +283,7 @@ impl<'a> LineScanner<'a> {
     }
 
     /// The next line; `None` after the last.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_line(&mut self) -> Option<ScannedLine<'_>> {
         loop {
             // The flags before the block's next line end (all of them without one).
@@ -291,7 +295,7 @@ impl<'a> LineScanner<'a> {
             self.quoted |= self.quotes & before != 0;
             while delimiters != 0 {
                 let at = self.base + delimiters.trailing_zeros() as usize;
-                self.found[self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
+                self.found[1 + self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
                 self.count += 1;
                 delimiters &= delimiters - 1;
             }
@@ -322,15 +326,22 @@ impl<'a> LineScanner<'a> {
         // A `\r` delimiter at the line's end is its line ending, as `split` of the trimmed line
         // sees it.
         let count = match count.checked_sub(1) {
-            Some(last) if count <= SCANNED_FIELDS && self.found[last] as usize >= line.len() => {
+            Some(last)
+                if count <= SCANNED_FIELDS && self.found[1 + last] as usize >= line.len() =>
+            {
                 last
             }
             _ => count,
         };
+        let plain = !quoted && count <= SCANNED_FIELDS;
+        if plain {
+            self.found[count + 1] = line.len() as u32;
+        }
         ScannedLine {
             start,
             line,
-            delimiters: (!quoted && count <= SCANNED_FIELDS).then(|| &self.found[..count]),
+            delimiters: plain.then(|| &self.found[1..count + 1]),
+            bounds: plain.then(|| &self.found[..count + 2]),
         }
     }
 }
@@ -402,9 +413,82 @@ impl<'a> LineFields<'a> {
     }
 }
 
-/// The line ends, delimiters and quotes of 64 bytes, as bit masks (bit i: byte i).
+/// Field `i` of a line without quotes from its [`ScannedLine::bounds`]: [`LineFields::raw`]
+/// without its other shape or a test for the first and last fields, for the row loops; empty
+/// for an `i` past the last field (a column the file does not have: [`NO_FIELD`]).
+#[inline(always)]
+pub(crate) fn bounded_field<'a>(line: &'a [u8], bounds: &[u32], i: usize) -> &'a [u8] {
+    match (bounds.get(i), bounds.get(i + 1)) {
+        (Some(&start), Some(&end)) => line
+            .get(start.wrapping_add(1) as usize..end as usize)
+            .unwrap_or_default(),
+        _ => &[],
+    }
+}
+
+/// A field number past any line's last field (a column that a file does not have), which
+/// [`bounded_field`] reads as empty.
+pub(crate) const NO_FIELD: usize = usize::MAX >> 1;
+
+/// `field` without ASCII whitespace at either end ([`<[u8]>::trim_ascii`]), inlined: most
+/// fields have none, which two compares tell (every ASCII whitespace byte is at most `b' '`).
+#[inline(always)]
+pub(crate) fn trim(field: &[u8]) -> &[u8] {
+    match (field.first(), field.last()) {
+        (Some(&first), Some(&last)) if first > b' ' && last > b' ' => field,
+        _ => field.trim_ascii(),
+    }
+}
+
+/// The line ends, delimiters and quotes of 64 bytes, as bit masks (bit i: byte i). Quotes are
+/// rare: the four quarters' quote compares are joined into one mask move, and only a block
+/// with a quote has their places found ([`masks64_quarters`]).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 fn masks64(block: &[u8; 64], delimiter: u8) -> (u64, u64, u64) {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, zeroed_m128i,
+    };
+    let (quarters, _) = block.as_chunks::<16>();
+    let (end, delimiter, quote) = (
+        set_splat_i8_m128i(b'\n' as i8),
+        set_splat_i8_m128i(delimiter as i8),
+        set_splat_i8_m128i(b'"' as i8),
+    );
+    let (mut ends, mut delimiters, mut quotes) = (0, 0, zeroed_m128i());
+    for (i, quarter) in quarters.iter().enumerate() {
+        let bytes = load_unaligned_m128i(quarter);
+        let mask = |byte| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(bytes, byte)) as u32);
+        ends |= mask(end) << (16 * i);
+        delimiters |= mask(delimiter) << (16 * i);
+        quotes = bitor_m128i(quotes, cmp_eq_mask_i8_m128i(bytes, quote));
+    }
+    let quotes = match move_mask_i8_m128i(quotes) {
+        0 => 0,
+        _ => quotes64(block),
+    };
+    (ends, delimiters, quotes)
+}
+
+/// The quotes of a block that has one.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[cold]
+#[inline(never)]
+fn quotes64(block: &[u8; 64]) -> u64 {
+    masks64_quarters(block, b'"').2
+}
+
+/// [`masks64`] elsewhere.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn masks64(block: &[u8; 64], delimiter: u8) -> (u64, u64, u64) {
+    masks64_quarters(block, delimiter)
+}
+
+/// [`masks64`] a quarter at a time, every mask from [`masks16`].
+#[inline(always)]
+fn masks64_quarters(block: &[u8; 64], delimiter: u8) -> (u64, u64, u64) {
     let (quarters, _) = block.as_chunks::<16>();
     let mut masks = (0, 0, 0);
     for (i, quarter) in quarters.iter().enumerate() {
@@ -611,7 +695,7 @@ thread_local! {
 /// up to nine fractional digits, `T`, `t` or a space between date and time, and `Z`, `z` or
 /// `±hh:mm` as its offset. Without an offset, `default_offset` (seconds east of UTC) applies,
 /// and a timestamp without one and without a default is an error.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_rfc3339(
     text: &[u8],
     default_offset: Option<i64>,
@@ -641,40 +725,29 @@ fn non_digits(word: u64) -> u64 {
 #[inline(always)]
 fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     let (head, rest) = text.split_first_chunk::<19>()?;
-    let (date, clock) = head.split_first_chunk::<8>()?;
-    // `YYYY-MM-` and `DDTHH:MM` as words, separators compared exactly, the others as digits.
+    // `YYYY-MM-` and `HH:MM:SS` as words, separators compared exactly, the others as digits.
     const DATE: u64 = u64::from_le_bytes(*b"0000-00-");
     const DATE_SEPARATORS: u64 = 0xff00_00ff_0000_0000;
-    const CLOCK: u64 = u64::from_le_bytes(*b"00T00:00");
+    const CLOCK: u64 = u64::from_le_bytes(*b"00:00:00");
     const CLOCK_SEPARATORS: u64 = 0x0000_ff00_00ff_0000;
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    let date = u64::from_le_bytes(*date);
-    let clock = u64::from_le_bytes(*clock.first_chunk::<8>()?);
-    let clock = match head[10] {
-        b'T' => clock,
-        b' ' => clock & !0x00ff_0000 | u64::from(b'T') << 16,
-        _ => return None,
-    };
-    if (clock ^ CLOCK) & CLOCK_SEPARATORS != 0
+    let date = u64::from_le_bytes(*head.first_chunk::<8>()?);
+    let clock = u64::from_le_bytes(*head.last_chunk::<8>()?);
+    if !matches!(head[10], b'T' | b' ')
+        || (clock ^ CLOCK) & CLOCK_SEPARATORS != 0
         || non_digits(clock & !CLOCK_SEPARATORS | ZEROS & CLOCK_SEPARATORS) != 0
-        || head[16] != b':'
     {
         return None;
     }
     let digit = |word: u64, i: u32| ((word >> (8 * i)) & 0xf) as u32;
-    let (seconds_tens, seconds_ones) = (head[17].wrapping_sub(b'0'), head[18].wrapping_sub(b'0'));
-    if seconds_tens > 5 || seconds_ones > 9 {
-        return None;
-    }
-    let hour = digit(clock, 3) * 10 + digit(clock, 4);
-    let minute = digit(clock, 6) * 10 + digit(clock, 7);
-    let second = u32::from(seconds_tens) * 10 + u32::from(seconds_ones);
-    if hour > 23 || minute > 59 {
+    let hour = digit(clock, 0) * 10 + digit(clock, 1);
+    let minute = digit(clock, 3) * 10 + digit(clock, 4);
+    let second = digit(clock, 6) * 10 + digit(clock, 7);
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     // Rows mostly come in time order, and a row's end mostly has its start's date: the date
     // checked and counted last on this thread is mostly this one.
-    let date_key = (date, (clock & 0xffff) as u16);
+    let date_key = (date, u16::from_le_bytes([head[8], head[9]]));
     let days = match LAST_DAY.get() {
         (key, days) if key == date_key => days,
         _ => {
@@ -686,7 +759,7 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
             let year =
                 digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
             let month = digit(date, 5) * 10 + digit(date, 6);
-            let day = digit(clock, 0) * 10 + digit(clock, 1);
+            let day = two_digits(head[8], head[9])?;
             if year == 0
                 || !(1..=12).contains(&month)
                 || day == 0
@@ -699,18 +772,21 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
             days
         }
     };
-    let (fraction, rest) = match rest.split_first() {
-        Some((b'.', tail)) => fraction_digits(tail)?,
-        _ => (0, rest),
+    let (rest, offset) = match rest.split_last() {
+        Some((b'Z', rest)) => (rest, 0),
+        _ => (rest, default_offset?),
     };
-    let offset = match rest {
-        [] => default_offset?,
-        [b'Z'] => 0,
+    let fraction = match rest {
+        [] => 0,
+        [b'.', digits @ ..] => fraction_digits(text, digits)?,
         _ => return None,
     };
     let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
     seconds.checked_mul(SECOND)?.checked_add(fraction)
 }
+
+/// Eight `0` digits, as a word.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
 
 /// Nanoseconds per unit of a fraction of a second written with `n` digits (index `n`).
 const NANOS_PER_DIGITS: [i64; 10] = [
@@ -726,36 +802,30 @@ const NANOS_PER_DIGITS: [i64; 10] = [
     1,
 ];
 
-/// The 1 to 9 digits of a fraction of a second at the start of `tail`, as nanoseconds, and what
-/// follows them; `None` without a digit or with more than nine.
+/// A fraction of a second of 1 to 9 `digits` (all of them digits), as nanoseconds; `digits`
+/// is the end of `text`'s first 19 bytes and its `.`, so that the eight bytes up to the last
+/// digit are one word of `text`; `None` for no digit, more than nine or another byte.
 #[inline(always)]
-fn fraction_digits(tail: &[u8]) -> Option<(Nanos, &[u8])> {
-    let Some(word) = tail.first_chunk::<8>() else {
-        // Fewer than eight bytes (`.250Z`): a digit at a time.
-        let mut value = 0;
-        let mut n = 0;
-        while let Some(&b) = tail.get(n)
-            && b.is_ascii_digit()
-        {
-            value = value * 10 + i64::from(b - b'0');
-            n += 1;
+fn fraction_digits(text: &[u8], digits: &[u8]) -> Option<Nanos> {
+    let n = digits.len();
+    match n {
+        1..=8 => {
+            // The eight bytes ending at the last digit (`.1234567`'s last eight, or `42.250`),
+            // those before the first digit read as zeros: the fraction in units of its last
+            // digit.
+            let end = 20 + n;
+            let word = u64::from_le_bytes(*text.get(..end)?.last_chunk::<8>()?);
+            let kept = u64::MAX << (8 * (8 - n));
+            let value = eight_digits(word & kept | ZEROS & !kept)? as i64;
+            Some(value * NANOS_PER_DIGITS[n])
         }
-        return (n > 0).then(|| (value * NANOS_PER_DIGITS[n], &tail[n..]));
-    };
-    // Eight bytes as one word (`.1234567Z`): the digits before the first other byte, those
-    // after it read as zeros, are the fraction in tens of nanoseconds.
-    let word = u64::from_le_bytes(*word);
-    let n = (non_digits(word).trailing_zeros() / 8) as usize;
-    if n == 0 {
-        return None;
-    }
-    let kept = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
-    let tens = eight_digits(word & kept | 0x3030_3030_3030_3030 & !kept)? as i64;
-    match tail.get(8) {
-        Some(&b) if n == 8 && b.is_ascii_digit() => {
-            Some((tens * 10 + i64::from(b - b'0'), &tail[9..]))
+        9 => {
+            let (first, last) = digits.split_first_chunk::<8>()?;
+            let last = last.first()?.wrapping_sub(b'0');
+            (last < 10).then_some(())?;
+            Some(eight_digits(u64::from_le_bytes(*first))? as i64 * 10 + i64::from(last))
         }
-        _ => Some((tens * 10, &tail[n..])),
+        _ => None,
     }
 }
 
@@ -940,16 +1010,26 @@ pub(crate) fn format_day(days: i64) -> String {
 /// A telephone number as an integer key: its digits (every other character dropped, so
 /// `+1 (425) 555-0100` and `+14255550100` are the same number), their count, and whether it
 /// began with `+`. `0` is "no number": no digits, or more than 17.
+#[inline(always)]
 pub(crate) fn number_key(text: &[u8]) -> u64 {
-    // Most numbers are `+` and digits only: their digits read eight at a time, then one at a
-    // time (a copy of fewer than eight bytes into a word would cost a call).
+    // Most numbers are `+` and 9 to 16 digits: read as two words, inlined; the others in a
+    // call.
     let (plus, digits) = match text.split_first() {
         Some((b'+', rest)) => (1, rest),
         _ => (0, text),
     };
-    if let Some(value) = nine_to_sixteen_digits(digits) {
-        return value << 6 | (digits.len() as u64) << 1 | plus;
+    match nine_to_sixteen_digits(digits) {
+        Some(value) => value << 6 | (digits.len() as u64) << 1 | plus,
+        None => number_key_other(text, plus, digits),
     }
+}
+
+/// [`number_key`] of a text that is not `+` and 9 to 16 digits (`digits`: the text after its
+/// `+`, `plus`: 1 when it has one).
+#[inline(never)]
+fn number_key_other(text: &[u8], plus: u64, digits: &[u8]) -> u64 {
+    // Digits only: read eight at a time, then one at a time (a copy of fewer than eight bytes
+    // into a word would cost a call).
     if (1..=17).contains(&digits.len()) {
         let mut value = 0u64;
         let mut rest = digits;
@@ -1229,7 +1309,16 @@ mod tests {
                     line: scanned.line,
                     delimiters,
                 };
-                (0..fields.len()).map(|i| fields.raw(i).to_vec()).collect()
+                let raw: Vec<Vec<u8>> = (0..fields.len()).map(|i| fields.raw(i).to_vec()).collect();
+                // The same fields from the bounds, and none past them.
+                let bounds = scanned.bounds.unwrap();
+                let bounded: Vec<Vec<u8>> = (0..fields.len())
+                    .map(|i| bounded_field(scanned.line, bounds, i).to_vec())
+                    .collect();
+                assert_eq!(raw, bounded);
+                assert!(bounded_field(scanned.line, bounds, fields.len()).is_empty());
+                assert!(bounded_field(scanned.line, bounds, NO_FIELD).is_empty());
+                raw
             });
             got.push((scanned.start, scanned.line.to_vec(), fields));
         }
@@ -1369,6 +1458,27 @@ mod tests {
             assert_eq!(
                 masks16(&block, b';'),
                 masks16_words(&block, b';'),
+                "{block:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_masks_with_quotes_found_once_a_block_are_those_of_each_quarter() {
+        for seed in 0..256u64 {
+            let mut block = [0u8; 64];
+            for (i, b) in block.iter_mut().enumerate() {
+                // Quotes in a quarter of the blocks only, at any place.
+                let choices: &[u8] = if seed % 4 == 0 {
+                    &[b'\n', b',', b'"', b'a', b'\r', 0x80, 0xff, b'0']
+                } else {
+                    &[b'\n', b',', b'a', b'a', b'\r', 0x80, 0xff, b'0']
+                };
+                *b = choices[((seed * 7 + i as u64 * (seed | 1) + (i as u64 >> 3)) % 8) as usize];
+            }
+            assert_eq!(
+                masks64(&block, b','),
+                masks64_quarters(&block, b','),
                 "{block:?}"
             );
         }

@@ -10,20 +10,22 @@ use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
 
 /// The columns of a Teams CSV, by position (0-based); only `startDateTime` and `endDateTime`
-/// are required.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// are required, the others [`text::NO_FIELD`] when the file does not have them: the row loop
+/// reads them as empty fields, which [`build`] reads as it reads absent ones (all but
+/// `operator`'s), without a test a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CsvColumns {
-    call_id: Option<usize>,
+    call_id: usize,
     start: usize,
     end: usize,
-    duration: Option<usize>,
-    charge: Option<usize>,
-    currency: Option<usize>,
-    call_type: Option<usize>,
-    caller: Option<usize>,
-    callee: Option<usize>,
-    operator: Option<usize>,
-    duration_source: Option<usize>,
+    duration: usize,
+    charge: usize,
+    currency: usize,
+    call_type: usize,
+    caller: usize,
+    callee: usize,
+    operator: usize,
+    duration_source: usize,
     /// How many columns the header has.
     width: usize,
 }
@@ -52,20 +54,40 @@ impl CsvColumns {
                 )
             })
         };
+        let optional = |name: &str| find(name).unwrap_or(text::NO_FIELD);
         Ok(Self {
             start: required("startDateTime")?,
             end: required("endDateTime")?,
-            call_id: find("callId"),
-            duration: find("duration"),
-            charge: find("charge"),
-            currency: find("currency"),
-            call_type: find("callType"),
-            caller: find("callerNumber"),
-            callee: find("calleeNumber"),
-            operator: find("operator"),
-            duration_source: find("callDurationSource"),
+            call_id: optional("callId"),
+            duration: optional("duration"),
+            charge: optional("charge"),
+            currency: optional("currency"),
+            call_type: optional("callType"),
+            caller: optional("callerNumber"),
+            callee: optional("calleeNumber"),
+            operator: optional("operator"),
+            duration_source: optional("callDurationSource"),
             width: names.len(),
         })
+    }
+}
+
+/// A column's position, `None` for [`text::NO_FIELD`].
+fn column(i: usize) -> Option<usize> {
+    (i != text::NO_FIELD).then_some(i)
+}
+
+impl CsvColumns {
+    /// The position of a field that [`build`] names in an error.
+    fn position(&self, name: &str) -> Option<usize> {
+        match name {
+            "startDateTime" => Some(self.start),
+            "endDateTime" => Some(self.end),
+            "duration" => column(self.duration),
+            "charge" => column(self.charge),
+            "callDurationSource" => column(self.duration_source),
+            _ => None,
+        }
     }
 }
 
@@ -96,84 +118,136 @@ pub(crate) fn parse_csv(
         if quoted.continues(line) || line.is_empty() {
             continue;
         }
-        // Fields between the delimiters found with the line end; a line with a quote is split
-        // field by field.
-        let fields = match scanned.delimiters {
-            Some(delimiters) => text::LineFields::Plain { line, delimiters },
-            None => match text::split(line, b',', &mut spans) {
-                Ok(()) => text::LineFields::Split {
-                    line,
-                    spans: &spans,
-                },
-                Err((column, why)) => {
-                    parsed.read += 1;
-                    quoted.rejected(why);
-                    parsed.reject(line_no, Some(column as u64 + 1), None, why);
-                    continue;
-                }
-            },
-        };
-        if fields.len() != columns.width {
-            parsed.read += 1;
-            parsed.reject(
-                line_no,
-                None,
-                None,
-                format!(
-                    "{} fields where the header has {}",
-                    fields.len(),
-                    columns.width
-                ),
-            );
+        let source = pack_source(file, offset + scanned.start as u64);
+        // Most lines: no quote, and the header's number of fields, read straight from the
+        // delimiters found with the line end.
+        if let Some(bounds) = scanned.bounds
+            && bounds.len() == columns.width + 1
+        {
+            let field = |i: usize| text::bounded_field(line, bounds, i);
+            let outcome = (|| {
+                let fields = Fields {
+                    call_id: Some(field(columns.call_id)),
+                    start: Some(field(columns.start)),
+                    end: Some(field(columns.end)),
+                    duration: number("duration", Some(field(columns.duration)), false)?,
+                    charge: number("charge", Some(field(columns.charge)), true)?,
+                    currency: Some(field(columns.currency)),
+                    call_type: Some(field(columns.call_type)),
+                    caller: Some(field(columns.caller)),
+                    callee: Some(field(columns.callee)),
+                    operator: column(columns.operator).map(field),
+                    duration_source: Some(field(columns.duration_source)),
+                };
+                build(&fields, filters, source, &mut parsed.charges)
+            })();
+            let column = outcome.as_ref().err().and_then(|(field, _)| {
+                let i = columns.position(field)?;
+                Some(u64::from(bounds[i].wrapping_add(1)) + 1)
+            });
+            keep(&mut parsed, line_no, column, outcome);
             continue;
         }
-        // Fields are slices of the line; a line with doubled quotes in a quoted field has its
-        // fields unescaped first (an empty list costs nothing).
-        let unescaped: Vec<Cow<'_, [u8]>> = if fields.escaped() {
-            (0..fields.len()).map(|i| fields.get(i)).collect()
-        } else {
-            Vec::new()
-        };
-        let column_of = |name: &str| -> Option<u64> {
-            let i = match name {
-                "startDateTime" => Some(columns.start),
-                "endDateTime" => Some(columns.end),
-                "duration" => columns.duration,
-                "charge" => columns.charge,
-                "callDurationSource" => columns.duration_source,
-                _ => None,
-            }?;
-            Some(u64::from(fields.start(i)) + 1)
-        };
-        let get = |i: Option<usize>| pick(&fields, &unescaped, i);
-        let outcome = (|| {
-            let fields = Fields {
-                call_id: get(columns.call_id),
-                start: get(Some(columns.start)),
-                end: get(Some(columns.end)),
-                duration: number("duration", get(columns.duration), false)?,
-                charge: number("charge", get(columns.charge), true)?,
-                currency: get(columns.currency),
-                call_type: get(columns.call_type),
-                caller: get(columns.caller),
-                callee: get(columns.callee),
-                operator: get(columns.operator),
-                duration_source: get(columns.duration_source),
-            };
-            build(
-                &fields,
-                filters,
-                pack_source(file, offset + scanned.start as u64),
-                &mut parsed.charges,
-            )
-        })();
-        let column = outcome
-            .as_ref()
-            .err()
-            .and_then(|(field, _)| column_of(field));
-        keep(&mut parsed, line_no, column, outcome);
+        quoted_row(
+            columns,
+            line,
+            scanned.delimiters,
+            (line_no, source),
+            filters,
+            &mut spans,
+            &mut quoted,
+            &mut parsed,
+        );
     }
     parsed
+}
+
+/// A row's outcome from its fields (`get`: the field at a position, `None` past the last).
+#[inline(always)]
+fn read_row<'b>(
+    columns: &CsvColumns,
+    get: impl Fn(usize) -> Option<&'b [u8]>,
+    filters: &Filters,
+    source: u64,
+    charges: &mut std::collections::BTreeMap<String, i64>,
+) -> Result<Option<ReadTeamsRow>, FieldError> {
+    let fields = Fields {
+        call_id: get(columns.call_id),
+        start: get(columns.start),
+        end: get(columns.end),
+        duration: number("duration", get(columns.duration), false)?,
+        charge: number("charge", get(columns.charge), true)?,
+        currency: get(columns.currency),
+        call_type: get(columns.call_type),
+        caller: get(columns.caller),
+        callee: get(columns.callee),
+        operator: get(columns.operator),
+        duration_source: get(columns.duration_source),
+    };
+    build(&fields, filters, source, charges)
+}
+
+/// A line the fast path of [`parse_csv`] does not read: one with a quote (split field by
+/// field, and unescaped when a field has doubled quotes), or with another number of fields
+/// than the header (rejected).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of parse_csv's loop, passed apart so that the loop keeps it in registers"
+)]
+#[inline(never)]
+fn quoted_row(
+    columns: &CsvColumns,
+    line: &[u8],
+    delimiters: Option<&[u32]>,
+    (line_no, source): (u64, u64),
+    filters: &Filters,
+    spans: &mut Vec<Span>,
+    quoted: &mut text::QuotedLines,
+    parsed: &mut Parsed<ReadTeamsRow>,
+) {
+    // Fields between the delimiters found with the line end; a line with a quote is split
+    // field by field.
+    let fields = match delimiters {
+        Some(delimiters) => text::LineFields::Plain { line, delimiters },
+        None => match text::split(line, b',', spans) {
+            Ok(()) => text::LineFields::Split { line, spans },
+            Err((column, why)) => {
+                parsed.read += 1;
+                quoted.rejected(why);
+                parsed.reject(line_no, Some(column as u64 + 1), None, why);
+                return;
+            }
+        },
+    };
+    if fields.len() != columns.width {
+        parsed.read += 1;
+        parsed.reject(
+            line_no,
+            None,
+            None,
+            format!(
+                "{} fields where the header has {}",
+                fields.len(),
+                columns.width
+            ),
+        );
+        return;
+    }
+    // Fields are slices of the line; a line with doubled quotes in a quoted field has its
+    // fields unescaped first (an empty list costs nothing).
+    let unescaped: Vec<Cow<'_, [u8]>> = if fields.escaped() {
+        (0..fields.len()).map(|i| fields.get(i)).collect()
+    } else {
+        Vec::new()
+    };
+    let get = |i: usize| pick(&fields, &unescaped, i);
+    let outcome = read_row(columns, get, filters, source, &mut parsed.charges);
+    let column = outcome
+        .as_ref()
+        .err()
+        .and_then(|(field, _)| columns.position(field))
+        .map(|i| u64::from(fields.start(i)) + 1);
+    keep(parsed, line_no, column, outcome);
 }
 
 /// Field `i` of a row, when the file has that column: from the unescaped copies when the line
@@ -182,9 +256,11 @@ pub(crate) fn parse_csv(
 fn pick<'b>(
     fields: &text::LineFields<'b>,
     unescaped: &'b [Cow<'_, [u8]>],
-    i: Option<usize>,
+    i: usize,
 ) -> Option<&'b [u8]> {
-    let i = i?;
+    if i >= fields.len() {
+        return None;
+    }
     Some(match unescaped.get(i) {
         Some(copy) => copy,
         None => fields.raw(i),
@@ -199,7 +275,7 @@ fn number(
     value: Option<&[u8]>,
     money: bool,
 ) -> Result<Option<i64>, FieldError> {
-    match value.map(<[u8]>::trim_ascii) {
+    match value.map(text::trim) {
         None | Some(b"") => Ok(None),
         Some(v) if money => text::parse_money(v).map(Some).ok_or_else(|| {
             (
@@ -223,8 +299,9 @@ pub(super) fn describe<'a>(columns: &CsvColumns, bytes: &'a [u8]) -> Described<'
     if text::split(line, b',', &mut spans).is_err() {
         return Default::default();
     }
-    let get = |i: Option<usize>| {
-        i.and_then(|i| spans.get(i))
+    let get = |i: usize| {
+        spans
+            .get(i)
             .map_or(Cow::Borrowed(""), |&s| text::lossy(text::field(line, s)))
     };
     (

@@ -84,18 +84,15 @@ struct Fields<'a> {
 /// A row's field that is wrong: its name and why.
 type FieldError = (&'static str, String);
 
-/// A row to keep, or `None` when the filters leave it out.
+/// A row to keep, or `None` when the filters leave it out (inlined: the CSV row loop then
+/// reads its fields from registers, not from a `Fields` in memory).
+#[inline(always)]
 fn build(
     fields: &Fields<'_>,
     filters: &Filters,
     source: u64,
     charges: &mut BTreeMap<String, i64>,
 ) -> Result<Option<ReadTeamsRow>, FieldError> {
-    let time = |name: &'static str, value: Option<&[u8]>| match value {
-        None | Some(b"") => Err((name, "missing".to_owned())),
-        Some(v) => text::parse_rfc3339(v, None)
-            .map_err(|why| (name, format!("{why}: `{}`", String::from_utf8_lossy(v)))),
-    };
     let start = time("startDateTime", fields.start)?;
     let end = time("endDateTime", fields.end)?;
     if end < start {
@@ -128,12 +125,18 @@ fn build(
     if !filters.in_window(start) || !filters.operator_kept(fields.operator) {
         return Ok(None);
     }
-    let caller = fields.caller.map_or(0, text::number_key);
-    let callee = fields.callee.map_or(0, text::number_key);
-    let inbound = fields
-        .call_type
-        .is_some_and(|t| t.split(|&b| b == b'_').any(|part| part == b"in"));
-    let id = match fields.call_id.map(<[u8]>::trim_ascii) {
+    // (A `match`, not `map_or`, which is not always inlined and then keeps the number's
+    // reading out of line too.)
+    let caller = match fields.caller {
+        Some(number) => text::number_key(number),
+        None => 0,
+    };
+    let callee = match fields.callee {
+        Some(number) => text::number_key(number),
+        None => 0,
+    };
+    let is_inbound = fields.call_type.is_some_and(inbound);
+    let id = match fields.call_id.map(text::trim) {
         None | Some(b"") => 0,
         Some(id) => text::hash(id),
     };
@@ -152,8 +155,41 @@ fn build(
             next: NONE,
             duration_source,
         },
-        number: if inbound { callee } else { caller },
+        number: if is_inbound { callee } else { caller },
     }))
+}
+
+/// A row's timestamp (`name`: its field's), inlined into [`build`].
+#[inline(always)]
+fn time(name: &'static str, value: Option<&[u8]>) -> Result<text::Nanos, FieldError> {
+    match value {
+        None | Some(b"") => Err((name, "missing".to_owned())),
+        Some(v) => text::parse_rfc3339(v, None).map_err(|why| time_error(name, why, v)),
+    }
+}
+
+/// [`time`]'s error for a timestamp that cannot be read.
+#[cold]
+#[inline(never)]
+fn time_error(name: &'static str, why: &str, value: &[u8]) -> FieldError {
+    (name, format!("{why}: `{}`", String::from_utf8_lossy(value)))
+}
+
+/// Whether a `callType` is inbound: one of its `_`-separated parts is `in`. The two that most
+/// rows have are compared whole first.
+#[inline(always)]
+fn inbound(call_type: &[u8]) -> bool {
+    match call_type {
+        b"user_in" => true,
+        b"user_out" => false,
+        other => inbound_parts(other),
+    }
+}
+
+/// [`inbound`] part by part.
+#[inline(never)]
+fn inbound_parts(call_type: &[u8]) -> bool {
+    call_type.split(|&b| b == b'_').any(|part| part == b"in")
 }
 
 /// Adds a kept row's `charge` to its `currency`'s sum.

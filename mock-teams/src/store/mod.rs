@@ -716,7 +716,7 @@ pub(crate) mod testing {
         store
     }
 
-    /// An assignment of `number` to a user, through `sip_uri`.
+    /// An assignment to a user, through `sip_uri`.
     pub(crate) fn to_user(sip_uri: &str) -> Assignment {
         Assignment {
             sip_uri: sip_uri.into(),

@@ -103,7 +103,9 @@ pub(crate) struct Parsed<R> {
     pub(crate) read: u64,
     /// Rows outside `--operator`, `--from`, `--to`.
     pub(crate) filtered: u64,
-    pub(crate) rows: Vec<R>,
+    /// The kept rows by the partition of their call id (rows without an id in the first), in
+    /// file order: one vector per partition of the index.
+    pub(crate) rows: Vec<Vec<R>>,
     pub(crate) problems: Vec<Problem>,
     /// Teams' `charge` by `currency`, millionths, of the kept rows.
     pub(crate) charges: BTreeMap<String, i64>,
@@ -123,12 +125,56 @@ impl<R> Parsed<R> {
             chunk_bytes: 0,
             read: 0,
             filtered: 0,
-            rows: Vec::new(),
+            rows: vec![Vec::new()],
             problems: Vec::new(),
             charges: BTreeMap::new(),
             stopped: false,
             array_balance: 0,
         }
+    }
+
+    /// Takes the vectors to keep rows in (one per partition of the index, at least one), each
+    /// emptied and with room for a row every 64 bytes of a `chunk_bytes` chunk, however the
+    /// rows fall: the vectors are used before (see the carrier's `parse_csv`), so room that
+    /// no row fills costs nothing, and rows seldom grow one (growing copies them).
+    pub(crate) fn keep_in(&mut self, mut rows: Vec<Vec<R>>, chunk_bytes: usize) {
+        if rows.is_empty() {
+            rows.push(Vec::new());
+        }
+        for part in &mut rows {
+            part.clear();
+            part.reserve(chunk_bytes / 64 + 1);
+        }
+        self.rows = rows;
+    }
+
+    /// Keeps a row whose call id is `id` (0: none), after the rows kept before it.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, id: u64, row: R) {
+        let k = super::matching::partition(id, self.rows.len());
+        self.rows[k].push(row);
+    }
+
+    /// The rows kept in one vector (by a parser that does not take vectors) moved into
+    /// `rows`, one per partition, in order.
+    pub(crate) fn repartition(&mut self, rows: Vec<Vec<R>>, id: impl Fn(&R) -> u64) {
+        let kept: Vec<R> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .flatten()
+            .collect();
+        self.keep_in(rows, kept.len() * 64);
+        for row in kept {
+            self.push(id(&row), row);
+        }
+    }
+
+    /// Every kept row, partition after partition.
+    #[cfg(test)]
+    pub(crate) fn all_rows(&self) -> Vec<R>
+    where
+        R: Copy,
+    {
+        self.rows.concat()
     }
 
     /// Records a rejected row.

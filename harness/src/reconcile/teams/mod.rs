@@ -225,7 +225,7 @@ fn keep(
 ) {
     parsed.read += 1;
     match outcome {
-        Ok(Some(row)) => parsed.rows.push(row),
+        Ok(Some(row)) => parsed.push(row.row.id, row),
         Ok(None) => parsed.filtered += 1,
         Err((field, why)) => parsed.reject(line, column, Some(field), why),
     }

@@ -381,7 +381,7 @@ pub fn reconcile_spilling(
                     if !teams_rejections.take(&mut parsed, &mut listed, 0)? {
                         return Ok(());
                     }
-                    for (currency, amount) in std::mem::take(&mut parsed.charges) {
+                    for (currency, amount) in std::mem::take(&mut parsed.charges).into_sums() {
                         *charges.entry(currency).or_insert(0i64) += amount;
                     }
                     let rows: usize = split.iter().map(Vec::len).sum();

@@ -108,7 +108,7 @@ pub(crate) struct Parsed<R> {
     pub(crate) rows: Vec<Vec<R>>,
     pub(crate) problems: Vec<Problem>,
     /// Teams' `charge` by `currency`, millionths, of the kept rows.
-    pub(crate) charges: BTreeMap<String, i64>,
+    pub(crate) charges: ChargeSums,
     /// The file is not read past this chunk: JSON that cannot be read on.
     pub(crate) stopped: bool,
     /// A JSON file's top-level `[` less its `]` in this chunk: they must cancel out over the
@@ -127,7 +127,7 @@ impl<R> Parsed<R> {
             filtered: 0,
             rows: vec![Vec::new()],
             problems: Vec::new(),
-            charges: BTreeMap::new(),
+            charges: ChargeSums::default(),
             stopped: false,
             array_balance: 0,
         }
@@ -191,6 +191,78 @@ impl<R> Parsed<R> {
             field: field.map(str::to_owned),
             message: message.into(),
         });
+    }
+}
+
+/// Sums of Teams' `charge` by `currency` (millionths): the sum of the currency of the last
+/// charge added runs apart, found without a search, until a charge of another currency comes
+/// (mostly one currency a chunk). Integer sums: the same whatever the order they are added in.
+#[derive(Debug, Default)]
+pub(crate) struct ChargeSums {
+    sums: BTreeMap<String, i64>,
+    /// The currency of the last charge added, as the row has it, and its sum not yet in `sums`
+    /// (`running`: whether there is one).
+    last: Vec<u8>,
+    sum: i64,
+    running: bool,
+}
+
+impl ChargeSums {
+    /// Adds a kept row's `charge` to its `currency`'s sum.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, currency: &[u8], charge: i64) {
+        if self.running && self.last.as_slice() == currency {
+            self.sum += charge;
+        } else {
+            self.switch(currency, charge);
+        }
+    }
+
+    /// [`Self::add`] for a currency other than the last one.
+    #[inline(never)]
+    fn switch(&mut self, currency: &[u8], charge: i64) {
+        self.settle();
+        self.last.clear();
+        self.last.extend_from_slice(currency);
+        self.sum = charge;
+        self.running = true;
+    }
+
+    /// The running sum added to `sums`, under the currency's text (its lossy text when it is
+    /// not UTF-8, apart from the others).
+    fn settle(&mut self) {
+        if !std::mem::take(&mut self.running) {
+            return;
+        }
+        let currency = String::from_utf8_lossy(&self.last);
+        match self.sums.get_mut(currency.as_ref()) {
+            Some(sum) => *sum += self.sum,
+            None => {
+                self.sums.insert(currency.into_owned(), self.sum);
+            }
+        }
+    }
+
+    /// Every currency's sum.
+    pub(crate) fn into_sums(mut self) -> BTreeMap<String, i64> {
+        self.settle();
+        self.sums
+    }
+
+    /// One currency's sum, if a row had it.
+    #[cfg(test)]
+    pub(crate) fn sum(&self, currency: &str) -> Option<i64> {
+        let mut sums = BTreeMap::new();
+        for (name, sum) in &self.sums {
+            sums.insert(name.clone(), *sum);
+        }
+        let running = Self {
+            sums,
+            last: self.last.clone(),
+            sum: self.sum,
+            running: self.running,
+        };
+        running.into_sums().get(currency).copied()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, ReadTeamsRow};
+use super::super::rows::{ChargeSums, Filters, Parsed, ReadTeamsRow};
 use super::super::source::{pack_source, trim_cr};
 use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
@@ -167,7 +167,7 @@ fn read_row<'b>(
     get: impl Fn(usize) -> Option<&'b [u8]>,
     filters: &Filters,
     source: u64,
-    charges: &mut std::collections::BTreeMap<String, i64>,
+    charges: &mut ChargeSums,
 ) -> Result<Option<ReadTeamsRow>, FieldError> {
     let fields = Fields {
         call_id: get(columns.call_id),
@@ -345,7 +345,7 @@ pub(crate) mod tests {
             parsed.all_rows()[1].row.source,
             pack_source(2, 100 + body.find("r2").unwrap() as u64)
         );
-        assert_eq!(parsed.charges.get("USD"), Some(&500_000));
+        assert_eq!(parsed.charges.sum("USD"), Some(500_000));
         let filtered = parse_csv(
             &columns,
             body.as_bytes(),
@@ -383,7 +383,7 @@ pub(crate) mod tests {
         );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         assert_eq!((parsed.all_rows().len(), parsed.filtered), (1, 0));
-        assert_eq!(parsed.charges.get("U\"SD"), Some(&500_000));
+        assert_eq!(parsed.charges.sum("U\"SD"), Some(500_000));
         assert_eq!(parsed.all_rows()[0].row.id, text::hash(b"c1"));
     }
 

@@ -3,13 +3,12 @@
 //! rejected, on its own, with the line and column where it went wrong.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, ReadTeamsRow};
+use super::super::rows::{ChargeSums, Filters, Parsed, ReadTeamsRow};
 use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::{Fields, build};
 
@@ -54,7 +53,7 @@ fn graph_row(
     json: &str,
     filters: &Filters,
     source: u64,
-    charges: &mut BTreeMap<String, i64>,
+    charges: &mut ChargeSums,
 ) -> Result<Option<ReadTeamsRow>, RowFault> {
     let row: GraphRow<'_> = serde_json::from_str(json)
         .map_err(|e| (Some((e.line(), e.column())), None, e.to_string()))?;
@@ -400,7 +399,7 @@ mod tests {
             row.start,
             text::parse_rfc3339(b"2019-11-01T00:00:08.2589935Z", None).unwrap()
         );
-        assert_eq!(parsed.charges.get("USD"), Some(&0));
+        assert_eq!(parsed.charges.sum("USD"), Some(0));
     }
 
     #[test]

@@ -189,9 +189,7 @@ fn inbound_parts(call_type: &[u8]) -> bool {
     call_type.split(|&b| b == b'_').any(|part| part == b"in")
 }
 
-/// Adds one row's outcome to a chunk's result (inlined: its call, with the row passed in
-/// memory, cost 40 instructions a row).
-#[inline(always)]
+/// Adds one row's outcome to a chunk's result.
 fn keep(
     parsed: &mut Parsed<ReadTeamsRow>,
     line: u64,

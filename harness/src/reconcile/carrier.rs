@@ -116,15 +116,13 @@ pub(crate) fn parse_csv(
     file: u16,
     first_line: Option<u64>,
     filters: &Filters,
-    rows: Vec<CarrierRow>,
+    rows: Vec<Vec<CarrierRow>>,
 ) -> Parsed<CarrierRow> {
     let mut parsed = Parsed::new(file, first_line);
-    // `rows`: a vector used before, whose memory is already the process's (fresh memory costs
-    // a page fault and a page clear every 4 KiB). Room for a row every 64 bytes, so that the
-    // rows seldom grow (growing copies them).
-    parsed.rows = rows;
-    parsed.rows.clear();
-    parsed.rows.reserve(chunk.len() / 64 + 1);
+    // `rows`: vectors used before, one per partition, whose memory is already the process's
+    // (fresh memory costs a page fault and a page clear every 4 KiB): each row goes straight
+    // to its partition's, not copied there afterwards.
+    parsed.keep_in(rows, chunk.len());
     let mut spans: Vec<Span> = Vec::with_capacity(columns.width + 1);
     let mut next_line = 0u64;
     let mut quoted = text::QuotedLines::default();
@@ -146,7 +144,7 @@ pub(crate) fn parse_csv(
         {
             let get = |i: usize| text::bounded_field(line, bounds, i);
             match read_row(format, columns, get, filters, source) {
-                Ok(Some(row)) => parsed.rows.push(row),
+                Ok(Some(row)) => parsed.push(row.id, row),
                 Ok(None) => parsed.filtered += 1,
                 Err((i, why)) => {
                     parsed.reject(
@@ -293,7 +291,7 @@ fn other_row(
     // Fields are slices of the line, or unescaped copies when it has doubled quotes.
     let unescaped: Vec<Cow<'_, [u8]>> = (0..fields.len()).map(|i| fields.get(i)).collect();
     match read_row(format, columns, |i| &unescaped[i], filters, source) {
-        Ok(Some(row)) => parsed.rows.push(row),
+        Ok(Some(row)) => parsed.push(row.id, row),
         Ok(None) => parsed.filtered += 1,
         Err((i, why)) => parsed.reject(
             line_no,
@@ -367,7 +365,7 @@ mod tests {
             Vec::new(),
         );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        let row = parsed.rows[0];
+        let row = parsed.all_rows()[0];
         assert_eq!(row.id, text::hash(b"c1"));
         assert_eq!(row.duration, 61_250_000_000);
         assert_eq!(
@@ -375,7 +373,7 @@ mod tests {
             text::parse_rfc3339(b"2026-01-05T10:00:00.123Z", None).unwrap()
         );
         assert_eq!(row.source, pack_source(1, 71));
-        assert_eq!(parsed.rows[1].id, 0);
+        assert_eq!(parsed.all_rows()[1].id, 0);
         assert_eq!(
             describe(&format, &columns, body),
             ("c1".into(), "+14255557103".into(), "+12065550199".into())
@@ -394,10 +392,10 @@ mod tests {
         let columns = CarrierColumns::resolve(&format, Some(&header[..header.len() - 1])).unwrap();
         let parsed = parse_from_line_2(&format, &columns, body);
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        assert_eq!(parsed.rows.len(), 3);
-        assert_eq!(parsed.rows[0].duration, 61_500_000_000);
-        assert_eq!(parsed.rows[0].charge, 41_000);
-        assert_eq!(parsed.rows[2].id, 0);
+        assert_eq!(parsed.all_rows().len(), 3);
+        assert_eq!(parsed.all_rows()[0].duration, 61_500_000_000);
+        assert_eq!(parsed.all_rows()[0].charge, 41_000);
+        assert_eq!(parsed.all_rows()[2].id, 0);
     }
 
     #[test]
@@ -406,7 +404,7 @@ mod tests {
         let columns = CarrierColumns::resolve(&format, Some(HEADER)).unwrap();
         let body = b"c1,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc2,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1s\nc3,+1,+2,yesterday,2026-01-05T10:00:01.000Z,1000\nc4,\"+1,+2\n";
         let parsed = parse_from_line_2(&format, &columns, body);
-        assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
+        assert_eq!((parsed.read, parsed.all_rows().len()), (4, 1));
         let p = &parsed.problems;
         assert_eq!(
             (p[0].line, p[0].column, p[0].field.as_deref()),
@@ -429,11 +427,14 @@ mod tests {
         // three lines; the rows before and after it read.
         let body = b"c1,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc2,\"+1\nsecond line, with a comma\n\",+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\nc3,+1,+2,2026-01-05T10:00:00.000Z,2026-01-05T10:00:01.000Z,1000\n";
         let parsed = parse_from_line_2(&format, &columns, body);
-        assert_eq!((parsed.read, parsed.rows.len(), parsed.lines), (3, 2, 5));
+        assert_eq!(
+            (parsed.read, parsed.all_rows().len(), parsed.lines),
+            (3, 2, 5)
+        );
         assert_eq!(parsed.problems.len(), 1, "{:?}", parsed.problems);
         let p = &parsed.problems[0];
         assert_eq!((p.line, p.column), (1, Some(4)));
         assert_eq!(p.message, text::UNCLOSED);
-        assert_eq!(parsed.rows[1].id, text::hash(b"c3"));
+        assert_eq!(parsed.all_rows()[1].id, text::hash(b"c3"));
     }
 }

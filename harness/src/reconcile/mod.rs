@@ -26,7 +26,7 @@ mod text;
 
 use figures::Figures;
 use matching::{Claims, Index, row_ref};
-use pipeline::{Feeder, Job, JobKind, Pool, partitioned, split_rows};
+use pipeline::{Feeder, Job, JobKind, Pool, partitioned};
 use rows::{CarrierRow, Filters, Parsed, Problem, ReadTeamsRow};
 
 /// How many rejected rows the report lists (all are counted).
@@ -246,8 +246,8 @@ impl<'a> Rejections<'a> {
 /// Teams does not have.
 type CarrierChunk = (Parsed<CarrierRow>, Vec<Vec<CarrierRow>>, spill::Block);
 
-/// Parses one job on a parsing thread.
-fn parse_teams(job: &Job, filters: &Filters, rows: Vec<ReadTeamsRow>) -> Parsed<ReadTeamsRow> {
+/// Parses one job on a parsing thread, its rows kept in `rows` (one vector per partition).
+fn parse_teams(job: &Job, filters: &Filters, rows: Vec<Vec<ReadTeamsRow>>) -> Parsed<ReadTeamsRow> {
     let mut parsed = match &job.kind {
         JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(
             &job.data,
@@ -260,17 +260,22 @@ fn parse_teams(job: &Job, filters: &Filters, rows: Vec<ReadTeamsRow>) -> Parsed<
         JobKind::Teams(teams::TeamsShape::Ndjson) => {
             teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters)
         }
-        JobKind::Teams(teams::TeamsShape::Csv(columns)) => teams::parse_csv(
-            columns,
-            &job.data,
-            job.offset,
-            job.file,
-            job.first_line,
-            filters,
-            rows,
-        ),
+        JobKind::Teams(teams::TeamsShape::Csv(columns)) => {
+            let mut parsed = teams::parse_csv(
+                columns,
+                &job.data,
+                job.offset,
+                job.file,
+                job.first_line,
+                filters,
+                rows,
+            );
+            parsed.chunk_bytes = job.data.len() as u64;
+            return parsed;
+        }
         JobKind::Carrier(_) => unreachable!("a carrier job among Teams jobs"),
     };
+    parsed.repartition(rows, |r| r.row.id);
     parsed.chunk_bytes = job.data.len() as u64;
     parsed
 }
@@ -367,20 +372,16 @@ pub fn reconcile_spilling(
                 &mut teams_feeder,
                 threads,
                 &|job| {
-                    let mut parsed = parse_teams(job, &filters, teams_pool.take());
-                    let split = split_rows(
-                        std::mem::take(&mut parsed.rows),
-                        parts,
-                        |r| r.row.id,
-                        teams_pool,
-                    );
+                    let rows = (0..parts).map(|_| teams_pool.take()).collect();
+                    let mut parsed = parse_teams(job, &filters, rows);
+                    let split = std::mem::take(&mut parsed.rows);
                     (parsed, split)
                 },
                 |(mut parsed, split): (Parsed<ReadTeamsRow>, Vec<Vec<ReadTeamsRow>>)| {
                     if !teams_rejections.take(&mut parsed, &mut listed, 0)? {
                         return Ok(());
                     }
-                    for (currency, amount) in std::mem::take(&mut parsed.charges) {
+                    for (currency, amount) in std::mem::take(&mut parsed.charges).into_sums() {
                         *charges.entry(currency).or_insert(0i64) += amount;
                     }
                     let rows: usize = split.iter().map(Vec::len).sum();
@@ -426,7 +427,7 @@ pub fn reconcile_spilling(
             job.file,
             job.first_line,
             &filters,
-            carrier_pool.take(),
+            (0..parts).map(|_| carrier_pool.take()).collect(),
         ),
         JobKind::Teams(_) => unreachable!("a Teams job among carrier jobs"),
     };
@@ -492,12 +493,7 @@ pub fn reconcile_spilling(
                 threads,
                 &|job| {
                     let mut parsed = parse_carrier(job);
-                    let mut split = split_rows(
-                        std::mem::take(&mut parsed.rows),
-                        parts,
-                        |r| r.id,
-                        carrier_pool,
-                    );
+                    let mut split = std::mem::take(&mut parsed.rows);
                     // The lookups, which miss the cache, here on the parsing threads; claims
                     // do not change a chain's head, so they hold when the rows are claimed.
                     let mut lines = spill::Block::default();

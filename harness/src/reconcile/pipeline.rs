@@ -257,31 +257,6 @@ pub(crate) fn run<R: Send>(
     })
 }
 
-/// A chunk's rows by the partition of their call id (rows without an id in the first), in
-/// vectors from `pool`, to which `rows` goes back.
-pub(crate) fn split_rows<R>(
-    mut rows: Vec<R>,
-    parts: usize,
-    id: impl Fn(&R) -> u64,
-    pool: &Pool<R>,
-) -> Vec<Vec<R>> {
-    if parts == 1 {
-        return vec![rows];
-    }
-    let mut split: Vec<Vec<R>> = (0..parts)
-        .map(|_| {
-            let mut part = pool.take();
-            part.reserve(rows.len() / parts + rows.len() / 16 + 1);
-            part
-        })
-        .collect();
-    for row in rows.drain(..) {
-        split[super::matching::partition(id(&row), parts)].push(row);
-    }
-    pool.give(rows);
-    split
-}
-
 /// Runs `feed` with a `send(partition, message)` that hands each message to the thread of
 /// its partition, which folds it into its state with `fold`, in the order sent; gives the
 /// states back once `feed` has returned and every message is folded. A thread that panics
@@ -330,8 +305,8 @@ pub(crate) fn partitioned<S: Send, M: Send>(
 pub(crate) struct Pool<R>(Mutex<Vec<Vec<R>>>);
 
 /// The rows every vector of a [`Pool`] has room for: a chunk's worth of rows of 64 bytes or
-/// more, what a parser reserves. One capacity for all, whether a vector holds a chunk's rows
-/// or one partition's share of them, so that a vector taken for either never grows: growing
+/// more, what a parser reserves for each partition's share of a chunk's rows, however they
+/// fall, so that a vector never grows: growing
 /// copies the old capacity into fresh memory that the kernel must clear (in the profile of the
 /// 10 M × 10 M benchmark, 5 % of the samples). Room not filled is never touched, so costs
 /// nothing.

@@ -103,10 +103,12 @@ pub(crate) struct Parsed<R> {
     pub(crate) read: u64,
     /// Rows outside `--operator`, `--from`, `--to`.
     pub(crate) filtered: u64,
-    pub(crate) rows: Vec<R>,
+    /// The kept rows by the partition of their call id (rows without an id in the first), in
+    /// file order: one vector per partition of the index.
+    pub(crate) rows: Vec<Vec<R>>,
     pub(crate) problems: Vec<Problem>,
     /// Teams' `charge` by `currency`, millionths, of the kept rows.
-    pub(crate) charges: BTreeMap<String, i64>,
+    pub(crate) charges: ChargeSums,
     /// The file is not read past this chunk: JSON that cannot be read on.
     pub(crate) stopped: bool,
     /// A JSON file's top-level `[` less its `]` in this chunk: they must cancel out over the
@@ -123,12 +125,56 @@ impl<R> Parsed<R> {
             chunk_bytes: 0,
             read: 0,
             filtered: 0,
-            rows: Vec::new(),
+            rows: vec![Vec::new()],
             problems: Vec::new(),
-            charges: BTreeMap::new(),
+            charges: ChargeSums::default(),
             stopped: false,
             array_balance: 0,
         }
+    }
+
+    /// Takes the vectors to keep rows in (one per partition of the index, at least one), each
+    /// emptied and with room for a row every 64 bytes of a `chunk_bytes` chunk, however the
+    /// rows fall: the vectors are used before (see the carrier's `parse_csv`), so room that
+    /// no row fills costs nothing, and rows seldom grow one (growing copies them).
+    pub(crate) fn keep_in(&mut self, mut rows: Vec<Vec<R>>, chunk_bytes: usize) {
+        if rows.is_empty() {
+            rows.push(Vec::new());
+        }
+        for part in &mut rows {
+            part.clear();
+            part.reserve(chunk_bytes / 64 + 1);
+        }
+        self.rows = rows;
+    }
+
+    /// Keeps a row whose call id is `id` (0: none), after the rows kept before it.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, id: u64, row: R) {
+        let k = super::matching::partition(id, self.rows.len());
+        self.rows[k].push(row);
+    }
+
+    /// The rows kept in one vector (by a parser that does not take vectors) moved into
+    /// `rows`, one per partition, in order.
+    pub(crate) fn repartition(&mut self, rows: Vec<Vec<R>>, id: impl Fn(&R) -> u64) {
+        let kept: Vec<R> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .flatten()
+            .collect();
+        self.keep_in(rows, kept.len() * 64);
+        for row in kept {
+            self.push(id(&row), row);
+        }
+    }
+
+    /// Every kept row, partition after partition.
+    #[cfg(test)]
+    pub(crate) fn all_rows(&self) -> Vec<R>
+    where
+        R: Copy,
+    {
+        self.rows.concat()
     }
 
     /// Records a rejected row.
@@ -145,6 +191,78 @@ impl<R> Parsed<R> {
             field: field.map(str::to_owned),
             message: message.into(),
         });
+    }
+}
+
+/// Sums of Teams' `charge` by `currency` (millionths): the sum of the currency of the last
+/// charge added runs apart, found without a search, until a charge of another currency comes
+/// (mostly one currency a chunk). Integer sums: the same whatever the order they are added in.
+#[derive(Debug, Default)]
+pub(crate) struct ChargeSums {
+    sums: BTreeMap<String, i64>,
+    /// The currency of the last charge added, as the row has it, and its sum not yet in `sums`
+    /// (`running`: whether there is one).
+    last: Vec<u8>,
+    sum: i64,
+    running: bool,
+}
+
+impl ChargeSums {
+    /// Adds a kept row's `charge` to its `currency`'s sum.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, currency: &[u8], charge: i64) {
+        if self.running && self.last.as_slice() == currency {
+            self.sum += charge;
+        } else {
+            self.switch(currency, charge);
+        }
+    }
+
+    /// [`Self::add`] for a currency other than the last one.
+    #[inline(never)]
+    fn switch(&mut self, currency: &[u8], charge: i64) {
+        self.settle();
+        self.last.clear();
+        self.last.extend_from_slice(currency);
+        self.sum = charge;
+        self.running = true;
+    }
+
+    /// The running sum added to `sums`, under the currency's text (its lossy text when it is
+    /// not UTF-8, apart from the others).
+    fn settle(&mut self) {
+        if !std::mem::take(&mut self.running) {
+            return;
+        }
+        let currency = String::from_utf8_lossy(&self.last);
+        match self.sums.get_mut(currency.as_ref()) {
+            Some(sum) => *sum += self.sum,
+            None => {
+                self.sums.insert(currency.into_owned(), self.sum);
+            }
+        }
+    }
+
+    /// Every currency's sum.
+    pub(crate) fn into_sums(mut self) -> BTreeMap<String, i64> {
+        self.settle();
+        self.sums
+    }
+
+    /// One currency's sum, if a row had it.
+    #[cfg(test)]
+    pub(crate) fn sum(&self, currency: &str) -> Option<i64> {
+        let mut sums = BTreeMap::new();
+        for (name, sum) in &self.sums {
+            sums.insert(name.clone(), *sum);
+        }
+        let running = Self {
+            sums,
+            last: self.last.clone(),
+            sum: self.sum,
+            running: self.running,
+        };
+        running.into_sums().get(currency).copied()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, ReadTeamsRow};
+use super::super::rows::{ChargeSums, Filters, Parsed, ReadTeamsRow};
 use super::super::source::{pack_source, trim_cr};
 use super::super::text::{self, Span};
 use super::{FieldError, Fields, build, keep};
@@ -99,13 +99,11 @@ pub(crate) fn parse_csv(
     file: u16,
     first_line: Option<u64>,
     filters: &Filters,
-    rows: Vec<ReadTeamsRow>,
+    rows: Vec<Vec<ReadTeamsRow>>,
 ) -> Parsed<ReadTeamsRow> {
     let mut parsed = Parsed::new(file, first_line);
-    // `rows`: a vector used before (see the carrier's `parse_csv`).
-    parsed.rows = rows;
-    parsed.rows.clear();
-    parsed.rows.reserve(chunk.len() / 64 + 1);
+    // `rows`: vectors used before, one per partition (see the carrier's `parse_csv`).
+    parsed.keep_in(rows, chunk.len());
     let mut spans = Vec::with_capacity(columns.width + 1);
     let mut next_line = 0u64;
     let mut quoted = text::QuotedLines::default();
@@ -169,7 +167,7 @@ fn read_row<'b>(
     get: impl Fn(usize) -> Option<&'b [u8]>,
     filters: &Filters,
     source: u64,
-    charges: &mut std::collections::BTreeMap<String, i64>,
+    charges: &mut ChargeSums,
 ) -> Result<Option<ReadTeamsRow>, FieldError> {
     let fields = Fields {
         call_id: get(columns.call_id),
@@ -334,17 +332,20 @@ pub(crate) mod tests {
             Vec::new(),
         );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        assert_eq!(parsed.rows.len(), 2);
-        assert_eq!(parsed.rows[0].number, text::number_key(b"+0987654321"));
+        assert_eq!(parsed.all_rows().len(), 2);
         assert_eq!(
-            parsed.rows[0].row.duration_source,
+            parsed.all_rows()[0].number,
+            text::number_key(b"+0987654321")
+        );
+        assert_eq!(
+            parsed.all_rows()[0].row.duration_source,
             DurationSource::Microsoft
         );
         assert_eq!(
-            parsed.rows[1].row.source,
+            parsed.all_rows()[1].row.source,
             pack_source(2, 100 + body.find("r2").unwrap() as u64)
         );
-        assert_eq!(parsed.charges.get("USD"), Some(&500_000));
+        assert_eq!(parsed.charges.sum("USD"), Some(500_000));
         let filtered = parse_csv(
             &columns,
             body.as_bytes(),
@@ -358,7 +359,7 @@ pub(crate) mod tests {
             Vec::new(),
         );
         assert_eq!(
-            (filtered.rows.len(), filtered.filtered, filtered.read),
+            (filtered.all_rows().len(), filtered.filtered, filtered.read),
             (1, 1, 2)
         );
     }
@@ -381,9 +382,9 @@ pub(crate) mod tests {
             Vec::new(),
         );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        assert_eq!((parsed.rows.len(), parsed.filtered), (1, 0));
-        assert_eq!(parsed.charges.get("U\"SD"), Some(&500_000));
-        assert_eq!(parsed.rows[0].row.id, text::hash(b"c1"));
+        assert_eq!((parsed.all_rows().len(), parsed.filtered), (1, 0));
+        assert_eq!(parsed.charges.sum("U\"SD"), Some(500_000));
+        assert_eq!(parsed.all_rows()[0].row.id, text::hash(b"c1"));
     }
 
     #[test]
@@ -394,7 +395,7 @@ pub(crate) mod tests {
                     r3,c3,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,ten,,user_in,USD,+1,+2,O,operator\n\
                     r4,c4\n";
         let parsed = parse_csv(&columns, body.as_bytes(), 0, 0, Some(2), &all(), Vec::new());
-        assert_eq!((parsed.read, parsed.rows.len()), (4, 1));
+        assert_eq!((parsed.read, parsed.all_rows().len()), (4, 1));
         let p = &parsed.problems;
         assert_eq!(
             (p[0].line, p[0].column, p[0].field.as_deref()),

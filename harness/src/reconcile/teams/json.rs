@@ -3,13 +3,12 @@
 //! rejected, on its own, with the line and column where it went wrong.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::mismatches::Described;
-use super::super::rows::{Filters, Parsed, ReadTeamsRow};
+use super::super::rows::{ChargeSums, Filters, Parsed, ReadTeamsRow};
 use super::super::source::{lines_inclusive, pack_source, trim_cr};
 use super::{Fields, build};
 
@@ -54,7 +53,7 @@ fn graph_row(
     json: &str,
     filters: &Filters,
     source: u64,
-    charges: &mut BTreeMap<String, i64>,
+    charges: &mut ChargeSums,
 ) -> Result<Option<ReadTeamsRow>, RowFault> {
     let row: GraphRow<'_> = serde_json::from_str(json)
         .map_err(|e| (Some((e.line(), e.column())), None, e.to_string()))?;
@@ -107,7 +106,7 @@ pub(crate) fn parse_ndjson(
             pack_source(file, offset + start as u64),
             &mut parsed.charges,
         ) {
-            Ok(Some(row)) => parsed.rows.push(row),
+            Ok(Some(row)) => parsed.push(row.row.id, row),
             Ok(None) => parsed.filtered += 1,
             Err((position, field, why)) => {
                 parsed.reject(line_no, position.map(|(_, c)| c as u64), field, why)
@@ -257,7 +256,7 @@ pub(crate) fn parse_json(
                 pack_source(file, offset_in_file + offset as u64),
                 &mut parsed.charges,
             ) {
-                Ok(Some(row)) => parsed.rows.push(row),
+                Ok(Some(row)) => parsed.push(row.row.id, row),
                 Ok(None) => parsed.filtered += 1,
                 Err((position, field, why)) => {
                     let (line, column) = positions.of(offset);
@@ -349,7 +348,7 @@ mod tests {
                 };
                 read += parsed.read;
                 balance += parsed.array_balance;
-                ids.extend(parsed.rows.iter().map(|r| (r.row.id, r.row.source)));
+                ids.extend(parsed.all_rows().iter().map(|r| (r.row.id, r.row.source)));
                 chunks += 1;
             }
             assert!(chunks > 1, "one chunk of {} bytes", shape.len());
@@ -377,7 +376,7 @@ mod tests {
         assert_eq!(whole(format!(" \n[{ROW}]\n").as_bytes()).array_balance, 0);
         // A chunk later in the file: a `[` there is an item, not the top-level array.
         let later = parse_json(format!("{ROW}]").as_bytes(), 10, 0, None, 3, &all());
-        assert_eq!((later.rows.len(), later.array_balance), (1, -1));
+        assert_eq!((later.all_rows().len(), later.array_balance), (1, -1));
         let broken = parse_json(b"{\"value\": x}", 10, 0, None, 3, &all());
         assert!(broken.stopped);
         // Line 0 of the chunk, whose first byte is column 4 of its line: 3 + the 11th byte.
@@ -388,7 +387,7 @@ mod tests {
     fn a_graph_row_reads_into_a_compact_row() {
         let parsed = whole(format!("{{\"@odata.context\":\"x\",\"value\":[{ROW}],\"@odata.nextLink\":\"https://graph\"}}").as_bytes());
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-        let read = parsed.rows[0];
+        let read = parsed.all_rows()[0];
         let row = read.row;
         assert_eq!(row.id, text::hash(b"1835317186_112562680@61.221.3.176"));
         assert_eq!(row.measured, 219 * text::SECOND);
@@ -400,7 +399,7 @@ mod tests {
             row.start,
             text::parse_rfc3339(b"2019-11-01T00:00:08.2589935Z", None).unwrap()
         );
-        assert_eq!(parsed.charges.get("USD"), Some(&0));
+        assert_eq!(parsed.charges.sum("USD"), Some(0));
     }
 
     #[test]
@@ -420,14 +419,17 @@ mod tests {
         for shape in shapes {
             let parsed = whole(shape.as_bytes());
             assert_eq!(
-                (parsed.read, parsed.rows.len(), parsed.problems.len()),
+                (parsed.read, parsed.all_rows().len(), parsed.problems.len()),
                 (3, 3, 0),
                 "{shape}"
             );
         }
         let ndjson = format!("{ROW}\n{ROW}\n\n{ROW}");
         let parsed = parse_ndjson(ndjson.as_bytes(), 0, 0, Some(1), &all());
-        assert_eq!((parsed.read, parsed.rows.len(), parsed.lines), (3, 3, 4));
+        assert_eq!(
+            (parsed.read, parsed.all_rows().len(), parsed.lines),
+            (3, 3, 4)
+        );
     }
 
     #[test]
@@ -435,7 +437,7 @@ mod tests {
         let bad = ROW.replace("\"duration\":219", "\"duration\":\"long\"");
         let content = format!("{{\n\"value\": [\n{ROW},\n{bad},\n{ROW}\n]\n}}");
         let parsed = whole(content.as_bytes());
-        assert_eq!((parsed.read, parsed.rows.len()), (3, 2));
+        assert_eq!((parsed.read, parsed.all_rows().len()), (3, 2));
         let problem = &parsed.problems[0];
         // 0-based line 3 is the fourth line; the column is where serde stopped in it.
         assert_eq!(problem.line, 3);

@@ -4,11 +4,8 @@
 //! of `m365 teams report pstncalls --output csv` (a header row of property names) — told apart by
 //! their content, and read into [`TeamsRow`]s.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
 use super::mismatches::Described;
-use super::rows::{DurationSource, Filters, NONE, Parsed, ReadTeamsRow, TeamsRow};
+use super::rows::{ChargeSums, DurationSource, Filters, NONE, Parsed, ReadTeamsRow, TeamsRow};
 use super::source::trim_cr;
 use super::text;
 
@@ -91,7 +88,7 @@ fn build(
     fields: &Fields<'_>,
     filters: &Filters,
     source: u64,
-    charges: &mut BTreeMap<String, i64>,
+    charges: &mut ChargeSums,
 ) -> Result<Option<ReadTeamsRow>, FieldError> {
     let start = time("startDateTime", fields.start)?;
     let end = time("endDateTime", fields.end)?;
@@ -141,7 +138,7 @@ fn build(
         Some(id) => text::hash(id),
     };
     if let Some(charge) = fields.charge {
-        add_charge(charges, fields.currency.unwrap_or_default(), charge);
+        charges.add(fields.currency.unwrap_or_default(), charge);
     }
     Ok(Some(ReadTeamsRow {
         row: TeamsRow {
@@ -192,30 +189,6 @@ fn inbound_parts(call_type: &[u8]) -> bool {
     call_type.split(|&b| b == b'_').any(|part| part == b"in")
 }
 
-/// Adds a kept row's `charge` to its `currency`'s sum.
-#[inline]
-fn add_charge(charges: &mut BTreeMap<String, i64>, currency: &[u8], charge: i64) {
-    // Mostly one currency a chunk: when it is the first (or only) one summed, its sum is found
-    // without a search or a UTF-8 check.
-    if let Some((first, sum)) = charges.iter_mut().next()
-        && first.as_bytes() == currency
-    {
-        *sum += charge;
-        return;
-    }
-    // Mostly ASCII (`USD`): read in place, without a lossy copy's scan.
-    let currency = match std::str::from_utf8(currency) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(currency),
-    };
-    match charges.get_mut(currency.as_ref()) {
-        Some(sum) => *sum += charge,
-        None => {
-            charges.insert(currency.into_owned(), charge);
-        }
-    }
-}
-
 /// Adds one row's outcome to a chunk's result.
 fn keep(
     parsed: &mut Parsed<ReadTeamsRow>,
@@ -225,7 +198,7 @@ fn keep(
 ) {
     parsed.read += 1;
     match outcome {
-        Ok(Some(row)) => parsed.rows.push(row),
+        Ok(Some(row)) => parsed.push(row.row.id, row),
         Ok(None) => parsed.filtered += 1,
         Err((field, why)) => parsed.reject(line, column, Some(field), why),
     }
@@ -275,9 +248,9 @@ pub(crate) mod tests {
 
     #[test]
     fn charges_are_summed_by_currency_whichever_comes_first() {
-        // The first currency (the smallest) found without a search, the others by theirs; a
+        // The last currency's sum runs apart, the others are put by when another comes; a
         // currency that is not UTF-8 summed under its lossy text, apart from the others.
-        let mut charges = BTreeMap::new();
+        let mut charges = ChargeSums::default();
         for (currency, charge) in [
             (&b"USD"[..], 1),
             (b"EUR", 10),
@@ -290,9 +263,9 @@ pub(crate) mod tests {
             (b"\xffX", 2000),
             (b"", 5),
         ] {
-            add_charge(&mut charges, currency, charge);
+            charges.add(currency, charge);
         }
-        let want: BTreeMap<String, i64> = [
+        let want: std::collections::BTreeMap<String, i64> = [
             ("", 5),
             ("AUD", 300),
             ("EUR", 30),
@@ -302,7 +275,7 @@ pub(crate) mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        assert_eq!(charges, want);
+        assert_eq!(charges.into_sums(), want);
     }
 
     #[test]

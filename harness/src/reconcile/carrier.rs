@@ -261,18 +261,13 @@ fn other_row(
     quoted: &mut text::QuotedLines,
     parsed: &mut Parsed<CarrierRow>,
 ) {
-    // Fields between the delimiters found with the line end; a line with a quote is split
-    // field by field.
-    let fields = match delimiters {
-        Some(delimiters) => text::LineFields::Plain { line, delimiters },
-        None => match text::split(line, format.delimiter, spans) {
-            Ok(()) => text::LineFields::Split { line, spans },
-            Err((column, why)) => {
-                quoted.rejected(why);
-                parsed.reject(line_no, Some(column as u64 + 1), None, why);
-                return;
-            }
-        },
+    let fields = match text::LineFields::of_line(line, delimiters, format.delimiter, spans) {
+        Ok(fields) => fields,
+        Err((column, why)) => {
+            quoted.rejected(why);
+            parsed.reject(line_no, Some(column as u64 + 1), None, why);
+            return;
+        }
     };
     if !columns.width_fits(fields.len()) {
         let expected = if columns.exact_width {

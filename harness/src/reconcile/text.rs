@@ -361,6 +361,24 @@ pub(crate) enum LineFields<'a> {
 }
 
 impl<'a> LineFields<'a> {
+    /// The fields of a line a row loop's fast path does not read: between `delimiters` (found
+    /// with the line end) when the line has no quote, else split field by field into `spans`;
+    /// or where and why the split failed (the column's offset, the reason).
+    pub(crate) fn of_line(
+        line: &'a [u8],
+        delimiters: Option<&'a [u32]>,
+        delimiter: u8,
+        spans: &'a mut Vec<Span>,
+    ) -> Result<Self, (usize, &'static str)> {
+        match delimiters {
+            Some(delimiters) => Ok(Self::Plain { line, delimiters }),
+            None => {
+                split(line, delimiter, spans)?;
+                Ok(Self::Split { line, spans })
+            }
+        }
+    }
+
     /// How many fields.
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {

@@ -203,19 +203,14 @@ fn quoted_row(
     quoted: &mut text::QuotedLines,
     parsed: &mut Parsed<ReadTeamsRow>,
 ) {
-    // Fields between the delimiters found with the line end; a line with a quote is split
-    // field by field.
-    let fields = match delimiters {
-        Some(delimiters) => text::LineFields::Plain { line, delimiters },
-        None => match text::split(line, b',', spans) {
-            Ok(()) => text::LineFields::Split { line, spans },
-            Err((column, why)) => {
-                parsed.read += 1;
-                quoted.rejected(why);
-                parsed.reject(line_no, Some(column as u64 + 1), None, why);
-                return;
-            }
-        },
+    let fields = match text::LineFields::of_line(line, delimiters, b',', spans) {
+        Ok(fields) => fields,
+        Err((column, why)) => {
+            parsed.read += 1;
+            quoted.rejected(why);
+            parsed.reject(line_no, Some(column as u64 + 1), None, why);
+            return;
+        }
     };
     if fields.len() != columns.width {
         parsed.read += 1;

@@ -197,7 +197,7 @@ impl<R> Parsed<R> {
 /// Sums of Teams' `charge` by `currency` (millionths): the sum of the currency of the last
 /// charge added runs apart, found without a search, until a charge of another currency comes
 /// (mostly one currency a chunk). Integer sums: the same whatever the order they are added in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ChargeSums {
     sums: BTreeMap<String, i64>,
     /// The currency of the last charge added, as the row has it, and its sum not yet in `sums`
@@ -252,17 +252,7 @@ impl ChargeSums {
     /// One currency's sum, if a row had it.
     #[cfg(test)]
     pub(crate) fn sum(&self, currency: &str) -> Option<i64> {
-        let mut sums = BTreeMap::new();
-        for (name, sum) in &self.sums {
-            sums.insert(name.clone(), *sum);
-        }
-        let running = Self {
-            sums,
-            last: self.last.clone(),
-            sum: self.sum,
-            running: self.running,
-        };
-        running.into_sums().get(currency).copied()
+        self.clone().into_sums().get(currency).copied()
     }
 }
 
@@ -287,5 +277,32 @@ impl Filters {
             None => true,
             Some(name) => operator.is_some_and(|o| o.eq_ignore_ascii_case(name.as_bytes())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChargeSums;
+
+    /// The running sum goes into the map whenever the currency changes, and at the end: every
+    /// currency's total is exact however the currencies alternate.
+    #[test]
+    fn charge_sums_are_exact_across_currency_changes() {
+        let mut sums = ChargeSums::default();
+        for (currency, charge) in [
+            (&b"USD"[..], 1),
+            (b"USD", 2),
+            (b"EUR", 5),
+            (b"USD", 4),
+            (b"\xffX", 3),
+            (b"EUR", -1),
+        ] {
+            sums.add(currency, charge);
+        }
+        assert_eq!(sums.sum("USD"), Some(7));
+        assert_eq!(sums.sum("EUR"), Some(4));
+        let all = sums.into_sums();
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all.values().sum::<i64>(), 14);
     }
 }

@@ -282,9 +282,16 @@ enum Framing {
 
 /// The head of an answer in `buf`; `None` while incomplete.
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(buf) {
+    // Left uninitialised for httparse to fill: setting up 64 empty headers first cost more
+    // than parsing the few an answer has.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(format!("invalid answer: {e}")),
@@ -293,9 +300,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     let mut keep_alive = response.version == Some(1);
     let mut length = None;
     let mut chunked = false;
+    // A header's value is read only when its name is one of the three that matter here.
+    fn value<'a>(header: &httparse::Header<'a>) -> &'a str {
+        std::str::from_utf8(header.value).unwrap_or("").trim()
+    }
     for header in response.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
         if header.name.eq_ignore_ascii_case("content-length") {
+            let value = value(header);
             let n = value
                 .parse::<u64>()
                 .map_err(|_| format!("invalid content-length {value:?}"))?;
@@ -304,12 +315,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
             }
             length = Some(n);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value
+            chunked = value(header)
                 .rsplit(',')
                 .next()
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
         } else if header.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
+            for token in value(header).split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
                     keep_alive = false;
                 } else if token.eq_ignore_ascii_case("keep-alive") {

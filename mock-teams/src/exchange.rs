@@ -168,21 +168,31 @@ fn mask_bearer(value: &str) -> String {
 }
 
 fn mask_signature(value: &str) -> String {
-    // Written into one string: this runs on every webhook attempt.
+    // Written into one string, parts found by byte (`,` and `=` are ASCII, so every cut is a
+    // character boundary): this runs on every webhook attempt, and `str::split`'s searchers
+    // took about 600 instructions of its 900 (callgrind).
     let mut out = String::with_capacity(value.len());
-    for (i, part) in value.split(',').enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match part.split_once('=') {
-            Some(("v1", sig)) => {
+    let mut rest = value;
+    loop {
+        let (part, next) = match rest.bytes().position(|b| b == b',') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        match part.bytes().position(|b| b == b'=') {
+            Some(2) if part.starts_with("v1") => {
                 out.push_str("v1=");
-                push_mask(&mut out, sig);
+                push_mask(&mut out, &part[3..]);
             }
             _ => out.push_str(part),
         }
+        match next {
+            Some(next) => {
+                out.push(',');
+                rest = next;
+            }
+            None => return out,
+        }
     }
-    out
 }
 
 /// Keeps the first four characters, so that a person can tell two credentials apart.
@@ -194,7 +204,11 @@ fn mask(secret: &str) -> String {
 
 /// [`mask`], appended to `out`.
 fn push_mask(out: &mut String, secret: &str) {
-    out.extend(secret.chars().take(4));
+    let end = secret
+        .char_indices()
+        .nth(4)
+        .map_or(secret.len(), |(at, _)| at);
+    out.push_str(&secret[..end]);
     out.push('…');
 }
 
@@ -236,6 +250,43 @@ mod tests {
                 .into_iter()
             )
         );
+    }
+
+    /// [`mask_signature`] as it was first written, with `str`'s splitters.
+    fn mask_signature_by_split(value: &str) -> String {
+        let parts: Vec<String> = value
+            .split(',')
+            .map(|part| match part.split_once('=') {
+                Some(("v1", sig)) => format!("v1={}…", sig.chars().take(4).collect::<String>()),
+                _ => part.to_owned(),
+            })
+            .collect();
+        parts.join(",")
+    }
+
+    #[test]
+    fn signatures_are_masked_as_splitting_them_would() {
+        for value in [
+            "",
+            ",",
+            "t=1795684502,v1=abcdef0123",
+            "v1=abcdef0123,t=1",
+            "t=1,v1=ab,v1=cdefgh,v0=zz",
+            "v1=",
+            "v1",
+            "v10=abcdef",
+            "xv1=abcdef",
+            "v1=a=b=c=d=e",
+            "v1=éèàçù€",
+            "t=1,,v1=€€€€€,",
+            "=v1=abcdef",
+        ] {
+            assert_eq!(
+                mask_signature(value),
+                mask_signature_by_split(value),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

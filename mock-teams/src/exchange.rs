@@ -156,8 +156,29 @@ pub(crate) fn masked_headers<'a>(
 pub(crate) fn webhook_headers(signature: &str) -> Vec<(String, String)> {
     vec![
         ("content-type".to_owned(), "application/json".to_owned()),
-        ("oc-signature".to_owned(), mask_signature(signature)),
+        ("oc-signature".to_owned(), mask_own_signature(signature)),
     ]
+}
+
+/// [`mask_signature`] of a signature of the sender's own making, `t=<digits>,v1=<64 hex
+/// digits>`: its masked form is all but the last 60 digits, with nothing to search for. Any
+/// other value is masked the general way.
+fn mask_own_signature(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let Some(t) = bytes.len().checked_sub(68) else {
+        return mask_signature(value);
+    };
+    let own = bytes.starts_with(b"t=")
+        && bytes[2..t].iter().all(u8::is_ascii_digit)
+        && bytes[t..t + 4] == *b",v1="
+        && bytes[t + 4..].iter().all(u8::is_ascii_hexdigit);
+    if !own {
+        return mask_signature(value);
+    }
+    let mut out = String::with_capacity(t + 4 + 4 + '…'.len_utf8());
+    out.push_str(&value[..t + 8]);
+    out.push('…');
+    out
 }
 
 fn mask_bearer(value: &str) -> String {
@@ -239,6 +260,40 @@ mod tests {
 
     #[test]
     fn a_webhooks_headers_are_those_masked_headers_keeps() {
+        let signed = oc_protocol::signing::sign(b"secret", 1_795_684_502, b"{}");
+        let hex = "0123456789abcdef".repeat(4);
+        for signature in [
+            "t=1795684502,v1=abcdef0123".to_owned(),
+            signed.clone(),
+            format!("t=1,v1={hex}"),
+            format!("t=,v1={hex}"),
+            format!("t=12,v1={}", hex.to_uppercase()),
+            format!("t=1x,v1={hex}"),
+            format!("t=1,v0={hex}"),
+            format!("t=1,v1={}g", &hex[1..]),
+            format!("x=1,v1={hex}"),
+            format!("t=1,2,v1={hex}"),
+            format!("v1={hex}"),
+        ] {
+            let signature = signature.as_str();
+            assert_eq!(
+                webhook_headers(signature),
+                masked_headers(
+                    [
+                        ("Content-Type", "application/json"),
+                        ("OC-Signature", signature)
+                    ]
+                    .into_iter()
+                ),
+                "{signature}"
+            );
+        }
+        // A real signature keeps its first four digits.
+        assert_eq!(webhook_headers(&signed)[1].1, format!("{}…", &signed[..20]));
+    }
+
+    #[test]
+    fn a_webhooks_headers_are_those_masked_headers_keeps_for_a_short_signature() {
         let signature = "t=1795684502,v1=abcdef0123";
         assert_eq!(
             webhook_headers(signature),

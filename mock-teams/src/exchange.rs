@@ -292,21 +292,6 @@ mod tests {
         assert_eq!(webhook_headers(&signed)[1].1, format!("{}…", &signed[..20]));
     }
 
-    #[test]
-    fn a_webhooks_headers_are_those_masked_headers_keeps_for_a_short_signature() {
-        let signature = "t=1795684502,v1=abcdef0123";
-        assert_eq!(
-            webhook_headers(signature),
-            masked_headers(
-                [
-                    ("Content-Type", "application/json"),
-                    ("OC-Signature", signature)
-                ]
-                .into_iter()
-            )
-        );
-    }
-
     /// [`mask_signature`] as it was first written, with `str`'s splitters.
     fn mask_signature_by_split(value: &str) -> String {
         let parts: Vec<String> = value

@@ -412,12 +412,19 @@ impl Figures {
             .collect();
         let mut numbers = std::mem::take(&mut self.numbers);
         let distinct_numbers = numbers.len() as u64;
-        numbers.sort_unstable_by(|(ka, a), (kb, b)| {
+        // By absolute gap, then number (each number once: a total order); only the first `top`
+        // are put in order.
+        let by_gap = |(ka, a): &(u64, Sums), (kb, b): &(u64, Sums)| {
             (b.carrier - b.teams)
                 .abs()
                 .cmp(&(a.carrier - a.teams).abs())
                 .then(ka.cmp(kb))
-        });
+        };
+        if top < numbers.len() {
+            numbers.select_nth_unstable_by(top, by_gap);
+            numbers.truncate(top);
+        }
+        numbers.sort_unstable_by(by_gap);
         let top_numbers = numbers
             .iter()
             .take(top)
@@ -474,9 +481,13 @@ fn drift_figures(drifts: &mut [i64]) -> DriftFigures {
     if n == 0 {
         return DriftFigures::default();
     }
+    // Each percentile is selected among the drifts above the one before, which its
+    // selection left there (the ranks grow with q).
+    let mut from = 0;
     let mut percentile = |q: u64| -> f64 {
         let k = rank(q, n);
-        let (_, &mut value, _) = drifts.select_nth_unstable(k);
+        let (_, &mut value, _) = drifts[from..].select_nth_unstable(k - from);
+        from = k;
         ms(value)
     };
     let (p50, p90, p99) = (percentile(50), percentile(90), percentile(99));

@@ -741,7 +741,7 @@ fn non_digits(word: u64) -> u64 {
 /// an optional `.` with 1 to 9 digits, then `Z` or nothing (`default_offset`, when there is
 /// one); `None` for anything else, valid or not.
 #[inline(always)]
-fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
+pub(crate) fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     let (head, rest) = text.split_first_chunk::<19>()?;
     // `YYYY-MM-` and `HH:MM:SS` as words, separators compared exactly, the others as digits.
     const DATE: u64 = u64::from_le_bytes(*b"0000-00-");
@@ -1301,7 +1301,7 @@ fn parse_scaled_general(text: &[u8], unit: i64) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn fields(line: &str) -> Result<Vec<String>, (usize, &'static str)> {
@@ -1682,7 +1682,7 @@ mod tests {
 
     /// Strings around the fixed layouts: each template, and each with one byte replaced by
     /// each of a set of bytes (digits out of range, separators, letters, the end).
-    fn layouts_and_near_misses() -> Vec<Vec<u8>> {
+    pub(crate) fn layouts_and_near_misses() -> Vec<Vec<u8>> {
         let templates = [
             "2026-11-03T10:15:42.1234567Z",
             "2026-11-03 10:15:42",

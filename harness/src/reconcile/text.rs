@@ -728,7 +728,8 @@ pub(crate) fn parse_rfc3339(
 }
 
 /// A flag (the byte's high bit) on each byte of `word` that is not an ASCII digit: exact up to
-/// the first such byte, which is all that callers read (a carry may flag bytes after it).
+/// the first such byte, which is all that callers read (a carry may flag bytes after it); 0
+/// exactly when every byte is a digit.
 #[inline(always)]
 fn non_digits(word: u64) -> u64 {
     let x = word ^ 0x3030_3030_3030_3030;
@@ -1094,8 +1095,12 @@ fn nine_to_sixteen_digits(digits: &[u8]) -> Option<u64> {
     let last = u64::from_le_bytes(*digits.last_chunk::<8>()?);
     // The last word's low 16 − len bytes are the first word's too.
     let shared = (1u64 << (8 * (16 - len))) - 1;
-    let last = last & !shared | 0x3030_3030_3030_3030 & shared;
-    Some(eight_digits(first)? * POWERS[len - 8] + eight_digits(last)?)
+    let last = last & !shared | ZEROS & shared;
+    // Both words checked at once, one branch.
+    if non_digits(first) | non_digits(last) != 0 {
+        return None;
+    }
+    Some(digits_value(first) * POWERS[len - 8] + digits_value(last))
 }
 
 /// Eight ASCII digits (the first in the lowest byte) as their value, all at once; `None` when
@@ -1109,11 +1114,17 @@ fn eight_digits(word: u64) -> Option<u64> {
     {
         return None;
     }
-    let mut v = word - 0x3030_3030_3030_3030;
+    Some(digits_value(word))
+}
+
+/// The value of eight ASCII digits (the first in the lowest byte), all checked before.
+#[inline(always)]
+fn digits_value(word: u64) -> u64 {
+    let mut v = word - ZEROS;
     // Pairs of digits, then fours, then the eight.
     v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
-    Some((v * 10_000 + (v >> 32)) & 0xffff_ffff)
+    (v * 10_000 + (v >> 32)) & 0xffff_ffff
 }
 
 /// [`number_key`] a character at a time, whatever the characters.
@@ -1794,10 +1805,14 @@ pub(crate) mod tests {
             let mut text: Vec<u8> = (0..len)
                 .map(|k| b'0' + ((x >> (k * 3)) % 10) as u8)
                 .collect();
-            // Every third number has one character that is not a digit somewhere.
+            // Every third number has one byte that is not a digit somewhere: the digits'
+            // neighbours, and bytes that differ from a digit in their high bits only.
             if i % 3 == 0 {
                 let at = (x >> 60) as usize % len;
-                text[at] = [b' ', b'-', b'(', b'/', b':', b'a'][(x >> 40) as usize % 6];
+                let other = [
+                    b' ', b'-', b'(', b'/', b':', b'a', 0x00, 0xb9, 0xff, 0x70, 0x10,
+                ];
+                text[at] = other[(x >> 40) as usize % other.len()];
             }
             let plus = if i % 2 == 0 { "+" } else { "" };
             let full = [plus.as_bytes(), &text].concat();

@@ -241,8 +241,9 @@ pub(crate) struct LineScanner<'a> {
     count: usize,
 }
 
-/// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`].
-const SCANNED_FIELDS: usize = 128;
+/// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`]. One less
+/// than 256, so that a delimiter's slot is `1 +` its count's low byte.
+const SCANNED_FIELDS: usize = 255;
 
 impl<'a> LineScanner<'a> {
     pub(crate) fn new(chunk: &'a [u8], delimiter: u8) -> Self {
@@ -292,10 +293,14 @@ impl<'a> LineScanner<'a> {
                 ends => (ends & ends.wrapping_neg()) - 1,
             };
             let mut delimiters = self.delimiters & before;
-            self.quoted |= self.quotes & before != 0;
+            // (A branch, not a flag or'ed in: most blocks have no quote.)
+            if self.quotes & before != 0 {
+                self.quoted = true;
+            }
             while delimiters != 0 {
                 let at = self.base + delimiters.trailing_zeros() as usize;
-                self.found[1 + self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
+                // The count's low byte, below the array's length: no bounds check.
+                self.found[1 + usize::from(self.count as u8)] = (at - self.line_start) as u32;
                 self.count += 1;
                 delimiters &= delimiters - 1;
             }
@@ -327,7 +332,9 @@ impl<'a> LineScanner<'a> {
         // sees it.
         let count = match count.checked_sub(1) {
             Some(last)
-                if count <= SCANNED_FIELDS && self.found[1 + last] as usize >= line.len() =>
+                if self.delimiter == b'\r'
+                    && count <= SCANNED_FIELDS
+                    && self.found[1 + last] as usize >= line.len() =>
             {
                 last
             }

@@ -7,7 +7,7 @@ use super::format::{CarrierFormat, ColumnRef};
 use super::mismatches::Described;
 use super::rows::{CarrierRow, Filters, NONE, Parsed};
 use super::source::{pack_source, trim_cr};
-use super::text::{self, Span};
+use super::text::{self, Nanos, Span};
 
 /// The columns of one carrier file, by 0-based position: the format's names resolved against
 /// the file's header row.
@@ -182,13 +182,8 @@ fn read_row<'b>(
     filters: &Filters,
     source: u64,
 ) -> Result<Option<CarrierRow>, (usize, String)> {
-    let timestamp = |i: usize| {
-        let value = get(i);
-        format
-            .timestamp(text::trim(value))
-            .map_err(|why| (i, format!("{why}: `{}`", String::from_utf8_lossy(value))))
-    };
-    let connect = timestamp(columns.connect)?;
+    // (A function, not a closure: the closure was not inlined, a call a row.)
+    let connect = timestamp(format, get(columns.connect), columns.connect)?;
     let duration = match (columns.duration, columns.end) {
         (Some(i), _) => {
             let value = get(i);
@@ -199,7 +194,7 @@ fn read_row<'b>(
                 )
             })?
         }
-        (None, Some(i)) => timestamp(i)? - connect,
+        (None, Some(i)) => timestamp(format, get(i), i)? - connect,
         (None, None) => unreachable!("a format has an end time or a duration"),
     };
     if duration < 0 {
@@ -240,6 +235,22 @@ fn read_row<'b>(
         source,
         head: NONE,
     }))
+}
+
+/// The timestamp in field `i`, `value`, inlined into [`read_row`].
+#[inline(always)]
+fn timestamp(format: &CarrierFormat, value: &[u8], i: usize) -> Result<Nanos, (usize, String)> {
+    match format.timestamp(text::trim(value)) {
+        Ok(ns) => Ok(ns),
+        Err(why) => Err(timestamp_error(value, i, &why)),
+    }
+}
+
+/// [`timestamp`]'s error.
+#[cold]
+#[inline(never)]
+fn timestamp_error(value: &[u8], i: usize, why: &str) -> (usize, String) {
+    (i, format!("{why}: `{}`", String::from_utf8_lossy(value)))
 }
 
 /// A line the fast path of [`parse_csv`] does not read: one with a quote (split field by

@@ -241,8 +241,9 @@ pub(crate) struct LineScanner<'a> {
     count: usize,
 }
 
-/// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`].
-const SCANNED_FIELDS: usize = 128;
+/// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`]. One less
+/// than 256, so that a delimiter's slot is `1 +` its count's low byte.
+const SCANNED_FIELDS: usize = 255;
 
 impl<'a> LineScanner<'a> {
     pub(crate) fn new(chunk: &'a [u8], delimiter: u8) -> Self {
@@ -292,10 +293,14 @@ impl<'a> LineScanner<'a> {
                 ends => (ends & ends.wrapping_neg()) - 1,
             };
             let mut delimiters = self.delimiters & before;
-            self.quoted |= self.quotes & before != 0;
+            // (A branch, not a flag or'ed in: most blocks have no quote.)
+            if self.quotes & before != 0 {
+                self.quoted = true;
+            }
             while delimiters != 0 {
                 let at = self.base + delimiters.trailing_zeros() as usize;
-                self.found[1 + self.count % SCANNED_FIELDS] = (at - self.line_start) as u32;
+                // The count's low byte, below the array's length: no bounds check.
+                self.found[1 + usize::from(self.count as u8)] = (at - self.line_start) as u32;
                 self.count += 1;
                 delimiters &= delimiters - 1;
             }
@@ -327,7 +332,9 @@ impl<'a> LineScanner<'a> {
         // sees it.
         let count = match count.checked_sub(1) {
             Some(last)
-                if count <= SCANNED_FIELDS && self.found[1 + last] as usize >= line.len() =>
+                if self.delimiter == b'\r'
+                    && count <= SCANNED_FIELDS
+                    && self.found[1 + last] as usize >= line.len() =>
             {
                 last
             }
@@ -436,8 +443,9 @@ impl<'a> LineFields<'a> {
 /// for an `i` past the last field (a column the file does not have: [`NO_FIELD`]).
 #[inline(always)]
 pub(crate) fn bounded_field<'a>(line: &'a [u8], bounds: &[u32], i: usize) -> &'a [u8] {
-    match (bounds.get(i), bounds.get(i + 1)) {
-        (Some(&start), Some(&end)) => line
+    // (The two bounds as one slice: one length check, not two.)
+    match bounds.get(i..i + 2) {
+        Some(&[start, end]) => line
             .get(start.wrapping_add(1) as usize..end as usize)
             .unwrap_or_default(),
         _ => &[],
@@ -728,7 +736,8 @@ pub(crate) fn parse_rfc3339(
 }
 
 /// A flag (the byte's high bit) on each byte of `word` that is not an ASCII digit: exact up to
-/// the first such byte, which is all that callers read (a carry may flag bytes after it).
+/// the first such byte, which is all that callers read (a carry may flag bytes after it); 0
+/// exactly when every byte is a digit.
 #[inline(always)]
 fn non_digits(word: u64) -> u64 {
     let x = word ^ 0x3030_3030_3030_3030;
@@ -741,7 +750,7 @@ fn non_digits(word: u64) -> u64 {
 /// an optional `.` with 1 to 9 digits, then `Z` or nothing (`default_offset`, when there is
 /// one); `None` for anything else, valid or not.
 #[inline(always)]
-fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
+pub(crate) fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
     let (head, rest) = text.split_first_chunk::<19>()?;
     // `YYYY-MM-` and `HH:MM:SS` as words, separators compared exactly, the others as digits.
     const DATE: u64 = u64::from_le_bytes(*b"0000-00-");
@@ -757,9 +766,14 @@ fn fixed_rfc3339(text: &[u8], default_offset: Option<i64>) -> Option<Nanos> {
         return None;
     }
     let digit = |word: u64, i: u32| ((word >> (8 * i)) & 0xf) as u32;
-    let hour = digit(clock, 0) * 10 + digit(clock, 1);
-    let minute = digit(clock, 3) * 10 + digit(clock, 4);
-    let second = digit(clock, 6) * 10 + digit(clock, 7);
+    // The three pairs' values in one step: the digits' low halves, separators zeroed, times
+    // ten plus the byte after: byte 0 is the hour, byte 3 the minute, byte 6 the second (no
+    // byte passes 165, so none carries into the next).
+    let low = clock & 0x0f0f_000f_0f00_0f0f;
+    let pairs = low * 10 + (low >> 8);
+    let hour = u32::from(pairs as u8);
+    let minute = u32::from((pairs >> 24) as u8);
+    let second = u32::from((pairs >> 48) as u8);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
@@ -1094,8 +1108,12 @@ fn nine_to_sixteen_digits(digits: &[u8]) -> Option<u64> {
     let last = u64::from_le_bytes(*digits.last_chunk::<8>()?);
     // The last word's low 16 − len bytes are the first word's too.
     let shared = (1u64 << (8 * (16 - len))) - 1;
-    let last = last & !shared | 0x3030_3030_3030_3030 & shared;
-    Some(eight_digits(first)? * POWERS[len - 8] + eight_digits(last)?)
+    let last = last & !shared | ZEROS & shared;
+    // Both words checked at once, one branch.
+    if non_digits(first) | non_digits(last) != 0 {
+        return None;
+    }
+    Some(digits_value(first) * POWERS[len - 8] + digits_value(last))
 }
 
 /// Eight ASCII digits (the first in the lowest byte) as their value, all at once; `None` when
@@ -1109,11 +1127,17 @@ fn eight_digits(word: u64) -> Option<u64> {
     {
         return None;
     }
-    let mut v = word - 0x3030_3030_3030_3030;
+    Some(digits_value(word))
+}
+
+/// The value of eight ASCII digits (the first in the lowest byte), all checked before.
+#[inline(always)]
+fn digits_value(word: u64) -> u64 {
+    let mut v = word - ZEROS;
     // Pairs of digits, then fours, then the eight.
     v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
-    Some((v * 10_000 + (v >> 32)) & 0xffff_ffff)
+    (v * 10_000 + (v >> 32)) & 0xffff_ffff
 }
 
 /// [`number_key`] a character at a time, whatever the characters.
@@ -1301,7 +1325,7 @@ fn parse_scaled_general(text: &[u8], unit: i64) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn fields(line: &str) -> Result<Vec<String>, (usize, &'static str)> {
@@ -1682,7 +1706,7 @@ mod tests {
 
     /// Strings around the fixed layouts: each template, and each with one byte replaced by
     /// each of a set of bytes (digits out of range, separators, letters, the end).
-    fn layouts_and_near_misses() -> Vec<Vec<u8>> {
+    pub(crate) fn layouts_and_near_misses() -> Vec<Vec<u8>> {
         let templates = [
             "2026-11-03T10:15:42.1234567Z",
             "2026-11-03 10:15:42",
@@ -1794,10 +1818,14 @@ mod tests {
             let mut text: Vec<u8> = (0..len)
                 .map(|k| b'0' + ((x >> (k * 3)) % 10) as u8)
                 .collect();
-            // Every third number has one character that is not a digit somewhere.
+            // Every third number has one byte that is not a digit somewhere: the digits'
+            // neighbours, and bytes that differ from a digit in their high bits only.
             if i % 3 == 0 {
                 let at = (x >> 60) as usize % len;
-                text[at] = [b' ', b'-', b'(', b'/', b':', b'a'][(x >> 40) as usize % 6];
+                let other = [
+                    b' ', b'-', b'(', b'/', b':', b'a', 0x00, 0xb9, 0xff, 0x70, 0x10,
+                ];
+                text[at] = other[(x >> 40) as usize % other.len()];
             }
             let plus = if i % 2 == 0 { "+" } else { "" };
             let full = [plus.as_bytes(), &text].concat();

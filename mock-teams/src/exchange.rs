@@ -168,7 +168,8 @@ fn mask_own_signature(value: &str) -> String {
     let Some(t) = bytes.len().checked_sub(68) else {
         return mask_signature(value);
     };
-    let own = bytes.starts_with(b"t=")
+    let own = t >= 2
+        && bytes.starts_with(b"t=")
         && bytes[2..t].iter().all(u8::is_ascii_digit)
         && bytes[t..t + 4] == *b",v1="
         && bytes[t + 4..].iter().all(u8::is_ascii_hexdigit);
@@ -274,6 +275,7 @@ mod tests {
             format!("x=1,v1={hex}"),
             format!("t=1,2,v1={hex}"),
             format!("v1={hex}"),
+            format!("t=v1={hex}"),
         ] {
             let signature = signature.as_str();
             assert_eq!(

@@ -151,8 +151,8 @@ impl CheckerActor {
             return;
         }
         // Most come in turn: observed at once rather than moved into the map and out again,
-        // which shifted whole exchanges along its nodes (the memory moves were a twentieth of
-        // a load test's checker thread).
+        // which shifted whole exchanges along its nodes (most of the memory moves that were a
+        // twentieth of a load test's checker thread).
         if exchange.seq == self.next_seq {
             self.observe_exchange(exchange);
             return;

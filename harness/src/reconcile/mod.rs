@@ -246,22 +246,28 @@ impl<'a> Rejections<'a> {
 /// Teams does not have.
 type CarrierChunk = (Parsed<CarrierRow>, Vec<Vec<CarrierRow>>, spill::Block);
 
-/// Parses one job on a parsing thread, its rows kept in `rows` (one vector per partition).
+/// Parses one job on a parsing thread, its rows kept in `rows` (one vector per partition): the
+/// CSV parser puts each row in its partition as it reads it; the JSON ones keep theirs in one
+/// vector, split here.
 fn parse_teams(job: &Job, filters: &Filters, rows: Vec<Vec<ReadTeamsRow>>) -> Parsed<ReadTeamsRow> {
-    let mut parsed = match &job.kind {
-        JobKind::Teams(teams::TeamsShape::Json) => teams::parse_json(
-            &job.data,
-            job.offset,
-            job.file,
-            job.first_line,
-            job.first_column,
-            filters,
+    let (mut parsed, unsplit) = match &job.kind {
+        JobKind::Teams(teams::TeamsShape::Json) => (
+            teams::parse_json(
+                &job.data,
+                job.offset,
+                job.file,
+                job.first_line,
+                job.first_column,
+                filters,
+            ),
+            Some(rows),
         ),
-        JobKind::Teams(teams::TeamsShape::Ndjson) => {
-            teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters)
-        }
-        JobKind::Teams(teams::TeamsShape::Csv(columns)) => {
-            let mut parsed = teams::parse_csv(
+        JobKind::Teams(teams::TeamsShape::Ndjson) => (
+            teams::parse_ndjson(&job.data, job.offset, job.file, job.first_line, filters),
+            Some(rows),
+        ),
+        JobKind::Teams(teams::TeamsShape::Csv(columns)) => (
+            teams::parse_csv(
                 columns,
                 &job.data,
                 job.offset,
@@ -269,13 +275,14 @@ fn parse_teams(job: &Job, filters: &Filters, rows: Vec<Vec<ReadTeamsRow>>) -> Pa
                 job.first_line,
                 filters,
                 rows,
-            );
-            parsed.chunk_bytes = job.data.len() as u64;
-            return parsed;
-        }
+            ),
+            None,
+        ),
         JobKind::Carrier(_) => unreachable!("a carrier job among Teams jobs"),
     };
-    parsed.repartition(rows, |r| r.row.id);
+    if let Some(rows) = unsplit {
+        parsed.repartition(rows, |r| r.row.id);
+    }
     parsed.chunk_bytes = job.data.len() as u64;
     parsed
 }

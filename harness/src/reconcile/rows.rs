@@ -284,25 +284,38 @@ impl Filters {
 mod tests {
     use super::ChargeSums;
 
-    /// The running sum goes into the map whenever the currency changes, and at the end: every
-    /// currency's total is exact however the currencies alternate.
     #[test]
-    fn charge_sums_are_exact_across_currency_changes() {
-        let mut sums = ChargeSums::default();
+    fn charges_are_summed_by_currency_whichever_comes_first() {
+        // The last currency's sum runs apart, the others are put by when another comes; a
+        // currency that is not UTF-8 summed under its lossy text, apart from the others.
+        let mut charges = ChargeSums::default();
         for (currency, charge) in [
             (&b"USD"[..], 1),
+            (b"EUR", 10),
             (b"USD", 2),
-            (b"EUR", 5),
-            (b"USD", 4),
-            (b"\xffX", 3),
-            (b"EUR", -1),
+            (b"AUD", 100),
+            (b"USD", 3),
+            (b"AUD", 200),
+            (b"EUR", 20),
+            (b"\xffX", 1000),
+            (b"\xffX", 2000),
+            (b"", 5),
         ] {
-            sums.add(currency, charge);
+            charges.add(currency, charge);
         }
-        assert_eq!(sums.sum("USD"), Some(7));
-        assert_eq!(sums.sum("EUR"), Some(4));
-        let all = sums.into_sums();
-        assert_eq!(all.len(), 3, "{all:?}");
-        assert_eq!(all.values().sum::<i64>(), 14);
+        // The running sum goes into the map whenever the currency changes, and at the end.
+        assert_eq!(charges.sum("USD"), Some(6));
+        assert_eq!(charges.sum("EUR"), Some(30));
+        let want: std::collections::BTreeMap<String, i64> = [
+            ("", 5),
+            ("AUD", 300),
+            ("EUR", 30),
+            ("USD", 6),
+            ("\u{fffd}X", 3000),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(charges.into_sums(), want);
     }
 }

@@ -247,38 +247,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn charges_are_summed_by_currency_whichever_comes_first() {
-        // The last currency's sum runs apart, the others are put by when another comes; a
-        // currency that is not UTF-8 summed under its lossy text, apart from the others.
-        let mut charges = ChargeSums::default();
-        for (currency, charge) in [
-            (&b"USD"[..], 1),
-            (b"EUR", 10),
-            (b"USD", 2),
-            (b"AUD", 100),
-            (b"USD", 3),
-            (b"AUD", 200),
-            (b"EUR", 20),
-            (b"\xffX", 1000),
-            (b"\xffX", 2000),
-            (b"", 5),
-        ] {
-            charges.add(currency, charge);
-        }
-        let want: std::collections::BTreeMap<String, i64> = [
-            ("", 5),
-            ("AUD", 300),
-            ("EUR", 30),
-            ("USD", 6),
-            ("\u{fffd}X", 3000),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        assert_eq!(charges.into_sums(), want);
-    }
-
-    #[test]
     fn rows_are_described_again_from_their_offset() {
         let columns = CsvColumns::from_header(csv::tests::CSV_HEADER.as_bytes()).unwrap();
         let line = b"r1,c1,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,1,,user_in,USD,+1,+2,O,operator\nnext";

@@ -6,12 +6,13 @@
 #    at each rate of RATES for 20 s; the highest rate it sustains (no dropped iteration, 99 % of
 #    the target achieved) against the requests per second of `wrk` posting one signed
 #    notification body with the same connection count (64, the webhook sender's) to the same
-#    endpoint for 20 s. Each line gives the CPU time per 1,000 notifications of the harness and
-#    of the carrier (and wrk's and the carrier's per 1,000 of wrk's requests): steadier than
-#    rates on a shared machine. Measured twice: unpinned (load tool and carrier share both
-#    cores, as the scheduler places them), then pinned with `taskset` (the carrier on core 1,
-#    the harness or wrk on core 0: each side one core, as when the carrier runs on a machine of
-#    its own). PINNED=0 measures only the first, PINNED=1 only the second.
+#    endpoint for 20 s. Each line gives the CPU time per 1,000 notifications of the harness
+#    (split into user and system time) and of the carrier (and wrk's and the carrier's per
+#    1,000 of wrk's requests): steadier than rates on a shared machine. Measured twice:
+#    unpinned (load tool and carrier share both cores, as the scheduler places them), then
+#    pinned with `taskset` (the carrier on core 1, the harness or wrk on core 0: each side one
+#    core, as when the carrier runs on a machine of its own). PINNED=0 measures only the
+#    first, PINNED=1 only the second.
 #    The body wrk posts is signed once, when the script starts: an `OC-Signature` is valid for
 #    300 s (PROTOCOL 1) and mock-carrier checks the timestamp's freshness and the HMAC, and
 #    keeps no replay cache beyond applying each eventId once [NUM-IDEMPOTENT], so every
@@ -203,12 +204,14 @@ PY
     )
     # CPU seconds (user + system) of the harness per 1,000 notifications sent: steadier than
     # wall-clock rates on a shared machine.
-    cpu=$(awk -v n="$achieved" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/ceiling-$setup-$rate.cpu")
+    # Split into user and system time: the kernel's share (loopback TCP, the same calls a
+    # request as wrk's) against the work in the process itself.
+    cpu=$(awk -v n="$achieved" 'END { printf "%.3f s (user %.3f, system %.3f)", ($1 + $2) / (n * 20) * 1000, $1 / (n * 20) * 1000, $2 / (n * 20) * 1000 }' "$out/ceiling-$setup-$rate.cpu")
     # The carrier's CPU over the same run (its process lives through every rate), per 1,000
     # notifications acknowledged.
     carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$achieved" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
-    echo "generator ($setup): target $rate/s, achieved $achieved/s, dropped $dropped ($late late, $in_flight at the in-flight cap), sustained $held, CPU ${cpu} s per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
+    echo "generator ($setup): target $rate/s, achieved $achieved/s, dropped $dropped ($late late, $in_flight at the in-flight cap), sustained $held, CPU ${cpu} per 1000 webhooks, carrier ${carrier_cpu} s (load average $load_before before, $load_after after)"
     if [[ $held == 1 ]]; then best=$rate; fi
     if (( achieved > most )); then most=$achieved; fi
 done
@@ -222,8 +225,8 @@ wrk_rps=$(awk '/Requests\/sec/ { print $2 }' "$out/wrk-ceiling-$setup.txt")
 grep '^wrk:' "$out/wrk-ceiling-$setup.txt" || true
 carrier_cpu=$(awk -v a="$carrier_before" -v b="$carrier_after" -v n="$wrk_rps" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.3f", (b - a) / hz / (n * 20) * 1000 }')
-wrk_cpu=$(awk -v n="$wrk_rps" 'END { printf "%.3f", ($1 + $2) / (n * 20) * 1000 }' "$out/wrk-$setup.cpu")
-echo "wrk ($setup): ${wrk_rps} requests/s, wrk CPU ${wrk_cpu} s and carrier CPU ${carrier_cpu} s per 1000 requests (load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after)"
+wrk_cpu=$(awk -v n="$wrk_rps" 'END { printf "%.3f s (user %.3f, system %.3f)", ($1 + $2) / (n * 20) * 1000, $1 / (n * 20) * 1000, $2 / (n * 20) * 1000 }' "$out/wrk-$setup.cpu")
+echo "wrk ($setup): ${wrk_rps} requests/s, wrk CPU ${wrk_cpu} and carrier CPU ${carrier_cpu} s per 1000 requests (load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after)"
 python3 -c "print(f'ceiling ($setup): generator {$best}/s sustained, wrk {float(\"$wrk_rps\"):.0f} requests/s, ratio {$best / float(\"$wrk_rps\"):.2f}')"
 python3 -c "print(f'throughput ($setup): generator {$most}/s at most (dropped iterations or not), ratio {$most / float(\"$wrk_rps\"):.2f}')"
 stop_carrier

@@ -73,26 +73,69 @@ fn webhook(e: &Exchange) -> Option<(&str, u32, &[String])> {
 }
 
 /// An event id as a key: a UUID in its canonical form (lower-case, hyphenated: what Teams
-/// generates) as its 128 bits, anything else as its text. Comparing and hashing 16 bytes,
-/// with no key copied, is what keeps the per-event maps cheap at tens of thousands of events
-/// a second; the text comes back whole ([`EventKey::short`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum EventKey {
-    Uuid(u128),
-    Text(String),
+/// generates) as its 128 bits, anything else as its place among the other ids kept
+/// ([`Texts`]). Comparing 16 bytes, with no key copied, is what keeps the per-event lists
+/// cheap at tens of thousands of events a second; the text comes back whole
+/// ([`Texts::short`]). Two words and a tag rather than an enum holding a `String`: the lists
+/// keep one key per event and per delivery of it, and the enum made each entry half as large
+/// again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EventKey {
+    hi: u64,
+    lo: u64,
+    /// [`EventKey::UUID`], or the id's index in [`Texts`] (`hi` and `lo` then 0).
+    text: u32,
 }
 
 impl EventKey {
-    fn of(id: &str) -> Self {
-        canonical_uuid(id).map_or_else(|| Self::Text(id.to_owned()), Self::Uuid)
+    /// The tag of a key that is a UUID's bits.
+    const UUID: u32 = u32::MAX;
+
+    fn uuid(bits: u128) -> Self {
+        Self {
+            hi: (bits >> 64) as u64,
+            lo: bits as u64,
+            text: Self::UUID,
+        }
+    }
+}
+
+/// The event ids that are not canonical UUIDs, each kept once (none in a run of this harness's
+/// Teams, whose ids are all UUIDs; a history file may have others).
+#[derive(Debug, Default)]
+struct Texts {
+    index: FxMap<String, u32>,
+    all: Vec<String>,
+}
+
+impl Texts {
+    fn key(&mut self, id: &str) -> EventKey {
+        if let Some(bits) = canonical_uuid(id) {
+            return EventKey::uuid(bits);
+        }
+        let text = match self.index.get(id) {
+            Some(&text) => text,
+            None => {
+                // Below the tag: 4 billion distinct ids would need far more memory than the
+                // lists holding them could have.
+                let text = u32::try_from(self.all.len())
+                    .unwrap_or(EventKey::UUID - 1)
+                    .min(EventKey::UUID - 1);
+                self.index.insert(id.to_owned(), text);
+                self.all.push(id.to_owned());
+                text
+            }
+        };
+        EventKey { hi: 0, lo: 0, text }
     }
 
     /// The id's first 8 characters, as evidence cites it.
-    fn short(&self) -> String {
-        match self {
-            Self::Uuid(bits) => format!("{:08x}", bits >> 96),
-            Self::Text(id) => id.get(..8).unwrap_or(id).to_owned(),
+    fn short(&self, key: EventKey) -> String {
+        if key.text == EventKey::UUID {
+            return format!("{:08x}", key.hi >> 32);
         }
+        let id = self.all.get(key.text as usize).map_or("", String::as_str);
+        id.get(..8).unwrap_or(id).to_owned()
     }
 }
 
@@ -181,15 +224,49 @@ struct Attempt {
 }
 
 /// One event as observed: its id, when it came among the events, its number and sequence.
+/// The key's parts lie flat, so that the number fills what would be the key's padding (40
+/// bytes, not 48).
 #[derive(Debug)]
 struct Generated {
-    key: EventKey,
+    hi: u64,
+    lo: u64,
+    text: u32,
+    /// Its number, as an index into the values of [`Deliveries::numbers`].
+    number: u32,
     /// Its place among the events observed (a repeated id's first observation is the one that
     /// counts).
     rank: u64,
-    /// Its number, as an index into the values of [`Deliveries::numbers`].
-    number: usize,
     sequence: u64,
+}
+
+impl Generated {
+    fn key(&self) -> EventKey {
+        EventKey {
+            hi: self.hi,
+            lo: self.lo,
+            text: self.text,
+        }
+    }
+}
+
+/// An event id that an attempt carried, with the attempt's index in [`Deliveries::attempts`]
+/// (24 bytes: the key's parts lie flat, as in [`Generated`]).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Carried {
+    hi: u64,
+    lo: u64,
+    text: u32,
+    attempt: u32,
+}
+
+impl Carried {
+    fn key(&self) -> EventKey {
+        EventKey {
+            hi: self.hi,
+            lo: self.lo,
+            text: self.text,
+        }
+    }
 }
 
 /// The state NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE fold over a run: every webhook attempt and
@@ -207,7 +284,7 @@ struct Deliveries {
     attempts: Vec<Attempt>,
     /// Each event id an attempt carried, with the attempt's index in `attempts`, in the order
     /// observed (sorted by id at the end).
-    carried: Pile<(EventKey, usize)>,
+    carried: Pile<Carried>,
     /// Every event observed, in the order observed (sorted by id at the end).
     events: Pile<Generated>,
     /// The attempt indexes of `carried` once sorted, so that each event's are one slice.
@@ -217,6 +294,8 @@ struct Deliveries {
     /// telephoneNumber → its index, in the order first seen. Hashed: looked up once per event;
     /// its order reaches nothing (the judgement reads numbers by name).
     numbers: FxMap<String, usize>,
+    /// The event ids that are not UUIDs.
+    texts: Texts,
 }
 
 impl Deliveries {
@@ -226,7 +305,9 @@ impl Deliveries {
                 let Some((_, _, event_ids)) = webhook(e) else {
                     return;
                 };
-                let index = self.attempts.len();
+                // Below 2^32: 4 billion attempts would need far more memory than their list
+                // could have.
+                let attempt = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
                 self.attempts.push(Attempt {
                     seq: e.seq,
                     wall_time_ms: e.wall_time_ms,
@@ -234,7 +315,13 @@ impl Deliveries {
                     accepted: matches!(e.status, Some(200 | 202 | 204)),
                 });
                 for id in event_ids {
-                    self.carried.push((EventKey::of(id), index));
+                    let EventKey { hi, lo, text } = self.texts.key(id);
+                    self.carried.push(Carried {
+                        hi,
+                        lo,
+                        text,
+                        attempt,
+                    });
                 }
             }
             Observation::Event(event) => {
@@ -246,10 +333,13 @@ impl Deliveries {
                         number
                     }
                 };
+                let EventKey { hi, lo, text } = self.texts.key(&event.event_id);
                 self.events.push(Generated {
-                    key: EventKey::of(&event.event_id),
+                    hi,
+                    lo,
+                    text,
+                    number: u32::try_from(number).unwrap_or(u32::MAX),
                     rank: self.observed,
-                    number,
                     sequence: event.sequence,
                 });
                 self.observed += 1;
@@ -265,29 +355,30 @@ impl Deliveries {
         // run, an id's attempts come in `seq` order.
         let events = self
             .events
-            .sorted_by(|a, b| (&a.key, a.rank).cmp(&(&b.key, b.rank)));
+            .sorted_by(|a, b| (a.key(), a.rank).cmp(&(b.key(), b.rank)));
         let carried = self.carried.sorted_by(Ord::cmp);
-        self.carried_indexes = carried.iter().map(|&(_, index)| index).collect();
+        self.carried_indexes = carried.iter().map(|c| c.attempt as usize).collect();
         // By the number's index, not its name: a map keyed by text cost a string comparison at
         // each level of the tree for every event (a twentieth of a 10-s load's CPU at 36,000
         // events a second, once for each of the three rules).
         let mut by_number: Vec<Vec<(u64, Event<'_>)>> = Vec::new();
         by_number.resize_with(self.numbers.len(), Vec::new);
         let mut from = 0;
-        let mut previous: Option<&EventKey> = None;
+        let mut previous: Option<EventKey> = None;
         for g in events {
-            if previous == Some(&g.key) {
+            let key = g.key();
+            if previous == Some(key) {
                 continue;
             }
-            previous = Some(&g.key);
+            previous = Some(key);
             // The attempts of this id: the run of `carried` with its key (ids come in the same
             // order in both lists, so the search goes on from the last run).
-            from += carried[from..].partition_point(|(key, _)| *key < g.key);
-            let to = from + carried[from..].partition_point(|(key, _)| *key == g.key);
-            by_number[g.number].push((
+            from += carried[from..].partition_point(|c| c.key() < key);
+            let to = from + carried[from..].partition_point(|c| c.key() == key);
+            by_number[g.number as usize].push((
                 g.rank,
                 Event {
-                    id: &g.key,
+                    id: key,
                     sequence: g.sequence,
                     attempts: &self.carried_indexes[from..to],
                 },
@@ -297,6 +388,7 @@ impl Deliveries {
         Numbers {
             attempts: &self.attempts,
             index: &self.numbers,
+            texts: &self.texts,
             by_number: by_number
                 .into_iter()
                 .map(|mut events| {
@@ -381,7 +473,7 @@ impl SharedDeliveries {
 
 /// One number's event, with the attempts that carried it.
 struct Event<'a> {
-    id: &'a EventKey,
+    id: EventKey,
     sequence: u64,
     /// Indexes into [`Numbers::attempts`].
     attempts: &'a [usize],
@@ -393,6 +485,8 @@ struct Numbers<'a> {
     attempts: &'a [Attempt],
     /// telephoneNumber → its index in `by_number`.
     index: &'a FxMap<String, usize>,
+    /// The event ids that are not UUIDs.
+    texts: &'a Texts,
     /// Each number's distinct events, in the order generated.
     by_number: Vec<Vec<Event<'a>>>,
 }
@@ -403,6 +497,11 @@ impl<'a> Numbers<'a> {
         self.index
             .get(number)
             .map_or(&[], |&i| self.by_number[i].as_slice())
+    }
+
+    /// An event's id as evidence cites it.
+    fn short(&self, id: EventKey) -> String {
+        self.texts.short(id)
     }
 
     /// The number's events that at least one attempt carried.
@@ -627,13 +726,13 @@ fn overtaken<'n>(numbers: &'n Numbers<'n>, delivered: &[&'n Event<'n>]) -> Vec<O
         })
         .collect();
     arrivals.sort_by_key(|(e, first)| (start_us(first), e.sequence));
-    let mut used: BTreeSet<&EventKey> = BTreeSet::new();
+    let mut used: BTreeSet<EventKey> = BTreeSet::new();
     let mut out = Vec::new();
     for (event, first_attempt) in arrivals {
         let arrived_from = start_us(first_attempt);
         let newer = delivered
             .iter()
-            .filter(|f| f.sequence > event.sequence && !used.contains(f.id))
+            .filter(|f| f.sequence > event.sequence && !used.contains(&f.id))
             .filter_map(|f| {
                 numbers
                     .attempts_of(f)
@@ -720,10 +819,10 @@ impl Rule for NumOrder {
                         format!(
                             "event {} (sequence {}, first sent at seq {}) arrived after event {} \
                              (sequence {}) was accepted at seq {}",
-                            o.event.id.short(),
+                            numbers.short(o.event.id),
                             o.event.sequence,
                             o.first_attempt.seq,
-                            o.newer.id.short(),
+                            numbers.short(o.newer.id),
                             o.newer.sequence,
                             o.newer_accepted.seq,
                         )
@@ -947,7 +1046,7 @@ mod tests {
                 .iter()
                 .map(|e| {
                     let seqs = numbers.attempts_of(e).map(|a| a.seq).collect();
-                    (e.id.short(), e.sequence, seqs)
+                    (numbers.short(e.id), e.sequence, seqs)
                 })
                 .collect()
         };
@@ -982,16 +1081,23 @@ mod tests {
     }
 
     #[test]
+    fn the_per_event_entries_stay_small() {
+        // One of each per event and per delivery of it, for the whole run.
+        assert_eq!(std::mem::size_of::<Generated>(), 40);
+        assert_eq!(std::mem::size_of::<Carried>(), 24);
+    }
+
+    #[test]
     fn a_canonical_uuid_is_keyed_by_its_bits_and_cited_as_written() {
         let id = "0a1b2c3d-4e5f-4071-8899-aabbccddeeff";
-        let key = EventKey::of(id);
-        assert_eq!(key, EventKey::Uuid(0x0a1b2c3d_4e5f_4071_8899_aabbccddeeff));
-        assert_eq!(key.short(), "0a1b2c3d");
+        let mut texts = Texts::default();
+        let key = texts.key(id);
+        assert_eq!(key, EventKey::uuid(0x0a1b2c3d_4e5f_4071_8899_aabbccddeeff));
+        assert_eq!(texts.short(key), "0a1b2c3d");
         // Leading zeros are kept.
-        assert_eq!(
-            EventKey::of("00000000-0000-0000-0000-000000000002").short(),
-            "00000000"
-        );
+        let two = texts.key("00000000-0000-0000-0000-000000000002");
+        assert_eq!(texts.short(two), "00000000");
+        assert!(texts.all.is_empty(), "no text kept for a UUID");
     }
 
     #[test]
@@ -1005,22 +1111,25 @@ mod tests {
             "evt-1",
             "",
         ] {
-            assert_eq!(EventKey::of(id), EventKey::Text(id.to_owned()), "{id}");
-            assert_eq!(EventKey::of(id).short(), id.get(..8).unwrap_or(id));
+            let mut texts = Texts::default();
+            // A UUID's key first: a text must not be taken for it, whatever its place.
+            let uuid = texts.key("00000000-0000-0000-0000-000000000000");
+            let key = texts.key(id);
+            assert_ne!(key, uuid, "{id}");
+            assert_eq!(texts.all, [id], "{id}");
+            assert_eq!(texts.key(id), key, "the same text, the same key: {id}");
+            assert_ne!(texts.key("another"), key, "{id}");
+            assert_eq!(texts.short(key), id.get(..8).unwrap_or(id));
         }
     }
 
     #[test]
     fn the_hasher_tells_apart_keys_that_differ_in_any_part() {
         let build = BuildHasherDefault::<FxHasher>::default();
-        let a = build.hash_one(EventKey::Uuid(1));
-        assert_eq!(a, build.hash_one(EventKey::Uuid(1)), "deterministic");
-        assert_ne!(
-            a,
-            build.hash_one(EventKey::Uuid(1 << 100)),
-            "high bits count"
-        );
-        assert_ne!(a, build.hash_one(EventKey::Uuid(2)));
+        let a = build.hash_one(1u128);
+        assert_eq!(a, build.hash_one(1u128), "deterministic");
+        assert_ne!(a, build.hash_one(1u128 << 100), "high bits count");
+        assert_ne!(a, build.hash_one(2u128));
         let n = |s: &str| build.hash_one(s);
         assert_ne!(n("+14258000000"), n("+14258000001"));
         assert_ne!(

@@ -313,6 +313,9 @@ impl<'a> LineScanner<'a> {
             }
             self.base += 64;
             if self.base >= self.chunk.len() {
+                // The block's flags were walked: a call after the last line must not walk them
+                // again at the next base (a line start past them, an overflow).
+                (self.delimiters, self.quotes) = (0, 0);
                 return (self.line_start < self.chunk.len()).then(|| self.take(self.chunk.len()));
             }
             self.load();
@@ -1436,6 +1439,22 @@ pub(crate) mod tests {
                 (2, b"a".to_vec(), Some(vec![b"a".to_vec()]))
             ]
         );
+    }
+
+    #[test]
+    fn a_call_after_the_last_line_gives_none_whatever_the_last_block_held() {
+        // A last line without `\n` that ends a block, starting with a delimiter: its block's
+        // flags, walked again at the next base, put that delimiter before the line's start.
+        for len in [1, 63, 64, 65, 128] {
+            let line: Vec<u8> = (0..len)
+                .map(|i| if i % 5 == 0 { b',' } else { b'a' })
+                .collect();
+            for chunk in [line.clone(), [b"x\n".as_slice(), &line].concat()] {
+                let mut scanner = LineScanner::new(&chunk, b',');
+                while scanner.next_line().is_some() {}
+                assert!(scanner.next_line().is_none(), "{len}");
+            }
+        }
     }
 
     #[test]

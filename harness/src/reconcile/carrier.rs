@@ -28,6 +28,16 @@ pub(crate) struct CarrierColumns {
 }
 
 impl CarrierColumns {
+    /// The columns of the call id ([`text::NO_FIELD`] without one), the calling and the called
+    /// number: what [`describe`] reads, for `mismatches.csv`'s fast path.
+    pub(crate) fn described(&self) -> [usize; 3] {
+        [
+            self.call_id.unwrap_or(text::NO_FIELD),
+            self.calling,
+            self.called,
+        ]
+    }
+
     /// Resolves the format's columns against a header row (`None` when the format has none).
     pub(crate) fn resolve(format: &CarrierFormat, header: Option<&[u8]>) -> Result<Self, String> {
         let names: Vec<String> = match header {

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::carrier;
+use super::carrier::{self, CarrierColumns};
 use super::figures::{Class, Mismatch};
 use super::format::CarrierFormat;
 use super::matching::{Claims, Index, NO_ROW, RowRef, row_of, row_ref};
@@ -17,7 +17,7 @@ use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
-use super::text::{Nanos, push_digits, push_int, push_rfc3339};
+use super::text::{LineScanner, Nanos, push_digits, push_int, push_rfc3339};
 
 /// The header of `mismatches.csv`.
 pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
@@ -86,6 +86,64 @@ pub(crate) struct Sides<'a> {
 /// bytes read back when they are UTF-8 without doubled quotes (no copy a line).
 pub(crate) type Described<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 
+/// A row's call id, calling and called number as its line is written: the bytes of its file
+/// when they need neither a UTF-8 repair nor quotes (most rows: copied, not checked again), or
+/// as [`teams::describe`] and [`carrier::describe`] read them.
+pub(crate) enum Text<'a> {
+    Plain([&'a [u8]; 3]),
+    Described(Described<'a>),
+}
+
+impl<'a> Text<'a> {
+    /// The text of the Teams row at the start of `bytes`.
+    pub(crate) fn teams(shape: &TeamsShape, bytes: &'a [u8]) -> Self {
+        match shape {
+            TeamsShape::Csv(columns) => match plain_fields(bytes, b',', columns.described()) {
+                Some(fields) => Self::Plain(fields),
+                None => Self::Described(teams::describe(shape, bytes)),
+            },
+            TeamsShape::Json | TeamsShape::Ndjson => Self::Described(teams::describe(shape, bytes)),
+        }
+    }
+
+    /// The text of the carrier row at the start of `bytes`.
+    pub(crate) fn carrier(
+        format: &CarrierFormat,
+        columns: &CarrierColumns,
+        bytes: &'a [u8],
+    ) -> Self {
+        match plain_fields(bytes, format.delimiter, columns.described()) {
+            Some(fields) => Self::Plain(fields),
+            None => Self::Described(carrier::describe(format, columns, bytes)),
+        }
+    }
+}
+
+/// The fields at `columns` of the line at the start of `bytes`, as written in the file, when
+/// the line has no quote (so no field is escaped) and those fields are ASCII without a byte
+/// that [`push_field`] quotes: then they are what the `describe` functions read and
+/// `push_field` writes. `None` otherwise.
+fn plain_fields(bytes: &[u8], delimiter: u8, columns: [usize; 3]) -> Option<[&[u8]; 3]> {
+    let line = &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())];
+    let mut scanner = LineScanner::new(line, delimiter);
+    let scanned = scanner.next_line()?;
+    // The fields' places, then the fields from `line`, which outlives the scanner they are in.
+    let (bounds, len) = (scanned.bounds?, scanned.line.len());
+    let places = columns.map(|i| match bounds.get(i..i + 2) {
+        Some(&[start, end]) => start.wrapping_add(1) as usize..end as usize,
+        _ => 0..0,
+    });
+    let line = &line[..len];
+    let fields = places.map(|place| line.get(place).unwrap_or_default());
+    // No field has a quote or a line end; a `\r` or (with another delimiter) a `,` is looked
+    // for in the whole line, once: rare, and quicker than looking in each field.
+    let quoted = match delimiter {
+        b',' => memchr::memchr(b'\r', line).is_some(),
+        _ => memchr::memchr2(b'\r', b',', line).is_some(),
+    };
+    (!quoted && fields.iter().all(|f| f.is_ascii())).then_some(fields)
+}
+
 /// Where a mismatch's line goes in the file: in time order; calls at the same time by class,
 /// then in the order of the files.
 pub(crate) fn key(m: &Mismatch, index: &[Index]) -> Key {
@@ -109,7 +167,7 @@ pub(crate) fn key(m: &Mismatch, index: &[Index]) -> Key {
 
 /// The line of a carrier row with an id that Teams does not have, from its text while the
 /// row's chunk is in hand: it needs nothing from the index.
-pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Described<'_>) {
+pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Text<'_>) {
     let m = Mismatch {
         class: Class::Unexpected,
         billed_differs: false,
@@ -365,8 +423,8 @@ fn read_side(
                 k += 1;
                 let Some(m) = along.next() else { return };
                 let text = match kind {
-                    JobKind::Teams(shape) => teams::describe(shape, bytes),
-                    JobKind::Carrier(columns) => carrier::describe(format, columns, bytes),
+                    JobKind::Teams(shape) => Text::teams(shape, bytes),
+                    JobKind::Carrier(columns) => Text::carrier(format, columns, bytes),
                 };
                 let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
                 if failed.is_ok() {
@@ -484,12 +542,7 @@ impl Write for ThreadedWriter {
 
 /// The line of `mismatches.csv` for a mismatch, its Teams row (when it has one) and its text,
 /// appended to `out`.
-fn format_line(
-    out: &mut Vec<u8>,
-    m: &Mismatch,
-    teams: Option<&TeamsRow>,
-    (id, calling, called): &Described<'_>,
-) {
+fn format_line(out: &mut Vec<u8>, m: &Mismatch, teams: Option<&TeamsRow>, text: &Text<'_>) {
     {
         let carrier = m.class != Class::Missing;
         out.extend_from_slice(m.class.as_str().as_bytes());
@@ -497,9 +550,19 @@ fn format_line(
         if m.billed_differs {
             out.extend_from_slice(b"yes");
         }
-        for text in [id, calling, called] {
-            out.push(b',');
-            push_field(out, text);
+        match text {
+            Text::Plain(fields) => {
+                for field in fields {
+                    out.push(b',');
+                    out.extend_from_slice(field);
+                }
+            }
+            Text::Described((id, calling, called)) => {
+                for text in [id, calling, called] {
+                    out.push(b',');
+                    push_field(out, text);
+                }
+            }
         }
         out.push(b',');
         if let Some(t) = teams {
@@ -563,6 +626,127 @@ mod tests {
         }
         for ns in [0, 1, -1, 10, 1_000_000, 999_999, i64::MIN, i64::MAX] {
             assert_eq!(format_ms(ns), reference(ns), "{ns}");
+        }
+    }
+
+    /// A line's `mismatches.csv` line, from its text.
+    fn line_of(text: &Text<'_>) -> Vec<u8> {
+        let m = Mismatch {
+            class: Class::Unexpected,
+            billed_differs: false,
+            teams: NO_ROW,
+            connect: 1_000_000_123,
+            duration: 61_250_000_000,
+            source: 0,
+        };
+        let mut out = Vec::new();
+        format_line(&mut out, &m, None, text);
+        out
+    }
+
+    /// Rows of `width` fields separated by `delimiter`, each field one of a set of plain and
+    /// awkward texts (quotes, delimiters, `\r`, non-ASCII, invalid UTF-8, empty), some rows
+    /// short, with each line end (and none), followed by another line or not.
+    fn awkward_rows(width: usize, delimiter: u8) -> Vec<Vec<u8>> {
+        let d = delimiter as char;
+        let variants: Vec<Vec<u8>> = [
+            "c-0f1e".to_owned(),
+            "+14255550100".to_owned(),
+            String::new(),
+            "a b".to_owned(),
+            "café".to_owned(),
+            "\"q,\"\"x\"\"\"".to_owned(),
+            "\"plain\"".to_owned(),
+            "a\rb".to_owned(),
+            "a,b".to_owned(),
+            format!("x{d}y"),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .chain([b"\xffz".to_vec()])
+        .collect();
+        let mut rows = Vec::new();
+        for r in 0..600usize {
+            let fields = width - (r % 7).min(width) * usize::from(r % 5 == 0);
+            let mut row = Vec::new();
+            for i in 0..fields {
+                if i > 0 {
+                    row.push(delimiter);
+                }
+                // Most fields plain, each awkward one in turn in each column.
+                let v = if (r + i) % 4 == 0 {
+                    (r / 4 + i) % variants.len()
+                } else {
+                    r % 2
+                };
+                row.extend_from_slice(&variants[v]);
+            }
+            row.extend_from_slice([&b"\n"[..], b"\r\n", b""][r % 3]);
+            if r % 2 == 0 {
+                row.extend_from_slice(b"next,line\n");
+            }
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// The fast path of [`Text`] (the file's bytes copied) writes what the `describe`
+    /// functions' text writes, for Teams' CSV and the carrier's formats, and is taken for
+    /// plain rows.
+    #[test]
+    fn plain_fields_are_written_as_described() {
+        let header = b"id,callId,userPrincipalName,startDateTime,endDateTime,duration,charge,callType,currency,calleeNumber,callerNumber,operator,callDurationSource";
+        let shape = TeamsShape::Csv(teams::CsvColumns::from_header(header).unwrap());
+        let mut plain = 0;
+        let rows = awkward_rows(13, b',');
+        for row in &rows {
+            let fast = Text::teams(&shape, row);
+            plain += usize::from(matches!(fast, Text::Plain(_)));
+            let general = Text::Described(teams::describe(&shape, row));
+            assert_eq!(
+                line_of(&fast),
+                line_of(&general),
+                "{:?}",
+                String::from_utf8_lossy(row)
+            );
+        }
+        assert!(
+            plain > 50 && plain < rows.len(),
+            "{plain} of {}",
+            rows.len()
+        );
+        let formats = [
+            (
+                super::super::format::OC_HARNESS_FORMAT,
+                &b"call_id,calling_number,called_number,connect_time,end_time,duration_ms"[..],
+            ),
+            (
+                include_str!("../../../docs/carrier-formats/example-sbc.toml"),
+                b"SessionId;Caller;Callee;Connect;Disconnect;Duration;Charge EUR",
+            ),
+        ];
+        for (toml, header) in formats {
+            let format = super::super::format::parse(toml, "format.toml").unwrap();
+            let columns = CarrierColumns::resolve(&format, Some(header)).unwrap();
+            let width = header.iter().filter(|&&b| b == format.delimiter).count() + 1;
+            let rows = awkward_rows(width, format.delimiter);
+            let mut plain = 0;
+            for row in &rows {
+                let fast = Text::carrier(&format, &columns, row);
+                plain += usize::from(matches!(fast, Text::Plain(_)));
+                let general = Text::Described(carrier::describe(&format, &columns, row));
+                assert_eq!(
+                    line_of(&fast),
+                    line_of(&general),
+                    "{:?}",
+                    String::from_utf8_lossy(row)
+                );
+            }
+            assert!(
+                plain > 50 && plain < rows.len(),
+                "{plain} of {}",
+                rows.len()
+            );
         }
     }
 

@@ -517,7 +517,8 @@ pub fn reconcile_spilling(
                             {
                                 let at =
                                     (source::unpack_source(row.source).1 - job.offset) as usize;
-                                let text = carrier::describe(&format, columns, &job.data[at..]);
+                                let text =
+                                    mismatches::Text::carrier(&format, columns, &job.data[at..]);
                                 mismatches::push_unexpected(&mut lines, row, &text);
                             }
                         }

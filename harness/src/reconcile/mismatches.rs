@@ -303,7 +303,8 @@ impl Iterator for TeamsSide<'_> {
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
 /// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
 /// gives their lines to spills of their own (made in `dir`: the carrier's holding `budget`
-/// bytes, Teams' sharing `budget`): the carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
+/// bytes, Teams' sharing `budget`), each [`Spill::finish`]ed with `streamed` on its thread: the
+/// carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
 /// rows of the first partition) read on a thread each (one run when a Teams file is JSON or
 /// gzip, which is read from its start); `found`: the mismatches kept while matching (every one
 /// but the `missing` rows, which `claims` tells).
@@ -312,6 +313,7 @@ fn read_back(
     index: &[Index],
     claims: &[Claims],
     sides: &Sides<'_>,
+    mut streamed: Spill,
     (dir, budget, threads): (&Path, usize, usize),
 ) -> io::Result<Vec<Spill>> {
     // Teams' rows in partition, then row order; the carrier's by place.
@@ -351,8 +353,11 @@ fn read_back(
                 sides.format,
                 index,
                 &mut spill,
-            )
-            .map(|()| spill)
+            )?;
+            // Sorted here, beside the other producers, rather than when merged.
+            spill.finish()?;
+            streamed.finish()?;
+            Ok::<_, io::Error>([streamed, spill])
         });
         let teams_runs: Vec<_> = bounds
             .windows(2)
@@ -384,13 +389,14 @@ fn read_back(
                         sides.format,
                         index,
                         &mut spill,
-                    )
-                    .map(|()| spill)
+                    )?;
+                    spill.finish()?;
+                    Ok::<_, io::Error>(spill)
                 })
             })
             .collect();
         let panicked = || io::Error::other("reading rows back for mismatches.csv panicked");
-        let mut spills = vec![carrier.join().map_err(|_| panicked())??];
+        let mut spills = Vec::from(carrier.join().map_err(|_| panicked())??);
         for run in teams_runs {
             spills.push(run.join().map_err(|_| panicked())??);
         }
@@ -439,9 +445,10 @@ fn read_side(
 
 /// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
 /// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
-/// on up to `threads` threads, in time order; the number of lines besides the header. Memory
-/// holds `budget` bytes of lines per producer at most: past it, sorted runs go to temporary
-/// files in `dir`, merged at the end and removed.
+/// on up to `threads` threads, in time order (merged on `threads` threads, each writing its
+/// own part of the file); the number of lines besides the header. Memory holds `budget` bytes
+/// of lines per producer at most: past it, sorted runs go to temporary files in `dir`, merged
+/// at the end and removed.
 pub(crate) fn write(
     dir: &Path,
     found: &mut [Mismatch],
@@ -451,93 +458,19 @@ pub(crate) fn write(
     streamed: Spill,
     (budget, threads): (usize, usize),
 ) -> io::Result<u64> {
-    let mut spills = vec![streamed];
-    spills.extend(read_back(
+    let spills = read_back(
         found,
         index,
         claims,
         sides,
+        streamed,
         (dir, budget, threads),
-    )?);
-    let file = std::fs::File::create(dir.join("mismatches.csv"))?;
-    std::thread::scope(|scope| {
-        let (blocks, written) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_BLOCKS);
-        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_BLOCKS + 1);
-        let writer = scope.spawn(move || {
-            let mut file = file;
-            for block in written {
-                file.write_all(&block)?;
-                let _ = spare.try_send(block);
-            }
-            Ok::<_, io::Error>(())
-        });
-        let mut w = ThreadedWriter {
-            block: Vec::with_capacity(WRITE_BLOCK),
-            blocks,
-            spares,
-        };
-        let merged = writeln!(w, "{HEADER}")
-            .and_then(|()| spill::merge(spills, &mut w))
-            .and_then(|lines| w.flush().map(|()| lines));
-        // Dropping the writer ends the channel, and so the writing thread. Its error first: a
-        // failed write closes the channel, which the merge sees only as "the writer stopped".
-        drop(w);
-        let wrote = writer
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the writing thread stopped")));
-        wrote.and(merged)
-    })
-}
-
-/// How much of `mismatches.csv` goes to the writing thread at a time, and how many such blocks
-/// wait for it at most.
-const WRITE_BLOCK: usize = 1 << 20;
-const WRITE_BLOCKS: usize = 4;
-
-/// The merged lines of `mismatches.csv`, handed in blocks to a thread that writes them: the
-/// copies into the page cache (more than half of the merging thread's time in a profile of
-/// the 10 M-row benchmark) run on the other core while the runs are merged.
-struct ThreadedWriter {
-    block: Vec<u8>,
-    blocks: std::sync::mpsc::SyncSender<Vec<u8>>,
-    /// Blocks written, to be filled again.
-    spares: std::sync::mpsc::Receiver<Vec<u8>>,
-}
-
-impl ThreadedWriter {
-    /// Hands the current block to the writing thread, and takes an empty one.
-    fn send(&mut self) -> io::Result<()> {
-        if self.block.is_empty() {
-            return Ok(());
-        }
-        let next = match self.spares.try_recv() {
-            Ok(mut spare) => {
-                spare.clear();
-                spare
-            }
-            Err(_) => Vec::with_capacity(WRITE_BLOCK),
-        };
-        let full = std::mem::replace(&mut self.block, next);
-        self.blocks
-            .send(full)
-            .map_err(|_| io::Error::other("the writing thread stopped"))
-    }
-}
-
-impl Write for ThreadedWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.block.extend_from_slice(bytes);
-        if self.block.len() >= WRITE_BLOCK {
-            self.send()?;
-        }
-        Ok(bytes.len())
-    }
-
-    /// Hands what is left to the writing thread; the file is written once the writer is
-    /// dropped and its thread joined.
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
+    )?;
+    let path = dir.join("mismatches.csv");
+    let mut file = std::fs::File::create(&path)?;
+    writeln!(file, "{HEADER}")?;
+    drop(file);
+    spill::merge(spills, &path, HEADER.len() as u64 + 1, threads)
 }
 
 /// The line of `mismatches.csv` for a mismatch, its Teams row (when it has one) and its text,

@@ -127,6 +127,9 @@ pub(crate) struct Spill {
     file: Option<RunFile>,
     /// (offset, length) of each run in the file.
     runs: Vec<(u64, u64)>,
+    /// Each run's every [`STRIDE`]th record, from its first: its key, its offset in the file
+    /// and the bytes of the lines before it in the run (to cut the merge by key).
+    marks: Vec<Vec<Mark>>,
     written: u64,
     lines: u64,
 }
@@ -142,6 +145,7 @@ impl Spill {
             block: Block::default(),
             file: None,
             runs: Vec::new(),
+            marks: Vec::new(),
             written: 0,
             lines: 0,
         }
@@ -206,7 +210,17 @@ impl Spill {
         let start = self.written;
         let mut head = Vec::with_capacity(RECORD_HEAD);
         self.block.sort();
-        for (key, line) in self.block.lines() {
+        let mut marks = Vec::with_capacity(self.block.len().div_ceil(STRIDE));
+        let mut before = 0;
+        for (k, (key, line)) in self.block.lines().enumerate() {
+            if k % STRIDE == 0 {
+                marks.push(Mark {
+                    key,
+                    at: self.written,
+                    before,
+                });
+            }
+            before += line.len() as u64;
             head.clear();
             key.encode(&mut head);
             head.extend_from_slice(&(line.len() as u32).to_le_bytes());
@@ -215,9 +229,38 @@ impl Spill {
             self.written += (head.len() + line.len()) as u64;
         }
         self.runs.push((start, self.written - start));
+        self.marks.push(marks);
         self.block.clear();
         Ok(())
     }
+
+    /// Makes the lines ready to merge, on the producer's thread: sorted, and when runs were
+    /// written, the rest written too (so that every source but an in-memory block is a run)
+    /// and the file flushed.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        if !self.runs.is_empty() {
+            self.spill()?;
+        }
+        if let Some(file) = self.file.as_mut() {
+            file.writer.flush()?;
+        }
+        self.block.sort();
+        Ok(())
+    }
+}
+
+/// How many records of a run (or lines of a block) apart the places are that the merge may be
+/// cut at.
+const STRIDE: usize = 1024;
+
+/// A record of a run where the merge may be cut.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    key: Key,
+    /// Its offset in the file.
+    at: u64,
+    /// The bytes of the lines before it in its run.
+    before: u64,
 }
 
 /// One run of a file, read through a buffer of its own: every run of a file shares one
@@ -234,7 +277,10 @@ struct RunReader<'a> {
 impl Read for RunReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.at == self.buffer.len() {
-            let want = (self.end - self.pos).min(self.buffer.capacity() as u64) as usize;
+            let want = self
+                .end
+                .saturating_sub(self.pos)
+                .min(self.buffer.capacity() as u64) as usize;
             if want == 0 {
                 return Ok(0);
             }
@@ -257,8 +303,8 @@ impl Read for RunReader<'_> {
 
 /// Where the merge takes its next line from.
 enum Source<'a> {
-    /// A sorted block, and its next line.
-    Memory(&'a Block, usize),
+    /// A sorted block, its next line and the end of its lines to merge.
+    Memory(&'a Block, usize, usize),
     Run {
         reader: RunReader<'a>,
         next: Option<(Key, Vec<u8>)>,
@@ -268,7 +314,11 @@ enum Source<'a> {
 impl Source<'_> {
     fn key(&mut self) -> Option<Key> {
         match self {
-            Self::Memory(block, next) => block.keys.get(*next).map(|&(key, _, _)| key),
+            Self::Memory(block, next, end) => block
+                .keys
+                .get(*next)
+                .filter(|_| *next < *end)
+                .map(|&(key, _, _)| key),
             Self::Run { next, .. } => next.as_ref().map(|(key, _)| *key),
         }
     }
@@ -276,8 +326,8 @@ impl Source<'_> {
     /// Writes the current line and moves to the next.
     fn write_next(&mut self, out: &mut impl Write) -> io::Result<()> {
         match self {
-            Self::Memory(block, next) => {
-                if let Some(&(_, start, end)) = block.keys.get(*next) {
+            Self::Memory(block, next, end) => {
+                if let Some(&(_, start, end)) = block.keys.get(*next).filter(|_| *next < *end) {
                     out.write_all(&block.text[start as usize..end as usize])?;
                     *next += 1;
                 }
@@ -308,49 +358,200 @@ fn read_record(reader: &mut impl Read, mut line: Vec<u8>) -> io::Result<Option<(
     Ok(Some((key, line)))
 }
 
-/// Writes the lines of every producer to `out` in key order; how many.
-pub(crate) fn merge(mut spills: Vec<Spill>, out: &mut impl Write) -> io::Result<u64> {
-    let lines = spills.iter().map(|s| s.lines).sum();
-    // A producer that wrote runs writes the rest too, so that its file is flushed and every
-    // source but the in-memory blocks is a run.
-    for spill in &mut spills {
-        if !spill.runs.is_empty() {
-            spill.spill()?;
-        }
-        if let Some(file) = spill.file.as_mut() {
-            file.writer.flush()?;
-        }
+/// Where the merge of one source is cut: the place of its first line at or past a key (an
+/// index in a block, an offset in a run's file), and the bytes of its lines before it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cut {
+    at: u64,
+    before: u64,
+}
+
+/// The first line at or past `key` of a sorted block.
+fn cut_block(block: &Block, key: Key) -> Cut {
+    let at = block.keys.partition_point(|&(k, _, _)| k < key);
+    let before = block.keys[..at]
+        .iter()
+        .map(|&(_, start, end)| u64::from(end - start))
+        .sum();
+    Cut {
+        at: at as u64,
+        before,
     }
-    let runs: usize = spills.iter().map(|s| s.runs.len()).sum();
-    // Read buffers that share about one budget between the runs.
-    let buffer = (SPILL_BYTES / runs.max(1)).clamp(64 << 10, 1 << 20);
-    let mut handles = Vec::with_capacity(spills.len());
+}
+
+/// The first record at or past `key` of a run (`start..end` of `file`, marked by `marks`):
+/// from the last mark before it, read along.
+fn cut_run(file: &File, (start, end): (u64, u64), marks: &[Mark], key: Key) -> io::Result<Cut> {
+    let from = marks.partition_point(|m| m.key < key);
+    let mut cut = match from.checked_sub(1).map(|i| marks[i]) {
+        Some(mark) => Cut {
+            at: mark.at,
+            before: mark.before,
+        },
+        None => {
+            return Ok(Cut {
+                at: start,
+                before: 0,
+            });
+        }
+    };
+    let mut reader = RunReader {
+        file,
+        pos: cut.at,
+        end,
+        buffer: Vec::with_capacity(64 << 10),
+        at: 0,
+    };
+    let mut line = Vec::new();
+    while let Some((k, read)) = read_record(&mut reader, line)? {
+        if k >= key {
+            break;
+        }
+        cut.at += (RECORD_HEAD + read.len()) as u64;
+        cut.before += read.len() as u64;
+        line = read;
+    }
+    Ok(cut)
+}
+
+/// Writes the lines of every producer (each [`Spill::finish`]ed) to `path` from byte `offset`
+/// on, in key order, on `parts` threads: the keys cut into ranges of about as many lines
+/// each, a range's place in the file known beforehand from the lengths of the lines before
+/// it (so that each thread writes its own part at once). The file is what one merge would
+/// write, whatever `parts`: no two lines have the same key. How many lines.
+pub(crate) fn merge(
+    mut spills: Vec<Spill>,
+    path: &Path,
+    offset: u64,
+    parts: usize,
+) -> io::Result<u64> {
+    let lines = spills.iter().map(|s| s.lines).sum();
     for spill in &mut spills {
-        spill.block.sort();
-        handles.push(match &spill.file {
-            Some(file) => Some(File::open(&file.path)?),
-            None => None,
+        // (Sorted already when the producer finished it: then a pass that finds it so.)
+        spill.finish()?;
+    }
+    let handles = open_runs(&spills)?;
+    // The keys to cut at: of every STRIDEth line of each source, as many apart.
+    let mut samples: Vec<Key> = Vec::new();
+    for spill in &spills {
+        samples.extend(spill.marks.iter().flatten().map(|m| m.key));
+        samples.extend(spill.block.keys.iter().step_by(STRIDE).map(|&(k, _, _)| k));
+    }
+    samples.sort_unstable();
+    let parts = parts.clamp(1, samples.len().max(1));
+    let mut bounds: Vec<Key> = (1..parts)
+        .map(|p| samples[p * samples.len() / parts])
+        .collect();
+    bounds.dedup();
+    // Each source's cut at each bound, after its start: (block cuts, run cuts) by bound.
+    let mut cuts: Vec<Vec<Cut>> = Vec::with_capacity(bounds.len());
+    for &key in &bounds {
+        let mut at_key = Vec::new();
+        for (spill, handle) in spills.iter().zip(&handles) {
+            if let Some(file) = handle {
+                for (&run, marks) in spill.runs.iter().zip(&spill.marks) {
+                    at_key.push(cut_run(file, (run.0, run.0 + run.1), marks, key)?);
+                }
+            }
+            at_key.push(cut_block(&spill.block, key));
+        }
+        cuts.push(at_key);
+    }
+    // The sources' starts and ends, in the order of `cuts`' entries.
+    let mut firsts = Vec::new();
+    let mut lasts = Vec::new();
+    for (spill, handle) in spills.iter().zip(&handles) {
+        if handle.is_some() {
+            for &(start, len) in &spill.runs {
+                firsts.push(Cut {
+                    at: start,
+                    before: 0,
+                });
+                lasts.push(Cut {
+                    at: start + len,
+                    before: 0,
+                });
+            }
+        }
+        firsts.push(Cut::default());
+        lasts.push(Cut {
+            at: spill.block.len() as u64,
+            before: 0,
         });
     }
+    let runs: usize = spills.iter().map(|s| s.runs.len()).sum();
+    // Read buffers that share about one budget between the runs of all parts.
+    let buffer = (SPILL_BYTES / (runs * (bounds.len() + 1)).max(1)).clamp(64 << 10, 1 << 20);
+    let ranges: Vec<(&[Cut], &[Cut])> = std::iter::once(&firsts)
+        .chain(&cuts)
+        .zip(cuts.iter().chain(std::iter::once(&lasts)))
+        .map(|(from, to)| (from.as_slice(), to.as_slice()))
+        .collect();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = ranges
+            .iter()
+            .map(|&(from, to)| {
+                let at = offset + from.iter().map(|c| c.before).sum::<u64>();
+                let spills = &spills;
+                scope.spawn(move || merge_part(spills, (from, to), path, at, buffer))
+            })
+            .collect();
+        for thread in threads {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("merging mismatches.csv panicked"))??;
+        }
+        Ok::<_, io::Error>(())
+    })?;
+    Ok(lines)
+}
+
+/// A handle on each producer's file of runs (`None` for one without).
+fn open_runs(spills: &[Spill]) -> io::Result<Vec<Option<File>>> {
+    spills
+        .iter()
+        .map(|spill| spill.file.as_ref().map(|f| File::open(&f.path)).transpose())
+        .collect()
+}
+
+/// Merges the lines of each source from its cut in `from` to its cut in `to`, into `path` at
+/// byte `at`.
+fn merge_part(
+    spills: &[Spill],
+    (from, to): (&[Cut], &[Cut]),
+    path: &Path,
+    at: u64,
+    buffer: usize,
+) -> io::Result<()> {
+    // Handles of its own: a run reader seeks its handle.
+    let handles = open_runs(spills)?;
     let mut sources: Vec<Source<'_>> = Vec::new();
+    let mut k = 0;
     for (spill, handle) in spills.iter().zip(&handles) {
         if let Some(file) = handle {
-            for &(start, len) in &spill.runs {
+            for _ in &spill.runs {
                 let mut reader = RunReader {
                     file,
-                    pos: start,
-                    end: start + len,
+                    pos: from[k].at,
+                    end: to[k].at,
                     buffer: Vec::with_capacity(buffer),
                     at: 0,
                 };
                 let next = read_record(&mut reader, Vec::new())?;
                 sources.push(Source::Run { reader, next });
+                k += 1;
             }
         }
-        if !spill.block.keys.is_empty() {
-            sources.push(Source::Memory(&spill.block, 0));
-        }
+        sources.push(Source::Memory(
+            &spill.block,
+            from[k].at as usize,
+            to[k].at as usize,
+        ));
+        k += 1;
     }
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.seek(SeekFrom::Start(at))?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
     let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::with_capacity(sources.len());
     for (i, source) in sources.iter_mut().enumerate() {
         if let Some(key) = source.key() {
@@ -359,12 +560,12 @@ pub(crate) fn merge(mut spills: Vec<Spill>, out: &mut impl Write) -> io::Result<
     }
     while let Some(Reverse((_, i))) = heap.pop() {
         let source = &mut sources[i];
-        source.write_next(out)?;
+        source.write_next(&mut out)?;
         if let Some(key) = source.key() {
             heap.push(Reverse((key, i)));
         }
     }
-    Ok(lines)
+    out.flush()
 }
 
 #[cfg(test)]
@@ -384,8 +585,9 @@ mod tests {
         }
     }
 
-    /// Lines from three producers, in a scrambled order, merged whatever the budget: the same
-    /// bytes as sorting them all in memory, and no temporary file left behind.
+    /// Lines from three producers, in a scrambled order, merged whatever the budget and however
+    /// many parts the merge is cut into: the same bytes as sorting them all in memory, after
+    /// what the file held, and no temporary file left behind.
     #[test]
     fn runs_merge_into_key_order_whatever_the_budget() {
         let dir = std::env::temp_dir().join(format!("oc-reconcile-spill-{}", std::process::id()));
@@ -403,7 +605,11 @@ mod tests {
         let mut want: Vec<&(Key, String)> = lines.iter().collect();
         want.sort_by_key(|(k, _)| *k);
         let want: String = want.iter().map(|(_, l)| l.as_str()).collect();
-        for budget in [1, 500, 4096, 1 << 30] {
+        let out = dir.join("out.csv");
+        for (budget, parts) in [1, 500, 4096, 1 << 30]
+            .into_iter()
+            .flat_map(|budget| [1, 2, 3, 8].map(|parts| (budget, parts)))
+        {
             let mut spills: Vec<Spill> = ["a", "b", "c"]
                 .iter()
                 .map(|name| Spill::new(&dir, name, budget))
@@ -423,9 +629,16 @@ mod tests {
             }
             let spilled = spills.iter().any(|s| !s.runs.is_empty());
             assert_eq!(spilled, budget < 1 << 30, "budget {budget}");
-            let mut out = Vec::new();
-            assert_eq!(merge(spills, &mut out).unwrap(), 3000);
-            assert_eq!(String::from_utf8(out).unwrap(), want, "budget {budget}");
+            // Some producers finished on their threads, some not.
+            spills[0].finish().unwrap();
+            std::fs::write(&out, "head\n").unwrap();
+            assert_eq!(merge(spills, &out, 5, parts).unwrap(), 3000);
+            let got = std::fs::read_to_string(&out).unwrap();
+            assert!(
+                got == format!("head\n{want}"),
+                "budget {budget}, {parts} parts"
+            );
+            std::fs::remove_file(&out).unwrap();
             let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
             assert!(left.is_empty(), "budget {budget}: {left:?}");
         }

@@ -580,20 +580,18 @@ pub fn reconcile_spilling(
     for figures in &mut all_figures {
         found.extend_from_slice(&std::mem::take(&mut figures.mismatches));
     }
-    let mut all_figures = all_figures.into_iter();
-    let mut figures = all_figures
-        .next()
-        .unwrap_or_else(|| Figures::new(tolerance));
-    for other in all_figures {
-        figures.merge(other);
-    }
 
     let carrier_done = started.elapsed().as_secs_f64();
-    let classes = figures.classes();
     let mut teams_rows = teams_rejections.counts;
     teams_rows.reconciled = indexes.iter().map(|i| u64::from(i.len())).sum();
     let mut carrier_rows = carrier_rejections.counts;
-    carrier_rows.reconciled = classes.matched + classes.drift + classes.unexpected;
+    carrier_rows.reconciled = all_figures
+        .iter()
+        .map(|f| {
+            let classes = f.classes();
+            classes.matched + classes.drift + classes.unexpected
+        })
+        .sum();
     let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
         teams_files.into_iter().unzip();
     let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
@@ -605,11 +603,20 @@ pub fn reconcile_spilling(
         carrier_kinds: &carrier_kinds,
         format: &format,
     };
-    // The figures (sorting the drifts for their percentiles) on a thread of their own while
-    // `mismatches.csv` is written.
+    // The figures (the partitions' merged, the drifts sorted for their percentiles) on a
+    // thread of their own while `mismatches.csv` is written.
     let top_numbers = options.top_numbers;
     let (finished, mismatch_lines) = std::thread::scope(|scope| {
-        let finishing = scope.spawn(move || figures.finish(top_numbers));
+        let finishing = scope.spawn(move || {
+            let mut all_figures = all_figures.into_iter();
+            let mut figures = all_figures
+                .next()
+                .unwrap_or_else(|| Figures::new(tolerance));
+            for other in all_figures {
+                figures.merge(other);
+            }
+            figures.finish(top_numbers)
+        });
         let lines = mismatches::write(
             &options.out,
             &mut found,

@@ -229,75 +229,71 @@ impl Iterator for PartRows<'_> {
     }
 }
 
-/// The Teams rows of every partition that go to `mismatches.csv`, merged into file order, with
-/// their places in the files.
-struct TeamsSide<'a> {
-    index: &'a [Index],
-    /// Each partition's rows, and the next one with its place in the files.
-    parts: Vec<(PartRows<'a>, Option<(u64, Pick)>)>,
-}
-
-impl<'a> TeamsSide<'a> {
-    /// The rows whose places are in `places` (rows are in file order in a partition, so
-    /// theirs are a range of it, found by bisection).
-    fn new(
-        index: &'a [Index],
-        claims: &'a [Claims],
-        paired: &'a [Mismatch],
-        places: std::ops::Range<u64>,
-    ) -> Self {
-        let mut parts = Vec::with_capacity(index.len());
-        let mut rest = paired;
-        for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
-            let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
-            let before = paired.len() - rest.len();
-            let (mine, others) = rest.split_at(end);
-            rest = others;
-            let first_at = |place: u64| {
-                let (mut low, mut high) = (0, index_part.len());
-                while low < high {
-                    let mid = low + (high - low) / 2;
-                    if index_part.row(mid).source < place {
-                        low = mid + 1;
-                    } else {
-                        high = mid;
-                    }
+/// The Teams rows of every partition that go to `mismatches.csv` whose places are in
+/// `places`, merged into file order, with their places in the files. Rows are in file order in
+/// a partition, so theirs are a range of it, found by bisection; a partition's rows are
+/// picked first and their places read after, in a loop of their own, whose loads (most of
+/// them cache misses: the index is large) do not wait for each other.
+fn teams_side(
+    index: &[Index],
+    claims: &[Claims],
+    paired: &[Mismatch],
+    places: std::ops::Range<u64>,
+) -> (Vec<u64>, Vec<Pick>) {
+    let mut parts: Vec<Vec<(u64, Pick)>> = Vec::with_capacity(index.len());
+    let mut rest = paired;
+    for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
+        let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
+        let before = paired.len() - rest.len();
+        let (mine, others) = rest.split_at(end);
+        rest = others;
+        let first_at = |place: u64| {
+            let (mut low, mut high) = (0, index_part.len());
+            while low < high {
+                let mid = low + (high - low) / 2;
+                if index_part.row(mid).source < place {
+                    low = mid + 1;
+                } else {
+                    high = mid;
                 }
-                low
-            };
-            let (start, end) = (first_at(places.start), first_at(places.end));
-            let skip = mine.partition_point(|m| (m.teams as u32) < start);
-            let mut rows = PartRows {
-                part,
-                claims,
-                paired: &mine[skip..],
-                first_paired: before + skip,
-                next: start,
-                end,
-            };
-            let first = rows.next().map(|(r, pick)| (row_of(index, r).source, pick));
-            parts.push((rows, first));
+            }
+            low
+        };
+        let (start, end) = (first_at(places.start), first_at(places.end));
+        let skip = mine.partition_point(|m| (m.teams as u32) < start);
+        let mut picked: Vec<(u64, Pick)> = PartRows {
+            part,
+            claims,
+            paired: &mine[skip..],
+            first_paired: before + skip,
+            next: start,
+            end,
         }
-        Self { index, parts }
+        .collect();
+        // Each row's reference, then its place.
+        for (r, _) in &mut picked {
+            *r = index_part.row(*r as u32).source;
+        }
+        parts.push(picked);
     }
-}
-
-impl Iterator for TeamsSide<'_> {
-    /// The row's place in the files, and what it is.
-    type Item = (u64, Pick);
-
-    fn next(&mut self) -> Option<(u64, Pick)> {
-        let (rows, head) = self
-            .parts
-            .iter_mut()
-            .filter(|(_, head)| head.is_some())
-            .min_by_key(|(_, head)| head.map(|(source, _)| source))?;
-        let next = head.take()?;
-        *head = rows
-            .next()
-            .map(|(r, pick)| (row_of(self.index, r).source, pick));
-        Some(next)
+    // The partitions' rows merged by place (no two rows have the same place).
+    let total = parts.iter().map(Vec::len).sum();
+    let (mut places, mut picks) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut heads = vec![0; parts.len()];
+    loop {
+        let next = parts
+            .iter()
+            .zip(&heads)
+            .enumerate()
+            .filter_map(|(k, (rows, &head))| rows.get(head).map(|&(place, _)| (place, k)))
+            .min();
+        let Some((_, k)) = next else { break };
+        let (place, pick) = parts[k][heads[k]];
+        heads[k] += 1;
+        places.push(place);
+        picks.push(pick);
     }
+    (places, picks)
 }
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the
@@ -369,8 +365,7 @@ fn read_back(
                     let mut spill = Spill::new(dir, &format!("teams-{k}"), budget / runs);
                     // Gone through once, kept small (finding a row's place is a cache miss
                     // for most rows), then read along.
-                    let (places, picks): (Vec<u64>, Vec<Pick>) =
-                        TeamsSide::new(index, claims, paired, places).unzip();
+                    let (places, picks) = teams_side(index, claims, paired, places);
                     let along = picks.into_iter().map(|pick| match pick {
                         Pick::Missing(r) => Mismatch {
                             class: Class::Missing,

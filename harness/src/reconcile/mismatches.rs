@@ -230,17 +230,19 @@ impl Iterator for PartRows<'_> {
 }
 
 /// The Teams rows of every partition that go to `mismatches.csv` whose places are in
-/// `places`, merged into file order, with their places in the files. Rows are in file order in
-/// a partition, so theirs are a range of it, found by bisection; a partition's rows are
-/// picked first and their places read after, in a loop of their own, whose loads (most of
-/// them cache misses: the index is large) do not wait for each other.
+/// `places`, merged into file order: their places in the files, and what each is. Rows are in
+/// file order in a partition, so theirs are a range of it, found by bisection; a partition's
+/// rows are picked first and their places read after, in a loop of their own, whose loads
+/// (most of them cache misses: the index is large) do not wait for each other. The merge
+/// keeps only which partition each row came from (4 bytes a row beside its place), so that
+/// the rows' picks are not copied into a list of their own.
 fn teams_side(
     index: &[Index],
     claims: &[Claims],
     paired: &[Mismatch],
     places: std::ops::Range<u64>,
-) -> (Vec<u64>, Vec<Pick>) {
-    let mut parts: Vec<Vec<(u64, Pick)>> = Vec::with_capacity(index.len());
+) -> (Vec<u64>, TeamsPicks) {
+    let mut parts: Vec<(Vec<u64>, Vec<Pick>)> = Vec::with_capacity(index.len());
     let mut rest = paired;
     for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
         let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
@@ -261,7 +263,7 @@ fn teams_side(
         };
         let (start, end) = (first_at(places.start), first_at(places.end));
         let skip = mine.partition_point(|m| (m.teams as u32) < start);
-        let mut picked: Vec<(u64, Pick)> = PartRows {
+        let picks: Vec<Pick> = PartRows {
             part,
             claims,
             paired: &mine[skip..],
@@ -269,31 +271,62 @@ fn teams_side(
             next: start,
             end,
         }
+        .map(|(_, pick)| pick)
         .collect();
-        // Each row's reference, then its place.
-        for (r, _) in &mut picked {
-            *r = index_part.row(*r as u32).source;
-        }
-        parts.push(picked);
+        // Each row's place, after its pick.
+        let places = picks
+            .iter()
+            .map(|&pick| {
+                let r = match pick {
+                    Pick::Missing(r) => r,
+                    Pick::Paired(k) => paired[k].teams,
+                };
+                index_part.row(r as u32).source
+            })
+            .collect();
+        parts.push((places, picks));
     }
     // The partitions' rows merged by place (no two rows have the same place).
-    let total = parts.iter().map(Vec::len).sum();
-    let (mut places, mut picks) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let total = parts.iter().map(|(places, _)| places.len()).sum();
+    let (mut places, mut order) = (Vec::with_capacity(total), Vec::with_capacity(total));
     let mut heads = vec![0; parts.len()];
     loop {
         let next = parts
             .iter()
             .zip(&heads)
             .enumerate()
-            .filter_map(|(k, (rows, &head))| rows.get(head).map(|&(place, _)| (place, k)))
+            .filter_map(|(k, ((places, _), &head))| places.get(head).map(|&place| (place, k)))
             .min();
-        let Some((_, k)) = next else { break };
-        let (place, pick) = parts[k][heads[k]];
+        let Some((place, k)) = next else { break };
         heads[k] += 1;
         places.push(place);
-        picks.push(pick);
+        // Below 2^32: a partition is named by 32 bits of a `RowRef`.
+        order.push(k as u32);
     }
+    let picks = TeamsPicks {
+        parts: parts
+            .into_iter()
+            .map(|(_, picks)| picks.into_iter())
+            .collect(),
+        order: order.into_iter(),
+    };
     (places, picks)
+}
+
+/// The picks of [`teams_side`]'s rows, in file order: each taken from the partition the merge
+/// named for it.
+struct TeamsPicks {
+    parts: Vec<std::vec::IntoIter<Pick>>,
+    order: std::vec::IntoIter<u32>,
+}
+
+impl Iterator for TeamsPicks {
+    type Item = Pick;
+
+    fn next(&mut self) -> Option<Pick> {
+        let k = self.order.next()?;
+        self.parts.get_mut(k as usize)?.next()
+    }
 }
 
 /// Reads back, for the mismatches that have no line yet, their call id and numbers from the

@@ -40,13 +40,13 @@ static ALLOCATOR: oc_heap_meter::CountingAllocator<mimalloc::MiMalloc> =
 /// page the kernel clears whole: `clear_page_erms` was 12.6 % of a 3-day run's samples, all
 /// on the thread that applies ticks. Without them (4 KiB pages, cleared as touched), the
 /// 3-day run spends about half the system time and holds a quarter less memory
-/// (README.md, Performance). The other commands keep the kernel's setting, `reconcile`
-/// among them: its index (two 64 MB id tables and the rows, read once and never freed) is
-/// probed at random, and its row vectors are kept for reuse, so huge pages save more (page
-/// faults, and TLB reach for the random probes) than their clearing costs (10 M × 10 M rows,
-/// six alternating pairs: 5,472 to 9,380 page faults against 317,732 to 333,121, 1.56 to
-/// 1.79 s of system time against 2.17 to 2.77 s, 9.9 to 12.0 s of CPU against 11.3 to 14.1 s;
-/// peak RSS 1.16 to 1.24 GB against 1.04 to 1.11 GB).
+/// (README.md, Performance). `reconcile` turns them off too, though it frees little: on this
+/// project's machine (a VM whose balloon device takes back free memory in 2 MiB blocks, so a
+/// fresh huge page costs the host's faults as well as its clearing) they cost more than they
+/// save. The 10 M × 10 M benchmark files, three alternating pairs: 1.45 to 1.51 s of system time
+/// without them against 2.70 to 4.51 s with them, 3.08 to 3.10 s wall against 3.60 to 4.60 s,
+/// peak RSS 1.06 to 1.09 GB against 1.22 to 1.28 GB (an earlier day with little free memory
+/// gave the opposite, README.md says when). The other commands keep the kernel's setting.
 fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(err) = rustix::thread::disable_transparent_huge_pages(true) {
@@ -409,6 +409,7 @@ struct ReconcileArgs {
 }
 
 fn reconcile_command(mut args: ReconcileArgs) -> ExitCode {
+    without_huge_pages();
     let tolerance_ms = match scenario::parse_duration(&args.tolerance) {
         Ok(ms) => ms,
         Err(err) => {

@@ -338,6 +338,7 @@ impl Deliveries {
                     hi,
                     lo,
                     text,
+                    // Below 2^32: one entry per number, each a string of its own.
                     number: u32::try_from(number).unwrap_or(u32::MAX),
                     rank: self.observed,
                     sequence: event.sequence,

@@ -202,10 +202,10 @@ struct PartRows<'a> {
 }
 
 impl Iterator for PartRows<'_> {
-    /// The row, and what it is.
-    type Item = (RowRef, Pick);
+    /// What the next row is.
+    type Item = Pick;
 
-    fn next(&mut self) -> Option<(RowRef, Pick)> {
+    fn next(&mut self) -> Option<Pick> {
         // Two ascending lists merged: the unclaimed rows, found a word of claims at a time
         // (most rows are claimed), and the paired ones (claimed, so never the same row).
         let missing = self.claims.first_unclaimed(self.next, self.end);
@@ -219,13 +219,12 @@ impl Iterator for PartRows<'_> {
             return None;
         }
         self.next = i + 1;
-        let r = row_ref(self.part, i);
         if i == missing {
-            return Some((r, Pick::Missing(r)));
+            return Some(Pick::Missing(row_ref(self.part, i)));
         }
         self.paired = &self.paired[1..];
         self.first_paired += 1;
-        Some((r, Pick::Paired(self.first_paired - 1)))
+        Some(Pick::Paired(self.first_paired - 1))
     }
 }
 
@@ -271,7 +270,6 @@ fn teams_side(
             next: start,
             end,
         }
-        .map(|(_, pick)| pick)
         .collect();
         // Each row's place, after its pick.
         let places = picks

@@ -591,6 +591,15 @@ impl Flight {
         let latency = started.elapsed();
         let acknowledged =
             matches!(status, Some(200 | 202 | 204)) && latency <= self.settings.ack_timeout;
+        // Whether this notification goes out again: a duplicate follows an acknowledged first
+        // delivery (`Flight::deliver`), a retry an unacknowledged attempt with retries left.
+        let duplicated = fault == Some(InjectedFault::WebhookDuplicated);
+        let last = duplicated
+            || if acknowledged {
+                !self.duplicate
+            } else {
+                attempt as usize >= self.settings.retry_delays.len()
+            };
         // Kept only for a held-back notification to wait on: without reordering, a lock and a
         // lookup per acknowledgement (a fortieth of a load generator's thread) for nothing.
         if matches!(status, Some(200 | 202 | 204)) && self.faults.may_hold_back() {
@@ -621,6 +630,7 @@ impl Flight {
                     .iter()
                     .map(|e| e.event_id.clone())
                     .collect(),
+                last,
             }),
         });
         acknowledged
@@ -704,7 +714,11 @@ mod tests {
     }
 
     fn sender(transport: Arc<Scripted>) -> WebhookSender {
-        let recorder = Recorder::new(log_sink(), 1024);
+        sender_to(transport, log_sink())
+    }
+
+    fn sender_to(transport: Arc<Scripted>, sink: crate::exchange::ExchangeSink) -> WebhookSender {
+        let recorder = Recorder::new(sink, 1024);
         let faults = Arc::new(Faults::new(FaultSettings::default(), 1));
         WebhookSender::spawn(
             Arc::new(transport),
@@ -725,7 +739,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_follow_1_2_4_8_16_seconds_then_give_up() {
         let transport = Scripted::new(usize::MAX);
-        let sender = sender(transport.clone());
+        // Whether each recorded attempt was marked as its notification's last.
+        let marks = Arc::new(Mutex::new(Vec::new()));
+        let sink: crate::exchange::ExchangeSink = {
+            let marks = marks.clone();
+            Arc::new(move |e: Exchange| {
+                if let Some(ExchangeDetail::Webhook { last, .. }) = e.detail {
+                    marks.lock().unwrap().push(last);
+                }
+            })
+        };
+        let sender = sender_to(transport.clone(), sink);
         let t0 = tokio::time::Instant::now();
         sender.send("c".into(), target(), vec![event(1)], 0);
         assert!(sender.wait_idle(Duration::from_secs(120)).await);
@@ -737,6 +761,12 @@ mod tests {
             .map(|t| (*t - t0).as_secs())
             .collect();
         assert_eq!(offsets, [0, 1, 3, 7, 15, 31], "first try, then 5 retries");
+        let marks = marks.lock().unwrap().clone();
+        assert_eq!(
+            marks,
+            [false, false, false, false, false, true],
+            "the last retry"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -58,6 +58,7 @@ impl Exchange {
                 notification_id,
                 attempt,
                 event_ids,
+                last,
             }) => {
                 out.extend_from_slice(b"{\"kind\":\"webhook\",\"notification_id\":");
                 write_str(out, notification_id);
@@ -65,6 +66,9 @@ impl Exchange {
                 write_int(out, *attempt);
                 out.extend_from_slice(b",\"event_ids\":");
                 write_array(out, event_ids, |out, id| write_str(out, id));
+                if *last {
+                    out.extend_from_slice(b",\"last\":true");
+                }
                 out.push(b'}');
             }
             Some(detail) => by_serde(out, detail),
@@ -104,13 +108,15 @@ mod tests {
             (
                 text(),
                 any::<u32>(),
-                proptest::collection::vec(text(), 0..4)
+                proptest::collection::vec(text(), 0..4),
+                any::<bool>()
             )
-                .prop_map(|(notification_id, attempt, event_ids)| Some(
+                .prop_map(|(notification_id, attempt, event_ids, last)| Some(
                     ExchangeDetail::Webhook {
                         notification_id,
                         attempt,
                         event_ids,
+                        last,
                     }
                 )),
             (

@@ -137,6 +137,13 @@ pub enum ExchangeDetail {
         attempt: u32,
         /// The events it carried.
         event_ids: Vec<String>,
+        /// Teams sends this notification no more after this attempt: it was acknowledged (and
+        /// no duplicate follows), it was the last retry, or it was the duplicate. Lets the
+        /// checker fold an event's deliveries once they are complete, instead of keeping every
+        /// event to the end of the run. Absent (false) in logs written before it existed:
+        /// their events are then judged at the end, as they were.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        last: bool,
     },
 }
 
@@ -315,10 +322,19 @@ mod tests {
                 notification_id: "n".into(),
                 attempt: 1,
                 event_ids: vec!["e".into()],
+                last: true,
             }),
         };
         let text = serde_json::to_string(&exchange).unwrap();
         assert!(text.contains(r#""direction":"teamsToCarrier""#), "{text}");
         assert_eq!(serde_json::from_str::<Exchange>(&text).unwrap(), exchange);
+        // A log written before `last` existed reads as attempts that may not be the last.
+        let old = text.replace(r#","last":true"#, "");
+        assert_ne!(old, text);
+        let read = serde_json::from_str::<Exchange>(&old).unwrap();
+        assert!(matches!(
+            read.detail,
+            Some(ExchangeDetail::Webhook { last: false, .. })
+        ));
     }
 }

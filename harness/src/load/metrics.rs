@@ -932,6 +932,7 @@ mod tests {
                 notification_id: "n".into(),
                 attempt: 0,
                 event_ids: vec!["e".into()],
+                last: true,
             },
         );
         sink.exchange(&webhook);

@@ -426,6 +426,7 @@ mod tests {
                     notification_id: "n".into(),
                     attempt: 0,
                     event_ids: Vec::new(),
+                    last: true,
                 }),
                 2_000,
             ),

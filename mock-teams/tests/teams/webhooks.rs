@@ -120,8 +120,16 @@ async fn a_5xx_is_retried_with_the_same_notification() {
         requests.iter().all(|r| r.body == requests[0].body),
         "same notification each time"
     );
-    let attempts: Vec<(u32, Option<u16>)> = webhook_attempts(&env);
-    assert_eq!(attempts, [(0, Some(500)), (1, Some(500)), (2, Some(202))]);
+    // Only the acknowledged attempt is marked as the notification's last.
+    let attempts = webhook_attempts(&env);
+    assert_eq!(
+        attempts,
+        [
+            (0, Some(500), false),
+            (1, Some(500), false),
+            (2, Some(202), true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -145,6 +153,13 @@ async fn a_missed_deadline_is_retried_and_recorded() {
         .filter(|e| matches!(e.detail, Some(ExchangeDetail::Webhook { .. })))
         .collect();
     assert_eq!(hooks.len(), 2);
+    let last = |e: &mock_teams::Exchange| {
+        matches!(e.detail, Some(ExchangeDetail::Webhook { last: true, .. }))
+    };
+    assert!(
+        !last(hooks[0]) && last(hooks[1]),
+        "a late answer is retried"
+    );
     assert_eq!(hooks[0].status, None);
     assert!(
         hooks[0].error.as_deref().unwrap().contains("deadline"),
@@ -164,13 +179,16 @@ async fn a_missed_deadline_is_retried_and_recorded() {
     );
 }
 
-fn webhook_attempts(env: &Env) -> Vec<(u32, Option<u16>)> {
+/// Each webhook attempt's number, status and whether it was marked as its notification's last.
+fn webhook_attempts(env: &Env) -> Vec<(u32, Option<u16>, bool)> {
     env.exchanges
         .lock()
         .unwrap()
         .iter()
         .filter_map(|e| match &e.detail {
-            Some(ExchangeDetail::Webhook { attempt, .. }) => Some((*attempt, e.status)),
+            Some(ExchangeDetail::Webhook { attempt, last, .. }) => {
+                Some((*attempt, e.status, *last))
+            }
             _ => None,
         })
         .collect()
@@ -205,5 +223,10 @@ async fn duplicated_notifications_are_delivered_twice_and_marked_as_injected() {
     assert_eq!(
         faults,
         [None, Some(mock_teams::InjectedFault::WebhookDuplicated)]
+    );
+    // The acknowledged first delivery is not the last: the duplicate is.
+    assert_eq!(
+        webhook_attempts(&env),
+        [(0, Some(204), false), (0, Some(204), true)]
     );
 }

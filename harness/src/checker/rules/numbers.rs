@@ -2,11 +2,14 @@
 //! NUM-STATE, judged from the webhook attempts Teams recorded, the events it generated, its
 //! final state and the carrier's state probes.
 //!
-//! NUM-ACK judges each attempt as it is observed. The other three keep, by event id, the
-//! attempts that carried it (`seq`, start, latency, whether accepted) and the event's number
-//! and sequence, and judge at the end from the probes and Teams' final state. A live run does
-//! not order events against the attempts that carry them, so an attempt may be observed before
-//! its event: kept by event id, it counts the same either way.
+//! NUM-ACK judges each attempt as it is observed. The other three fold each attempt into its
+//! event's number as it is observed (how many distinct events were delivered, how many times
+//! again, which were overtaken), and judge at the end from the probes and Teams' final state.
+//! An event is kept by id only while its deliveries may change: once Teams marks an attempt as
+//! its notification's last, the event is forgotten ([`Deliveries`]), so the rules' memory grows
+//! with numbers and events on their way, not with the length of the run. A live run does not
+//! order events against the attempts that carry them, so an attempt may be observed before its
+//! event: it waits in its event's entry, and counts the same either way.
 //!
 //! # NUM-ORDER from the outside
 //!
@@ -29,7 +32,9 @@
 //! (mock-teams' webhook sender).
 //!
 //! Each overtaken event is matched to a newer event of its own that overtook it (Teams holds
-//! back at most one notification per number at a time, so each has one). A carrier that
+//! back at most one notification per number at a time, so each has one), as it arrives: to
+//! the lowest newer sequence not matched yet whose acceptance completed before it was sent.
+//! Any such matching is sound; a smaller one only makes the bound laxer. A carrier that
 //! respects sequences, and skipped some events for reasons of its own, applies an overtaken
 //! event only where it skipped the event matched to it, one for one: so it applies at most
 //! `delivered − overtaken` events of that number, and one that applies a stale event applies
@@ -46,27 +51,28 @@
 //! does not count towards the rule's minimum: the rule is exercised by overtaken events on
 //! numbers with no redeliveries, where the judgement is exact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use oc_observe::{Exchange, ExchangeDetail, ExchangeDirection};
 use oc_protocol::{AssignmentState, CarrierNumberView, NumberUsage, RuleId, TeamsNumber};
 
-use super::{Tally, count};
+use super::{MAX_SEQS_PER_EVIDENCE, Tally, count};
 use crate::checker::history::{CheckSettings, Probe};
 use crate::checker::stream::{End, Judged, Observation, Rule};
 
-/// A delivery attempt of the carrier's notifications: its notification id, attempt number and
-/// the events it carried. None for any other exchange.
-fn webhook(e: &Exchange) -> Option<(&str, u32, &[String])> {
+/// A delivery attempt of the carrier's notifications: its notification id, attempt number, the
+/// events it carried and whether it is the notification's last. None for any other exchange.
+fn webhook(e: &Exchange) -> Option<(&str, u32, &[String], bool)> {
     match &e.detail {
         Some(ExchangeDetail::Webhook {
             notification_id,
             attempt,
             event_ids,
+            last,
         }) if e.direction == ExchangeDirection::TeamsToCarrier => {
-            Some((notification_id, *attempt, event_ids))
+            Some((notification_id, *attempt, event_ids, *last))
         }
         _ => None,
     }
@@ -85,6 +91,14 @@ struct EventKey {
     lo: u64,
     /// [`EventKey::UUID`], or the id's index in [`Texts`] (`hi` and `lo` then 0).
     text: u32,
+}
+
+impl std::hash::Hash for EventKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hi);
+        state.write_u64(self.lo);
+        state.write_u64(u64::from(self.text));
+    }
 }
 
 impl EventKey {
@@ -211,9 +225,9 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// A webhook attempt, as the number rules read it.
+/// A webhook attempt, as the number rules fold it.
 #[derive(Debug, Clone, Copy)]
-struct Attempt {
+struct Seen {
     seq: u64,
     /// When it started, ms since the Unix epoch (truncated).
     wall_time_ms: i64,
@@ -221,248 +235,389 @@ struct Attempt {
     latency_us: u64,
     /// Answered 200, 202 or 204, in time or not.
     accepted: bool,
+    /// Teams sends its notification no more (`ExchangeDetail::Webhook::last`).
+    last: bool,
 }
 
-/// One event as observed: its id, when it came among the events, its number and sequence.
-/// The key's parts lie flat, so that the number fills what would be the key's padding (40
-/// bytes, not 48).
-#[derive(Debug)]
-struct Generated {
-    hi: u64,
-    lo: u64,
-    text: u32,
-    /// Its number, as an index into the values of [`Deliveries::numbers`].
-    number: u32,
-    /// Its place among the events observed (a repeated id's first observation is the one that
-    /// counts).
-    rank: u64,
+impl Seen {
+    /// When it started, µs since the epoch: `wall_time_ms` is truncated to the millisecond,
+    /// so it started somewhere in [ms, ms + 1), certainly not before `ms`.
+    fn start_us(&self) -> i128 {
+        i128::from(self.wall_time_ms) * 1_000
+    }
+
+    /// When it had certainly completed: before `ms + 1 + latency`.
+    fn done_us(&self) -> i128 {
+        self.start_us() + 1_000 + i128::from(self.latency_us)
+    }
+}
+
+/// The `seq`s kept for each number's evidence: as many as one evidence item cites (the
+/// smallest, as it cites them).
+const KEPT_SEQS: usize = MAX_SEQS_PER_EVIDENCE;
+/// The overtaken events each number's evidence names (each cites two exchanges).
+const KEPT_PAIRS: usize = MAX_SEQS_PER_EVIDENCE / 2;
+
+/// Keeps `seq` among the [`KEPT_SEQS`] smallest of `seqs`.
+fn keep_smallest(seqs: &mut Vec<u64>, seq: u64) {
+    if seqs.len() < KEPT_SEQS {
+        seqs.push(seq);
+    } else if let Some(max) = seqs.iter_mut().max()
+        && seq < *max
+    {
+        *max = seq;
+    }
+}
+
+/// An accepted event that an event of its number still to arrive may have been overtaken by.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    id: EventKey,
     sequence: u64,
+    /// When its first accepting attempt had certainly completed (µs since the epoch).
+    done_us: i128,
+    /// That attempt's `seq`.
+    seq: u64,
 }
 
-impl Generated {
-    fn key(&self) -> EventKey {
-        EventKey {
-            hi: self.hi,
-            lo: self.lo,
-            text: self.text,
+/// An overtaken event and the newer one matched to it, as NUM-ORDER's evidence names them.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    event: EventKey,
+    sequence: u64,
+    /// The `seq` of the first attempt that carried it.
+    first_seq: u64,
+    newer: Candidate,
+}
+
+/// One number's deliveries, folded as they come: what NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE
+/// judge it by at the end, and the few of its events an event still to come may be joined to.
+#[derive(Debug, Default)]
+struct NumberFold {
+    /// Its distinct events that at least one attempt carried.
+    delivered: u64,
+    /// The attempts beyond the first of each of its events: the most re-applications a carrier
+    /// breaking NUM-IDEMPOTENT could have made.
+    redeliveries: u64,
+    /// The smallest `seq`s of the attempts that carried its events.
+    seqs: Vec<u64>,
+    /// Its event of the highest sequence observed, with the smallest `seq`s of its attempts:
+    /// the event that made Teams' final state, for NUM-STATE's evidence.
+    last: Option<(u64, Vec<u64>)>,
+    /// Its events delivered after a newer one of it was accepted, each matched to its own
+    /// newer one (see the module documentation).
+    overtaken: u64,
+    /// The first [`KEPT_PAIRS`] of them.
+    pairs: Vec<Pair>,
+    /// Its accepted events not matched yet, while an older event of it is still to arrive.
+    candidates: Vec<Candidate>,
+    /// The sequences of its events observed and not yet sent, ascending.
+    waiting: Vec<u64>,
+}
+
+impl NumberFold {
+    /// Forgets the candidates no event still to arrive can be matched to: one is matched only
+    /// to an older event (a lower sequence), and every event still to arrive is waiting here,
+    /// or not observed yet and so newer than all (a number's events reach the checker in the
+    /// order Teams generated them, by sequence; a history that breaks this can only lose a
+    /// match, which makes NUM-ORDER's bound laxer, never stricter). The caller makes sure no
+    /// arrival is deferred and no attempt is waiting for its event ([`Deliveries::holding`]).
+    fn forget_candidates(&mut self) {
+        match self.waiting.first() {
+            None => self.candidates.clear(),
+            Some(&oldest) => self.candidates.retain(|c| c.sequence > oldest),
         }
     }
 }
 
-/// An event id that an attempt carried, with the attempt's index in [`Deliveries::attempts`]
-/// (24 bytes: the key's parts lie flat, as in [`Generated`]).
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Carried {
-    hi: u64,
-    lo: u64,
-    text: u32,
-    attempt: u32,
+/// An event whose deliveries may still change: observed and not yet settled, or carried by an
+/// attempt before it was observed.
+#[derive(Debug)]
+struct Open {
+    /// Its number's index in [`Deliveries::folds`], or [`Open::ORPHAN`] while only attempts
+    /// carrying it were observed.
+    number: u32,
+    sequence: u64,
+    /// The first attempt that carried it, once one did.
+    first: Option<Seen>,
+    /// Whether an attempt accepted it (it became a candidate then).
+    accepted: bool,
+    /// Whether its arrival waits in [`Deliveries::deferred`].
+    deferred: bool,
+    /// Whether Teams sends it no more.
+    settled: bool,
+    /// An orphan's attempts, folded once its event is observed.
+    early: Vec<Seen>,
 }
 
-impl Carried {
-    fn key(&self) -> EventKey {
-        EventKey {
-            hi: self.hi,
-            lo: self.lo,
-            text: self.text,
-        }
-    }
+impl Open {
+    const ORPHAN: u32 = u32::MAX;
 }
 
-/// The state NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE fold over a run: every webhook attempt and
-/// every number event, joined by event id at the end. It grows with events and their attempts,
-/// never with calls or other exchanges.
+/// The state NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE fold over a run: one [`NumberFold`] per
+/// number, and the events whose deliveries are not complete. It grows with numbers and with
+/// events on their way (generated and not yet sent, or between retries), never with the
+/// length of the run: an event is folded into its number and forgotten once the attempt that
+/// Teams marks as its notification's last was observed (`ExchangeDetail::Webhook::last`; a log
+/// without the mark keeps every event to the end, and is judged the same).
 ///
-/// The join is made once, at the end ([`Deliveries::by_number`]): as the run goes, an attempt's
-/// event ids and an event are appended to lists, in the order observed. Joining as they came,
-/// in a table keyed by event id, cost a random probe of a table growing by one entry per event
-/// for each event and each attempt, in each of the three rules: half the checker's thread at
-/// 20,000 webhooks a second (a load test's), where sorting the lists once costs milliseconds.
+/// Each attempt is folded as it is observed, in `seq` order. An event arrives with its first
+/// attempt, and is matched then to the lowest newer accepted event of its number whose
+/// acceptance certainly completed before that attempt started; such an acceptance completed
+/// before the attempt did, so it was observed before it. A live run does not order events
+/// against the attempts that carry them: an attempt observed before its event waits in its
+/// event's entry, and arrivals are deferred, in the order they came, until no attempt waits.
 #[derive(Debug, Default)]
 struct Deliveries {
-    /// Every attempt of the carrier's notifications, in `seq` order.
-    attempts: Vec<Attempt>,
-    /// Each event id an attempt carried, with the attempt's index in `attempts`, in the order
-    /// observed (sorted by id at the end).
-    carried: Pile<Carried>,
-    /// Every event observed, in the order observed (sorted by id at the end).
-    events: Pile<Generated>,
-    /// The attempt indexes of `carried` once sorted, so that each event's are one slice.
-    carried_indexes: Vec<usize>,
-    /// How many events were observed.
-    observed: u64,
-    /// telephoneNumber → its index, in the order first seen. Hashed: looked up once per event;
-    /// its order reaches nothing (the judgement reads numbers by name).
+    /// telephoneNumber → its index in `folds`, in the order first seen. Hashed: looked up once
+    /// per event; its order reaches nothing (the judgement reads numbers by name).
     numbers: FxMap<String, usize>,
+    folds: Vec<NumberFold>,
+    /// The events whose deliveries may still change.
+    open: FxMap<EventKey, Open>,
+    /// How many of `open` are orphans with attempts waiting.
+    orphans: usize,
+    /// Arrivals to match once no orphan is left, in the order they came.
+    deferred: std::collections::VecDeque<EventKey>,
     /// The event ids that are not UUIDs.
     texts: Texts,
+    /// Whether the end was reached: arrivals are no longer deferred.
+    ended: bool,
+    /// Off only in tests: keep every candidate, to check that forgetting them changes nothing.
+    keep_candidates: bool,
 }
 
 impl Deliveries {
     fn observe(&mut self, observation: &Observation<'_>) {
         match observation {
             Observation::Exchange(e) => {
-                let Some((_, _, event_ids)) = webhook(e) else {
+                let Some((_, _, event_ids, last)) = webhook(e) else {
                     return;
                 };
-                // Below 2^32: 4 billion attempts would need far more memory than their list
-                // could have.
-                let attempt = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
-                self.attempts.push(Attempt {
+                let seen = Seen {
                     seq: e.seq,
                     wall_time_ms: e.wall_time_ms,
                     latency_us: e.latency_us,
                     accepted: matches!(e.status, Some(200 | 202 | 204)),
-                });
+                    last,
+                };
                 for id in event_ids {
-                    let EventKey { hi, lo, text } = self.texts.key(id);
-                    self.carried.push(Carried {
-                        hi,
-                        lo,
-                        text,
-                        attempt,
-                    });
+                    let key = self.texts.key(id);
+                    self.carried(key, seen);
                 }
             }
-            Observation::Event(event) => {
-                let number = match self.numbers.get(&event.telephone_number) {
-                    Some(&number) => number,
-                    None => {
-                        let number = self.numbers.len();
-                        self.numbers.insert(event.telephone_number.clone(), number);
-                        number
-                    }
-                };
-                let EventKey { hi, lo, text } = self.texts.key(&event.event_id);
-                self.events.push(Generated {
-                    hi,
-                    lo,
-                    text,
-                    // Below 2^32: one entry per number, each a string of its own.
-                    number: u32::try_from(number).unwrap_or(u32::MAX),
-                    rank: self.observed,
-                    sequence: event.sequence,
-                });
-                self.observed += 1;
-            }
+            Observation::Event(event) => self.event(event),
             Observation::Cycle(_) | Observation::Leg(_) => {}
         }
     }
 
-    /// Each number's distinct events (the first observation of each id) with the attempts that
-    /// carried them (in the order observed), for judging at the end.
-    fn by_number(&mut self) -> Numbers<'_> {
-        // By id, and in the order observed within an id: the first event of an id leads its
-        // run, an id's attempts come in `seq` order.
-        let events = self
-            .events
-            .sorted_by(|a, b| (a.key(), a.rank).cmp(&(b.key(), b.rank)));
-        let carried = self.carried.sorted_by(Ord::cmp);
-        self.carried_indexes = carried.iter().map(|c| c.attempt as usize).collect();
-        // By the number's index, not its name: a map keyed by text cost a string comparison at
-        // each level of the tree for every event (a twentieth of a 10-s load's CPU at 36,000
-        // events a second, once for each of the three rules).
-        let mut by_number: Vec<Vec<(u64, Event<'_>)>> = Vec::new();
-        by_number.resize_with(self.numbers.len(), Vec::new);
-        let mut from = 0;
-        let mut previous: Option<EventKey> = None;
-        for g in events {
-            let key = g.key();
-            if previous == Some(key) {
-                continue;
+    /// Whether candidates must be kept whatever their number waits for: an orphan's number is
+    /// not known yet, and a deferred arrival is still to be matched.
+    fn holding(&self) -> bool {
+        self.keep_candidates || self.orphans > 0 || !self.deferred.is_empty()
+    }
+
+    fn event(&mut self, event: &oc_protocol::NumberEvent) {
+        let key = self.texts.key(&event.event_id);
+        if self
+            .open
+            .get(&key)
+            .is_some_and(|open| open.number != Open::ORPHAN)
+        {
+            // A repeated id: its first observation is the one that counts.
+            return;
+        }
+        let number = match self.numbers.get(&event.telephone_number) {
+            Some(&number) => number,
+            None => {
+                let number = self.folds.len();
+                self.numbers.insert(event.telephone_number.clone(), number);
+                self.folds.push(NumberFold::default());
+                number
             }
-            previous = Some(key);
-            // The attempts of this id: the run of `carried` with its key (ids come in the same
-            // order in both lists, so the search goes on from the last run).
-            from += carried[from..].partition_point(|c| c.key() < key);
-            let to = from + carried[from..].partition_point(|c| c.key() == key);
-            by_number[g.number as usize].push((
-                g.rank,
-                Event {
-                    id: key,
-                    sequence: g.sequence,
-                    attempts: &self.carried_indexes[from..to],
-                },
-            ));
-            from = to;
+        };
+        // Below 2^32: one entry per number, each a string of its own.
+        let index = u32::try_from(number).unwrap_or(Open::ORPHAN - 1);
+        let fold = &mut self.folds[number];
+        let early = match self.open.get_mut(&key) {
+            Some(open) => {
+                open.number = index;
+                open.sequence = event.sequence;
+                self.orphans -= 1;
+                std::mem::take(&mut open.early)
+            }
+            None => {
+                self.open.insert(
+                    key,
+                    Open {
+                        number: index,
+                        sequence: event.sequence,
+                        first: None,
+                        accepted: false,
+                        deferred: false,
+                        settled: false,
+                        early: Vec::new(),
+                    },
+                );
+                let at = fold.waiting.partition_point(|&s| s <= event.sequence);
+                fold.waiting.insert(at, event.sequence);
+                Vec::new()
+            }
+        };
+        if fold.last.as_ref().is_none_or(|(s, _)| event.sequence > *s) {
+            fold.last = Some((event.sequence, Vec::new()));
+        }
+        for seen in early {
+            self.fold_attempt(key, seen);
+        }
+        self.release_deferred();
+    }
+
+    /// An attempt carried the event `key`.
+    fn carried(&mut self, key: EventKey, seen: Seen) {
+        let open = self.open.entry(key).or_insert_with(|| Open {
+            number: Open::ORPHAN,
+            sequence: 0,
+            first: None,
+            accepted: false,
+            deferred: false,
+            settled: false,
+            early: Vec::new(),
+        });
+        if open.number == Open::ORPHAN {
+            if open.early.is_empty() {
+                self.orphans += 1;
+            }
+            open.early.push(seen);
+            return;
+        }
+        self.fold_attempt(key, seen);
+    }
+
+    /// Folds an attempt of an event whose number is known.
+    fn fold_attempt(&mut self, key: EventKey, seen: Seen) {
+        let holding = self.holding();
+        let Some(open) = self.open.get_mut(&key) else {
+            return;
+        };
+        let fold = &mut self.folds[open.number as usize];
+        keep_smallest(&mut fold.seqs, seen.seq);
+        if let Some((sequence, seqs)) = &mut fold.last
+            && *sequence == open.sequence
+        {
+            keep_smallest(seqs, seen.seq);
+        }
+        let arrives = open.first.is_none();
+        if arrives {
+            open.first = Some(seen);
+            fold.delivered += 1;
+        } else {
+            fold.redeliveries += 1;
+        }
+        open.settled |= seen.last;
+        if seen.accepted && !open.accepted {
+            open.accepted = true;
+            fold.candidates.push(Candidate {
+                id: key,
+                sequence: open.sequence,
+                done_us: seen.done_us(),
+                seq: seen.seq,
+            });
+            if !holding {
+                fold.forget_candidates();
+            }
+        }
+        if arrives {
+            if self.ended || !holding {
+                self.arrive(key);
+            } else {
+                open.deferred = true;
+                self.deferred.push_back(key);
+            }
+        }
+        self.forget_if_settled(key);
+    }
+
+    /// Matches an event that arrived (see [`Deliveries`]) to a newer accepted one, if one
+    /// overtook it.
+    fn arrive(&mut self, key: EventKey) {
+        let holding = self.holding();
+        let Some(open) = self.open.get_mut(&key) else {
+            return;
+        };
+        open.deferred = false;
+        let Some(first) = open.first else {
+            return;
+        };
+        let fold = &mut self.folds[open.number as usize];
+        if let Ok(at) = fold.waiting.binary_search(&open.sequence) {
+            fold.waiting.remove(at);
+        }
+        let arrived_from = first.start_us();
+        let newer = fold
+            .candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.sequence > open.sequence && c.done_us <= arrived_from)
+            .min_by_key(|(_, c)| (c.sequence, c.seq))
+            .map(|(i, _)| i);
+        if let Some(i) = newer {
+            let newer = fold.candidates.swap_remove(i);
+            fold.overtaken += 1;
+            if fold.pairs.len() < KEPT_PAIRS {
+                fold.pairs.push(Pair {
+                    event: key,
+                    sequence: open.sequence,
+                    first_seq: first.seq,
+                    newer,
+                });
+            }
+        }
+        if !holding {
+            fold.forget_candidates();
+        }
+    }
+
+    /// Forgets an event folded for good: settled, and its arrival matched.
+    fn forget_if_settled(&mut self, key: EventKey) {
+        if self
+            .open
+            .get(&key)
+            .is_some_and(|o| o.settled && o.first.is_some() && !o.deferred)
+        {
+            self.open.remove(&key);
+        }
+    }
+
+    /// Matches the deferred arrivals, in the order they came, once no orphan is left (or at
+    /// the end, whatever is left: attempts of events never observed count for nothing).
+    fn release_deferred(&mut self) {
+        while self.ended || self.orphans == 0 {
+            let Some(key) = self.deferred.pop_front() else {
+                break;
+            };
+            self.arrive(key);
+            self.forget_if_settled(key);
+        }
+    }
+
+    /// Each number's fold, for judging at the end.
+    fn judge(&mut self) -> Numbers<'_> {
+        if !self.ended {
+            self.ended = true;
+            self.release_deferred();
         }
         Numbers {
-            attempts: &self.attempts,
             index: &self.numbers,
+            folds: &self.folds,
             texts: &self.texts,
-            by_number: by_number
-                .into_iter()
-                .map(|mut events| {
-                    events.sort_by_key(|(rank, _)| *rank);
-                    events.into_iter().map(|(_, e)| e).collect()
-                })
-                .collect(),
         }
     }
 }
 
-/// A list that grows by one item per event, appended to as the run goes and read once, sorted,
-/// at the end: kept in blocks that are never moved, each as large as everything before it (at
-/// most [`Pile::BLOCK`] items), so that growing never copies what is there (a `Vec` doubling
-/// copied it all, and cleared twice the pages it ends with) and a small run keeps small blocks.
-#[derive(Debug)]
-struct Pile<T> {
-    blocks: Vec<Vec<T>>,
-    /// How many items the blocks hold.
-    len: usize,
-    /// All of it in one list, sorted ([`Pile::sorted_by`]).
-    sorted: Vec<T>,
-}
-
-impl<T> Default for Pile<T> {
-    fn default() -> Self {
-        Self {
-            blocks: Vec::new(),
-            len: 0,
-            sorted: Vec::new(),
-        }
-    }
-}
-
-impl<T> Pile<T> {
-    /// The most items in one block.
-    const BLOCK: usize = 1 << 14;
-    /// The items in the first block.
-    const FIRST: usize = 16;
-
-    fn push(&mut self, item: T) {
-        match self.blocks.last_mut() {
-            Some(block) if block.len() < block.capacity() => block.push(item),
-            _ => {
-                let mut block = Vec::with_capacity(self.len.clamp(Self::FIRST, Self::BLOCK));
-                block.push(item);
-                self.blocks.push(block);
-            }
-        }
-        self.len += 1;
-    }
-
-    /// Every item, sorted by `order` (items equal by it in no set order).
-    /// Sorted again only when items came since the last sort: the three rules sharing
-    /// [`Deliveries`] each ask for it with the same order.
-    fn sorted_by(&mut self, order: impl FnMut(&T, &T) -> std::cmp::Ordering) -> &[T] {
-        if self.blocks.is_empty() {
-            return &self.sorted;
-        }
-        self.sorted.reserve(self.len);
-        self.len = 0;
-        for block in self.blocks.drain(..) {
-            self.sorted.extend(block);
-        }
-        self.sorted.sort_unstable_by(order);
-        &self.sorted
-    }
-}
-
-/// The one [`Deliveries`] that NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE judge: the same lists,
-/// kept once instead of once per rule (each copy cost the checker's thread a third of the
-/// number rules' time, mostly the kernel clearing the lists' fresh pages). NUM-IDEMPOTENT
-/// fills it ([`Deliveries::observe`]); the other two only read it at the end.
+/// The one [`Deliveries`] that NUM-IDEMPOTENT, NUM-ORDER and NUM-STATE judge: the same fold,
+/// kept once instead of once per rule. NUM-IDEMPOTENT fills it ([`Deliveries::observe`]); the
+/// other two only read it at the end.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SharedDeliveries(Arc<Mutex<Deliveries>>);
 
@@ -472,60 +627,24 @@ impl SharedDeliveries {
     }
 }
 
-/// One number's event, with the attempts that carried it.
-struct Event<'a> {
-    id: EventKey,
-    sequence: u64,
-    /// Indexes into [`Numbers::attempts`].
-    attempts: &'a [usize],
-}
-
 /// The run's deliveries by number, as the rules judge them at the end.
 struct Numbers<'a> {
-    /// Every attempt, in `seq` order.
-    attempts: &'a [Attempt],
-    /// telephoneNumber → its index in `by_number`.
+    /// telephoneNumber → its index in `folds`.
     index: &'a FxMap<String, usize>,
+    folds: &'a [NumberFold],
     /// The event ids that are not UUIDs.
     texts: &'a Texts,
-    /// Each number's distinct events, in the order generated.
-    by_number: Vec<Vec<Event<'a>>>,
 }
 
 impl<'a> Numbers<'a> {
-    /// The number's distinct events.
-    fn events(&self, number: &str) -> &[Event<'a>] {
-        self.index
-            .get(number)
-            .map_or(&[], |&i| self.by_number[i].as_slice())
+    /// The number's fold; None when no event of it was observed.
+    fn of(&self, number: &str) -> Option<&'a NumberFold> {
+        self.index.get(number).map(|&i| &self.folds[i])
     }
 
     /// An event's id as evidence cites it.
     fn short(&self, id: EventKey) -> String {
         self.texts.short(id)
-    }
-
-    /// The number's events that at least one attempt carried.
-    fn delivered(&self, number: &str) -> Vec<&Event<'a>> {
-        self.events(number)
-            .iter()
-            .filter(|e| !e.attempts.is_empty())
-            .collect()
-    }
-
-    /// The attempts that carried an event.
-    fn attempts_of(&self, event: &Event<'a>) -> impl Iterator<Item = &'a Attempt> + use<'a> {
-        let attempts = self.attempts;
-        event.attempts.iter().map(move |&i| &attempts[i])
-    }
-
-    /// The `seq`s of every attempt that carried one of `events`.
-    fn seqs(&self, events: &[&Event<'a>]) -> Vec<u64> {
-        events
-            .iter()
-            .flat_map(|e| self.attempts_of(e))
-            .map(|a| a.seq)
-            .collect()
     }
 }
 
@@ -561,7 +680,7 @@ impl Rule for NumAck {
         let Observation::Exchange(e) = observation else {
             return;
         };
-        let Some((notification_id, attempt, event_ids)) = webhook(e) else {
+        let Some((notification_id, attempt, event_ids, _)) = webhook(e) else {
             return;
         };
         self.attempts += 1;
@@ -654,20 +773,19 @@ impl Rule for NumIdempotent {
 
     fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
         let mut deliveries = self.deliveries.lock();
-        let numbers = deliveries.by_number();
+        let numbers = deliveries.judge();
         let mut tally = Tally::new(RuleId::NumIdempotent);
         let mut probed = 0u64;
         let mut redelivered = 0u64;
         for (probe, view) in viewed(end.probes) {
             probed += 1;
-            let delivered = numbers.delivered(&probe.telephone_number);
-            redelivered += redeliveries(&delivered);
-            let distinct = delivered.len() as u64;
+            let fold = numbers.of(&probe.telephone_number);
+            let (distinct, redeliveries) = fold.map_or((0, 0), |f| (f.delivered, f.redeliveries));
+            redelivered += redeliveries;
             if view.applied_events <= distinct {
                 continue;
             }
             tally.fail(|| {
-                let seqs = numbers.seqs(&delivered);
                 (
                     format!(
                         "{}: appliedEvents is {}, but Teams delivered only {} for it (in {}): an \
@@ -675,9 +793,9 @@ impl Rule for NumIdempotent {
                         probe.telephone_number,
                         view.applied_events,
                         count(distinct, "distinct event"),
-                        count(seqs.len() as u64, "attempt"),
+                        count(distinct + redeliveries, "attempt"),
                     ),
-                    seqs,
+                    fold.map_or_else(Vec::new, |f| f.seqs.clone()),
                 )
             });
         }
@@ -694,74 +812,6 @@ impl Rule for NumIdempotent {
             count(redelivered, "time")
         ))
     }
-}
-
-/// An event a correct carrier must ignore, and the newer one it arrived after.
-struct Overtaken<'n> {
-    event: &'n Event<'n>,
-    /// The first attempt that carried it.
-    first_attempt: &'n Attempt,
-    newer: &'n Event<'n>,
-    /// The attempt that accepted the newer one before the overtaken one was sent.
-    newer_accepted: &'n Attempt,
-}
-
-/// The overtaken events of one number's delivered events (see the module documentation), each
-/// matched to a newer event of its own that was accepted before it arrived: a carrier that
-/// never applied that newer event may rightly apply the older one, so only matched pairs
-/// lower the bound, one for one. The matching is greedy (overtaken events by arrival, each
-/// taking the lowest unused newer sequence); a smaller matching only makes the bound laxer.
-fn overtaken<'n>(numbers: &'n Numbers<'n>, delivered: &[&'n Event<'n>]) -> Vec<Overtaken<'n>> {
-    // Times in µs since the epoch. `wall_time_ms` is truncated to the millisecond, so an
-    // attempt started somewhere in [ms, ms + 1): its completion is certainly before
-    // `ms + 1 + latency`, and its start certainly not before `ms`.
-    let start_us = |a: &Attempt| i128::from(a.wall_time_ms) * 1_000;
-    let done_us = |a: &Attempt| start_us(a) + 1_000 + i128::from(a.latency_us);
-    let mut arrivals: Vec<(&Event<'_>, &Attempt)> = delivered
-        .iter()
-        .filter_map(|&event| {
-            numbers
-                .attempts_of(event)
-                .min_by_key(|a| (start_us(a), a.seq))
-                .map(|first| (event, first))
-        })
-        .collect();
-    arrivals.sort_by_key(|(e, first)| (start_us(first), e.sequence));
-    let mut used: BTreeSet<EventKey> = BTreeSet::new();
-    let mut out = Vec::new();
-    for (event, first_attempt) in arrivals {
-        let arrived_from = start_us(first_attempt);
-        let newer = delivered
-            .iter()
-            .filter(|f| f.sequence > event.sequence && !used.contains(&f.id))
-            .filter_map(|f| {
-                numbers
-                    .attempts_of(f)
-                    .filter(|a| a.accepted && done_us(a) <= arrived_from)
-                    .min_by_key(|a| a.seq)
-                    .map(|a| (*f, a))
-            })
-            .min_by_key(|(f, a)| (f.sequence, a.seq));
-        if let Some((newer, newer_accepted)) = newer {
-            used.insert(newer.id);
-            out.push(Overtaken {
-                event,
-                first_attempt,
-                newer,
-                newer_accepted,
-            });
-        }
-    }
-    out
-}
-
-/// How many more attempts than events carried the number's events: the most re-applications
-/// a carrier that breaks NUM-IDEMPOTENT could have made.
-fn redeliveries(delivered: &[&Event<'_>]) -> u64 {
-    delivered
-        .iter()
-        .map(|e| (e.attempts.len() as u64).saturating_sub(1))
-        .sum()
 }
 
 /// The least overtaken events (on numbers without redeliveries) that exercise NUM-ORDER.
@@ -785,26 +835,24 @@ impl NumOrder {
 impl Rule for NumOrder {
     fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
         let mut deliveries = self.deliveries.lock();
-        let numbers = deliveries.by_number();
+        let numbers = deliveries.judge();
         let mut tally = Tally::new(RuleId::NumOrder);
         let mut exact = 0u64;
         let mut loose = 0u64;
         let mut judged = 0u64;
         for (probe, view) in viewed(end.probes) {
             let number = probe.telephone_number.as_str();
-            let delivered = numbers.delivered(number);
-            let overtaken = overtaken(&numbers, &delivered);
-            if overtaken.is_empty() {
+            let Some(fold) = numbers.of(number).filter(|f| f.overtaken > 0) else {
                 continue;
-            }
+            };
             judged += 1;
-            let distinct = delivered.len() as u64;
-            let bound = distinct - overtaken.len() as u64;
-            let slack = redeliveries(&delivered);
+            let distinct = fold.delivered;
+            let bound = distinct - fold.overtaken;
+            let slack = fold.redeliveries;
             if slack == 0 {
-                exact += overtaken.len() as u64;
+                exact += fold.overtaken;
             } else {
-                loose += overtaken.len() as u64;
+                loose += fold.overtaken;
             }
             if view.applied_events > distinct || view.applied_events <= bound.saturating_add(slack)
             {
@@ -812,23 +860,28 @@ impl Rule for NumOrder {
             }
             tally.fail(|| {
                 let mut seqs = Vec::new();
-                let pairs: Vec<String> = overtaken
+                let mut pairs: Vec<String> = fold
+                    .pairs
                     .iter()
                     .map(|o| {
-                        seqs.push(o.newer_accepted.seq);
-                        seqs.push(o.first_attempt.seq);
+                        seqs.push(o.newer.seq);
+                        seqs.push(o.first_seq);
                         format!(
                             "event {} (sequence {}, first sent at seq {}) arrived after event {} \
                              (sequence {}) was accepted at seq {}",
-                            numbers.short(o.event.id),
-                            o.event.sequence,
-                            o.first_attempt.seq,
+                            numbers.short(o.event),
+                            o.sequence,
+                            o.first_seq,
                             numbers.short(o.newer.id),
                             o.newer.sequence,
-                            o.newer_accepted.seq,
+                            o.newer.seq,
                         )
                     })
                     .collect();
+                let unnamed = fold.overtaken - fold.pairs.len() as u64;
+                if unnamed > 0 {
+                    pairs.push(format!("{} more", count(unnamed, "overtaken event")));
+                }
                 let slack = if slack == 0 {
                     String::new()
                 } else {
@@ -884,7 +937,7 @@ impl NumState {
 impl Rule for NumState {
     fn finish(self: Box<Self>, end: &End<'_>) -> Judged {
         let mut deliveries = self.deliveries.lock();
-        let numbers = deliveries.by_number();
+        let numbers = deliveries.judge();
         let teams: BTreeMap<&str, &TeamsNumber> = end
             .teams_numbers
             .iter()
@@ -899,19 +952,15 @@ impl Rule for NumState {
                 continue;
             };
             probed += 1;
-            let events = numbers.events(number);
-            if want.state == AssignmentState::Unassigned && !events.is_empty() {
+            let fold = numbers.of(number);
+            if want.state == AssignmentState::Unassigned && fold.is_some() {
                 unassigned_last += 1;
             }
-            let has_events = !events.is_empty() || want.sequence > 0;
-            // The deliveries of the event that made Teams' final state.
-            let last_seqs = || {
-                events
-                    .iter()
-                    .filter(|e| e.sequence == want.sequence)
-                    .flat_map(|e| numbers.attempts_of(e))
-                    .map(|a| a.seq)
-                    .collect::<Vec<u64>>()
+            let has_events = fold.is_some() || want.sequence > 0;
+            // The deliveries of the event that made Teams' final state (its last).
+            let last_seqs = || match fold.and_then(|f| f.last.as_ref()) {
+                Some((sequence, seqs)) if *sequence == want.sequence => seqs.clone(),
+                _ => Vec::new(),
             };
             let teams_state =
                 || format!("Teams has it {} at sequence {}", want.state, want.sequence);
@@ -994,11 +1043,14 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn events_are_joined_to_their_attempts_by_id_whatever_came_first() {
-        use oc_protocol::NumberEventType;
-        let id = |i: u128| oc_protocol::ids::uuid_from_bits(i << 100 | i);
-        let event = |i: u128, number: &str, sequence: u64| oc_protocol::NumberEvent {
+    use oc_protocol::NumberEventType;
+
+    fn id(i: u128) -> String {
+        oc_protocol::ids::uuid_from_bits(i << 100 | i)
+    }
+
+    fn event(i: u128, number: &str, sequence: u64) -> oc_protocol::NumberEvent {
+        oc_protocol::NumberEvent {
             event_id: id(i),
             sequence,
             kind: NumberEventType::Unassigned,
@@ -1008,18 +1060,23 @@ mod tests {
             usage: None,
             assignee: None,
             effective_date_time: "2026-01-01T00:00:00.000Z".into(),
-        };
-        let attempt = |seq: u64, ids: &[u128]| Exchange {
+        }
+    }
+
+    /// An attempt numbered `seq` carrying `ids`, started at `start_ms`, answered `status`
+    /// after `latency_us`.
+    fn attempt(seq: u64, ids: &[u128], start_ms: i64, status: u16, last: bool) -> Exchange {
+        Exchange {
             seq,
             direction: ExchangeDirection::TeamsToCarrier,
             carrier: Some("c".into()),
             method: "POST".into(),
             url: "http://127.0.0.1:9/hook".into(),
-            status: Some(204),
+            status: Some(status),
             error: None,
             sim_time: 0,
-            wall_time_ms: 0,
-            latency_us: 0,
+            wall_time_ms: start_ms,
+            latency_us: 500,
             request_headers: Vec::new(),
             request_body: None,
             response_body: None,
@@ -1028,64 +1085,227 @@ mod tests {
                 notification_id: id(1000 + u128::from(seq)),
                 attempt: 0,
                 event_ids: ids.iter().map(|&i| id(i)).collect(),
+                last,
             }),
-        };
-        let mut d = Deliveries::default();
-        // Event 7's attempts come before it and after it; event 3 is observed twice (the first
-        // counts), event 5 never travels, event 9 travels but is never observed.
-        d.observe(&Observation::Exchange(&attempt(1, &[7, 9])));
-        d.observe(&Observation::Event(&event(3, "+1", 2)));
-        d.observe(&Observation::Event(&event(7, "+1", 1)));
-        d.observe(&Observation::Event(&event(5, "+2", 1)));
-        d.observe(&Observation::Exchange(&attempt(2, &[3, 7])));
-        d.observe(&Observation::Event(&event(3, "+2", 9)));
-        d.observe(&Observation::Exchange(&attempt(3, &[7])));
-        let numbers = d.by_number();
-        let summary = |number: &str| -> Vec<(String, u64, Vec<u64>)> {
-            numbers
-                .events(number)
-                .iter()
-                .map(|e| {
-                    let seqs = numbers.attempts_of(e).map(|a| a.seq).collect();
-                    (numbers.short(e.id), e.sequence, seqs)
-                })
-                .collect()
-        };
-        // In the order first observed, each with its attempts in `seq` order.
-        assert_eq!(
-            summary("+1"),
-            [
-                (id(3)[..8].to_owned(), 2, vec![2]),
-                (id(7)[..8].to_owned(), 1, vec![1, 2, 3]),
-            ]
-        );
-        assert_eq!(summary("+2"), [(id(5)[..8].to_owned(), 1, vec![])]);
-        assert_eq!(numbers.by_number.len(), 2);
-    }
-
-    #[test]
-    fn a_pile_gives_back_every_item_sorted_in_blocks_that_grow_to_a_bound() {
-        let mut pile = Pile::default();
-        let n = 3 * Pile::<u32>::BLOCK as u32;
-        for i in (0..n).rev() {
-            pile.push(i);
         }
-        let sizes: Vec<usize> = pile.blocks.iter().map(Vec::capacity).collect();
-        assert_eq!(sizes[..3], [16, 16, 32]);
-        assert!(sizes.iter().all(|&c| c <= Pile::<u32>::BLOCK));
-        assert!(pile.sorted_by(Ord::cmp).iter().copied().eq(0..n));
-        // Items pushed after a sort join the rest at the next one.
-        pile.push(7);
-        let sorted = pile.sorted_by(Ord::cmp);
-        assert_eq!(sorted.len(), n as usize + 1);
-        assert_eq!(sorted[7..9], [7, 7]);
+    }
+
+    /// What the rules read of a number: delivered, redeliveries, overtaken, the evidence's
+    /// seqs (sorted) and the last event's.
+    type Summary = (u64, u64, u64, Vec<u64>, Vec<u64>);
+
+    fn summary(d: &mut Deliveries, number: &str) -> Option<Summary> {
+        let numbers = d.judge();
+        numbers.of(number).map(|f| {
+            let mut seqs = f.seqs.clone();
+            seqs.sort_unstable();
+            let last = f.last.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+            (f.delivered, f.redeliveries, f.overtaken, seqs, last)
+        })
     }
 
     #[test]
-    fn the_per_event_entries_stay_small() {
-        // One of each per event and per delivery of it, for the whole run.
-        assert_eq!(std::mem::size_of::<Generated>(), 40);
-        assert_eq!(std::mem::size_of::<Carried>(), 24);
+    fn events_are_folded_with_their_attempts_whatever_came_first() {
+        for last in [false, true] {
+            let mut d = Deliveries::default();
+            // Event 7's attempts come before it and after it; event 3 is observed twice (the
+            // first counts), event 5 never travels, event 9 travels but is never observed.
+            d.observe(&Observation::Exchange(&attempt(1, &[7, 9], 0, 500, false)));
+            d.observe(&Observation::Event(&event(3, "+1", 2)));
+            d.observe(&Observation::Event(&event(7, "+1", 1)));
+            d.observe(&Observation::Event(&event(5, "+2", 1)));
+            d.observe(&Observation::Exchange(&attempt(2, &[3, 7], 10, 500, false)));
+            d.observe(&Observation::Event(&event(3, "+3", 9)));
+            d.observe(&Observation::Exchange(&attempt(3, &[7, 3], 20, 204, last)));
+            // Two events of +1, one carried twice and one three times; the last (sequence 2)
+            // is event 3.
+            assert_eq!(
+                summary(&mut d, "+1"),
+                Some((2, 3, 0, vec![1, 2, 2, 3, 3], vec![2, 3]))
+            );
+            assert_eq!(summary(&mut d, "+2"), Some((0, 0, 0, vec![], vec![])));
+            // A repeated id names no number of its own.
+            assert_eq!(summary(&mut d, "+3"), None);
+            // Settled by a last attempt, both of +1's events are forgotten; event 5 waits to be
+            // sent and event 9 for its event.
+            assert_eq!(d.open.len(), if last { 2 } else { 4 }, "last: {last}");
+        }
+    }
+
+    #[test]
+    fn settled_events_are_forgotten_so_the_fold_does_not_grow_with_the_run() {
+        let mut d = Deliveries::default();
+        let mut seq = 0;
+        for round in 0..2_000u64 {
+            for n in 0..5u64 {
+                let i = u128::from(round * 5 + n + 1);
+                d.observe(&Observation::Event(&event(i, &format!("+{n}"), round + 1)));
+                // Refused once, then accepted: a retry marked the last.
+                seq += 1;
+                let at = i64::try_from(seq).unwrap() * 10;
+                d.observe(&Observation::Exchange(&attempt(seq, &[i], at, 503, false)));
+                seq += 1;
+                d.observe(&Observation::Exchange(&attempt(
+                    seq,
+                    &[i],
+                    at + 5,
+                    204,
+                    true,
+                )));
+            }
+            assert!(d.open.is_empty(), "round {round}: {}", d.open.len());
+            assert!(d.folds.iter().all(|f| f.candidates.is_empty()));
+        }
+        assert_eq!(d.folds.len(), 5);
+        let (delivered, redeliveries, overtaken, seqs, last) = summary(&mut d, "+0").unwrap();
+        assert_eq!((delivered, redeliveries, overtaken), (2_000, 2_000, 0));
+        assert_eq!(seqs.len(), KEPT_SEQS);
+        assert_eq!(seqs[..3], [1, 2, 11]);
+        assert_eq!(last, [seq - 9, seq - 8]);
+    }
+
+    #[test]
+    fn an_event_sent_after_a_newer_one_was_accepted_is_matched_to_it_once() {
+        let mut d = Deliveries::default();
+        for (i, sequence) in [(1, 1), (2, 2), (3, 3)] {
+            d.observe(&Observation::Event(&event(i, "+1", sequence)));
+        }
+        // Sequence 2 is accepted at 0 ms; 1 is held back and sent at 10 ms, after it; 3 is sent
+        // at 5 ms, before 1 arrived, and accepted at 20 ms (too late to have overtaken 1).
+        d.observe(&Observation::Exchange(&attempt(1, &[2], 0, 204, true)));
+        d.observe(&Observation::Exchange(&attempt(2, &[3], 5, 204, true)));
+        // A candidate is kept while an older event of its number is still to arrive.
+        assert_eq!(d.folds[0].candidates.len(), 2);
+        d.observe(&Observation::Exchange(&attempt(3, &[1], 10, 204, true)));
+        let numbers = d.judge();
+        let fold = numbers.of("+1").unwrap();
+        assert_eq!((fold.delivered, fold.overtaken), (3, 1));
+        let pair = fold.pairs[0];
+        assert_eq!((pair.sequence, pair.first_seq), (1, 3));
+        assert_eq!((pair.newer.sequence, pair.newer.seq), (2, 1));
+        assert!(fold.candidates.is_empty(), "nothing is left to arrive");
+        assert!(d.open.is_empty());
+    }
+
+    /// A small deterministic generator for the randomised histories (xorshift64*).
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+    }
+
+    /// One thing a history observes.
+    enum Step {
+        Event(oc_protocol::NumberEvent),
+        Attempt(Box<Exchange>),
+    }
+
+    /// A history of held-back, retried and early deliveries over a few numbers: the events
+    /// and attempts in the order a live run may observe them.
+    fn history(seed: u64) -> Vec<Step> {
+        let mut dice = Dice(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut sequences = [0u64; 4];
+        // (start ms, event id, accepted, last) for every attempt, then sorted by completion.
+        let mut sends: Vec<(i64, u128, bool, bool)> = Vec::new();
+        let mut events = Vec::new();
+        for i in 1..=200u128 {
+            let n = dice.below(4) as usize;
+            sequences[n] += 1;
+            let generated = i64::try_from(i).unwrap() * 10;
+            events.push((generated, event(i, &format!("+{n}"), sequences[n])));
+            // Most go out at once, some are held back up to 60 ms; some attempts are refused.
+            let mut at = generated
+                + if dice.below(4) == 0 {
+                    5 + dice.below(60) as i64
+                } else {
+                    1
+                };
+            let attempts = 1 + dice.below(3);
+            for k in 0..attempts {
+                let last = k + 1 == attempts;
+                let accepted = last || dice.below(2) == 0;
+                sends.push((at, i, accepted, last && dice.below(5) != 0));
+                at += 3 + dice.below(20) as i64;
+            }
+        }
+        sends.sort_by_key(|&(at, i, ..)| (at, i));
+        let mut out = Vec::new();
+        let mut events = events.into_iter().peekable();
+        // Events observed late, in the order generated (Teams' events reach the checker in
+        // that order, but may lag behind the attempts), and how many attempts still come first.
+        let mut lagging: Vec<oc_protocol::NumberEvent> = Vec::new();
+        let mut countdown = 0;
+        for (seq, (at, i, accepted, last)) in sends.into_iter().enumerate() {
+            while let Some((_, e)) = events.next_if(|(g, _)| *g < at) {
+                if lagging.is_empty() && dice.below(8) == 0 {
+                    countdown = 1 + dice.below(6);
+                }
+                if countdown > 0 {
+                    lagging.push(e);
+                } else {
+                    out.push(Step::Event(e));
+                }
+            }
+            let status = if accepted { 204 } else { 503 };
+            out.push(Step::Attempt(Box::new(attempt(
+                seq as u64 + 1,
+                &[i],
+                at,
+                status,
+                last,
+            ))));
+            if countdown > 0 {
+                countdown -= 1;
+                if countdown == 0 {
+                    out.extend(lagging.drain(..).map(Step::Event));
+                }
+            }
+        }
+        out.extend(lagging.into_iter().map(Step::Event));
+        out.extend(events.map(|(_, e)| Step::Event(e)));
+        out
+    }
+
+    #[test]
+    fn forgetting_candidates_and_settled_events_changes_no_judgement() {
+        let fold = |history: &[Step], keep: bool| {
+            let mut d = Deliveries {
+                keep_candidates: keep,
+                ..Deliveries::default()
+            };
+            for item in history {
+                match item {
+                    Step::Event(e) => d.observe(&Observation::Event(e)),
+                    Step::Attempt(a) => d.observe(&Observation::Exchange(a)),
+                }
+            }
+            (0..4)
+                .map(|n| {
+                    let number = format!("+{n}");
+                    let numbers = d.judge();
+                    let f = numbers.of(&number)?;
+                    let pairs: Vec<(u64, u64, u64)> = f
+                        .pairs
+                        .iter()
+                        .map(|p| (p.sequence, p.newer.sequence, p.newer.seq))
+                        .collect();
+                    Some((f.delivered, f.redeliveries, f.overtaken, pairs))
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut overtaken = 0;
+        for seed in 0..40 {
+            let history = history(seed);
+            let forgetting = fold(&history, false);
+            assert_eq!(forgetting, fold(&history, true), "seed {seed}");
+            overtaken += forgetting.iter().flatten().map(|f| f.2).sum::<u64>();
+        }
+        assert!(overtaken > 40, "the histories overtake: {overtaken}");
     }
 
     #[test]

@@ -353,6 +353,12 @@ impl MockTeams {
         self.with_store(|s| s.add_call(call))
     }
 
+    /// Promises that no call starting before `t` will be added (see
+    /// [`Store::forget_assignments_before`]).
+    pub fn forget_assignments_before(&self, t: UnixMillis) {
+        self.with_store(|s| s.forget_assignments_before(t));
+    }
+
     /// Moves the simulated clock forward, publishing what became available.
     pub fn advance_to(&self, to: UnixMillis) -> Result<(), StoreError> {
         self.with_store(|s| s.advance_to(to))

@@ -110,6 +110,13 @@ pub(crate) fn number_changes(
         .collect()
 }
 
+/// The longest a load's call rings before it is answered.
+const MAX_RING_MS: i64 = 5_000;
+
+/// How many number-event iterations go by between two promises to Teams' store of how far
+/// back a call may still start ([`Driver::history_reach_ms`]).
+const FORGET_EVERY: u64 = 1_024;
+
 /// Call `k`, ending at `end`, on one of `numbers` (assigned since `assigned_at`).
 pub(crate) fn call(
     seed: u64,
@@ -122,7 +129,7 @@ pub(crate) fn call(
     let mut rng = iteration_rng(seed, Executor::Calls, k);
     let number = numbers[rng.random_range(0..numbers.len())].clone();
     let talk = rng.random_range(spec.min_duration_ms..=spec.max_duration_ms);
-    let ring = rng.random_range(1_000..=5_000i64);
+    let ring = rng.random_range(1_000..=MAX_RING_MS);
     // The first calls of a load may not have started before their numbers were assigned.
     let start = (end - talk - ring).max(assigned_at + 1);
     let connect = (start + ring).min(end);
@@ -298,6 +305,20 @@ impl Driver {
         self.start_ms + i64::try_from(intended_us / 1000).unwrap_or(i64::MAX)
     }
 
+    /// How long before a number change's intended time a call of this load may still start:
+    /// a call is added at its intended end (no later than the start slack, or it is dropped)
+    /// and starts at most its longest duration and ring before that; a minute more to spare.
+    /// Teams' store forgets the assignments older than that (`forget_assignments_before`), so
+    /// a long load's churn does not pile up in it.
+    fn history_reach_ms(&self) -> i64 {
+        let longest = self
+            .plan
+            .calls
+            .as_ref()
+            .map_or(0, |c| c.max_duration_ms + MAX_RING_MS);
+        longest + self.plan.start_slack_ms + 60_000
+    }
+
     async fn number_events(self) {
         let Some(spec) = &self.plan.number_events else {
             return;
@@ -321,6 +342,10 @@ impl Driver {
             });
             if turn != Turn::Start {
                 continue;
+            }
+            if k % FORGET_EVERY == 0 {
+                let horizon = self.intended_ms(intended_us) - self.history_reach_ms();
+                self.sides.teams.forget_assignments_before(horizon);
             }
             let changes = number_changes(self.seed, spec, &self.numbers.events, k);
             let results = self

@@ -189,6 +189,8 @@ pub struct Store {
     corrections: Vec<PendingCorrection>,
     publish_order: u64,
     ids: ChaCha8Rng,
+    /// No call starting before this will be added ([`Store::forget_assignments_before`]).
+    history_horizon: UnixMillis,
 }
 
 impl Store {
@@ -215,7 +217,16 @@ impl Store {
             corrections: Vec::new(),
             publish_order: 0,
             ids,
+            history_horizon: UnixMillis::MIN,
         }
+    }
+
+    /// Promises that no call starting before `t` will be added: each number then keeps only
+    /// the assignment changes a later call may still be checked against (the last before `t`,
+    /// and those after), so a long run's churn does not pile up. A call starting earlier is
+    /// refused. The horizon only moves forward.
+    pub fn forget_assignments_before(&mut self, t: UnixMillis) {
+        self.history_horizon = self.history_horizon.max(t);
     }
 
     /// The settings the store was made with.
@@ -374,7 +385,7 @@ impl Store {
         event
             .validate_change()
             .map_err(|errors| invalid("number change", errors.to_string()))?;
-        self.numbers[index as usize].commit(change);
+        self.numbers[index as usize].commit(change, self.history_horizon);
         Ok((carrier_id, event))
     }
 
@@ -394,6 +405,18 @@ impl Store {
             .get(&call.telephone_number)
             .ok_or_else(|| StoreError::UnknownNumber(call.telephone_number.clone()))?;
         let number_row = &self.numbers[number as usize];
+        if call.start < self.history_horizon {
+            return Err(invalid(
+                "call",
+                format!(
+                    "it starts at {}, before {}: Teams was told no call would start that early, \
+                     and no longer knows who had {} then",
+                    oc_protocol::format_timestamp(call.start),
+                    oc_protocol::format_timestamp(self.history_horizon),
+                    call.telephone_number
+                ),
+            ));
+        }
         if !number_row.assigned_at(call.start) {
             return Err(invalid(
                 "call",
@@ -763,5 +786,38 @@ mod tests {
             .unwrap();
         assert_eq!(event.sequence, 1);
         assert_eq!(event.validate(), Ok(()));
+    }
+
+    /// Past the horizon, a call is still checked against the assignment in force when it
+    /// started; one starting before the horizon is refused, saying why.
+    #[test]
+    fn calls_before_the_history_horizon_are_refused() {
+        let mut store = one_number(StoreSettings::default(), 1_000, N);
+        store
+            .assign(N, to_user("sip:+14255550100@sbc.example;user=phone"))
+            .unwrap();
+        store.forget_assignments_before(5_000);
+        store.forget_assignments_before(2_000);
+        let call = |id: &str, start: UnixMillis| NewCall {
+            call_id: id.into(),
+            telephone_number: N.into(),
+            direction: oc_protocol::Direction::Outbound,
+            other_number: "+442079460000".into(),
+            start,
+            connect: None,
+            end: start + 1_000,
+            final_sip_code: 486,
+            availability_delay_ms: 0,
+            quality: None,
+        };
+        store.add_call(call("after", 5_000)).unwrap();
+        let err = store
+            .add_call(call("before", 4_999))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no call would start that early"),
+            "the horizon only moves forward: {err}"
+        );
     }
 }

@@ -27,7 +27,7 @@ pub(crate) struct NumberRow {
     pub(crate) assignment: Option<Assignment>,
     pub(crate) sequence: u64,
     pub(crate) last_changed: UnixMillis,
-    /// `(effective time, assigned)` for every change, in order.
+    /// `(effective time, assigned)` for every change of whether it is assigned, in order.
     pub(crate) history: Vec<(UnixMillis, bool)>,
 }
 
@@ -84,11 +84,21 @@ impl NumberRow {
     }
 
     /// Applies a planned change: the row takes its assignment (the event has its own copy).
-    pub(crate) fn commit(&mut self, change: PendingEvent) {
+    /// Of the history before `horizon` (no call starting earlier will be checked), only the
+    /// last entry is kept: it answers for the horizon and after.
+    pub(crate) fn commit(&mut self, change: PendingEvent, horizon: UnixMillis) {
+        let before = self.history.partition_point(|&(t, _)| t <= horizon);
+        if before > 1 {
+            self.history.drain(..before - 1);
+        }
         self.sequence = change.sequence;
         self.last_changed = change.effective;
-        self.history
-            .push((change.effective, change.assignment.is_some()));
+        // An update leaves the number assigned: the entry before it answers for it already, so
+        // the history grows with assignments and unassignments only.
+        let assigned = change.assignment.is_some();
+        if self.history.last().is_none_or(|&(_, was)| was != assigned) {
+            self.history.push((change.effective, assigned));
+        }
         self.assignment = change.assignment;
     }
 
@@ -166,9 +176,19 @@ mod tests {
         assignment: Option<Assignment>,
         at: UnixMillis,
     ) -> Result<u64, String> {
+        apply_with_horizon(row, kind, assignment, at, UnixMillis::MIN)
+    }
+
+    fn apply_with_horizon(
+        row: &mut NumberRow,
+        kind: NumberEventType,
+        assignment: Option<Assignment>,
+        at: UnixMillis,
+        horizon: UnixMillis,
+    ) -> Result<u64, String> {
         let change = row.plan(kind, assignment, at)?;
         let sequence = change.sequence;
-        row.commit(change);
+        row.commit(change, horizon);
         Ok(sequence)
     }
 
@@ -183,8 +203,37 @@ mod tests {
         assert_eq!(sequence, 3);
         assert!(!row.assigned_at(99));
         assert!(row.assigned_at(100));
+        assert!(row.assigned_at(200));
         assert!(row.assigned_at(299));
         assert!(!row.assigned_at(300));
+        // The update kept it assigned: no entry of its own.
+        assert_eq!(row.history, [(100, true), (300, false)]);
+    }
+
+    #[test]
+    fn history_before_the_horizon_keeps_only_what_answers_for_it() {
+        use NumberEventType::{Assigned, Unassigned};
+        let mut row = NumberRow::new("+14255550100".into(), 0, 0, 0);
+        for i in 0..100 {
+            apply_with_horizon(
+                &mut row,
+                Assigned,
+                Some(assignment()),
+                i * 100,
+                i * 100 - 280,
+            )
+            .unwrap();
+            apply_with_horizon(&mut row, Unassigned, None, i * 100 + 50, i * 100 - 280).unwrap();
+        }
+        // Two changes a tenth of a second, a horizon a quarter of a second back: the history
+        // stays at the changes since the horizon and the last before it.
+        assert!(row.history.len() <= 8, "{:?}", row.history);
+        // Every instant from the horizon on is answered as before.
+        let horizon = 99 * 100 - 280;
+        for at in horizon..10_000 {
+            let assigned = at % 100 < 50;
+            assert_eq!(row.assigned_at(at), assigned, "{at}");
+        }
     }
 
     #[test]

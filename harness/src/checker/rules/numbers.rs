@@ -258,9 +258,14 @@ const KEPT_SEQS: usize = MAX_SEQS_PER_EVIDENCE;
 /// The overtaken events each number's evidence names (each cites two exchanges).
 const KEPT_PAIRS: usize = MAX_SEQS_PER_EVIDENCE / 2;
 
-/// Keeps `seq` among the [`KEPT_SEQS`] smallest of `seqs`.
+/// Keeps `seq` among the [`KEPT_SEQS`] smallest of `seqs`, which never holds room for more (a
+/// `Vec` doubling would give each number room for 32).
 fn keep_smallest(seqs: &mut Vec<u64>, seq: u64) {
     if seqs.len() < KEPT_SEQS {
+        if seqs.len() == seqs.capacity() {
+            let room = (seqs.len() * 2).clamp(4, KEPT_SEQS);
+            seqs.reserve_exact(room - seqs.len());
+        }
         seqs.push(seq);
     } else if let Some(max) = seqs.iter_mut().max()
         && seq < *max
@@ -1160,6 +1165,7 @@ mod tests {
         let (delivered, redeliveries, overtaken, seqs, last) = summary(&mut d, "+0").unwrap();
         assert_eq!((delivered, redeliveries, overtaken), (2_000, 2_000, 0));
         assert_eq!(seqs.len(), KEPT_SEQS);
+        assert_eq!(d.folds[0].seqs.capacity(), KEPT_SEQS, "no room for more");
         assert_eq!(seqs[..3], [1, 2, 11]);
         assert_eq!(last, [seq - 9, seq - 8]);
     }

@@ -290,6 +290,13 @@ struct LoadArgs {
     quiet: bool,
 }
 
+/// The measuring build's figures (`scripts/bench-checker-memory.sh`), on standard error.
+#[cfg(feature = "heap-by-part")]
+fn report_checker_heap() {
+    let (now, peak) = oc_heap_meter::held(oc_heap_meter::Part::Checker);
+    eprintln!("heap held by the checker: {now} bytes at the end, {peak} bytes at the peak");
+}
+
 fn load_command(args: LoadArgs) -> ExitCode {
     let plan = match load::load_plan(&args.plan) {
         Ok(plan) => plan,
@@ -329,7 +336,10 @@ fn load_command(args: LoadArgs) -> ExitCode {
         progress: !args.quiet,
     };
     let system = actix_rt::System::new();
-    match system.block_on(load::load(&plan, &options, print_setup)) {
+    let outcome = system.block_on(load::load(&plan, &options, print_setup));
+    #[cfg(feature = "heap-by-part")]
+    report_checker_heap();
+    match outcome {
         Ok(outcome) => {
             print_report(
                 &outcome.report,
@@ -912,10 +922,7 @@ fn run_command(file: &std::path::Path, flags: RunFlags) -> ExitCode {
     let system = actix_rt::System::new();
     let outcome = system.block_on(run(&scenario, &options));
     #[cfg(feature = "heap-by-part")]
-    {
-        let (now, peak) = oc_heap_meter::held(oc_heap_meter::Part::Checker);
-        eprintln!("heap held by the checker: {now} bytes at the end, {peak} bytes at the peak");
-    }
+    report_checker_heap();
     match outcome {
         Ok(outcome) => {
             let mut code = finish(

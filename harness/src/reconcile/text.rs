@@ -996,9 +996,77 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
     push_digits(out, abs, width);
 }
 
+/// "00" to "99": two digits at a time.
+const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// `value % 100`'s two digits at `buf[at..at + 2]`.
+#[inline(always)]
+fn put_pair(buf: &mut [u8; 30], at: usize, value: u32) {
+    let i = 2 * (value % 100) as usize;
+    buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+}
+
+thread_local! {
+    /// The day [`push_rfc3339`] wrote last on this thread, and its `YYYY-MM-DD` (`i64::MIN`,
+    /// no day: a day since the epoch of nanoseconds in an `i64` is within ±106,752).
+    static LAST_WRITTEN_DAY: std::cell::Cell<(i64, [u8; 10])> =
+        const { std::cell::Cell::new((i64::MIN, [0; 10])) };
+}
+
 /// [`format_rfc3339`] appended to `out`, without allocating (`mismatches.csv` writes four
-/// timestamps a line): laid out in a fixed buffer, copied once.
+/// timestamps a line): laid out in a fixed buffer, copied once. The lines come mostly in time
+/// order, so a time's date is mostly the one before's: kept a thread, the calendar worked out
+/// once a day (the time of day and fraction are multiplications and a table).
 pub(crate) fn push_rfc3339(out: &mut Vec<u8>, ns: Nanos) {
+    let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
+    let date = match LAST_WRITTEN_DAY.get() {
+        (last, date) if last == days => date,
+        _ => {
+            let (year, month, day) = civil_from_days(days);
+            // Always, for the years 1677 to 2262 of an `i64`'s nanoseconds.
+            let Ok(year @ 0..=9999) = u32::try_from(year) else {
+                return push_rfc3339_general(out, ns);
+            };
+            let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+            put_pair(&mut buf, 0, year / 100);
+            put_pair(&mut buf, 2, year);
+            put_pair(&mut buf, 5, month);
+            put_pair(&mut buf, 8, day);
+            let date: [u8; 10] = buf[..10].try_into().unwrap_or_default();
+            LAST_WRITTEN_DAY.set((days, date));
+            date
+        }
+    };
+    // `rem` is 0 to a day less a nanosecond: unsigned, its divisions by constants are
+    // multiplications.
+    let rem = rem as u64;
+    let secs = (rem / SECOND as u64) as u32;
+    let fraction = (rem % SECOND as u64) as u32;
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    buf[..10].copy_from_slice(&date);
+    put_pair(&mut buf, 11, secs / 3600);
+    put_pair(&mut buf, 14, secs / 60 % 60);
+    put_pair(&mut buf, 17, secs % 60);
+    // The fraction's nine digits, then its trailing zeros dropped down to three.
+    buf[20] = b'0' + (fraction / 100_000_000) as u8;
+    let low = fraction % 100_000_000;
+    put_pair(&mut buf, 21, low / 1_000_000);
+    put_pair(&mut buf, 23, low / 10_000);
+    put_pair(&mut buf, 25, low / 100);
+    put_pair(&mut buf, 27, low);
+    let mut end = 29;
+    while end > 23 && buf[end - 1] == b'0' {
+        end -= 1;
+    }
+    buf[end] = b'Z';
+    out.extend_from_slice(&buf[..=end]);
+}
+
+/// [`push_rfc3339`] for every time, the date worked out each time: its fallback for a year
+/// past four digits, and the reference its tests hold it to.
+#[cold]
+#[inline(never)]
+fn push_rfc3339_general(out: &mut Vec<u8>, ns: Nanos) {
     let (days, rem) = (ns.div_euclid(DAY), ns.rem_euclid(DAY));
     let (year, month, day) = civil_from_days(days);
     if !(0..=9999).contains(&year) {
@@ -1008,20 +1076,14 @@ pub(crate) fn push_rfc3339(out: &mut Vec<u8>, ns: Nanos) {
     let mut fraction = (rem % SECOND) as u32;
     // `YYYY-MM-DDTHH:MM:SS.fffffffffZ`, the fraction's trailing zeros dropped down to three.
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    // Two digits at a time from a table of "00" to "99".
-    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-    let mut pair = |at: usize, value: u32| {
-        let i = 2 * (value % 100) as usize;
-        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
-    };
     let year = year.rem_euclid(10_000) as u32;
-    pair(0, year / 100);
-    pair(2, year);
-    pair(5, month);
-    pair(8, day);
-    pair(11, secs / 3600);
-    pair(14, secs / 60 % 60);
-    pair(17, secs % 60);
+    put_pair(&mut buf, 0, year / 100);
+    put_pair(&mut buf, 2, year);
+    put_pair(&mut buf, 5, month);
+    put_pair(&mut buf, 8, day);
+    put_pair(&mut buf, 11, secs / 3600);
+    put_pair(&mut buf, 14, secs / 60 % 60);
+    put_pair(&mut buf, 17, secs % 60);
     let mut digits = 9;
     while digits > 3 && fraction.is_multiple_of(10) {
         fraction /= 10;
@@ -1683,6 +1745,71 @@ pub(crate) mod tests {
         }
         assert!(at("2026-01-05T1a:00:00Z").is_err());
         assert!(at("2026-01-05T10:00:6/Z").is_err());
+    }
+
+    /// [`push_rfc3339`]'s date kept from the call before is the one worked out for each time,
+    /// at the awkward instants (day, month, leap-day and century edges, the epoch, before it,
+    /// the ends of an `i64`) taken in order, out of order and repeated, and at random ones.
+    #[test]
+    fn timestamps_written_with_the_day_kept_are_those_written_without() {
+        let day = |y: i64, m: u32, d: u32| days_from_civil(y, m, d) * DAY;
+        let mut instants = vec![0, -1, 1, i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1];
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (1969, 12, 31),
+            (2000, 2, 28),
+            (2000, 2, 29),
+            (2000, 3, 1),
+            (2100, 2, 28),
+            (2100, 3, 1),
+            (2024, 2, 29),
+            (2026, 12, 31),
+            (1678, 1, 1),
+            (2261, 12, 31),
+            (1900, 3, 1),
+        ] {
+            let at = day(y, m, d);
+            for delta in [
+                0,
+                -1,
+                1,
+                999_999,
+                1_000_000,
+                SECOND - 1,
+                SECOND,
+                DAY - 1,
+                DAY,
+            ] {
+                instants.extend(at.checked_add(delta));
+                instants.extend(at.checked_sub(delta));
+            }
+            instants.push(at + 12 * 3600 * SECOND + 123_456_700);
+        }
+        let mut x: i64 = 0x0bad_cafe_f00d_d00d;
+        for i in 0..20_000i64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Runs of times in the same day, and jumps between days and years.
+            let base = instants[instants.len() - 1];
+            instants.push(match i % 5 {
+                0 => x,
+                1 | 2 => base.saturating_add(x % (2 * 3600 * SECOND)),
+                3 => (x % (200 * 365 * DAY)) / 1000 * 1000,
+                _ => base.saturating_add((x % 100) * DAY),
+            });
+        }
+        let general = |ns: Nanos| {
+            let mut out = Vec::new();
+            push_rfc3339_general(&mut out, ns);
+            out
+        };
+        let mut order = instants.clone();
+        order.extend(instants.iter().rev());
+        order.extend(instants.iter().flat_map(|&ns| [ns, ns]));
+        for ns in order {
+            let mut out = b"x".to_vec();
+            push_rfc3339(&mut out, ns);
+            assert_eq!(out[1..], general(ns), "{ns}");
+        }
     }
 
     #[test]

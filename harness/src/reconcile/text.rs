@@ -991,9 +991,25 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
     if value < 0 {
         out.push(b'-');
     }
-    let abs = value.unsigned_abs();
-    let width = abs.checked_ilog10().map_or(1, |d| d as usize + 1);
-    push_digits(out, abs, width);
+    // Two digits at a time from the right into the 20 that a `u64` has at most.
+    let mut abs = value.unsigned_abs();
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    while abs >= 100 {
+        let i = 2 * (abs % 100) as usize;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+        abs /= 100;
+    }
+    if abs >= 10 {
+        let i = 2 * abs as usize;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+    } else {
+        at -= 1;
+        buf[at] = b'0' + abs as u8;
+    }
+    out.extend_from_slice(&buf[at..]);
 }
 
 /// "00" to "99": two digits at a time.

@@ -17,7 +17,7 @@ use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
-use super::text::{LineScanner, Nanos, push_digits, push_int, push_rfc3339};
+use super::text::{DelimiterTable, LineScanner, Nanos, push_digits, push_int, push_rfc3339};
 
 /// The header of `mismatches.csv`.
 pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
@@ -95,10 +95,12 @@ pub(crate) enum Text<'a> {
 }
 
 impl<'a> Text<'a> {
-    /// The text of the Teams row at the start of `bytes`.
-    pub(crate) fn teams(shape: &TeamsShape, bytes: &'a [u8]) -> Self {
+    /// The text of the Teams row at the start of `bytes` (`table`: the caller's, kept for
+    /// every row: see [`LineScanner::with_table`]).
+    pub(crate) fn teams(shape: &TeamsShape, bytes: &'a [u8], table: &mut DelimiterTable) -> Self {
         match shape {
-            TeamsShape::Csv(columns) => match plain_fields(bytes, b',', columns.described()) {
+            TeamsShape::Csv(columns) => match plain_fields(bytes, b',', columns.described(), table)
+            {
                 Some(fields) => Self::Plain(fields),
                 None => Self::Described(teams::describe(shape, bytes)),
             },
@@ -106,13 +108,14 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The text of the carrier row at the start of `bytes`.
+    /// The text of the carrier row at the start of `bytes` (`table` as for [`Self::teams`]).
     pub(crate) fn carrier(
         format: &CarrierFormat,
         columns: &CarrierColumns,
         bytes: &'a [u8],
+        table: &mut DelimiterTable,
     ) -> Self {
-        match plain_fields(bytes, format.delimiter, columns.described()) {
+        match plain_fields(bytes, format.delimiter, columns.described(), table) {
             Some(fields) => Self::Plain(fields),
             None => Self::Described(carrier::describe(format, columns, bytes)),
         }
@@ -123,9 +126,14 @@ impl<'a> Text<'a> {
 /// the line has no quote (so no field is escaped) and those fields are ASCII without a byte
 /// that [`push_field`] quotes: then they are what the `describe` functions read and
 /// `push_field` writes. `None` otherwise.
-fn plain_fields(bytes: &[u8], delimiter: u8, columns: [usize; 3]) -> Option<[&[u8]; 3]> {
+fn plain_fields<'a>(
+    bytes: &'a [u8],
+    delimiter: u8,
+    columns: [usize; 3],
+    table: &mut DelimiterTable,
+) -> Option<[&'a [u8]; 3]> {
     let line = &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())];
-    let mut scanner = LineScanner::new(line, delimiter);
+    let mut scanner = LineScanner::with_table(line, delimiter, table);
     let scanned = scanner.next_line()?;
     // The fields' places, then the fields from `line`, which outlives the scanner they are in.
     let (bounds, len) = (scanned.bounds?, scanned.line.len());
@@ -450,13 +458,14 @@ fn read_side(
         let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
         let mut k = 0;
         let mut failed = Ok(());
+        let mut table = [0; _];
         visit_offsets(path, group, json, |offset, bytes| {
             while k < group.len() && group[k] == offset {
                 k += 1;
                 let Some(m) = along.next() else { return };
                 let text = match kind {
-                    JobKind::Teams(shape) => Text::teams(shape, bytes),
-                    JobKind::Carrier(columns) => Text::carrier(format, columns, bytes),
+                    JobKind::Teams(shape) => Text::teams(shape, bytes, &mut table),
+                    JobKind::Carrier(columns) => Text::carrier(format, columns, bytes, &mut table),
                 };
                 let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
                 if failed.is_ok() {
@@ -658,7 +667,7 @@ mod tests {
         let shape = TeamsShape::Csv(teams::CsvColumns::from_header(header).unwrap());
         same_lines(
             &awkward_rows(13, b','),
-            |row| Text::teams(&shape, row),
+            |row| Text::teams(&shape, row, &mut [0; _]),
             |row| Text::Described(teams::describe(&shape, row)),
         );
         let formats = [
@@ -677,7 +686,7 @@ mod tests {
             let width = header.iter().filter(|&&b| b == format.delimiter).count() + 1;
             same_lines(
                 &awkward_rows(width, format.delimiter),
-                |row| Text::carrier(&format, &columns, row),
+                |row| Text::carrier(&format, &columns, row, &mut [0; _]),
                 |row| Text::Described(carrier::describe(&format, &columns, row)),
             );
         }

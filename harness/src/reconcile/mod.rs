@@ -509,6 +509,7 @@ pub fn reconcile_spilling(
                         ids.clear();
                         ids.extend(rows.iter().map(|row| row.id));
                         index.heads(&ids, &mut heads);
+                        let mut table = [0; _];
                         for (row, &head) in rows.iter_mut().zip(&heads) {
                             row.head = head;
                             if head == rows::NONE
@@ -517,8 +518,12 @@ pub fn reconcile_spilling(
                             {
                                 let at =
                                     (source::unpack_source(row.source).1 - job.offset) as usize;
-                                let text =
-                                    mismatches::Text::carrier(&format, columns, &job.data[at..]);
+                                let text = mismatches::Text::carrier(
+                                    &format,
+                                    columns,
+                                    &job.data[at..],
+                                    &mut table,
+                                );
                                 mismatches::push_unexpected(&mut lines, row, &text);
                             }
                         }

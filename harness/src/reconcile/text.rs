@@ -3,7 +3,7 @@
 //! integer millionths, and the 64-bit hash that keys call ids, all without allocating for the
 //! common case.
 
-use std::borrow::Cow;
+use std::borrow::{BorrowMut, Cow};
 
 use oc_protocol::hash::fold;
 
@@ -222,7 +222,7 @@ pub(crate) struct ScannedLine<'a> {
 /// order. No separate line-end search, no line scanned twice, one `u32` a field, in place. The
 /// lines are those of [`super::source::lines_inclusive`] (the last one without its `\n` when
 /// the chunk does not end with one).
-pub(crate) struct LineScanner<'a> {
+pub(crate) struct LineScanner<'a, F: BorrowMut<DelimiterTable> = DelimiterTable> {
     chunk: &'a [u8],
     delimiter: u8,
     /// The offset of the block whose flags are below.
@@ -237,9 +237,13 @@ pub(crate) struct LineScanner<'a> {
     quoted: bool,
     /// `u32::MAX`, then the current line's delimiters (offsets in the line), the first
     /// [`SCANNED_FIELDS`], then (once the line is taken) its length: [`ScannedLine::bounds`].
-    found: [u32; SCANNED_FIELDS + 2],
+    found: F,
     count: usize,
 }
+
+/// Where [`LineScanner`] puts a line's delimiters: its own, or one kept by a caller that makes
+/// a scanner a line (see [`LineScanner::with_table`]).
+pub(crate) type DelimiterTable = [u32; SCANNED_FIELDS + 2];
 
 /// How many delimiters [`LineScanner`] keeps a line; a line with more is [`split`]. One less
 /// than 256, so that a delimiter's slot is `1 +` its count's low byte.
@@ -247,6 +251,18 @@ const SCANNED_FIELDS: usize = 255;
 
 impl<'a> LineScanner<'a> {
     pub(crate) fn new(chunk: &'a [u8], delimiter: u8) -> Self {
+        Self::with_table(chunk, delimiter, [u32::MAX; SCANNED_FIELDS + 2])
+    }
+}
+
+impl<'a, F: BorrowMut<DelimiterTable>> LineScanner<'a, F> {
+    /// A scanner that puts the delimiters in `found`: a table kept by a caller that scans one
+    /// line at a time (the lines read back for `mismatches.csv`), where filling a fresh
+    /// kilobyte cost more than the line's scan. Only its first slot is set: every other slot
+    /// is written for a line before it is read.
+    #[inline(always)]
+    pub(crate) fn with_table(chunk: &'a [u8], delimiter: u8, mut found: F) -> Self {
+        found.borrow_mut()[0] = u32::MAX;
         let mut scanner = Self {
             chunk,
             delimiter,
@@ -256,7 +272,7 @@ impl<'a> LineScanner<'a> {
             quotes: 0,
             line_start: 0,
             quoted: false,
-            found: [u32::MAX; SCANNED_FIELDS + 2],
+            found,
             count: 0,
         };
         scanner.load();
@@ -300,7 +316,8 @@ impl<'a> LineScanner<'a> {
             while delimiters != 0 {
                 let at = self.base + delimiters.trailing_zeros() as usize;
                 // The count's low byte, below the array's length: no bounds check.
-                self.found[1 + usize::from(self.count as u8)] = (at - self.line_start) as u32;
+                self.found.borrow_mut()[1 + usize::from(self.count as u8)] =
+                    (at - self.line_start) as u32;
                 self.count += 1;
                 delimiters &= delimiters - 1;
             }
@@ -337,7 +354,7 @@ impl<'a> LineScanner<'a> {
             Some(last)
                 if self.delimiter == b'\r'
                     && count <= SCANNED_FIELDS
-                    && self.found[1 + last] as usize >= line.len() =>
+                    && self.found.borrow()[1 + last] as usize >= line.len() =>
             {
                 last
             }
@@ -345,13 +362,14 @@ impl<'a> LineScanner<'a> {
         };
         let plain = !quoted && count <= SCANNED_FIELDS;
         if plain {
-            self.found[count + 1] = line.len() as u32;
+            self.found.borrow_mut()[count + 1] = line.len() as u32;
         }
+        let found: &DelimiterTable = self.found.borrow();
         ScannedLine {
             start,
             line,
-            delimiters: plain.then(|| &self.found[1..count + 1]),
-            bounds: plain.then(|| &self.found[..count + 2]),
+            delimiters: plain.then(|| &found[1..count + 1]),
+            bounds: plain.then(|| &found[..count + 2]),
         }
     }
 }
@@ -1422,10 +1440,20 @@ pub(crate) mod tests {
     type Scanned = (usize, Vec<u8>, Option<Vec<Vec<u8>>>);
 
     /// What [`LineScanner`] should give: the lines of `lines_inclusive`, without line ends,
-    /// and `split`'s fields for those without a quote.
+    /// and `split`'s fields for those without a quote. The same from a scanner given a table
+    /// that another scan left (here: arbitrary offsets, small and large), as a line read back
+    /// is scanned: the table's slots are written for each line before they are read.
     fn scanned_lines(chunk: &[u8], delimiter: u8) -> Vec<Scanned> {
+        let fresh = lines_of(LineScanner::new(chunk, delimiter));
+        let mut table: DelimiterTable =
+            std::array::from_fn(|i| (i as u32).wrapping_mul(7919) % 300);
+        let kept = lines_of(LineScanner::with_table(chunk, delimiter, &mut table));
+        assert_eq!(fresh, kept);
+        fresh
+    }
+
+    fn lines_of<F: BorrowMut<DelimiterTable>>(mut scanner: LineScanner<'_, F>) -> Vec<Scanned> {
         let mut got = Vec::new();
-        let mut scanner = LineScanner::new(chunk, delimiter);
         while let Some(scanned) = scanner.next_line() {
             let fields = scanned.delimiters.map(|delimiters| {
                 let fields = LineFields::Plain {

@@ -17,7 +17,7 @@ use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
 use super::spill::{self, Block, Key, Spill};
 use super::teams::{self, TeamsShape};
-use super::text::{DelimiterTable, LineScanner, Nanos, push_digits, push_int, push_rfc3339};
+use super::text::{DelimiterTable, LineScanner, Nanos, pair, push_int, push_rfc3339};
 
 /// The header of `mismatches.csv`.
 pub(crate) const HEADER: &str = "class,billed_differs,call_id,calling_number,called_number,teams_start,teams_end,teams_duration_ms,teams_billed_s,duration_source,carrier_connect,carrier_end,carrier_duration_ms,difference_ms";
@@ -36,18 +36,20 @@ fn push_ms(out: &mut Vec<u8>, ns: Nanos) {
         out.push(b'-');
     }
     let abs = ns.unsigned_abs();
-    let whole = abs / 1_000_000;
-    push_int(out, whole as i64);
-    let mut fraction = abs % 1_000_000;
+    // At most `u64::MAX / 10^6`: an `i64`.
+    push_int(out, (abs / 1_000_000) as i64);
+    let fraction = (abs % 1_000_000) as u32;
     if fraction != 0 {
-        // Six digits, less the trailing zeros.
-        let mut digits = 6;
-        while fraction.is_multiple_of(10) {
-            fraction /= 10;
-            digits -= 1;
+        // Six digits, two at a time, less the trailing zeros (not all six: `fraction` is not 0).
+        let [a, b] = pair(fraction / 10_000);
+        let [c, d] = pair(fraction / 100);
+        let [e, f] = pair(fraction);
+        let digits = [b'.', a, b, c, d, e, f];
+        let mut end = digits.len();
+        while end > 2 && digits[end - 1] == b'0' {
+            end -= 1;
         }
-        out.push(b'.');
-        push_digits(out, fraction, digits);
+        out.extend_from_slice(&digits[..end]);
     }
 }
 

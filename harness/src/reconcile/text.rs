@@ -994,16 +994,6 @@ pub(crate) fn format_rfc3339(ns: Nanos) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// `value`'s last `width` decimal digits, zero-padded.
-pub(crate) fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
-    let at = out.len();
-    out.resize(at + width, b'0');
-    for slot in out[at..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
 /// A whole number in decimal, as `Display` writes it.
 pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
     if value < 0 {
@@ -1032,6 +1022,13 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
 
 /// "00" to "99": two digits at a time.
 const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// `value % 100`'s two digits.
+#[inline(always)]
+pub(crate) fn pair(value: u32) -> [u8; 2] {
+    let i = 2 * (value % 100) as usize;
+    [PAIRS[i], PAIRS[i + 1]]
+}
 
 /// `value % 100`'s two digits at `buf[at..at + 2]`.
 #[inline(always)]

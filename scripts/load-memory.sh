@@ -12,6 +12,9 @@
 # retirement (`-` before the first).
 # The output directory is $OUT (default: ${CARGO_TARGET_DIR:-target}/load-memory): the report,
 # metrics.ndjson, the carrier's configuration, both processes' logs.
+# HARNESS=PATH measures that oc-harness binary instead of this tree's release build (e.g. the
+# build before a change, or the `--features heap-by-part` build, whose last line of
+# harness.stderr gives the checker's heap).
 # Needs GNU time (/usr/bin/time) and python3 (picks a free port).
 # Exit codes: the harness's (0 every threshold held, 1 one failed), 2 bad usage or a tool missing.
 set -euo pipefail
@@ -37,7 +40,8 @@ mkdir -p "$out"
 cargo build --release --locked -p oc-harness -p mock-carrier >&2
 # Copies, so that a rebuild during the hour does not touch the running binaries.
 mkdir -p "$out/bin"
-cp "$target/release/oc-harness" "$target/release/mock-carrier" "$out/bin/"
+cp "${HARNESS:-$target/release/oc-harness}" "$out/bin/oc-harness"
+cp "$target/release/mock-carrier" "$out/bin/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 /usr/bin/time -v -o "$out/time.txt" "$out/bin/oc-harness" load \
@@ -99,4 +103,5 @@ code=$?
 set -e
 echo "exit code $code; $(grep -E 'Elapsed|Maximum resident' "$out/time.txt" | sed 's/^\s*//' | paste -sd';')"
 tail -n 3 "$out/harness.stdout"
+grep 'heap held by the checker' "$out/harness.stderr" || true
 exit "$code"

@@ -639,6 +639,7 @@ stages = [{ duration = "10s", target = 5 }]
             names,
             [
                 "busy-hour",
+                "number-churn",
                 "onboarding",
                 "one-hour",
                 "outage-and-recovery",

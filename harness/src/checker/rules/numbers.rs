@@ -416,10 +416,16 @@ impl Deliveries {
         }
     }
 
-    /// Whether candidates must be kept whatever their number waits for: an orphan's number is
-    /// not known yet, and a deferred arrival is still to be matched.
+    /// Whether arrivals wait in `deferred`, in the order they came: an orphan's number is not
+    /// known yet, and an arrival may have been overtaken by it.
+    fn deferring(&self) -> bool {
+        self.orphans > 0 || !self.deferred.is_empty()
+    }
+
+    /// Whether candidates must be kept whatever their number waits for: while arrivals are
+    /// deferred, one of them may still be matched to any.
     fn holding(&self) -> bool {
-        self.keep_candidates || self.orphans > 0 || !self.deferred.is_empty()
+        self.keep_candidates || self.deferring()
     }
 
     fn event(&mut self, event: &oc_protocol::NumberEvent) {
@@ -491,7 +497,11 @@ impl Deliveries {
         });
         if open.number == Open::ORPHAN {
             if open.early.is_empty() {
+                // It arrives now: it takes its place among the arrivals to match, which wait
+                // until its event (its number) is known.
                 self.orphans += 1;
+                open.deferred = true;
+                self.deferred.push_back(key);
             }
             open.early.push(seen);
             return;
@@ -501,7 +511,7 @@ impl Deliveries {
 
     /// Folds an attempt of an event whose number is known.
     fn fold_attempt(&mut self, key: EventKey, seen: Seen) {
-        let holding = self.holding();
+        let (holding, deferring) = (self.holding(), self.deferring());
         let Some(open) = self.open.get_mut(&key) else {
             return;
         };
@@ -532,8 +542,8 @@ impl Deliveries {
                 fold.forget_candidates();
             }
         }
-        if arrives {
-            if self.ended || !holding {
+        if arrives && !open.deferred {
+            if self.ended || !deferring {
                 self.arrive(key);
             } else {
                 open.deferred = true;
@@ -1278,7 +1288,7 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_candidates_and_settled_events_changes_no_judgement() {
+    fn neither_forgetting_nor_the_order_of_events_and_attempts_changes_a_judgement() {
         let fold = |history: &[Step], keep: bool| {
             let mut d = Deliveries {
                 keep_candidates: keep,
@@ -1308,7 +1318,15 @@ mod tests {
         for seed in 0..40 {
             let history = history(seed);
             let forgetting = fold(&history, false);
+            // Keeping every candidate to the end matches the same events.
             assert_eq!(forgetting, fold(&history, true), "seed {seed}");
+            // So does observing every event before any attempt, as a kept history is replayed:
+            // no attempt then waits for its event.
+            let (events, attempts): (Vec<Step>, Vec<Step>) = history
+                .into_iter()
+                .partition(|step| matches!(step, Step::Event(_)));
+            let replayed: Vec<Step> = events.into_iter().chain(attempts).collect();
+            assert_eq!(forgetting, fold(&replayed, false), "seed {seed}, replayed");
             overtaken += forgetting.iter().flatten().map(|f| f.2).sum::<u64>();
         }
         assert!(overtaken > 40, "the histories overtake: {overtaken}");

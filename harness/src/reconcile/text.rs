@@ -1004,15 +1004,13 @@ pub(crate) fn push_int(out: &mut Vec<u8>, value: i64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     while abs >= 100 {
-        let i = 2 * (abs % 100) as usize;
         at -= 2;
-        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+        buf[at..at + 2].copy_from_slice(&pair((abs % 100) as u32));
         abs /= 100;
     }
     if abs >= 10 {
-        let i = 2 * abs as usize;
         at -= 2;
-        buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+        buf[at..at + 2].copy_from_slice(&pair(abs as u32));
     } else {
         at -= 1;
         buf[at] = b'0' + abs as u8;
@@ -1033,8 +1031,7 @@ pub(crate) fn pair(value: u32) -> [u8; 2] {
 /// `value % 100`'s two digits at `buf[at..at + 2]`.
 #[inline(always)]
 fn put_pair(buf: &mut [u8; 30], at: usize, value: u32) {
-    let i = 2 * (value % 100) as usize;
-    buf[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
+    buf[at..at + 2].copy_from_slice(&pair(value));
 }
 
 thread_local! {

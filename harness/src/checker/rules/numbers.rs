@@ -475,8 +475,15 @@ impl Deliveries {
                 Vec::new()
             }
         };
-        if fold.last.as_ref().is_none_or(|(s, _)| event.sequence > *s) {
-            fold.last = Some((event.sequence, Vec::new()));
+        // The newest event so far: its attempts' list is the last one's, emptied (not one
+        // allocated an event).
+        match &mut fold.last {
+            Some((sequence, seqs)) if event.sequence > *sequence => {
+                *sequence = event.sequence;
+                seqs.clear();
+            }
+            Some(_) => {}
+            None => fold.last = Some((event.sequence, Vec::new())),
         }
         for seen in early {
             self.fold_attempt(key, seen);

@@ -175,9 +175,16 @@ impl MockCarrier {
         self.shared.ledger_len()
     }
 
+    /// How many changes of its numbers the carrier's view holds, over all numbers (what
+    /// [`MockCarrier::retire_settled`] forgets once no call can ask about them).
+    pub fn number_changes_held(&self) -> usize {
+        self.shared.lock_numbers().changes_held()
+    }
+
     /// Retires from the ledger the calls settled (their last report accepted, nothing of them
     /// pending) at least `retire_after_ms` before simulated time `now`: their truth stays in
-    /// the ground truth's counts (`retired`), no longer in its list. For a long-running
+    /// the ground truth's counts (`retired`), no longer in its list, and forgets the number
+    /// changes superseded before both that time and every leg held. For a long-running
     /// `serve`, whose memory would otherwise grow with every call; returns how many.
     pub fn retire_settled(&self, now: UnixMillis) -> usize {
         self.shared.retire_settled(now)

@@ -37,6 +37,9 @@ pub struct CarrierConfig {
     /// no longer in its list of calls, and its memory is given back. A record of a retired
     /// call that comes again counts as a new call, so this must outlast any correction Teams
     /// may still send. Only `serve` retires calls; an in-process carrier keeps every one.
+    /// `serve` also forgets, in each number's history, the changes superseded before this long
+    /// ago and before every leg it holds: a call whose connect time is older than that when it
+    /// comes is judged on the changes kept.
     #[serde(default = "default_retire_after_ms")]
     pub retire_after_ms: i64,
     /// Where `serve` writes the ground truth on exit; by default

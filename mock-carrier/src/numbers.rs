@@ -4,8 +4,12 @@
 //! Every notification Teams sends is a new event to apply, tens of thousands a second under
 //! load, so the book is laid out for that: numbers interned once and their states in rows that
 //! never move ([`Strings`], [`Chunked`], as the ledger keeps calls), each history a short
-//! vector in sequence order, and applied eventIds kept as their 128 bits in a hash table rather
-//! than a heap string each.
+//! vector in sequence order.
+//!
+//! Nothing here grows with the number of events, only with the numbers (the Standards ask it
+//! of a long-running `serve`): a redelivered event is told by its sequence, not by a set of
+//! every eventId applied, and each number's history forgets the changes that no call still to
+//! be judged can ask about ([`NumberBook::forget_history_before`]).
 
 use std::collections::HashSet;
 
@@ -17,7 +21,7 @@ use oc_protocol::{
 
 use oc_protocol::validate::is_uuid;
 
-use crate::ledger::{Chunked, Strings};
+use crate::ledger::{Chunked, Strings, index_u32};
 use crate::profile::Profile;
 
 /// What became of one event of a notification.
@@ -25,7 +29,8 @@ use crate::profile::Profile;
 pub(crate) enum EventOutcome {
     /// Applied to the number.
     Applied,
-    /// Its eventId was applied before [NUM-IDEMPOTENT].
+    /// It is the event last applied to its number, delivered again [NUM-IDEMPOTENT] (the
+    /// `NumOrder` profile: any event applied before).
     Redelivered,
     /// Its sequence is not above the number's last applied one [NUM-ORDER].
     Stale,
@@ -49,6 +54,9 @@ struct NumberState {
     usage: Option<NumberUsage>,
     sequence: u64,
     applied_events: u64,
+    /// The eventId of the event last applied, as its bits ([`canonical_uuid`]; `None` for an
+    /// id in another form), to tell a redelivery from another stale event.
+    last_event: Option<u128>,
     /// Every change the carrier learnt of, in sequence order, one per sequence (the last one
     /// heard of a sequence wins). Kept even for events too stale to change the current state,
     /// because they still say when the number was or was not assigned (PROTOCOL.md 2.3).
@@ -66,6 +74,7 @@ impl NumberState {
             usage: None,
             sequence: 0,
             applied_events: 0,
+            last_event: None,
             history: Vec::new(),
         }
     }
@@ -85,9 +94,64 @@ impl NumberState {
             _ => self.history.push(change),
         }
     }
+
+    /// Forgets the changes that cannot answer [`NumberBook::assigned_at`] for any time at or
+    /// after `horizon`: those of a lower sequence than the last change effective at or before
+    /// it, which outranks them at every such time.
+    fn forget_before(&mut self, horizon: UnixMillis) {
+        let Some(last_before) = self.history.iter().rposition(|c| c.effective <= horizon) else {
+            return;
+        };
+        if last_before > 0 {
+            self.history.drain(..last_before);
+            // A burst of changes left room that a quiet number would hold for good.
+            if self.history.capacity() > 2 * self.history.len() + 4 {
+                self.history.shrink_to_fit();
+            }
+        }
+    }
 }
 
-/// The eventIds applied: only ever looked up, never listed.
+/// The eventIds the `NumOrder` profile applied, which it cannot tell by their sequence: only
+/// ever looked up, never listed. Two generations of [`ID_GENERATION`] ids each, the older
+/// dropped when the newer fills, so that an id is remembered for at least that many events
+/// after it: a minute and a half of this sandbox's fastest number events, beyond Teams' last
+/// retry (at most 61 s after the first attempt: five 5-s timeouts and 31 s of back-off).
+#[derive(Debug)]
+struct RecentIds {
+    current: AppliedIds,
+    previous: AppliedIds,
+    /// How many ids a generation holds: [`ID_GENERATION`] but in tests.
+    generation: usize,
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        Self {
+            current: AppliedIds::default(),
+            previous: AppliedIds::default(),
+            generation: ID_GENERATION,
+        }
+    }
+}
+
+/// How many eventIds a generation of [`RecentIds`] holds.
+const ID_GENERATION: usize = 1 << 22;
+
+impl RecentIds {
+    /// Adds `id`; false when it is remembered already.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.previous.contains(id) {
+            return false;
+        }
+        if self.current.len() >= self.generation {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(id)
+    }
+}
+
+/// A set of eventIds.
 #[derive(Debug, Default)]
 struct AppliedIds {
     /// Canonical UUIDs (lower-case, hyphenated: what the webhook's validation lets through,
@@ -114,6 +178,17 @@ impl AppliedIds {
             }
         }
     }
+
+    fn contains(&self, id: &str) -> bool {
+        match canonical_uuid(id) {
+            Some(bits) => self.uuids.find(hash_uuid(bits), |&k| k == bits).is_some(),
+            None => self.other.contains(id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.uuids.len() + self.other.len()
+    }
 }
 
 /// A hash of a UUID's bits (the table's order is never read).
@@ -135,21 +210,24 @@ fn canonical_uuid(id: &str) -> Option<u128> {
     })
 }
 
-/// Every number the carrier has heard of, and the eventIds it applied.
+/// Every number the carrier has heard of.
 #[derive(Debug, Default)]
 pub(crate) struct NumberBook {
     /// The numbers heard of, each named by its index in `states`.
     numbers: Strings,
     states: Chunked<NumberState>,
-    applied_event_ids: AppliedIds,
+    /// The eventIds applied, kept only by the `NumOrder` profile.
+    order_ids: RecentIds,
 }
 
 impl NumberBook {
     /// Applies one (validated) event as `profile` does.
     pub(crate) fn apply(&mut self, event: &NumberEvent, profile: Profile) -> EventOutcome {
-        // Without eventId bookkeeping (NumIdempotent) no id is kept; otherwise an id is kept
-        // whatever becomes of its event, so adding it is the check.
-        if profile != Profile::NumIdempotent && !self.applied_event_ids.insert(&event.event_id) {
+        // A redelivery carries its event's sequence, which is not above the number's last
+        // applied one once the event was applied: the sequence guards every profile but
+        // NumOrder, which ignores it (on purpose) and so keeps the ids it applied. NumIdempotent
+        // keeps no guard of its own.
+        if profile == Profile::NumOrder && !self.order_ids.insert(&event.event_id) {
             return EventOutcome::Redelivered;
         }
         let effective = parse_timestamp(&event.effective_date_time).unwrap_or_default();
@@ -222,6 +300,22 @@ impl NumberBook {
         })
     }
 
+    /// Forgets, in every number's history, the changes that cannot answer
+    /// [`NumberBook::assigned_at`] for a time at or after `horizon`. A long-running `serve` calls
+    /// it with the earliest time a call it holds, or may still be sent, can ask about.
+    pub(crate) fn forget_history_before(&mut self, horizon: UnixMillis) {
+        for index in 0..index_u32(self.states.len()) {
+            self.states[index].forget_before(horizon);
+        }
+    }
+
+    /// How many changes the numbers' histories hold, in all.
+    pub(crate) fn changes_held(&self) -> usize {
+        (0..index_u32(self.states.len()))
+            .map(|index| self.states[index].history.len())
+            .sum()
+    }
+
     /// How many numbers the carrier has heard of.
     pub(crate) fn len(&self) -> usize {
         self.states.len()
@@ -250,12 +344,19 @@ fn apply_to(
     };
     // Breaks NUM-STATE on purpose: an unassignment is acknowledged and forgotten.
     let ignored = profile == Profile::NumState && !assigned;
+    let id = canonical_uuid(&event.event_id);
     if stale || ignored {
-        return EventOutcome::Stale;
+        let again = profile != Profile::NumOrder && id.is_some() && id == entry.last_event;
+        return if again {
+            EventOutcome::Redelivered
+        } else {
+            EventOutcome::Stale
+        };
     }
     entry.tenant_id.clone_from(&event.tenant_id);
     entry.sequence = event.sequence;
     entry.applied_events += 1;
+    entry.last_event = id;
     if assigned {
         entry.state = AssignmentState::Assigned;
         entry.sip_uri.clone_from(&event.sip_uri);
@@ -369,6 +470,114 @@ mod tests {
             assert!(ids.insert(&format!("00000000-0000-4000-8000-{i:012x}")));
         }
         assert!(!ids.insert("00000000-0000-4000-8000-000000000007"));
+    }
+
+    #[test]
+    fn a_redelivery_is_told_by_its_sequence_without_a_set_of_ids() {
+        let mut book = NumberBook::default();
+        let e1 = event(1, 1, NumberEventType::Assigned, "09:00:00");
+        let e2 = event(2, 2, NumberEventType::Updated, "09:10:00");
+        let e3 = event(3, 3, NumberEventType::Unassigned, "09:20:00");
+        for profile in [Profile::Correct, Profile::NumState] {
+            let mut book = NumberBook::default();
+            assert_eq!(book.apply(&e1, profile), EventOutcome::Applied);
+            assert_eq!(book.apply(&e2, profile), EventOutcome::Applied);
+            assert_eq!(book.apply(&e2, profile), EventOutcome::Redelivered);
+            // An older event delivered again is stale as any other.
+            assert_eq!(book.apply(&e1, profile), EventOutcome::Stale);
+            assert_eq!(book.view(N).unwrap().applied_events, 2, "{profile:?}");
+        }
+        assert_eq!(book.apply(&e3, Profile::Correct), EventOutcome::Applied);
+        assert_eq!(book.apply(&e3, Profile::Correct), EventOutcome::Redelivered);
+        assert_eq!(book.order_ids.current.len(), 0, "only NumOrder keeps ids");
+    }
+
+    #[test]
+    fn num_order_remembers_an_id_for_a_whole_generation_at_least() {
+        let mut ids = RecentIds {
+            generation: 4,
+            ..RecentIds::default()
+        };
+        let id = |i: u32| format!("00000000-0000-4000-8000-{i:012x}");
+        for i in 0..4 {
+            assert!(ids.insert(&id(i)));
+        }
+        // The fifth id opens a generation: the first four are still remembered.
+        for i in 4..8 {
+            assert!(ids.insert(&id(i)));
+            assert!(!ids.insert(&id(0)), "id 0 after {i}");
+        }
+        // The ninth drops the first generation, and nothing newer.
+        assert!(ids.insert(&id(8)));
+        assert!(!ids.insert(&id(4)));
+        assert!(ids.insert(&id(0)));
+        assert!(ids.current.len() + ids.previous.len() <= 8);
+    }
+
+    #[test]
+    fn forgetting_history_keeps_every_answer_at_or_after_the_horizon() {
+        // A number changing 2,000 times, in an order that lets some events overtake others
+        // and with effective times not always rising with the sequence.
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (rng >> 33) % n
+        };
+        let changes: Vec<Change> = (1..=2_000u64)
+            .map(|sequence| Change {
+                sequence,
+                effective: i64::try_from(sequence * 10 + next(25)).unwrap(),
+                assigned: next(2) == 0,
+            })
+            .collect();
+        let mut whole = NumberState::heard_of("t");
+        let mut pruned = NumberState::heard_of("t");
+        let answer = |s: &NumberState, at: i64| {
+            s.history
+                .iter()
+                .rev()
+                .find(|c| c.effective <= at)
+                .map(|c| c.assigned)
+        };
+        for (i, chunk) in changes.chunks(50).enumerate() {
+            let mut chunk = chunk.to_vec();
+            let last = chunk.len() - 1;
+            chunk.swap(0, last);
+            for &c in &chunk {
+                whole.learn(c);
+                pruned.learn(c);
+            }
+            let horizon = i64::try_from(i * 500).unwrap();
+            pruned.forget_before(horizon);
+            assert!(pruned.history.len() <= 80, "{} kept", pruned.history.len());
+            for at in horizon..horizon + 700 {
+                assert_eq!(answer(&pruned, at), answer(&whole, at), "at {at}");
+            }
+        }
+        assert_eq!(whole.history.len(), 2_000);
+    }
+
+    #[test]
+    fn the_book_forgets_for_every_number_and_still_answers_after_the_horizon() {
+        let mut book = NumberBook::default();
+        for (id, (sequence, kind, at)) in [
+            (1, NumberEventType::Assigned, "09:00:00"),
+            (2, NumberEventType::Unassigned, "10:00:00"),
+            (3, NumberEventType::Assigned, "11:00:00"),
+            (4, NumberEventType::Updated, "12:00:00"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = u8::try_from(id).unwrap();
+            book.apply(&event(id, sequence, kind, at), Profile::Correct);
+        }
+        let at = |t: &str| parse_timestamp(&format!("2026-11-26T{t}.000Z")).unwrap();
+        book.forget_history_before(at("11:30:00"));
+        let kept = &book.get(N).unwrap().history;
+        assert_eq!(kept.iter().map(|c| c.sequence).collect::<Vec<_>>(), [3, 4]);
+        assert!(book.assigned_at(N, at("11:30:00")));
+        assert!(book.assigned_at(N, at("12:30:00")));
     }
 
     #[test]

@@ -82,12 +82,22 @@ impl Shared {
     }
 
     /// Retires the calls settled `retire_after_ms` before `now` or earlier from the ledger
-    /// (see [`Ledger::retire`]); returns how many.
+    /// (see [`Ledger::retire`]), and forgets the number changes no call can ask about any
+    /// more: those before both that time and the connect time of every leg still held
+    /// ([`NumberBook::forget_history_before`]). A call that comes more than `retire_after_ms`
+    /// after its connect time is judged on the changes kept. Returns how many calls retired.
     pub(crate) fn retire_settled(&self, now: UnixMillis) -> usize {
         let settings = self.truth_settings();
         let before = now.saturating_sub(self.config.retire_after_ms);
-        self.lock_ledger()
-            .retire(before, |call| call_truth(call, &settings))
+        let mut ledger = self.lock_ledger();
+        let retired = ledger.retire(before, |call| call_truth(call, &settings));
+        let horizon = ledger
+            .earliest_leg_connect()
+            .map_or(before, |c| c.min(before));
+        // The ledger stays locked meanwhile (it is taken before the book), so that no leg
+        // comes in between finding the horizon and forgetting before it.
+        self.lock_numbers().forget_history_before(horizon);
+        retired
     }
 
     /// Hands `f` the ledger's [`Ledger::is_final`], with the ledger locked meanwhile.

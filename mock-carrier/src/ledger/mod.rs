@@ -26,8 +26,7 @@ use crate::truth::Tally;
 pub use read::SwitchRecord;
 pub(crate) use read::{AcceptedRef, CallRef};
 use row::{BatchRow, CallRow, NONE, Report, ReportRow, TagSets, flag};
-use table::index_u32;
-pub(crate) use table::{Chunked, Strings};
+pub(crate) use table::{Chunked, Strings, index_u32};
 
 /// Where a call came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,6 +539,12 @@ impl Ledger {
             .collect();
         self.compact(&gone);
         count
+    }
+
+    /// The earliest connect time of a certification leg the ledger holds: the earliest time
+    /// its calls may still ask whether their number was assigned ([`Ledger::take_due`]).
+    pub(crate) fn earliest_leg_connect(&self) -> Option<UnixMillis> {
+        self.legs.values().map(|leg| leg.connect).min()
     }
 
     /// Drops each call whose entry in `gone` is true, copying the others into a fresh ledger

@@ -172,6 +172,56 @@ async fn post_legs(url: &str, legs: Value) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// What a long-running `serve` does after each cycle: each number keeps the changes a call may
+/// still ask about (after `retire_after_ms` ago, and after every leg held), not every change
+/// it heard of; a redelivery is still applied at most once.
+#[tokio::test]
+async fn number_histories_forget_what_no_call_can_ask_about() {
+    let teams = FakeTeams::start(10).await;
+    let mut config = teams.config();
+    config.calls_from = CallSource::Legs;
+    config.retire_after_ms = 60_000;
+    let carrier = MockCarrier::start(config).unwrap();
+    let url = carrier.base_url();
+    // 300 changes of N1, one a second: assigned on odd sequences, unassigned on even ones.
+    let batch = |b: u64| {
+        let events = (b * 100 + 1..=b * 100 + 100)
+            .map(|seq| {
+                let kind = if seq % 2 == 1 { Assigned } else { Unassigned };
+                event(
+                    1_000 + u128::from(seq),
+                    N1,
+                    seq,
+                    kind,
+                    i64::try_from(seq).unwrap(),
+                )
+            })
+            .collect();
+        notification(u128::from(b) + 1, events)
+    };
+    for b in 0..3 {
+        assert_eq!(post(&url, &batch(b), Signed::Now).await.0, 200);
+    }
+    assert_eq!(post(&url, &batch(1), Signed::Now).await.0, 200);
+    assert_eq!(probe(&url, N1).await.1["appliedEvents"], 300);
+    assert_eq!(carrier.number_changes_held(), 300);
+    // 60 s before T0 + 250 s: the changes from the last one effective by T0 + 190 s.
+    carrier.retire_settled(T0 + 250_000);
+    assert_eq!(carrier.number_changes_held(), 111);
+    // A leg at T0 + 200.5 s, when N1 was not assigned, is held (a late webhook may still
+    // say otherwise), and keeps the history from its connect time on.
+    let leg = json!({"legs": [{
+        "callId": "held", "telephoneNumber": N1,
+        "connectDateTime": oc_protocol::format_timestamp(T0 + 200_500),
+        "endDateTime": oc_protocol::format_timestamp(T0 + 230_500),
+    }]});
+    assert_eq!(post_legs(&url, leg).await.0, 202);
+    carrier.retire_settled(T0 + 400_000);
+    assert_eq!(carrier.number_changes_held(), 101);
+    assert_eq!(probe(&url, N1).await.1["sequence"], 300);
+    carrier.stop().await;
+}
+
 #[tokio::test]
 async fn legs_are_reported_exactly_and_only_while_their_number_was_assigned() {
     let teams = FakeTeams::start(10).await;

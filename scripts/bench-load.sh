@@ -15,7 +15,7 @@
 #    first, PINNED=1 only the second.
 #    The body wrk posts is signed once, when the script starts: an `OC-Signature` is valid for
 #    300 s (PROTOCOL 1) and mock-carrier checks the timestamp's freshness and the HMAC, and
-#    keeps no replay cache beyond applying each eventId once [NUM-IDEMPOTENT], so every
+#    keeps no replay cache (a repeated event is told by its sequence [NUM-IDEMPOTENT]), so every
 #    request of a 20-s run is a valid, acknowledged notification (applied once, then
 #    acknowledged as a repeat, which costs the carrier what a new event of the same size
 #    does: the body is an assignment, as most of the generator's events are).

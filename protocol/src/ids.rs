@@ -39,6 +39,41 @@ impl UuidText {
     }
 }
 
+/// The 128 bits of a UUID in the protocol's canonical form (lower-case, hyphenated 8-4-4-4-12:
+/// what [`crate::validate::is_uuid`] accepts), so that writing them in that form gives `text`
+/// back: two texts have the same bits only when they are the same text. `None` for any other
+/// text. Every webhook's event ids are read so, on both sides: one table look-up a digit.
+pub fn uuid_bits(text: &str) -> Option<u128> {
+    let bytes: &[u8; 36] = text.as_bytes().try_into().ok()?;
+    if [8, 13, 18, 23].iter().any(|&at| bytes[at] != b'-') {
+        return None;
+    }
+    let mut bits = 0u128;
+    let mut invalid = 0u8;
+    for group in [0..8, 9..13, 14..18, 19..23, 24..36] {
+        for &c in &bytes[group] {
+            let digit = HEX_VALUE[usize::from(c)];
+            invalid |= digit;
+            bits = bits << 4 | u128::from(digit & 0xf);
+        }
+    }
+    (invalid & NOT_HEX == 0).then_some(bits)
+}
+
+/// Marks a byte that is not a lower-case hex digit in [`HEX_VALUE`].
+const NOT_HEX: u8 = 0x80;
+
+/// Each byte's value as a lower-case hex digit, or [`NOT_HEX`].
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl std::fmt::Debug for UuidText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -110,6 +145,71 @@ pub fn sort_by_text<'a>(indices: &mut [u32], text: impl Fn(u32) -> &'a str) {
 mod tests {
     use super::*;
     use crate::validate::is_uuid;
+
+    /// What [`uuid_bits`] must agree with: the text checked and read one character at a time.
+    fn uuid_bits_slowly(text: &str) -> Option<u128> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 36 {
+            return None;
+        }
+        let mut bits = 0u128;
+        for (i, &b) in bytes.iter().enumerate() {
+            match (i, b) {
+                (8 | 13 | 18 | 23, b'-') => {}
+                (8 | 13 | 18 | 23, _) => return None,
+                (_, b'0'..=b'9' | b'a'..=b'f') => {
+                    bits = bits << 4 | u128::from(char::from(b).to_digit(16)?);
+                }
+                _ => return None,
+            }
+        }
+        Some(bits)
+    }
+
+    #[test]
+    fn uuid_bits_read_canonical_uuids_only_and_give_their_text_back() {
+        let id = "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f00";
+        assert_eq!(uuid_bits(id), Some(0x0b6e8a52_3c1d_4f7e_9a2b_5d4c3b2a1f00));
+        for other in [
+            "0B6E8A52-3C1D-4F7E-9A2B-5D4C3B2A1F00",
+            "0b6e8a523c1d4f7e9a2b5d4c3b2a1f00",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f0",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f0g",
+            "0b6e8a52+3c1d-4f7e-9a2b-5d4c3b2a1f00",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f00 ",
+            "0b6e8a52-3c1d-4f7e-9a2b-5d4c3b2a1f\u{e9}",
+            "",
+        ] {
+            assert_eq!(uuid_bits(other), None, "{other}");
+        }
+        // Texts of 36 characters with up to three changed to characters that matter, in every
+        // position: the same answer as one character at a time.
+        let alphabet = b"0189afgAF-/:`@ ";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for round in 0..20_000 {
+            let mut text: [u8; 36] = id.as_bytes().try_into().unwrap();
+            let changes = round % 4;
+            for _ in 0..changes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % 36) as usize;
+                text[at] = alphabet[((state >> 8) % alphabet.len() as u64) as usize];
+            }
+            let text = std::str::from_utf8(&text).unwrap();
+            assert_eq!(uuid_bits(text), uuid_bits_slowly(text), "{text}");
+        }
+        for bits in [
+            0,
+            u128::MAX,
+            1 << 127,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let text = UuidText::from_bits(bits);
+            let read = uuid_bits(text.as_str()).unwrap();
+            assert_eq!(UuidText::from_bits(read), text);
+        }
+    }
 
     /// The text is the version-4 UUID of the bits in the usual 8-4-4-4-12 grouping, whatever
     /// the bits (written out by `format!` here, independently of the hand-made hex).

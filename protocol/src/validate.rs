@@ -252,12 +252,7 @@ pub fn is_e164(value: &str) -> bool {
 
 /// True for a lower-case hyphenated UUID (`8-4-4-4-12` hex digits).
 pub fn is_uuid(value: &str) -> bool {
-    let b = value.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-        })
+    crate::ids::uuid_bits(value).is_some()
 }
 
 /// True for a `callId`: 1 to 128 characters.

@@ -124,7 +124,7 @@ struct Texts {
 
 impl Texts {
     fn key(&mut self, id: &str) -> EventKey {
-        if let Some(bits) = canonical_uuid(id) {
+        if let Some(bits) = oc_protocol::ids::uuid_bits(id) {
             return EventKey::uuid(bits);
         }
         let text = match self.index.get(id) {
@@ -151,27 +151,6 @@ impl Texts {
         let id = self.all.get(key.text as usize).map_or("", String::as_str);
         id.get(..8).unwrap_or(id).to_owned()
     }
-}
-
-/// The bits of `id` when it is a UUID in canonical form (so that printing them gives `id`
-/// back), else None.
-fn canonical_uuid(id: &str) -> Option<u128> {
-    let bytes = id.as_bytes();
-    if bytes.len() != 36 {
-        return None;
-    }
-    let mut bits = 0u128;
-    for (i, &b) in bytes.iter().enumerate() {
-        let digit = match (i, b) {
-            (8 | 13 | 18 | 23, b'-') => continue,
-            (8 | 13 | 18 | 23, _) => return None,
-            (_, b'0'..=b'9') => b - b'0',
-            (_, b'a'..=b'f') => b - b'a' + 10,
-            _ => return None,
-        };
-        bits = bits << 4 | u128::from(digit);
-    }
-    Some(bits)
 }
 
 /// A small multiply-rotate hasher (the `FxHasher` of rustc) for the per-event maps: their keys

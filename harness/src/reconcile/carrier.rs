@@ -236,7 +236,6 @@ fn read_row<'b>(
     let called = text::number_key(get(columns.called));
     Ok(Some(CarrierRow {
         id,
-        pair: text::pair_key(calling, called),
         calling,
         called,
         connect,

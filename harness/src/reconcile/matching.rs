@@ -8,7 +8,7 @@
 use hashbrown::HashTable;
 
 use super::rows::{CarrierRow, NONE, ReadTeamsRow, TeamsRow};
-use super::text::Nanos;
+use super::text::{self, Nanos};
 
 /// Teams rows live in pages of this many, so that growing never copies them.
 const PAGE: usize = 1 << 16;
@@ -330,7 +330,8 @@ pub(crate) fn claim_by_numbers(
     carrier
         .iter()
         .map(|c| {
-            let &(_, mut r) = by_pair.find(c.pair, |&(pair, _)| pair == c.pair)?;
+            let pair = text::pair_key(c.calling, c.called);
+            let &(_, mut r) = by_pair.find(pair, |&(p, _)| p == pair)?;
             // (distance, place in the files, row)
             let mut best: Option<(u64, u64, RowRef)> = None;
             while r != NO_ROW {
@@ -357,10 +358,11 @@ pub(crate) mod tests {
     use super::super::text::SECOND;
     use super::*;
 
+    /// A Teams row whose numbers' key is [`carrier`]'s of the same `pair`.
     pub(crate) fn teams(id: u64, pair: u64, start: Nanos) -> TeamsRow {
         TeamsRow {
             id,
-            pair,
+            pair: text::pair_key(pair << 1, 0),
             slot: 0,
             start,
             measured: 60 * SECOND,
@@ -371,11 +373,11 @@ pub(crate) mod tests {
         }
     }
 
+    /// A carrier row whose numbers' [`text::pair_key`] is [`teams`]'s of the same `pair`.
     pub(crate) fn carrier(id: u64, pair: u64, connect: Nanos) -> CarrierRow {
         CarrierRow {
             id,
-            pair,
-            calling: 0,
+            calling: pair << 1,
             called: 0,
             connect,
             duration: 60 * SECOND,
@@ -404,6 +406,8 @@ pub(crate) mod tests {
     #[test]
     fn a_teams_row_is_as_compact_as_the_readme_says() {
         assert_eq!(std::mem::size_of::<TeamsRow>(), 56);
+        // A carrier row in one cache line.
+        assert_eq!(std::mem::size_of::<CarrierRow>(), 64);
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) struct CarrierRow {
     /// [`super::text::hash`] of the call id; 0 without one.
     pub(crate) id: u64,
-    pub(crate) pair: u64,
+    /// [`super::text::number_key`]s of the two numbers. Their [`super::text::pair_key`], which
+    /// only rows without an id are matched by, is made for those rows alone, when they are
+    /// matched: not kept, so that a row is 64 bytes, one cache line.
     pub(crate) calling: u64,
     pub(crate) called: u64,
     /// The connect time.

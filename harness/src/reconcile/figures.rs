@@ -185,7 +185,9 @@ impl Figures {
     }
 
     /// A call of `class` on the day of `at` and the number of `slot`, with the carrier's
-    /// minutes (µs) and calls it adds to both: the day found once.
+    /// minutes (µs) and calls it adds to both: the day found once. Inlined: a call a carrier
+    /// row, whose arguments and saved registers cost two fifths of its work.
+    #[inline(always)]
     fn count(&mut self, class: Class, at: Nanos, slot: u32, carrier: i64, calls: u64) {
         self.classes[class as usize] += 1;
         let day = self.day(at);

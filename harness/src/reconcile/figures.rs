@@ -524,13 +524,26 @@ fn bin_index(magnitude: u64) -> usize {
 fn bins(drifts: &[i64], min: i64, max: i64) -> Vec<DriftBin> {
     let round = |ns: i64| (ns + ns.signum() * 500_000) / 1_000_000;
     let (low, high) = (round(min), round(max));
-    let mut negative = [0u64; DECADES as usize + 2];
-    let mut positive = [0u64; DECADES as usize + 2];
+    // A drift's bin from its magnitude's bit length, not its decimal logarithm (a third of
+    // the loop): the digits of the least magnitude of each length (the outer bin's lower edge
+    // at most: 24 bits), and the power of ten past which its magnitudes have one more.
+    let outer = 10u64.pow(DECADES);
+    let by_length: [(usize, u64); 25] = std::array::from_fn(|bits| match bits {
+        0 => (0, u64::MAX),
+        _ => {
+            let digits = bin_index(1 << (bits - 1));
+            (digits, 10u64.pow(digits as u32))
+        }
+    });
+    let mut sides = [[0u64; DECADES as usize + 2]; 2];
     for &d in drifts {
-        let d = round(d);
-        let side = if d < 0 { &mut negative } else { &mut positive };
-        side[bin_index(d.unsigned_abs())] += 1;
+        // `round(d)`'s magnitude (half away from zero), and its side: below 0 when `d` rounds
+        // to -1 ms or less.
+        let magnitude = ((d.unsigned_abs() + 500_000) / 1_000_000).min(outer);
+        let (digits, next) = by_length[(u64::BITS - magnitude.leading_zeros()) as usize];
+        sides[usize::from(d <= -500_000)][digits + usize::from(magnitude >= next)] += 1;
     }
+    let [positive, negative] = sides;
     let edges = |k: usize, extreme: i64| -> (i64, i64) {
         match k {
             0 => (0, 0),
@@ -625,6 +638,34 @@ mod tests {
         figures.pair(0, &t, &c);
         assert_eq!(figures.sources.operator_billed_differs, 3);
         assert_eq!(figures.sources.operator_checked, 5);
+    }
+
+    #[test]
+    fn a_drift_is_binned_by_its_rounded_milliseconds_decimal_digits() {
+        // Around every power of ten of ms and the rounding's half, both signs: the bins of
+        // each drift alone are those of its rounded value's digits.
+        let mut drifts = vec![0, 1, -1, 499_999, -499_999, 500_000, -500_000];
+        for k in 0..=DECADES + 1 {
+            let edge = 10i64.pow(k) * 1_000_000;
+            for delta in [-500_001, -500_000, -499_999, 0, 499_999, 500_000] {
+                drifts.extend([edge + delta, -(edge + delta)]);
+            }
+        }
+        for d in drifts {
+            let rounded = (d + d.signum() * 500_000) / 1_000_000;
+            let bins = bins(&[d], d, d);
+            let holding: Vec<u64> = bins
+                .iter()
+                .filter(|b| (b.from_ms..=b.to_ms).contains(&rounded))
+                .map(|b| b.count)
+                .collect();
+            assert_eq!(holding, [1], "{d}: {bins:?}");
+            assert_eq!(
+                bins.iter().map(|b| b.count).sum::<u64>(),
+                1,
+                "{d}: {bins:?}"
+            );
+        }
     }
 
     #[test]

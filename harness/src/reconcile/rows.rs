@@ -213,7 +213,7 @@ impl ChargeSums {
     /// Adds a kept row's `charge` to its `currency`'s sum.
     #[inline(always)]
     pub(crate) fn add(&mut self, currency: &[u8], charge: i64) {
-        if self.running && self.last.as_slice() == currency {
+        if self.running && same_bytes(&self.last, currency) {
             self.sum += charge;
         } else {
             self.switch(currency, charge);
@@ -258,6 +258,28 @@ impl ChargeSums {
     }
 }
 
+/// Whether two texts are the same, a text of up to eight bytes (a currency code) compared by
+/// two reads of fixed size that may overlap: `==` on slices calls `memcmp`, a call a row.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0 => true,
+        1 => a[0] == b[0],
+        2..=3 => {
+            a.first_chunk::<2>() == b.first_chunk::<2>()
+                && a.last_chunk::<2>() == b.last_chunk::<2>()
+        }
+        4..=8 => {
+            a.first_chunk::<4>() == b.first_chunk::<4>()
+                && a.last_chunk::<4>() == b.last_chunk::<4>()
+        }
+        _ => a == b,
+    }
+}
+
 /// The rows kept: `--operator` (Teams rows of that operator, ASCII case ignored) and the window
 /// `[from, to)` on Teams' start and the carrier's connect time.
 #[derive(Debug, Clone, Default)]
@@ -285,6 +307,29 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::ChargeSums;
+
+    #[test]
+    fn texts_are_the_same_exactly_when_their_bytes_are() {
+        let texts: [&[u8]; 12] = [
+            b"",
+            b"U",
+            b"E",
+            b"US",
+            b"UD",
+            b"USD",
+            b"UUD",
+            b"USS",
+            b"EURO",
+            b"EUR0",
+            b"12345678",
+            b"123456789",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(super::same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn charges_are_summed_by_currency_whichever_comes_first() {

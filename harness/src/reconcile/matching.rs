@@ -240,6 +240,8 @@ impl Index {
     /// cache misses of finding their slots, then of reading their rows, overlap.
     pub(crate) fn heads(&self, ids: &[u64], out: &mut Vec<u32>) {
         out.clear();
+        // Room for them all at once: grown a batch at a time, `out` was copied as it doubled.
+        out.reserve(ids.len());
         for batch in ids.chunks(16) {
             std::hint::black_box(self.by_id.touch(batch.iter().copied()));
             let at = out.len();

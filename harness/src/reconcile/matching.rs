@@ -47,7 +47,7 @@ pub(crate) struct Claims(Vec<u64>);
 impl Claims {
     /// None of `rows` rows claimed.
     pub(crate) fn new(rows: u32) -> Self {
-        Self(vec![0; (rows as usize).div_ceil(64)])
+        Self(written_zeros((rows as usize).div_ceil(64)))
     }
 
     /// The first row from `from` on that is not claimed; `end` when there is none before it.
@@ -82,6 +82,22 @@ impl Claims {
 struct IdTable {
     slots: Vec<u64>,
     len: usize,
+}
+
+/// `len` zeros, written: not `vec![0; len]`, whose memory the allocator takes fresh from the
+/// kernel without touching it. [`IdTable::touch`] reads a slot before its insert writes it, so
+/// each of such a table's pages was first mapped to the kernel's shared zero page, then copied
+/// on the write, the copy flushing the page from every core's TLB (an interrupt to the other
+/// core, a VM exit on a virtual machine): 6 % of `scripts/bench-reconcile.sh`'s samples. Written
+/// first, a page costs one fault.
+#[expect(
+    clippy::slow_vector_initialization,
+    reason = "the zeros are written on purpose, for the reason above"
+)]
+fn written_zeros(len: usize) -> Vec<u64> {
+    let mut slots = Vec::with_capacity(len);
+    slots.resize(len, 0);
+    slots
 }
 
 impl IdTable {
@@ -129,7 +145,10 @@ impl IdTable {
         if want <= self.slots.len() {
             return;
         }
-        let old = std::mem::replace(&mut self.slots, vec![0; want.next_power_of_two().max(64)]);
+        let old = std::mem::replace(
+            &mut self.slots,
+            written_zeros(want.next_power_of_two().max(64)),
+        );
         let mask = self.slots.len() - 1;
         for slot in old.into_iter().filter(|&s| s != 0) {
             let mut at = id_of((slot as u32) - 1) as usize & mask;

@@ -420,6 +420,11 @@ struct ReconcileArgs {
 
 fn reconcile_command(mut args: ReconcileArgs) -> ExitCode {
     without_huge_pages();
+    // The memory freed between phases (Teams' row vectors before the carrier's, the carrier's
+    // before the output's lines) kept for reuse, not handed back and faulted in again, cleared:
+    // on the 10 M × 10 M benchmark files 26,000 fewer page faults (294,000 → 268,000), and
+    // 1.4 to 1.7 s of system time against 1.65 to 3.05 s, before any thread starts.
+    oc_heap_meter::settings::keep_freed_memory();
     let tolerance_ms = match scenario::parse_duration(&args.tolerance) {
         Ok(ms) => ms,
         Err(err) => {

@@ -8,6 +8,8 @@
 //! dropped by the checker counts as [`Part::Other`]'s all along. The figure is what a part made
 //! and still holds; blocks another part made and handed over are not in it.
 
+pub mod settings;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};

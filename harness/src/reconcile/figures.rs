@@ -601,7 +601,7 @@ mod tests {
     #[test]
     fn drift_is_signed_carrier_minus_teams_and_the_tolerance_is_inclusive() {
         let mut figures = Figures::new(SECOND);
-        let mut t = teams(1, 1, 0);
+        let mut t = teams(1, 0);
         figures.teams(&mut t);
         for (delta, class) in [
             (SECOND, Class::Matched),
@@ -636,7 +636,7 @@ mod tests {
     #[test]
     fn billed_seconds_agree_with_the_carrier_rounded_either_way() {
         let mut figures = Figures::new(SECOND);
-        let mut t = teams(1, 1, 0);
+        let mut t = teams(1, 0);
         figures.teams(&mut t);
         let mut c = carrier(1, 1, 0);
         c.duration = 61_250_000_000;

@@ -324,9 +324,12 @@ impl Index {
 /// Matches carrier rows that have no id, in order: each to the unclaimed Teams row (of any
 /// partition) with the same calling and called numbers whose start is within `tolerance` of its
 /// connect time, the nearest (ties: the earlier row in the files). One answer per carrier row.
+/// `pairs`: every partition's unclaimed rows, in row order, with their number pairs
+/// ([`super::pairs::unclaimed_pairs`]).
 pub(crate) fn claim_by_numbers(
     parts: &[Index],
     claims: &mut [Claims],
+    pairs: &[Vec<(u32, u64)>],
     carrier: &[CarrierRow],
     tolerance: Nanos,
 ) -> Vec<Option<RowRef>> {
@@ -339,19 +342,16 @@ pub(crate) fn claim_by_numbers(
         .iter()
         .map(|index| vec![NO_ROW; index.len as usize])
         .collect();
-    for (k, index) in parts.iter().enumerate() {
-        for (i, row) in index.rows() {
-            if claims[k].get(i) {
-                continue;
-            }
+    for (k, rows) in pairs.iter().enumerate() {
+        for &(i, pair) in rows {
             let r = row_ref(k, i);
-            match by_pair.find_mut(row.pair, |&(pair, _)| pair == row.pair) {
+            match by_pair.find_mut(pair, |&(p, _)| p == pair) {
                 Some((_, last)) => {
                     next[k][i as usize] = *last;
                     *last = r;
                 }
                 None => {
-                    by_pair.insert_unique(row.pair, (row.pair, r), |&(pair, _)| pair);
+                    by_pair.insert_unique(pair, (pair, r), |&(p, _)| p);
                 }
             }
         }
@@ -388,11 +388,10 @@ pub(crate) mod tests {
     use super::super::text::SECOND;
     use super::*;
 
-    /// A Teams row whose numbers' key is [`carrier`]'s of the same `pair`.
-    pub(crate) fn teams(id: u64, pair: u64, start: Nanos) -> TeamsRow {
+    /// A Teams row (its numbers are given to [`claim_by_numbers`] apart: [`teams_pair`]).
+    pub(crate) fn teams(id: u64, start: Nanos) -> TeamsRow {
         TeamsRow {
             id,
-            pair: text::pair_key(pair << 1, 0),
             slot: 0,
             start,
             measured: 60 * SECOND,
@@ -403,7 +402,12 @@ pub(crate) mod tests {
         }
     }
 
-    /// A carrier row whose numbers' [`text::pair_key`] is [`teams`]'s of the same `pair`.
+    /// The numbers' key of a Teams row that is [`carrier`]'s of the same `pair`.
+    pub(crate) fn teams_pair(pair: u64) -> u64 {
+        text::pair_key(pair << 1, 0)
+    }
+
+    /// A carrier row whose numbers' [`text::pair_key`] is [`teams_pair`]'s of the same `pair`.
     pub(crate) fn carrier(id: u64, pair: u64, connect: Nanos) -> CarrierRow {
         CarrierRow {
             id,
@@ -421,9 +425,9 @@ pub(crate) mod tests {
     fn a_repeated_id_goes_to_the_nearest_start_then_the_next() {
         let mut index = Index::default();
         for start in [100, 0, 50] {
-            index.insert(teams(7, 1, start * SECOND));
+            index.insert(teams(7, start * SECOND));
         }
-        index.insert(teams(8, 1, 0));
+        index.insert(teams(8, 0));
         let mut claims = Claims::new(index.len());
         assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), Some(2));
         assert_eq!(index.claim_by_id(&mut claims, 7, 45 * SECOND), Some(1));
@@ -435,7 +439,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_teams_row_is_as_compact_as_the_readme_says() {
-        assert_eq!(std::mem::size_of::<TeamsRow>(), 56);
+        assert_eq!(std::mem::size_of::<TeamsRow>(), 48);
         // A carrier row in one cache line.
         assert_eq!(std::mem::size_of::<CarrierRow>(), 64);
     }
@@ -443,8 +447,8 @@ pub(crate) mod tests {
     #[test]
     fn ties_go_to_the_earlier_row() {
         let mut index = Index::default();
-        index.insert(teams(7, 1, 0));
-        index.insert(teams(7, 1, 20 * SECOND));
+        index.insert(teams(7, 0));
+        index.insert(teams(7, 20 * SECOND));
         let mut claims = Claims::new(index.len());
         assert_eq!(index.claim_by_id(&mut claims, 7, 10 * SECOND), Some(0));
     }
@@ -452,13 +456,18 @@ pub(crate) mod tests {
     #[test]
     fn rows_without_id_match_by_numbers_within_the_tolerance_edges_included() {
         let mut index = Index::default();
-        index.insert(teams(0, 5, 0));
-        index.insert(teams(0, 5, 10 * SECOND));
-        index.insert(teams(3, 6, 0));
-        index.insert(teams(0, 5, 100 * SECOND));
+        let numbers = [5, 5, 6, 5];
+        index.insert(teams(0, 0));
+        index.insert(teams(0, 10 * SECOND));
+        index.insert(teams(3, 0));
+        index.insert(teams(0, 100 * SECOND));
         let mut claims = Claims::new(index.len());
         // One already claimed by its id is not offered again.
         assert_eq!(index.claim_by_id(&mut claims, 3, 0), Some(2));
+        let pairs: Vec<(u32, u64)> = (0..index.len())
+            .filter(|&i| !claims.get(i))
+            .map(|i| (i, teams_pair(numbers[i as usize])))
+            .collect();
         let carrier_rows = [
             carrier(0, 5, 11 * SECOND),
             carrier(0, 5, SECOND),
@@ -470,6 +479,7 @@ pub(crate) mod tests {
             claim_by_numbers(
                 std::slice::from_ref(&index),
                 std::slice::from_mut(&mut claims),
+                &[pairs],
                 &carrier_rows,
                 SECOND
             ),

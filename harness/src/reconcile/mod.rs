@@ -17,6 +17,7 @@ mod figures;
 mod format;
 mod matching;
 mod mismatches;
+mod pairs;
 mod pipeline;
 mod rows;
 mod source;
@@ -554,10 +555,29 @@ pub fn reconcile_spilling(
         all_figures.push(figures);
         idless.extend(rows);
     }
-    // Rows without an id are all in the first partition, in file order.
+    let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
+        teams_files.into_iter().unzip();
+    let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
+        carrier_files.into_iter().unzip();
+    let sides = mismatches::Sides {
+        teams: &options.teams,
+        teams_kinds: &teams_kinds,
+        carrier: &options.carrier,
+        carrier_kinds: &carrier_kinds,
+        format: &format,
+    };
+    // Rows without an id are all in the first partition, in file order; the numbers of the
+    // Teams rows they may match are read back for them.
+    let pairs = match idless.is_empty() {
+        true => Vec::new(),
+        false => pairs::unclaimed_pairs(&indexes, &all_claims, &sides).map_err(|e| {
+            ReconcileError::BadInput(format!("cannot read the Teams files again: {e}"))
+        })?,
+    };
     for (row, matched) in idless.iter().zip(matching::claim_by_numbers(
         &indexes,
         &mut all_claims,
+        &pairs,
         &idless,
         tolerance,
     )) {
@@ -566,7 +586,7 @@ pub fn reconcile_spilling(
             None => all_figures[0].unexpected(row, known, true),
         }
     }
-    drop(idless);
+    drop((idless, pairs));
     std::thread::scope(|scope| {
         for ((index, figures), claims) in
             indexes.iter().zip(all_figures.iter_mut()).zip(&all_claims)
@@ -597,17 +617,6 @@ pub fn reconcile_spilling(
             classes.matched + classes.drift + classes.unexpected
         })
         .sum();
-    let (teams_paths, teams_kinds): (Vec<InputFile>, Vec<JobKind>) =
-        teams_files.into_iter().unzip();
-    let (carrier_paths, carrier_kinds): (Vec<InputFile>, Vec<JobKind>) =
-        carrier_files.into_iter().unzip();
-    let sides = mismatches::Sides {
-        teams: &options.teams,
-        teams_kinds: &teams_kinds,
-        carrier: &options.carrier,
-        carrier_kinds: &carrier_kinds,
-        format: &format,
-    };
     // The figures (the partitions' merged, the drifts sorted for their percentiles) on a
     // thread of their own while `mismatches.csv` is written.
     let top_numbers = options.top_numbers;

@@ -17,13 +17,13 @@ pub(crate) enum DurationSource {
     Operator,
 }
 
-/// One Teams call (a `pstnCallLogRow`), compact, as the index keeps it: 56 bytes.
+/// One Teams call (a `pstnCallLogRow`), compact, as the index keeps it: 48 bytes. Its numbers'
+/// pair, which only carrier rows without an id are matched by, is read back from its file
+/// when such rows come ([`super::pairs`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TeamsRow {
     /// [`super::text::hash`] of `callId`; 0 without a usable one.
     pub(crate) id: u64,
-    /// [`super::text::pair_key`] of caller and callee, for rows matched without an id.
-    pub(crate) pair: u64,
     /// The place of the Teams user's number ([`ReadTeamsRow::number`]) in the figures' table
     /// of numbers, set when the row is indexed.
     pub(crate) slot: u32,

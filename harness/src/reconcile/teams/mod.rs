@@ -143,7 +143,6 @@ fn build(
     Ok(Some(ReadTeamsRow {
         row: TeamsRow {
             id,
-            pair: text::pair_key(caller, callee),
             slot: 0,
             start,
             measured: end - start,

@@ -1,0 +1,87 @@
+//! The number pairs of Teams' unclaimed rows, read back from their files when carrier rows
+//! without a call id are matched by numbers (PROTOCOL.md 3.5): the index keeps no pair, 8 bytes
+//! of every row (80 MB of 10 million) that only such rows need, and most carrier exports give
+//! every call its id.
+
+use std::io;
+
+use super::matching::{Claims, Index};
+use super::mismatches::{Sides, Text};
+use super::pipeline::JobKind;
+use super::source::{unpack_source, visit_offsets};
+use super::teams::TeamsShape;
+use super::text;
+
+/// A row's number pair as [`super::teams::build`] made it from the row's fields: the
+/// [`text::pair_key`] of the calling and the called number's [`text::number_key`]s.
+fn pair_of(text: &Text<'_>) -> u64 {
+    let (caller, callee) = match text {
+        Text::Plain([_, caller, callee]) => (*caller, *callee),
+        Text::Described((_, caller, callee)) => (caller.as_bytes(), callee.as_bytes()),
+    };
+    text::pair_key(text::number_key(caller), text::number_key(callee))
+}
+
+/// Every partition's unclaimed rows (by `claims`), in row order, each with its number pair,
+/// read back from the Teams files in `sides`: each file once, in order.
+pub(crate) fn unclaimed_pairs(
+    index: &[Index],
+    claims: &[Claims],
+    sides: &Sides<'_>,
+) -> io::Result<Vec<Vec<(u32, u64)>>> {
+    let mut pairs: Vec<Vec<(u32, u64)>> = index
+        .iter()
+        .zip(claims)
+        .map(|(part, claims)| {
+            let mut rows = Vec::new();
+            let mut i = claims.first_unclaimed(0, part.len());
+            while i < part.len() {
+                rows.push((i, 0));
+                i = claims.first_unclaimed(i + 1, part.len());
+            }
+            rows
+        })
+        .collect();
+    // The partitions' rows merged into file order (each partition's are in it already): their
+    // places, and the partition of each.
+    let total = pairs.iter().map(Vec::len).sum();
+    let (mut places, mut order) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut heads = vec![0; pairs.len()];
+    loop {
+        let next = pairs
+            .iter()
+            .zip(&heads)
+            .enumerate()
+            .filter_map(|(k, (rows, &head))| {
+                rows.get(head).map(|&(i, _)| (index[k].row(i).source, k))
+            })
+            .min();
+        let Some((place, k)) = next else { break };
+        heads[k] += 1;
+        places.push(place);
+        order.push(k);
+    }
+    heads.fill(0);
+    let mut along = order.into_iter();
+    let mut table = [0; _];
+    for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
+        let file = usize::from(unpack_source(group[0]).0);
+        for place in group.iter_mut() {
+            *place = unpack_source(*place).1;
+        }
+        let JobKind::Teams(shape) = &sides.teams_kinds[file] else {
+            continue;
+        };
+        let json = matches!(shape, TeamsShape::Json);
+        let mut k = 0;
+        visit_offsets(&sides.teams[file], group, json, |offset, bytes| {
+            while k < group.len() && group[k] == offset {
+                k += 1;
+                let Some(part) = along.next() else { return };
+                pairs[part][heads[part]].1 = pair_of(&Text::teams(shape, bytes, &mut table));
+                heads[part] += 1;
+            }
+        })?;
+    }
+    Ok(pairs)
+}

@@ -122,17 +122,18 @@ fn build(
     if !filters.in_window(start) || !filters.operator_kept(fields.operator) {
         return Ok(None);
     }
-    // (A `match`, not `map_or`, which is not always inlined and then keeps the number's
-    // reading out of line too.)
-    let caller = match fields.caller {
+    // The Teams user's number alone: the callee of an inbound call, the caller otherwise (the
+    // pair of both is read back only for carrier rows without an id: `super::pairs`). (A
+    // `match`, not `map_or`, which is not always inlined and then keeps the number's reading
+    // out of line too.)
+    let user = match fields.call_type.is_some_and(inbound) {
+        true => fields.callee,
+        false => fields.caller,
+    };
+    let number = match user {
         Some(number) => text::number_key(number),
         None => 0,
     };
-    let callee = match fields.callee {
-        Some(number) => text::number_key(number),
-        None => 0,
-    };
-    let is_inbound = fields.call_type.is_some_and(inbound);
     let id = match fields.call_id.map(text::trim) {
         None | Some(b"") => 0,
         Some(id) => text::hash(id),
@@ -151,7 +152,7 @@ fn build(
             next: NONE,
             duration_source,
         },
-        number: if is_inbound { callee } else { caller },
+        number,
     }))
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn unclaimed_pairs(
             *place = unpack_source(*place).1;
         }
         let JobKind::Teams(shape) = &sides.teams_kinds[file] else {
-            continue;
+            return Err(io::Error::other("a Teams file was read as a carrier file"));
         };
         let json = matches!(shape, TeamsShape::Json);
         let mut k = 0;

@@ -295,22 +295,8 @@ fn teams_side(
         parts.push((places, picks));
     }
     // The partitions' rows merged by place (no two rows have the same place).
-    let total = parts.iter().map(|(places, _)| places.len()).sum();
-    let (mut places, mut order) = (Vec::with_capacity(total), Vec::with_capacity(total));
-    let mut heads = vec![0; parts.len()];
-    loop {
-        let next = parts
-            .iter()
-            .zip(&heads)
-            .enumerate()
-            .filter_map(|(k, ((places, _), &head))| places.get(head).map(|&place| (place, k)))
-            .min();
-        let Some((place, k)) = next else { break };
-        heads[k] += 1;
-        places.push(place);
-        // Below 2^32: a partition is named by 32 bits of a `RowRef`.
-        order.push(k as u32);
-    }
+    let lists: Vec<&[u64]> = parts.iter().map(|(places, _)| places.as_slice()).collect();
+    let (places, order) = source::merge_places(&lists);
     let picks = TeamsPicks {
         parts: parts
             .into_iter()

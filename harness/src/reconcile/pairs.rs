@@ -8,7 +8,7 @@ use std::io;
 use super::matching::{Claims, Index};
 use super::mismatches::{Sides, Text};
 use super::pipeline::JobKind;
-use super::source::{unpack_source, visit_offsets};
+use super::source::{merge_places, unpack_source, visit_offsets};
 use super::teams::TeamsShape;
 use super::text;
 
@@ -44,24 +44,14 @@ pub(crate) fn unclaimed_pairs(
         .collect();
     // The partitions' rows merged into file order (each partition's are in it already): their
     // places, and the partition of each.
-    let total = pairs.iter().map(Vec::len).sum();
-    let (mut places, mut order) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let sources: Vec<Vec<u64>> = pairs
+        .iter()
+        .zip(index)
+        .map(|(rows, part)| rows.iter().map(|&(i, _)| part.row(i).source).collect())
+        .collect();
+    let (mut places, order) = merge_places(&sources.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    drop(sources);
     let mut heads = vec![0; pairs.len()];
-    loop {
-        let next = pairs
-            .iter()
-            .zip(&heads)
-            .enumerate()
-            .filter_map(|(k, (rows, &head))| {
-                rows.get(head).map(|&(i, _)| (index[k].row(i).source, k))
-            })
-            .min();
-        let Some((place, k)) = next else { break };
-        heads[k] += 1;
-        places.push(place);
-        order.push(k);
-    }
-    heads.fill(0);
     let mut along = order.into_iter();
     let mut table = [0; _];
     for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
@@ -78,6 +68,7 @@ pub(crate) fn unclaimed_pairs(
             while k < group.len() && group[k] == offset {
                 k += 1;
                 let Some(part) = along.next() else { return };
+                let part = part as usize;
                 pairs[part][heads[part]].1 = pair_of(&Text::teams(shape, bytes, &mut table));
                 heads[part] += 1;
             }

@@ -18,6 +18,28 @@ pub(crate) fn pack_source(file: u16, offset: u64) -> u64 {
     u64::from(file) << 48 | (offset & ((1 << 48) - 1))
 }
 
+/// Lists of places ([`pack_source`]s), each ascending, merged into one ascending list: the
+/// places, and for each the index of the list it came from (no two lists share a place).
+pub(crate) fn merge_places(lists: &[&[u64]]) -> (Vec<u64>, Vec<u32>) {
+    let total = lists.iter().map(|list| list.len()).sum();
+    let (mut places, mut order) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut heads = vec![0; lists.len()];
+    loop {
+        let next = lists
+            .iter()
+            .zip(&heads)
+            .enumerate()
+            .filter_map(|(k, (list, &head))| list.get(head).map(|&place| (place, k)))
+            .min();
+        let Some((place, k)) = next else { break };
+        heads[k] += 1;
+        places.push(place);
+        // Below 2^32: a partition is named by 32 bits of a `RowRef`.
+        order.push(k as u32);
+    }
+    (places, order)
+}
+
 /// The file and offset of a [`pack_source`].
 pub(crate) fn unpack_source(source: u64) -> (u16, u64) {
     ((source >> 48) as u16, source & ((1 << 48) - 1))

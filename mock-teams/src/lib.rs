@@ -299,20 +299,24 @@ impl MockTeams {
         changes: Vec<NumberChange>,
     ) -> Vec<Result<NumberEvent, StoreError>> {
         self.apply_changes_sent_at(changes, None)
+            .into_iter()
+            .map(|result| result.map(Arc::unwrap_or_clone))
+            .collect()
     }
 
     /// [`MockTeams::apply_changes`], the notifications recorded as meant to be sent at
     /// `sent_at` (their `sentDateTime` and their exchanges' simulated time) rather than at the
     /// current simulated time: a load test measures each acknowledgement from when the
-    /// notification was meant to go out.
+    /// notification was meant to go out. Each event is shared with the webhook sender, not
+    /// copied for it: a load test hands it on to its checker as it is.
     pub fn apply_changes_sent_at(
         &self,
         changes: Vec<NumberChange>,
         sent_at: Option<UnixMillis>,
-    ) -> Vec<Result<NumberEvent, StoreError>> {
+    ) -> Vec<Result<Arc<NumberEvent>, StoreError>> {
         let mut store = self.state.store();
         let now = sent_at.unwrap_or_else(|| store.now());
-        let mut outgoing: Vec<(String, Vec<NumberEvent>)> = Vec::new();
+        let mut outgoing: Vec<(String, Vec<Arc<NumberEvent>>)> = Vec::new();
         let results = changes
             .into_iter()
             .map(|change| {
@@ -329,6 +333,7 @@ impl MockTeams {
                         store.unassign(&telephone_number)
                     }
                 }?;
+                let event = Arc::new(event);
                 match outgoing.iter_mut().find(|(c, _)| *c == carrier) {
                     Some((_, events)) => events.push(event.clone()),
                     None => outgoing.push((carrier, vec![event.clone()])),

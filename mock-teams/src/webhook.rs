@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oc_protocol::ids::uuid_from_bits;
-use oc_protocol::json_write::WriteJson;
+use oc_protocol::json_write::write_notification;
 use oc_protocol::numbers::MAX_EVENTS_PER_NOTIFICATION;
 use oc_protocol::seed::derive;
 use oc_protocol::signing::{SIGNATURE_HEADER, sign};
-use oc_protocol::{NumberAssignmentNotification, NumberEvent, format_timestamp};
+use oc_protocol::{NumberEvent, format_timestamp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -185,11 +185,16 @@ impl Transport for HttpTransport {
     }
 }
 
+/// Events as the sender holds them: shared with whoever else keeps them (a load test's
+/// checker), since copying each event's strings for the sender was most of what Teams' store
+/// change cost a load generator's thread beyond the change itself.
+type Events = Vec<Arc<NumberEvent>>;
+
 /// Events to deliver to one carrier.
 struct Batch {
     carrier: String,
     target: WebhookTarget,
-    events: Vec<NumberEvent>,
+    events: Events,
     sim_time: i64,
 }
 
@@ -274,7 +279,7 @@ impl WebhookSender {
         &self,
         carrier: String,
         target: WebhookTarget,
-        events: Vec<NumberEvent>,
+        events: Events,
         sim_time: i64,
     ) {
         if events.is_empty() {
@@ -349,7 +354,7 @@ struct Accepted {
 const OVERTAKE_MARGIN: Duration = Duration::from_millis(3);
 
 impl Accepted {
-    fn record(&self, carrier: &str, events: &[NumberEvent]) {
+    fn record(&self, carrier: &str, events: &[Arc<NumberEvent>]) {
         let mut sequences = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
         let numbers = match sequences.get_mut(carrier) {
             Some(numbers) => numbers,
@@ -368,7 +373,7 @@ impl Accepted {
     }
 
     /// Whether a newer event of one of `events`' numbers was accepted.
-    fn overtakes(&self, carrier: &str, events: &[NumberEvent]) -> bool {
+    fn overtakes(&self, carrier: &str, events: &[Arc<NumberEvent>]) -> bool {
         let sequences = self.sequences.lock().unwrap_or_else(|p| p.into_inner());
         let Some(numbers) = sequences.get(carrier) else {
             return false;
@@ -381,7 +386,7 @@ impl Accepted {
     }
 
     /// Marks `events`' numbers as held back; false (and nothing marked) when one already is.
-    fn hold(&self, carrier: &str, events: &[NumberEvent]) -> bool {
+    fn hold(&self, carrier: &str, events: &[Arc<NumberEvent>]) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let keys: BTreeSet<(String, String)> = events
             .iter()
@@ -394,7 +399,7 @@ impl Accepted {
         true
     }
 
-    fn release(&self, carrier: &str, events: &[NumberEvent]) {
+    fn release(&self, carrier: &str, events: &[Arc<NumberEvent>]) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for e in events {
             held.remove(&(carrier.to_owned(), e.telephone_number.clone()));
@@ -402,7 +407,7 @@ impl Accepted {
     }
 
     /// Waits until `events` are overtaken, at most `limit`.
-    async fn wait_overtaken(&self, carrier: &str, events: &[NumberEvent], limit: Duration) {
+    async fn wait_overtaken(&self, carrier: &str, events: &[Arc<NumberEvent>], limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let changed = self.changed.notified();
@@ -424,7 +429,10 @@ struct Flight {
     recorder: Recorder,
     carrier: String,
     target: WebhookTarget,
-    notification: NumberAssignmentNotification,
+    /// The notification's id, the same on every attempt.
+    notification_id: String,
+    /// Its events, as written in `body`.
+    events: Events,
     body: Arc<Vec<u8>>,
     sim_time: i64,
     hold_back: Option<InjectedFault>,
@@ -443,8 +451,8 @@ impl Delivery {
         let permits = Arc::new(Semaphore::new(self.settings.max_in_flight.max(1)));
         while let Some(batch) = rx.recv().await {
             // Each fault class goes out in notifications of its own (see `WebhookClass`).
-            let by_class: Vec<(WebhookClass, Vec<NumberEvent>)> = if self.faults.splits_webhooks() {
-                let mut by_class: BTreeMap<WebhookClass, Vec<NumberEvent>> = BTreeMap::new();
+            let by_class: Vec<(WebhookClass, Events)> = if self.faults.splits_webhooks() {
+                let mut by_class: BTreeMap<WebhookClass, Events> = BTreeMap::new();
                 for event in batch.events {
                     let class = self.faults.webhook_class(&event.telephone_number);
                     by_class.entry(class).or_default().push(event);
@@ -457,7 +465,7 @@ impl Delivery {
             };
             // The events are moved into their notifications, not copied (each is a handful of
             // strings: copying them was a tenth of a load generator's thread).
-            let mut chunks: Vec<(WebhookClass, Vec<NumberEvent>)> = Vec::new();
+            let mut chunks: Vec<(WebhookClass, Events)> = Vec::new();
             for (class, events) in by_class {
                 if events.len() <= MAX_EVENTS_PER_NOTIFICATION {
                     chunks.push((class, events));
@@ -474,13 +482,14 @@ impl Delivery {
             self.outstanding.add(chunks.len());
             self.outstanding.done();
             for (class, events) in chunks {
-                let notification = NumberAssignmentNotification {
-                    notification_id: uuid_from_bits(self.ids.random()),
-                    sent_date_time: format_timestamp(batch.sim_time),
-                    events,
-                };
-                let mut body = Vec::with_capacity(512 * notification.events.len() + 128);
-                notification.write_json(&mut body);
+                let notification_id = uuid_from_bits(self.ids.random());
+                let mut body = Vec::with_capacity(512 * events.len() + 128);
+                write_notification(
+                    &mut body,
+                    &notification_id,
+                    &format_timestamp(batch.sim_time),
+                    &events,
+                );
                 let body = Arc::new(body);
                 let (duplicate, hold_back) = self.faults.on_notification(class);
                 let flight = Flight {
@@ -489,7 +498,8 @@ impl Delivery {
                     recorder: self.recorder.clone(),
                     carrier: batch.carrier.clone(),
                     target: batch.target.clone(),
-                    notification,
+                    notification_id,
+                    events,
                     body,
                     sim_time: batch.sim_time,
                     hold_back,
@@ -517,7 +527,7 @@ impl Flight {
     async fn deliver(self) {
         let mut hold_back = self.hold_back;
         if let Some(InjectedFault::WebhookReordered { delay_ms }) = hold_back {
-            let events = &self.notification.events;
+            let events = &self.events;
             if self.accepted.hold(&self.carrier, events) {
                 let held = tokio::time::Instant::now();
                 self.accepted
@@ -556,7 +566,7 @@ impl Flight {
         crate::api::limits::warn(&GAVE_UP, |suppressed| {
             tracing::warn!(
                 carrier = %self.carrier,
-                notification = %self.notification.notification_id,
+                notification = %self.notification_id,
                 suppressed,
                 "notification not acknowledged after {retries} retries; giving up"
             );
@@ -603,8 +613,7 @@ impl Flight {
         // Kept only for a held-back notification to wait on: without reordering, a lock and a
         // lookup per acknowledgement (a fortieth of a load generator's thread) for nothing.
         if matches!(status, Some(200 | 202 | 204)) && self.faults.may_hold_back() {
-            self.accepted
-                .record(&self.carrier, &self.notification.events);
+            self.accepted.record(&self.carrier, &self.events);
         }
         self.recorder.record(Exchange {
             seq: 0,
@@ -622,14 +631,9 @@ impl Flight {
             response_body: response_body.and_then(|b| self.recorder.capture(&b)),
             fault,
             detail: Some(ExchangeDetail::Webhook {
-                notification_id: self.notification.notification_id.clone(),
+                notification_id: self.notification_id.clone(),
                 attempt,
-                event_ids: self
-                    .notification
-                    .events
-                    .iter()
-                    .map(|e| e.event_id.clone())
-                    .collect(),
+                event_ids: self.events.iter().map(|e| e.event_id.clone()).collect(),
                 last,
             }),
         });
@@ -651,6 +655,8 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use oc_protocol::NumberAssignmentNotification;
 
     use super::*;
     use crate::exchange::log_sink;
@@ -751,7 +757,7 @@ mod tests {
         };
         let sender = sender_to(transport.clone(), sink);
         let t0 = tokio::time::Instant::now();
-        sender.send("c".into(), target(), vec![event(1)], 0);
+        sender.send("c".into(), target(), vec![Arc::new(event(1))], 0);
         assert!(sender.wait_idle(Duration::from_secs(120)).await);
         let offsets: Vec<u64> = transport
             .attempts
@@ -776,7 +782,7 @@ mod tests {
         old.sequence = 4;
         let held = {
             let accepted = accepted.clone();
-            let events = vec![old.clone()];
+            let events = vec![Arc::new(old.clone())];
             tokio::spawn(async move {
                 let t0 = tokio::time::Instant::now();
                 accepted
@@ -787,16 +793,16 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_secs(2)).await;
         // The same sequence, another carrier's number: not newer, not this carrier's.
-        accepted.record("c", &[old.clone()]);
+        accepted.record("c", &[Arc::new(old.clone())]);
         let mut newer = old.clone();
         newer.sequence = 5;
-        accepted.record("other", &[newer.clone()]);
+        accepted.record("other", &[Arc::new(newer.clone())]);
         tokio::time::sleep(Duration::from_secs(1)).await;
-        accepted.record("c", &[newer]);
+        accepted.record("c", &[Arc::new(newer)]);
         let waited = held.await.unwrap();
         assert_eq!(waited, Duration::from_secs(3) + OVERTAKE_MARGIN);
         // Never overtaken: it goes out after the limit.
-        let lonely = vec![event(2)];
+        let lonely = vec![Arc::new(event(2))];
         let t0 = tokio::time::Instant::now();
         accepted
             .wait_overtaken("c", &lonely, Duration::from_secs(10))
@@ -827,10 +833,10 @@ mod tests {
         let mut newer = event(1);
         newer.event_id = uuid_from_bits(99);
         newer.sequence = 2;
-        sender.send("c".into(), target(), vec![old.clone()], 0);
+        sender.send("c".into(), target(), vec![Arc::new(old.clone())], 0);
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The number already has a notification held: this one goes out at once.
-        sender.send("c".into(), target(), vec![newer.clone()], 0);
+        sender.send("c".into(), target(), vec![Arc::new(newer.clone())], 0);
         assert!(sender.wait_idle(Duration::from_secs(60)).await);
         let sent: Vec<String> = (transport.posted.lock().unwrap().iter())
             .map(|(_, body)| {
@@ -865,8 +871,8 @@ mod tests {
         let outage = Duration::from_millis(400);
         let back = tokio::time::Instant::now() + outage;
         faults.set_outage(Some(std::time::Instant::now() + outage));
-        sender.send("c".into(), target(), vec![event(1)], 0);
-        sender.send("c".into(), target(), vec![event(2)], 0);
+        sender.send("c".into(), target(), vec![Arc::new(event(1))], 0);
+        sender.send("c".into(), target(), vec![Arc::new(event(2))], 0);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(
             transport.attempts.lock().unwrap().is_empty(),
@@ -887,7 +893,7 @@ mod tests {
     async fn an_acknowledged_retry_ends_delivery() {
         let transport = Scripted::new(2);
         let sender = sender(transport.clone());
-        sender.send("c".into(), target(), vec![event(1)], 0);
+        sender.send("c".into(), target(), vec![Arc::new(event(1))], 0);
         assert!(sender.wait_idle(Duration::from_secs(120)).await);
         assert_eq!(transport.attempts.lock().unwrap().len(), 3);
     }
@@ -938,7 +944,12 @@ mod tests {
         let transport = Scripted::new(0);
         let sender = sender(transport.clone());
         let events: Vec<NumberEvent> = (0..250).map(event).collect();
-        sender.send("c".into(), target(), events.clone(), 0);
+        sender.send(
+            "c".into(),
+            target(),
+            events.iter().cloned().map(Arc::new).collect(),
+            0,
+        );
         assert!(sender.wait_idle(Duration::from_secs(10)).await);
         assert_eq!(sender.outstanding(), 0);
         let posted = transport.posted.lock().unwrap().clone();

@@ -226,14 +226,31 @@ pub fn write_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
 
 impl WriteJson for NumberAssignmentNotification {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"notificationId\":");
-        write_str(out, &self.notification_id);
-        out.extend_from_slice(b",\"sentDateTime\":");
-        write_str(out, &self.sent_date_time);
-        out.extend_from_slice(b",\"events\":");
-        write_array(out, &self.events, |out, event| event.write_json(out));
-        out.push(b'}');
+        write_notification(
+            out,
+            &self.notification_id,
+            &self.sent_date_time,
+            &self.events,
+        );
     }
+}
+
+/// Appends a [`NumberAssignmentNotification`]'s JSON from its parts, the events borrowed
+/// wherever they are kept: Teams' webhook sender shares each event with the harness's checker
+/// rather than owning a copy for a notification of its own.
+pub fn write_notification<E: std::borrow::Borrow<NumberEvent>>(
+    out: &mut Vec<u8>,
+    notification_id: &str,
+    sent_date_time: &str,
+    events: &[E],
+) {
+    out.extend_from_slice(b"{\"notificationId\":");
+    write_str(out, notification_id);
+    out.extend_from_slice(b",\"sentDateTime\":");
+    write_str(out, sent_date_time);
+    out.extend_from_slice(b",\"events\":");
+    write_array(out, events, |out, event| event.borrow().write_json(out));
+    out.push(b'}');
 }
 
 impl WriteJson for NumberEvent {

@@ -7,12 +7,15 @@
 //! the mailbox slightly out of `seq` order: they wait in a small buffer until the ones before
 //! them came, and a poll cycle waits until its last exchange came.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use actix::dev::SendError;
 use actix::{Actor, Addr, Arbiter, Context, Handler, MessageResult};
 use oc_observe::Exchange;
+use oc_protocol::NumberEvent;
 
 use super::messages::{
     CallsClosed, CycleEnded, EventsGenerated, ExchangeObserved, ExchangesObserved, Gathered,
@@ -22,6 +25,24 @@ use crate::checker::history::{CallFact, CheckSettings, History, PollCycle};
 use crate::checker::{CallRow, Checker, End, Observation};
 use crate::run::figures::Figures;
 use crate::run::spill::Spill;
+
+/// A number event as the checker receives it: its own (a run's generator) or shared with
+/// Teams' webhook sender (a load's), the copy made only when kept (tests).
+trait EventItem: Borrow<NumberEvent> {
+    fn into_owned(self) -> NumberEvent;
+}
+
+impl EventItem for NumberEvent {
+    fn into_owned(self) -> NumberEvent {
+        self
+    }
+}
+
+impl EventItem for Arc<NumberEvent> {
+    fn into_owned(self) -> NumberEvent {
+        Arc::unwrap_or_clone(self)
+    }
+}
 
 /// What the checker actor observed, handed over at the end of the run.
 pub struct Observed {
@@ -127,16 +148,17 @@ impl CheckerActor {
     }
 
     /// Observes number events Teams generated.
-    fn events(&mut self, events: Vec<oc_protocol::NumberEvent>) {
+    fn events<E: EventItem>(&mut self, events: Vec<E>) {
         let Some(observed) = &mut self.observed else {
             return;
         };
         observed.figures.events += events.len() as u64;
         for event in &events {
-            observed.checker.observe(Observation::Event(event));
+            observed.checker.observe(Observation::Event(event.borrow()));
         }
         if let Some(kept) = &mut observed.kept {
-            kept.events.extend(events);
+            kept.events
+                .extend(events.into_iter().map(EventItem::into_owned));
         }
     }
 
@@ -259,7 +281,7 @@ impl Outbox {
 
     /// Adds number events Teams generated, to be observed after what was gathered before them
     /// (as an [`EventsGenerated`] sent now would be).
-    pub(crate) fn push_events(&self, events: Vec<oc_protocol::NumberEvent>) {
+    pub(crate) fn push_events(&self, events: Vec<Arc<NumberEvent>>) {
         if !events.is_empty() {
             self.gather(Gathered::Events(events));
         }

@@ -1,5 +1,7 @@
 //! The messages between the actors of a run, each named for what happened or what is asked.
 
+use std::sync::Arc;
+
 use actix::Message;
 use mock_teams::{NewCall, NumberChange};
 use oc_observe::Exchange;
@@ -149,8 +151,9 @@ pub struct ExchangesObserved(pub Vec<Gathered>);
 pub enum Gathered {
     /// An exchange.
     Exchange(Exchange),
-    /// Number events.
-    Events(Vec<NumberEvent>),
+    /// Number events, shared with Teams' webhook sender (a load's: copying each for the
+    /// checker was the largest part of Teams' store change on the generator's thread).
+    Events(Vec<Arc<NumberEvent>>),
 }
 
 /// Number events Teams generated.

@@ -217,7 +217,7 @@ pub async fn load(
             telephone_number: number.clone(),
         })
         .collect();
-    let events = sides.teams.apply_changes(assignments);
+    let events = sides.teams.apply_changes_sent_at(assignments, None);
     outbox.push_events(events.into_iter().filter_map(Result::ok).collect());
     settle_within(&sides.teams, ASSIGNMENTS_LIMIT).await;
     say(&format!(

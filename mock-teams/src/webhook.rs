@@ -17,7 +17,7 @@ use oc_protocol::ids::uuid_from_bits;
 use oc_protocol::json_write::write_notification;
 use oc_protocol::numbers::MAX_EVENTS_PER_NOTIFICATION;
 use oc_protocol::seed::derive;
-use oc_protocol::signing::{SIGNATURE_HEADER, sign};
+use oc_protocol::signing::{SIGNATURE_HEADER, Signer};
 use oc_protocol::{NumberEvent, format_timestamp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -258,6 +258,7 @@ impl WebhookSender {
             outstanding: outstanding.clone(),
             ids: ChaCha8Rng::seed_from_u64(derive(seed, &[b"teams/notification-ids"])),
             accepted: Arc::new(Accepted::default()),
+            signer: None,
         };
         tokio::spawn(delivery.run(rx));
         Self {
@@ -332,6 +333,9 @@ struct Delivery {
     outstanding: Arc<Outstanding>,
     ids: ChaCha8Rng,
     accepted: Arc<Accepted>,
+    /// The last secret signed with and its signer, kept from batch to batch (a carrier's
+    /// secret rarely changes; its HMAC key blocks are hashed once, not for every attempt).
+    signer: Option<(String, Arc<Signer>)>,
 }
 
 /// The highest sequence accepted (answered 2xx) per (carrier, telephone number), so that a
@@ -429,6 +433,8 @@ struct Flight {
     recorder: Recorder,
     carrier: String,
     target: WebhookTarget,
+    /// Signs with `target`'s secret.
+    signer: Arc<Signer>,
     /// The notification's id, the same on every attempt.
     notification_id: String,
     /// Its events, as written in `body`.
@@ -478,6 +484,7 @@ impl Delivery {
                     chunks.push((class, chunk));
                 }
             }
+            let signer = self.signer(&batch.target.secret);
             // One batch may become several notifications; each is outstanding on its own.
             self.outstanding.add(chunks.len());
             self.outstanding.done();
@@ -498,6 +505,7 @@ impl Delivery {
                     recorder: self.recorder.clone(),
                     carrier: batch.carrier.clone(),
                     target: batch.target.clone(),
+                    signer: signer.clone(),
                     notification_id,
                     events,
                     body,
@@ -518,6 +526,20 @@ impl Delivery {
                     flight.deliver().await;
                     outstanding.done();
                 });
+            }
+        }
+    }
+}
+
+impl Delivery {
+    /// The signer of `secret`: the last one made, when its secret is the same.
+    fn signer(&mut self, secret: &str) -> Arc<Signer> {
+        match &self.signer {
+            Some((last, signer)) if last == secret => signer.clone(),
+            _ => {
+                let signer = Arc::new(Signer::new(secret.as_bytes()));
+                self.signer = Some((secret.to_owned(), signer.clone()));
+                signer
             }
         }
     }
@@ -579,8 +601,7 @@ impl Flight {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let signature = sign(
-            self.target.secret.as_bytes(),
+        let signature = self.signer.sign(
             i64::try_from(wall.as_secs()).unwrap_or(i64::MAX),
             &self.body,
         );
@@ -972,5 +993,43 @@ mod tests {
         }
         assert_eq!(sizes, [100, 100, 50]);
         assert_eq!(sent, events, "every event once, in order");
+    }
+
+    /// The sender keeps its last secret's signer: a batch for a carrier with another secret
+    /// is signed with that one, and the first secret's batches again with the first.
+    #[tokio::test(start_paused = true)]
+    async fn each_batch_is_signed_with_its_own_carriers_secret() {
+        let transport = Scripted::new(0);
+        let sender = sender(transport.clone());
+        let other = WebhookTarget {
+            secret: "another secret".into(),
+            ..target()
+        };
+        let secrets = [target(), other.clone(), other, target()].map(|t| t.secret);
+        for (i, secret) in (0u32..).zip(&secrets) {
+            let to = WebhookTarget {
+                secret: secret.clone(),
+                ..target()
+            };
+            sender.send("c".into(), to, vec![Arc::new(event(i))], 0);
+            // One at a time, so that the posts come in the order sent.
+            assert!(sender.wait_idle(Duration::from_secs(10)).await);
+        }
+        let posted = transport.posted.lock().unwrap().clone();
+        assert_eq!(posted.len(), secrets.len());
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        for ((signature, body), secret) in posted.iter().zip(&secrets) {
+            assert_eq!(
+                oc_protocol::signing::verify(Some(signature), secret.as_bytes(), body, now),
+                Ok(()),
+                "signed with {secret:?}"
+            );
+        }
     }
 }

@@ -15,19 +15,15 @@ pub struct UuidText([u8; 36]);
 impl UuidText {
     /// The version-4 UUID of `bits` (see [`uuid_from_bits`]).
     pub fn from_bits(bits: u128) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
         let mut out = [b'-'; 36];
-        // Two digits a byte, the hyphens skipped: byte i's digits start at 2i plus the hyphens
-        // before them (after bytes 4, 6, 8 and 10).
-        for (i, byte) in bits.to_be_bytes().into_iter().enumerate() {
-            let at = 2 * i
-                + usize::from(i >= 4)
-                + usize::from(i >= 6)
-                + usize::from(i >= 8)
-                + usize::from(i >= 10);
-            out[at] = HEX[usize::from(byte >> 4)];
-            out[at + 1] = HEX[usize::from(byte & 0xf)];
+        // A byte's two digits by one look-up, stored where the table of places says: a load
+        // test makes three ids a webhook, and computing each place and each digit apart took
+        // about 300 of an id's 540 instructions (callgrind).
+        for (&at, byte) in DIGITS_AT.iter().zip(bits.to_be_bytes()) {
+            let [high, low] = HEX_PAIR[usize::from(byte)];
+            out[at] = high;
+            out[at + 1] = low;
         }
         Self(out)
     }
@@ -59,6 +55,22 @@ pub fn uuid_bits(text: &str) -> Option<u128> {
     }
     (invalid & NOT_HEX == 0).then_some(bits)
 }
+
+/// Where each byte's two digits start in a UUID's text: at twice its index plus the hyphens
+/// before them (after bytes 4, 6, 8 and 10).
+const DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// Each byte's two lower-case hex digits.
+const HEX_PAIR: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    table
+};
 
 /// Marks a byte that is not a lower-case hex digit in [`HEX_VALUE`].
 const NOT_HEX: u8 = 0x80;

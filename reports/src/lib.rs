@@ -183,6 +183,11 @@ pub struct LoadSection {
     /// Of which `max_in_flight` iterations were under way (answers too slow for the rate).
     #[serde(default)]
     pub dropped_in_flight: u64,
+    /// Iterations that started on time but sent nothing, not counted achieved: Teams refused
+    /// every number change of them (an earlier dropped iteration left their numbers in another
+    /// state than the schedule has them) or their call.
+    #[serde(default)]
+    pub unsent: u64,
     /// Calls whose duration Teams never received (counted in `report_lag` at their age at the
     /// end).
     pub unreported: u64,
@@ -197,10 +202,17 @@ impl LoadSection {
         if self.dropped == 0 {
             return "0".to_owned();
         }
-        format!(
+        let mut text = format!(
             "{} ({} with the generator behind its schedule, {} at the in-flight cap)",
             self.dropped, self.dropped_late, self.dropped_in_flight
-        )
+        );
+        if self.unsent > 0 {
+            text.push_str(&format!(
+                "; {} more started but sent nothing, refused after the drops",
+                self.unsent
+            ));
+        }
+        text
     }
 }
 

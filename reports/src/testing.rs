@@ -520,6 +520,7 @@ pub(crate) fn load_report() -> Report {
         dropped: 1,
         dropped_late: 0,
         dropped_in_flight: 1,
+        unsent: 0,
         unreported: 3,
         aborted: None,
     });

@@ -353,10 +353,16 @@ impl Driver {
                 .teams
                 .apply_changes_sent_at(changes, Some(self.intended_ms(intended_us)));
             // A change the store refuses follows a dropped iteration (its number is not in the
-            // state the schedule expects): nothing is sent for it.
+            // state the schedule expects): nothing is sent for it, and an iteration that sends
+            // nothing is not achieved.
             let events: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
             if events.len() < spec.events_per_notification as usize {
                 tracing::debug!("number changes refused after a dropped iteration");
+            }
+            if events.is_empty() {
+                self.metrics.send(Sample::Unsent {
+                    executor: Executor::NumberEvents,
+                });
             }
             self.outbox.push_events(events);
         }
@@ -390,6 +396,9 @@ impl Driver {
             );
             if let Err(err) = self.sides.teams.add_call(call.clone()) {
                 tracing::warn!("Teams refused load call {}: {err}", call.call_id);
+                self.metrics.send(Sample::Unsent {
+                    executor: Executor::Calls,
+                });
                 continue;
             }
             self.metrics.send(Sample::CallPlaced {

@@ -83,6 +83,10 @@ pub(crate) enum Sample {
     /// arrives (an iteration due just before an interval's end may count in the next one; the
     /// totals are exact).
     Iteration { executor: Executor, turn: Turn },
+    /// An iteration that started on time but sent nothing: Teams' store refused every number
+    /// change of it (an earlier dropped iteration left their numbers in another state than the
+    /// schedule has them), or refused its call. Started, not achieved.
+    Unsent { executor: Executor },
     /// A call that ended at `end` was placed: its duration is awaited.
     CallPlaced { call_id: String, end: UnixMillis },
     /// The load and its catch-up are over: the last interval is written, the thread ends.
@@ -153,12 +157,14 @@ pub struct ExecutorRow {
     /// The plan's rate, per second, over the interval (iterations scheduled / its length, times
     /// the work per iteration).
     pub target_rate: f64,
-    /// Iterations started, per second, times the work per iteration.
+    /// Iterations started that sent their work, per second, times the work per iteration.
     pub achieved_rate: f64,
     /// Iterations scheduled in the interval.
     pub scheduled: u64,
     /// Iterations started.
     pub started: u64,
+    /// Of which sent nothing ([`Sample::Unsent`]): work an earlier drop undid, not achieved.
+    pub unsent: u64,
     /// Iterations dropped: they could not start on time.
     pub dropped: u64,
     /// Of which the generator was more than the plan's `start_slack` behind its schedule: the
@@ -228,11 +234,20 @@ impl MetricsTotals {
         (self.requests > 0).then(|| self.errors.values().sum::<u64>() as f64 / self.requests as f64)
     }
 
-    /// Iterations started over scheduled, every executor together.
+    /// Iterations started that sent their work, over scheduled, every executor together.
     pub fn achieved_rate(&self) -> Option<f64> {
         let scheduled: u64 = self.executors.values().map(|e| e.scheduled).sum();
-        let started: u64 = self.executors.values().map(|e| e.started).sum();
-        (scheduled > 0).then(|| started as f64 / scheduled as f64)
+        let sent: u64 = self
+            .executors
+            .values()
+            .map(|e| e.started.saturating_sub(e.unsent))
+            .sum();
+        (scheduled > 0).then(|| sent as f64 / scheduled as f64)
+    }
+
+    /// Iterations started that sent nothing.
+    pub fn unsent(&self) -> u64 {
+        self.executors.values().map(|e| e.unsent).sum()
     }
 
     /// Iterations dropped.
@@ -318,6 +333,8 @@ struct Collector {
     judged: BTreeMap<Metric, Histogram<u64>>,
     all: BTreeMap<Metric, Histogram<u64>>,
     started: BTreeMap<Executor, (u64, u64, u64)>,
+    /// Per executor, in the interval: iterations started that sent nothing.
+    unsent: BTreeMap<Executor, u64>,
     totals: BTreeMap<Executor, ExecutorRow>,
     requests: u64,
     errors: BTreeMap<String, u64>,
@@ -340,6 +357,7 @@ impl Collector {
             judged: each(),
             all: each(),
             started: BTreeMap::new(),
+            unsent: BTreeMap::new(),
             totals: BTreeMap::new(),
             requests: 0,
             errors: BTreeMap::new(),
@@ -449,6 +467,7 @@ impl Collector {
                     Turn::InFlight => counts.2 += 1,
                 }
             }
+            Sample::Unsent { executor } => *self.unsent.entry(executor).or_default() += 1,
             Sample::CallPlaced { call_id, end } => {
                 self.open.insert(call_id, end);
             }
@@ -570,11 +589,15 @@ impl Collector {
         for (executor, stages, per) in each {
             let scheduled = Arrivals::new(stages, per).scheduled_between(start_ms, end_ms);
             let (started, late, in_flight) = self.started.remove(&executor).unwrap_or_default();
+            // (An iteration counted started in an earlier interval may be counted unsent in
+            // this one: the totals are exact.)
+            let unsent = self.unsent.remove(&executor).unwrap_or_default();
             let row = ExecutorRow {
                 target_rate: scheduled as f64 * f64::from(per) / seconds,
-                achieved_rate: started as f64 * f64::from(per) / seconds,
+                achieved_rate: started.saturating_sub(unsent) as f64 * f64::from(per) / seconds,
                 scheduled,
                 started,
+                unsent,
                 dropped: late + in_flight,
                 dropped_late: late,
                 dropped_in_flight: in_flight,
@@ -582,6 +605,7 @@ impl Collector {
             let total = self.totals.entry(executor).or_default();
             total.scheduled += row.scheduled;
             total.started += row.started;
+            total.unsent += row.unsent;
             total.dropped += row.dropped;
             total.dropped_late += row.dropped_late;
             total.dropped_in_flight += row.dropped_in_flight;
@@ -727,6 +751,9 @@ impl Collector {
                     " ({} dropped: {} late, {} at the in-flight cap)",
                     e.dropped, e.dropped_late, e.dropped_in_flight
                 ));
+            }
+            if e.unsent > 0 {
+                line.push_str(&format!(" ({} refused after drops)", e.unsent));
             }
         }
         line.push_str(" | p99");

@@ -425,6 +425,7 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
         dropped: totals.dropped(),
         dropped_late,
         dropped_in_flight,
+        unsent: totals.unsent(),
         unreported: totals.unreported,
         aborted: totals.aborted.clone(),
     }

@@ -427,6 +427,64 @@ fn a_plan_the_generator_cannot_keep_counts_dropped_iterations() {
     assert_eq!(in_flight, counted, "the intervals say why too");
 }
 
+/// An iteration that starts on time but whose number change Teams refuses (an earlier
+/// dropped iteration left the number in another state) sends nothing, and is not counted as
+/// achieved: the achieved rate is the work sent, every notification of it acknowledged.
+#[test]
+fn iterations_that_send_nothing_are_not_achieved() {
+    let run = load("refused.toml", "refused", CORRECT);
+    assert_eq!(
+        run.code, 1,
+        "stdout {:#?}\nstderr {}",
+        run.stdout, run.stderr
+    );
+    let intervals = run.intervals();
+    let sum = |field: &str| -> u64 {
+        intervals
+            .iter()
+            .map(|l| l["executors"]["number_events"][field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let (started, unsent) = (sum("started"), sum("unsent"));
+    assert!(
+        unsent > 0,
+        "drops left later changes to be refused: {intervals:#?}"
+    );
+    let acknowledged: u64 = intervals
+        .iter()
+        .map(|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0))
+        .sum();
+    // The call number's assignment, sent before the load, and one notification an iteration
+    // that sent something.
+    assert_eq!(acknowledged, 1 + started - unsent, "{intervals:#?}");
+    let achieved: f64 = intervals
+        .iter()
+        .map(|l| {
+            let seconds =
+                (l["end_ms"].as_i64().unwrap() - l["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
+            l["executors"]["number_events"]["achieved_rate"]
+                .as_f64()
+                .unwrap_or(0.0)
+                * seconds
+        })
+        .sum();
+    // The rates over their intervals add up to the work sent.
+    assert!(
+        (achieved - (started - unsent) as f64).abs() < 1e-6,
+        "achieved {achieved}, sent {}",
+        started - unsent
+    );
+    let load = run.report().load.expect("a load section");
+    assert_eq!(load.unsent, unsent, "the report counts them too");
+    let rate = run.threshold("achieved_rate >= 0.99");
+    let scheduled = sum("scheduled");
+    assert_eq!(
+        rate.measured,
+        Some((started - unsent) as f64 / scheduled as f64),
+        "the threshold measures the work sent"
+    );
+}
+
 /// A schedule kept to the microsecond (no start slack) with room for every iteration in
 /// flight: the drops are the generator's lateness, and the report says so, so that a CI job
 /// can tell a load machine too small from a carrier too slow.

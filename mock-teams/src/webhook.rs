@@ -691,6 +691,17 @@ mod tests {
         posted: Mutex<Vec<(String, Arc<Vec<u8>>)>>,
     }
 
+    /// Wall-clock Unix seconds, as a signature's `t` is checked against.
+    fn unix_now() -> i64 {
+        i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap()
+    }
+
     impl Scripted {
         fn new(failures: usize) -> Arc<Self> {
             Arc::new(Self {
@@ -974,13 +985,7 @@ mod tests {
         assert!(sender.wait_idle(Duration::from_secs(10)).await);
         assert_eq!(sender.outstanding(), 0);
         let posted = transport.posted.lock().unwrap().clone();
-        let now = i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-        )
-        .unwrap();
+        let now = unix_now();
         let mut sent = Vec::new();
         let mut sizes = Vec::new();
         for (signature, body) in &posted {
@@ -1017,13 +1022,7 @@ mod tests {
         }
         let posted = transport.posted.lock().unwrap().clone();
         assert_eq!(posted.len(), secrets.len());
-        let now = i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-        )
-        .unwrap();
+        let now = unix_now();
         for ((signature, body), secret) in posted.iter().zip(&secrets) {
             assert_eq!(
                 oc_protocol::signing::verify(Some(signature), secret.as_bytes(), body, now),

@@ -163,7 +163,8 @@ pub struct ExecutorRow {
     pub scheduled: u64,
     /// Iterations started.
     pub started: u64,
-    /// Of which sent nothing ([`Sample::Unsent`]): work an earlier drop undid, not achieved.
+    /// Of which sent nothing (every number change refused after an earlier drop, or the call
+    /// refused): work an earlier drop undid, not achieved.
     pub unsent: u64,
     /// Iterations dropped: they could not start on time.
     pub dropped: u64,

@@ -70,6 +70,15 @@ struct Finished {
 }
 
 impl Finished {
+    /// Fails, showing what the harness printed, unless it exited with `code`.
+    fn assert_exit(&self, code: i32) {
+        assert_eq!(
+            self.code, code,
+            "stdout {:#?}\nstderr {}",
+            self.stdout, self.stderr
+        );
+    }
+
     fn report(&self) -> Report {
         let path = self.out.join("report/report.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -202,11 +211,7 @@ const CORRECT: &str = "[client]\npoll_interval_ms = 1000\n";
 #[test]
 fn a_correct_carrier_passes_and_every_file_is_written() {
     let run = load("correct.toml", "correct", CORRECT);
-    assert_eq!(
-        run.code, 0,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(0);
     let report = run.report();
     assert_eq!(report.verdict, Verdict::Passed);
     assert_eq!(report.thresholds.len(), 7);
@@ -301,11 +306,7 @@ fn a_webhook_handler_that_stalls_breaches_the_ack_threshold() {
             "{CORRECT}[misbehaviour]\nwebhook_stall = {{ every_ms = 3000, pause_ms = 1500 }}\n"
         ),
     );
-    assert_eq!(
-        run.code, 1,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(1);
     let breached = run.threshold("webhook_ack.p99 < 500ms");
     assert!(!breached.passed);
     assert!(breached.measured.unwrap() >= 500.0, "{breached:?}");
@@ -330,11 +331,7 @@ fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
         "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
          [misbehaviour]\nmax_reports_per_second = 2\n",
     );
-    assert_eq!(
-        run.code, 1,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(1);
     assert!(!run.threshold("report_lag.p99 < 3s").passed);
     let intervals = run.intervals();
     let open = |i: usize| intervals[i]["open_calls"].as_u64().unwrap();
@@ -346,6 +343,22 @@ fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
     );
 }
 
+/// A field of the number-events executor's rows, summed over the intervals.
+fn number_events_sum(intervals: &[serde_json::Value], field: &str) -> u64 {
+    intervals
+        .iter()
+        .map(|l| l["executors"]["number_events"][field].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Webhook attempts acknowledged, over the intervals.
+fn webhook_acks(intervals: &[serde_json::Value]) -> u64 {
+    intervals
+        .iter()
+        .map(|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0))
+        .sum()
+}
+
 /// A rate well within reach (200 notifications a second for 5 s, 64 in flight) is kept without
 /// a dropped iteration, every notification acknowledged once: a stall of the generator or of
 /// the carrier long enough to fill the 64 places (320 ms) or to miss the plan's 1-s slack shows
@@ -354,24 +367,12 @@ fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
 #[test]
 fn a_modest_steady_plan_drops_nothing() {
     let run = load("steady.toml", "steady", CORRECT);
-    assert_eq!(
-        run.code, 0,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(0);
     let intervals = run.intervals();
-    let sum = |field: &str| -> u64 {
-        intervals
-            .iter()
-            .map(|l| l["executors"]["number_events"][field].as_u64().unwrap_or(0))
-            .sum()
-    };
+    let sum = |field: &str| number_events_sum(&intervals, field);
     assert_eq!(sum("dropped"), 0, "{intervals:#?}");
     assert_eq!(sum("started"), 1000);
-    let acknowledged: u64 = intervals
-        .iter()
-        .map(|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0))
-        .sum();
+    let acknowledged = webhook_acks(&intervals);
     // The load's 1,000, and the call number's assignment sent before it.
     assert_eq!(acknowledged, 1001, "every notification acknowledged once");
     assert_eq!(run.report().load.expect("a load section").dropped, 0);
@@ -380,11 +381,7 @@ fn a_modest_steady_plan_drops_nothing() {
 #[test]
 fn a_plan_the_generator_cannot_keep_counts_dropped_iterations() {
     let run = load("dropped.toml", "dropped", CORRECT);
-    assert_eq!(
-        run.code, 1,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(1);
     let dropped = run.threshold("dropped == 0");
     assert!(!dropped.passed);
     let counted: u64 = run
@@ -433,27 +430,15 @@ fn a_plan_the_generator_cannot_keep_counts_dropped_iterations() {
 #[test]
 fn iterations_that_send_nothing_are_not_achieved() {
     let run = load("refused.toml", "refused", CORRECT);
-    assert_eq!(
-        run.code, 1,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(1);
     let intervals = run.intervals();
-    let sum = |field: &str| -> u64 {
-        intervals
-            .iter()
-            .map(|l| l["executors"]["number_events"][field].as_u64().unwrap_or(0))
-            .sum()
-    };
+    let sum = |field: &str| number_events_sum(&intervals, field);
     let (started, unsent) = (sum("started"), sum("unsent"));
     assert!(
         unsent > 0,
         "drops left later changes to be refused: {intervals:#?}"
     );
-    let acknowledged: u64 = intervals
-        .iter()
-        .map(|l| l["metrics"]["webhook_ack"]["count"].as_u64().unwrap_or(0))
-        .sum();
+    let acknowledged = webhook_acks(&intervals);
     // The call number's assignment, sent before the load, and one notification an iteration
     // that sent something.
     assert_eq!(acknowledged, 1 + started - unsent, "{intervals:#?}");
@@ -491,11 +476,7 @@ fn iterations_that_send_nothing_are_not_achieved() {
 #[test]
 fn iterations_the_generator_starts_late_are_dropped_as_late() {
     let run = load("late.toml", "late", CORRECT);
-    assert_eq!(
-        run.code, 1,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(1);
     let load = run.report().load.expect("a load section");
     assert!(load.dropped > 0, "{load:#?}");
     assert_eq!(
@@ -523,11 +504,7 @@ fn a_bad_plan_exits_2_with_its_file_line_and_column() {
 #[test]
 fn teams_store_holds_the_open_calls_only_while_calls_keep_coming() {
     let run = load("closing.toml", "closing", CORRECT);
-    assert_eq!(
-        run.code, 0,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(0);
     let intervals = run.intervals();
     let started: u64 = intervals
         .iter()
@@ -563,11 +540,7 @@ fn teams_store_holds_the_open_calls_only_while_calls_keep_coming() {
 #[test]
 fn webhooks_queue_through_a_teams_outage_and_go_out_after_it() {
     let run = load("outage.toml", "outage", CORRECT);
-    assert_eq!(
-        run.code, 0,
-        "stdout {:#?}\nstderr {}",
-        run.stdout, run.stderr
-    );
+    run.assert_exit(0);
     let intervals = run.intervals();
     let sum = |f: &dyn Fn(&serde_json::Value) -> u64| -> u64 { intervals.iter().map(f).sum() };
     let notifications = sum(&|l| {

@@ -13,6 +13,7 @@ use oc_reports::reconcile::{
 };
 
 mod carrier;
+mod direct;
 mod figures;
 mod format;
 mod matching;

@@ -6,9 +6,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::direct::{self, Aligned, DirectReader, DirectWriter, Edges};
 use super::figures::Class;
 use super::text::Nanos;
 
@@ -131,7 +132,8 @@ impl Block {
 /// The temporary file of one producer's runs; removed when dropped.
 struct RunFile {
     path: PathBuf,
-    writer: BufWriter<File>,
+    /// Appending runs; `None` once finished (a later run opens another from the end).
+    writer: Option<DirectWriter>,
 }
 
 impl Drop for RunFile {
@@ -225,10 +227,16 @@ impl Spill {
         }
         if self.file.is_none() {
             let path = self.dir.join(format!(".mismatches-{}.tmp", self.name));
-            let writer = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-            self.file = Some(RunFile { path, writer });
+            File::create(&path)?;
+            self.file = Some(RunFile { path, writer: None });
         }
         let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        if file.writer.is_none() {
+            file.writer = Some(DirectWriter::new(&file.path, self.written, 1 << 20, true)?);
+        }
+        let Some(writer) = file.writer.as_mut() else {
             return Ok(());
         };
         let start = self.written;
@@ -248,8 +256,8 @@ impl Spill {
             head.clear();
             key.encode(&mut head);
             head.extend_from_slice(&(line.len() as u32).to_le_bytes());
-            file.writer.write_all(&head)?;
-            file.writer.write_all(line)?;
+            writer.write_all(&head)?;
+            writer.write_all(line)?;
             self.written += (head.len() + line.len()) as u64;
         }
         self.runs.push((start, self.written - start));
@@ -265,8 +273,10 @@ impl Spill {
         if !self.runs.is_empty() {
             self.spill()?;
         }
-        if let Some(file) = self.file.as_mut() {
-            file.writer.flush()?;
+        if let Some(file) = self.file.as_mut()
+            && let Some(writer) = file.writer.take()
+        {
+            direct::write_edges(&file.path, writer.finish()?)?;
         }
         self.block.sort();
         Ok(())
@@ -290,36 +300,46 @@ struct Mark {
 /// One run of a file, read through a buffer of its own: every run of a file shares one
 /// handle, so the number of runs is not limited by the open files allowed.
 struct RunReader<'a> {
-    file: &'a File,
+    file: &'a DirectReader,
     /// The next byte of the file to buffer, and the end of the run.
     pos: u64,
     end: u64,
-    buffer: Vec<u8>,
+    buffer: Aligned,
+    /// The buffered bytes of the run still to read: `buffer.filled()[at..stop]`.
     at: usize,
+    stop: usize,
+}
+
+impl<'a> RunReader<'a> {
+    fn new(file: &'a DirectReader, (pos, end): (u64, u64), buffer: usize) -> Self {
+        Self {
+            file,
+            pos,
+            end,
+            buffer: Aligned::new(buffer),
+            at: 0,
+            stop: 0,
+        }
+    }
 }
 
 impl Read for RunReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.buffer.len() {
-            let want = self
-                .end
-                .saturating_sub(self.pos)
-                .min(self.buffer.capacity() as u64) as usize;
+        if self.at == self.stop {
+            let want = self.end.saturating_sub(self.pos);
             if want == 0 {
                 return Ok(0);
             }
-            let mut file = self.file;
-            file.seek(SeekFrom::Start(self.pos))?;
-            self.buffer.clear();
-            file.take(want as u64).read_to_end(&mut self.buffer)?;
-            if self.buffer.is_empty() {
+            let skip = self.file.read_at(&mut self.buffer, self.pos)?;
+            let got = ((self.buffer.filled().len() - skip) as u64).min(want) as usize;
+            if got == 0 {
                 return Err(io::Error::other("a spilled run of mismatches ends early"));
             }
-            self.pos += self.buffer.len() as u64;
-            self.at = 0;
+            self.pos += got as u64;
+            (self.at, self.stop) = (skip, skip + got);
         }
-        let n = out.len().min(self.buffer.len() - self.at);
-        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        let n = out.len().min(self.stop - self.at);
+        out[..n].copy_from_slice(&self.buffer.filled()[self.at..self.at + n]);
         self.at += n;
         Ok(n)
     }
@@ -405,7 +425,12 @@ fn cut_block(block: &Block, key: Key) -> Cut {
 
 /// The first record at or past `key` of a run (`start..end` of `file`, marked by `marks`):
 /// from the last mark before it, read along.
-fn cut_run(file: &File, (start, end): (u64, u64), marks: &[Mark], key: Key) -> io::Result<Cut> {
+fn cut_run(
+    file: &DirectReader,
+    (start, end): (u64, u64),
+    marks: &[Mark],
+    key: Key,
+) -> io::Result<Cut> {
     let from = marks.partition_point(|m| m.key < key);
     let mut cut = match from.checked_sub(1).map(|i| marks[i]) {
         Some(mark) => Cut {
@@ -419,13 +444,7 @@ fn cut_run(file: &File, (start, end): (u64, u64), marks: &[Mark], key: Key) -> i
             });
         }
     };
-    let mut reader = RunReader {
-        file,
-        pos: cut.at,
-        end,
-        buffer: Vec::with_capacity(64 << 10),
-        at: 0,
-    };
+    let mut reader = RunReader::new(file, (cut.at, end), 64 << 10);
     let mut line = Vec::new();
     while let Some((k, read)) = read_record(&mut reader, line)? {
         if k >= key {
@@ -511,7 +530,7 @@ pub(crate) fn merge(
         .zip(cuts.iter().chain(std::iter::once(&lasts)))
         .map(|(from, to)| (from.as_slice(), to.as_slice()))
         .collect();
-    std::thread::scope(|scope| {
+    let edges = std::thread::scope(|scope| {
         let threads: Vec<_> = ranges
             .iter()
             .map(|&(from, to)| {
@@ -520,33 +539,43 @@ pub(crate) fn merge(
                 scope.spawn(move || merge_part(spills, (from, to), path, at, buffer))
             })
             .collect();
+        let mut edges = Edges::default();
         for thread in threads {
-            thread
-                .join()
-                .map_err(|_| io::Error::other("merging mismatches.csv panicked"))??;
+            edges.extend(
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("merging mismatches.csv panicked"))??,
+            );
         }
-        Ok::<_, io::Error>(())
+        Ok::<_, io::Error>(edges)
     })?;
+    direct::write_edges(path, edges)?;
     Ok(lines)
 }
 
 /// A handle on each producer's file of runs (`None` for one without).
-fn open_runs(spills: &[Spill]) -> io::Result<Vec<Option<File>>> {
+fn open_runs(spills: &[Spill]) -> io::Result<Vec<Option<DirectReader>>> {
     spills
         .iter()
-        .map(|spill| spill.file.as_ref().map(|f| File::open(&f.path)).transpose())
+        .map(|spill| {
+            spill
+                .file
+                .as_ref()
+                .map(|f| DirectReader::open(&f.path, true))
+                .transpose()
+        })
         .collect()
 }
 
 /// Merges the lines of each source from its cut in `from` to its cut in `to`, into `path` at
-/// byte `at`.
+/// byte `at`; the edges left to write.
 fn merge_part(
     spills: &[Spill],
     (from, to): (&[Cut], &[Cut]),
     path: &Path,
     at: u64,
     buffer: usize,
-) -> io::Result<()> {
+) -> io::Result<Edges> {
     // Handles of its own: a run reader seeks its handle.
     let handles = open_runs(spills)?;
     let mut sources: Vec<Source<'_>> = Vec::new();
@@ -554,13 +583,7 @@ fn merge_part(
     for (spill, handle) in spills.iter().zip(&handles) {
         if let Some(file) = handle {
             for _ in &spill.runs {
-                let mut reader = RunReader {
-                    file,
-                    pos: from[k].at,
-                    end: to[k].at,
-                    buffer: Vec::with_capacity(buffer),
-                    at: 0,
-                };
+                let mut reader = RunReader::new(file, (from[k].at, to[k].at), buffer);
                 let next = read_record(&mut reader, Vec::new())?;
                 sources.push(Source::Run { reader, next });
                 k += 1;
@@ -573,9 +596,7 @@ fn merge_part(
         ));
         k += 1;
     }
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
-    file.seek(SeekFrom::Start(at))?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = DirectWriter::new(path, at, 1 << 20, true)?;
     let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::with_capacity(sources.len());
     for (i, source) in sources.iter_mut().enumerate() {
         if let Some(key) = source.key() {
@@ -589,7 +610,7 @@ fn merge_part(
             heap.push(Reverse((key, i)));
         }
     }
-    out.flush()
+    out.finish()
 }
 
 #[cfg(test)]

@@ -257,7 +257,7 @@ impl DirectReader {
             let into = &mut buffer.whole()[len..];
             let read = match direct {
                 Some(file) => match file.read_at(into, from + len as u64) {
-                    Err(e) if refused(&e) && len == 0 => {
+                    Err(e) if refused(&e) => {
                         tracing::debug!(
                             "direct reads refused ({e}): reading through the page cache"
                         );

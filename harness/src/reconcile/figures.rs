@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use oc_reports::DriftBin;
 use oc_reports::reconcile::{
     ClassCounts, DayGap, DriftFigures, DurationSourceCounts, Minutes, NumberGap,
 };
 
+use super::drifts::Drifts;
 use super::matching::{NO_ROW, RowRef};
 use super::rows::{CarrierRow, DurationSource, ReadTeamsRow, TeamsRow};
 use super::text::{self, DAY, Nanos, SECOND};
@@ -103,7 +103,7 @@ pub(crate) struct Figures {
     tolerance: Nanos,
     classes: [u64; 4],
     /// Signed drift of every `matched` and `drift` call, ns.
-    drifts: Vec<i64>,
+    drifts: Drifts,
     teams_measured: i128,
     teams_billed: i128,
     carrier: i128,
@@ -140,7 +140,7 @@ impl Figures {
         Self {
             tolerance,
             classes: [0; 4],
-            drifts: Vec::new(),
+            drifts: Drifts::default(),
             teams_measured: 0,
             teams_billed: 0,
             carrier: 0,
@@ -374,7 +374,7 @@ impl Figures {
         for (a, b) in self.classes.iter_mut().zip(other.classes) {
             *a += b;
         }
-        self.drifts.extend_from_slice(&other.drifts);
+        self.drifts.append(&other.drifts);
         self.teams_measured += other.teams_measured;
         self.teams_billed += other.teams_billed;
         self.carrier += other.carrier;
@@ -459,7 +459,7 @@ impl Figures {
             .collect();
         Finished {
             classes: self.classes(),
-            drift: drift_figures(&mut self.drifts),
+            drift: self.drifts.figures(),
             minutes: Minutes {
                 teams_measured: minutes(self.teams_measured),
                 teams_billed: minutes(self.teams_billed),
@@ -485,112 +485,6 @@ pub(crate) struct Finished {
     pub(crate) top_numbers: Vec<NumberGap>,
     pub(crate) distinct_numbers: u64,
     pub(crate) sources: DurationSourceCounts,
-}
-
-/// The nearest-rank percentile `q` (in hundredths) of `n` sorted values: the 0-based index
-/// `ceil(q·n/100) − 1`.
-pub(crate) fn rank(q: u64, n: usize) -> usize {
-    ((q as usize * n).div_ceil(100)).max(1) - 1
-}
-
-/// Percentiles (nearest rank, exact) and the histogram of the signed drifts, in ms. Reorders
-/// `drifts`.
-fn drift_figures(drifts: &mut [i64]) -> DriftFigures {
-    let ms = |ns: i64| ns as f64 / 1e6;
-    let n = drifts.len();
-    if n == 0 {
-        return DriftFigures::default();
-    }
-    // Each percentile is selected among the drifts above the one before, which its
-    // selection left there (the ranks grow with q).
-    let mut from = 0;
-    let mut percentile = |q: u64| -> f64 {
-        let k = rank(q, n);
-        let (_, &mut value, _) = drifts[from..].select_nth_unstable(k - from);
-        from = k;
-        ms(value)
-    };
-    let (p50, p90, p99) = (percentile(50), percentile(90), percentile(99));
-    let min = drifts.iter().copied().min().unwrap_or(0);
-    let max = drifts.iter().copied().max().unwrap_or(0);
-    DriftFigures {
-        calls: n as u64,
-        p50_ms: p50,
-        p90_ms: p90,
-        p99_ms: p99,
-        min_ms: ms(min),
-        max_ms: ms(max),
-        bins: bins(drifts, min, max),
-    }
-}
-
-/// The largest decade edge of the histogram (ms): beyond it, one outer bin per side.
-const DECADES: u32 = 7;
-
-/// Bin of a magnitude in ms: 0 for 0, k for `10^(k-1) … 10^k − 1`, `DECADES + 1` beyond.
-fn bin_index(magnitude: u64) -> usize {
-    if magnitude == 0 {
-        0
-    } else {
-        (magnitude.ilog10() + 1).min(DECADES + 1) as usize
-    }
-}
-
-/// The drift histogram as the run report draws it: each drift rounded to the nearest ms (half
-/// away from zero), bins `0`, `±(1…9)`, `±(10…99)`, … and one outer bin per side, from the
-/// lowest non-empty to the highest non-empty, `0` always included.
-fn bins(drifts: &[i64], min: i64, max: i64) -> Vec<DriftBin> {
-    let round = |ns: i64| (ns + ns.signum() * 500_000) / 1_000_000;
-    let (low, high) = (round(min), round(max));
-    // A drift's bin from its magnitude's bit length, not its decimal logarithm (a third of
-    // the loop): the digits of the least magnitude of each length (the outer bin's lower edge
-    // at most: 24 bits), and the power of ten past which its magnitudes have one more.
-    let outer = 10u64.pow(DECADES);
-    let by_length: [(usize, u64); 25] = std::array::from_fn(|bits| match bits {
-        0 => (0, u64::MAX),
-        _ => {
-            let digits = bin_index(1 << (bits - 1));
-            (digits, 10u64.pow(digits as u32))
-        }
-    });
-    let mut sides = [[0u64; DECADES as usize + 2]; 2];
-    for &d in drifts {
-        // `round(d)`'s magnitude (half away from zero), and its side: below 0 when `d` rounds
-        // to -1 ms or less.
-        let magnitude = ((d.unsigned_abs() + 500_000) / 1_000_000).min(outer);
-        let (digits, next) = by_length[(u64::BITS - magnitude.leading_zeros()) as usize];
-        sides[usize::from(d <= -500_000)][digits + usize::from(magnitude >= next)] += 1;
-    }
-    let [positive, negative] = sides;
-    let edges = |k: usize, extreme: i64| -> (i64, i64) {
-        match k {
-            0 => (0, 0),
-            k if k as u32 > DECADES => (10i64.pow(DECADES), extreme),
-            k => (10i64.pow(k as u32 - 1), 10i64.pow(k as u32) - 1),
-        }
-    };
-    let mut out = Vec::new();
-    for k in (1..=bin_index(low.min(0).unsigned_abs())).rev() {
-        let (from, to) = edges(k, low.abs());
-        out.push(DriftBin {
-            from_ms: -to,
-            to_ms: -from,
-            count: negative[k],
-        });
-    }
-    for (k, &count) in positive
-        .iter()
-        .enumerate()
-        .take(bin_index(high.max(0).unsigned_abs()) + 1)
-    {
-        let (from, to) = edges(k, high);
-        out.push(DriftBin {
-            from_ms: from,
-            to_ms: to,
-            count,
-        });
-    }
-    out
 }
 
 #[cfg(test)]
@@ -619,7 +513,10 @@ mod tests {
                 "{delta}"
             );
         }
-        assert_eq!(figures.drifts, [SECOND, -SECOND, SECOND + 1, -SECOND - 1]);
+        assert_eq!(
+            figures.drifts.iter().collect::<Vec<_>>(),
+            [SECOND, -SECOND, SECOND + 1, -SECOND - 1]
+        );
         // Both drifts, and the two matched ones too: the Teams row billed 60 s of an
         // `operator` duration, and the carrier's CDR says 59 or 61.
         assert_eq!(
@@ -656,80 +553,5 @@ mod tests {
         figures.pair(0, &t, &c);
         assert_eq!(figures.sources.operator_billed_differs, 3);
         assert_eq!(figures.sources.operator_checked, 5);
-    }
-
-    #[test]
-    fn a_drift_is_binned_by_its_rounded_milliseconds_decimal_digits() {
-        // Around every power of ten of ms and the rounding's half, both signs: the bins of
-        // each drift alone are those of its rounded value's digits.
-        let mut drifts = vec![0, 1, -1, 499_999, -499_999, 500_000, -500_000];
-        for k in 0..=DECADES + 1 {
-            let edge = 10i64.pow(k) * 1_000_000;
-            for delta in [-500_001, -500_000, -499_999, 0, 499_999, 500_000] {
-                drifts.extend([edge + delta, -(edge + delta)]);
-            }
-        }
-        for d in drifts {
-            let rounded = (d + d.signum() * 500_000) / 1_000_000;
-            let bins = bins(&[d], d, d);
-            let holding: Vec<u64> = bins
-                .iter()
-                .filter(|b| (b.from_ms..=b.to_ms).contains(&rounded))
-                .map(|b| b.count)
-                .collect();
-            assert_eq!(holding, [1], "{d}: {bins:?}");
-            assert_eq!(
-                bins.iter().map(|b| b.count).sum::<u64>(),
-                1,
-                "{d}: {bins:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        assert_eq!(rank(50, 1), 0);
-        assert_eq!(rank(50, 10), 4);
-        assert_eq!(rank(90, 10), 8);
-        assert_eq!(rank(99, 10), 9);
-        assert_eq!(rank(99, 1000), 989);
-        let mut drifts: Vec<i64> = (1..=100).rev().map(|ms| ms * 1_000_000).collect();
-        let figures = drift_figures(&mut drifts);
-        assert_eq!(
-            (
-                figures.p50_ms,
-                figures.p90_ms,
-                figures.p99_ms,
-                figures.max_ms,
-                figures.min_ms
-            ),
-            (50.0, 90.0, 99.0, 100.0, 1.0)
-        );
-        let total: u64 = figures.bins.iter().map(|b| b.count).sum();
-        assert_eq!(total, 100);
-        assert_eq!(
-            figures
-                .bins
-                .iter()
-                .map(|b| (b.from_ms, b.to_ms))
-                .collect::<Vec<_>>(),
-            [(0, 0), (1, 9), (10, 99), (100, 999)]
-        );
-        let figures = drift_figures(&mut [-20_000_000_000, 400_000, -600_000]);
-        assert_eq!(
-            figures
-                .bins
-                .iter()
-                .map(|b| (b.from_ms, b.count))
-                .collect::<Vec<_>>(),
-            [
-                (-99_999, 1),
-                (-9_999, 0),
-                (-999, 0),
-                (-99, 0),
-                (-9, 1),
-                (0, 1)
-            ]
-        );
     }
 }

@@ -14,6 +14,7 @@ use oc_reports::reconcile::{
 
 mod carrier;
 mod direct;
+mod drifts;
 mod figures;
 mod format;
 mod matching;

@@ -80,17 +80,19 @@ impl PageWriter {
 /// bytes at a time: a captured body is JSON inside a JSON string, an escape every dozen bytes,
 /// and serde_json's byte-by-byte loop through its writer cost a load test's checker thread
 /// more than compressing the line (`cargo bench -p oc-protocol --bench json_write`). Each word
-/// is stored whole into room made beforehand, clean or not; a word with an escape keeps its
-/// bytes before the first escape, and the scan goes on after that escape.
+/// is stored whole into room made beforehand, clean or not. A text without control characters
+/// (every captured JSON body: JSON has none unescaped) takes [`escape_marks`], which gives all
+/// of a word's quotes and backslashes their backslash without reading the word again; one with
+/// them takes [`escape_into`], which stops at each.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     // Room is made a piece at a time, so that a long body does not zero twice its length.
     const PIECE: usize = 4096;
     out.push(b'"');
     let mut rest = text.as_bytes();
-    let clean = !rest.iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    let (controls, marks) = rest.iter().fold((false, false), |(controls, marks), &b| {
+        (controls | (b < 0x20), marks | (b == b'"') | (b == b'\\'))
     });
-    if clean {
+    if !(controls | marks) {
         out.extend_from_slice(rest);
         out.push(b'"');
         return;
@@ -99,8 +101,14 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
         let piece = &rest[..rest.len().min(PIECE)];
         let at = out.len();
         // The most a piece can take without a control character (every byte a two-byte
-        // escape), and a word of slack for the whole-word stores.
-        out.resize(at + 2 * piece.len() + 8, 0);
+        // escape), and slack for the whole-word stores.
+        out.resize(at + 2 * piece.len() + SLACK, 0);
+        if !controls {
+            let written = escape_marks(&mut out[at..], piece);
+            out.truncate(at + written);
+            rest = &rest[piece.len()..];
+            continue;
+        }
         let (read, written) = escape_into(&mut out[at..], piece);
         out.truncate(at + written);
         rest = &rest[read..];
@@ -110,6 +118,63 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// The room made beyond twice a piece's length: [`escape_marks`] stores up to 24 bytes from
+/// where a word's output starts.
+const SLACK: usize = 16;
+
+/// Writes `bytes`, which hold no control character, escaped at the start of `room` (at least
+/// `2 * bytes.len() + SLACK` long); returns how many bytes it wrote. Each word is stored
+/// whole, then each of its quotes and backslashes, lowest first, gets its backslash by storing
+/// the rest of the word again one byte further on: a word is read once however many escapes
+/// it holds, where [`escape_into`] reads from each escape on again (on a captured
+/// notification, an escape every ten bytes, 4,650 instructions against 3,640 here).
+fn escape_marks(room: &mut [u8], bytes: &[u8]) -> usize {
+    let mut written = 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        // Within the room: at most twice what was read so far is written, and 8 bytes still
+        // to read leave 16 + SLACK.
+        let to = &mut room[written..written + 24];
+        let mut eight = [0; 8];
+        eight.copy_from_slice(word);
+        to[..8].copy_from_slice(&eight);
+        let word = u64::from_le_bytes(eight);
+        let mut marks = quotes_and_backslashes(word);
+        let mut moved = 0;
+        while marks != 0 {
+            let byte = (marks.trailing_zeros() / 8) as usize;
+            let at = byte + moved;
+            to[at] = b'\\';
+            to[at + 1..at + 9].copy_from_slice(&(word >> (8 * byte)).to_le_bytes());
+            moved += 1;
+            marks &= marks - 1;
+        }
+        written += 8 + moved;
+    }
+    for &byte in words.remainder() {
+        if byte == b'"' || byte == b'\\' {
+            room[written] = b'\\';
+            written += 1;
+        }
+        room[written] = byte;
+        written += 1;
+    }
+    written
+}
+
+/// The high bit of each byte of `word` that is a quote or a backslash, exact for every byte.
+fn quotes_and_backslashes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const LOWS: u64 = u64::from_ne_bytes([0x7f; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte's low seven bits, xor the one looked for, plus 0x7f reach the high bit unless
+    // they were zero (no carry leaves the byte); a byte with its high bit set is neither.
+    let low = word & LOWS;
+    let quote = (low ^ (ONES * u64::from(b'"'))) + LOWS;
+    let backslash = (low ^ (ONES * u64::from(b'\\'))) + LOWS;
+    !((quote & backslash) | word) & HIGHS
 }
 
 /// Writes `bytes` escaped at the start of `room` (at least `2 * bytes.len() + 8` long), up to
@@ -475,6 +540,46 @@ mod tests {
                 text(&written(&notification)),
                 text(&serde_json::to_vec(&notification).unwrap())
             );
+        }
+
+        /// Every byte's mark exact, whatever the bytes beside it: each escape of a word is
+        /// written from them, not only the lowest.
+        #[test]
+        fn quotes_and_backslashes_are_marked_exactly(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), any::<u8>()],
+                8,
+            ),
+        ) {
+            let word = u64::from_le_bytes(bytes.clone().try_into().unwrap());
+            let marked: u64 = bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'"' || b == b'\\')
+                .map(|(i, _)| 0x80 << (8 * i))
+                .sum();
+            prop_assert_eq!(quotes_and_backslashes(word), marked);
+        }
+
+        /// Texts without control characters (a captured body's), dense in quotes and
+        /// backslashes, up to three pieces long: serde's bytes.
+        #[test]
+        fn strings_without_controls_are_serdes_bytes(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("\"".to_owned()),
+                    Just("\\".to_owned()),
+                    Just("\u{7f}é€😀".to_owned()),
+                    "[ -~]{0,12}",
+                    "[ -~]{4000,4200}",
+                ],
+                0..40,
+            ),
+        ) {
+            let text: String = parts.concat();
+            let mut out = b"x".to_vec();
+            write_str(&mut out, &text);
+            prop_assert_eq!(&out[1..], &serde_json::to_vec(&text).unwrap()[..]);
         }
 
         /// Texts dense in escapes (every control character, quotes, backslashes, non-ASCII) at

@@ -117,7 +117,8 @@ const MAX_RING_MS: i64 = 5_000;
 /// back a call may still start ([`Driver::history_reach_ms`]).
 const FORGET_EVERY: u64 = 1_024;
 
-/// Call `k`, ending at `end`, on one of `numbers` (assigned since `assigned_at`).
+/// Call `k`, ending at `end`, on one of `numbers` (assigned since `assigned_at`, at least 2 ms
+/// before `end`: the call starts after the assignment).
 pub(crate) fn call(
     seed: u64,
     spec: &Calls,

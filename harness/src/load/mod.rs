@@ -247,6 +247,14 @@ pub async fn load(
         .send(crate::actors::messages::WatchVerdict)
         .await
         .map_err(|_| RunError::Checker)?;
+    // A call starts after its numbers' assignment (at least a millisecond after it) and ends
+    // at its intended time, the load's start at the earliest: so the load starts at least two
+    // milliseconds after the assignment, or its first calls (those due within a millisecond,
+    // at rates above 1,000 a second) would end before they start and Teams would refuse them.
+    let too_soon = assigned_at + 2 - wall_ms();
+    if too_soon > 0 {
+        tokio::time::sleep(Duration::from_millis(too_soon.unsigned_abs())).await;
+    }
     let start = tokio::time::Instant::now();
     let start_ms = wall_ms();
     let collector = metrics::start(

@@ -11,7 +11,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -71,6 +70,29 @@ fn open_direct(path: &Path, write: bool) -> Option<File> {
     }
 }
 
+/// Writes `bytes` at `at` in `file`, without moving a cursor another thread may use; how many
+/// were written.
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], at: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::write_at(file, bytes, at)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, bytes: &[u8], at: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_write(file, bytes, at)
+}
+
+/// Reads into `into` from `at` in `file`; how many bytes were read (0 at the end).
+#[cfg(unix)]
+fn read_at(file: &File, into: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, into, at)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, into: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, into, at)
+}
+
 /// Whether an error is the file system refusing a direct transfer (rather than failing it).
 fn refused(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidInput
@@ -94,8 +116,14 @@ pub(crate) fn write_edges(path: &Path, edges: Edges) -> io::Result<()> {
         return Ok(());
     }
     let file = OpenOptions::new().write(true).open(path)?;
-    for (at, bytes) in edges.0 {
-        file.write_all_at(&bytes, at)?;
+    for (mut at, bytes) in edges.0 {
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            match write_at(&file, rest, at)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => (rest, at) = (&rest[n..], at + n as u64),
+            }
+        }
     }
     Ok(())
 }
@@ -148,7 +176,7 @@ impl DirectWriter {
             let at = self.base + done as u64;
             let written = match &self.direct {
                 Some(file) if (len - done).is_multiple_of(BLOCK) => {
-                    match file.write_at(bytes, at) {
+                    match write_at(file, bytes, at) {
                         Err(e) if refused(&e) => {
                             tracing::debug!(
                                 "direct writes refused ({e}): writing through the page cache"
@@ -159,7 +187,7 @@ impl DirectWriter {
                         result => result?,
                     }
                 }
-                _ => self.plain.write_at(bytes, at)?,
+                _ => write_at(&self.plain, bytes, at)?,
             };
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
@@ -256,7 +284,7 @@ impl DirectReader {
             let len = buffer.len;
             let into = &mut buffer.whole()[len..];
             let read = match direct {
-                Some(file) => match file.read_at(into, from + len as u64) {
+                Some(file) => match read_at(file, into, from + len as u64) {
                     Err(e) if refused(&e) => {
                         tracing::debug!(
                             "direct reads refused ({e}): reading through the page cache"
@@ -266,7 +294,7 @@ impl DirectReader {
                     }
                     result => result?,
                 },
-                None => self.plain.read_at(into, from + len as u64)?,
+                None => read_at(&self.plain, into, from + len as u64)?,
             };
             if read == 0 {
                 break;

@@ -300,8 +300,9 @@ struct Mark {
     before: u64,
 }
 
-/// One run of a file, read through a buffer of its own: every run of a file shares one
-/// handle, so the number of runs is not limited by the open files allowed.
+/// One run of a file, read through a buffer of its own at its own offsets: every run of a file
+/// (in every merging thread) shares one handle, so the number of runs is not limited by the
+/// open files allowed.
 struct RunReader<'a> {
     file: &'a DirectReader,
     /// The next byte of the file to buffer, and the end of the run.
@@ -538,8 +539,8 @@ pub(crate) fn merge(
             .iter()
             .map(|&(from, to)| {
                 let at = offset + from.iter().map(|c| c.before).sum::<u64>();
-                let spills = &spills;
-                scope.spawn(move || merge_part(spills, (from, to), path, at, buffer))
+                let (spills, handles) = (&spills, &handles);
+                scope.spawn(move || merge_part((spills, handles), (from, to), path, at, buffer))
             })
             .collect();
         let mut edges = Edges::default();
@@ -573,17 +574,15 @@ fn open_runs(spills: &[Spill]) -> io::Result<Vec<Option<DirectReader>>> {
 /// Merges the lines of each source from its cut in `from` to its cut in `to`, into `path` at
 /// byte `at`; the edges left to write.
 fn merge_part(
-    spills: &[Spill],
+    (spills, handles): (&[Spill], &[Option<DirectReader>]),
     (from, to): (&[Cut], &[Cut]),
     path: &Path,
     at: u64,
     buffer: usize,
 ) -> io::Result<Edges> {
-    // Handles of its own: a run reader seeks its handle.
-    let handles = open_runs(spills)?;
     let mut sources: Vec<Source<'_>> = Vec::new();
     let mut k = 0;
-    for (spill, handle) in spills.iter().zip(&handles) {
+    for (spill, handle) in spills.iter().zip(handles) {
         if let Some(file) = handle {
             for _ in &spill.runs {
                 let mut reader = RunReader::new(file, (from[k].at, to[k].at), buffer);

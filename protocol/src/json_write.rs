@@ -81,9 +81,9 @@ impl PageWriter {
 /// and serde_json's byte-by-byte loop through its writer cost a load test's checker thread
 /// more than compressing the line (`cargo bench -p oc-protocol --bench json_write`). Each word
 /// is stored whole into room made beforehand, clean or not. A text without control characters
-/// (every captured JSON body: JSON has none unescaped) takes a path (`escape_marks`) that gives all
-/// of a word's quotes and backslashes their backslash without reading the word again; one with
-/// them takes one (`escape_into`) that stops at each.
+/// (every captured JSON body: JSON has none unescaped) takes a path (`escape_marks`) that gives
+/// all of a word's quotes and backslashes their backslash without reading the word again; one
+/// with them takes one (`escape_into`) that stops at each.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     // Room is made a piece at a time, so that a long body does not zero twice its length.
     const PIECE: usize = 4096;

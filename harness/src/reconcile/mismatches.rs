@@ -429,7 +429,7 @@ fn read_back(
 /// Reads back the rows of `mismatches` (in file order, at `places`; each row once) from one
 /// side's files, and gives `spill` their lines.
 fn read_side(
-    mut places: Vec<u64>,
+    places: Vec<u64>,
     mismatches: impl Iterator<Item = Mismatch>,
     (paths, kinds): (&[PathBuf], &[JobKind]),
     format: &CarrierFormat,
@@ -437,6 +437,25 @@ fn read_side(
     spill: &mut Spill,
 ) -> io::Result<()> {
     let mut along = mismatches;
+    let mut failed = Ok(());
+    visit_texts(places, (paths, kinds), format, |text| {
+        let Some(m) = along.next() else { return };
+        let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
+        if failed.is_ok() {
+            failed = spill.push(key(&m, index), |out| format_line(out, &m, teams, &text));
+        }
+    })?;
+    failed
+}
+
+/// Calls `visit` with the text of the row at each of `places` ([`source::pack_source`]s of
+/// one side's files, ascending), in that order, each file read once.
+pub(crate) fn visit_texts(
+    mut places: Vec<u64>,
+    (paths, kinds): (&[PathBuf], &[JobKind]),
+    format: &CarrierFormat,
+    mut visit: impl FnMut(Text<'_>),
+) -> io::Result<()> {
     for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
         let file = usize::from(unpack_source(group[0]).0);
         for place in group.iter_mut() {
@@ -445,23 +464,16 @@ fn read_side(
         let (path, kind) = (&paths[file], &kinds[file]);
         let json = matches!(kind, JobKind::Teams(TeamsShape::Json));
         let mut k = 0;
-        let mut failed = Ok(());
         let mut table = [0; _];
         visit_offsets(path, group, json, |offset, bytes| {
             while k < group.len() && group[k] == offset {
                 k += 1;
-                let Some(m) = along.next() else { return };
-                let text = match kind {
+                visit(match kind {
                     JobKind::Teams(shape) => Text::teams(shape, bytes, &mut table),
                     JobKind::Carrier(columns) => Text::carrier(format, columns, bytes, &mut table),
-                };
-                let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
-                if failed.is_ok() {
-                    failed = spill.push(key(&m, index), |out| format_line(out, &m, teams, &text));
-                }
+                });
             }
         })?;
-        failed?;
     }
     Ok(())
 }

@@ -6,10 +6,9 @@
 use std::io;
 
 use super::matching::{Claims, Index};
-use super::mismatches::{Sides, Text};
+use super::mismatches::{Sides, Text, visit_texts};
 use super::pipeline::JobKind;
-use super::source::{merge_places, unpack_source, visit_offsets};
-use super::teams::TeamsShape;
+use super::source::merge_places;
 use super::text;
 
 /// A row's number pair as [`super::teams::build`] made it from the row's fields: the
@@ -49,30 +48,27 @@ pub(crate) fn unclaimed_pairs(
         .zip(index)
         .map(|(rows, part)| rows.iter().map(|&(i, _)| part.row(i).source).collect())
         .collect();
-    let (mut places, order) = merge_places(&sources.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let (places, order) = merge_places(&sources.iter().map(Vec::as_slice).collect::<Vec<_>>());
     drop(sources);
+    if !sides
+        .teams_kinds
+        .iter()
+        .all(|kind| matches!(kind, JobKind::Teams(_)))
+    {
+        return Err(io::Error::other("a Teams file was read as a carrier file"));
+    }
     let mut heads = vec![0; pairs.len()];
     let mut along = order.into_iter();
-    let mut table = [0; _];
-    for group in places.chunk_by_mut(|a, b| unpack_source(*a).0 == unpack_source(*b).0) {
-        let file = usize::from(unpack_source(group[0]).0);
-        for place in group.iter_mut() {
-            *place = unpack_source(*place).1;
-        }
-        let JobKind::Teams(shape) = &sides.teams_kinds[file] else {
-            return Err(io::Error::other("a Teams file was read as a carrier file"));
-        };
-        let json = matches!(shape, TeamsShape::Json);
-        let mut k = 0;
-        visit_offsets(&sides.teams[file], group, json, |offset, bytes| {
-            while k < group.len() && group[k] == offset {
-                k += 1;
-                let Some(part) = along.next() else { return };
-                let part = part as usize;
-                pairs[part][heads[part]].1 = pair_of(&Text::teams(shape, bytes, &mut table));
-                heads[part] += 1;
-            }
-        })?;
-    }
+    visit_texts(
+        places,
+        (sides.teams, sides.teams_kinds),
+        sides.format,
+        |text| {
+            let Some(part) = along.next() else { return };
+            let part = part as usize;
+            pairs[part][heads[part]].1 = pair_of(&text);
+            heads[part] += 1;
+        },
+    )?;
     Ok(pairs)
 }

@@ -188,6 +188,11 @@ pub struct LoadSection {
     /// state than the schedule has them) or their call.
     #[serde(default)]
     pub unsent: u64,
+    /// The number changes and calls Teams refused of the iterations started, those of `unsent`
+    /// iterations and those of notifications that carried the iteration's other changes: not
+    /// counted in `achievedRate`.
+    #[serde(default)]
+    pub refused: u64,
     /// Calls whose duration Teams never received (counted in `report_lag` at their age at the
     /// end).
     pub unreported: u64,
@@ -206,10 +211,11 @@ impl LoadSection {
             "{} ({} with the generator behind its schedule, {} at the in-flight cap)",
             self.dropped, self.dropped_late, self.dropped_in_flight
         );
-        if self.unsent > 0 {
+        if self.refused > 0 {
             text.push_str(&format!(
-                "; {} more started but sent nothing, refused after the drops",
-                self.unsent
+                "; of those started, {} changes or calls refused after the drops ({} sent \
+                 nothing)",
+                self.refused, self.unsent
             ));
         }
         text

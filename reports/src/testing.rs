@@ -521,6 +521,7 @@ pub(crate) fn load_report() -> Report {
         dropped_late: 0,
         dropped_in_flight: 1,
         unsent: 0,
+        refused: 0,
         unreported: 3,
         aborted: None,
     });

@@ -354,15 +354,16 @@ impl Driver {
                 .teams
                 .apply_changes_sent_at(changes, Some(self.intended_ms(intended_us)));
             // A change the store refuses follows a dropped iteration (its number is not in the
-            // state the schedule expects): nothing is sent for it, and an iteration that sends
-            // nothing is not achieved.
+            // state the schedule expects): nothing is sent for it, and work not sent is not
+            // achieved, whether the notification carries the iteration's other changes or none.
+            let asked = results.len();
             let events: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
-            if events.len() < spec.events_per_notification as usize {
+            if events.len() < asked {
                 tracing::debug!("number changes refused after a dropped iteration");
-            }
-            if events.is_empty() {
-                self.metrics.send(Sample::Unsent {
+                self.metrics.send(Sample::Refused {
                     executor: Executor::NumberEvents,
+                    work: u32::try_from(asked - events.len()).unwrap_or(u32::MAX),
+                    all: events.is_empty(),
                 });
             }
             self.outbox.push_events(events);
@@ -397,8 +398,10 @@ impl Driver {
             );
             if let Err(err) = self.sides.teams.add_call(call.clone()) {
                 tracing::warn!("Teams refused load call {}: {err}", call.call_id);
-                self.metrics.send(Sample::Unsent {
+                self.metrics.send(Sample::Refused {
                     executor: Executor::Calls,
+                    work: 1,
+                    all: true,
                 });
                 continue;
             }

@@ -83,10 +83,15 @@ pub(crate) enum Sample {
     /// arrives (an iteration due just before an interval's end may count in the next one; the
     /// totals are exact).
     Iteration { executor: Executor, turn: Turn },
-    /// An iteration that started on time but sent nothing: Teams' store refused every number
-    /// change of it (an earlier dropped iteration left their numbers in another state than the
-    /// schedule has them), or refused its call. Started, not achieved.
-    Unsent { executor: Executor },
+    /// An iteration that started on time of which Teams' store refused `work` units (number
+    /// changes whose numbers an earlier dropped iteration left in another state than the
+    /// schedule has them, or its call): started, and that much of its work not achieved.
+    /// `all`: every unit, so it sent nothing.
+    Refused {
+        executor: Executor,
+        work: u32,
+        all: bool,
+    },
     /// A call that ended at `end` was placed: its duration is awaited.
     CallPlaced { call_id: String, end: UnixMillis },
     /// The load and its catch-up are over: the last interval is written, the thread ends.
@@ -157,7 +162,8 @@ pub struct ExecutorRow {
     /// The plan's rate, per second, over the interval (iterations scheduled / its length, times
     /// the work per iteration).
     pub target_rate: f64,
-    /// Iterations started that sent their work, per second, times the work per iteration.
+    /// The work sent, per second: iterations started times the work per iteration, less the
+    /// work Teams refused (`refused`).
     pub achieved_rate: f64,
     /// Iterations scheduled in the interval.
     pub scheduled: u64,
@@ -166,6 +172,13 @@ pub struct ExecutorRow {
     /// Of which sent nothing (every number change refused after an earlier drop, or the call
     /// refused): work an earlier drop undid, not achieved.
     pub unsent: u64,
+    /// The units of work (number changes, calls) of the iterations started that Teams refused,
+    /// those of `unsent` iterations and those of notifications that sent the rest: not
+    /// achieved.
+    pub refused: u64,
+    /// The work per iteration (a notification's events; 1 for a call).
+    #[serde(skip)]
+    pub per: u32,
     /// Iterations dropped: they could not start on time.
     pub dropped: u64,
     /// Of which the generator was more than the plan's `start_slack` behind its schedule: the
@@ -174,6 +187,14 @@ pub struct ExecutorRow {
     /// Of which `max_in_flight` iterations were under way: answers came too slowly for the
     /// rate (Little's law), the carrier's doing or the generator's, too busy to read them.
     pub dropped_in_flight: u64,
+}
+
+impl ExecutorRow {
+    /// The iterations started, less the share of their work Teams refused.
+    fn sent(&self) -> f64 {
+        let per = f64::from(self.per.max(1));
+        (self.started as f64 - self.refused as f64 / per).max(0.0)
+    }
 }
 
 /// One line of `metrics.ndjson`.
@@ -235,15 +256,17 @@ impl MetricsTotals {
         (self.requests > 0).then(|| self.errors.values().sum::<u64>() as f64 / self.requests as f64)
     }
 
-    /// Iterations started that sent their work, over scheduled, every executor together.
+    /// Iterations started, less the share of their work Teams refused, over iterations
+    /// scheduled, every executor together.
     pub fn achieved_rate(&self) -> Option<f64> {
         let scheduled: u64 = self.executors.values().map(|e| e.scheduled).sum();
-        let sent: u64 = self
-            .executors
-            .values()
-            .map(|e| e.started.saturating_sub(e.unsent))
-            .sum();
-        (scheduled > 0).then(|| sent as f64 / scheduled as f64)
+        let sent: f64 = self.executors.values().map(ExecutorRow::sent).sum();
+        (scheduled > 0).then(|| sent / scheduled as f64)
+    }
+
+    /// Work units Teams refused of the iterations started, every executor together.
+    pub fn refused(&self) -> u64 {
+        self.executors.values().map(|e| e.refused).sum()
     }
 
     /// Iterations started that sent nothing.
@@ -334,8 +357,9 @@ struct Collector {
     judged: BTreeMap<Metric, Histogram<u64>>,
     all: BTreeMap<Metric, Histogram<u64>>,
     started: BTreeMap<Executor, (u64, u64, u64)>,
-    /// Per executor, in the interval: iterations started that sent nothing.
-    unsent: BTreeMap<Executor, u64>,
+    /// Per executor, in the interval: iterations started that sent nothing, and the work units
+    /// Teams refused of those started.
+    unsent: BTreeMap<Executor, (u64, u64)>,
     totals: BTreeMap<Executor, ExecutorRow>,
     requests: u64,
     errors: BTreeMap<String, u64>,
@@ -468,7 +492,15 @@ impl Collector {
                     Turn::InFlight => counts.2 += 1,
                 }
             }
-            Sample::Unsent { executor } => *self.unsent.entry(executor).or_default() += 1,
+            Sample::Refused {
+                executor,
+                work,
+                all,
+            } => {
+                let counts = self.unsent.entry(executor).or_default();
+                counts.0 += u64::from(all);
+                counts.1 += u64::from(work);
+            }
             Sample::CallPlaced { call_id, end } => {
                 self.open.insert(call_id, end);
             }
@@ -592,13 +624,16 @@ impl Collector {
             let (started, late, in_flight) = self.started.remove(&executor).unwrap_or_default();
             // (An iteration counted started in an earlier interval may be counted unsent in
             // this one: the totals are exact.)
-            let unsent = self.unsent.remove(&executor).unwrap_or_default();
+            let (unsent, refused) = self.unsent.remove(&executor).unwrap_or_default();
+            let work = (started * u64::from(per)).saturating_sub(refused);
             let row = ExecutorRow {
                 target_rate: scheduled as f64 * f64::from(per) / seconds,
-                achieved_rate: started.saturating_sub(unsent) as f64 * f64::from(per) / seconds,
+                achieved_rate: work as f64 / seconds,
                 scheduled,
                 started,
                 unsent,
+                refused,
+                per,
                 dropped: late + in_flight,
                 dropped_late: late,
                 dropped_in_flight: in_flight,
@@ -607,6 +642,8 @@ impl Collector {
             total.scheduled += row.scheduled;
             total.started += row.started;
             total.unsent += row.unsent;
+            total.refused += row.refused;
+            total.per = row.per;
             total.dropped += row.dropped;
             total.dropped_late += row.dropped_late;
             total.dropped_in_flight += row.dropped_in_flight;
@@ -753,8 +790,8 @@ impl Collector {
                     e.dropped, e.dropped_late, e.dropped_in_flight
                 ));
             }
-            if e.unsent > 0 {
-                line.push_str(&format!(" ({} refused after drops)", e.unsent));
+            if e.refused > 0 {
+                line.push_str(&format!(" ({} refused after drops)", e.refused));
             }
         }
         line.push_str(" | p99");

@@ -434,6 +434,7 @@ fn load_section(plan: &LoadPlan, totals: &MetricsTotals) -> oc_reports::LoadSect
         dropped_late,
         dropped_in_flight,
         unsent: totals.unsent(),
+        refused: totals.refused(),
         unreported: totals.unreported,
         aborted: totals.aborted.clone(),
     }

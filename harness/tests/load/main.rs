@@ -473,6 +473,69 @@ fn iterations_that_send_nothing_are_not_achieved() {
     );
 }
 
+/// With several changes a notification, Teams may refuse some of an iteration's changes and
+/// take the rest: the notification carries those, and only they count as achieved (it once
+/// counted the whole iteration's work).
+#[test]
+fn changes_refused_within_a_notification_are_not_achieved() {
+    let run = load("refused-partly.toml", "refused-partly", CORRECT);
+    run.assert_exit(1);
+    let intervals = run.intervals();
+    let sum = |field: &str| number_events_sum(&intervals, field);
+    let (scheduled, started, unsent, refused) = (
+        sum("scheduled"),
+        sum("started"),
+        sum("unsent"),
+        sum("refused"),
+    );
+    assert!(
+        refused > 4 * unsent,
+        "drops left some changes of later notifications to be refused: {intervals:#?}"
+    );
+    // The call number's assignment, sent before the load, and one notification an iteration
+    // that sent something, each acknowledged once.
+    assert_eq!(webhook_acks(&intervals), 1 + started - unsent);
+    // The events those notifications carried: the call number's, and the changes not refused.
+    let log = std::fs::File::open(run.out.join("report/exchanges.ndjson.gz")).expect("log");
+    let mut carried = 0;
+    for line in BufReader::new(flate2::read::GzDecoder::new(log)).lines() {
+        let exchange: serde_json::Value =
+            serde_json::from_str(&line.expect("a line")).expect("an exchange");
+        if exchange["detail"]["kind"] == "webhook" && exchange["status"] == 200 {
+            carried += exchange["detail"]["event_ids"]
+                .as_array()
+                .expect("event ids")
+                .len() as u64;
+        }
+    }
+    assert_eq!(carried, 1 + 4 * started - refused);
+    let achieved: f64 = intervals
+        .iter()
+        .map(|l| {
+            let seconds =
+                (l["end_ms"].as_i64().unwrap() - l["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
+            l["executors"]["number_events"]["achieved_rate"]
+                .as_f64()
+                .unwrap_or(0.0)
+                * seconds
+        })
+        .sum();
+    assert!(
+        (achieved - (4 * started - refused) as f64).abs() < 1e-6,
+        "achieved {achieved}, sent {}",
+        4 * started - refused
+    );
+    let load = run.report().load.expect("a load section");
+    assert_eq!((load.unsent, load.refused), (unsent, refused));
+    let rate = run.threshold("achieved_rate >= 0.99");
+    let measured = rate.measured.expect("measured");
+    let sent = started as f64 - refused as f64 / 4.0;
+    assert!(
+        (measured - sent / scheduled as f64).abs() < 1e-12,
+        "the threshold measures the share of the work sent: {measured}"
+    );
+}
+
 /// A schedule kept to the microsecond (no start slack) with room for every iteration in
 /// flight: the drops are the generator's lateness, and the report says so, so that a CI job
 /// can tell a load machine too small from a carrier too slow.

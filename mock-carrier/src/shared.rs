@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use oc_protocol::signing::Signer;
 use oc_protocol::{CallLeg, UnixMillis};
 
 use crate::config::CarrierConfig;
@@ -15,6 +16,9 @@ use crate::truth::{CallTruth, GroundTruth, TruthSettings, call_truth, call_truth
 /// The carrier's state.
 pub(crate) struct Shared {
     pub(crate) config: CarrierConfig,
+    /// Checks webhooks' signatures under the configured secret, its HMAC key blocks hashed
+    /// once.
+    pub(crate) signer: Signer,
     numbers: Mutex<NumberBook>,
     ledger: Mutex<Ledger>,
     /// Calls of the certification hook so far (the `DUR-COMPLETE` profile counts them).
@@ -24,6 +28,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: CarrierConfig) -> Self {
         Self {
+            signer: Signer::new(config.teams.webhook_secret.as_bytes()),
             config,
             numbers: Mutex::new(NumberBook::default()),
             ledger: Mutex::new(Ledger::default()),

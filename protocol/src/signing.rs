@@ -66,6 +66,29 @@ impl Signer {
         push_hex(&mut header, &mac.finalize().into_bytes());
         header
     }
+
+    /// [`verify`] under this signer's secret: a receiver keeps one for the secret it shares,
+    /// and each notification it checks costs two SHA-256 blocks less.
+    pub fn verify(
+        &self,
+        header: Option<&str>,
+        body: &[u8],
+        now_unix_secs: i64,
+    ) -> Result<(), SignatureError> {
+        let (t, signatures) = parse(header, now_unix_secs)?;
+        let mut mac = self.keyed.clone();
+        mac.update(t.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let matched = signatures
+            .iter()
+            .any(|sig| mac.clone().verify_slice(sig).is_ok());
+        if matched {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
 }
 
 /// Why a webhook's signature was refused; each is a `401` [SEC-SIGNATURE].
@@ -150,19 +173,7 @@ pub fn verify(
     body: &[u8],
     now_unix_secs: i64,
 ) -> Result<(), SignatureError> {
-    let (t, signatures) = parse(header, now_unix_secs)?;
-    let mut mac = new_mac(secret);
-    mac.update(t.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let matched = signatures
-        .iter()
-        .any(|sig| mac.clone().verify_slice(sig).is_ok());
-    if matched {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    Signer::new(secret).verify(header, body, now_unix_secs)
 }
 
 /// Lower-case hexadecimal of `bytes`.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use oc_protocol::log_throttle::LogThrottle;
-use oc_protocol::signing::{self, SIGNATURE_HEADER, SignatureError};
+use oc_protocol::signing::{self, SIGNATURE_HEADER, SignatureError, Signer};
 use oc_protocol::{NumberAssignmentNotification, Problem, ProblemKind, Validate, body};
 use serde::Serialize;
 
@@ -38,18 +38,18 @@ pub(crate) async fn number_assignments(
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
     let profile = shared.config.misbehaviour.profile;
-    let secret = shared.config.teams.webhook_secret.as_bytes();
+    let signer = &shared.signer;
     // Everything but the HMAC can be checked without the body: a missing, malformed or stale
     // signature is refused before a byte of the body is read, so unsigned floods hold nothing.
     // No HMAC is computed for that (one per notification is enough).
-    if let Err(err) = check_signature(profile, header, secret, None) {
+    if let Err(err) = check_signature(profile, header, signer, None) {
         return refuse(&err);
     }
     let body = match limits::read_json_body(&guard, &req, payload).await {
         Ok(body) => body,
         Err(refused) => return limits::respond(&refused),
     };
-    if let Err(err) = check_signature(profile, header, secret, Some(&body.bytes)) {
+    if let Err(err) = check_signature(profile, header, signer, Some(&body.bytes)) {
         return refuse(&err);
     }
     let notification: NumberAssignmentNotification = match body::from_slice(&body.bytes) {
@@ -114,11 +114,11 @@ fn refuse(err: &SignatureError) -> HttpResponse {
 fn check_signature(
     profile: Profile,
     header: Option<&str>,
-    secret: &[u8],
+    signer: &Signer,
     body: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
     let check = |header: Option<&str>, now: i64| match body {
-        Some(body) => signing::verify(header, secret, body, now),
+        Some(body) => signer.verify(header, body, now),
         None => signing::check_header(header, now),
     };
     let now = SystemTime::now()
@@ -157,7 +157,9 @@ mod tests {
         let stale = signing::sign(SECRET, now() - 301, body);
         let wrong = signing::sign(b"other", now(), body);
         let good = signing::sign(SECRET, now(), body);
-        let check = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, Some(body));
+        let check = |h: Option<&str>| {
+            check_signature(Profile::Correct, h, &Signer::new(SECRET), Some(body))
+        };
         assert_eq!(check(None), Err(SignatureError::Missing));
         assert!(matches!(
             check(Some(&stale)),
@@ -167,7 +169,8 @@ mod tests {
         assert_eq!(check(Some(&good)), Ok(()));
         // Without the body: the same refusals, but no HMAC, so a wrong one passes until the
         // body is read.
-        let head = |h: Option<&str>| check_signature(Profile::Correct, h, SECRET, None);
+        let head =
+            |h: Option<&str>| check_signature(Profile::Correct, h, &Signer::new(SECRET), None);
         assert_eq!(head(None), Err(SignatureError::Missing));
         assert!(matches!(
             head(Some(&stale)),
@@ -185,7 +188,9 @@ mod tests {
         let body = b"{}";
         let stale = signing::sign(SECRET, now() - 3600, body);
         let wrong = signing::sign(b"other", now(), body);
-        let check = |h: Option<&str>| check_signature(Profile::SecSignature, h, SECRET, Some(body));
+        let check = |h: Option<&str>| {
+            check_signature(Profile::SecSignature, h, &Signer::new(SECRET), Some(body))
+        };
         assert_eq!(check(None), Ok(()));
         assert_eq!(check(Some(&stale)), Ok(()));
         assert_eq!(check(Some(&wrong)), Err(SignatureError::Mismatch));

@@ -351,6 +351,21 @@ fn number_events_sum(intervals: &[serde_json::Value], field: &str) -> u64 {
         .sum()
 }
 
+/// The number events' achieved rates over their intervals: the work sent.
+fn number_events_achieved(intervals: &[serde_json::Value]) -> f64 {
+    intervals
+        .iter()
+        .map(|l| {
+            let seconds =
+                (l["end_ms"].as_i64().unwrap() - l["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
+            l["executors"]["number_events"]["achieved_rate"]
+                .as_f64()
+                .unwrap_or(0.0)
+                * seconds
+        })
+        .sum()
+}
+
 /// Webhook attempts acknowledged, over the intervals.
 fn webhook_acks(intervals: &[serde_json::Value]) -> u64 {
     intervals
@@ -445,17 +460,7 @@ fn iterations_that_send_nothing_are_not_achieved() {
     // The call number's assignment, sent before the load, and one notification an iteration
     // that sent something.
     assert_eq!(acknowledged, 1 + started - unsent, "{intervals:#?}");
-    let achieved: f64 = intervals
-        .iter()
-        .map(|l| {
-            let seconds =
-                (l["end_ms"].as_i64().unwrap() - l["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
-            l["executors"]["number_events"]["achieved_rate"]
-                .as_f64()
-                .unwrap_or(0.0)
-                * seconds
-        })
-        .sum();
+    let achieved = number_events_achieved(&intervals);
     // The rates over their intervals add up to the work sent.
     assert!(
         (achieved - (started - unsent) as f64).abs() < 1e-6,
@@ -509,17 +514,7 @@ fn changes_refused_within_a_notification_are_not_achieved() {
         }
     }
     assert_eq!(carried, 1 + 4 * started - refused);
-    let achieved: f64 = intervals
-        .iter()
-        .map(|l| {
-            let seconds =
-                (l["end_ms"].as_i64().unwrap() - l["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
-            l["executors"]["number_events"]["achieved_rate"]
-                .as_f64()
-                .unwrap_or(0.0)
-                * seconds
-        })
-        .sum();
+    let achieved = number_events_achieved(&intervals);
     assert!(
         (achieved - (4 * started - refused) as f64).abs() < 1e-6,
         "achieved {achieved}, sent {}",

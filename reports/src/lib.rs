@@ -217,6 +217,12 @@ impl LoadSection {
                  nothing)",
                 self.refused, self.unsent
             ));
+        } else if self.unsent > 0 {
+            // A report written before refused work was counted.
+            text.push_str(&format!(
+                "; {} more started but sent nothing, refused after the drops",
+                self.unsent
+            ));
         }
         text
     }
@@ -942,6 +948,30 @@ mod tests {
             "report-certification.json",
             String::from_utf8(json).unwrap()
         );
+    }
+
+    #[test]
+    fn dropped_text_says_why_and_what_was_refused() {
+        let mut load = testing::load_report().load.expect("a load section");
+        assert_eq!(
+            load.dropped_text(),
+            "1 (0 with the generator behind its schedule, 1 at the in-flight cap)"
+        );
+        (load.unsent, load.refused) = (2, 7);
+        assert_eq!(
+            load.dropped_text(),
+            "1 (0 with the generator behind its schedule, 1 at the in-flight cap); of those \
+             started, 7 changes or calls refused after the drops (2 sent nothing)"
+        );
+        // A report written before refused work was counted.
+        load.refused = 0;
+        assert_eq!(
+            load.dropped_text(),
+            "1 (0 with the generator behind its schedule, 1 at the in-flight cap); 2 more \
+             started but sent nothing, refused after the drops"
+        );
+        load.dropped = 0;
+        assert_eq!(load.dropped_text(), "0");
     }
 
     fn schema() -> jsonschema::Validator {

@@ -359,7 +359,7 @@ struct Collector {
     started: BTreeMap<Executor, (u64, u64, u64)>,
     /// Per executor, in the interval: iterations started that sent nothing, and the work units
     /// Teams refused of those started.
-    unsent: BTreeMap<Executor, (u64, u64)>,
+    refused: BTreeMap<Executor, (u64, u64)>,
     totals: BTreeMap<Executor, ExecutorRow>,
     requests: u64,
     errors: BTreeMap<String, u64>,
@@ -382,7 +382,7 @@ impl Collector {
             judged: each(),
             all: each(),
             started: BTreeMap::new(),
-            unsent: BTreeMap::new(),
+            refused: BTreeMap::new(),
             totals: BTreeMap::new(),
             requests: 0,
             errors: BTreeMap::new(),
@@ -497,7 +497,7 @@ impl Collector {
                 work,
                 all,
             } => {
-                let counts = self.unsent.entry(executor).or_default();
+                let counts = self.refused.entry(executor).or_default();
                 counts.0 += u64::from(all);
                 counts.1 += u64::from(work);
             }
@@ -624,7 +624,7 @@ impl Collector {
             let (started, late, in_flight) = self.started.remove(&executor).unwrap_or_default();
             // (An iteration counted started in an earlier interval may be counted unsent in
             // this one: the totals are exact.)
-            let (unsent, refused) = self.unsent.remove(&executor).unwrap_or_default();
+            let (unsent, refused) = self.refused.remove(&executor).unwrap_or_default();
             let work = (started * u64::from(per)).saturating_sub(refused);
             let row = ExecutorRow {
                 target_rate: scheduled as f64 * f64::from(per) / seconds,

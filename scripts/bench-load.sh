@@ -28,7 +28,9 @@
 #    actually sent, then wrk 4's own correction) beside them.
 #
 # Usage: scripts/bench-load.sh [RATES…]   (default: 500 1000 2000 3000 4000 6000)
-# PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only.
+# PART=1 runs the ceiling only, PART=2 the coordinated-omission figures only. EXCHANGE_LOG=0
+# runs the ceiling's loads with `--no-exchange-log` (the checker judges every exchange, none is
+# kept); the coordinated-omission figures always keep the log, which their truth is read from.
 # Output directory: $OUT (default: ${CARGO_TARGET_DIR:-target}/bench-load). HARNESS=PATH and
 # CARRIER=PATH measure those binaries instead of building this tree.
 # Needs wrk (installed with apt-get when missing, as root), python3, GNU time and taskset.
@@ -74,6 +76,8 @@ hook="$url/oc/v1/notifications/number-assignments"
 # Commands that pin the carrier and the load tool to a core (none: unpinned).
 pin_carrier=()
 pin_load=()
+# Flags of every `oc-harness load` (the ceiling's, with EXCHANGE_LOG=0).
+load_flags=()
 # One carrier for every run; $1: extra configuration (a misbehaviour).
 carrier=
 start_carrier() {
@@ -139,7 +143,8 @@ load() {
     "${pin_load[@]}" /usr/bin/time -f "%U %S" -o "$out/$1.cpu" \
         "$harness" load --carrier-url "$url" --plan "$out/$1.toml" \
         --listen "127.0.0.1:$teams_port" --token "$token" --webhook-secret "$secret" \
-        --ready-timeout 30s --out "$out/$1" --quiet >"$out/$1.stdout" 2>"$out/$1.stderr" || true
+        --ready-timeout 30s --out "$out/$1" --quiet "${load_flags[@]}" \
+        >"$out/$1.stdout" 2>"$out/$1.stderr" || true
     [[ -f "$out/$1/report.json" ]] || { echo "error: $1 wrote no report" >&2; cat "$out/$1.stderr" >&2; exit 1; }
 }
 
@@ -232,6 +237,10 @@ python3 -c "print(f'throughput ($setup): generator {$most}/s at most (dropped it
 stop_carrier
 }
 if [[ ${PART:-all} != 2 ]]; then
+    if [[ ${EXCHANGE_LOG:-1} == 0 ]]; then
+        load_flags=(--no-exchange-log)
+        echo "# the generator keeps no exchange log (--no-exchange-log)"
+    fi
     if [[ ${PINNED:-} != 1 ]]; then
         ceiling unpinned
     fi
@@ -245,6 +254,7 @@ if [[ ${PART:-all} != 2 ]]; then
     fi
 fi
 [[ ${PART:-all} == 1 ]] && exit 0
+load_flags=()
 [[ -f "$out/post.lua" ]] || wrk_script "$out/post.lua"
 
 echo "## 2. coordinated omission: 1000 webhooks/s, the carrier stalls 2 s every 10 s"

@@ -76,14 +76,20 @@ pub struct CheckerActor {
 
 impl CheckerActor {
     /// A checker of the carrier registered in Teams as `carrier_id`, judging with `settings`,
-    /// keeping the exchanges in `out`; with `keep`, also everything observed, in memory.
-    pub(crate) fn new(carrier_id: &str, settings: CheckSettings, out: &Path, keep: bool) -> Self {
+    /// keeping the exchanges in the folder `log` (none: only counted); with `keep`, also
+    /// everything observed, in memory.
+    pub(crate) fn new(
+        carrier_id: &str,
+        settings: CheckSettings,
+        log: Option<&Path>,
+        keep: bool,
+    ) -> Self {
         Self {
             carrier_id: carrier_id.to_owned(),
             observed: Some(Observed {
                 checker: Checker::new(settings),
                 figures: Figures::default(),
-                spill: Spill::create(out),
+                spill: Spill::create(log),
                 kept: keep.then(|| History {
                     settings,
                     ..History::default()
@@ -523,7 +529,7 @@ mod tests {
         ];
         let settings = CheckSettings::default();
         let observed = actix_rt::System::new().block_on(async {
-            let addr = CheckerActor::new("carrier", settings, &out, true).start();
+            let addr = CheckerActor::new("carrier", settings, Some(&out), true).start();
             for arrival in arrivals {
                 match arrival {
                     Arrival::Exchange(i) => addr.do_send(ExchangeObserved(exchanges[i].clone())),

@@ -184,7 +184,7 @@ pub async fn certify(
         seed,
         teams_options,
         check_settings(&scenario, true),
-        (&options.out, false),
+        (Some(&options.out), false),
     )
     .await?;
     let carrier_url = options.carrier_url.trim_end_matches('/').to_owned();

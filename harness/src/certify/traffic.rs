@@ -169,7 +169,7 @@ mod tests {
                 SEED,
                 TeamsOptions::loopback(start),
                 crate::run::check_settings(&scenario, true),
-                (&out, false),
+                (Some(&out), false),
             )
             .await
             .unwrap();

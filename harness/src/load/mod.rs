@@ -76,6 +76,11 @@ pub struct LoadOptions {
     pub out: PathBuf,
     /// Shows progress on stderr.
     pub progress: bool,
+    /// Keeps every exchange in `exchanges.ndjson.gz`, for the evidence to show. Without it, the
+    /// checker still judges every exchange, and a failure's evidence still cites (by `seq`)
+    /// the exchanges its rule named as it judged, but no body is kept, and the exchanges that
+    /// name a failed call's id (found at the end by searching the bodies) are not cited.
+    pub exchange_log: bool,
 }
 
 /// A finished load test.
@@ -152,7 +157,7 @@ pub async fn load(
         seed,
         teams_options,
         check_settings(&scenario, true),
-        (&options.out, false),
+        (options.exchange_log.then_some(options.out.as_path()), false),
         Arc::new(move |e: &oc_observe::Exchange| tap_sink.exchange(e)),
     )
     .await?;
@@ -185,6 +190,13 @@ pub async fn load(
             eprintln!("{line}");
         }
     };
+    if !options.exchange_log {
+        say(
+            "no exchange log (--no-exchange-log): every exchange is judged, but none is kept; \
+             evidence.ndjson stays empty, and a failure's evidence cites only the exchanges \
+             its rule named as it judged (not those found by a call id at the end)",
+        );
+    }
     say(&format!(
         "waiting up to {} s for the carrier API at {carrier_url} to answer",
         options.ready_timeout_ms / 1000
@@ -475,7 +487,8 @@ async fn catch_up(
     }
 }
 
-/// `oc-harness load --carrier-url URL --plan FILE --seed N --listen … --out DIR`.
+/// `oc-harness load --carrier-url URL --plan FILE --seed N --listen … --out DIR
+/// [--no-exchange-log]`.
 fn replay_command(options: &LoadOptions, seed: u64) -> String {
     let mut args = vec![
         "oc-harness".to_owned(),
@@ -491,5 +504,8 @@ fn replay_command(options: &LoadOptions, seed: u64) -> String {
     ];
     crate::replay::push_served_at(&mut args, options.public_url.as_ref(), options.tls.as_ref());
     args.extend(["--out".to_owned(), options.out.display().to_string()]);
+    if !options.exchange_log {
+        args.push("--no-exchange-log".to_owned());
+    }
     crate::replay::command_line(&args)
 }

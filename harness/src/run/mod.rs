@@ -200,7 +200,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome
         seed,
         teams_options,
         settings,
-        (&options.out, options.keep_history),
+        (Some(&options.out), options.keep_history),
     )
     .await?;
     let mut config = CarrierConfig::new(

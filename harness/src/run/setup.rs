@@ -82,13 +82,14 @@ pub(crate) fn check_settings(scenario: &Scenario, cycles_on_the_wire: bool) -> C
 
 /// Starts the Teams side with `options` (listen address, faults, TLS…), its store set up from
 /// the scenario, every exchange going to a new checker judging with `settings`, which keeps
-/// the exchanges in the folder `out.0` (and everything in memory with `out.1`).
+/// the exchanges in the folder `out.0` when there is one (and everything in memory with
+/// `out.1`).
 pub(crate) async fn start_teams(
     scenario: &Scenario,
     seed: u64,
     options: TeamsOptions,
     settings: CheckSettings,
-    out: (&std::path::Path, bool),
+    out: (Option<&std::path::Path>, bool),
 ) -> Result<TeamsStarted, RunError> {
     Ok(
         start_teams_with(scenario, seed, options, settings, out, None, false)
@@ -109,7 +110,7 @@ pub(crate) async fn start_teams_tapped(
     seed: u64,
     options: TeamsOptions,
     settings: CheckSettings,
-    out: (&std::path::Path, bool),
+    out: (Option<&std::path::Path>, bool),
     tap: Tap,
 ) -> Result<(TeamsStarted, Arc<Outbox>), RunError> {
     let (teams, outbox) =
@@ -122,7 +123,7 @@ async fn start_teams_with(
     seed: u64,
     mut options: TeamsOptions,
     settings: CheckSettings,
-    out: (&std::path::Path, bool),
+    out: (Option<&std::path::Path>, bool),
     tap: Option<Tap>,
     batched: bool,
 ) -> Result<(TeamsStarted, Option<Arc<Outbox>>), RunError> {

@@ -33,8 +33,17 @@ pub(crate) struct Spill {
 
 impl Spill {
     /// Creates `dir/exchanges.ndjson.gz`; without a file (it cannot be created), exchanges are
-    /// only counted, and the reason logged.
-    pub(crate) fn create(dir: &Path) -> Self {
+    /// only counted, and the reason logged. Without `dir` (a load test told to keep no
+    /// exchange log), they are only counted.
+    pub(crate) fn create(dir: Option<&Path>) -> Self {
+        let Some(dir) = dir else {
+            return Self {
+                path: PathBuf::new(),
+                writer: None,
+                block: Vec::new(),
+                written: 0,
+            };
+        };
         let path = dir.join(FILE_NAME);
         let writer = std::fs::create_dir_all(dir)
             .and_then(|()| File::create(&path))
@@ -167,7 +176,7 @@ mod tests {
     #[test]
     fn exchanges_come_back_whole_and_in_order() {
         let dir = std::env::temp_dir().join(format!("oc-spill-{}", std::process::id()));
-        let mut spill = Spill::create(&dir);
+        let mut spill = Spill::create(Some(&dir));
         let written: Vec<Exchange> = (1..=500)
             .map(|i| exchange(i, &format!("{{\"records\":[\"call-{i}\"]}}\n\"quoted\"")))
             .collect();

@@ -113,6 +113,11 @@ impl Finished {
 /// Runs `oc-harness load` with `plan` against `mock-carrier serve` configured from what the
 /// harness printed, with `carrier_extra` appended to the carrier's configuration.
 fn load(plan: &str, tag: &str, carrier_extra: &str) -> Finished {
+    load_with(plan, tag, carrier_extra, &[])
+}
+
+/// [`load`], with `flags` added to the harness's command line.
+fn load_with(plan: &str, tag: &str, carrier_extra: &str, flags: &[&str]) -> Finished {
     let out = out_dir(tag);
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_oc-harness"))
@@ -128,6 +133,7 @@ fn load(plan: &str, tag: &str, carrier_extra: &str) -> Finished {
         .arg(fixture(plan))
         .arg("--out")
         .arg(out.join("report"))
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -340,6 +346,61 @@ fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
         "the backlog grows: {} calls open after 2 s, {} after 6 s",
         open(1),
         open(5)
+    );
+}
+
+#[test]
+fn without_an_exchange_log_every_exchange_is_still_judged() {
+    let run = load_with(
+        "slow.toml",
+        "no-log",
+        "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
+         [misbehaviour]\nmax_reports_per_second = 2\n",
+        &["--no-exchange-log"],
+    );
+    run.assert_exit(1);
+    let dir = run.out.join("report");
+    assert!(!dir.join("exchanges.ndjson.gz").exists(), "no exchange log");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("evidence.ndjson")).expect("evidence.ndjson"),
+        "",
+        "no bodies to show"
+    );
+    assert!(
+        run.stderr.contains("no exchange log (--no-exchange-log)"),
+        "said at the start: {}",
+        run.stderr
+    );
+    let report = run.report();
+    let replay = &report.scenario.replay;
+    assert!(replay.ends_with(" --no-exchange-log"), "{replay}");
+    let rule = |id: oc_protocol::RuleId| {
+        report
+            .rules
+            .iter()
+            .find(|r| r.rule == id)
+            .unwrap_or_else(|| panic!("{id:?}"))
+    };
+    // The bodies are still judged as they come: every quality record served, every report.
+    for id in [
+        oc_protocol::RuleId::QuaClass,
+        oc_protocol::RuleId::DurSchema,
+    ] {
+        let verdict = rule(id);
+        assert_eq!(verdict.outcome, oc_reports::Outcome::Passed, "{verdict:#?}");
+        assert!(
+            verdict.exercised.iter().all(|e| e.count > 0),
+            "{verdict:#?}"
+        );
+    }
+    // The calls never reported are still caught and named; the exchanges that carried them
+    // are not cited, since finding them means searching the log's bodies for their ids.
+    let complete = rule(oc_protocol::RuleId::DurComplete);
+    assert!(complete.failures > 0, "{complete:#?}");
+    assert!(!complete.evidence.is_empty(), "{complete:#?}");
+    assert!(
+        complete.evidence.iter().all(|e| e.exchanges.is_empty()),
+        "{complete:#?}"
     );
 }
 

@@ -289,8 +289,8 @@ struct LoadArgs {
     /// a minute at 1,000 webhooks a second). The checker still judges every exchange, but
     /// evidence.ndjson stays empty, and report.json cites only the exchanges a rule named as
     /// it judged: not the exchanges that carried a call never reported, say. For loads near
-    /// the generator's ceiling (compressing the log is about 8 % of its CPU there) or a CI
-    /// disk too small for the log.
+    /// the generator's ceiling (the log takes about a sixth of its CPU there) or a CI disk
+    /// too small for the log.
     #[arg(long)]
     no_exchange_log: bool,
     /// No progress output.

@@ -329,14 +329,13 @@ fn a_webhook_handler_that_stalls_breaches_the_ack_threshold() {
     );
 }
 
+/// A carrier that reports at most two calls a second, one call a request.
+const SLOW: &str = "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
+                    [misbehaviour]\nmax_reports_per_second = 2\n";
+
 #[test]
 fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
-    let run = load(
-        "slow.toml",
-        "slow",
-        "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
-         [misbehaviour]\nmax_reports_per_second = 2\n",
-    );
+    let run = load("slow.toml", "slow", SLOW);
     run.assert_exit(1);
     assert!(!run.threshold("report_lag.p99 < 3s").passed);
     let intervals = run.intervals();
@@ -351,13 +350,7 @@ fn a_carrier_that_cannot_keep_up_shows_growing_report_lag() {
 
 #[test]
 fn without_an_exchange_log_every_exchange_is_still_judged() {
-    let run = load_with(
-        "slow.toml",
-        "no-log",
-        "[client]\npoll_interval_ms = 1000\nbatch_size = 1\n\
-         [misbehaviour]\nmax_reports_per_second = 2\n",
-        &["--no-exchange-log"],
-    );
+    let run = load_with("slow.toml", "no-log", SLOW, &["--no-exchange-log"]);
     run.assert_exit(1);
     let dir = run.out.join("report");
     assert!(!dir.join("exchanges.ndjson.gz").exists(), "no exchange log");

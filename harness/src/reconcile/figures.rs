@@ -258,14 +258,14 @@ impl Figures {
 
     fn teams_slotted(&mut self, row: &TeamsRow) {
         self.teams_measured += i128::from(row.measured);
-        self.teams_billed += i128::from(row.billed.max(0)) * i128::from(SECOND);
+        self.teams_billed += i128::from(row.billed().unwrap_or(0)) * i128::from(SECOND);
         let day = self.day(row.start);
         day.calls += 1;
         day.teams += us(row.measured);
         let number = &mut self.numbers[row.slot as usize].1;
         number.calls += 1;
         number.teams += us(row.measured);
-        match row.duration_source {
+        match row.duration_source() {
             DurationSource::Operator => self.sources.operator += 1,
             DurationSource::Microsoft => self.sources.microsoft += 1,
             DurationSource::Unknown => self.sources.unknown += 1,
@@ -295,14 +295,15 @@ impl Figures {
         };
         self.drifts.push(drift);
         self.count(class, teams.start, teams.slot, us(carrier.duration), 0);
-        let billed_differs =
-            teams.duration_source == DurationSource::Operator && teams.billed >= 0 && {
+        let billed = teams.billed();
+        let billed_differs = teams.duration_source() == DurationSource::Operator
+            && billed.is_some_and(|billed| {
                 let floor = carrier.duration.div_euclid(SECOND);
                 let ceil = floor + i64::from(carrier.duration.rem_euclid(SECOND) > 0);
-                i64::from(teams.billed) != floor && i64::from(teams.billed) != ceil
-            };
-        match teams.duration_source {
-            DurationSource::Operator if teams.billed >= 0 => {
+                i64::from(billed) != floor && i64::from(billed) != ceil
+            });
+        match teams.duration_source() {
+            DurationSource::Operator if billed.is_some() => {
                 self.sources.operator_checked += 1;
                 self.sources.operator_billed_differs += u64::from(billed_differs);
             }
@@ -538,7 +539,7 @@ mod tests {
         let mut c = carrier(1, 1, 0);
         c.duration = 61_250_000_000;
         for (billed, differs) in [(61, false), (62, false), (60, true), (63, true)] {
-            t.billed = billed;
+            t.set_billed(Some(billed));
             let before = figures.sources.operator_billed_differs;
             figures.pair(0, &t, &c);
             assert_eq!(
@@ -549,7 +550,7 @@ mod tests {
         }
         // A whole-second CDR allows only its own value.
         c.duration = 61 * SECOND;
-        t.billed = 62;
+        t.set_billed(Some(62));
         figures.pair(0, &t, &c);
         assert_eq!(figures.sources.operator_billed_differs, 3);
         assert_eq!(figures.sources.operator_checked, 5);

@@ -540,11 +540,11 @@ fn format_line(out: &mut Vec<u8>, m: &Mismatch, teams: Option<&TeamsRow>, text: 
             out.push(b',');
             push_ms(out, t.measured);
             out.push(b',');
-            if t.billed >= 0 {
-                push_int(out, i64::from(t.billed));
+            if let Some(billed) = t.billed() {
+                push_int(out, i64::from(billed));
             }
             out.push(b',');
-            out.extend_from_slice(match t.duration_source {
+            out.extend_from_slice(match t.duration_source() {
                 DurationSource::Operator => b"operator",
                 DurationSource::Microsoft => b"microsoft",
                 DurationSource::Unknown => b"",

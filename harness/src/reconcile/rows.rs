@@ -6,20 +6,22 @@ use std::collections::BTreeMap;
 
 use super::text::Nanos;
 
-/// Who gave Teams the duration it billed (`callDurationSource`).
+/// Who gave Teams the duration it billed (`callDurationSource`); its value is what
+/// [`TeamsRow`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DurationSource {
     /// The row does not say.
-    Unknown,
+    Unknown = 0,
     /// Teams' own measure: the carrier's report was missing or late.
-    Microsoft,
+    Microsoft = 1,
     /// The carrier's report.
-    Operator,
+    Operator = 2,
 }
 
-/// One Teams call (a `pstnCallLogRow`), compact, as the index keeps it: 48 bytes. Its numbers'
+/// One Teams call (a `pstnCallLogRow`), compact, as the index keeps it: 40 bytes. Its numbers'
 /// pair, which only carrier rows without an id are matched by, is read back from its file
-/// when such rows come ([`super::pairs`]).
+/// when such rows come ([`super::pairs`]); the earlier row of its id, when there is one, is in
+/// the index's table of chains ([`super::matching`]), which only repeated ids use.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TeamsRow {
     /// [`super::text::hash`] of `callId`; 0 without a usable one.
@@ -33,11 +35,76 @@ pub(crate) struct TeamsRow {
     pub(crate) measured: Nanos,
     /// Where the row is ([`super::source::pack_source`]).
     pub(crate) source: u64,
-    /// `duration`, whole seconds: what Teams billed; -1 when absent.
-    pub(crate) billed: i32,
-    /// The next row with the same id (an index in the Teams rows), or `NONE`.
-    pub(crate) next: u32,
-    pub(crate) duration_source: DurationSource,
+    /// `duration` (whole seconds, what Teams billed), `callDurationSource`, and whether an
+    /// earlier row has the same id, in one word: bits 0 and 1 the source, bit 2 the chain,
+    /// the rest the billed seconds + 1 (0: absent). 8 bytes a row less than apart: 80 MB of
+    /// memory the kernel need not clear for 10 million rows.
+    billing: u32,
+}
+
+/// The most billed seconds a Teams row can hold (about 17 years): what the rest of
+/// [`TeamsRow`]'s word holds, less the 0 that says "absent".
+pub(crate) const MAX_BILLED: u32 = (1 << 29) - 2;
+
+/// [`TeamsRow`]'s chain bit.
+const CHAINED: u32 = 1 << 2;
+
+impl TeamsRow {
+    /// A row, unchained, its number's slot 0; `billed` at most [`MAX_BILLED`].
+    pub(crate) fn new(
+        id: u64,
+        start: Nanos,
+        measured: Nanos,
+        source: u64,
+        billed: Option<u32>,
+        duration_source: DurationSource,
+    ) -> Self {
+        let mut row = Self {
+            id,
+            slot: 0,
+            start,
+            measured,
+            source,
+            billing: duration_source as u32,
+        };
+        row.set_billed(billed);
+        row
+    }
+
+    /// What Teams billed, whole seconds; `None` when the row does not say.
+    pub(crate) fn billed(&self) -> Option<u32> {
+        (self.billing >> 3).checked_sub(1)
+    }
+
+    /// Sets what Teams billed (at most [`MAX_BILLED`]: more is a bug of the caller's).
+    pub(crate) fn set_billed(&mut self, billed: Option<u32>) {
+        let value = match billed {
+            Some(seconds) => {
+                assert!(seconds <= MAX_BILLED, "{seconds} billed seconds do not fit");
+                seconds + 1
+            }
+            None => 0,
+        };
+        self.billing = self.billing & 0b111 | value << 3;
+    }
+
+    /// Who gave Teams the duration it billed.
+    pub(crate) fn duration_source(&self) -> DurationSource {
+        match self.billing & 0b11 {
+            1 => DurationSource::Microsoft,
+            2 => DurationSource::Operator,
+            _ => DurationSource::Unknown,
+        }
+    }
+
+    /// Whether an earlier row of the index has the same id.
+    pub(crate) fn chained(&self) -> bool {
+        self.billing & CHAINED != 0
+    }
+
+    pub(crate) fn set_chained(&mut self) {
+        self.billing |= CHAINED;
+    }
 }
 
 /// A Teams row as a parsing thread reads it: the row, and the Teams user's number, which
@@ -52,7 +119,7 @@ pub(crate) struct ReadTeamsRow {
     pub(crate) number: u64,
 }
 
-/// "No row" in [`TeamsRow::next`] and wherever a row index is optional.
+/// "No row" wherever a row index is optional.
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// One carrier CDR, compact.
@@ -306,7 +373,34 @@ impl Filters {
 
 #[cfg(test)]
 mod tests {
-    use super::ChargeSums;
+    use super::{ChargeSums, DurationSource, MAX_BILLED, TeamsRow};
+
+    /// The billed seconds, the duration source and the chain bit share a word: each reads
+    /// back as written, whatever the others hold, at both ends of the billed range.
+    #[test]
+    fn a_teams_rows_billing_word_keeps_its_three_fields_apart() {
+        let sources = [
+            DurationSource::Unknown,
+            DurationSource::Microsoft,
+            DurationSource::Operator,
+        ];
+        for billed in [None, Some(0), Some(1), Some(219), Some(MAX_BILLED)] {
+            for source in sources {
+                let mut row = TeamsRow::new(7, 1, 2, 3, billed, source);
+                assert_eq!((row.billed(), row.duration_source()), (billed, source));
+                assert!(!row.chained());
+                row.set_chained();
+                assert!(row.chained());
+                assert_eq!((row.billed(), row.duration_source()), (billed, source));
+                for again in [Some(MAX_BILLED), None, Some(5)] {
+                    row.set_billed(again);
+                    assert_eq!((row.billed(), row.duration_source()), (again, source));
+                    assert!(row.chained());
+                }
+                assert_eq!((row.id, row.start, row.measured, row.source), (7, 1, 2, 3));
+            }
+        }
+    }
 
     #[test]
     fn texts_are_the_same_exactly_when_their_bytes_are() {

@@ -350,7 +350,7 @@ pub(crate) mod tests {
             text::number_key(b"+0987654321")
         );
         assert_eq!(
-            parsed.all_rows()[0].row.duration_source,
+            parsed.all_rows()[0].row.duration_source(),
             DurationSource::Microsoft
         );
         assert_eq!(
@@ -418,6 +418,19 @@ pub(crate) mod tests {
             (2, Some(51), Some("duration"))
         );
         assert_eq!(p[2].message, "2 fields where the header has 13");
+        // The most billed seconds a row holds, and one more.
+        let body = "r1,c1,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,536870910,,user_in,USD,+1,+2,O,operator\n\
+                    r2,c2,x,2019-11-01T00:00:08Z,2019-11-01T00:00:09Z,536870911,,user_in,USD,+1,+2,O,operator\n";
+        let parsed = parse_csv(&columns, body.as_bytes(), 0, 0, Some(2), &all(), Vec::new());
+        assert_eq!(parsed.all_rows()[0].row.billed(), Some(536_870_910));
+        assert_eq!(
+            (parsed.all_rows().len(), parsed.problems[0].field.as_deref()),
+            (1, Some("duration"))
+        );
+        assert_eq!(
+            parsed.problems[0].message,
+            "536870911 is not a whole number of seconds from 0 to 536870910 (17 years)"
+        );
         assert!(
             CsvColumns::from_header(b"a,b,c")
                 .unwrap_err()

@@ -391,8 +391,8 @@ mod tests {
         let row = read.row;
         assert_eq!(row.id, text::hash(b"1835317186_112562680@61.221.3.176"));
         assert_eq!(row.measured, 219 * text::SECOND);
-        assert_eq!(row.billed, 219);
-        assert_eq!(row.duration_source, DurationSource::Operator);
+        assert_eq!(row.billed(), Some(219));
+        assert_eq!(row.duration_source(), DurationSource::Operator);
         // Inbound: the user's number is the callee.
         assert_eq!(read.number, text::number_key(b"+1234567890"));
         assert_eq!(

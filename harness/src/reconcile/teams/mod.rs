@@ -5,7 +5,9 @@
 //! their content, and read into [`TeamsRow`]s.
 
 use super::mismatches::Described;
-use super::rows::{ChargeSums, DurationSource, Filters, NONE, Parsed, ReadTeamsRow, TeamsRow};
+use super::rows::{
+    ChargeSums, DurationSource, Filters, MAX_BILLED, Parsed, ReadTeamsRow, TeamsRow,
+};
 use super::source::trim_cr;
 use super::text;
 
@@ -96,12 +98,12 @@ fn build(
         return Err(("endDateTime", "before startDateTime".to_owned()));
     }
     let billed = match fields.duration {
-        None => -1,
-        Some(d) if (0..=i64::from(i32::MAX)).contains(&d) => d as i32,
+        None => None,
+        Some(d) if (0..=i64::from(MAX_BILLED)).contains(&d) => Some(d as u32),
         Some(d) => {
             return Err((
                 "duration",
-                format!("{d} is not a whole number of seconds ≥ 0"),
+                format!("{d} is not a whole number of seconds from 0 to {MAX_BILLED} (17 years)"),
             ));
         }
     };
@@ -142,16 +144,7 @@ fn build(
         charges.add(fields.currency.unwrap_or_default(), charge);
     }
     Ok(Some(ReadTeamsRow {
-        row: TeamsRow {
-            id,
-            slot: 0,
-            start,
-            measured: end - start,
-            source,
-            billed,
-            next: NONE,
-            duration_source,
-        },
+        row: TeamsRow::new(id, start, end - start, source, billed, duration_source),
         number,
     }))
 }

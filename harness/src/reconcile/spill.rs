@@ -15,10 +15,13 @@ use super::text::Nanos;
 
 /// How many bytes of lines a producer holds before it sorts them and writes them out as a run.
 /// Runs go around the page cache ([`super::direct`]), so a run written costs the disk's time
-/// more than the CPU's: on the 10 M benchmark files (three alternating pairs), 32 MiB peaked at
-/// 867 to 881 MB against 921 to 932 MB for 64 MiB, with 10,000 to 16,000 fewer page faults,
-/// in 2.16 to 2.59 s against 2.15 to 2.37 s.
-pub(crate) const SPILL_BYTES: usize = 32 << 20;
+/// more than the CPU's, and on the benchmark's virtual machine fresh memory costs more than
+/// the disk: on the 10 M benchmark files, 8 MiB peaked at 740 to 760 MiB against 773 to 800
+/// MiB for 32 MiB, with 186,000 to 191,000 page faults against 194,000 to 201,000 (system time
+/// 1.18 to 1.26 s against 1.21 to 2.28 s), and was faster in 8 of 10 alternating pairs over
+/// two batches; holding every line (no run) was slower than 32 MiB, and 160 to 180 MiB more at
+/// the peak.
+pub(crate) const SPILL_BYTES: usize = 8 << 20;
 
 /// Where a line goes in `mismatches.csv`: its time (Teams' start, or the carrier's connect
 /// time without a Teams row), its class, then its Teams row's and its carrier row's places in

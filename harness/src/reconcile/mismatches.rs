@@ -2,7 +2,9 @@
 //! differs from the carrier's CDR), in time order, for a billing team's spreadsheet. A carrier
 //! row whose id Teams does not have gets its line as it streams past; the others' call id and
 //! numbers are read back from the input files by offset at the end, so that matching keeps no
-//! text. The lines are put in order by [`super::spill`], in bounded memory.
+//! text. The lines are put in order by [`super::spill`], in bounded memory; when the Teams
+//! rows' lines come in time order in their files (an export in time order), those are merged
+//! into the file as they are read back, never held whole nor written as runs.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -323,22 +325,122 @@ impl Iterator for TeamsPicks {
     }
 }
 
-/// Reads back, for the mismatches that have no line yet, their call id and numbers from the
-/// side that has text for them (Teams' row when there is one, the carrier's otherwise), and
-/// gives their lines to spills of their own (made in `dir`: the carrier's holding `budget`
-/// bytes, Teams' sharing `budget`), each [`Spill::finish`]ed with `streamed` on its thread: the
-/// carrier's files on a thread, Teams' cut into `threads` runs of consecutive places (by the
-/// rows of the first partition) read on a thread each (one run when a Teams file is JSON or
-/// gzip, which is read from its start); `found`: the mismatches kept while matching (every one
-/// but the `missing` rows, which `claims` tells).
-fn read_back(
+/// The Teams rows of one run of consecutive places that go to `mismatches.csv`: their places
+/// and picks, in file order, and the keys of their lines when those come in the same order
+/// (as they do when the file is in time order).
+struct TeamsRun {
+    places: Vec<u64>,
+    picks: Vec<Pick>,
+    /// The first and the last line's keys, when every line's key is past the one before
+    /// (`Some(None)` without a line); `None` when not, or not looked at.
+    in_order: Option<Option<(Key, Key)>>,
+}
+
+impl TeamsRun {
+    /// The rows of `places` (see [`teams_side`]); their lines' order looked at when `check`.
+    fn new(
+        index: &[Index],
+        claims: &[Claims],
+        paired: &[Mismatch],
+        places: std::ops::Range<u64>,
+        check: bool,
+    ) -> Self {
+        // Gone through once, kept small (finding a row's place is a cache miss for most
+        // rows), then read along.
+        let (places, picks) = teams_side(index, claims, paired, places);
+        let picks: Vec<Pick> = picks.collect();
+        let mut keys = picks
+            .iter()
+            .map(|&pick| key(&mismatch(pick, paired), index));
+        let in_order = match keys.next() {
+            _ if !check => None,
+            None => Some(None),
+            Some(first) => keys
+                .try_fold(first, |last, key| (last < key).then_some(key))
+                .map(|last| Some((first, last))),
+        };
+        Self {
+            places,
+            picks,
+            in_order,
+        }
+    }
+
+    /// The mismatches of `picks`.
+    fn mismatches<'a>(
+        picks: &'a [Pick],
+        paired: &'a [Mismatch],
+    ) -> impl Iterator<Item = Mismatch> + 'a {
+        picks.iter().map(|&pick| mismatch(pick, paired))
+    }
+}
+
+/// What a pick is.
+fn mismatch(pick: Pick, paired: &[Mismatch]) -> Mismatch {
+    match pick {
+        Pick::Missing(r) => Mismatch {
+            class: Class::Missing,
+            billed_differs: false,
+            teams: r,
+            connect: 0,
+            duration: 0,
+            source: u64::MAX,
+        },
+        Pick::Paired(k) => paired[k],
+    }
+}
+
+/// Whether the lines of the runs, one after the other, come in key order.
+fn in_key_order(runs: &[TeamsRun]) -> bool {
+    let mut last: Option<Key> = None;
+    for run in runs {
+        match run.in_order {
+            None => return false,
+            Some(None) => {}
+            Some(Some((first, end))) => {
+                if last.is_some_and(|last| last >= first) {
+                    return false;
+                }
+                last = Some(end);
+            }
+        }
+    }
+    true
+}
+
+/// How many lines of Teams rows a block of [`stream_teams`] holds: about 0.7 MB of lines.
+pub(crate) const WINDOW_LINES: usize = 4096;
+
+/// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
+/// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
+/// in time order; the number of lines besides the header, and whether the Teams rows' lines
+/// were streamed (below). For the mismatches that have no line yet, their call id and numbers
+/// are read back from the side that has text for them (Teams' row when there is one, the
+/// carrier's otherwise): the carrier's files on a thread,
+/// Teams' on `threads` threads (one when a Teams file is JSON or gzip, which is read from its
+/// start). `found`: the mismatches kept while matching (every one but the `missing` rows).
+///
+/// When the Teams rows' lines come in time order in their files (an export in time order),
+/// they are read back in blocks of `window` lines that the threads take in turn, and merged
+/// into the file as they come, on this thread: neither held nor written twice. Otherwise
+/// (or with `window` 0), each thread reads a run of consecutive places, and every producer
+/// holds `budget` bytes of lines at most (Teams' threads sharing one), past it writing sorted
+/// runs to temporary files in `dir`, merged at the end on `threads` threads (each writing
+/// its own part of the file) and removed.
+pub(crate) fn write(
+    dir: &Path,
     found: &mut [Mismatch],
     index: &[Index],
     claims: &[Claims],
     sides: &Sides<'_>,
     mut streamed: Spill,
-    (dir, budget, threads): (&Path, usize, usize),
-) -> io::Result<Vec<Spill>> {
+    (budget, threads, window): (usize, usize, usize),
+) -> io::Result<(u64, bool)> {
+    let path = dir.join("mismatches.csv");
+    let mut file = std::fs::File::create(&path)?;
+    writeln!(file, "{HEADER}")?;
+    drop(file);
+    let offset = HEADER.len() as u64 + 1;
     // Teams' rows in partition, then row order; the carrier's by place.
     found.sort_unstable_by_key(|m| {
         if m.teams != NO_ROW {
@@ -366,6 +468,8 @@ fn read_back(
     }
     bounds.push(u64::MAX);
     bounds.dedup();
+    let stream = window > 0 && !sequential;
+    let panicked = || io::Error::other("reading rows back for mismatches.csv panicked");
     std::thread::scope(|scope| {
         let carrier = scope.spawn(|| {
             let mut spill = Spill::new(dir, "carrier", budget);
@@ -384,29 +488,41 @@ fn read_back(
         });
         let teams_runs: Vec<_> = bounds
             .windows(2)
-            .enumerate()
-            .map(|(k, range)| {
+            .map(|range| {
                 let places = range[0]..range[1];
+                scope.spawn(move || TeamsRun::new(index, claims, paired, places, stream))
+            })
+            .collect();
+        let teams_runs = teams_runs
+            .into_iter()
+            .map(|run| run.join().map_err(|_| panicked()))
+            .collect::<io::Result<Vec<TeamsRun>>>()?;
+        if stream && in_key_order(&teams_runs) {
+            let spills = Vec::from(carrier.join().map_err(|_| panicked())??);
+            let lines = Lines {
+                paired,
+                index,
+                sides,
+            };
+            let lines = stream_teams(
+                spills,
+                &teams_runs,
+                lines,
+                (threads, window),
+                (&path, offset),
+            )?;
+            return Ok((lines, true));
+        }
+        let teams_runs: Vec<_> = teams_runs
+            .into_iter()
+            .enumerate()
+            .map(|(k, run)| {
                 scope.spawn(move || {
                     // The runs share one producer's budget: memory as with one thread.
                     let mut spill = Spill::new(dir, &format!("teams-{k}"), budget / runs);
-                    // Gone through once, kept small (finding a row's place is a cache miss
-                    // for most rows), then read along.
-                    let (places, picks) = teams_side(index, claims, paired, places);
-                    let along = picks.into_iter().map(|pick| match pick {
-                        Pick::Missing(r) => Mismatch {
-                            class: Class::Missing,
-                            billed_differs: false,
-                            teams: r,
-                            connect: 0,
-                            duration: 0,
-                            source: u64::MAX,
-                        },
-                        Pick::Paired(k) => paired[k],
-                    });
                     read_side(
-                        places,
-                        along,
+                        run.places,
+                        TeamsRun::mismatches(&run.picks, paired),
                         (sides.teams, sides.teams_kinds),
                         sides.format,
                         index,
@@ -417,12 +533,97 @@ fn read_back(
                 })
             })
             .collect();
-        let panicked = || io::Error::other("reading rows back for mismatches.csv panicked");
         let mut spills = Vec::from(carrier.join().map_err(|_| panicked())??);
         for run in teams_runs {
             spills.push(run.join().map_err(|_| panicked())??);
         }
-        Ok(spills)
+        Ok((spill::merge(spills, &path, offset, threads)?, false))
+    })
+}
+
+/// What the lines of Teams rows are made from.
+#[derive(Clone, Copy)]
+struct Lines<'a> {
+    paired: &'a [Mismatch],
+    index: &'a [Index],
+    sides: &'a Sides<'a>,
+}
+
+/// The lines of `runs` (in key order, run after run) read back in blocks of `window` lines
+/// on `threads` threads, which take the blocks in turn, and merged with those of `spills`
+/// into `path` from byte `at` on, on this thread, the blocks taken in order as they come;
+/// how many lines.
+fn stream_teams(
+    spills: Vec<Spill>,
+    runs: &[TeamsRun],
+    lines: Lines<'_>,
+    (threads, window): (usize, usize),
+    (path, at): (&Path, u64),
+) -> io::Result<u64> {
+    let windows: Vec<(&TeamsRun, std::ops::Range<usize>)> = runs
+        .iter()
+        .flat_map(|run| {
+            (0..run.picks.len())
+                .step_by(window)
+                .map(move |a| (run, a..(a + window).min(run.picks.len())))
+        })
+        .collect();
+    let producers = threads.clamp(1, windows.len().max(1));
+    let windows = &windows;
+    std::thread::scope(|scope| {
+        let mut blocks = Vec::with_capacity(producers);
+        let mut spares = Vec::with_capacity(producers);
+        let mut threads = Vec::with_capacity(producers);
+        for t in 0..producers {
+            // Two blocks ahead of the merge at most; the used ones come back to be filled again.
+            let (send, receive) = std::sync::mpsc::sync_channel::<Block>(2);
+            let (give_back, spare) = std::sync::mpsc::sync_channel::<Block>(4);
+            blocks.push(receive);
+            spares.push(give_back);
+            threads.push(scope.spawn(move || {
+                for (run, range) in windows.iter().skip(t).step_by(producers) {
+                    let mut block = spare.try_recv().unwrap_or_default();
+                    let mut along = TeamsRun::mismatches(&run.picks[range.clone()], lines.paired);
+                    visit_texts(
+                        run.places[range.clone()].to_vec(),
+                        (lines.sides.teams, lines.sides.teams_kinds),
+                        lines.sides.format,
+                        |text| {
+                            let Some(m) = along.next() else { return };
+                            let teams = row_of(lines.index, m.teams);
+                            block.push(key(&m, lines.index), |out| {
+                                format_line(out, &m, Some(teams), &text)
+                            });
+                        },
+                    )?;
+                    if send.send(block).is_err() {
+                        // The merge stopped; it says why.
+                        break;
+                    }
+                }
+                Ok::<_, io::Error>(())
+            }));
+        }
+        let mut next = 0usize;
+        let stream = spill::Stream::new(move |used: Block| {
+            if let Some(give_back) = next.checked_sub(1).map(|w| &spares[w % producers]) {
+                let _ = give_back.try_send(used);
+            }
+            if next == windows.len() {
+                return None;
+            }
+            let block = blocks[next % producers].recv().ok()?;
+            next += 1;
+            Some(block)
+        });
+        let merged = spill::merge_stream(spills, stream, path, at);
+        // A thread's error first: the merge ends early without its blocks.
+        for thread in threads {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("reading rows back for mismatches.csv panicked"))??;
+        }
+        merged
     })
 }
 
@@ -476,36 +677,6 @@ pub(crate) fn visit_texts(
         })?;
     }
     Ok(())
-}
-
-/// Writes `dir/mismatches.csv`: the lines of `streamed` (formatted while the carrier's rows
-/// streamed), those of `found` and the `missing` rows (unclaimed in `claims`), read back here,
-/// on up to `threads` threads, in time order (merged on `threads` threads, each writing its
-/// own part of the file); the number of lines besides the header. Memory holds `budget` bytes
-/// of lines per producer at most: past it, sorted runs go to temporary files in `dir`, merged
-/// at the end and removed.
-pub(crate) fn write(
-    dir: &Path,
-    found: &mut [Mismatch],
-    index: &[Index],
-    claims: &[Claims],
-    sides: &Sides<'_>,
-    streamed: Spill,
-    (budget, threads): (usize, usize),
-) -> io::Result<u64> {
-    let spills = read_back(
-        found,
-        index,
-        claims,
-        sides,
-        streamed,
-        (dir, budget, threads),
-    )?;
-    let path = dir.join("mismatches.csv");
-    let mut file = std::fs::File::create(&path)?;
-    writeln!(file, "{HEADER}")?;
-    drop(file);
-    spill::merge(spills, &path, HEADER.len() as u64 + 1, threads)
 }
 
 /// The line of `mismatches.csv` for a mismatch, its Teams row (when it has one) and its text,

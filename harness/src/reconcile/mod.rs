@@ -105,6 +105,10 @@ pub struct ReconcileOutcome {
     pub report: ReconcileReport,
     /// The folder of the files.
     pub out: PathBuf,
+    /// Whether the lines of Teams rows in `mismatches.csv` were merged as they were read back
+    /// (they came in time order) rather than through runs: for tests.
+    #[doc(hidden)]
+    pub teams_lines_streamed: bool,
 }
 
 impl ReconcileOutcome {
@@ -292,16 +296,36 @@ fn parse_teams(job: &Job, filters: &Filters, rows: Vec<Vec<ReadTeamsRow>>) -> Pa
 
 /// Reconciles, writes the files into `options.out`, and gives the report.
 pub fn reconcile(options: &ReconcileOptions) -> Result<ReconcileOutcome, ReconcileError> {
-    reconcile_spilling(options, spill::SPILL_BYTES)
+    reconcile_tuned(options, Tuning::default())
 }
 
-/// [`reconcile`], holding at most `spill_bytes` of `mismatches.csv` lines in memory per thread
-/// that makes them (past it, sorted runs go to temporary files in the output folder): for
-/// tests, which make it small so that the runs are exercised on small inputs.
+/// How `mismatches.csv` is put together: for tests, which make the sizes small so that every
+/// way is exercised on small inputs.
 #[doc(hidden)]
-pub fn reconcile_spilling(
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// The bytes of lines a thread that makes them holds in memory at most: past it, sorted
+    /// runs go to temporary files in the output folder.
+    pub spill_bytes: usize,
+    /// The lines of Teams rows read back in a block when they come in time order in their
+    /// files, merged as they come; 0: never so, always through runs.
+    pub window_lines: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            spill_bytes: spill::SPILL_BYTES,
+            window_lines: mismatches::WINDOW_LINES,
+        }
+    }
+}
+
+/// [`reconcile`], `mismatches.csv` put together as `tuning` says.
+#[doc(hidden)]
+pub fn reconcile_tuned(
     options: &ReconcileOptions,
-    spill_bytes: usize,
+    tuning: Tuning,
 ) -> Result<ReconcileOutcome, ReconcileError> {
     let started = Instant::now();
     let (format, format_name) = match &options.carrier_format {
@@ -453,7 +477,7 @@ pub fn reconcile_spilling(
     // The `mismatches.csv` lines of the carrier rows whose id Teams does not have at all,
     // made while their text is in hand: neither kept as rows nor read again from the files.
     let mismatches_path = options.out.join("mismatches.csv");
-    let mut streamed = spill::Spill::new(&options.out, "streamed", spill_bytes);
+    let mut streamed = spill::Spill::new(&options.out, "streamed", tuning.spill_bytes);
     let states = partitioned(
         all_figures
             .into_iter()
@@ -640,11 +664,12 @@ pub fn reconcile_spilling(
             &all_claims,
             &sides,
             streamed,
-            (spill_bytes, threads),
+            (tuning.spill_bytes, threads, tuning.window_lines),
         );
         (finishing.join(), lines)
     });
-    let mismatch_lines = mismatch_lines.map_err(write_error(&mismatches_path))?;
+    let (mismatch_lines, teams_lines_streamed) =
+        mismatch_lines.map_err(write_error(&mismatches_path))?;
     let finished = finished.map_err(|_| {
         ReconcileError::BadInput(
             "the figures' thread stopped unexpectedly (a bug: please report it)".into(),
@@ -716,5 +741,6 @@ pub fn reconcile_spilling(
     Ok(ReconcileOutcome {
         report,
         out: options.out.clone(),
+        teams_lines_streamed,
     })
 }

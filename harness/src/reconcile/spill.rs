@@ -2,6 +2,7 @@
 //! in blocks; a block past its budget is sorted and written to a temporary file in the output
 //! folder as a run, and the runs (with what is still in memory) are merged at the end. So
 //! memory holds a budget's worth of lines per producer, however many mismatches there are.
+//! Lines that come in key order already (a [`Stream`]) are merged with them as they come.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -361,6 +362,60 @@ enum Source<'a> {
         reader: RunReader<'a>,
         next: Option<(Key, Vec<u8>)>,
     },
+    Stream(Stream<'a>),
+}
+
+/// Lines that come in key order, a block at a time, while they are merged: made on other
+/// threads as the file is written, never held whole nor written out as runs.
+pub(crate) struct Stream<'a> {
+    block: Block,
+    next: usize,
+    /// Gives the next block, handed the one used (emptied); `None` after the last.
+    pull: Box<dyn FnMut(Block) -> Option<Block> + Send + 'a>,
+    /// The key of the line written last, to refuse a line that would break the order.
+    last: Option<Key>,
+    /// How many lines were written.
+    written: u64,
+}
+
+impl<'a> Stream<'a> {
+    pub(crate) fn new(pull: impl FnMut(Block) -> Option<Block> + Send + 'a) -> Self {
+        Self {
+            block: Block::default(),
+            next: 0,
+            pull: Box::new(pull),
+            last: None,
+            written: 0,
+        }
+    }
+
+    /// The next line's key, the next block pulled when this one is used up.
+    fn key(&mut self) -> Option<Key> {
+        while self.next == self.block.len() {
+            let mut used = std::mem::take(&mut self.block);
+            used.clear();
+            self.block = (self.pull)(used)?;
+            self.next = 0;
+        }
+        Some(self.block.keys[self.next].0)
+    }
+
+    fn write_next(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let Some(key) = self.key() else {
+            return Ok(());
+        };
+        if self.last.is_some_and(|last| last >= key) {
+            return Err(io::Error::other(
+                "the lines of mismatches.csv came out of order (a bug: please report it)",
+            ));
+        }
+        self.last = Some(key);
+        let (_, start, end) = self.block.keys[self.next];
+        out.write_all(&self.block.text[start as usize..end as usize])?;
+        self.next += 1;
+        self.written += 1;
+        Ok(())
+    }
 }
 
 impl Source<'_> {
@@ -372,6 +427,7 @@ impl Source<'_> {
                 .filter(|_| *next < *end)
                 .map(|&(key, _, _)| key),
             Self::Run { next, .. } => next.as_ref().map(|(key, _)| *key),
+            Self::Stream(stream) => stream.key(),
         }
     }
 
@@ -390,6 +446,7 @@ impl Source<'_> {
                     *next = read_record(reader, line)?;
                 }
             }
+            Self::Stream(stream) => stream.write_next(out)?,
         }
         Ok(())
     }
@@ -508,10 +565,71 @@ pub(crate) fn merge(
         }
         cuts.push(at_key);
     }
-    // The sources' starts and ends, in the order of `cuts`' entries.
+    let (firsts, lasts) = ends(&spills, &handles);
+    let buffer = run_buffer(&spills, bounds.len() + 1);
+    let ranges: Vec<(&[Cut], &[Cut])> = std::iter::once(&firsts)
+        .chain(&cuts)
+        .zip(cuts.iter().chain(std::iter::once(&lasts)))
+        .map(|(from, to)| (from.as_slice(), to.as_slice()))
+        .collect();
+    let edges = std::thread::scope(|scope| {
+        let threads: Vec<_> = ranges
+            .iter()
+            .map(|&(from, to)| {
+                let at = offset + from.iter().map(|c| c.before).sum::<u64>();
+                let (spills, handles) = (&spills, &handles);
+                scope.spawn(move || {
+                    merge_part((spills, handles), (from, to), None, (path, at), buffer)
+                        .map(|(edges, _)| edges)
+                })
+            })
+            .collect();
+        let mut edges = Edges::default();
+        for thread in threads {
+            edges.extend(
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("merging mismatches.csv panicked"))??,
+            );
+        }
+        Ok::<_, io::Error>(edges)
+    })?;
+    direct::write_edges(path, edges)?;
+    Ok(lines)
+}
+
+/// [`merge`] on this thread, in one part, with the lines of `stream` besides the producers':
+/// the file is written from its start as the stream's lines come, so that they need neither
+/// memory nor runs.
+pub(crate) fn merge_stream(
+    mut spills: Vec<Spill>,
+    stream: Stream<'_>,
+    path: &Path,
+    offset: u64,
+) -> io::Result<u64> {
+    let lines = spills.iter().map(|s| s.lines).sum::<u64>();
+    for spill in &mut spills {
+        spill.finish()?;
+    }
+    let handles = open_runs(&spills)?;
+    let (firsts, lasts) = ends(&spills, &handles);
+    let buffer = run_buffer(&spills, 1);
+    let (edges, streamed) = merge_part(
+        (&spills, &handles),
+        (&firsts, &lasts),
+        Some(stream),
+        (path, offset),
+        buffer,
+    )?;
+    direct::write_edges(path, edges)?;
+    Ok(lines + streamed)
+}
+
+/// The sources' starts and ends, in the order that [`merge_part`] takes its sources.
+fn ends(spills: &[Spill], handles: &[Option<DirectReader>]) -> (Vec<Cut>, Vec<Cut>) {
     let mut firsts = Vec::new();
     let mut lasts = Vec::new();
-    for (spill, handle) in spills.iter().zip(&handles) {
+    for (spill, handle) in spills.iter().zip(handles) {
         if handle.is_some() {
             for &(start, len) in &spill.runs {
                 firsts.push(Cut {
@@ -530,35 +648,14 @@ pub(crate) fn merge(
             before: 0,
         });
     }
+    (firsts, lasts)
+}
+
+/// The read buffer of each run in a merge cut into `parts`: about one budget shared between
+/// the runs of all parts.
+fn run_buffer(spills: &[Spill], parts: usize) -> usize {
     let runs: usize = spills.iter().map(|s| s.runs.len()).sum();
-    // Read buffers that share about one budget between the runs of all parts.
-    let buffer = (SPILL_BYTES / (runs * (bounds.len() + 1)).max(1)).clamp(64 << 10, 1 << 20);
-    let ranges: Vec<(&[Cut], &[Cut])> = std::iter::once(&firsts)
-        .chain(&cuts)
-        .zip(cuts.iter().chain(std::iter::once(&lasts)))
-        .map(|(from, to)| (from.as_slice(), to.as_slice()))
-        .collect();
-    let edges = std::thread::scope(|scope| {
-        let threads: Vec<_> = ranges
-            .iter()
-            .map(|&(from, to)| {
-                let at = offset + from.iter().map(|c| c.before).sum::<u64>();
-                let (spills, handles) = (&spills, &handles);
-                scope.spawn(move || merge_part((spills, handles), (from, to), path, at, buffer))
-            })
-            .collect();
-        let mut edges = Edges::default();
-        for thread in threads {
-            edges.extend(
-                thread
-                    .join()
-                    .map_err(|_| io::Error::other("merging mismatches.csv panicked"))??,
-            );
-        }
-        Ok::<_, io::Error>(edges)
-    })?;
-    direct::write_edges(path, edges)?;
-    Ok(lines)
+    (SPILL_BYTES / (runs * parts).max(1)).clamp(64 << 10, 1 << 20)
 }
 
 /// A handle on each producer's file of runs (`None` for one without).
@@ -575,15 +672,16 @@ fn open_runs(spills: &[Spill]) -> io::Result<Vec<Option<DirectReader>>> {
         .collect()
 }
 
-/// Merges the lines of each source from its cut in `from` to its cut in `to`, into `path` at
-/// byte `at`; the edges left to write.
-fn merge_part(
-    (spills, handles): (&[Spill], &[Option<DirectReader>]),
+/// Merges the lines of each source from its cut in `from` to its cut in `to`, and those of
+/// `stream`, into `path` at byte `at`; the edges left to write, and how many lines came from
+/// the stream.
+fn merge_part<'a>(
+    (spills, handles): (&'a [Spill], &'a [Option<DirectReader>]),
     (from, to): (&[Cut], &[Cut]),
-    path: &Path,
-    at: u64,
+    stream: Option<Stream<'a>>,
+    (path, at): (&Path, u64),
     buffer: usize,
-) -> io::Result<Edges> {
+) -> io::Result<(Edges, u64)> {
     let mut sources: Vec<Source<'_>> = Vec::new();
     let mut k = 0;
     for (spill, handle) in spills.iter().zip(handles) {
@@ -602,6 +700,7 @@ fn merge_part(
         ));
         k += 1;
     }
+    sources.extend(stream.map(Source::Stream));
     let mut out = DirectWriter::new(path, at, 1 << 20, true)?;
     let mut heap: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::with_capacity(sources.len());
     for (i, source) in sources.iter_mut().enumerate() {
@@ -616,7 +715,14 @@ fn merge_part(
             heap.push(Reverse((key, i)));
         }
     }
-    out.finish()
+    let streamed = sources
+        .iter()
+        .map(|source| match source {
+            Source::Stream(stream) => stream.written,
+            _ => 0,
+        })
+        .sum();
+    Ok((out.finish()?, streamed))
 }
 
 #[cfg(test)]
@@ -693,6 +799,68 @@ mod tests {
             let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
             assert!(left.is_empty(), "budget {budget}: {left:?}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Lines in key order, handed over a few at a time in blocks while they are merged with
+    /// producers that spilled runs: the same bytes as sorting them all, and the blocks handed
+    /// back emptied; a stream whose lines go back in time is refused, not written out of order.
+    #[test]
+    fn a_stream_in_key_order_merges_with_the_producers() {
+        let dir = std::env::temp_dir().join(format!("oc-reconcile-stream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = |k: &Key| format!("line {} {}\n", k.at, k.carrier);
+        let produced: Vec<Key> = (0..2000u64)
+            .map(|i| key((i * 7919 % 1009) as i64 - 300, i))
+            .collect();
+        let streamed: Vec<Key> = (0..1500u64)
+            .map(|i| key(i as i64 - 200, 5000 + i))
+            .collect();
+        let mut want: Vec<&Key> = produced.iter().chain(&streamed).collect();
+        want.sort();
+        let want: String = want.into_iter().map(line).collect();
+        let out = dir.join("out.csv");
+        for (budget, per_block) in [(1, 1), (500, 7), (1 << 30, 1000)] {
+            let mut spills: Vec<Spill> = ["a", "b"]
+                .iter()
+                .map(|name| Spill::new(&dir, name, budget))
+                .collect();
+            for (i, k) in produced.iter().enumerate() {
+                spills[i % 2]
+                    .push(*k, |out| out.extend_from_slice(line(k).as_bytes()))
+                    .unwrap();
+            }
+            let mut blocks = streamed.chunks(per_block);
+            let mut handed_back = 0;
+            let stream = Stream::new(|used: Block| {
+                assert_eq!(used.len(), 0);
+                handed_back += 1;
+                let mut block = Block::default();
+                for k in blocks.next()? {
+                    block.push(*k, |out| out.extend_from_slice(line(k).as_bytes()));
+                }
+                Some(block)
+            });
+            std::fs::write(&out, "head\n").unwrap();
+            assert_eq!(merge_stream(spills, stream, &out, 5).unwrap(), 3500);
+            assert_eq!(handed_back, 1500usize.div_ceil(per_block) + 1);
+            let got = std::fs::read_to_string(&out).unwrap();
+            assert!(got == format!("head\n{want}"), "budget {budget}");
+            std::fs::remove_file(&out).unwrap();
+            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+            assert!(left.is_empty(), "budget {budget}: {left:?}");
+        }
+        let mut blocks = [[key(5, 1)], [key(4, 2)]].into_iter();
+        let stream = Stream::new(|_| {
+            let mut block = Block::default();
+            let [k] = blocks.next()?;
+            block.push(k, |out| out.extend_from_slice(line(&k).as_bytes()));
+            Some(block)
+        });
+        std::fs::write(&out, "head\n").unwrap();
+        let error = merge_stream(Vec::new(), stream, &out, 5).unwrap_err();
+        assert!(error.to_string().contains("out of order"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -2,7 +2,7 @@
 //! strings) on random small inputs with repeated ids, rows without ids, competing numbers and
 //! times on the tolerance's edges: the classes, the drift percentiles and the row counts agree.
 
-use oc_harness::reconcile::{ReconcileOptions, reconcile, reconcile_spilling};
+use oc_harness::reconcile::{ReconcileOptions, Tuning, reconcile, reconcile_tuned};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -202,9 +202,14 @@ fn percentile(sorted: &[i64], q: usize) -> f64 {
 #[test]
 fn classes_and_percentiles_equal_the_naive_reference() {
     let dir = scratch("reference");
+    let mut streamed = 0;
     for seed in 0..150u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (teams, carrier) = generate(&mut rng);
+        let (mut teams, carrier) = generate(&mut rng);
+        if seed % 2 == 1 {
+            // An export in time order, as Graph's are.
+            teams.sort_by_key(|t| t.start_ms);
+        }
         let shape = rng.random_range(0..3);
         // The Teams rows in one file or two, read in order.
         let cut = rng.random_range(0..=teams.len());
@@ -298,26 +303,46 @@ fn classes_and_percentiles_equal_the_naive_reference() {
         assert_eq!(lines, report.mismatch_lines, "{replay}");
         assert!(lines >= c.drift + c.missing + c.unexpected, "{replay}");
         // With room for a few lines only, `mismatches.csv` is sorted in runs spilled to
-        // temporary files and merged: the same bytes, and no temporary file left.
-        let spilled = ReconcileOptions {
-            out: dir.join(format!("out-{seed}-spilled")),
-            ..options.clone()
-        };
-        reconcile_spilling(&spilled, 300).unwrap_or_else(|e| panic!("{replay}: {e}"));
-        assert_eq!(
-            std::fs::read(spilled.out.join("mismatches.csv")).unwrap(),
-            std::fs::read(options.out.join("mismatches.csv")).unwrap(),
-            "{replay}"
-        );
-        let mut left: Vec<_> = std::fs::read_dir(&spilled.out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            ["mismatches.csv", "report.html", "report.json", "summary.md"],
-            "{replay}"
-        );
+        // temporary files and merged; or, when the Teams rows' lines come in time order, those
+        // are merged a few at a time as they are read back: the same bytes either way, and no
+        // temporary file left.
+        for (way, window_lines) in [("spilled", 0), ("streamed", 2)] {
+            let tuned = ReconcileOptions {
+                out: dir.join(format!("out-{seed}-{way}")),
+                ..options.clone()
+            };
+            let tuning = Tuning {
+                spill_bytes: 300,
+                window_lines,
+            };
+            let outcome =
+                reconcile_tuned(&tuned, tuning).unwrap_or_else(|e| panic!("{replay}, {way}: {e}"));
+            assert_eq!(
+                std::fs::read(tuned.out.join("mismatches.csv")).unwrap(),
+                std::fs::read(options.out.join("mismatches.csv")).unwrap(),
+                "{replay}, {way}"
+            );
+            // Never from Graph's JSON pages, which are read back from their start.
+            if outcome.teams_lines_streamed {
+                assert!(window_lines > 0 && shape != 2, "{replay}, {way}");
+                streamed += 1;
+            }
+            let mut left: Vec<_> = std::fs::read_dir(&tuned.out)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            left.sort();
+            assert_eq!(
+                left,
+                ["mismatches.csv", "report.html", "report.json", "summary.md"],
+                "{replay}, {way}"
+            );
+        }
     }
+    // Half the seeds write the Teams rows in time order, a third of those as Graph's JSON
+    // pages; of the others, those whose lines have no two at the same time stream (29 seeds).
+    assert!(
+        streamed >= 25,
+        "{streamed} of 150 seeds streamed the Teams rows' lines"
+    );
 }

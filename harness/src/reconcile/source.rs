@@ -235,7 +235,7 @@ impl Lines {
 
     /// The next chunk of whole lines and the offset of its first byte; `None` at the end. A
     /// line longer than a chunk makes its chunk longer. What is left over is carried in `spare`
-    /// (a chunk handed back once parsed) rather than in a new buffer: a fresh 4 MiB buffer
+    /// (a chunk handed back once parsed) rather than in a new buffer: a fresh chunk buffer
     /// costs a page fault and a page clear every 4 KiB.
     pub(crate) fn next_chunk_reusing(
         &mut self,

@@ -192,22 +192,22 @@ pub(crate) fn push_unexpected(block: &mut Block, row: &CarrierRow, text: &Text<'
 }
 
 /// A Teams row that goes to `mismatches.csv`: unclaimed (`missing`), or paired with a carrier
-/// row (its place among the paired mismatches).
+/// row (its partition, and its place among that partition's paired mismatches).
 #[derive(Clone, Copy)]
 enum Pick {
     Missing(RowRef),
-    Paired(usize),
+    Paired(u32, u32),
 }
 
 /// One partition's Teams rows that go to `mismatches.csv`, in its row order (which is file
 /// order): its unclaimed rows (`missing`, made here rather than kept: they can be most of a
 /// large index) and its paired mismatches (`paired`: sorted by row, the first of them at
-/// `first_paired` among all partitions').
+/// `first_paired` among the partition's).
 struct PartRows<'a> {
     part: usize,
     claims: &'a Claims,
     paired: &'a [Mismatch],
-    first_paired: usize,
+    first_paired: u32,
     next: u32,
     /// The row after the last one to give.
     end: u32,
@@ -236,7 +236,7 @@ impl Iterator for PartRows<'_> {
         }
         self.paired = &self.paired[1..];
         self.first_paired += 1;
-        Some(Pick::Paired(self.first_paired - 1))
+        Some(Pick::Paired(self.part as u32, self.first_paired - 1))
     }
 }
 
@@ -250,16 +250,11 @@ impl Iterator for PartRows<'_> {
 fn teams_side(
     index: &[Index],
     claims: &[Claims],
-    paired: &[Mismatch],
+    paired: &[&[Mismatch]],
     places: std::ops::Range<u64>,
 ) -> (Vec<u64>, TeamsPicks) {
     let mut parts: Vec<(Vec<u64>, Vec<Pick>)> = Vec::with_capacity(index.len());
-    let mut rest = paired;
-    for (part, (index_part, claims)) in index.iter().zip(claims).enumerate() {
-        let end = rest.partition_point(|m| (m.teams >> 32) as usize == part);
-        let before = paired.len() - rest.len();
-        let (mine, others) = rest.split_at(end);
-        rest = others;
+    for (part, ((index_part, claims), mine)) in index.iter().zip(claims).zip(paired).enumerate() {
         let first_at = |place: u64| {
             let (mut low, mut high) = (0, index_part.len());
             while low < high {
@@ -278,7 +273,7 @@ fn teams_side(
             part,
             claims,
             paired: &mine[skip..],
-            first_paired: before + skip,
+            first_paired: skip as u32,
             next: start,
             end,
         }
@@ -289,7 +284,7 @@ fn teams_side(
             .map(|&pick| {
                 let r = match pick {
                     Pick::Missing(r) => r,
-                    Pick::Paired(k) => paired[k].teams,
+                    Pick::Paired(part, k) => paired[part as usize][k as usize].teams,
                 };
                 index_part.row(r as u32).source
             })
@@ -341,7 +336,7 @@ impl TeamsRun {
     fn new(
         index: &[Index],
         claims: &[Claims],
-        paired: &[Mismatch],
+        paired: &[&[Mismatch]],
         places: std::ops::Range<u64>,
         check: bool,
     ) -> Self {
@@ -369,14 +364,14 @@ impl TeamsRun {
     /// The mismatches of `picks`.
     fn mismatches<'a>(
         picks: &'a [Pick],
-        paired: &'a [Mismatch],
+        paired: &'a [&'a [Mismatch]],
     ) -> impl Iterator<Item = Mismatch> + 'a {
         picks.iter().map(|&pick| mismatch(pick, paired))
     }
 }
 
 /// What a pick is.
-fn mismatch(pick: Pick, paired: &[Mismatch]) -> Mismatch {
+fn mismatch(pick: Pick, paired: &[&[Mismatch]]) -> Mismatch {
     match pick {
         Pick::Missing(r) => Mismatch {
             class: Class::Missing,
@@ -386,7 +381,7 @@ fn mismatch(pick: Pick, paired: &[Mismatch]) -> Mismatch {
             duration: 0,
             source: u64::MAX,
         },
-        Pick::Paired(k) => paired[k],
+        Pick::Paired(part, k) => paired[part as usize][k as usize],
     }
 }
 
@@ -418,7 +413,8 @@ pub(crate) const WINDOW_LINES: usize = 4096;
 /// are read back from the side that has text for them (Teams' row when there is one, the
 /// carrier's otherwise): the carrier's files on a thread,
 /// Teams' on `threads` threads (one when a Teams file is JSON or gzip, which is read from its
-/// start). `found`: the mismatches kept while matching (every one but the `missing` rows).
+/// start). `found`: the mismatches kept while matching (every one but the `missing` rows), by
+/// partition (each paired one in its Teams row's).
 ///
 /// When the Teams rows' lines come in time order in their files (an export in time order),
 /// they are read back in blocks of `window` lines that the threads take in turn, and merged
@@ -429,7 +425,7 @@ pub(crate) const WINDOW_LINES: usize = 4096;
 /// its own part of the file) and removed.
 pub(crate) fn write(
     dir: &Path,
-    found: &mut [Mismatch],
+    found: &mut [Vec<Mismatch>],
     index: &[Index],
     claims: &[Claims],
     sides: &Sides<'_>,
@@ -441,16 +437,40 @@ pub(crate) fn write(
     writeln!(file, "{HEADER}")?;
     drop(file);
     let offset = HEADER.len() as u64 + 1;
-    // Teams' rows in partition, then row order; the carrier's by place.
-    found.sort_unstable_by_key(|m| {
-        if m.teams != NO_ROW {
-            (false, m.teams)
-        } else {
-            (true, m.source)
+    // Each partition's Teams rows in row order, on a thread each; then the carrier's, of
+    // every partition, by place.
+    std::thread::scope(|scope| {
+        for list in found.iter_mut() {
+            scope.spawn(|| {
+                list.sort_unstable_by_key(|m| {
+                    if m.teams != NO_ROW {
+                        (false, m.teams)
+                    } else {
+                        (true, m.source)
+                    }
+                })
+            });
         }
     });
-    let split = found.partition_point(|m| m.teams != NO_ROW);
-    let (paired, carrier_side) = found.split_at(split);
+    let mut paired = Vec::with_capacity(found.len());
+    let mut carrier_side = Vec::new();
+    for list in found.iter() {
+        let split = list.partition_point(|m| m.teams != NO_ROW);
+        paired.push(&list[..split]);
+        carrier_side.extend_from_slice(&list[split..]);
+    }
+    carrier_side.sort_unstable_by_key(|m| m.source);
+    if paired
+        .iter()
+        .enumerate()
+        .any(|(k, list)| list.iter().any(|m| (m.teams >> 32) as usize != k))
+    {
+        return Err(io::Error::other(
+            "a paired mismatch kept in another partition than its Teams row's (a bug: please \
+             report it)",
+        ));
+    }
+    let (paired, carrier_side) = (paired.as_slice(), carrier_side.as_slice());
     let mut sequential = false;
     for (path, kind) in sides.teams.iter().zip(sides.teams_kinds) {
         sequential |= matches!(kind, JobKind::Teams(TeamsShape::Json)) || source::is_gzip(path)?;
@@ -544,7 +564,7 @@ pub(crate) fn write(
 /// What the lines of Teams rows are made from.
 #[derive(Clone, Copy)]
 struct Lines<'a> {
-    paired: &'a [Mismatch],
+    paired: &'a [&'a [Mismatch]],
     index: &'a [Index],
     sides: &'a Sides<'a>,
 }

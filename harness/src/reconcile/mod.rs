@@ -626,11 +626,11 @@ pub fn reconcile_tuned(
             });
         }
     });
-    // The mismatches of every partition in one list, each partition's freed as it is moved.
-    let mut found = Vec::with_capacity(all_figures.iter().map(|f| f.mismatches.len()).sum());
-    for figures in &mut all_figures {
-        found.extend_from_slice(&std::mem::take(&mut figures.mismatches));
-    }
+    // The mismatches of each partition, kept apart (not copied into one list: fresh memory).
+    let mut found: Vec<Vec<_>> = all_figures
+        .iter_mut()
+        .map(|figures| std::mem::take(&mut figures.mismatches))
+        .collect();
 
     let carrier_done = started.elapsed().as_secs_f64();
     let mut teams_rows = teams_rejections.counts;

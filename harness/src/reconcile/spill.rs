@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -708,11 +709,16 @@ fn merge_part<'a>(
             heap.push(Reverse((key, i)));
         }
     }
-    while let Some(Reverse((_, i))) = heap.pop() {
+    // The first source's next key replaces its last in place: one sift, not a pop and a push.
+    while let Some(mut first) = heap.peek_mut() {
+        let i = first.0.1;
         let source = &mut sources[i];
         source.write_next(&mut out)?;
-        if let Some(key) = source.key() {
-            heap.push(Reverse((key, i)));
+        match source.key() {
+            Some(key) => first.0 = (key, i),
+            None => {
+                PeekMut::pop(first);
+            }
         }
     }
     let streamed = sources

@@ -183,15 +183,6 @@ impl Index {
         &self.pages[i as usize / PAGE][i as usize % PAGE]
     }
 
-    /// Every row, in file order.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = (u32, &TeamsRow)> {
-        self.pages
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, row)| (i as u32, row))
-    }
-
     /// Makes room for `rows` more rows in the index by id.
     pub(crate) fn reserve(&mut self, rows: usize) {
         let pages = &self.pages;

@@ -207,7 +207,7 @@ fn classes_and_percentiles_equal_the_naive_reference() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (mut teams, carrier) = generate(&mut rng);
         if seed % 2 == 1 {
-            // An export in time order, as Graph's are.
+            // An export sorted by start time.
             teams.sort_by_key(|t| t.start_ms);
         }
         let shape = rng.random_range(0..3);

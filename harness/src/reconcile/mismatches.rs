@@ -340,19 +340,20 @@ impl TeamsRun {
         places: std::ops::Range<u64>,
         check: bool,
     ) -> Self {
-        // Gone through once, kept small (finding a row's place is a cache miss for most
-        // rows), then read along.
+        // Each row's place found once (a cache miss for most rows), kept small.
         let (places, picks) = teams_side(index, claims, paired, places);
         let picks: Vec<Pick> = picks.collect();
         let mut keys = picks
             .iter()
             .map(|&pick| key(&mismatch(pick, paired), index));
-        let in_order = match keys.next() {
-            _ if !check => None,
-            None => Some(None),
-            Some(first) => keys
-                .try_fold(first, |last, key| (last < key).then_some(key))
-                .map(|last| Some((first, last))),
+        let in_order = match check {
+            false => None,
+            true => match keys.next() {
+                None => Some(None),
+                Some(first) => keys
+                    .try_fold(first, |last, key| (last < key).then_some(key))
+                    .map(|last| Some((first, last))),
+            },
         };
         Self {
             places,
@@ -411,10 +412,10 @@ pub(crate) const WINDOW_LINES: usize = 4096;
 /// in time order; the number of lines besides the header, and whether the Teams rows' lines
 /// were streamed (below). For the mismatches that have no line yet, their call id and numbers
 /// are read back from the side that has text for them (Teams' row when there is one, the
-/// carrier's otherwise): the carrier's files on a thread,
-/// Teams' on `threads` threads (one when a Teams file is JSON or gzip, which is read from its
-/// start). `found`: the mismatches kept while matching (every one but the `missing` rows), by
-/// partition (each paired one in its Teams row's).
+/// carrier's otherwise): the carrier's files on a thread, Teams' on `threads` threads (one
+/// when a Teams file is JSON or gzip, which is read from its start). `found`: the mismatches
+/// kept while matching (every one but the `missing` rows), by partition (each paired one in
+/// its Teams row's).
 ///
 /// When the Teams rows' lines come in time order in their files (an export in time order),
 /// they are read back in blocks of `window` lines that the threads take in turn, and merged

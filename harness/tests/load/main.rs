@@ -397,6 +397,57 @@ fn without_an_exchange_log_every_exchange_is_still_judged() {
     );
 }
 
+/// Without an exchange log, a rule that names exchanges as it judges them still cites them by
+/// `seq` (only the citations found at the end, by searching the log's bodies, are gone): a
+/// carrier that sends each new duration report under the previous report's key fails
+/// DUR-IDEMPOTENT, each failure citing the report Teams refused.
+#[test]
+fn without_an_exchange_log_a_rule_still_cites_the_exchanges_it_judged() {
+    let run = load_with(
+        "correct.toml",
+        "no-log-cites",
+        &format!("{CORRECT}[misbehaviour]\nprofile = \"DUR-IDEMPOTENT\"\n"),
+        &["--no-exchange-log"],
+    );
+    run.assert_exit(1);
+    let dir = run.out.join("report");
+    assert!(!dir.join("exchanges.ndjson.gz").exists(), "no exchange log");
+    let report = run.report();
+    let verdict = report
+        .rules
+        .iter()
+        .find(|r| r.rule == oc_protocol::RuleId::DurIdempotent)
+        .expect("DUR-IDEMPOTENT is judged");
+    assert_eq!(verdict.outcome, oc_reports::Outcome::Failed, "{verdict:#?}");
+    assert!(!verdict.evidence.is_empty(), "{verdict:#?}");
+    for evidence in &verdict.evidence {
+        assert!(!evidence.exchanges.is_empty(), "{evidence:#?}");
+        for seq in &evidence.exchanges {
+            assert!(
+                evidence.note.contains(&format!("seq {seq}")),
+                "the summary names the exchange it cites: {evidence:#?}"
+            );
+        }
+    }
+    // The citations reach the report's list of cited exchanges, without bodies to show.
+    let cited = oc_reports::cited_exchanges(&report);
+    assert!(
+        verdict
+            .evidence
+            .iter()
+            .flat_map(|e| &e.exchanges)
+            .all(|seq| cited
+                .iter()
+                .any(|(s, rules)| s == seq && rules.contains(&oc_protocol::RuleId::DurIdempotent))),
+        "{cited:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("evidence.ndjson")).expect("evidence.ndjson"),
+        "",
+        "no bodies to show"
+    );
+}
+
 /// A field of the number-events executor's rows, summed over the intervals.
 fn number_events_sum(intervals: &[serde_json::Value], field: &str) -> u64 {
     intervals

@@ -341,7 +341,7 @@ fn classes_and_percentiles_equal_the_naive_reference() {
     }
     // Half the seeds write the Teams rows in time order, a third of those as Graph's JSON
     // pages. 29 seeds stream: sorted ones whose lines never tie in time across classes, and a
-    // few whose Teams rows give one line or none.
+    // few unsorted ones whose lines happen to come in order (one line or none, mostly).
     assert!(
         streamed >= 25,
         "{streamed} of 150 seeds streamed the Teams rows' lines"

@@ -17,7 +17,7 @@ use super::matching::{Claims, Index, NO_ROW, RowRef, row_of, row_ref};
 use super::pipeline::JobKind;
 use super::rows::{CarrierRow, DurationSource, TeamsRow};
 use super::source::{self, unpack_source, visit_offsets};
-use super::spill::{self, Block, Key, Spill};
+use super::spill::{self, Block, Key, LineSink, Spill};
 use super::teams::{self, TeamsShape};
 use super::text::{DelimiterTable, LineScanner, Nanos, pair, push_int, push_rfc3339};
 
@@ -326,9 +326,18 @@ impl Iterator for TeamsPicks {
 struct TeamsRun {
     places: Vec<u64>,
     picks: Vec<Pick>,
-    /// The first and the last line's keys, when every line's key is past the one before
-    /// (`Some(None)` without a line); `None` when not, or not looked at.
-    in_order: Option<Option<(Key, Key)>>,
+    order: LineOrder,
+}
+
+/// Whether a run's lines come in key order.
+#[derive(Clone, Copy)]
+enum LineOrder {
+    /// Not in order, or not looked at.
+    Unknown,
+    /// No line.
+    Empty,
+    /// Every line's key past the one before: the first and the last.
+    Keys(Key, Key),
 }
 
 impl TeamsRun {
@@ -346,19 +355,17 @@ impl TeamsRun {
         let mut keys = picks
             .iter()
             .map(|&pick| key(&mismatch(pick, paired), index));
-        let in_order = match check {
-            false => None,
-            true => match keys.next() {
-                None => Some(None),
-                Some(first) => keys
-                    .try_fold(first, |last, key| (last < key).then_some(key))
-                    .map(|last| Some((first, last))),
-            },
+        let order = match (check, keys.next()) {
+            (false, _) => LineOrder::Unknown,
+            (true, None) => LineOrder::Empty,
+            (true, Some(first)) => keys
+                .try_fold(first, |last, key| (last < key).then_some(key))
+                .map_or(LineOrder::Unknown, |last| LineOrder::Keys(first, last)),
         };
         Self {
             places,
             picks,
-            in_order,
+            order,
         }
     }
 
@@ -390,10 +397,10 @@ fn mismatch(pick: Pick, paired: &[&[Mismatch]]) -> Mismatch {
 fn in_key_order(runs: &[TeamsRun]) -> bool {
     let mut last: Option<Key> = None;
     for run in runs {
-        match run.in_order {
-            None => return false,
-            Some(None) => {}
-            Some(Some((first, end))) => {
+        match run.order {
+            LineOrder::Unknown => return false,
+            LineOrder::Empty => {}
+            LineOrder::Keys(first, end) => {
                 if last.is_some_and(|last| last >= first) {
                     return false;
                 }
@@ -604,18 +611,13 @@ fn stream_teams(
             threads.push(scope.spawn(move || {
                 for (run, range) in windows.iter().skip(t).step_by(producers) {
                     let mut block = spare.try_recv().unwrap_or_default();
-                    let mut along = TeamsRun::mismatches(&run.picks[range.clone()], lines.paired);
-                    visit_texts(
+                    read_side(
                         run.places[range.clone()].to_vec(),
+                        TeamsRun::mismatches(&run.picks[range.clone()], lines.paired),
                         (lines.sides.teams, lines.sides.teams_kinds),
                         lines.sides.format,
-                        |text| {
-                            let Some(m) = along.next() else { return };
-                            let teams = row_of(lines.index, m.teams);
-                            block.push(key(&m, lines.index), |out| {
-                                format_line(out, &m, Some(teams), &text)
-                            });
-                        },
+                        lines.index,
+                        &mut block,
                     )?;
                     if send.send(block).is_err() {
                         // The merge stopped; it says why.
@@ -649,14 +651,14 @@ fn stream_teams(
 }
 
 /// Reads back the rows of `mismatches` (in file order, at `places`; each row once) from one
-/// side's files, and gives `spill` their lines.
+/// side's files, and gives `sink` their lines.
 fn read_side(
     places: Vec<u64>,
     mismatches: impl Iterator<Item = Mismatch>,
     (paths, kinds): (&[PathBuf], &[JobKind]),
     format: &CarrierFormat,
     index: &[Index],
-    spill: &mut Spill,
+    sink: &mut impl LineSink,
 ) -> io::Result<()> {
     let mut along = mismatches;
     let mut failed = Ok(());
@@ -664,7 +666,7 @@ fn read_side(
         let Some(m) = along.next() else { return };
         let teams = (m.teams != NO_ROW).then(|| row_of(index, m.teams));
         if failed.is_ok() {
-            failed = spill.push(key(&m, index), |out| format_line(out, &m, teams, &text));
+            failed = sink.push_line(key(&m, index), |out| format_line(out, &m, teams, &text));
         }
     })?;
     failed

@@ -12,7 +12,7 @@ use flate2::read::MultiGzDecoder;
 /// How much a chunk holds before it is cut at its last line end, bytes. A chunk is copied
 /// from the page cache, then parsed, on one core: at 1 MiB it is still in that core's cache
 /// when it is parsed. Against 4 MiB, on the 10 M benchmark files (five runs each): 176,000 to
-/// 181,000 page faults against 178,000 to 190,000, peak 708 to 721 MiB against 711 to 758.
+/// 181,000 page faults against 178,000 to 190,000, peak 704 to 721 MiB against 711 to 758.
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// Where a row starts: its file's index among the side's files (16 bits) and its byte offset

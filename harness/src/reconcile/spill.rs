@@ -138,6 +138,25 @@ impl Block {
     }
 }
 
+/// Where lines read back go: a producer's [`Spill`], or a [`Block`] that a [`Stream`] takes.
+pub(crate) trait LineSink {
+    /// Adds a line (see [`Block::push`]).
+    fn push_line(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()>;
+}
+
+impl LineSink for Block {
+    fn push_line(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        self.push(key, write);
+        Ok(())
+    }
+}
+
+impl LineSink for Spill {
+    fn push_line(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        self.push(key, write)
+    }
+}
+
 /// The temporary file of one producer's runs; removed when dropped.
 struct RunFile {
     path: PathBuf,
